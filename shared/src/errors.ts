@@ -1,0 +1,79 @@
+/**
+ * One registry of every error Orderly reports. Callers branch on `code`, never on messages or
+ * `instanceof` across packages. Details are safe to log: they never carry secrets or PHI.
+ */
+export const ERROR_CODES = {
+  ORDERLY_E_CONFIG_INVALID: { status: 500, retryable: false, doc: 'A configuration variable is missing or invalid; the process exits.' },
+  ORDERLY_E_BAD_REQUEST: { status: 400, retryable: false, doc: 'The request body, query or parameters failed validation.' },
+  ORDERLY_E_BODY_TOO_LARGE: { status: 413, retryable: false, doc: 'The request body or package upload is over the size limit.' },
+  ORDERLY_E_UNAUTHENTICATED: { status: 401, retryable: false, doc: 'No valid credential was presented.' },
+  ORDERLY_E_FORBIDDEN: { status: 403, retryable: false, doc: 'The caller may not perform this action.' },
+  ORDERLY_E_NOT_FOUND: { status: 404, retryable: false, doc: 'The named resource does not exist.' },
+  ORDERLY_E_MANIFEST_INVALID: { status: 400, retryable: false, doc: 'bot.json is missing, malformed or fails the manifest schema.' },
+  ORDERLY_E_PACKAGE_INVALID: { status: 400, retryable: false, doc: 'The package archive is malformed: bad gzip/tar, `..` or absolute paths, links or special files.' },
+  ORDERLY_E_PACKAGE_TOO_LARGE: { status: 413, retryable: false, doc: 'The package archive, or its unpacked content, is over the size limit.' },
+  ORDERLY_E_PACKAGE_DIGEST_MISMATCH: { status: 400, retryable: false, doc: 'The package bytes do not match the digest that was signed or requested.' },
+  ORDERLY_E_PACKAGE_VERSION_CONFLICT: { status: 409, retryable: false, doc: 'This bot version was already published with different bytes.' },
+  ORDERLY_E_SIGNATURE_INVALID: { status: 400, retryable: false, doc: 'A DSSE envelope or job signature does not verify.' },
+  ORDERLY_E_KEY_UNKNOWN: { status: 400, retryable: false, doc: 'The signing key is not registered (or is revoked).' },
+  ORDERLY_E_KEY_INVALID: { status: 400, retryable: false, doc: 'A key file or PEM is not a valid Ed25519 key.' },
+  ORDERLY_E_KEY_CONFLICT: { status: 409, retryable: false, doc: 'A different key is already registered under this name.' },
+  ORDERLY_E_SEGMENT_UNKNOWN: { status: 400, retryable: false, doc: 'The segment is not configured, or the bot may not run in it.' },
+  ORDERLY_E_BOT_UNKNOWN: { status: 404, retryable: false, doc: 'No published package has this bot name (and version).' },
+  ORDERLY_E_INPUT_INVALID: { status: 400, retryable: false, doc: "The run input fails the bot's input schema." },
+  ORDERLY_E_IDEMPOTENCY_KEY_INVALID: { status: 400, retryable: false, doc: 'Idempotency keys are 1-200 characters of letters, digits, `.`, `_` and `-`.' },
+  ORDERLY_E_IDEMPOTENCY_KEY_REUSED: { status: 409, retryable: false, doc: 'The idempotency key belongs to a run of another bot or with another input.' },
+  ORDERLY_E_RUN_NOT_CLAIMABLE: { status: 409, retryable: false, doc: 'The run is not in a state this runner may claim.' },
+  ORDERLY_E_JOB_FORGED: { status: 400, retryable: false, doc: 'A job on a run queue is not a valid control-room-signed envelope; it is refused and never run.' },
+  ORDERLY_E_JOB_EXPIRED: { status: 400, retryable: false, doc: 'The job envelope is past its not-after time.' },
+  ORDERLY_E_JOB_WRONG_SEGMENT: { status: 400, retryable: false, doc: "The job envelope names another segment than the runner's." },
+  ORDERLY_E_BOT_FAILED: { status: 500, retryable: true, doc: 'The bot threw a system error (timeout, navigation, target error); retried.' },
+  ORDERLY_E_BOT_BUSINESS: { status: 422, retryable: false, doc: 'The bot reported that the work itself cannot succeed; never retried.' },
+  ORDERLY_E_BOT_TIMEOUT: { status: 504, retryable: true, doc: "The bot ran past its manifest's timeout and was aborted." },
+  ORDERLY_E_BOT_HOST_CRASHED: { status: 500, retryable: true, doc: 'The bot host process or its browser died during the run.' },
+  ORDERLY_E_CONTROL_ROOM_UNAVAILABLE: { status: 503, retryable: true, doc: 'The runner could not reach the control room.' },
+  ORDERLY_E_DEPENDENCY_UNAVAILABLE: { status: 503, retryable: true, doc: 'Redis or the database did not answer.' },
+  ORDERLY_E_INTERNAL: { status: 500, retryable: false, doc: 'An unexpected error; details are in the server log under the request id.' },
+} as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+export type SafeDetails = Record<string, string | number | boolean | null | readonly string[]>;
+
+/** The one error base: stable code, retryability, HTTP status and details that are safe to log. */
+export class OrderlyError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly status: number;
+  readonly details: SafeDetails;
+
+  constructor(code: ErrorCode, message: string, details: SafeDetails = {}, options?: { cause?: unknown; retryable?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'OrderlyError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.retryable = options?.retryable ?? ERROR_CODES[code].retryable;
+    this.details = details;
+  }
+
+  /** The wire form used in HTTP error bodies, reports and CLI `--json` output. */
+  toJSON(): ErrorBody {
+    return { code: this.code, message: this.message, retryable: this.retryable, details: this.details };
+  }
+}
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  retryable: boolean;
+  details: SafeDetails;
+}
+
+/** True when `value` carries one of our codes; works across package copies, unlike instanceof. */
+export function isOrderlyError(value: unknown): value is OrderlyError {
+  return typeof value === 'object' && value !== null && typeof (value as { code?: unknown }).code === 'string'
+    && (value as { code: string }).code in ERROR_CODES && typeof (value as { retryable?: unknown }).retryable === 'boolean';
+}
+
+export function hasCode(value: unknown, code: ErrorCode): boolean {
+  return isOrderlyError(value) && value.code === code;
+}

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { PublicSealedBox } from '../crypto/box';
+import { ERROR_CODES, ErrorCode } from '../errors';
+import { RunId } from '../ids';
+
+/** One log line of a run, already redacted by the runner before it leaves the bot host. */
+export const LogLine = z.object({
+  seq: z.number().int().min(0),
+  at: z.iso.datetime(),
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']),
+  msg: z.string().max(4000),
+  source: z.enum(['bot', 'console', 'runner']),
+});
+export type LogLine = z.infer<typeof LogLine>;
+
+export const ErrorBodySchema = z.object({
+  code: z.string().refine((c): c is ErrorCode => c in ERROR_CODES, 'unknown error code'),
+  message: z.string().max(4000),
+  retryable: z.boolean(),
+  details: z.record(z.string(), z.unknown()).default({}),
+});
+
+/** The part of a report that may hold PHI: sealed to the control room's X25519 key. */
+export const ReportBody = z.object({
+  result: z.unknown().optional(),
+  error: ErrorBodySchema.optional(),
+  lines: z.array(LogLine).max(10_000).default([]),
+});
+export type ReportBody = z.infer<typeof ReportBody>;
+
+const base = { v: z.literal(1), runnerId: z.string().min(1).max(200), at: z.iso.datetime() };
+
+/**
+ * Reports travel from runners to the control room on `orderly.reports`. Routing fields are in
+ * clear; everything else is in `sealed` (AAD: `report:<runId>:<attempt>`).
+ */
+export const Report = z.discriminatedUnion('kind', [
+  z.object({ ...base, kind: z.literal('started'), runId: RunId, attempt: z.number().int().min(1) }),
+  z.object({ ...base, kind: z.literal('logs'), runId: RunId, attempt: z.number().int().min(1), sealed: PublicSealedBox }),
+  z.object({
+    ...base,
+    kind: z.literal('finished'),
+    runId: RunId,
+    attempt: z.number().int().min(1),
+    outcome: z.enum(['succeeded', 'failed']),
+    /** True when no further attempt will follow (success, non-retryable, or attempts exhausted). */
+    final: z.boolean(),
+    errorCode: z.string().optional(),
+    durationMs: z.number().min(0),
+    sealed: PublicSealedBox,
+  }),
+  /** A job the runner would not run: forged, expired, wrong segment. `runId` only if signed. */
+  z.object({ ...base, kind: z.literal('refused'), jobId: z.string().max(300), runId: RunId.optional(), errorCode: z.string(), reason: z.string().max(1000) }),
+]);
+export type Report = z.infer<typeof Report>;
+
+export const reportAad = (runId: string, attempt: number): string => `report:${runId}:${attempt}`;

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { OrderlyError } from '../errors';
+import { BotName, BotVersion, SegmentName } from '../ids';
+import { InputSchema } from './input-schema';
+
+/** A path inside a bot folder or package: relative, forward slashes, no `..`. */
+export const RelativePath = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^(?!\/)(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._\-/]+$/, 'a relative path without `.` or `..` segments');
+
+/** Hosts the bot's browser may reach: `host`, `host:port`, or `*.domain`. */
+export const HostPattern = z.string().regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:]+\](:\d{1,5})?$/i, 'host, host:port or *.domain').max(253);
+
+export const CredentialName = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/);
+
+/** bot.json: everything the control room and the runner need to know about a bot. */
+export const BotManifest = z
+  .strictObject({
+    name: BotName,
+    version: BotVersion,
+    description: z.string().max(500).optional(),
+    entry: RelativePath,
+    segments: z.array(SegmentName).min(1).max(32),
+    input: InputSchema,
+    phi: z.array(z.string()).default([]),
+    phiSelectors: z.array(z.string().min(1).max(500)).default([]),
+    hosts: z.array(HostPattern).default([]),
+    credentials: z.array(CredentialName).default([]),
+    timeoutSeconds: z.number().int().min(1).max(3600).default(300),
+    attempts: z.number().int().min(1).max(10).default(3),
+  })
+  .refine((m) => m.phi.every((field) => field in m.input.properties), { message: 'every phi field must be an input property', path: ['phi'] });
+export type BotManifest = z.infer<typeof BotManifest>;
+
+/** Parses bot.json text; every problem is listed by path, with a stable code. */
+export function parseManifest(text: string): BotManifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new OrderlyError('ORDERLY_E_MANIFEST_INVALID', 'bot.json is not valid JSON');
+  }
+  const result = BotManifest.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(manifest)'}: ${i.message}`);
+    throw new OrderlyError('ORDERLY_E_MANIFEST_INVALID', `bot.json is invalid: ${problems.join('; ')}`, { problems });
+  }
+  return result.data;
+}
