@@ -33,6 +33,14 @@ export const ERROR_CODES = {
   ORDERLY_E_BOT_HOST_CRASHED: { status: 500, retryable: true, doc: 'The bot host process or its browser died during the run.' },
   ORDERLY_E_CONTROL_ROOM_UNAVAILABLE: { status: 503, retryable: true, doc: 'The runner could not reach the control room.' },
   ORDERLY_E_DEPENDENCY_UNAVAILABLE: { status: 503, retryable: true, doc: 'Redis or the database did not answer.' },
+  ORDERLY_E_VAULT_SEALED: { status: 503, retryable: true, doc: 'Vault answered that it is sealed (503).' },
+  ORDERLY_E_VAULT_UNAVAILABLE: { status: 503, retryable: true, doc: 'Vault is unreachable, on standby (429) or failing (5xx) after retries within the budget.' },
+  ORDERLY_E_VAULT_PERMISSION_DENIED: { status: 403, retryable: false, doc: 'Vault refused the path (403); the message names the path, never a value.' },
+  ORDERLY_E_VAULT_WRAP_INVALID: { status: 400, retryable: false, doc: 'A response-wrapping token was already used, expired, or was not created for the expected path: a security event.' },
+  ORDERLY_E_VAULT_ERROR: { status: 502, retryable: false, doc: 'Vault returned an unexpected error or a response that failed validation.' },
+  ORDERLY_E_CREDENTIAL_CAS_CONFLICT: { status: 409, retryable: false, doc: 'A concurrent rotation wrote the credential first (check-and-set); read and rotate again.' },
+  ORDERLY_E_REDACTION_VALUE_TOO_SHORT: { status: 400, retryable: false, doc: 'A declared PHI value or secret is too short to mask safely; it is refused rather than masking every match.' },
+  ORDERLY_E_REDACTION_INPUT_INVALID: { status: 400, retryable: false, doc: 'A redaction eval/scan file line is not valid JSON of the documented shape.' },
   ORDERLY_E_INTERNAL: { status: 500, retryable: false, doc: 'An unexpected error; details are in the server log under the request id.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
 
