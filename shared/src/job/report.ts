@@ -17,7 +17,7 @@ export const ErrorBodySchema = z.object({
   code: z.string().refine((c): c is ErrorCode => c in ERROR_CODES, 'unknown error code'),
   message: z.string().max(4000),
   retryable: z.boolean(),
-  details: z.record(z.string(), z.unknown()).default({}),
+  details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.string()).readonly()])).default({}),
 });
 
 /** The part of a report that may hold PHI: sealed to the control room's X25519 key. */

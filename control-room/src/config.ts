@@ -1,0 +1,41 @@
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { csv, logLevel, optionalString, parseConfig, port, positiveInt, SegmentName } from '@orderly/shared';
+
+/** The control room's configuration: parsed once from the environment, frozen. */
+export const ControlRoomConfigSchema = z
+  .object({
+    ORDERLY_HOST: z.string().default('127.0.0.1'),
+    ORDERLY_PORT: port(7300),
+    ORDERLY_DATA_DIR: z.string().default('.orderly'),
+    DATABASE_URL: optionalString,
+    REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+    ORDERLY_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('orderly'),
+    ORDERLY_SEGMENTS: csv(SegmentName).default(['demo'] as never),
+    ORDERLY_MAX_PACKAGE_BYTES: positiveInt(10 * 1024 * 1024),
+    ORDERLY_JOB_TTL_SECONDS: positiveInt(24 * 3600),
+    ORDERLY_LOG_LEVEL: logLevel,
+  })
+  .transform((env) => {
+    const dataDir = resolve(env.ORDERLY_DATA_DIR);
+    return {
+      host: env.ORDERLY_HOST,
+      port: env.ORDERLY_PORT,
+      dataDir,
+      databaseUrl: env.DATABASE_URL,
+      redisUrl: env.REDIS_URL,
+      queuePrefix: env.ORDERLY_QUEUE_PREFIX,
+      segments: env.ORDERLY_SEGMENTS as SegmentName[],
+      maxPackageBytes: env.ORDERLY_MAX_PACKAGE_BYTES,
+      jobTtlSeconds: env.ORDERLY_JOB_TTL_SECONDS,
+      logLevel: env.ORDERLY_LOG_LEVEL,
+      /** Key material and tokens live here unless configured otherwise; created 0600 on first start. */
+      secretsDir: join(dataDir, 'secrets'),
+      pgliteDir: join(dataDir, 'pglite'),
+    };
+  });
+export type ControlRoomConfig = z.infer<typeof ControlRoomConfigSchema>;
+
+export function loadControlRoomConfig(env: Record<string, string | undefined> = process.env): ControlRoomConfig {
+  return parseConfig(ControlRoomConfigSchema, env);
+}

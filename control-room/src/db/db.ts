@@ -1,0 +1,73 @@
+import { Pool, PoolClient } from 'pg';
+
+/** The database port: PostgreSQL through `pg`, or embedded PGlite; same SQL, same migrations. */
+export interface Queryable {
+  query<R extends object = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+}
+
+export interface Db extends Queryable {
+  /** Runs `fn` in one transaction; rolls back if it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+  readonly kind: 'postgres' | 'pglite';
+}
+
+export function postgresDb(url: string): Db {
+  const pool = new Pool({ connectionString: url, max: 10 });
+  // An idle client's error (the server restarting) must not crash the process; the next
+  // query reconnects.
+  pool.on('error', () => undefined);
+  let closed = false;
+  return {
+    kind: 'postgres',
+    async query(sql, params) {
+      return (await pool.query(sql, params as unknown[])).rows;
+    },
+    async transaction(fn) {
+      const client: PoolClient = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn({ query: async (sql, params) => (await client.query(sql, params as unknown[])).rows });
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}
+
+export async function pgliteDb(dataDir: string): Promise<Db> {
+  // Loaded lazily: PGlite's WebAssembly is only needed when no DATABASE_URL is set.
+  const { PGlite: PGliteClass } = await import('@electric-sql/pglite');
+  const pg = new PGliteClass(dataDir);
+  await pg.waitReady;
+  let closed = false;
+  const toRows = <R>(r: { rows: unknown[] }) => r.rows as R[];
+  return {
+    kind: 'pglite',
+    async query(sql, params) {
+      return toRows(await pg.query(sql, params as unknown[]));
+    },
+    async transaction(fn) {
+      return pg.transaction(async (tx) => fn({ query: async (sql, params) => toRows(await tx.query(sql, params as unknown[])) }));
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pg.close();
+    },
+  };
+}
+
+export async function openDb(options: { databaseUrl?: string | undefined; pgliteDir: string }): Promise<Db> {
+  return options.databaseUrl ? postgresDb(options.databaseUrl) : pgliteDb(options.pgliteDir);
+}

@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { OrderlyError } from '@orderly/shared';
+import type { Logger } from '@orderly/shared';
+import { Db } from '../db/db';
+import { PublisherKeys } from '../keys/publisher-keys';
+import { keyRoutes } from '../keys/routes';
+import { Packages } from '../packages/packages';
+import { packageRoutes } from '../packages/routes';
+import { runnerRoutes } from '../runner-api/routes';
+import { Runs } from '../runs/runs';
+import { runRoutes } from '../runs/routes';
+import { authenticate, authorize, TokenStore } from './auth';
+import { sendError } from './errors';
+
+export interface AppDeps {
+  db: Db;
+  redis: Redis;
+  keys: PublisherKeys;
+  packages: Packages;
+  runs: Runs;
+  tokens: TokenStore;
+  publicKeysPem: string;
+  maxPackageBytes: number;
+  log: Logger;
+}
+
+/** Builds the control room's HTTP app; connects nothing (the composition root does). */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    // Base64 packages are 4/3 of their size, plus the envelope.
+    bodyLimit: Math.ceil(deps.maxPackageBytes * 1.4) + 64 * 1024,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    disableRequestLogging: false,
+    return503OnClosing: true,
+  });
+
+  app.addHook('onRequest', async (request) => {
+    const access = request.routeOptions.config.access;
+    if (access === undefined) {
+      // Unknown routes fall through to the 404 handler; known ones must declare their access.
+      if (request.routeOptions.url === undefined) return;
+      throw new OrderlyError('ORDERLY_E_INTERNAL', 'route declares no access rule');
+    }
+    const principal = authenticate(request, deps.tokens);
+    if (principal) request.principal = principal;
+    authorize(principal, access);
+  });
+  app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
+  app.setNotFoundHandler((request, reply) => sendError(new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such route'), request, reply));
+
+  app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { access: 'public' } }, async (_request, reply) => {
+    const checks = await Promise.all([
+      deps.db.query('SELECT 1').then(() => 'ok', () => 'down'),
+      deps.redis.ping().then(() => 'ok', () => 'down'),
+    ]);
+    const [database, redis] = checks;
+    const ready = checks.every((c) => c === 'ok');
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', database, redis });
+  });
+  app.get('/v1/control-room/public-keys', { config: { access: 'public' } }, async (_request, reply) => reply.type('application/x-pem-file').send(deps.publicKeysPem));
+
+  keyRoutes(app, deps.keys);
+  packageRoutes(app, deps.packages);
+  runRoutes(app, deps.runs);
+  runnerRoutes(app, deps.runs, deps.packages, deps.keys);
+  return app;
+}

@@ -1,0 +1,66 @@
+import { createHash, createPublicKey, KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateBoxKeyPair, generateSigningKeyPair, loadBoxPrivateKey, loadPrivateKey, SegmentName } from '@orderly/shared';
+
+/**
+ * The control room's own key material and bootstrap tokens, kept as 0600 files in the secrets
+ * directory and created on first start. Access control (users, roles, per-runner identities)
+ * replaces the bootstrap tokens; the keys can move to Vault Transit.
+ */
+export interface ControlRoomSecrets {
+  /** Ed25519: signs job envelopes. */
+  signingKey: KeyObject;
+  /** X25519: runners seal report bodies to it. */
+  sealingKey: KeyObject;
+  /** AES-256 key for data at rest (run inputs, results). */
+  dataKey: Buffer;
+  dataKeyId: string;
+  /** PEM text of both public keys: what runners are configured with. */
+  publicKeysPem: string;
+  adminTokenHash: Buffer;
+  runnerTokenHashes: Map<SegmentName, Buffer>;
+}
+
+function readOrCreate(path: string, create: () => string): string {
+  if (!existsSync(path)) {
+    writeFileSync(path, create(), { mode: 0o600, flag: 'wx' });
+  }
+  return readFileSync(path, 'utf8');
+}
+
+export const tokenHash = (token: string): Buffer => createHash('sha256').update(token).digest();
+
+/** Constant-time comparison of a presented token against stored hashes. */
+export function tokenMatches(presented: string, hash: Buffer): boolean {
+  return timingSafeEqual(tokenHash(presented), hash);
+}
+
+export const adminTokenPath = (secretsDir: string) => join(secretsDir, 'admin.token');
+export const runnerTokenPath = (secretsDir: string, segment: string) => join(secretsDir, `runner-${segment}.token`);
+export const publicKeysPath = (secretsDir: string) => join(secretsDir, 'control-room.pub');
+
+export function loadOrCreateSecrets(secretsDir: string, segments: readonly SegmentName[]): ControlRoomSecrets {
+  mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
+  chmodSync(secretsDir, 0o700);
+  const signingKey = loadPrivateKey(readOrCreate(join(secretsDir, 'signing.key'), () => generateSigningKeyPair().privateKeyPem));
+  const sealingKey = loadBoxPrivateKey(readOrCreate(join(secretsDir, 'sealing.key'), () => generateBoxKeyPair().privateKeyPem));
+  const dataKey = Buffer.from(readOrCreate(join(secretsDir, 'data.key'), () => randomBytes(32).toString('base64')).trim(), 'base64');
+  const newToken = () => `orderly_${randomBytes(24).toString('base64url')}`;
+  const adminToken = readOrCreate(adminTokenPath(secretsDir), newToken).trim();
+  const runnerTokenHashes = new Map<SegmentName, Buffer>();
+  for (const segment of segments) {
+    runnerTokenHashes.set(segment, tokenHash(readOrCreate(runnerTokenPath(secretsDir, segment), newToken).trim()));
+  }
+  const publicKeysPem = [signingKey, sealingKey].map((k) => createPublicKey(k).export({ type: 'spki', format: 'pem' }).toString()).join('');
+  writeFileSync(publicKeysPath(secretsDir), publicKeysPem, { mode: 0o644 });
+  return {
+    signingKey,
+    sealingKey,
+    dataKey,
+    dataKeyId: `local:${createHash('sha256').update(dataKey).digest('hex').slice(0, 16)}`,
+    publicKeysPem,
+    adminTokenHash: tokenHash(adminToken),
+    runnerTokenHashes,
+  };
+}

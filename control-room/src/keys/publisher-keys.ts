@@ -1,0 +1,57 @@
+import { KeyObject } from 'node:crypto';
+import { KeyId, keyIdOf, loadPublicKey, OrderlyError, PublisherKeyView, publicKeyPem } from '@orderly/shared';
+import { Db, Queryable } from '../db/db';
+
+interface KeyRow {
+  key_id: string;
+  name: string;
+  public_key_pem: string;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+const toView = (r: KeyRow): PublisherKeyView => ({
+  keyId: r.key_id as KeyId,
+  name: r.name,
+  publicKeyPem: r.public_key_pem,
+  createdAt: r.created_at.toISOString(),
+  revokedAt: r.revoked_at ? r.revoked_at.toISOString() : null,
+});
+
+/** The registry of publisher keys: a package is accepted only if signed by a registered key. */
+export class PublisherKeys {
+  constructor(private readonly db: Db) {}
+
+  /** Registers a key under a name; registering the same key again is a no-op. */
+  async register(name: string, pem: string): Promise<{ key: PublisherKeyView; created: boolean }> {
+    const key = loadPublicKey(pem);
+    const keyId = keyIdOf(key);
+    const canonicalPem = publicKeyPem(key);
+    const inserted = await this.db.query<KeyRow>(
+      `INSERT INTO publisher_keys (key_id, name, public_key_pem) VALUES ($1, $2, $3)
+       ON CONFLICT DO NOTHING RETURNING *`,
+      [keyId, name, canonicalPem],
+    );
+    if (inserted[0]) return { key: toView(inserted[0]), created: true };
+    const existing = await this.db.query<KeyRow>('SELECT * FROM publisher_keys WHERE key_id = $1 OR name = $2', [keyId, name]);
+    const same = existing.find((r) => r.key_id === keyId && r.name === name);
+    if (same) return { key: toView(same), created: false };
+    throw new OrderlyError('ORDERLY_E_KEY_CONFLICT', 'this name or this key is already registered with another key or name', { name });
+  }
+
+  async list(): Promise<PublisherKeyView[]> {
+    return (await this.db.query<KeyRow>('SELECT * FROM publisher_keys ORDER BY created_at')).map(toView);
+  }
+
+  /** The active (not revoked) key with this id, for verifying a signature. */
+  async activeKey(keyId: string, tx: Queryable = this.db): Promise<{ keyId: KeyId; key: KeyObject } | undefined> {
+    const rows = await tx.query<KeyRow>('SELECT * FROM publisher_keys WHERE key_id = $1 AND revoked_at IS NULL', [keyId]);
+    const row = rows[0];
+    return row ? { keyId: row.key_id as KeyId, key: loadPublicKey(row.public_key_pem) } : undefined;
+  }
+
+  async pemOf(keyId: string): Promise<string | undefined> {
+    const rows = await this.db.query<KeyRow>('SELECT public_key_pem FROM publisher_keys WHERE key_id = $1', [keyId]);
+    return rows[0]?.public_key_pem;
+  }
+}

@@ -1,0 +1,65 @@
+import { mkdirSync } from 'node:fs';
+import { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { createLogger } from '@orderly/shared';
+import type { Logger } from '@orderly/shared';
+import { ControlRoomConfig } from './config';
+import { openDb } from './db/db';
+import { migrate } from './db/migrations';
+import { buildApp } from './http/app';
+import { loadOrCreateSecrets } from './identity/secrets';
+import { PublisherKeys } from './keys/publisher-keys';
+import { Packages } from './packages/packages';
+import { createReportConsumer } from './reports/consumer';
+import { localAtRestCipher } from './runs/at-rest';
+import { RunQueues } from './runs/queues';
+import { Runs } from './runs/runs';
+
+export interface RunningControlRoom {
+  app: FastifyInstance;
+  /** Base URL the server listens on. */
+  url: string;
+  runs: Runs;
+  publicKeysPem: string;
+  close(): Promise<void>;
+}
+
+/** The composition root: load secrets, connect, migrate, wire, listen. */
+export async function startControlRoom(config: ControlRoomConfig, log: Logger = createLogger({ level: config.logLevel, name: 'control-room' })): Promise<RunningControlRoom> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const secrets = loadOrCreateSecrets(config.secretsDir, config.segments);
+  const db = await openDb({ databaseUrl: config.databaseUrl, pgliteDir: config.pgliteDir });
+  const cleanups: (() => Promise<unknown>)[] = [() => db.close()];
+  const close = async () => {
+    // Reverse order of creation; every step runs even if an earlier one fails.
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((err: Error) => log.warn({ err: { message: err.message } }, 'cleanup step failed'));
+  };
+  try {
+    await migrate(db);
+    // BullMQ workers need maxRetriesPerRequest: null; the same connection serves queues.
+    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+    redis.on('error', () => undefined); // reconnects by itself; readiness reports it
+    cleanups.push(async () => redis.quit().catch(() => redis.disconnect()));
+    const queues = new RunQueues(redis, config.queuePrefix);
+    cleanups.push(() => queues.close());
+    const keys = new PublisherKeys(db);
+    const packages = new Packages(db, keys, { maxArchiveBytes: config.maxPackageBytes, segments: config.segments });
+    const cipher = localAtRestCipher(secrets.dataKey, secrets.dataKeyId);
+    const runs = new Runs({ db, packages, queues, cipher, signingKey: secrets.signingKey, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds });
+    const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log });
+    cleanups.push(() => consumer.close());
+    const sweep = setInterval(() => {
+      runs.enqueuePending().catch((err: Error) => log.warn({ err: { message: err.message } }, 'enqueue sweep failed'));
+    }, 30_000);
+    sweep.unref();
+    cleanups.push(async () => clearInterval(sweep));
+    const app = buildApp({ db, redis, keys, packages, runs, tokens: secrets, publicKeysPem: secrets.publicKeysPem, maxPackageBytes: config.maxPackageBytes, log });
+    cleanups.push(() => app.close());
+    const address = await app.listen({ host: config.host, port: config.port });
+    await runs.enqueuePending(0).catch(() => undefined);
+    return { app, url: address.replace('[::1]', 'localhost'), runs, publicKeysPem: secrets.publicKeysPem, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

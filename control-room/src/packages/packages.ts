@@ -1,0 +1,103 @@
+import {
+  BotManifest, BotName, BotVersion, DsseEnvelope, envelopeKeyIds, KeyId, openPackage, OrderlyError, PackageDigest,
+  PackageView, SegmentName, verifyPackageEnvelope,
+} from '@orderly/shared';
+import { Db } from '../db/db';
+import { PublisherKeys } from '../keys/publisher-keys';
+
+interface PackageRow {
+  digest: string;
+  name: string;
+  version: string;
+  publisher_key_id: string;
+  manifest: BotManifest;
+  envelope: DsseEnvelope;
+  size: number;
+  created_at: Date;
+}
+
+export interface StoredPackage {
+  view: PackageView;
+  manifest: BotManifest;
+  envelope: DsseEnvelope;
+}
+
+const toStored = (r: PackageRow): StoredPackage => ({
+  view: {
+    name: r.name as BotName,
+    version: r.version as BotVersion,
+    digest: r.digest as PackageDigest,
+    publisherKeyId: r.publisher_key_id as KeyId,
+    segments: r.manifest.segments,
+    size: r.size,
+    createdAt: r.created_at.toISOString(),
+  },
+  manifest: r.manifest,
+  envelope: r.envelope,
+});
+
+/** Package ingest and lookup. Blobs are stored by digest, in the same database as their record. */
+export class Packages {
+  constructor(
+    private readonly db: Db,
+    private readonly keys: PublisherKeys,
+    private readonly limits: { maxArchiveBytes: number; segments: readonly SegmentName[] },
+  ) {}
+
+  /**
+   * Verifies and stores a package: registered key, signature, digest, safe archive, valid manifest,
+   * known segments. Publishing identical bytes again is a no-op; other bytes for an existing
+   * version are refused. Nothing is stored unless every check passes.
+   */
+  async ingest(archive: Buffer, envelope: DsseEnvelope): Promise<{ pkg: StoredPackage; created: boolean }> {
+    let publisher: { keyId: KeyId; key: import('node:crypto').KeyObject } | undefined;
+    for (const keyId of envelopeKeyIds(envelope)) {
+      publisher = await this.keys.activeKey(keyId);
+      if (publisher) break;
+    }
+    if (!publisher) throw new OrderlyError('ORDERLY_E_KEY_UNKNOWN', 'the package is not signed by a registered publisher key');
+    const opened = openPackage(archive, { maxArchiveBytes: this.limits.maxArchiveBytes, maxUnpackedBytes: this.limits.maxArchiveBytes * 5, maxEntries: 1000 });
+    verifyPackageEnvelope(envelope, publisher.key, opened.digest, opened.manifest);
+    const unknown = opened.manifest.segments.filter((s) => !this.limits.segments.includes(s));
+    if (unknown.length > 0) {
+      throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `bot.json names segments this control room does not serve: ${unknown.join(', ')}`, { segments: unknown });
+    }
+    return this.db.transaction(async (tx) => {
+      const existing = await tx.query<PackageRow>('SELECT * FROM packages WHERE name = $1 AND version = $2', [opened.manifest.name, opened.manifest.version]);
+      if (existing[0]) {
+        if (existing[0].digest === opened.digest) return { pkg: toStored(existing[0]), created: false };
+        throw new OrderlyError('ORDERLY_E_PACKAGE_VERSION_CONFLICT', `${opened.manifest.name}@${opened.manifest.version} was already published with other bytes`, { digest: existing[0].digest });
+      }
+      const rows = await tx.query<PackageRow>(
+        `INSERT INTO packages (digest, name, version, publisher_key_id, manifest, envelope, size)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+        [opened.digest, opened.manifest.name, opened.manifest.version, publisher.keyId, JSON.stringify(opened.manifest), JSON.stringify(envelope), archive.length],
+      );
+      await tx.query('INSERT INTO package_blobs (digest, bytes) VALUES ($1, $2)', [opened.digest, archive]);
+      return { pkg: toStored(rows[0]!), created: true };
+    });
+  }
+
+  /** The named version, or the most recently published one. */
+  async resolve(name: BotName, version?: BotVersion): Promise<StoredPackage> {
+    const rows = version
+      ? await this.db.query<PackageRow>('SELECT * FROM packages WHERE name = $1 AND version = $2', [name, version])
+      : await this.db.query<PackageRow>('SELECT * FROM packages WHERE name = $1 ORDER BY created_at DESC LIMIT 1', [name]);
+    if (!rows[0]) throw new OrderlyError('ORDERLY_E_BOT_UNKNOWN', `no published package for ${name}${version ? `@${version}` : ''}`, { bot: name });
+    return toStored(rows[0]);
+  }
+
+  async byDigest(digest: PackageDigest): Promise<StoredPackage | undefined> {
+    const rows = await this.db.query<PackageRow>('SELECT * FROM packages WHERE digest = $1', [digest]);
+    return rows[0] ? toStored(rows[0]) : undefined;
+  }
+
+  async list(): Promise<PackageView[]> {
+    return (await this.db.query<PackageRow>('SELECT * FROM packages ORDER BY name, created_at')).map((r) => toStored(r).view);
+  }
+
+  async blob(digest: PackageDigest): Promise<Buffer | undefined> {
+    const rows = await this.db.query<{ bytes: Uint8Array }>('SELECT bytes FROM package_blobs WHERE digest = $1', [digest]);
+    return rows[0] ? Buffer.from(rows[0].bytes) : undefined;
+  }
+}

@@ -1,0 +1,99 @@
+import { KeyObject } from 'node:crypto';
+import { Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { ErrorBody, isOrderlyError, LogLine, openSealed, Report, REPORTS_QUEUE, ReportBody, reportAad, RunStatus } from '@orderly/shared';
+import type { Logger } from '@orderly/shared';
+import { Db, Queryable } from '../db/db';
+import { RunQueues } from '../runs/queues';
+import { Runs } from '../runs/runs';
+
+export interface ReportConsumerDeps {
+  db: Db;
+  runs: Runs;
+  queues: RunQueues;
+  sealingKey: KeyObject;
+  connection: Redis;
+  prefix: string;
+  log: Logger;
+}
+
+export const dlqQueueName = (segment: string) => `orderly.dlq.${segment}`;
+
+async function insertLines(tx: Queryable, runId: string, attempt: number, lines: readonly LogLine[]): Promise<void> {
+  if (lines.length === 0) return;
+  const values: unknown[] = [];
+  const tuples = lines.map((line, i) => {
+    values.push(runId, attempt, line.seq, line.at, line.level, line.source, line.msg);
+    const b = i * 7;
+    return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7})`;
+  });
+  // Reports are delivered at least once: a line seen before is skipped, not duplicated.
+  await tx.query(`INSERT INTO run_logs (run_id, attempt, seq, at, level, source, msg) VALUES ${tuples.join(', ')} ON CONFLICT DO NOTHING`, values);
+}
+
+/** The status a failed attempt leaves the run in. */
+function failedStatus(final: boolean, error: ErrorBody | undefined): RunStatus {
+  if (!final) return 'waiting';
+  return error?.code === 'ORDERLY_E_BOT_BUSINESS' ? 'failed' : 'dead_lettered';
+}
+
+/** Applies one report from a runner. Exported for tests; the worker below calls it. */
+export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promise<void> {
+  const parsed = Report.safeParse(raw);
+  if (!parsed.success) {
+    deps.log.warn({ issues: parsed.error.issues.length }, 'malformed report dropped');
+    throw new UnrecoverableError('malformed report');
+  }
+  const report = parsed.data;
+  switch (report.kind) {
+    case 'started':
+      return;
+    case 'refused':
+      await deps.db.query('INSERT INTO job_refusals (job_id, run_id, runner_id, error_code, reason) VALUES ($1, $2, $3, $4, $5)', [
+        report.jobId, report.runId ?? null, report.runnerId, report.errorCode, report.reason,
+      ]);
+      deps.log.warn({ jobId: report.jobId, runnerId: report.runnerId, code: report.errorCode }, 'runner refused a job');
+      return;
+    case 'logs':
+    case 'finished': {
+      const body = ReportBody.parse(JSON.parse(openSealed(deps.sealingKey, report.sealed, reportAad(report.runId, report.attempt)).toString('utf8')));
+      if (report.kind === 'logs') {
+        await insertLines(deps.db, report.runId, report.attempt, body.lines);
+        return;
+      }
+      const status: RunStatus = report.outcome === 'succeeded' ? 'succeeded' : failedStatus(report.final, body.error);
+      const moved = await deps.db.transaction(async (tx) => {
+        await insertLines(tx, report.runId, report.attempt, body.lines);
+        return deps.runs.finish(tx, report.runId, {
+          status,
+          attempt: report.attempt,
+          ...(report.outcome === 'succeeded' ? { result: body.result ?? null } : {}),
+          ...(body.error ? { error: body.error } : {}),
+        });
+      });
+      if (moved?.status === 'dead_lettered') {
+        await deps.queues.queue(dlqQueueName(moved.segment)).add('dead-letter', { runId: report.runId, errorCode: body.error?.code ?? null, attempts: report.attempt }, { jobId: report.runId });
+      }
+      deps.log.info({ runId: report.runId, attempt: report.attempt, status, applied: moved !== undefined }, 'run outcome recorded');
+      return;
+    }
+  }
+}
+
+/** Consumes `orderly.reports`. A report that fails for a transient reason is retried by BullMQ. */
+export function createReportConsumer(deps: ReportConsumerDeps): Worker {
+  const worker = new Worker(
+    REPORTS_QUEUE,
+    async (job: Job) => {
+      try {
+        await applyReport(deps, job.data);
+      } catch (err) {
+        if (isOrderlyError(err) && !err.retryable) throw new UnrecoverableError(err.code);
+        throw err;
+      }
+    },
+    { connection: deps.connection, prefix: deps.prefix, concurrency: 8, removeOnComplete: { count: 1000 }, removeOnFail: { age: 7 * 24 * 3600 } },
+  );
+  worker.on('error', (err) => deps.log.error({ err: { message: err.message } }, 'report consumer error'));
+  return worker;
+}

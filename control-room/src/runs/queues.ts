@@ -1,0 +1,58 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { runQueueName, RunJobData, SegmentName } from '@orderly/shared';
+
+export interface RunJobToAdd {
+  segment: SegmentName;
+  jobId: string;
+  data: RunJobData;
+  attempts: number;
+}
+
+/** The BullMQ run queues, one per segment, created on first use. */
+export class RunQueues {
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(private readonly connection: Redis, private readonly prefix: string) {}
+
+  queue(name: string): Queue {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  /**
+   * Adds jobs, one addBulk per segment. The job id is the run's idempotency key, so adding a job
+   * that is already queued is a no-op in BullMQ.
+   */
+  async add(jobs: readonly RunJobToAdd[]): Promise<void> {
+    const bySegment = new Map<SegmentName, RunJobToAdd[]>();
+    for (const job of jobs) bySegment.set(job.segment, [...(bySegment.get(job.segment) ?? []), job]);
+    await Promise.all(
+      [...bySegment].map(([segment, list]) =>
+        this.queue(runQueueName(segment)).addBulk(
+          list.map((job) => ({
+            name: 'run',
+            data: job.data,
+            opts: {
+              jobId: job.jobId,
+              attempts: job.attempts,
+              backoff: { type: 'exponential', delay: 1000 },
+              removeOnComplete: { age: 3600, count: 10_000 },
+              removeOnFail: { age: 7 * 24 * 3600 },
+            },
+          })),
+        ),
+      ),
+    );
+  }
+
+  async close(): Promise<void> {
+    const queues = [...this.queues.values()];
+    this.queues.clear();
+    await Promise.all(queues.map((q) => q.close()));
+  }
+}

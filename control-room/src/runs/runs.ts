@@ -1,0 +1,230 @@
+import { KeyObject, randomUUID } from 'node:crypto';
+import {
+  BotName, canTransition, ClaimResponse, CreateRunRequest, ErrorBody, IdempotencyKey, JobPayload, LogLine, OrderlyError,
+  PackageDigest, RUN_STATUSES, RunId, RunStatus, RunView, SealedBox, SegmentName, signJob, validateInput,
+} from '@orderly/shared';
+import { Db, Queryable } from '../db/db';
+import { Packages, StoredPackage } from '../packages/packages';
+import { AtRestCipher, canonicalJson } from './at-rest';
+import { RunQueues, RunJobToAdd } from './queues';
+
+interface RunRow {
+  id: string;
+  idempotency_key: string;
+  request_mac: string;
+  bot_name: string;
+  bot_version: string;
+  digest: string;
+  segment: string;
+  status: RunStatus;
+  input_sealed: SealedBox;
+  attempts: number;
+  max_attempts: number;
+  result_sealed: SealedBox | null;
+  error: ErrorBody | null;
+  publisher_key_id?: string;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface RunsDeps {
+  db: Db;
+  packages: Packages;
+  queues: RunQueues;
+  cipher: AtRestCipher;
+  signingKey: KeyObject;
+  segments: readonly SegmentName[];
+  jobTtlSeconds: number;
+}
+
+const inputAad = (runId: string) => `run-input:${runId}`;
+const resultAad = (runId: string) => `run-result:${runId}`;
+/** States a run may move to `to` from, straight from the transition table. */
+const fromStates = (to: RunStatus): RunStatus[] => RUN_STATUSES.filter((s) => canTransition(s, to));
+
+/** Runs: creation with idempotency keys, signed jobs on segment queues, claims and outcomes. */
+export class Runs {
+  constructor(private readonly deps: RunsDeps) {}
+
+  private view(row: RunRow, withResult: boolean): RunView {
+    const view: RunView = {
+      id: row.id as RunId,
+      idempotencyKey: row.idempotency_key as IdempotencyKey,
+      bot: row.bot_name as BotName,
+      version: row.bot_version as RunView['version'],
+      digest: row.digest as PackageDigest,
+      segment: row.segment as SegmentName,
+      status: row.status,
+      attempts: row.attempts,
+      createdAt: row.created_at.toISOString(),
+      startedAt: row.started_at?.toISOString() ?? null,
+      finishedAt: row.finished_at?.toISOString() ?? null,
+    };
+    if (row.error) view.error = row.error;
+    if (withResult && row.result_sealed) view.result = this.deps.cipher.open(row.result_sealed, resultAad(row.id));
+    return view;
+  }
+
+  /**
+   * Creates runs. Every request is validated before anything is stored; then all new runs are
+   * inserted in one transaction. A key seen before returns its first run, unless it was used
+   * for another bot, segment or input (409). Jobs are queued after commit; a run whose job could
+   * not be queued stays `waiting` with no `enqueued_at` and is queued by `enqueuePending`.
+   */
+  async create(requests: readonly CreateRunRequest[]): Promise<{ run: RunView; created: boolean }[]> {
+    const resolved = new Map<string, Promise<StoredPackage>>();
+    const prepared: { id: string; key: IdempotencyKey; mac: string; pkg: StoredPackage; segment: SegmentName; input: Record<string, unknown> }[] = [];
+    for (const request of requests) {
+      const cacheKey = `${request.bot}@${request.version ?? ''}`;
+      if (!resolved.has(cacheKey)) resolved.set(cacheKey, this.deps.packages.resolve(request.bot, request.version));
+      const pkg = await resolved.get(cacheKey)!;
+      const segment = request.segment ?? pkg.manifest.segments[0]!;
+      if (!this.deps.segments.includes(segment)) {
+        throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `segment ${segment} is not served by this control room`, { segment });
+      }
+      if (!pkg.manifest.segments.includes(segment)) {
+        throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `${pkg.view.name} may not run in segment ${segment}`, { segment, bot: pkg.view.name });
+      }
+      const input = validateInput(pkg.manifest.input, request.input);
+      const id = randomUUID();
+      const key = request.idempotencyKey ?? (`run-${id}` as IdempotencyKey);
+      const mac = this.deps.cipher.mac(canonicalJson([pkg.view.name, pkg.view.version, segment, input]));
+      prepared.push({ id, key, mac, pkg, segment, input });
+    }
+
+    const outcome = await this.deps.db.transaction(async (tx) => {
+      const values: unknown[] = [];
+      const tuples = prepared.map((p, i) => {
+        const sealed = this.deps.cipher.seal(p.input, inputAad(p.id));
+        values.push(p.id, p.key, p.mac, p.pkg.view.name, p.pkg.view.version, p.pkg.view.digest, p.segment, JSON.stringify(sealed), p.pkg.manifest.attempts);
+        const b = i * 9;
+        return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, $${b + 9}, 'waiting')`;
+      });
+      const inserted = await tx.query<RunRow>(
+        `INSERT INTO runs (id, idempotency_key, request_mac, bot_name, bot_version, digest, segment, input_sealed, max_attempts, status)
+         VALUES ${tuples.join(', ')} ON CONFLICT (idempotency_key) DO NOTHING RETURNING *`,
+        values,
+      );
+      const createdIds = new Set(inserted.map((r) => r.id));
+      const existingKeys = prepared.filter((p) => !createdIds.has(p.id)).map((p) => p.key);
+      const existing = existingKeys.length ? await tx.query<RunRow>('SELECT * FROM runs WHERE idempotency_key = ANY($1)', [existingKeys]) : [];
+      const byKey = new Map([...inserted, ...existing].map((r) => [r.idempotency_key, r]));
+      return prepared.map((p) => {
+        const row = byKey.get(p.key)!;
+        if (row.request_mac !== p.mac) {
+          throw new OrderlyError('ORDERLY_E_IDEMPOTENCY_KEY_REUSED', `idempotency key ${p.key} belongs to a run with another bot, segment or input`, { runId: row.id });
+        }
+        return { row, created: createdIds.has(row.id) && row.id === p.id };
+      });
+    });
+
+    const fresh = outcome.filter((o) => o.created).map((o) => o.row);
+    await this.enqueue(fresh).catch(() => undefined);
+    return outcome.map((o) => ({ run: this.view(o.row, false), created: o.created }));
+  }
+
+  private async enqueue(rows: readonly RunRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const now = Date.now();
+    const publisherKeys = await this.publisherKeyIds(rows.map((r) => r.digest));
+    const jobs: RunJobToAdd[] = rows.map((row) => {
+      const payload: JobPayload = {
+        v: 1,
+        runId: row.id as RunId,
+        idempotencyKey: row.idempotency_key as IdempotencyKey,
+        segment: row.segment as SegmentName,
+        bot: { name: row.bot_name as BotName, version: row.bot_version as RunView['version'], digest: row.digest as PackageDigest },
+        publisherKeyId: publisherKeys.get(row.digest) as JobPayload['publisherKeyId'],
+        issuedAt: new Date(now).toISOString(),
+        notAfter: new Date(now + this.deps.jobTtlSeconds * 1000).toISOString(),
+      };
+      return { segment: payload.segment, jobId: row.idempotency_key, data: signJob(payload, this.deps.signingKey), attempts: row.max_attempts };
+    });
+    await this.deps.queues.add(jobs);
+    await this.deps.db.query('UPDATE runs SET enqueued_at = now() WHERE id = ANY($1)', [rows.map((r) => r.id)]);
+  }
+
+  private async publisherKeyIds(digests: string[]): Promise<Map<string, string>> {
+    const rows = await this.deps.db.query<{ digest: string; publisher_key_id: string }>(
+      'SELECT digest, publisher_key_id FROM packages WHERE digest = ANY($1)', [[...new Set(digests)]],
+    );
+    return new Map(rows.map((r) => [r.digest, r.publisher_key_id]));
+  }
+
+  /** Queues waiting runs whose job never reached Redis (Redis was down at creation). */
+  async enqueuePending(olderThanMs = 5000): Promise<number> {
+    const rows = await this.deps.db.query<RunRow>(
+      `SELECT * FROM runs WHERE status = 'waiting' AND enqueued_at IS NULL AND created_at < now() - ($1::double precision * interval '1 millisecond')
+       ORDER BY created_at LIMIT 500`,
+      [olderThanMs],
+    );
+    await this.enqueue(rows);
+    return rows.length;
+  }
+
+  async get(id: string): Promise<RunView> {
+    if (!RunId.safeParse(id).success) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'run ids are UUIDs');
+    const rows = await this.deps.db.query<RunRow>('SELECT * FROM runs WHERE id = $1', [id]);
+    if (!rows[0]) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no run ${id}`);
+    return this.view(rows[0], true);
+  }
+
+  async list(filter: { status?: RunStatus | undefined; limit: number }): Promise<RunView[]> {
+    const rows = filter.status
+      ? await this.deps.db.query<RunRow>('SELECT * FROM runs WHERE status = $1 ORDER BY created_at DESC LIMIT $2', [filter.status, filter.limit])
+      : await this.deps.db.query<RunRow>('SELECT * FROM runs ORDER BY created_at DESC LIMIT $1', [filter.limit]);
+    return rows.map((r) => this.view(r, false));
+  }
+
+  async logs(id: string): Promise<LogLine[]> {
+    await this.get(id);
+    const rows = await this.deps.db.query<{ seq: number; attempt: number; at: Date; level: LogLine['level']; source: LogLine['source']; msg: string }>(
+      'SELECT * FROM run_logs WHERE run_id = $1 ORDER BY attempt, seq', [id],
+    );
+    return rows.map((r) => ({ seq: r.seq, at: r.at.toISOString(), level: r.level, source: r.source, msg: r.msg }));
+  }
+
+  /**
+   * A runner of the run's segment takes the run for an attempt and receives its input. Only a
+   * waiting run, or an active one (whose previous runner died), can be claimed.
+   */
+  async claim(id: string, segment: SegmentName, attempt: number): Promise<ClaimResponse> {
+    const rows = await this.deps.db.query<RunRow>(
+      `UPDATE runs SET status = 'active', attempts = GREATEST(attempts, $3), started_at = COALESCE(started_at, now()), updated_at = now()
+       WHERE id = $1 AND segment = $2 AND status = ANY($4) RETURNING *`,
+      [id, segment, attempt, ['waiting', 'active']],
+    );
+    const row = rows[0];
+    if (!row) {
+      const exists = await this.deps.db.query<RunRow>('SELECT status, segment FROM runs WHERE id = $1', [id]);
+      if (!exists[0]) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no run ${id}`);
+      throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `run is ${exists[0].status} in segment ${exists[0].segment}`, { status: exists[0].status });
+    }
+    return { runId: row.id as RunId, attempt, input: this.deps.cipher.open(row.input_sealed, inputAad(row.id)) as Record<string, unknown> };
+  }
+
+  /**
+   * Records an attempt's outcome, moving the run only along the transition table: a late or
+   * repeated report cannot move a finished run. Returns the new state, or undefined if the
+   * run was not in a state that allows it.
+   */
+  async finish(tx: Queryable, id: string, outcome: { status: RunStatus; attempt: number; result?: unknown; error?: ErrorBody }): Promise<{ status: RunStatus; segment: SegmentName } | undefined> {
+    const terminal = outcome.status !== 'waiting';
+    const rows = await tx.query<RunRow>(
+      `UPDATE runs SET status = $2, result_sealed = $3, error = $4, attempts = GREATEST(attempts, $5), updated_at = now(),
+         finished_at = CASE WHEN $6 THEN now() ELSE NULL END
+       WHERE id = $1 AND status = ANY($7) RETURNING status, segment`,
+      [
+        id,
+        outcome.status,
+        outcome.result === undefined ? null : JSON.stringify(this.deps.cipher.seal(outcome.result, resultAad(id))),
+        outcome.error ? JSON.stringify(outcome.error) : null,
+        outcome.attempt,
+        terminal,
+        fromStates(outcome.status),
+      ],
+    );
+    return rows[0] ? { status: rows[0].status, segment: rows[0].segment as SegmentName } : undefined;
+  }
+}

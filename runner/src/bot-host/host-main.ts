@@ -1,0 +1,168 @@
+/**
+ * The bot host: a long-lived child process of the runner that executes bot code. It is started
+ * with an empty environment and, when the runner is root, as an unprivileged user, so bot code
+ * cannot read the runner's Redis URL, token or key files (not from its environment, not from
+ * /proc/<runner>/environ, not from disk). It keeps one warm Chromium and gives every run a fresh
+ * browser context. Bot modules are evaluated afresh per run, so module state does not carry
+ * from one run to the next.
+ */
+import { isBuiltin } from 'node:module';
+import { format } from 'node:util';
+import vm from 'node:vm';
+import pino from 'pino';
+import type { Browser } from 'playwright-core';
+import { ErrorBody, LogLine } from '@orderly/shared';
+import type { BotContext, BotDefinition } from '@orderly/shared/sdk';
+import { isAllowedUrl, launchChromium } from '../browser/launch';
+import { FromHost, HostRun, ToHost } from './protocol';
+
+let chromiumPath = '';
+let browser: Browser | undefined;
+let active: { runId: string; controller: AbortController; seq: number } | undefined;
+
+function send(message: FromHost): void {
+  process.send?.(message);
+}
+
+/** Every line the bot writes, through ctx.log, console or stdout, goes to the runner, tagged with the run. */
+function emit(level: LogLine['level'], source: LogLine['source'], msg: string): void {
+  if (!active) return;
+  send({ type: 'log', runId: active.runId, line: { seq: active.seq++, at: new Date().toISOString(), level, source, msg: msg.slice(0, 4000) } });
+}
+
+const PINO_LEVELS: Record<number, LogLine['level']> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+
+function botLogger() {
+  return pino(
+    { level: 'debug', base: undefined, timestamp: false },
+    {
+      write(line: string) {
+        const { level, msg, ...fields } = JSON.parse(line) as { level: number; msg?: string };
+        const rest = Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : '';
+        emit(PINO_LEVELS[level] ?? 'info', 'bot', `${msg ?? ''}${rest}`);
+      },
+    },
+  );
+}
+
+// Console and raw stdout/stderr writes become run log lines; nothing a bot prints reaches the
+// runner's own output unredacted.
+for (const [method, level] of [['log', 'info'], ['info', 'info'], ['debug', 'debug'], ['warn', 'warn'], ['error', 'error']] as const) {
+  console[method] = (...args: unknown[]) => emit(level, 'console', format(...args));
+}
+for (const stream of [process.stdout, process.stderr]) {
+  stream.write = ((chunk: string | Uint8Array) => {
+    emit('info', 'console', typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    return true;
+  }) as typeof stream.write;
+}
+
+function builtinOnlyRequire(id: string): unknown {
+  if (isBuiltin(id)) return require(id);
+  throw new Error(`bots may require only Node built-ins, not ${id}: bundle it with the bot`);
+}
+
+function loadBot(code: string, filename: string): BotDefinition {
+  const module = { exports: {} as Record<string, unknown> };
+  const factory = vm.compileFunction(code, ['module', 'exports', 'require'], { filename });
+  factory(module, module.exports, builtinOnlyRequire);
+  const candidate = (module.exports.default ?? module.exports) as Partial<BotDefinition>;
+  if (candidate.orderlyBot !== 1 || typeof candidate.run !== 'function') {
+    throw Object.assign(new Error('the entry does not export defineBot(...) as its default export'), { code: 'ORDERLY_E_MANIFEST_INVALID' });
+  }
+  return candidate as BotDefinition;
+}
+
+async function ensureBrowser(): Promise<Browser> {
+  if (!browser || !browser.isConnected()) browser = await launchChromium(chromiumPath);
+  return browser;
+}
+
+function toErrorBody(err: unknown, timedOut: boolean, browserLost: boolean): ErrorBody {
+  const e = err as { code?: unknown; message?: unknown; name?: unknown };
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  if (e?.code === 'ORDERLY_E_BOT_BUSINESS') return { code: 'ORDERLY_E_BOT_BUSINESS', message, retryable: false, details: {} };
+  if (e?.code === 'ORDERLY_E_MANIFEST_INVALID') return { code: 'ORDERLY_E_MANIFEST_INVALID', message, retryable: false, details: {} };
+  if (timedOut) return { code: 'ORDERLY_E_BOT_TIMEOUT', message: 'the bot ran past its timeout and was aborted', retryable: true, details: {} };
+  if (browserLost) return { code: 'ORDERLY_E_BOT_HOST_CRASHED', message: 'the browser died during the run', retryable: true, details: {} };
+  return { code: 'ORDERLY_E_BOT_FAILED', message: `${typeof e?.name === 'string' ? e.name : 'Error'}: ${message}`, retryable: true, details: {} };
+}
+
+async function run(request: HostRun): Promise<void> {
+  const controller = new AbortController();
+  active = { runId: request.runId, controller, seq: 0 };
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error('timeout'));
+  }, request.timeoutMs);
+  const b = await ensureBrowser().catch((err: Error) => err);
+  if (b instanceof Error) {
+    clearTimeout(timer);
+    active = undefined;
+    send({ type: 'done', runId: request.runId, ok: false, error: { code: 'ORDERLY_E_BOT_HOST_CRASHED', message: 'the browser could not be started', retryable: true, details: {} } });
+    return;
+  }
+  const context = await b.newContext({ acceptDownloads: false, serviceWorkers: 'block' });
+  try {
+    // Egress allow-list: the bot's browser reaches only the manifest's hosts.
+    await context.route('**/*', (route) => (isAllowedUrl(route.request().url(), request.hosts) ? route.continue() : route.abort('blockedbyclient')));
+    const page = await context.newPage();
+    const bot = loadBot(request.code, `${request.botName}.bot.js`);
+    const log = botLogger();
+    const ctx: BotContext = {
+      page,
+      input: request.input,
+      log,
+      signal: controller.signal,
+      idempotencyKey: request.idempotencyKey,
+      runId: request.runId,
+      attempt: request.attempt,
+      secrets: Object.freeze({ ...request.secrets }),
+      step: async (name, fn) => {
+        log.debug({ step: name }, 'step started');
+        const value = await fn();
+        log.debug({ step: name }, 'step done');
+        return value;
+      },
+    };
+    send({ type: 'started', runId: request.runId });
+    const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }));
+    const result = await Promise.race([bot.run(ctx), aborted]);
+    const serialised = JSON.stringify(result ?? null);
+    if (serialised.length > 256 * 1024) throw new Error('the bot result is over 256 KiB');
+    send({ type: 'done', runId: request.runId, ok: true, result: JSON.parse(serialised) as unknown });
+  } catch (err) {
+    send({ type: 'done', runId: request.runId, ok: false, error: toErrorBody(err, timedOut, !b.isConnected()) });
+  } finally {
+    clearTimeout(timer);
+    active = undefined;
+    await context.close().catch(() => undefined);
+  }
+}
+
+process.on('message', (raw: unknown) => {
+  const parsed = ToHost.safeParse(raw);
+  if (!parsed.success) return;
+  const message = parsed.data;
+  switch (message.type) {
+    case 'init':
+      chromiumPath = message.chromiumPath;
+      ensureBrowser().then(
+        () => send({ type: 'ready' }),
+        () => send({ type: 'ready' }), // the first run reports the launch failure with a code
+      );
+      return;
+    case 'run':
+      void run(message);
+      return;
+    case 'abort':
+      if (active?.runId === message.runId) active.controller.abort(new Error('aborted'));
+      return;
+  }
+});
+
+// The runner's death ends the host (and its browser) too.
+process.on('disconnect', () => {
+  void (browser?.close() ?? Promise.resolve()).finally(() => process.exit(0));
+});

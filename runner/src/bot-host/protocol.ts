@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { ErrorBodySchema, LogLine } from '@orderly/shared';
+
+/** Messages between the runner and its bot host process (Node IPC, structured clone). */
+export const HostInit = z.object({ type: z.literal('init'), chromiumPath: z.string() });
+
+export const HostRun = z.object({
+  type: z.literal('run'),
+  runId: z.string(),
+  attempt: z.number().int(),
+  idempotencyKey: z.string(),
+  botName: z.string(),
+  code: z.string(),
+  input: z.record(z.string(), z.unknown()),
+  secrets: z.record(z.string(), z.string()),
+  hosts: z.array(z.string()),
+  timeoutMs: z.number().int().positive(),
+});
+export type HostRun = z.infer<typeof HostRun>;
+
+export const HostAbort = z.object({ type: z.literal('abort'), runId: z.string() });
+export const ToHost = z.discriminatedUnion('type', [HostInit, HostRun, HostAbort]);
+export type ToHost = z.infer<typeof ToHost>;
+
+export const FromHost = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }),
+  z.object({ type: z.literal('log'), runId: z.string(), line: LogLine }),
+  z.object({ type: z.literal('started'), runId: z.string() }),
+  z.object({ type: z.literal('done'), runId: z.string(), ok: z.literal(true), result: z.unknown() }),
+  z.object({ type: z.literal('done'), runId: z.string(), ok: z.literal(false), error: ErrorBodySchema }),
+]);
+export type FromHost = z.infer<typeof FromHost>;

@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { logLevel, OrderlyError, parseConfig, parseControlRoomPublicKeys, positiveInt, SegmentName } from '@orderly/shared';
+
+/** The runner's configuration: parsed once from the environment, frozen. */
+export const RunnerConfigSchema = z
+  .object({
+    ORDERLY_SEGMENT: SegmentName,
+    ORDERLY_CONTROL_ROOM_URL: z.url().default('http://127.0.0.1:7300'),
+    ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: z.string({ error: "is required: the control room's public key file (control-room.pub)" }).min(1),
+    ORDERLY_RUNNER_TOKEN_FILE: z.string({ error: "is required: a file holding this runner's token" }).min(1),
+    REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+    ORDERLY_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('orderly'),
+    ORDERLY_CHROMIUM_PATH: z.string().default('/usr/bin/chromium'),
+    ORDERLY_CACHE_DIR: z.string().default('.orderly/runner-cache'),
+    ORDERLY_RUNNER_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).optional(),
+    ORDERLY_BOT_HOST_USER: z.string().default('nobody'),
+    ORDERLY_CONCURRENCY: positiveInt(1),
+    ORDERLY_SHUTDOWN_GRACE_SECONDS: positiveInt(30),
+    ORDERLY_LOG_LEVEL: logLevel,
+  })
+  .transform((env) => ({
+    segment: env.ORDERLY_SEGMENT,
+    controlRoomUrl: env.ORDERLY_CONTROL_ROOM_URL.replace(/\/$/, ''),
+    publicKeyFile: resolve(env.ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE),
+    tokenFile: resolve(env.ORDERLY_RUNNER_TOKEN_FILE),
+    redisUrl: env.REDIS_URL,
+    queuePrefix: env.ORDERLY_QUEUE_PREFIX,
+    chromiumPath: env.ORDERLY_CHROMIUM_PATH,
+    cacheDir: resolve(env.ORDERLY_CACHE_DIR),
+    runnerId: env.ORDERLY_RUNNER_ID ?? `${hostname()}-${process.pid}`,
+    botHostUser: env.ORDERLY_BOT_HOST_USER,
+    concurrency: env.ORDERLY_CONCURRENCY,
+    shutdownGraceMs: env.ORDERLY_SHUTDOWN_GRACE_SECONDS * 1000,
+    logLevel: env.ORDERLY_LOG_LEVEL,
+  }));
+export type RunnerConfig = z.infer<typeof RunnerConfigSchema>;
+
+/** Command-line options override the environment of the same name. */
+export function loadRunnerConfig(overrides: Record<string, string> = {}, env: Record<string, string | undefined> = process.env): RunnerConfig {
+  return parseConfig(RunnerConfigSchema, { ...env, ...overrides });
+}
+
+/** Reads the key and token files the config names, with coded errors that name the file only. */
+export function loadRunnerCredentials(config: RunnerConfig): { controlRoomKeys: ReturnType<typeof parseControlRoomPublicKeys>; token: string } {
+  const read = (path: string, what: string) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `cannot read ${what} at ${path}`);
+    }
+  };
+  const controlRoomKeys = parseControlRoomPublicKeys(read(config.publicKeyFile, "the control room's public key"));
+  const token = read(config.tokenFile, 'the runner token').trim();
+  if (token.length < 16) throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `the runner token in ${config.tokenFile} is too short`);
+  return { controlRoomKeys, token };
+}

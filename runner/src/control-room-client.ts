@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { ClaimResponse, DsseEnvelope, ERROR_CODES, ErrorCode, KeyId, OrderlyError, PackageDigest } from '@orderly/shared';
+
+export const PackageResponse = z.object({ archive: z.base64(), envelope: DsseEnvelope, publisherKeyId: KeyId, publisherPublicKeyPem: z.string() });
+export type PackageResponse = z.infer<typeof PackageResponse>;
+
+/** The runner's view of the control room's runner API. */
+export interface ControlRoomClient {
+  claim(runId: string, attempt: number, runnerId: string): Promise<ClaimResponse>;
+  fetchPackage(digest: PackageDigest): Promise<PackageResponse>;
+}
+
+export function httpControlRoomClient(baseUrl: string, token: string): ControlRoomClient {
+  async function call<S extends z.ZodType>(path: string, schema: S, init: RequestInit = {}): Promise<z.infer<S>> {
+    let response: Response;
+    try {
+      response = await fetch(`${baseUrl}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${token}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch {
+      throw new OrderlyError('ORDERLY_E_CONTROL_ROOM_UNAVAILABLE', `control room unreachable at ${baseUrl}`);
+    }
+    const body = (await response.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
+    if (!response.ok) {
+      const code = body?.error?.code;
+      if (code && code in ERROR_CODES) throw new OrderlyError(code as ErrorCode, body?.error?.message ?? code);
+      if (response.status >= 500) throw new OrderlyError('ORDERLY_E_CONTROL_ROOM_UNAVAILABLE', `control room answered ${response.status}`);
+      throw new OrderlyError('ORDERLY_E_INTERNAL', `control room answered ${response.status}`);
+    }
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) throw new OrderlyError('ORDERLY_E_INTERNAL', `control room sent a malformed response to ${path.split('/').slice(0, 4).join('/')}`);
+    return parsed.data;
+  }
+  return {
+    claim: (runId, attempt, runnerId) => call(`/v1/runner/runs/${runId}/claim`, ClaimResponse, { method: 'POST', body: JSON.stringify({ attempt, runnerId }) }),
+    fetchPackage: (digest) => call(`/v1/runner/packages/${digest}`, PackageResponse),
+  };
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { Redis } from 'ioredis';
+import { createLogger, isOrderlyError } from '@orderly/shared';
+import { BotHost, resolveHostUser } from './bot-host/host';
+import { loadRunnerConfig, loadRunnerCredentials, RunnerConfig } from './config';
+import { httpControlRoomClient } from './control-room-client';
+import { PackageCache } from './packages/cache';
+import { createSegmentWorker } from './pipeline/worker';
+import { ReportPublisher } from './reports/publisher';
+
+/** The runner's composition root: load config and keys, start bot hosts, consume the segment queue. */
+export async function startRunner(config: RunnerConfig): Promise<{ close(): Promise<void> }> {
+  const log = createLogger({ level: config.logLevel, name: 'runner', base: { runner: config.runnerId, segment: config.segment } });
+  const { controlRoomKeys, token } = loadRunnerCredentials(config);
+  const user = resolveHostUser(config.botHostUser, log);
+  const hosts = Array.from({ length: config.concurrency }, () => new BotHost({ chromiumPath: config.chromiumPath, user, log }));
+  await Promise.all(hosts.map((h) => h.start()));
+  const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  connection.on('error', () => undefined);
+  const reports = new ReportPublisher(connection, config.queuePrefix, controlRoomKeys.sealing, config.runnerId);
+  const client = httpControlRoomClient(config.controlRoomUrl, token);
+  const { close } = createSegmentWorker({
+    segment: config.segment,
+    runnerId: config.runnerId,
+    connection,
+    prefix: config.queuePrefix,
+    controlRoomSigningKey: controlRoomKeys.signing,
+    client,
+    cache: new PackageCache(config.cacheDir, client),
+    hosts,
+    reports,
+    log,
+  });
+  log.info({ concurrency: config.concurrency, isolatedUser: user !== undefined }, 'runner started');
+  let closed: Promise<void> | undefined;
+  return {
+    close: () =>
+      (closed ??= (async () => {
+        try {
+          await close(config.shutdownGraceMs);
+        } finally {
+          await Promise.allSettled(hosts.map((h) => h.close()));
+          await reports.close().catch(() => undefined);
+          await connection.quit().catch(() => connection.disconnect());
+          log.info('runner stopped');
+        }
+      })()),
+  };
+}
+
+function main(argv: string[]): void {
+  const program = new Command('orderly-runner').description('Orderly segment runner');
+  program
+    .command('start')
+    .description('consume one segment queue and run its bots until SIGTERM or SIGINT')
+    .option('--segment <segment>', 'the segment to serve (else ORDERLY_SEGMENT)')
+    .action(async (options: { segment?: string }) => {
+      const config = loadRunnerConfig(options.segment ? { ORDERLY_SEGMENT: options.segment } : {});
+      const runner = await startRunner(config);
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+        process.once(signal, () => void runner.close().then(() => process.exit(0), () => process.exit(1)));
+      }
+    });
+  program.parseAsync(argv).catch((err: unknown) => {
+    process.stderr.write(`orderly-runner: ${isOrderlyError(err) ? `${err.code}: ${err.message}` : 'failed to start'}\n`);
+    process.exit(1);
+  });
+}
+
+if (require.main === module) main(process.argv);

@@ -1,0 +1,154 @@
+import { KeyObject } from 'node:crypto';
+import { Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  ErrorBody, hasCode, isOrderlyError, JobPayload, LogLine, OrderlyError, runQueueName, SegmentName, validateInput, verifyJob,
+} from '@orderly/shared';
+import type { Logger } from '@orderly/shared';
+import { BotHost } from '../bot-host/host';
+import { ControlRoomClient } from '../control-room-client';
+import { PackageCache } from '../packages/cache';
+import { ReportPublisher } from '../reports/publisher';
+
+export interface SegmentWorkerDeps {
+  segment: SegmentName;
+  runnerId: string;
+  connection: Redis;
+  prefix: string;
+  controlRoomSigningKey: KeyObject;
+  client: ControlRoomClient;
+  cache: PackageCache;
+  /** One host per concurrent run. */
+  hosts: BotHost[];
+  reports: ReportPublisher;
+  log: Logger;
+  /** Called when bot code starts (dispatch latency is measured up to here). */
+  onBotStarted?: (runId: string) => void;
+}
+
+/** Log lines are sent in batches while a run goes on, so a long run's logs are not held back. */
+const LOG_FLUSH_LINES = 500;
+
+function toErrorBody(err: unknown): ErrorBody {
+  if (isOrderlyError(err)) return (err as OrderlyError).toJSON();
+  return { code: 'ORDERLY_E_INTERNAL', message: 'the runner failed unexpectedly', retryable: true, details: {} };
+}
+
+/**
+ * The runner's pipeline for one segment: verify the signed job, fetch and verify the package,
+ * claim the run, execute it in a bot host, report. Builders like this connect nothing themselves.
+ */
+export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; close(graceMs?: number): Promise<void> } {
+  const idle = [...deps.hosts];
+  const activeRuns = new Map<string, BotHost>();
+
+  async function refuse(job: Job, err: unknown): Promise<never> {
+    const code = isOrderlyError(err) ? err.code : 'ORDERLY_E_JOB_FORGED';
+    // Only a verified signature makes the run id trustworthy; it is in details then.
+    const runId = isOrderlyError(err) && typeof err.details.runId === 'string' ? err.details.runId : undefined;
+    deps.log.warn({ jobId: job.id, code }, 'job refused; the bot was not run');
+    await deps.reports.refused(job.id ?? '(none)', runId, code, err instanceof Error ? err.message : 'refused');
+    throw new UnrecoverableError(code);
+  }
+
+  async function execute(job: Job, payload: JobPayload, attempt: number, lines: LogLine[], flush: () => Promise<void>): Promise<unknown> {
+    const bot = await deps.cache.get(payload);
+    const claim = await deps.client.claim(payload.runId, attempt, deps.runnerId);
+    // Defence in depth: the control room validated the input; so does the side that runs it.
+    const input = validateInput(bot.manifest.input, claim.input);
+    await deps.reports.started(payload.runId, attempt);
+    const host = idle.pop();
+    if (!host) throw new OrderlyError('ORDERLY_E_INTERNAL', 'no idle bot host');
+    activeRuns.set(payload.runId, host);
+    try {
+      const outcome = await host.run(
+        {
+          runId: payload.runId,
+          attempt,
+          idempotencyKey: payload.idempotencyKey,
+          botName: bot.manifest.name,
+          code: bot.code,
+          input,
+          secrets: {},
+          hosts: bot.manifest.hosts,
+          timeoutMs: bot.manifest.timeoutSeconds * 1000,
+        },
+        (line) => {
+          lines.push({ ...line, seq: lines.length });
+          if (lines.length % LOG_FLUSH_LINES === 0) void flush();
+        },
+        () => deps.onBotStarted?.(payload.runId),
+      );
+      if (!outcome.ok) throw new OrderlyError(outcome.error.code, outcome.error.message, {}, { retryable: outcome.error.retryable });
+      return outcome.result;
+    } finally {
+      activeRuns.delete(payload.runId);
+      idle.push(host);
+    }
+  }
+
+  const worker = new Worker(
+    runQueueName(deps.segment),
+    async (job: Job) => {
+      let payload: JobPayload;
+      try {
+        payload = verifyJob(job.data, deps.controlRoomSigningKey, deps.segment);
+      } catch (err) {
+        return refuse(job, err);
+      }
+      const attempt = job.attemptsMade + 1;
+      const final = (retryable: boolean) => !retryable || attempt >= (job.opts.attempts ?? 1);
+      const log = deps.log.child({ runId: payload.runId, bot: payload.bot.name, attempt });
+      const started = Date.now();
+      const lines: LogLine[] = [];
+      let sent = 0;
+      const flush = async () => {
+        const batch = lines.slice(sent);
+        sent = lines.length;
+        if (batch.length) await deps.reports.logs(payload.runId, attempt, batch);
+      };
+      try {
+        const result = await execute(job, payload, attempt, lines, flush);
+        await deps.reports.finished(payload.runId, attempt, { ok: true, result }, true, Date.now() - started, lines.slice(sent));
+        log.info({ ms: Date.now() - started }, 'run succeeded');
+        return { ok: true };
+      } catch (err) {
+        if (hasCode(err, 'ORDERLY_E_RUN_NOT_CLAIMABLE')) {
+          log.info('run no longer claimable (cancelled or finished); not run');
+          return { ok: false };
+        }
+        const error = toErrorBody(err);
+        const isFinal = final(error.retryable);
+        lines.push({ seq: lines.length, at: new Date().toISOString(), level: 'error', source: 'runner', msg: `attempt ${attempt} failed: ${error.code}` });
+        await deps.reports.finished(payload.runId, attempt, { ok: false, error }, isFinal, Date.now() - started, lines.slice(sent));
+        log.warn({ code: error.code, final: isFinal }, 'run attempt failed');
+        if (!error.retryable) throw new UnrecoverableError(error.code);
+        throw new Error(error.code);
+      }
+    },
+    { connection: deps.connection, prefix: deps.prefix, concurrency: deps.hosts.length, autorun: true },
+  );
+  worker.on('error', (err) => deps.log.error({ err: { message: err.message } }, 'worker error'));
+
+  let closing: Promise<void> | undefined;
+  return {
+    worker,
+    /**
+     * Graceful shutdown: stop taking jobs, let the active run finish within `graceMs`; past that,
+     * abort it. An aborted job is retried (its lock lapses), never lost.
+     */
+    close(graceMs = 30_000) {
+      closing ??= (async () => {
+        const timer = setTimeout(() => {
+          for (const [runId, host] of activeRuns) host.abort(runId);
+        }, graceMs);
+        try {
+          await worker.close();
+        } finally {
+          clearTimeout(timer);
+        }
+      })();
+      return closing;
+    },
+  };
+}
