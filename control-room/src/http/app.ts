@@ -34,7 +34,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     bodyLimit: Math.ceil(deps.maxPackageBytes * 1.4) + 64 * 1024,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
-    disableRequestLogging: false,
     return503OnClosing: true,
   });
 

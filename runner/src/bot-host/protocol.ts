@@ -22,7 +22,7 @@ export const HostAbort = z.object({ type: z.literal('abort'), runId: z.string() 
 export const ToHost = z.discriminatedUnion('type', [HostInit, HostRun, HostAbort]);
 export type ToHost = z.infer<typeof ToHost>;
 
-export const FromHost = z.discriminatedUnion('type', [
+export const FromHost = z.union([
   z.object({ type: z.literal('ready') }),
   z.object({ type: z.literal('log'), runId: z.string(), line: LogLine }),
   z.object({ type: z.literal('started'), runId: z.string() }),

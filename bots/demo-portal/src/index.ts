@@ -1,0 +1,77 @@
+import { createServer, IncomingMessage, ServerResponse } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { findMember } from './members';
+
+export interface DemoPortal {
+  url: string;
+  /** Side effects the portal saw, for tests that must prove "exactly once". */
+  stats(): { eligibilityChecks: number; byIdempotencyKey: Record<string, number> };
+  close(): Promise<void>;
+}
+
+const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${escape(title)}</title>
+<style>body{font-family:sans-serif;margin:2em;max-width:40em}label{display:block;margin:.5em 0}input{margin-left:.5em}</style>
+</head><body><h1>Demo Payer Portal</h1><p><em>Synthetic data only.</em></p>${body}</body></html>`;
+}
+
+const FORM = page(
+  'Eligibility check',
+  `<form method="post" action="/eligibility">
+<label>Member ID <input id="member-id" name="memberId" autocomplete="off" required></label>
+<label>Date of birth <input id="dob" name="dateOfBirth" placeholder="YYYY-MM-DD" required></label>
+<input type="hidden" id="idempotency-key" name="idempotencyKey">
+<button id="check" type="submit">Check eligibility</button>
+</form>`,
+);
+
+async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+  let body = '';
+  for await (const chunk of req) {
+    body += String(chunk);
+    if (body.length > 10_000) throw new Error('form too large');
+  }
+  return new URLSearchParams(body);
+}
+
+/** Starts the demo portal on loopback. */
+export function startDemoPortal(options: { port?: number; host?: string } = {}): Promise<DemoPortal> {
+  let eligibilityChecks = 0;
+  const byIdempotencyKey: Record<string, number> = {};
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const send = (status: number, html: string) => {
+      res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(html);
+    };
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && (path === '/' || path === '/eligibility')) return send(200, FORM);
+    if (req.method === 'POST' && path === '/eligibility') {
+      readForm(req).then(
+        (form) => {
+          eligibilityChecks++;
+          const key = form.get('idempotencyKey');
+          if (key) byIdempotencyKey[key] = (byIdempotencyKey[key] ?? 0) + 1;
+          const member = findMember(form.get('memberId') ?? '', form.get('dateOfBirth') ?? '');
+          if (!member) return send(200, page('Eligibility result', '<p id="not-found">No member matches this member ID and date of birth.</p>'));
+          send(200, page('Eligibility result', `<dl><dt>Coverage</dt><dd id="coverage-status">${member.coverage}</dd><dt>Plan</dt><dd id="plan">${escape(member.plan)}</dd></dl>`));
+        },
+        () => send(413, page('Error', '<p>Bad request</p>')),
+      );
+      return;
+    }
+    send(404, page('Not found', '<p>Not found</p>'));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      resolve({
+        url: `http://127.0.0.1:${port}`,
+        stats: () => ({ eligibilityChecks, byIdempotencyKey: { ...byIdempotencyKey } }),
+        close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+      });
+    });
+  });
+}

@@ -1,0 +1,33 @@
+import { z } from 'zod';
+import { ERROR_CODES, ErrorCode, OrderlyError } from '@orderly/shared';
+import { CliConfig } from './config';
+
+/** A small typed client of the control room's HTTP API; responses are parsed with zod. */
+export class ApiClient {
+  constructor(private readonly config: CliConfig) {}
+
+  async request<S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown, headers: Record<string, string> = {}): Promise<z.infer<S>> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.config.url}${path}`, {
+        method,
+        headers: {
+          ...(this.config.token ? { authorization: `Bearer ${this.config.token}` } : {}),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch {
+      throw new OrderlyError('ORDERLY_E_CONTROL_ROOM_UNAVAILABLE', `cannot reach the control room at ${this.config.url} (is it running? see ORDERLY_URL)`);
+    }
+    const payload = (await response.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
+    if (!response.ok) {
+      const code = payload?.error?.code;
+      throw new OrderlyError(code && code in ERROR_CODES ? (code as ErrorCode) : 'ORDERLY_E_INTERNAL', payload?.error?.message ?? `control room answered ${response.status}`);
+    }
+    const parsed = schema.safeParse(payload);
+    if (!parsed.success) throw new OrderlyError('ORDERLY_E_INTERNAL', `unexpected response from ${method} ${path}`);
+    return parsed.data;
+  }
+}

@@ -1,0 +1,46 @@
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { z } from 'zod';
+import { generateSigningKeyPair, OrderlyError, PublisherKeyView } from '@orderly/shared';
+import { ApiClient } from '../api-client';
+import { output } from '../output';
+
+export function keysCommand(client: () => ApiClient): Command {
+  const keys = new Command('keys').description('publisher signing keys');
+  keys
+    .command('generate')
+    .description('make an Ed25519 key pair: FILE (private, mode 0600) and FILE.pub')
+    .requiredOption('--out <file>', 'where to write the private key')
+    .option('--json', 'machine-readable output')
+    .action((opts: { out: string; json?: boolean }) => {
+      const pair = generateSigningKeyPair();
+      try {
+        // 'wx': never overwrite an existing key by accident.
+        writeFileSync(opts.out, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
+      } catch {
+        throw new OrderlyError('ORDERLY_E_KEY_CONFLICT', `${opts.out} already exists or cannot be written; not overwritten`);
+      }
+      chmodSync(opts.out, 0o600);
+      writeFileSync(`${opts.out}.pub`, pair.publicKeyPem, { mode: 0o644 });
+      output(opts.json, { keyId: pair.keyId, privateKey: opts.out, publicKey: `${opts.out}.pub` }, [`key id ${pair.keyId}`, `private key ${opts.out} (0600)`, `public key  ${opts.out}.pub`]);
+    });
+  keys
+    .command('register')
+    .description('register a publisher public key with the control room (packages it signs are then accepted)')
+    .requiredOption('--name <name>', 'a name for the key, e.g. the publisher')
+    .requiredOption('--public-key <file>', 'the .pub file made by keys generate')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { name: string; publicKey: string; json?: boolean }) => {
+      const key = await client().request('POST', '/v1/keys', PublisherKeyView, { name: opts.name, publicKeyPem: readFileSync(opts.publicKey, 'utf8') });
+      output(opts.json, key, `registered ${key.name} (${key.keyId})`);
+    });
+  keys
+    .command('ls')
+    .description('list registered publisher keys')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const { keys: list } = await client().request('GET', '/v1/keys', z.object({ keys: z.array(PublisherKeyView) }));
+      output(opts.json, list, list.map((k) => `${k.keyId}  ${k.name}${k.revokedAt ? '  (revoked)' : ''}`));
+    });
+  return keys;
+}

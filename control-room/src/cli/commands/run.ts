@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { isTerminal, OrderlyError, RunLogsView, RunView } from '@orderly/shared';
+import { ApiClient } from '../api-client';
+import { output } from '../output';
+
+function describe(run: RunView): string[] {
+  const lines = [`run ${run.id}`, `  bot      ${run.bot}@${run.version} (${run.digest.slice(0, 19)}…)`, `  segment  ${run.segment}`, `  status   ${run.status}`, `  attempts ${run.attempts}`];
+  if (run.result !== undefined) lines.push(`  result   ${JSON.stringify(run.result)}`);
+  if (run.error) lines.push(`  error    ${run.error.code}: ${run.error.message}`);
+  return lines;
+}
+
+export function runCommand(client: () => ApiClient): Command {
+  const run = new Command('run').description('start and inspect runs');
+  run
+    .command('start')
+    .description('start a run of BOT (the latest published version unless --version)')
+    .argument('<bot>', 'bot name')
+    .option('--input <file>', 'JSON file with the run input')
+    .option('--version <version>', 'bot version')
+    .option('--segment <segment>', 'segment to run in (default: the first the bot declares)')
+    .option('--idempotency-key <key>', 'starting again with the same key returns the same run')
+    .option('--wait', 'wait until the run ends; exit non-zero unless it succeeded')
+    .option('--timeout <seconds>', 'with --wait: give up after this long', '300')
+    .option('--json', 'machine-readable output')
+    .action(async (bot: string, opts: { input?: string; version?: string; segment?: string; idempotencyKey?: string; wait?: boolean; timeout: string; json?: boolean }) => {
+      let input: unknown = {};
+      if (opts.input) {
+        try {
+          input = JSON.parse(readFileSync(opts.input, 'utf8'));
+        } catch {
+          throw new OrderlyError('ORDERLY_E_INPUT_INVALID', `${opts.input} is not a readable JSON file`);
+        }
+      }
+      const api = client();
+      let view = await api.request('POST', '/v1/runs', RunView, {
+        bot, input, ...(opts.version ? { version: opts.version } : {}), ...(opts.segment ? { segment: opts.segment } : {}), ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
+      });
+      if (opts.wait) {
+        const deadline = Date.now() + Number(opts.timeout) * 1000;
+        while (!isTerminal(view.status) && view.status !== 'dead_lettered' && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 200));
+          view = await api.request('GET', `/v1/runs/${view.id}`, RunView);
+        }
+      }
+      output(opts.json, view, describe(view));
+      if (opts.wait && view.status !== 'succeeded') process.exitCode = 1;
+    });
+  run
+    .command('show')
+    .description('show a run: status, attempts, result or error')
+    .argument('<id>', 'run id')
+    .option('--logs', 'also print the run log (redacted)')
+    .option('--json', 'machine-readable output')
+    .action(async (id: string, opts: { logs?: boolean; json?: boolean }) => {
+      const api = client();
+      const view = await api.request('GET', `/v1/runs/${encodeURIComponent(id)}`, RunView);
+      const logs = opts.logs ? (await api.request('GET', `/v1/runs/${encodeURIComponent(id)}/logs`, RunLogsView)).lines : undefined;
+      output(opts.json, logs ? { ...view, logs } : view, [...describe(view), ...(logs ?? []).map((l) => `  ${l.at} ${l.level.padEnd(5)} ${l.source.padEnd(7)} ${l.msg}`)]);
+    });
+  return run;
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { isOrderlyError } from '@orderly/shared';
+import { ApiClient } from './api-client';
+import { botCommand } from './commands/bot';
+import { controlRoomCommand } from './commands/control-room';
+import { keysCommand } from './commands/keys';
+import { runCommand } from './commands/run';
+import { loadCliConfig } from './config';
+
+/** Builds the `orderly` program; exported so tests can drive it without a child process. */
+export function buildProgram(): Command {
+  const program = new Command('orderly')
+    .description('Orderly: signed RPA bot packages, a control room, and segment runners')
+    .option('--url <url>', 'control room URL (default: ORDERLY_URL or http://127.0.0.1:7300)')
+    .option('--token <token>', 'API token (default: ORDERLY_TOKEN, ORDERLY_TOKEN_FILE or the local control room admin token)')
+    .showHelpAfterError()
+    .exitOverride();
+  const client = () => new ApiClient(loadCliConfig(program.opts<{ url?: string; token?: string }>()));
+  program.addCommand(keysCommand(client));
+  program.addCommand(botCommand(client));
+  program.addCommand(runCommand(client));
+  program.addCommand(controlRoomCommand());
+  // The runner is its own package and binary; `orderly runner …` execs `orderly-runner …`.
+  program.command('runner', 'run a segment runner (`orderly runner start --segment S`)', { executableFile: 'orderly-runner' });
+  return program;
+}
+
+function main(): void {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      if (err instanceof CommanderError) {
+        process.exitCode = err.exitCode;
+        return;
+      }
+      const line = isOrderlyError(err) ? `${err.code}: ${err.message.split('\n').join(' ')}` : `unexpected error: ${err instanceof Error ? err.message : String(err)}`;
+      process.stderr.write(`orderly: ${line}\n`);
+      process.exitCode = 1;
+    });
+}
+
+if (require.main === module) main();
