@@ -3,7 +3,12 @@
 // `@orderly/shared` is mapped to its sources so no build is needed before a test run.
 const common = {
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }] },
-  moduleNameMapper: { '^@orderly/shared(/.*)?$': '<rootDir>/shared/src$1' },
+  moduleNameMapper: {
+    '^@orderly/shared(/.*)?$': '<rootDir>/shared/src$1',
+    '^@orderly/control-room$': '<rootDir>/control-room/src/index.ts',
+    '^@orderly/runner$': '<rootDir>/runner/src/index.ts',
+    '^@orderly/demo-portal$': '<rootDir>/bots/demo-portal/src/index.ts',
+  },
   testEnvironment: 'node',
   rootDir: __dirname,
   roots: ['<rootDir>/shared', '<rootDir>/control-room', '<rootDir>/runner', '<rootDir>/bots', '<rootDir>/test'],

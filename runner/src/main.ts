@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { createLogger, isOrderlyError } from '@orderly/shared';
+import type { Logger } from '@orderly/shared';
 import { BotHost, resolveHostUser } from './bot-host/host';
 import { loadRunnerConfig, loadRunnerCredentials, RunnerConfig } from './config';
 import { httpControlRoomClient } from './control-room-client';
@@ -10,8 +11,11 @@ import { createSegmentWorker } from './pipeline/worker';
 import { ReportPublisher } from './reports/publisher';
 
 /** The runner's composition root: load config and keys, start bot hosts, consume the segment queue. */
-export async function startRunner(config: RunnerConfig): Promise<{ close(): Promise<void> }> {
-  const log = createLogger({ level: config.logLevel, name: 'runner', base: { runner: config.runnerId, segment: config.segment } });
+export async function startRunner(
+  config: RunnerConfig,
+  log: Logger = createLogger({ level: config.logLevel, name: 'runner', base: { runner: config.runnerId, segment: config.segment } }),
+  hooks: { onBotStarted?: (runId: string) => void } = {},
+): Promise<{ close(): Promise<void> }> {
   const { controlRoomKeys, token } = loadRunnerCredentials(config);
   const user = resolveHostUser(config.botHostUser, log);
   const hosts = Array.from({ length: config.concurrency }, () => new BotHost({ chromiumPath: config.chromiumPath, user, log }));
@@ -31,6 +35,7 @@ export async function startRunner(config: RunnerConfig): Promise<{ close(): Prom
     hosts,
     reports,
     log,
+    ...hooks,
   });
   log.info({ concurrency: config.concurrency, isolatedUser: user !== undefined }, 'runner started');
   let closed: Promise<void> | undefined;

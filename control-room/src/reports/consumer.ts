@@ -1,7 +1,7 @@
 import { KeyObject } from 'node:crypto';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ErrorBody, isOrderlyError, LogLine, openSealed, Report, REPORTS_QUEUE, ReportBody, reportAad, RunStatus } from '@orderly/shared';
+import { ERROR_CODES, ErrorBody, ErrorCode, isOrderlyError, LogLine, openSealed, Report, REPORTS_QUEUE, ReportBody, reportAad, RunStatus } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import { Db, Queryable } from '../db/db';
 import { RunQueues } from '../runs/queues';
@@ -53,6 +53,12 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promi
         report.jobId, report.runId ?? null, report.runnerId, report.errorCode, report.reason,
       ]);
       deps.log.warn({ jobId: report.jobId, runnerId: report.runnerId, code: report.errorCode }, 'runner refused a job');
+      // A run id comes only with a verified control-room signature (expired, wrong segment):
+      // that run will never execute from this job, so it must not sit in `waiting` forever.
+      if (report.runId) {
+        const error = { code: report.errorCode in ERROR_CODES ? (report.errorCode as ErrorCode) : 'ORDERLY_E_JOB_FORGED', message: report.reason, retryable: false, details: {} } satisfies ErrorBody;
+        await deps.runs.finish(deps.db, report.runId, { status: 'dead_lettered', attempt: 1, error });
+      }
       return;
     case 'logs':
     case 'finished': {

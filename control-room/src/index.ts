@@ -1,0 +1,11 @@
+export { startControlRoom } from './main';
+export type { RunningControlRoom } from './main';
+export { ControlRoomConfigSchema, loadControlRoomConfig } from './config';
+export type { ControlRoomConfig } from './config';
+export { buildApp } from './http/app';
+export { openDb, postgresDb, pgliteDb } from './db/db';
+export type { Db } from './db/db';
+export { migrate } from './db/migrations';
+export { packBot } from './cli/pack';
+export { buildProgram } from './cli/main';
+export { adminTokenPath, runnerTokenPath, publicKeysPath } from './identity/secrets';

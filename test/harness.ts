@@ -1,0 +1,151 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { adminTokenPath, ControlRoomConfigSchema, packBot, publicKeysPath, runnerTokenPath, RunningControlRoom, startControlRoom } from '@orderly/control-room';
+import { DemoPortal, startDemoPortal } from '@orderly/demo-portal';
+import { RunnerConfigSchema, startRunner } from '@orderly/runner';
+import { createLogger, generateSigningKeyPair, isTerminal, RunView } from '@orderly/shared';
+import { createTestDatabase, TEST_REDIS_URL, testRedisPrefix, waitFor } from '@orderly/shared/testing';
+
+export const REPO = join(__dirname, '..');
+export const ELIGIBILITY_BOT = join(REPO, 'bots', 'eligibility-check');
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** Every line a process logged, kept so tests can assert what was (not) written. */
+export class CapturedLog extends Writable {
+  readonly lines: string[] = [];
+  override _write(chunk: Buffer, _enc: string, done: () => void): void {
+    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    done();
+  }
+  text(): string {
+    return this.lines.join('\n');
+  }
+}
+
+export interface Stack {
+  controlRoom: RunningControlRoom;
+  portal: DemoPortal;
+  dataDir: string;
+  prefix: string;
+  databaseUrl: string | undefined;
+  adminToken: string;
+  publisher: ReturnType<typeof generateSigningKeyPair>;
+  log: CapturedLog;
+  redis: Redis;
+  api(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  publish(dir?: string): Promise<{ digest: string }>;
+  startRun(request: Record<string, unknown>): Promise<RunView>;
+  waitForRun(id: string, done?: (run: RunView) => boolean, timeoutMs?: number): Promise<RunView>;
+  startRunner(options?: { segment?: string }): Promise<{ close(): Promise<void> }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a real stack: control room (PostgreSQL test database, or PGlite), Redis under a fresh
+ * prefix, the demo portal and optionally a runner with real Chromium.
+ */
+export async function startStack(options: { database?: 'postgres' | 'pglite'; runner?: boolean; segments?: string } = {}): Promise<Stack> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'orderly-test-'));
+  const db = options.database === 'pglite' ? undefined : await createTestDatabase();
+  const prefix = testRedisPrefix();
+  const log = new CapturedLog();
+  const controlRoom = await startControlRoom(
+    ControlRoomConfigSchema.parse({
+      ORDERLY_DATA_DIR: dataDir,
+      ORDERLY_PORT: '0',
+      DATABASE_URL: db?.url,
+      REDIS_URL: TEST_REDIS_URL,
+      ORDERLY_QUEUE_PREFIX: prefix,
+      ORDERLY_SEGMENTS: options.segments ?? 'demo,other',
+      ORDERLY_MAX_PACKAGE_BYTES: String(1024 * 1024),
+    }),
+    createLogger({ level: 'debug', name: 'control-room' }, log),
+  );
+  const portal = await startDemoPortal();
+  const adminToken = readFileSync(adminTokenPath(join(dataDir, 'secrets')), 'utf8').trim();
+  const redis = new Redis(TEST_REDIS_URL);
+  const runners: { close(): Promise<void> }[] = [];
+  const publisher = generateSigningKeyPair();
+
+  const api: Stack['api'] = async (method, path, body, token = adminToken) => {
+    const response = await fetch(`${controlRoom.url}${path}`, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, body: await response.json().catch(() => undefined) };
+  };
+
+  const stack: Stack = {
+    controlRoom, portal, dataDir, prefix, databaseUrl: db?.url, adminToken, publisher, log, redis, api,
+    async publish(dir = ELIGIBILITY_BOT) {
+      await api('POST', '/v1/keys', { name: 'test-publisher', publicKeyPem: publisher.publicKeyPem });
+      const packed = await packBot(dir, publisher.privateKeyPem);
+      const res = await api('POST', '/v1/packages', { archive: packed.archive.toString('base64'), envelope: packed.envelope });
+      if (res.status >= 300) throw new Error(`publish failed: ${JSON.stringify(res.body)}`);
+      return { digest: packed.digest };
+    },
+    async startRun(request) {
+      const res = await api('POST', '/v1/runs', request);
+      if (res.status >= 300) throw new Error(`create run failed: ${JSON.stringify(res.body)}`);
+      return res.body as RunView;
+    },
+    waitForRun(id, done = (run) => isTerminal(run.status) || run.status === 'dead_lettered', timeoutMs = 30_000) {
+      return waitFor(async () => {
+        const res = await api('GET', `/v1/runs/${id}`);
+        return done(res.body as RunView) ? (res.body as RunView) : undefined;
+      }, timeoutMs, `run ${id}`);
+    },
+    async startRunner(runnerOptions = {}) {
+      const segment = runnerOptions.segment ?? 'demo';
+      const runner = await startRunner(
+        RunnerConfigSchema.parse({
+          ORDERLY_SEGMENT: segment,
+          ORDERLY_CONTROL_ROOM_URL: controlRoom.url,
+          ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: publicKeysPath(join(dataDir, 'secrets')),
+          ORDERLY_RUNNER_TOKEN_FILE: runnerTokenPath(join(dataDir, 'secrets'), segment),
+          REDIS_URL: TEST_REDIS_URL,
+          ORDERLY_QUEUE_PREFIX: prefix,
+          ORDERLY_CHROMIUM_PATH: CHROMIUM,
+          ORDERLY_CACHE_DIR: join(dataDir, `runner-cache-${runners.length}`),
+          ORDERLY_RUNNER_ID: `test-runner-${runners.length}`,
+          ORDERLY_SHUTDOWN_GRACE_SECONDS: '5',
+        }),
+        createLogger({ level: 'debug', name: 'runner' }, log),
+      );
+      runners.push(runner);
+      return runner;
+    },
+    async close() {
+      for (const runner of runners.splice(0)) await runner.close().catch(() => undefined);
+      await controlRoom.close();
+      await portal.close();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+      await db?.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  if (options.runner) await stack.startRunner();
+  return stack;
+}
+
+/** Every string value stored under the stack's Redis prefix, for scanning for leaks. */
+export async function dumpRedis(redis: Redis, prefix: string): Promise<string> {
+  const keys = await redis.keys(`${prefix}:*`);
+  const parts: string[] = [];
+  for (const key of keys) {
+    const type = await redis.type(key);
+    if (type === 'string') parts.push((await redis.get(key)) ?? '');
+    else if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
+    else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
+    else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
+    else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, '0', '-1')));
+    else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
+  }
+  return parts.join('\n');
+}
