@@ -25,7 +25,7 @@ export function httpControlRoomClient(baseUrl: string, token: string): ControlRo
     const body = (await response.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
     if (!response.ok) {
       const code = body?.error?.code;
-      if (code && code in ERROR_CODES) throw new OrderlyError(code as ErrorCode, body?.error?.message ?? code);
+      if (code && Object.hasOwn(ERROR_CODES, code)) throw new OrderlyError(code as ErrorCode, body?.error?.message ?? code);
       if (response.status >= 500) throw new OrderlyError('ORDERLY_E_CONTROL_ROOM_UNAVAILABLE', `control room answered ${response.status}`);
       throw new OrderlyError('ORDERLY_E_INTERNAL', `control room answered ${response.status}`);
     }

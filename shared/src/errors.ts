@@ -79,7 +79,7 @@ export interface ErrorBody {
 /** True when `value` carries one of our codes; works across package copies, unlike instanceof. */
 export function isOrderlyError(value: unknown): value is OrderlyError {
   return typeof value === 'object' && value !== null && typeof (value as { code?: unknown }).code === 'string'
-    && (value as { code: string }).code in ERROR_CODES && typeof (value as { retryable?: unknown }).retryable === 'boolean';
+    && Object.hasOwn(ERROR_CODES, (value as { code: string }).code) && typeof (value as { retryable?: unknown }).retryable === 'boolean';
 }
 
 export function hasCode(value: unknown, code: ErrorCode): boolean {

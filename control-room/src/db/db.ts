@@ -1,3 +1,4 @@
+import { PGlite } from '@electric-sql/pglite';
 import { Pool, PoolClient } from 'pg';
 
 /** The database port: PostgreSQL through `pg`, or embedded PGlite; same SQL, same migrations. */
@@ -46,9 +47,8 @@ export function postgresDb(url: string): Db {
 }
 
 export async function pgliteDb(dataDir: string): Promise<Db> {
-  // Loaded lazily: PGlite's WebAssembly is only needed when no DATABASE_URL is set.
-  const { PGlite: PGliteClass } = await import('@electric-sql/pglite');
-  const pg = new PGliteClass(dataDir);
+  // PGlite's WebAssembly is loaded here, on construction, not at import.
+  const pg = new PGlite(dataDir);
   await pg.waitReady;
   let closed = false;
   const toRows = <R>(r: { rows: unknown[] }) => r.rows as R[];

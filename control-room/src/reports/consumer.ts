@@ -56,7 +56,7 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promi
       // A run id comes only with a verified control-room signature (expired, wrong segment):
       // that run will never execute from this job, so it must not sit in `waiting` forever.
       if (report.runId) {
-        const error = { code: report.errorCode in ERROR_CODES ? (report.errorCode as ErrorCode) : 'ORDERLY_E_JOB_FORGED', message: report.reason, retryable: false, details: {} } satisfies ErrorBody;
+        const error = { code: Object.hasOwn(ERROR_CODES, report.errorCode) ? (report.errorCode as ErrorCode) : 'ORDERLY_E_JOB_FORGED', message: report.reason, retryable: false, details: {} } satisfies ErrorBody;
         await deps.runs.finish(deps.db, report.runId, { status: 'dead_lettered', attempt: 1, error });
       }
       return;

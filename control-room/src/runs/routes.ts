@@ -1,20 +1,33 @@
 import { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { CreateRunRequest, CreateRunsBatchRequest, IdempotencyKey, RUN_STATUSES } from '@orderly/shared';
+import { CreateRunRequest, CreateRunsBatchRequest, IdempotencyKey, OrderlyError, RUN_STATUSES } from '@orderly/shared';
 import { parseRequest } from '../http/errors';
 import { Runs } from './runs';
 
 const ListQuery = z.object({ status: z.enum(RUN_STATUSES).optional(), limit: z.coerce.number().int().min(1).max(500).default(50) });
 const IdParams = z.object({ id: z.string().max(100) });
 
+/** Idempotency keys get their own code: clients that generate them need to know what went wrong. */
+function checkIdempotencyKeys(body: unknown): void {
+  const runs = (body as { runs?: unknown[] } | undefined)?.runs ?? [body];
+  for (const run of runs) {
+    const key = (run as { idempotencyKey?: unknown } | undefined)?.idempotencyKey;
+    if (key !== undefined && !IdempotencyKey.safeParse(key).success) {
+      throw new OrderlyError('ORDERLY_E_IDEMPOTENCY_KEY_INVALID', 'idempotency keys are 1-200 characters of A-Z a-z 0-9 . _ - (not only digits)');
+    }
+  }
+}
+
 export function runRoutes(app: FastifyInstance, runs: Runs): void {
   app.post('/v1/runs', { config: { access: 'admin' } }, async (request, reply) => {
+    checkIdempotencyKeys(request.body);
     const body = parseRequest(CreateRunRequest, request.body);
     const header = request.headers['idempotency-key'];
     if (header !== undefined) {
-      const key = parseRequest(IdempotencyKey, header, 'Idempotency-Key header');
+      checkIdempotencyKeys({ idempotencyKey: header });
+      const key = header as IdempotencyKey;
       if (body.idempotencyKey !== undefined && body.idempotencyKey !== key) {
-        return reply.code(400).send({ error: { code: 'ORDERLY_E_BAD_REQUEST', message: 'Idempotency-Key header and body disagree', retryable: false, details: {} } });
+        throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'Idempotency-Key header and body disagree');
       }
       body.idempotencyKey = key;
     }
@@ -23,6 +36,7 @@ export function runRoutes(app: FastifyInstance, runs: Runs): void {
   });
   /** Up to 1,000 runs in one request: one transaction, one queue round trip per segment. */
   app.post('/v1/runs/batch', { config: { access: 'admin' } }, async (request, reply) => {
+    checkIdempotencyKeys(request.body);
     const body = parseRequest(CreateRunsBatchRequest, request.body);
     const outcomes = await runs.create(body.runs);
     return reply.code(201).send({ runs: outcomes.map((o) => ({ ...o.run, created: o.created })) });

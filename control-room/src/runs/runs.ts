@@ -199,6 +199,7 @@ export class Runs {
     if (!row) {
       const exists = await this.deps.db.query<RunRow>('SELECT status, segment FROM runs WHERE id = $1', [id]);
       if (!exists[0]) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no run ${id}`);
+      if (exists[0].segment !== segment) throw new OrderlyError('ORDERLY_E_FORBIDDEN', `this runner serves ${segment}, not the run's segment`);
       throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `run is ${exists[0].status} in segment ${exists[0].segment}`, { status: exists[0].status });
     }
     return { runId: row.id as RunId, attempt, input: this.deps.cipher.open(row.input_sealed, inputAad(row.id)) as Record<string, unknown> };

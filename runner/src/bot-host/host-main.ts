@@ -6,7 +6,7 @@
  * browser context. Bot modules are evaluated afresh per run, so module state does not carry
  * from one run to the next.
  */
-import { isBuiltin } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import { format } from 'node:util';
 import vm from 'node:vm';
 import pino from 'pino';
@@ -57,8 +57,10 @@ for (const stream of [process.stdout, process.stderr]) {
   }) as typeof stream.write;
 }
 
+const nodeRequire = createRequire(__filename);
+
 function builtinOnlyRequire(id: string): unknown {
-  if (isBuiltin(id)) return require(id);
+  if (isBuiltin(id)) return nodeRequire(id);
   throw new Error(`bots may require only Node built-ins, not ${id}: bundle it with the bot`);
 }
 

@@ -32,8 +32,10 @@ export function isAllowedUrl(url: string, hosts: readonly string[]): boolean {
   if (!/^(https?|wss?):$/.test(parsed.protocol)) return false;
   const port = parsed.port || (parsed.protocol === 'https:' || parsed.protocol === 'wss:' ? '443' : '80');
   const host = parsed.hostname.toLowerCase();
-  return hosts.some((pattern) => {
-    const [patternHost = '', patternPort] = pattern.toLowerCase().startsWith('[') ? [pattern.slice(0, pattern.indexOf(']') + 1), pattern.split(']:')[1]] : pattern.toLowerCase().split(':');
+  return hosts.some((original) => {
+    // The manifest accepts upper-case hex in IPv6 literals; URL hostnames are lower-case.
+    const pattern = original.toLowerCase();
+    const [patternHost = '', patternPort] = pattern.startsWith('[') ? [pattern.slice(0, pattern.indexOf(']') + 1), pattern.split(']:')[1]] : pattern.split(':');
     if (patternPort !== undefined && patternPort !== port) return false;
     if (patternHost.startsWith('*.')) return host.endsWith(patternHost.slice(1)) && host.length > patternHost.length - 1;
     return host === patternHost;

@@ -122,8 +122,10 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
         lines.push({ seq: lines.length, at: new Date().toISOString(), level: 'error', source: 'runner', msg: `attempt ${attempt} failed: ${error.code}` });
         await deps.reports.finished(payload.runId, attempt, { ok: false, error }, isFinal, Date.now() - started, lines.slice(sent));
         log.warn({ code: error.code, final: isFinal }, 'run attempt failed');
+        // Only the code goes to BullMQ, which stores failure reasons and stacks in Redis: the
+        // cause's message may hold PHI, so it is deliberately not attached.
         if (!error.retryable) throw new UnrecoverableError(error.code);
-        throw new Error(error.code);
+        throw new Error(error.code); // eslint-disable-line preserve-caught-error
       }
     },
     { connection: deps.connection, prefix: deps.prefix, concurrency: deps.hosts.length, autorun: true },

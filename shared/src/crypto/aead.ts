@@ -27,7 +27,8 @@ export function seal(key: Buffer, kid: string, plaintext: Buffer, aad: string): 
 
 export function open(key: Buffer, box: SealedBox, aad: string): Buffer {
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(box.iv, 'base64'));
+    // A fixed tag length: otherwise Node accepts a tag truncated to as little as 4 bytes.
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(box.iv, 'base64'), { authTagLength: 16 });
     decipher.setAAD(Buffer.from(aad));
     decipher.setAuthTag(Buffer.from(box.tag, 'base64'));
     return Buffer.concat([decipher.update(Buffer.from(box.ct, 'base64')), decipher.final()]);

@@ -42,6 +42,8 @@ export function openSealed(recipientPrivate: KeyObject, sealed: PublicSealedBox,
   } catch {
     throw new OrderlyError('ORDERLY_E_SIGNATURE_INVALID', 'sealed box has a malformed ephemeral key');
   }
+  // Another key type would make diffieHellman throw an uncoded error on attacker-chosen input.
+  if (epkKey.asymmetricKeyType !== 'x25519') throw new OrderlyError('ORDERLY_E_SIGNATURE_INVALID', 'sealed box has a malformed ephemeral key');
   const recipientPublic = createPublicKey(recipientPrivate);
   const key = deriveKey(diffieHellman({ privateKey: recipientPrivate, publicKey: epkKey }), raw(epkKey), raw(recipientPublic));
   return open(key, sealed.box, aad);

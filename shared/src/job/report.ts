@@ -14,7 +14,7 @@ export const LogLine = z.object({
 export type LogLine = z.infer<typeof LogLine>;
 
 export const ErrorBodySchema = z.object({
-  code: z.string().refine((c): c is ErrorCode => c in ERROR_CODES, 'unknown error code'),
+  code: z.string().refine((c): c is ErrorCode => Object.hasOwn(ERROR_CODES, c), 'unknown error code'),
   message: z.string().max(4000),
   retryable: z.boolean(),
   details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.string()).readonly()])).default({}),

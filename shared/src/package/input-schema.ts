@@ -32,7 +32,7 @@ export const InputSchema = z
     required: z.array(FieldName).default([]),
     additionalProperties: z.literal(false).default(false),
   })
-  .refine((s) => s.required.every((name) => name in s.properties), { message: 'every required field must be a declared property' });
+  .refine((s) => s.required.every((name) => Object.hasOwn(s.properties, name)), { message: 'every required field must be a declared property' });
 export type InputSchema = z.infer<typeof InputSchema>;
 
 function isValidRegex(source: string): boolean {

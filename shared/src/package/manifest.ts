@@ -31,7 +31,7 @@ export const BotManifest = z
     timeoutSeconds: z.number().int().min(1).max(3600).default(300),
     attempts: z.number().int().min(1).max(10).default(3),
   })
-  .refine((m) => m.phi.every((field) => field in m.input.properties), { message: 'every phi field must be an input property', path: ['phi'] });
+  .refine((m) => m.phi.every((field) => Object.hasOwn(m.input.properties, field)), { message: 'every phi field must be an input property', path: ['phi'] });
 export type BotManifest = z.infer<typeof BotManifest>;
 
 /** Parses bot.json text; every problem is listed by path, with a stable code. */

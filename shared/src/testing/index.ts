@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Client } from 'pg';
 
+export * from './archives';
+
 /**
  * Helpers for integration tests against the machine's real services. Each test gets its own
  * database and Redis key prefix, so suites can run side by side without seeing each other.

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine with Node 20 lacks for Orderly: npm dependencies, Debian's
+# Chromium and Redis (as root; otherwise it says what to install). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'orderly: %s\n' "$*" >&2; }
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then say "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))"; exit 1; fi
+
+# npm dependencies: install when missing or older than the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+apt_updated=
+apt_install() {
+  if [ "$(id -u)" -ne 0 ]; then say "missing $1: install the Debian package '$1' (apt-get install $1) and run again"; exit 1; fi
+  if [ -z "$apt_updated" ]; then apt-get update -qq; apt_updated=1; fi
+  say "installing $1 from Debian"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+}
+
+[ -x "${ORDERLY_CHROMIUM_PATH:-/usr/bin/chromium}" ] || apt_install chromium
+command -v redis-server >/dev/null || apt_install redis-server
+exit 0

