@@ -39,7 +39,7 @@ export interface Stack {
   publish(dir?: string): Promise<{ digest: string }>;
   startRun(request: Record<string, unknown>): Promise<RunView>;
   waitForRun(id: string, done?: (run: RunView) => boolean, timeoutMs?: number): Promise<RunView>;
-  startRunner(options?: { segment?: string }): Promise<{ close(): Promise<void> }>;
+  startRunner(options?: { segment?: string; onBotStarted?: (runId: string, contextMs: number) => void }): Promise<{ close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -115,6 +115,7 @@ export async function startStack(options: { database?: 'postgres' | 'pglite'; ru
           ORDERLY_SHUTDOWN_GRACE_SECONDS: '5',
         }),
         createLogger({ level: 'debug', name: 'runner' }, log),
+        runnerOptions.onBotStarted ? { onBotStarted: runnerOptions.onBotStarted } : {},
       );
       runners.push(runner);
       return runner;

@@ -14,7 +14,7 @@ import { ReportPublisher } from './reports/publisher';
 export async function startRunner(
   config: RunnerConfig,
   log: Logger = createLogger({ level: config.logLevel, name: 'runner', base: { runner: config.runnerId, segment: config.segment } }),
-  hooks: { onBotStarted?: (runId: string) => void } = {},
+  hooks: { onBotStarted?: (runId: string, contextMs: number) => void } = {},
 ): Promise<{ close(): Promise<void> }> {
   const { controlRoomKeys, token } = loadRunnerCredentials(config);
   const user = resolveHostUser(config.botHostUser, log);

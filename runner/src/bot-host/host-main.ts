@@ -105,6 +105,7 @@ async function run(request: HostRun): Promise<void> {
     send({ type: 'done', runId: request.runId, ok: false, error: { code: 'ORDERLY_E_BOT_HOST_CRASHED', message: 'the browser could not be started', retryable: true, details: {} } });
     return;
   }
+  const contextStarted = performance.now();
   const context = await b.newContext({ acceptDownloads: false, serviceWorkers: 'block' });
   try {
     // Egress allow-list: the bot's browser reaches only the manifest's hosts.
@@ -128,7 +129,7 @@ async function run(request: HostRun): Promise<void> {
         return value;
       },
     };
-    send({ type: 'started', runId: request.runId });
+    send({ type: 'started', runId: request.runId, contextMs: performance.now() - contextStarted });
     const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }));
     const result = await Promise.race([bot.run(ctx), aborted]);
     const serialised = JSON.stringify(result ?? null);

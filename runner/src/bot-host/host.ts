@@ -28,7 +28,7 @@ export function resolveHostUser(name: string, log: Logger): { uid: number; gid: 
 interface Pending {
   runId: string;
   onLine: (line: LogLine) => void;
-  onStarted: () => void;
+  onStarted: (contextMs: number) => void;
   resolve: (outcome: HostOutcome) => void;
 }
 
@@ -90,7 +90,7 @@ export class BotHost {
     const pending = this.pending;
     if (!pending || pending.runId !== message.runId) return;
     if (message.type === 'log') pending.onLine(message.line);
-    else if (message.type === 'started') pending.onStarted();
+    else if (message.type === 'started') pending.onStarted(message.contextMs);
     else {
       this.pending = undefined;
       pending.resolve(message.ok ? { ok: true, result: message.result } : { ok: false, error: message.error });
@@ -98,7 +98,7 @@ export class BotHost {
   }
 
   /** Runs one bot in the host. Resolves with the outcome; never rejects for bot failures. */
-  async run(request: Omit<HostRun, 'type'>, onLine: (line: LogLine) => void, onStarted: () => void = () => undefined): Promise<HostOutcome> {
+  async run(request: Omit<HostRun, 'type'>, onLine: (line: LogLine) => void, onStarted: (contextMs: number) => void = () => undefined): Promise<HostOutcome> {
     await this.start();
     if (this.pending) throw new OrderlyError('ORDERLY_E_INTERNAL', 'bot host is busy');
     return new Promise<HostOutcome>((resolve) => {

@@ -25,7 +25,8 @@ export type ToHost = z.infer<typeof ToHost>;
 export const FromHost = z.union([
   z.object({ type: z.literal('ready') }),
   z.object({ type: z.literal('log'), runId: z.string(), line: LogLine }),
-  z.object({ type: z.literal('started'), runId: z.string() }),
+  /** Bot code is about to start; `contextMs` is what the fresh browser context and page took. */
+  z.object({ type: z.literal('started'), runId: z.string(), contextMs: z.number() }),
   z.object({ type: z.literal('done'), runId: z.string(), ok: z.literal(true), result: z.unknown() }),
   z.object({ type: z.literal('done'), runId: z.string(), ok: z.literal(false), error: ErrorBodySchema }),
 ]);

@@ -22,8 +22,8 @@ export interface SegmentWorkerDeps {
   hosts: BotHost[];
   reports: ReportPublisher;
   log: Logger;
-  /** Called when bot code starts (dispatch latency is measured up to here). */
-  onBotStarted?: (runId: string) => void;
+  /** Called when bot code starts, with the time the browser context took (for dispatch latency). */
+  onBotStarted?: (runId: string, contextMs: number) => void;
 }
 
 /** Log lines are sent in batches while a run goes on, so a long run's logs are not held back. */
@@ -77,7 +77,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
           lines.push({ ...line, seq: lines.length });
           if (lines.length % LOG_FLUSH_LINES === 0) void flush();
         },
-        () => deps.onBotStarted?.(payload.runId),
+        (contextMs) => deps.onBotStarted?.(payload.runId, contextMs),
       );
       if (!outcome.ok) throw new OrderlyError(outcome.error.code, outcome.error.message, {}, { retryable: outcome.error.retryable });
       return outcome.result;
