@@ -17,6 +17,6 @@ const common = {
 module.exports = {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['**/*.test.ts'], testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '\\.e2e\\.test\\.ts$', '/node_modules/'] },
-    { ...common, displayName: 'integration', testMatch: ['**/*.int.test.ts', '**/*.e2e.test.ts'], testTimeout: 60000 },
+    { ...common, displayName: 'integration', testMatch: ['**/*.int.test.ts', '**/*.e2e.test.ts'], setupFilesAfterEnv: ['<rootDir>/test/integration-setup.ts'] },
   ],
 };

@@ -47,24 +47,44 @@ export interface Stack {
  * Starts a real stack: control room (PostgreSQL test database, or PGlite), Redis under a fresh
  * prefix, the demo portal and optionally a runner with real Chromium.
  */
-export async function startStack(options: { database?: 'postgres' | 'pglite'; runner?: boolean; segments?: string } = {}): Promise<Stack> {
+export async function startStack(
+  options: {
+    database?: 'postgres' | 'pglite';
+    runner?: boolean;
+    segments?: string;
+    /** Level of the captured process logs; `debug` unless set (the bench uses the production default, `info`). */
+    logLevel?: string;
+  } = {},
+): Promise<Stack> {
+  const logLevel = options.logLevel ?? 'debug';
   const dataDir = mkdtempSync(join(tmpdir(), 'orderly-test-'));
-  const db = options.database === 'pglite' ? undefined : await createTestDatabase();
   const prefix = testRedisPrefix();
   const log = new CapturedLog();
-  const controlRoom = await startControlRoom(
-    ControlRoomConfigSchema.parse({
-      ORDERLY_DATA_DIR: dataDir,
-      ORDERLY_PORT: '0',
-      DATABASE_URL: db?.url,
-      REDIS_URL: TEST_REDIS_URL,
-      ORDERLY_QUEUE_PREFIX: prefix,
-      ORDERLY_SEGMENTS: options.segments ?? 'demo,other',
-      ORDERLY_MAX_PACKAGE_BYTES: String(1024 * 1024),
-    }),
-    createLogger({ level: 'debug', name: 'control-room' }, log),
-  );
-  const portal = await startDemoPortal();
+  let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  let controlRoom: RunningControlRoom | undefined;
+  let portal: DemoPortal;
+  try {
+    db = options.database === 'pglite' ? undefined : await createTestDatabase();
+    controlRoom = await startControlRoom(
+      ControlRoomConfigSchema.parse({
+        ORDERLY_DATA_DIR: dataDir,
+        ORDERLY_PORT: '0',
+        DATABASE_URL: db?.url,
+        REDIS_URL: TEST_REDIS_URL,
+        ORDERLY_QUEUE_PREFIX: prefix,
+        ORDERLY_SEGMENTS: options.segments ?? 'demo,other',
+        ORDERLY_MAX_PACKAGE_BYTES: String(1024 * 1024),
+      }),
+      createLogger({ level: logLevel, name: 'control-room' }, log),
+    );
+    portal = await startDemoPortal();
+  } catch (err) {
+    // A half-started stack leaves no database, server or data directory behind.
+    await controlRoom?.close().catch(() => undefined);
+    await db?.drop().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const adminToken = readFileSync(adminTokenPath(join(dataDir, 'secrets')), 'utf8').trim();
   const redis = new Redis(TEST_REDIS_URL);
   const runners: { close(): Promise<void> }[] = [];
@@ -114,21 +134,28 @@ export async function startStack(options: { database?: 'postgres' | 'pglite'; ru
           ORDERLY_RUNNER_ID: `test-runner-${runners.length}`,
           ORDERLY_SHUTDOWN_GRACE_SECONDS: '5',
         }),
-        createLogger({ level: 'debug', name: 'runner' }, log),
+        createLogger({ level: logLevel, name: 'runner' }, log),
         runnerOptions.onBotStarted ? { onBotStarted: runnerOptions.onBotStarted } : {},
       );
       runners.push(runner);
       return runner;
     },
     async close() {
-      for (const runner of runners.splice(0)) await runner.close().catch(() => undefined);
-      await controlRoom.close();
-      await portal.close();
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
-      await db?.drop();
-      rmSync(dataDir, { recursive: true, force: true });
+      // Every step runs even if an earlier one fails, so a failed run still drops its database.
+      try {
+        for (const runner of runners.splice(0)) await runner.close().catch(() => undefined);
+        await controlRoom.close();
+        await portal.close();
+        const keys = await redis.keys(`${prefix}:*`);
+        for (let i = 0; i < keys.length; i += 10_000) await redis.del(...keys.slice(i, i + 10_000));
+      } finally {
+        redis.disconnect();
+        try {
+          await db?.drop();
+        } finally {
+          rmSync(dataDir, { recursive: true, force: true });
+        }
+      }
     },
   };
   if (options.runner) await stack.startRunner();

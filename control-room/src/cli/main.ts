@@ -15,7 +15,11 @@ export function buildProgram(): Command {
     .option('--url <url>', 'control room URL (default: ORDERLY_URL or http://127.0.0.1:7300)')
     .option('--token <token>', 'API token (default: ORDERLY_TOKEN, ORDERLY_TOKEN_FILE or the local control room admin token)')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride((err) => {
+      // `orderly runner …` runs another binary: its exit code is ours (commander drops it otherwise).
+      if (err.code === 'commander.executeSubCommandAsync') process.exit(err.exitCode);
+      throw err;
+    });
   const client = () => new ApiClient(loadCliConfig(program.opts<{ url?: string; token?: string }>()));
   program.addCommand(keysCommand(client));
   program.addCommand(botCommand(client));
