@@ -12,6 +12,14 @@ export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, wha
   return result.data;
 }
 
+/** Connection failures of PostgreSQL (`pg`) and Redis (ioredis): the request may succeed later. */
+function isDependencyOutage(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001'].includes(code)) return true;
+  const message = err instanceof Error ? err.message : '';
+  return /Connection (is closed|terminated)|connect ECONNREFUSED|Stream isn't writeable/.test(message);
+}
+
 /** Maps any error to our wire format. Unknown errors are logged in full and answered as 500 without internals. */
 export function toErrorBody(err: unknown, request: FastifyRequest): { status: number; body: ErrorBody } {
   if (isOrderlyError(err)) return { status: err.status, body: (err as OrderlyError).toJSON() };
@@ -22,6 +30,10 @@ export function toErrorBody(err: unknown, request: FastifyRequest): { status: nu
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     // Fastify's own 4xx (malformed JSON, bad content type): the message is safe, it names no value.
     return { status: fastifyError.statusCode, body: new OrderlyError('ORDERLY_E_BAD_REQUEST', fastifyError.code ? `${fastifyError.code}: request rejected` : 'request rejected').toJSON() };
+  }
+  if (isDependencyOutage(err)) {
+    request.log.warn({ code: (err as { code?: string }).code }, 'dependency unavailable');
+    return { status: 503, body: new OrderlyError('ORDERLY_E_DEPENDENCY_UNAVAILABLE', 'the database or Redis did not answer; retry later').toJSON() };
   }
   request.log.error({ err }, 'unhandled error');
   return { status: 500, body: new OrderlyError('ORDERLY_E_INTERNAL', `internal error; request id ${request.id}`).toJSON() };

@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { buildProgram, ControlRoomConfigSchema } from '@orderly/control-room';
+import { RunnerConfigSchema } from '@orderly/runner';
+import { ERROR_CODES } from '@orderly/shared';
+import { CliConfigSchema } from '../control-room/src/cli/config';
+
+/** The README is the front door: every variable, error code and command must be in it. */
+const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+
+function commandPaths(command: Command, prefix: string[] = []): string[] {
+  return command.commands.flatMap((sub) => {
+    const path = [...prefix, sub.name()];
+    return sub.commands.length ? commandPaths(sub, path) : [path.join(' ')];
+  });
+}
+
+test.each([
+  ['control room', Object.keys(ControlRoomConfigSchema.in.shape)],
+  ['runner', Object.keys(RunnerConfigSchema.in.shape)],
+  ['CLI', Object.keys(CliConfigSchema.shape)],
+])('every %s configuration variable is documented', (_process, variables) => {
+  expect(variables.length).toBeGreaterThan(2);
+  expect(variables.filter((v) => !readme.includes(`| \`${v}\` |`))).toEqual([]);
+});
+
+test('every error code is documented with its status', () => {
+  const missing = Object.entries(ERROR_CODES).filter(([code, { status }]) => !readme.includes(`| \`${code}\` | ${status} |`));
+  expect(missing.map(([code]) => code)).toEqual([]);
+});
+
+test('every CLI command is in the CLI reference', () => {
+  const paths = commandPaths(buildProgram()).filter((p) => p !== 'help');
+  expect(paths).toContain('bot pack');
+  expect(paths.filter((p) => !readme.includes(`\`orderly ${p}`))).toEqual([]);
+});
