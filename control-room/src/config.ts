@@ -15,7 +15,12 @@ export const ControlRoomConfigSchema = z
     ORDERLY_MAX_PACKAGE_BYTES: positiveInt(10 * 1024 * 1024),
     ORDERLY_JOB_TTL_SECONDS: positiveInt(24 * 3600),
     ORDERLY_LOG_LEVEL: logLevel,
+    VAULT_ADDR: optionalString.pipe(z.url().optional()),
+    VAULT_TOKEN_FILE: optionalString,
+    ORDERLY_VAULT_WRAP_TTL_SECONDS: positiveInt(60),
+    ORDERLY_RUN_TOKEN_TTL_SECONDS: positiveInt(300),
   })
+  .refine((env) => !env.VAULT_ADDR || env.VAULT_TOKEN_FILE, { message: 'VAULT_TOKEN_FILE is required with VAULT_ADDR', path: ['VAULT_TOKEN_FILE'] })
   .transform((env) => {
     const dataDir = resolve(env.ORDERLY_DATA_DIR);
     return {
@@ -29,6 +34,9 @@ export const ControlRoomConfigSchema = z
       maxPackageBytes: env.ORDERLY_MAX_PACKAGE_BYTES,
       jobTtlSeconds: env.ORDERLY_JOB_TTL_SECONDS,
       logLevel: env.ORDERLY_LOG_LEVEL,
+      vault: env.VAULT_ADDR
+        ? { address: env.VAULT_ADDR, tokenFile: resolve(env.VAULT_TOKEN_FILE!), wrapTtlSeconds: env.ORDERLY_VAULT_WRAP_TTL_SECONDS, runTokenTtlSeconds: env.ORDERLY_RUN_TOKEN_TTL_SECONDS }
+        : undefined,
       /** Key material and tokens live here unless configured otherwise; created 0600 on first start. */
       secretsDir: join(dataDir, 'secrets'),
       pgliteDir: join(dataDir, 'pglite'),

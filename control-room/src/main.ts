@@ -4,6 +4,8 @@ import { Redis } from 'ioredis';
 import { createLogger } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import { ControlRoomConfig } from './config';
+import { noVaultBroker, vaultCredentialBroker } from './credentials/broker';
+import { vaultClient } from './credentials/vault';
 import { openDb } from './db/db';
 import { migrate } from './db/migrations';
 import { buildApp } from './http/app';
@@ -43,9 +45,10 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const queues = new RunQueues(redis, config.queuePrefix);
     cleanups.push(() => queues.close());
     const keys = new PublisherKeys(db);
-    const packages = new Packages(db, keys, { maxArchiveBytes: config.maxPackageBytes, segments: config.segments });
+    const credentials = config.vault ? vaultCredentialBroker({ vault: vaultClient(config.vault), ...config.vault }) : noVaultBroker;
+    const packages = new Packages(db, keys, { maxArchiveBytes: config.maxPackageBytes, segments: config.segments }, credentials);
     const cipher = localAtRestCipher(secrets.dataKey, secrets.dataKeyId);
-    const runs = new Runs({ db, packages, queues, cipher, signingKey: secrets.signingKey, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds });
+    const runs = new Runs({ db, packages, queues, cipher, signingKey: secrets.signingKey, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, credentials });
     const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log });
     cleanups.push(() => consumer.close());
     const sweep = setInterval(() => {

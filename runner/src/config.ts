@@ -20,6 +20,7 @@ export const RunnerConfigSchema = z
     ORDERLY_CONCURRENCY: positiveInt(1),
     ORDERLY_SHUTDOWN_GRACE_SECONDS: positiveInt(30),
     ORDERLY_LOG_LEVEL: logLevel,
+    VAULT_ADDR: z.url().optional().or(z.literal('').transform(() => undefined)),
   })
   .transform((env) => ({
     segment: env.ORDERLY_SEGMENT,
@@ -35,6 +36,8 @@ export const RunnerConfigSchema = z
     concurrency: env.ORDERLY_CONCURRENCY,
     shutdownGraceMs: env.ORDERLY_SHUTDOWN_GRACE_SECONDS * 1000,
     logLevel: env.ORDERLY_LOG_LEVEL,
+    /** The runner holds no Vault token of its own: each run logs in with its own AppRole grant. */
+    vaultAddress: env.VAULT_ADDR,
   }));
 export type RunnerConfig = z.infer<typeof RunnerConfigSchema>;
 

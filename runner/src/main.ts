@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { createLogger, isOrderlyError } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
+import { createVaultClientFactory } from '@orderly/shared/vault';
 import { BotHost, resolveHostUser } from './bot-host/host';
 import { loadRunnerConfig, loadRunnerCredentials, RunnerConfig } from './config';
 import { httpControlRoomClient } from './control-room-client';
@@ -34,6 +35,7 @@ export async function startRunner(
     cache: new PackageCache(config.cacheDir, client),
     hosts,
     reports,
+    vault: config.vaultAddress ? createVaultClientFactory({ address: config.vaultAddress }) : undefined,
     log,
     ...hooks,
   });

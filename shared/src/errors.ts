@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   ORDERLY_E_VAULT_PERMISSION_DENIED: { status: 403, retryable: false, doc: 'Vault refused the path (403); the message names the path, never a value.' },
   ORDERLY_E_VAULT_WRAP_INVALID: { status: 400, retryable: false, doc: 'A response-wrapping token was already used, expired, or was not created for the expected path: a security event.' },
   ORDERLY_E_VAULT_ERROR: { status: 502, retryable: false, doc: 'Vault returned an unexpected error or a response that failed validation.' },
+  ORDERLY_E_VAULT_NOT_CONFIGURED: { status: 400, retryable: false, doc: 'The bot declares credentials but this control room or runner has no Vault (VAULT_ADDR).' },
   ORDERLY_E_CREDENTIAL_CAS_CONFLICT: { status: 409, retryable: false, doc: 'A concurrent rotation wrote the credential first (check-and-set); read and rotate again.' },
   ORDERLY_E_REDACTION_VALUE_TOO_SHORT: { status: 400, retryable: false, doc: 'A declared PHI value or secret is too short to mask safely; it is refused rather than masking every match.' },
   ORDERLY_E_REDACTION_INPUT_INVALID: { status: 400, retryable: false, doc: 'A redaction eval/scan file line is not valid JSON of the documented shape.' },

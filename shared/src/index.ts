@@ -16,3 +16,4 @@ export * from './job/report';
 export * from './job/run-state';
 export * from './api/schemas';
 export * from './logging/logger';
+export * from './credentials';

@@ -2,6 +2,7 @@ import {
   BotManifest, BotName, BotVersion, DsseEnvelope, envelopeKeyIds, KeyId, openPackage, OrderlyError, PackageDigest,
   PackageView, SegmentName, verifyPackageEnvelope,
 } from '@orderly/shared';
+import { CredentialBroker } from '../credentials/broker';
 import { Db } from '../db/db';
 import { PublisherKeys } from '../keys/publisher-keys';
 
@@ -42,6 +43,7 @@ export class Packages {
     private readonly db: Db,
     private readonly keys: PublisherKeys,
     private readonly limits: { maxArchiveBytes: number; segments: readonly SegmentName[] },
+    private readonly credentials: CredentialBroker,
   ) {}
 
   /**
@@ -62,6 +64,8 @@ export class Packages {
     if (unknown.length > 0) {
       throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `bot.json names segments this control room does not serve: ${unknown.join(', ')}`, { segments: unknown });
     }
+    // Before anything is stored: a bot whose role cannot be provisioned is not published.
+    if (opened.manifest.credentials.length > 0) await this.credentials.provision(opened.manifest);
     return this.db.transaction(async (tx) => {
       const existing = await tx.query<PackageRow>('SELECT * FROM packages WHERE name = $1 AND version = $2', [opened.manifest.name, opened.manifest.version]);
       if (existing[0]) {

@@ -3,6 +3,7 @@ import {
   BotName, canTransition, ClaimResponse, CreateRunRequest, ErrorBody, IdempotencyKey, JobPayload, LogLine, OrderlyError,
   PackageDigest, RUN_STATUSES, RunId, RunStatus, RunView, SealedBox, SegmentName, signJob, validateInput,
 } from '@orderly/shared';
+import { CredentialBroker } from '../credentials/broker';
 import { Db, Queryable } from '../db/db';
 import { Packages, StoredPackage } from '../packages/packages';
 import { AtRestCipher, canonicalJson } from './at-rest';
@@ -36,6 +37,7 @@ export interface RunsDeps {
   signingKey: KeyObject;
   segments: readonly SegmentName[];
   jobTtlSeconds: number;
+  credentials: CredentialBroker;
 }
 
 const inputAad = (runId: string) => `run-input:${runId}`;
@@ -93,7 +95,10 @@ export class Runs {
       prepared.push({ id, key, mac, pkg, segment, input });
     }
 
-    const outcome = await this.deps.db.transaction(async (tx) => {
+    // A batch is all-or-nothing (a reused key rolls back the runs inserted with it), so it needs a
+    // transaction; a single run is one INSERT, atomic by itself, and skips BEGIN/COMMIT (two
+    // database round trips on the path from request to queued job).
+    const insert = async (tx: Queryable) => {
       const values: unknown[] = [];
       const tuples = prepared.map((p, i) => {
         const sealed = this.deps.cipher.seal(p.input, inputAad(p.id));
@@ -117,17 +122,21 @@ export class Runs {
         }
         return { row, created: createdIds.has(row.id) && row.id === p.id };
       });
-    });
+    };
+    const outcome = prepared.length === 1 ? await insert(this.deps.db) : await this.deps.db.transaction(insert);
 
     const fresh = outcome.filter((o) => o.created).map((o) => o.row);
-    await this.enqueue(fresh).catch(() => undefined);
+    // The packages were just resolved: their publisher keys need no second lookup.
+    const publisherKeys = new Map(prepared.map((p) => [p.pkg.view.digest as string, p.pkg.view.publisherKeyId as string]));
+    await this.enqueue(fresh, publisherKeys).catch(() => undefined);
     return outcome.map((o) => ({ run: this.view(o.row, false), created: o.created }));
   }
 
-  private async enqueue(rows: readonly RunRow[]): Promise<void> {
+  private async enqueue(rows: readonly RunRow[], known: ReadonlyMap<string, string> = new Map()): Promise<void> {
     if (rows.length === 0) return;
     const now = Date.now();
-    const publisherKeys = await this.publisherKeyIds(rows.map((r) => r.digest));
+    const missing = rows.map((r) => r.digest).filter((d) => !known.has(d));
+    const publisherKeys = missing.length ? new Map([...known, ...(await this.publisherKeyIds(missing))]) : known;
     const jobs: RunJobToAdd[] = rows.map((row) => {
       const payload: JobPayload = {
         v: 1,
@@ -202,7 +211,12 @@ export class Runs {
       if (exists[0].segment !== segment) throw new OrderlyError('ORDERLY_E_FORBIDDEN', `this runner serves ${segment}, not the run's segment`);
       throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `run is ${exists[0].status} in segment ${exists[0].segment}`, { status: exists[0].status });
     }
-    return { runId: row.id as RunId, attempt, input: this.deps.cipher.open(row.input_sealed, inputAad(row.id)) as Record<string, unknown> };
+    const input = this.deps.cipher.open(row.input_sealed, inputAad(row.id)) as Record<string, unknown>;
+    // SecretIDs are issued when a run starts, never when it is queued: queue waits and retries
+    // must not outlive or reuse them.
+    const pkg = await this.deps.packages.byDigest(row.digest as PackageDigest);
+    const credentials = pkg && pkg.manifest.credentials.length > 0 ? await this.deps.credentials.grant(row.bot_name) : undefined;
+    return { runId: row.id as RunId, attempt, input, ...(credentials ? { credentials } : {}) };
   }
 
   /**

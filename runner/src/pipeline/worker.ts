@@ -5,7 +5,9 @@ import {
   ErrorBody, hasCode, isOrderlyError, JobPayload, LogLine, OrderlyError, runQueueName, SegmentName, validateInput, verifyJob,
 } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
+import type { VaultClientFactory } from '@orderly/shared/vault';
 import { BotHost } from '../bot-host/host';
+import { CredentialLease, leaseCredentials } from '../credentials/lease';
 import { ControlRoomClient } from '../control-room-client';
 import { PackageCache } from '../packages/cache';
 import { ReportPublisher } from '../reports/publisher';
@@ -21,6 +23,8 @@ export interface SegmentWorkerDeps {
   /** One host per concurrent run. */
   hosts: BotHost[];
   reports: ReportPublisher;
+  /** Vault, for bots that declare credentials; undefined: such runs fail with a clear code. */
+  vault?: VaultClientFactory | undefined;
   log: Logger;
   /** Called when bot code starts, with the time the browser context took (for dispatch latency). */
   onBotStarted?: (runId: string, contextMs: number) => void;
@@ -51,16 +55,22 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
     throw new UnrecoverableError(code);
   }
 
-  async function execute(job: Job, payload: JobPayload, attempt: number, lines: LogLine[], flush: () => Promise<void>): Promise<unknown> {
+  async function execute(job: Job, payload: JobPayload, attempt: number, lines: LogLine[], flush: () => Promise<void>, log: Logger): Promise<unknown> {
     const bot = await deps.cache.get(payload);
     const claim = await deps.client.claim(payload.runId, attempt, deps.runnerId);
     // Defence in depth: the control room validated the input; so does the side that runs it.
     const input = validateInput(bot.manifest.input, claim.input);
     await deps.reports.started(payload.runId, attempt);
+    const timeoutMs = bot.manifest.timeoutSeconds * 1000;
+    let lease: CredentialLease | undefined;
     const host = idle.pop();
     if (!host) throw new OrderlyError('ORDERLY_E_INTERNAL', 'no idle bot host');
     activeRuns.set(payload.runId, host);
     try {
+      if (claim.credentials) {
+        if (!deps.vault) throw new OrderlyError('ORDERLY_E_VAULT_NOT_CONFIGURED', 'this bot declares credentials but the runner has no VAULT_ADDR');
+        lease = await leaseCredentials({ factory: deps.vault, grant: claim.credentials, bot: bot.manifest.name, names: bot.manifest.credentials, deadline: Date.now() + Math.min(timeoutMs, 60_000), log });
+      }
       const outcome = await host.run(
         {
           runId: payload.runId,
@@ -69,9 +79,9 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
           botName: bot.manifest.name,
           code: bot.code,
           input,
-          secrets: {},
+          secrets: lease?.secrets ?? {},
           hosts: bot.manifest.hosts,
-          timeoutMs: bot.manifest.timeoutSeconds * 1000,
+          timeoutMs,
         },
         (line) => {
           lines.push({ ...line, seq: lines.length });
@@ -82,6 +92,8 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
       if (!outcome.ok) throw new OrderlyError(outcome.error.code, outcome.error.message, {}, { retryable: outcome.error.retryable });
       return outcome.result;
     } finally {
+      // Whatever happened: the run's token is revoked before the attempt is reported.
+      await lease?.release();
       activeRuns.delete(payload.runId);
       idle.push(host);
     }
@@ -108,7 +120,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
         if (batch.length) await deps.reports.logs(payload.runId, attempt, batch);
       };
       try {
-        const result = await execute(job, payload, attempt, lines, flush);
+        const result = await execute(job, payload, attempt, lines, flush, log);
         await deps.reports.finished(payload.runId, attempt, { ok: true, result }, true, Date.now() - started, lines.slice(sent));
         log.info({ ms: Date.now() - started }, 'run succeeded');
         return { ok: true };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BotName, BotVersion, IdempotencyKey, KeyId, PackageDigest, RunId, SegmentName } from '../ids';
+import { CredentialGrant } from '../credentials';
 import { DsseEnvelope } from '../signing/dsse';
 import { ErrorBodySchema, LogLine } from '../job/report';
 import { RUN_STATUSES } from '../job/run-state';
@@ -42,7 +43,13 @@ export type RunView = z.infer<typeof RunView>;
 export const RunLogsView = z.object({ lines: z.array(LogLine) });
 
 /** What a runner receives when it claims a run it is about to execute. */
-export const ClaimResponse = z.object({ runId: RunId, attempt: z.number().int().min(1), input: z.record(z.string(), z.unknown()) });
+export const ClaimResponse = z.object({
+  runId: RunId,
+  attempt: z.number().int().min(1),
+  input: z.record(z.string(), z.unknown()),
+  /** Present when the bot declares credentials: issued now, at run start, never at queue time. */
+  credentials: CredentialGrant.optional(),
+});
 export type ClaimResponse = z.infer<typeof ClaimResponse>;
 export const ClaimRequest = z.strictObject({ attempt: z.number().int().min(1), runnerId: z.string().min(1).max(200) });
 
