@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -8,6 +8,7 @@ import { DemoPortal, startDemoPortal } from '@orderly/demo-portal';
 import { RunnerConfigSchema, startRunner } from '@orderly/runner';
 import { createLogger, generateSigningKeyPair, isTerminal, RunView } from '@orderly/shared';
 import { createTestDatabase, TEST_REDIS_URL, testRedisPrefix, waitFor } from '@orderly/shared/testing';
+import { DevVault, startDevVault } from '@orderly/shared/vault';
 
 export const REPO = join(__dirname, '..');
 export const ELIGIBILITY_BOT = join(REPO, 'bots', 'eligibility-check');
@@ -35,6 +36,8 @@ export interface Stack {
   publisher: ReturnType<typeof generateSigningKeyPair>;
   log: CapturedLog;
   redis: Redis;
+  /** The dev Vault over HTTP, when started with `vault: true`. */
+  vault: { address: string; rootToken: string; tokenFile: string; devVault: DevVault } | undefined;
   api(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
   publish(dir?: string): Promise<{ digest: string }>;
   startRun(request: Record<string, unknown>): Promise<RunView>;
@@ -100,7 +103,7 @@ export async function startStack(
   };
 
   const stack: Stack = {
-    controlRoom, portal, dataDir, prefix, databaseUrl: db?.url, adminToken, publisher, log, redis, api,
+    controlRoom, portal, dataDir, prefix, databaseUrl: db?.url, adminToken, publisher, log, redis, vault, api,
     async publish(dir = ELIGIBILITY_BOT) {
       await api('POST', '/v1/keys', { name: 'test-publisher', publicKeyPem: publisher.publicKeyPem });
       const packed = await packBot(dir, publisher.privateKeyPem);
@@ -133,6 +136,7 @@ export async function startStack(
           ORDERLY_CACHE_DIR: join(dataDir, `runner-cache-${runners.length}`),
           ORDERLY_RUNNER_ID: `test-runner-${runners.length}`,
           ORDERLY_SHUTDOWN_GRACE_SECONDS: '5',
+          ...(vault ? { VAULT_ADDR: vault.address } : {}),
         }),
         createLogger({ level: logLevel, name: 'runner' }, log),
         runnerOptions.onBotStarted ? { onBotStarted: runnerOptions.onBotStarted } : {},
