@@ -57,6 +57,8 @@ export async function startStack(
     segments?: string;
     /** Level of the captured process logs; `debug` unless set (the bench uses the production default, `info`). */
     logLevel?: string;
+    /** Start a dev Vault over HTTP and configure the control room and runners with it. */
+    vault?: boolean;
   } = {},
 ): Promise<Stack> {
   const logLevel = options.logLevel ?? 'debug';
@@ -66,7 +68,14 @@ export async function startStack(
   let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
   let controlRoom: RunningControlRoom | undefined;
   let portal: DemoPortal;
+  let vault: Stack['vault'];
   try {
+    if (options.vault) {
+      const devVault = await startDevVault({ port: 0 });
+      const tokenFile = join(dataDir, 'vault.token');
+      writeFileSync(tokenFile, devVault.rootToken, { mode: 0o600 });
+      vault = { address: devVault.address, rootToken: devVault.rootToken, tokenFile, devVault };
+    }
     db = options.database === 'pglite' ? undefined : await createTestDatabase();
     controlRoom = await startControlRoom(
       ControlRoomConfigSchema.parse({
@@ -77,6 +86,7 @@ export async function startStack(
         ORDERLY_QUEUE_PREFIX: prefix,
         ORDERLY_SEGMENTS: options.segments ?? 'demo,other',
         ORDERLY_MAX_PACKAGE_BYTES: String(1024 * 1024),
+        ...(vault ? { VAULT_ADDR: vault.address, VAULT_TOKEN_FILE: vault.tokenFile } : {}),
       }),
       createLogger({ level: logLevel, name: 'control-room' }, log),
     );
@@ -84,6 +94,7 @@ export async function startStack(
   } catch (err) {
     // A half-started stack leaves no database, server or data directory behind.
     await controlRoom?.close().catch(() => undefined);
+    await vault?.devVault.close().catch(() => undefined);
     await db?.drop().catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
     throw err;
@@ -150,6 +161,7 @@ export async function startStack(
         for (const runner of runners.splice(0)) await runner.close().catch(() => undefined);
         await controlRoom.close();
         await portal.close();
+        await vault?.devVault.close();
         const keys = await redis.keys(`${prefix}:*`);
         for (let i = 0; i < keys.length; i += 10_000) await redis.del(...keys.slice(i, i + 10_000));
       } finally {
