@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,13 +7,21 @@ import { Redis } from 'ioredis';
 import { adminTokenPath, ControlRoomConfigSchema, packBot, publicKeysPath, runnerTokenPath, RunningControlRoom, startControlRoom } from '@orderly/control-room';
 import { DemoPortal, startDemoPortal } from '@orderly/demo-portal';
 import { RunnerConfigSchema, startRunner } from '@orderly/runner';
-import { createLogger, generateSigningKeyPair, isTerminal, RunView } from '@orderly/shared';
+import { createLogger, credentialPath, generateSigningKeyPair, isTerminal, RunView } from '@orderly/shared';
 import { createTestDatabase, TEST_REDIS_URL, testRedisPrefix, waitFor } from '@orderly/shared/testing';
-import { DevVault, startDevVault } from '@orderly/shared/vault';
+import { createVaultClientFactory, DevVault, startDevVault } from '@orderly/shared/vault';
 
 export const REPO = join(__dirname, '..');
 export const ELIGIBILITY_BOT = join(REPO, 'bots', 'eligibility-check');
 export const CHROMIUM = '/usr/bin/chromium';
+/** The demo portal's sign-in for tests: generated per process, stored in Vault by `publish`. */
+export const PORTAL_CREDENTIALS = { username: `svc-${randomBytes(4).toString('hex')}`, password: randomBytes(18).toString('base64url') };
+
+/** Writes credential `name` of `bot` into the stack's Vault (as the security team's `creds set` would). */
+export async function setCredential(vault: NonNullable<Stack['vault']>, bot: string, name: string, value: string): Promise<number> {
+  const client = createVaultClientFactory({ address: vault.address }).withToken(vault.rootToken);
+  return (await client.kvWrite(credentialPath(bot, name), { value }, { mount: 'secret' })).version;
+}
 
 /** Every line a process logged, kept so tests can assert what was (not) written. */
 export class CapturedLog extends Writable {
@@ -57,7 +66,7 @@ export async function startStack(
     segments?: string;
     /** Level of the captured process logs; `debug` unless set (the bench uses the production default, `info`). */
     logLevel?: string;
-    /** Start a dev Vault over HTTP and configure the control room and runners with it. */
+    /** Start a dev Vault over HTTP and configure the control room and runners with it (default: yes). */
     vault?: boolean;
   } = {},
 ): Promise<Stack> {
@@ -70,7 +79,7 @@ export async function startStack(
   let portal: DemoPortal;
   let vault: Stack['vault'];
   try {
-    if (options.vault) {
+    if (options.vault ?? true) {
       const devVault = await startDevVault({ port: 0 });
       const tokenFile = join(dataDir, 'vault.token');
       writeFileSync(tokenFile, devVault.rootToken, { mode: 0o600 });
@@ -90,7 +99,7 @@ export async function startStack(
       }),
       createLogger({ level: logLevel, name: 'control-room' }, log),
     );
-    portal = await startDemoPortal();
+    portal = await startDemoPortal({ credentials: PORTAL_CREDENTIALS });
   } catch (err) {
     // A half-started stack leaves no database, server or data directory behind.
     await controlRoom?.close().catch(() => undefined);
@@ -120,6 +129,10 @@ export async function startStack(
       const packed = await packBot(dir, publisher.privateKeyPem);
       const res = await api('POST', '/v1/packages', { archive: packed.archive.toString('base64'), envelope: packed.envelope });
       if (res.status >= 300) throw new Error(`publish failed: ${JSON.stringify(res.body)}`);
+      if (vault && packed.manifest.name === 'eligibility-check') {
+        await setCredential(vault, 'eligibility-check', 'portal_user', PORTAL_CREDENTIALS.username);
+        await setCredential(vault, 'eligibility-check', 'portal_password', PORTAL_CREDENTIALS.password);
+      }
       return { digest: packed.digest };
     },
     async startRun(request) {

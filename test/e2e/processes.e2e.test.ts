@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ELIGIBILITY_BOT, REPO, Stack, startStack } from '../harness';
+import { ELIGIBILITY_BOT, PORTAL_CREDENTIALS, REPO, setCredential, Stack, startStack } from '../harness';
 
 /**
  * The binaries as a user runs them: `orderly` (CLI) and `orderly runner …`, which commander
@@ -25,6 +25,7 @@ beforeAll(async () => {
     ORDERLY_RUNNER_TOKEN_FILE: join(stack.dataDir, 'secrets', 'runner-demo.token'),
     ORDERLY_CACHE_DIR: join(stack.dataDir, 'process-runner-cache'),
     ORDERLY_LOG_LEVEL: 'warn',
+    VAULT_ADDR: stack.vault!.address,
   };
 }, 60_000);
 afterAll(() => stack.close());
@@ -74,6 +75,8 @@ test('pack is deterministic, publish uploads, and a run started with --wait succ
   expect(packA.digest).toBe(packB.digest);
   const published = await cli(['bot', 'publish', 'a/eligibility-check-1.0.0.tgz', '--json']);
   expect(JSON.parse(published.stdout).digest).toBe(packA.digest);
+  await setCredential(stack.vault!, 'eligibility-check', 'portal_user', PORTAL_CREDENTIALS.username);
+  await setCredential(stack.vault!, 'eligibility-check', 'portal_password', PORTAL_CREDENTIALS.password);
 
   const runner = startRunnerProcess();
   try {

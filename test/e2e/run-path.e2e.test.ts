@@ -73,7 +73,7 @@ test('the bot host cannot read the runner credentials, runs as another user, and
   const runnerToken = readFileSync(probes[0]!, 'utf8').trim();
   expect(JSON.stringify(run)).not.toContain(runnerToken);
   expect(result.forbidden).toMatch(/^BLOCKED:.*ERR_BLOCKED_BY_CLIENT/);
-  expect(result.title).toBe('Eligibility check');
+  expect(result.title).toBe('Sign in');
 });
 
 test('a bot past its timeout is aborted and dead-lettered with a timeout code', async () => {

@@ -1,3 +1,4 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { findMember } from './members';
@@ -5,7 +6,7 @@ import { findMember } from './members';
 export interface DemoPortal {
   url: string;
   /** Side effects the portal saw, for tests that must prove "exactly once". */
-  stats(): { eligibilityChecks: number; byIdempotencyKey: Record<string, number> };
+  stats(): { eligibilityChecks: number; byIdempotencyKey: Record<string, number>; logins: number; failedLogins: number };
   close(): Promise<void>;
 }
 
@@ -27,6 +28,21 @@ const FORM = page(
 </form>`,
 );
 
+const LOGIN = page(
+  'Sign in',
+  `<form method="post" action="/login">
+<label>Username <input id="username" name="username" autocomplete="off" required></label>
+<label>Password <input id="password" name="password" type="password" required></label>
+<button id="login" type="submit">Sign in</button>
+</form>`,
+);
+
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
 async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   let body = '';
   for await (const chunk of req) {
@@ -36,16 +52,43 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   return new URLSearchParams(body);
 }
 
-/** Starts the demo portal on loopback. */
-export function startDemoPortal(options: { port?: number; host?: string } = {}): Promise<DemoPortal> {
+/**
+ * Starts the demo portal on loopback. Given credentials, it requires a sign-in first (as a real
+ * payer portal does), so the demo bot needs the credentials it leases from Vault.
+ */
+export function startDemoPortal(options: { port?: number; host?: string; credentials?: { username: string; password: string } } = {}): Promise<DemoPortal> {
   let eligibilityChecks = 0;
+  let logins = 0;
+  let failedLogins = 0;
   const byIdempotencyKey: Record<string, number> = {};
+  const sessions = new Set<string>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const send = (status: number, html: string) => {
-      res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    const send = (status: number, html: string, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...headers });
       res.end(html);
     };
     const path = (req.url ?? '/').split('?')[0];
+    const session = /(?:^|;\s*)portal_session=([a-f0-9]{32})/.exec(req.headers.cookie ?? '')?.[1];
+    const signedIn = !options.credentials || (session !== undefined && sessions.has(session));
+    if (req.method === 'GET' && path === '/login') return send(200, LOGIN);
+    if (req.method === 'POST' && path === '/login') {
+      readForm(req).then(
+        (form) => {
+          const creds = options.credentials;
+          if (creds && sameText(form.get('username') ?? '', creds.username) && sameText(form.get('password') ?? '', creds.password)) {
+            logins++;
+            const id = randomBytes(16).toString('hex');
+            sessions.add(id);
+            return send(303, '', { location: '/eligibility', 'set-cookie': `portal_session=${id}; HttpOnly; SameSite=Strict; Path=/` });
+          }
+          failedLogins++;
+          send(401, page('Sign in', '<p id="login-failed">Wrong username or password.</p>'));
+        },
+        () => send(413, page('Error', '<p>Bad request</p>')),
+      );
+      return;
+    }
+    if (!signedIn) return send(303, '', { location: '/login' });
     if (req.method === 'GET' && (path === '/' || path === '/eligibility')) return send(200, FORM);
     if (req.method === 'POST' && path === '/eligibility') {
       readForm(req).then(
@@ -69,7 +112,7 @@ export function startDemoPortal(options: { port?: number; host?: string } = {}):
       const { port } = server.address() as AddressInfo;
       resolve({
         url: `http://127.0.0.1:${port}`,
-        stats: () => ({ eligibilityChecks, byIdempotencyKey: { ...byIdempotencyKey } }),
+        stats: () => ({ eligibilityChecks, byIdempotencyKey: { ...byIdempotencyKey }, logins, failedLogins }),
         close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
       });
     });

@@ -8,8 +8,16 @@ interface EligibilityInput {
 
 /** Checks one member's coverage. An unknown member is a business outcome, not worth a retry. */
 export default defineBot<EligibilityInput, { coverage: string; plan: string }>({
-  async run({ page, input, log, idempotencyKey }) {
+  async run({ page, input, log, idempotencyKey, secrets }) {
     await page.goto(new URL('/eligibility', input.portalUrl).toString());
+    if (new URL(page.url()).pathname === '/login') {
+      // Credentials come leased from Vault for this run only; they are never logged.
+      await page.fill('#username', secrets.portal_user ?? '');
+      await page.fill('#password', secrets.portal_password ?? '');
+      await page.click('#login');
+      await page.locator('#member-id, #login-failed').first().waitFor();
+      if (await page.locator('#login-failed').count()) throw new Error('portal sign-in failed: check the portal credentials in Vault');
+    }
     await page.fill('#member-id', input.memberId);
     await page.fill('#dob', input.dateOfBirth);
     // The portal records the key, so a repeated submission can be told apart from a new one.

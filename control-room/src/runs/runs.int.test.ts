@@ -111,7 +111,9 @@ describe('access', () => {
     expect({ status: other.status, code: other.body.error.code }).toEqual({ status: 403, code: 'ORDERLY_E_FORBIDDEN' });
     const own = await stack.api('POST', `/v1/runner/runs/${run.id}/claim`, { attempt: 1, runnerId: 'r-demo' }, runnerToken('demo'));
     expect(own.status).toBe(200);
-    expect(own.body).toEqual({ runId: run.id, attempt: 1, input });
+    expect(own.body).toMatchObject({ runId: run.id, attempt: 1, input });
+    // The bot declares credentials: the claim carries a grant, never a SecretID.
+    expect(own.body.credentials).toEqual({ roleName: 'orderly-bot-eligibility-check', roleId: expect.any(String), wrappingToken: expect.any(String) });
     expect((await stack.api('GET', `/v1/runs/${run.id}`)).body.status).toBe('active');
   });
 
