@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the main job end to end on the embedded defaults. Starts Redis (if none answers),
-# the control room on embedded PGlite, a runner for segment `demo` and the demo portal; makes a
-# publisher key, packs, signs, publishes and runs the eligibility bot; prints the run; stops what
-# it started. Exits 0 only if the run succeeded. `make up` (KEEP=1) keeps the stack running.
+# the dev Vault (unless VAULT_ADDR is set), the control room on embedded PGlite, a runner for
+# segment `demo` and the demo portal (sign-in required); makes a publisher key, packs, signs and
+# publishes the eligibility bot, stores the portal credentials in Vault, runs the bot; prints the
+# run; stops what it started. Exits 0 only if the run succeeded. `make up` (KEEP=1) keeps it running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -14,6 +15,7 @@ export ORDERLY_URL="http://127.0.0.1:$ORDERLY_PORT"
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 export ORDERLY_LOG_LEVEL=${ORDERLY_LOG_LEVEL:-info}
 PORTAL_PORT=${ORDERLY_DEMO_PORTAL_PORT:-7301}
+VAULT_PORT=${ORDERLY_DEMO_VAULT_PORT:-8200}
 KEEP=${KEEP:-0}
 mkdir -p "$DATA/logs" "$DATA/out"
 LOGS="$DATA/logs"
@@ -38,8 +40,10 @@ wait_for() { # url what
   say "$2 did not come up; see $LOGS"; exit 1
 }
 
-for port in "$ORDERLY_PORT" "$PORTAL_PORT"; do
-  if port_busy "$port"; then say "port $port is in use (another 'make up'?); stop it or set ORDERLY_PORT / ORDERLY_DEMO_PORTAL_PORT"; exit 1; fi
+ports=("$ORDERLY_PORT" "$PORTAL_PORT")
+[ -n "${VAULT_ADDR:-}" ] || ports+=("$VAULT_PORT")
+for port in "${ports[@]}"; do
+  if port_busy "$port"; then say "port $port is in use (another 'make up'?); stop it or set ORDERLY_PORT / ORDERLY_DEMO_PORTAL_PORT / ORDERLY_DEMO_VAULT_PORT"; exit 1; fi
 done
 
 redis_port=$(node -e 'console.log(new URL(process.argv[1]).port || 6379)' "$REDIS_URL")
@@ -50,10 +54,26 @@ if ! redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
   for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
+if [ -z "${VAULT_ADDR:-}" ]; then
+  say "starting the dev Vault on 127.0.0.1:$VAULT_PORT (in memory; not for production)"
+  export VAULT_TOKEN_FILE="$DATA/vault.token"
+  rm -f "$VAULT_TOKEN_FILE"
+  orderly dev vault --port "$VAULT_PORT" --token-file "$VAULT_TOKEN_FILE" >"$LOGS/vault.log" 2>&1 &
+  pids+=($!)
+  export VAULT_ADDR="http://127.0.0.1:$VAULT_PORT"
+  wait_for "$VAULT_ADDR/v1/sys/health" "the dev Vault"
+elif [ -z "${VAULT_TOKEN_FILE:-}" ]; then
+  say "VAULT_ADDR is set: set VAULT_TOKEN_FILE to a file holding the control room's Vault token"; exit 1
+fi
+
+# The portal's sign-in, made fresh for each demo: the bot gets it only through Vault.
+PORTAL_CREDENTIALS="$DATA/portal-credentials.json"
+(umask 077 && node -e 'const c=require("crypto");process.stdout.write(JSON.stringify({username:"demo-bot-"+c.randomBytes(3).toString("hex"),password:c.randomBytes(18).toString("base64url")}))' >"$PORTAL_CREDENTIALS")
+
 say "starting the control room on $ORDERLY_URL (embedded PGlite in $ORDERLY_DATA_DIR)"
 orderly control-room serve >"$LOGS/control-room.log" 2>&1 &
 pids+=($!)
-orderly-demo-portal "$PORTAL_PORT" >"$LOGS/portal.log" 2>&1 &
+orderly-demo-portal "$PORTAL_PORT" "$PORTAL_CREDENTIALS" >"$LOGS/portal.log" 2>&1 &
 pids+=($!)
 wait_for "$ORDERLY_URL/readyz" "the control room"
 wait_for "http://127.0.0.1:$PORTAL_PORT/" "the demo portal"
@@ -62,7 +82,7 @@ say "starting a runner for segment demo"
 SECRETS="$ORDERLY_DATA_DIR/secrets"
 ORDERLY_SEGMENT=demo ORDERLY_CONTROL_ROOM_URL="$ORDERLY_URL" ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE="$SECRETS/control-room.pub" \
   ORDERLY_RUNNER_TOKEN_FILE="$SECRETS/runner-demo.token" ORDERLY_CACHE_DIR="$DATA/runner-cache" \
-  orderly runner start --segment demo >"$LOGS/runner.log" 2>&1 &
+  env -u VAULT_TOKEN_FILE orderly runner start --segment demo >"$LOGS/runner.log" 2>&1 &
 pids+=($!)
 
 KEY="$DATA/publisher.key"
@@ -71,6 +91,9 @@ orderly keys register --name demo-publisher --public-key "$KEY.pub" >/dev/null
 say "packing, signing and publishing bots/eligibility-check"
 orderly bot pack bots/eligibility-check --key "$KEY" --out "$DATA/out" | sed 's/^/  /'
 orderly bot publish "$DATA/out/eligibility-check-1.0.0.tgz" | sed 's/^/  /'
+say "storing the portal credentials in Vault (orderly creds set, value on stdin)"
+node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).username)' "$PORTAL_CREDENTIALS" | orderly creds set eligibility-check portal_user >/dev/null
+node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).password)' "$PORTAL_CREDENTIALS" | orderly creds set eligibility-check portal_password >/dev/null
 
 cat >"$DATA/input.json" <<JSON
 { "portalUrl": "http://127.0.0.1:$PORTAL_PORT", "memberId": "ZZT100200301", "dateOfBirth": "1900-01-15" }

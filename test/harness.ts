@@ -68,6 +68,8 @@ export async function startStack(
     logLevel?: string;
     /** Start a dev Vault over HTTP and configure the control room and runners with it (default: yes). */
     vault?: boolean;
+    /** Extra control room configuration variables. */
+    controlRoomEnv?: Record<string, string>;
   } = {},
 ): Promise<Stack> {
   const logLevel = options.logLevel ?? 'debug';
@@ -96,6 +98,7 @@ export async function startStack(
         ORDERLY_SEGMENTS: options.segments ?? 'demo,other',
         ORDERLY_MAX_PACKAGE_BYTES: String(1024 * 1024),
         ...(vault ? { VAULT_ADDR: vault.address, VAULT_TOKEN_FILE: vault.tokenFile } : {}),
+        ...options.controlRoomEnv,
       }),
       createLogger({ level: logLevel, name: 'control-room' }, log),
     );

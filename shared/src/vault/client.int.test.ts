@@ -45,7 +45,7 @@ async function provisionBot(): Promise<{ roleName: string; roleId: string; secre
   const password = fake('portal-password');
   expect(await admin.kvWrite(secretPath, { username: 'fake-user', password }, { cas: 0 })).toMatchObject({ version: 1 });
   const role = await admin.upsertBotRole({ roleName, kvPaths: [secretPath], tokenTtlSeconds: 300, secretIdTtlSeconds: 120 });
-  expect(role.policyName).toBe(`orderly-bot-${roleName}`);
+  expect(role.policyName).toBe(roleName.toLowerCase());
   return { roleName, roleId: await admin.readRoleId(roleName), secretPath, password };
 }
 
@@ -68,7 +68,7 @@ describe('the credential path of one run', () => {
     expect((await failure(runner.unwrapSecretId(wrapped.wrappingToken, expectedPath))).code).toBe('ORDERLY_E_VAULT_WRAP_INVALID');
 
     const login = await runner.approleLogin({ roleId: bot.roleId, secretId: secret.secretId });
-    expect(login).toMatchObject({ policies: ['default', `orderly-bot-${bot.roleName}`], leaseDurationSeconds: 300, renewable: true, tokenType: 'service' });
+    expect(login).toMatchObject({ policies: ['default', bot.roleName.toLowerCase()], leaseDurationSeconds: 300, renewable: true, tokenType: 'service' });
     const replay = await failure(runner.approleLogin({ roleId: bot.roleId, secretId: secret.secretId }));
     expect(replay).toMatchObject({ code: 'ORDERLY_E_VAULT_PERMISSION_DENIED', details: { path: 'auth/approle/login', vaultStatus: 400 } });
 
@@ -81,7 +81,7 @@ describe('the credential path of one run', () => {
     expect((await failure(run.kvWrite(bot.secretPath, { password: 'fake-overwrite' }))).code).toBe('ORDERLY_E_VAULT_PERMISSION_DENIED');
 
     const self = await run.lookupSelf();
-    expect(self).toMatchObject({ policies: ['default', `orderly-bot-${bot.roleName}`], renewable: true, orphan: true, path: 'auth/approle/login' });
+    expect(self).toMatchObject({ policies: ['default', bot.roleName.toLowerCase()], renewable: true, orphan: true, path: 'auth/approle/login' });
     expect(self.ttlSeconds).toBeLessThanOrEqual(300);
     expect(await run.renewSelf(60)).toMatchObject({ leaseDurationSeconds: 60, renewable: true });
     await run.revokeSelf();

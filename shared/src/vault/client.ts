@@ -285,7 +285,8 @@ export class VaultClient {
   async upsertBotRole(spec: BotRoleSpec, options?: CallOptions): Promise<{ roleName: string; policyName: string; policy: string }> {
     const roleName = checked(RoleName, spec.roleName, 'role name');
     const approle = mount(spec.approleMount ?? 'approle');
-    const policyName = `orderly-bot-${roleName}`.toLowerCase();
+    // One policy per role, named after it: the caller chooses a namespaced role name.
+    const policyName = roleName.toLowerCase();
     const policy = renderBotPolicy({ roleName, kvMount: spec.kvMount ?? 'secret', kvPaths: spec.kvPaths });
     await this.writePolicy(policyName, policy, options);
     await this.call({
