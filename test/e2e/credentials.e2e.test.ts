@@ -1,0 +1,64 @@
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { dumpRedis, PORTAL_CREDENTIALS, REPO, setCredential, Stack, startStack } from '../harness';
+
+/**
+ * Credentials end to end with real Chromium and the dev Vault over HTTP: the demo bot signs in to
+ * the portal with credentials leased for its run, and nothing keeps them afterwards.
+ */
+let stack: Stack;
+const API_TOKEN = `synthetic-api-token-${Date.now().toString(36)}-not-real`;
+
+beforeAll(async () => {
+  stack = await startStack({ runner: true, controlRoomEnv: { ORDERLY_VAULT_BUDGET_SECONDS: '2' } });
+  await stack.publish();
+  await stack.publish(join(REPO, 'test', 'fixtures', 'bots', 'slow-creds'));
+  await setCredential(stack.vault!, 'slow-creds', 'api_token', API_TOKEN);
+}, 60_000);
+afterAll(() => stack.close());
+
+async function dumpDatabase(): Promise<string> {
+  const db = new Client({ connectionString: stack.databaseUrl });
+  await db.connect();
+  try {
+    const texts: string[] = [];
+    for (const table of ['runs', 'run_logs', 'job_refusals']) texts.push(...(await db.query(`SELECT row_to_json(x)::text AS j FROM ${table} x`)).rows.map((r: { j: string }) => r.j));
+    return texts.join('\n');
+  } finally {
+    await db.end();
+  }
+}
+
+test('the demo bot signs in with leased credentials; no credential is left in Redis, the database, reports or logs', async () => {
+  const before = stack.portal.stats().logins;
+  const run = await stack.waitForRun((await stack.startRun({ bot: 'eligibility-check', input: { portalUrl: stack.portal.url, memberId: 'ZZT100200303', dateOfBirth: '1900-07-04' } })).id);
+  expect(run).toMatchObject({ status: 'succeeded', result: { coverage: 'Active' } });
+  expect(stack.portal.stats().logins).toBe(before + 1);
+  const logs = JSON.stringify((await stack.api('GET', `/v1/runs/${run.id}/logs`)).body);
+  for (const [where, text] of [['redis', await dumpRedis(stack.redis, stack.prefix)], ['database', await dumpDatabase()], ['process logs', stack.log.text()], ['run view and logs', JSON.stringify(run) + logs]] as const) {
+    for (const secret of [PORTAL_CREDENTIALS.password, PORTAL_CREDENTIALS.username]) expect({ where, leaked: text.includes(secret) }).toEqual({ where, leaked: false });
+  }
+});
+
+test('a Vault sealed in the middle of a run does not break the run; the token could not be revoked and expires by its TTL', async () => {
+  const created = await stack.startRun({ bot: 'slow-creds', input: { ms: 1500 } });
+  await stack.waitForRun(created.id, (r) => r.status === 'active');
+  await new Promise((r) => setTimeout(r, 500)); // leased by now: the bot is sleeping
+  stack.vault!.devVault.seal();
+  try {
+    const run = await stack.waitForRun(created.id);
+    expect(run).toMatchObject({ status: 'succeeded', result: { sleptMs: 1500, hadToken: true } });
+    expect(stack.log.text()).toContain('could not revoke the run token');
+  } finally {
+    stack.vault!.devVault.unseal();
+  }
+  expect(stack.log.text()).not.toContain(API_TOKEN);
+});
+
+test('Vault down when a run is claimed: the attempt fails with a retryable Vault code; with its attempts spent, the run is dead-lettered', async () => {
+  await stack.vault!.devVault.close();
+  const created = await stack.startRun({ bot: 'slow-creds', input: { ms: 0 } }); // the fixture allows one attempt
+  const run = await stack.waitForRun(created.id, undefined, 15_000);
+  expect(run).toMatchObject({ status: 'dead_lettered', attempts: 1, error: { code: 'ORDERLY_E_VAULT_UNAVAILABLE', retryable: true } });
+  expect(run.error?.message).not.toMatch(/hvs\.|s\.[A-Za-z0-9]{20}/);
+});
