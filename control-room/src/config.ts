@@ -19,6 +19,9 @@ export const ControlRoomConfigSchema = z
     VAULT_TOKEN_FILE: optionalString,
     ORDERLY_VAULT_WRAP_TTL_SECONDS: positiveInt(60),
     ORDERLY_RUN_TOKEN_TTL_SECONDS: positiveInt(300),
+    ORDERLY_VAULT_BUDGET_SECONDS: positiveInt(15),
+    ORDERLY_TRANSIT_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional()),
+    ORDERLY_CREDENTIAL_MAX_AGE_DAYS: positiveInt(90),
   })
   .refine((env) => !env.VAULT_ADDR || env.VAULT_TOKEN_FILE, { message: 'VAULT_TOKEN_FILE is required with VAULT_ADDR', path: ['VAULT_TOKEN_FILE'] })
   .transform((env) => {
@@ -34,8 +37,18 @@ export const ControlRoomConfigSchema = z
       maxPackageBytes: env.ORDERLY_MAX_PACKAGE_BYTES,
       jobTtlSeconds: env.ORDERLY_JOB_TTL_SECONDS,
       logLevel: env.ORDERLY_LOG_LEVEL,
+      /** Vault Transit key for PHI at rest (envelope encryption); unset: the local data key. */
+      transitKey: env.ORDERLY_TRANSIT_KEY,
+      /** A credential without its own max age is overdue for rotation after this many days. */
+      credentialMaxAgeDays: env.ORDERLY_CREDENTIAL_MAX_AGE_DAYS,
       vault: env.VAULT_ADDR
-        ? { address: env.VAULT_ADDR, tokenFile: resolve(env.VAULT_TOKEN_FILE!), wrapTtlSeconds: env.ORDERLY_VAULT_WRAP_TTL_SECONDS, runTokenTtlSeconds: env.ORDERLY_RUN_TOKEN_TTL_SECONDS }
+        ? {
+            address: env.VAULT_ADDR,
+            tokenFile: resolve(env.VAULT_TOKEN_FILE!),
+            wrapTtlSeconds: env.ORDERLY_VAULT_WRAP_TTL_SECONDS,
+            runTokenTtlSeconds: env.ORDERLY_RUN_TOKEN_TTL_SECONDS,
+            budgetMs: env.ORDERLY_VAULT_BUDGET_SECONDS * 1000,
+          }
         : undefined,
       /** Key material and tokens live here unless configured otherwise; created 0600 on first start. */
       secretsDir: join(dataDir, 'secrets'),

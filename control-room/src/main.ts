@@ -1,10 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { createLogger } from '@orderly/shared';
+import { createLogger, OrderlyError } from '@orderly/shared';
+import type { VaultClient } from '@orderly/shared/vault';
 import type { Logger } from '@orderly/shared';
+import { AuditLog } from './audit/audit';
 import { ControlRoomConfig } from './config';
 import { noVaultBroker, vaultCredentialBroker } from './credentials/broker';
+import { Credentials } from './credentials/credentials';
 import { vaultClient } from './credentials/vault';
 import { openDb } from './db/db';
 import { migrate } from './db/migrations';
@@ -13,7 +16,7 @@ import { loadOrCreateSecrets } from './identity/secrets';
 import { PublisherKeys } from './keys/publisher-keys';
 import { Packages } from './packages/packages';
 import { createReportConsumer } from './reports/consumer';
-import { localAtRestCipher } from './runs/at-rest';
+import { AtRestCipher, localAtRestCipher, transitAtRestCipher } from './runs/at-rest';
 import { RunQueues } from './runs/queues';
 import { Runs } from './runs/runs';
 
@@ -24,6 +27,15 @@ export interface RunningControlRoom {
   runs: Runs;
   publicKeysPem: string;
   close(): Promise<void>;
+}
+
+/** PHI at rest: Vault Transit envelope encryption when configured, else the local data key. */
+async function atRestCipher(config: ControlRoomConfig, vault: VaultClient | undefined, dataKey: Buffer, dataKeyId: string): Promise<AtRestCipher> {
+  if (!config.transitKey) return localAtRestCipher(dataKey, dataKeyId);
+  if (!vault) throw new OrderlyError('ORDERLY_E_VAULT_NOT_CONFIGURED', 'ORDERLY_TRANSIT_KEY needs VAULT_ADDR');
+  await vault.transitCreateKey(config.transitKey); // a no-op when the key exists
+  // The local key still keys the idempotency MACs: they must stay stable across Transit rotations.
+  return transitAtRestCipher({ vault, keyName: config.transitKey, macKey: dataKey });
 }
 
 /** The composition root: load secrets, connect, migrate, wire, listen. */
@@ -45,9 +57,12 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const queues = new RunQueues(redis, config.queuePrefix);
     cleanups.push(() => queues.close());
     const keys = new PublisherKeys(db);
-    const credentials = config.vault ? vaultCredentialBroker({ vault: vaultClient(config.vault), ...config.vault }) : noVaultBroker;
+    const vault = config.vault ? vaultClient(config.vault) : undefined;
+    const credentials = config.vault && vault ? vaultCredentialBroker({ vault, ...config.vault }) : noVaultBroker;
+    const audit = new AuditLog(db);
+    const credentialStore = new Credentials({ db, audit, vault, defaultMaxAgeDays: config.credentialMaxAgeDays });
     const packages = new Packages(db, keys, { maxArchiveBytes: config.maxPackageBytes, segments: config.segments }, credentials);
-    const cipher = localAtRestCipher(secrets.dataKey, secrets.dataKeyId);
+    const cipher = await atRestCipher(config, vault, secrets.dataKey, secrets.dataKeyId);
     const runs = new Runs({ db, packages, queues, cipher, signingKey: secrets.signingKey, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, credentials });
     const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log });
     cleanups.push(() => consumer.close());
@@ -56,7 +71,7 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     }, 30_000);
     sweep.unref();
     cleanups.push(async () => clearInterval(sweep));
-    const app = buildApp({ db, redis, keys, packages, runs, tokens: secrets, publicKeysPem: secrets.publicKeysPem, maxPackageBytes: config.maxPackageBytes, log });
+    const app = buildApp({ db, redis, keys, packages, runs, credentials: credentialStore, tokens: secrets, publicKeysPem: secrets.publicKeysPem, maxPackageBytes: config.maxPackageBytes, log });
     cleanups.push(() => app.close());
     const address = await app.listen({ host: config.host, port: config.port });
     await runs.enqueuePending(0).catch(() => undefined);

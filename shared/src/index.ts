@@ -17,3 +17,4 @@ export * from './job/run-state';
 export * from './api/schemas';
 export * from './logging/logger';
 export * from './credentials';
+export * from './canonical-json';

@@ -4,6 +4,8 @@ import { isOrderlyError } from '@orderly/shared';
 import { ApiClient } from './api-client';
 import { botCommand } from './commands/bot';
 import { controlRoomCommand } from './commands/control-room';
+import { credsCommand } from './commands/creds';
+import { devCommand } from './commands/dev';
 import { keysCommand } from './commands/keys';
 import { runCommand } from './commands/run';
 import { loadCliConfig } from './config';
@@ -24,7 +26,9 @@ export function buildProgram(): Command {
   program.addCommand(keysCommand(client));
   program.addCommand(botCommand(client));
   program.addCommand(runCommand(client));
+  program.addCommand(credsCommand(client));
   program.addCommand(controlRoomCommand());
+  program.addCommand(devCommand());
   // The runner is its own package and binary; `orderly runner …` execs `orderly-runner …`.
   program.command('runner', 'run a segment runner (`orderly runner start --segment S`)', { executableFile: 'orderly-runner' });
   return program;

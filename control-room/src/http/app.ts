@@ -3,6 +3,8 @@ import Fastify, { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { OrderlyError } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
+import { Credentials } from '../credentials/credentials';
+import { credentialRoutes } from '../credentials/routes';
 import { Db } from '../db/db';
 import { PublisherKeys } from '../keys/publisher-keys';
 import { keyRoutes } from '../keys/routes';
@@ -20,6 +22,8 @@ export interface AppDeps {
   keys: PublisherKeys;
   packages: Packages;
   runs: Runs;
+  /** Credential set/rotate/status; answers ORDERLY_E_VAULT_NOT_CONFIGURED without Vault. */
+  credentials: Credentials;
   tokens: TokenStore;
   publicKeysPem: string;
   maxPackageBytes: number;
@@ -67,5 +71,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   packageRoutes(app, deps.packages);
   runRoutes(app, deps.runs);
   runnerRoutes(app, deps.runs, deps.packages, deps.keys);
+  credentialRoutes(app, deps.credentials);
   return app;
 }

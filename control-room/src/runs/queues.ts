@@ -30,7 +30,11 @@ export class RunQueues {
    */
   async add(jobs: readonly RunJobToAdd[]): Promise<void> {
     const bySegment = new Map<SegmentName, RunJobToAdd[]>();
-    for (const job of jobs) bySegment.set(job.segment, [...(bySegment.get(job.segment) ?? []), job]);
+    for (const job of jobs) {
+      const list = bySegment.get(job.segment);
+      if (list) list.push(job);
+      else bySegment.set(job.segment, [job]);
+    }
     await Promise.all(
       [...bySegment].map(([segment, list]) =>
         this.queue(runQueueName(segment)).addBulk(

@@ -41,6 +41,8 @@ export function runRoutes(app: FastifyInstance, runs: Runs): void {
     const outcomes = await runs.create(body.runs);
     return reply.code(201).send({ runs: outcomes.map((o) => ({ ...o.run, created: o.created })) });
   });
+  /** After a Transit key rotation: move stored data keys to the newest version (then raise min_decryption_version). */
+  app.post('/v1/admin/rewrap', { config: { access: 'admin' } }, async () => ({ rewrapped: await runs.rewrapAll() }));
   app.get('/v1/runs', { config: { access: 'admin' } }, async (request) => {
     const query = parseRequest(ListQuery, request.query, 'query');
     return { runs: await runs.list(query) };

@@ -1,12 +1,12 @@
 import { KeyObject, randomUUID } from 'node:crypto';
 import {
-  BotName, canTransition, ClaimResponse, CreateRunRequest, ErrorBody, IdempotencyKey, JobPayload, LogLine, OrderlyError,
-  PackageDigest, RUN_STATUSES, RunId, RunStatus, RunView, SealedBox, SegmentName, signJob, validateInput,
+  BotName, canonicalJson, canTransition, ClaimResponse, CreateRunRequest, ErrorBody, IdempotencyKey, JobPayload, LogLine, OrderlyError,
+  PackageDigest, RUN_STATUSES, RunId, RunStatus, RunView, SegmentName, signJob, validateInput,
 } from '@orderly/shared';
 import { CredentialBroker } from '../credentials/broker';
 import { Db, Queryable } from '../db/db';
 import { Packages, StoredPackage } from '../packages/packages';
-import { AtRestCipher, canonicalJson } from './at-rest';
+import { AtRestBox, AtRestCipher } from './at-rest';
 import { RunQueues, RunJobToAdd } from './queues';
 
 interface RunRow {
@@ -18,10 +18,10 @@ interface RunRow {
   digest: string;
   segment: string;
   status: RunStatus;
-  input_sealed: SealedBox;
+  input_sealed: AtRestBox;
   attempts: number;
   max_attempts: number;
-  result_sealed: SealedBox | null;
+  result_sealed: AtRestBox | null;
   error: ErrorBody | null;
   publisher_key_id?: string;
   created_at: Date;
@@ -49,7 +49,7 @@ const fromStates = (to: RunStatus): RunStatus[] => RUN_STATUSES.filter((s) => ca
 export class Runs {
   constructor(private readonly deps: RunsDeps) {}
 
-  private view(row: RunRow, withResult: boolean): RunView {
+  private async view(row: RunRow, withResult: boolean): Promise<RunView> {
     const view: RunView = {
       id: row.id as RunId,
       idempotencyKey: row.idempotency_key as IdempotencyKey,
@@ -64,7 +64,7 @@ export class Runs {
       finishedAt: row.finished_at?.toISOString() ?? null,
     };
     if (row.error) view.error = row.error;
-    if (withResult && row.result_sealed) view.result = this.deps.cipher.open(row.result_sealed, resultAad(row.id));
+    if (withResult && row.result_sealed) view.result = await this.deps.cipher.open(row.result_sealed, resultAad(row.id));
     return view;
   }
 
@@ -76,7 +76,7 @@ export class Runs {
    */
   async create(requests: readonly CreateRunRequest[]): Promise<{ run: RunView; created: boolean }[]> {
     const resolved = new Map<string, Promise<StoredPackage>>();
-    const prepared: { id: string; key: IdempotencyKey; mac: string; pkg: StoredPackage; segment: SegmentName; input: Record<string, unknown> }[] = [];
+    const prepared: { id: string; key: IdempotencyKey; mac: string; pkg: StoredPackage; segment: SegmentName; input: Record<string, unknown>; sealed: AtRestBox }[] = [];
     for (const request of requests) {
       const cacheKey = `${request.bot}@${request.version ?? ''}`;
       if (!resolved.has(cacheKey)) resolved.set(cacheKey, this.deps.packages.resolve(request.bot, request.version));
@@ -92,7 +92,7 @@ export class Runs {
       const id = randomUUID();
       const key = request.idempotencyKey ?? (`run-${id}` as IdempotencyKey);
       const mac = this.deps.cipher.mac(canonicalJson([pkg.view.name, pkg.view.version, segment, input]));
-      prepared.push({ id, key, mac, pkg, segment, input });
+      prepared.push({ id, key, mac, pkg, segment, input, sealed: await this.deps.cipher.seal(input, inputAad(id)) });
     }
 
     // A batch is all-or-nothing (a reused key rolls back the runs inserted with it), so it needs a
@@ -101,8 +101,7 @@ export class Runs {
     const insert = async (tx: Queryable) => {
       const values: unknown[] = [];
       const tuples = prepared.map((p, i) => {
-        const sealed = this.deps.cipher.seal(p.input, inputAad(p.id));
-        values.push(p.id, p.key, p.mac, p.pkg.view.name, p.pkg.view.version, p.pkg.view.digest, p.segment, JSON.stringify(sealed), p.pkg.manifest.attempts);
+        values.push(p.id, p.key, p.mac, p.pkg.view.name, p.pkg.view.version, p.pkg.view.digest, p.segment, JSON.stringify(p.sealed), p.pkg.manifest.attempts);
         const b = i * 9;
         return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, $${b + 9}, 'waiting')`;
       });
@@ -123,33 +122,57 @@ export class Runs {
         return { row, created: createdIds.has(row.id) && row.id === p.id };
       });
     };
-    const outcome = prepared.length === 1 ? await insert(this.deps.db) : await this.deps.db.transaction(insert);
+    const inserting = prepared.length === 1 ? insert(this.deps.db) : this.deps.db.transaction(insert);
+    inserting.catch(() => undefined); // awaited below; not an unhandled rejection while signing
+
+    // Signing (Ed25519, one envelope per job) is the largest CPU cost of a batch: do it while the
+    // database inserts, yielding now and then so its round trips go on. The values are the ones
+    // being inserted; jobs of runs that turn out to exist already are never sent.
+    const signed = new Map<string, RunJobToAdd>();
+    const now = Date.now();
+    for (const [i, p] of prepared.entries()) {
+      if (i > 0 && i % 100 === 0) await new Promise((resolve) => setImmediate(resolve));
+      const { name, version, digest, publisherKeyId } = p.pkg.view;
+      signed.set(p.id, this.signedJob({ id: p.id, key: p.key, segment: p.segment, name, version, digest, publisherKeyId, attempts: p.pkg.manifest.attempts }, now));
+    }
+    const outcome = await inserting;
 
     const fresh = outcome.filter((o) => o.created).map((o) => o.row);
-    // The packages were just resolved: their publisher keys need no second lookup.
-    const publisherKeys = new Map(prepared.map((p) => [p.pkg.view.digest as string, p.pkg.view.publisherKeyId as string]));
-    await this.enqueue(fresh, publisherKeys).catch(() => undefined);
-    return outcome.map((o) => ({ run: this.view(o.row, false), created: o.created }));
+    await this.enqueue(fresh, signed).catch(() => undefined);
+    return Promise.all(outcome.map(async (o) => ({ run: await this.view(o.row, false), created: o.created })));
   }
 
-  private async enqueue(rows: readonly RunRow[], known: ReadonlyMap<string, string> = new Map()): Promise<void> {
+  private signedJob(
+    run: { id: string; key: string; segment: string; name: string; version: string; digest: string; publisherKeyId: string | undefined; attempts: number },
+    now: number,
+  ): RunJobToAdd {
+    const payload: JobPayload = {
+      v: 1,
+      runId: run.id as RunId,
+      idempotencyKey: run.key as IdempotencyKey,
+      segment: run.segment as SegmentName,
+      bot: { name: run.name as BotName, version: run.version as RunView['version'], digest: run.digest as PackageDigest },
+      publisherKeyId: run.publisherKeyId as JobPayload['publisherKeyId'],
+      issuedAt: new Date(now).toISOString(),
+      notAfter: new Date(now + this.deps.jobTtlSeconds * 1000).toISOString(),
+    };
+    return { segment: payload.segment, jobId: run.key, data: signJob(payload, this.deps.signingKey), attempts: run.attempts };
+  }
+
+  /** Queues the jobs of `rows`, signing those not already signed, and marks the runs enqueued. */
+  private async enqueue(rows: readonly RunRow[], presigned: ReadonlyMap<string, RunJobToAdd> = new Map()): Promise<void> {
     if (rows.length === 0) return;
+    const unsigned = rows.filter((r) => !presigned.has(r.id));
+    const publisherKeys = unsigned.length ? await this.publisherKeyIds(unsigned.map((r) => r.digest)) : new Map<string, string>();
     const now = Date.now();
-    const missing = rows.map((r) => r.digest).filter((d) => !known.has(d));
-    const publisherKeys = missing.length ? new Map([...known, ...(await this.publisherKeyIds(missing))]) : known;
-    const jobs: RunJobToAdd[] = rows.map((row) => {
-      const payload: JobPayload = {
-        v: 1,
-        runId: row.id as RunId,
-        idempotencyKey: row.idempotency_key as IdempotencyKey,
-        segment: row.segment as SegmentName,
-        bot: { name: row.bot_name as BotName, version: row.bot_version as RunView['version'], digest: row.digest as PackageDigest },
-        publisherKeyId: publisherKeys.get(row.digest) as JobPayload['publisherKeyId'],
-        issuedAt: new Date(now).toISOString(),
-        notAfter: new Date(now + this.deps.jobTtlSeconds * 1000).toISOString(),
-      };
-      return { segment: payload.segment, jobId: row.idempotency_key, data: signJob(payload, this.deps.signingKey), attempts: row.max_attempts };
-    });
+    const jobs: RunJobToAdd[] = rows.map(
+      (row) =>
+        presigned.get(row.id) ??
+        this.signedJob(
+          { id: row.id, key: row.idempotency_key, segment: row.segment, name: row.bot_name, version: row.bot_version, digest: row.digest, publisherKeyId: publisherKeys.get(row.digest), attempts: row.max_attempts },
+          now,
+        ),
+    );
     await this.deps.queues.add(jobs);
     await this.deps.db.query('UPDATE runs SET enqueued_at = now() WHERE id = ANY($1)', [rows.map((r) => r.id)]);
   }
@@ -183,7 +206,7 @@ export class Runs {
     const rows = filter.status
       ? await this.deps.db.query<RunRow>('SELECT * FROM runs WHERE status = $1 ORDER BY created_at DESC LIMIT $2', [filter.status, filter.limit])
       : await this.deps.db.query<RunRow>('SELECT * FROM runs ORDER BY created_at DESC LIMIT $1', [filter.limit]);
-    return rows.map((r) => this.view(r, false));
+    return Promise.all(rows.map((r) => this.view(r, false)));
   }
 
   async logs(id: string): Promise<LogLine[]> {
@@ -192,6 +215,33 @@ export class Runs {
       'SELECT * FROM run_logs WHERE run_id = $1 ORDER BY attempt, seq', [id],
     );
     return rows.map((r) => ({ seq: r.seq, at: r.at.toISOString(), level: r.level, source: r.source, msg: r.msg }));
+  }
+
+  /**
+   * Rewraps the data keys of every stored input and result to the newest Transit key version, in
+   * batches, while the service keeps running. Returns how many boxes moved.
+   */
+  async rewrapAll(batchSize = 200): Promise<number> {
+    const rewrap = this.deps.cipher.rewrap?.bind(this.deps.cipher);
+    if (!rewrap) return 0;
+    this.deps.cipher.retireDataKey?.();
+    let moved = 0;
+    for (let after = '00000000-0000-0000-0000-000000000000'; ; ) {
+      const rows = await this.deps.db.query<Pick<RunRow, 'id' | 'input_sealed' | 'result_sealed'>>(
+        'SELECT id, input_sealed, result_sealed FROM runs WHERE id > $1 ORDER BY id LIMIT $2', [after, batchSize],
+      );
+      if (rows.length === 0) return moved;
+      for (const row of rows) {
+        const input = await rewrap(row.input_sealed);
+        const result = row.result_sealed ? await rewrap(row.result_sealed) : undefined;
+        if (!input && !result) continue;
+        await this.deps.db.query('UPDATE runs SET input_sealed = COALESCE($2, input_sealed), result_sealed = COALESCE($3, result_sealed) WHERE id = $1', [
+          row.id, input ? JSON.stringify(input) : null, result ? JSON.stringify(result) : null,
+        ]);
+        moved += (input ? 1 : 0) + (result ? 1 : 0);
+      }
+      after = rows[rows.length - 1]!.id;
+    }
   }
 
   /**
@@ -211,7 +261,7 @@ export class Runs {
       if (exists[0].segment !== segment) throw new OrderlyError('ORDERLY_E_FORBIDDEN', `this runner serves ${segment}, not the run's segment`);
       throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `run is ${exists[0].status} in segment ${exists[0].segment}`, { status: exists[0].status });
     }
-    const input = this.deps.cipher.open(row.input_sealed, inputAad(row.id)) as Record<string, unknown>;
+    const input = (await this.deps.cipher.open(row.input_sealed, inputAad(row.id))) as Record<string, unknown>;
     // SecretIDs are issued when a run starts, never when it is queued: queue waits and retries
     // must not outlive or reuse them.
     const pkg = await this.deps.packages.byDigest(row.digest as PackageDigest);
@@ -226,6 +276,7 @@ export class Runs {
    */
   async finish(tx: Queryable, id: string, outcome: { status: RunStatus; attempt: number; result?: unknown; error?: ErrorBody }): Promise<{ status: RunStatus; segment: SegmentName } | undefined> {
     const terminal = outcome.status !== 'waiting';
+    const sealedResult = outcome.result === undefined ? null : JSON.stringify(await this.deps.cipher.seal(outcome.result, resultAad(id)));
     const rows = await tx.query<RunRow>(
       `UPDATE runs SET status = $2, result_sealed = $3, error = $4, attempts = GREATEST(attempts, $5), updated_at = now(),
          finished_at = CASE WHEN $6 THEN now() ELSE NULL END
@@ -233,7 +284,7 @@ export class Runs {
       [
         id,
         outcome.status,
-        outcome.result === undefined ? null : JSON.stringify(this.deps.cipher.seal(outcome.result, resultAad(id))),
+        sealedResult,
         outcome.error ? JSON.stringify(outcome.error) : null,
         outcome.attempt,
         terminal,

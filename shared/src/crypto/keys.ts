@@ -42,10 +42,21 @@ export function publicKeyPem(key: KeyObject): string {
   return pub.export({ type: 'spki', format: 'pem' }).toString();
 }
 
+/**
+ * Key ids already computed. KeyObjects are immutable, so the id of one never changes; deriving and
+ * exporting the public key dominated signing each job envelope (≈80 µs of ≈120 µs per job).
+ */
+const keyIds = new WeakMap<KeyObject, KeyId>();
+
 /** Key id: hex sha256 of the SPKI DER of the public key, stable across PEM formatting. */
 export function keyIdOf(key: KeyObject): KeyId {
-  const pub = key.type === 'private' ? createPublicKey(key) : key;
-  return createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex') as KeyId;
+  let id = keyIds.get(key);
+  if (id === undefined) {
+    const pub = key.type === 'private' ? createPublicKey(key) : key;
+    id = createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex') as KeyId;
+    keyIds.set(key, id);
+  }
+  return id;
 }
 
 export function signBytes(privateKey: KeyObject, data: Buffer): Buffer {

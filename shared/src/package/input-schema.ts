@@ -66,14 +66,25 @@ function fieldToZod(field: z.infer<typeof InputField>): z.ZodType {
   }
 }
 
+/**
+ * Validators already built, by schema object: building one (and zod compiling its fast path on
+ * first parse) cost more than validating, once per run. A parsed manifest is never mutated, and a
+ * schema object that is not held elsewhere any more drops out of the map.
+ */
+const validators = new WeakMap<InputSchema, z.ZodType<Record<string, unknown>>>();
+
 /** Builds the zod validator for a manifest's input schema. */
 export function inputValidator(schema: InputSchema): z.ZodType<Record<string, unknown>> {
+  const built = validators.get(schema);
+  if (built) return built;
   const shape: Record<string, z.ZodType> = {};
   for (const [name, field] of Object.entries(schema.properties)) {
     const validator = fieldToZod(field);
     shape[name] = schema.required.includes(name) ? validator : validator.optional();
   }
-  return z.strictObject(shape) as unknown as z.ZodType<Record<string, unknown>>;
+  const validator = z.strictObject(shape) as unknown as z.ZodType<Record<string, unknown>>;
+  validators.set(schema, validator);
+  return validator;
 }
 
 /**

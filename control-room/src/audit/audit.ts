@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { canonicalJson } from '@orderly/shared';
+import { Db, Queryable } from '../db/db';
+
+/**
+ * The audit log (invariant 5): append-only (a trigger refuses UPDATE, DELETE and TRUNCATE) and
+ * hash-chained: each event's hash is sha256(prev_hash + canonical JSON of the event), so editing
+ * or removing an event in the middle breaks every later link. Signed checkpoints (to detect a cut
+ * tail) come later.
+ *
+ * Events name who did what to which target, never a value: no secret, no PHI. Details are flat
+ * scalars so a caller cannot hand over a whole request body by accident.
+ */
+
+/** The hash the first event follows. */
+export const AUDIT_GENESIS_HASH = '0'.repeat(64);
+
+/** An advisory lock key (any constant): appends are serialised so concurrent ones cannot fork the chain. */
+const AUDIT_LOCK_KEY = 7301;
+
+const Scalar = z.union([z.string().max(500), z.number(), z.boolean(), z.null()]);
+
+export const AuditEvent = z.strictObject({
+  /** Who or what acted: `admin`, `runner:<segment>`, later a user id. */
+  actor: z.string().min(1).max(200),
+  /** Dotted verb: `credential.set`, `credential.rotate`. */
+  action: z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/).max(100),
+  /** What was acted on, e.g. `<bot>/<credential>`. */
+  target: z.string().min(1).max(300),
+  outcome: z.enum(['success', 'failure']),
+  sourceIp: z.string().max(100).optional(),
+  requestId: z.string().max(100).optional(),
+  details: z.record(z.string().max(64), Scalar).default({}),
+});
+export type AuditEvent = z.input<typeof AuditEvent>;
+
+/** One stored event, as read back. */
+export interface AuditRecord {
+  seq: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  outcome: 'success' | 'failure';
+  sourceIp: string | null;
+  requestId: string | null;
+  details: Record<string, z.infer<typeof Scalar>>;
+  prevHash: string;
+  hash: string;
+}
+
+interface AuditRow {
+  seq: string | number;
+  at: Date;
+  actor: string;
+  action: string;
+  target: string;
+  outcome: 'success' | 'failure';
+  source_ip: string | null;
+  request_id: string | null;
+  details: Record<string, z.infer<typeof Scalar>>;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The hashed content of an event: everything but its sequence number and its own hash. */
+function hashedContent(r: Omit<AuditRecord, 'seq' | 'hash'>): string {
+  return canonicalJson({
+    at: r.at, actor: r.actor, action: r.action, target: r.target, outcome: r.outcome,
+    sourceIp: r.sourceIp, requestId: r.requestId, details: r.details,
+  });
+}
+
+/** sha256(prev_hash + canonical JSON of the event), hex. */
+export function auditHash(prevHash: string, event: Omit<AuditRecord, 'seq' | 'hash'>): string {
+  return createHash('sha256').update(prevHash).update(hashedContent(event)).digest('hex');
+}
+
+const toRecord = (r: AuditRow): AuditRecord => ({
+  seq: Number(r.seq), at: r.at.toISOString(), actor: r.actor, action: r.action, target: r.target, outcome: r.outcome,
+  sourceIp: r.source_ip, requestId: r.request_id, details: r.details, prevHash: r.prev_hash, hash: r.hash,
+});
+
+/** Checks the chain of `records` (in seq order, from the first event); returns the seq of the first bad link, or undefined. */
+export function verifyAuditChain(records: readonly AuditRecord[]): { ok: true } | { ok: false; seq: number; reason: string } {
+  let prev = AUDIT_GENESIS_HASH;
+  for (const r of records) {
+    if (r.prevHash !== prev) return { ok: false, seq: r.seq, reason: 'prev_hash does not match the previous event' };
+    if (auditHash(r.prevHash, r) !== r.hash) return { ok: false, seq: r.seq, reason: 'hash does not match the event' };
+    prev = r.hash;
+  }
+  return { ok: true };
+}
+
+export class AuditLog {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /**
+   * Appends one event. With `tx` it joins the caller's transaction (so the event commits or rolls
+   * back with the change it records); otherwise it opens its own.
+   */
+  async append(event: AuditEvent, tx?: Queryable): Promise<void> {
+    const parsed = AuditEvent.parse(event);
+    const write = async (q: Queryable) => {
+      // Held to the end of the transaction: the read of the last hash and the insert are one step.
+      await q.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_KEY]);
+      const last = await q.query<{ hash: string }>('SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+      const prevHash = last[0]?.hash ?? AUDIT_GENESIS_HASH;
+      // Millisecond precision survives timestamptz unchanged, so the stored row re-hashes the same.
+      const record = {
+        at: this.now().toISOString(), actor: parsed.actor, action: parsed.action, target: parsed.target, outcome: parsed.outcome,
+        sourceIp: parsed.sourceIp ?? null, requestId: parsed.requestId ?? null, details: parsed.details, prevHash,
+      };
+      const hash = auditHash(prevHash, record);
+      await q.query(
+        `INSERT INTO audit_events (at, actor, action, target, outcome, source_ip, request_id, details, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [record.at, record.actor, record.action, record.target, record.outcome, record.sourceIp, record.requestId, JSON.stringify(record.details), prevHash, hash],
+      );
+    };
+    if (tx) await write(tx);
+    else await this.db.transaction(write);
+  }
+
+  /** Events in order, optionally after `afterSeq`. */
+  async list(options: { afterSeq?: number; limit?: number } = {}): Promise<AuditRecord[]> {
+    const rows = await this.db.query<AuditRow>('SELECT * FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2', [options.afterSeq ?? 0, options.limit ?? 10_000]);
+    return rows.map(toRecord);
+  }
+}
