@@ -8,6 +8,7 @@ export type PackageResponse = z.infer<typeof PackageResponse>;
 export interface ControlRoomClient {
   claim(runId: string, attempt: number, runnerId: string): Promise<ClaimResponse>;
   fetchPackage(digest: PackageDigest): Promise<PackageResponse>;
+  recordLease(runId: string, attempt: number, accessor: string): Promise<void>;
 }
 
 export function httpControlRoomClient(baseUrl: string, token: string): ControlRoomClient {
@@ -22,6 +23,7 @@ export function httpControlRoomClient(baseUrl: string, token: string): ControlRo
     } catch {
       throw new OrderlyError('ORDERLY_E_CONTROL_ROOM_UNAVAILABLE', `control room unreachable at ${baseUrl}`);
     }
+    if (response.status === 204) return schema.parse(undefined);
     const body = (await response.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
     if (!response.ok) {
       const code = body?.error?.code;
@@ -36,5 +38,6 @@ export function httpControlRoomClient(baseUrl: string, token: string): ControlRo
   return {
     claim: (runId, attempt, runnerId) => call(`/v1/runner/runs/${runId}/claim`, ClaimResponse, { method: 'POST', body: JSON.stringify({ attempt, runnerId }) }),
     fetchPackage: (digest) => call(`/v1/runner/packages/${digest}`, PackageResponse),
+    recordLease: (runId, attempt, accessor) => call(`/v1/runner/runs/${runId}/lease`, z.undefined(), { method: 'POST', body: JSON.stringify({ attempt, accessor }) }),
   };
 }

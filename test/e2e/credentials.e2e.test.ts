@@ -1,5 +1,7 @@
 import { join } from 'node:path';
+import nodeVault from 'node-vault';
 import { Client } from 'pg';
+import { waitFor } from '@orderly/shared/testing';
 import { dumpRedis, PORTAL_CREDENTIALS, REPO, setCredential, Stack, startStack } from '../harness';
 
 /**
@@ -7,7 +9,7 @@ import { dumpRedis, PORTAL_CREDENTIALS, REPO, setCredential, Stack, startStack }
  * the portal with credentials leased for its run, and nothing keeps them afterwards.
  */
 let stack: Stack;
-const API_TOKEN = `synthetic-api-token-${Date.now().toString(36)}-not-real`;
+const API_TOKEN = `synthetic-api-token-gen-1-${Date.now().toString(36)}-not-real`;
 
 beforeAll(async () => {
   stack = await startStack({ runner: true, controlRoomEnv: { ORDERLY_VAULT_BUDGET_SECONDS: '2' } });
@@ -16,6 +18,20 @@ beforeAll(async () => {
   await setCredential(stack.vault!, 'slow-creds', 'api_token', API_TOKEN);
 }, 60_000);
 afterAll(() => stack.close());
+
+async function query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+  const db = new Client({ connectionString: stack.databaseUrl });
+  await db.connect();
+  try {
+    return (await db.query(sql, params)).rows as T[];
+  } finally {
+    await db.end();
+  }
+}
+
+const root = () => nodeVault({ endpoint: stack.vault!.address, token: stack.vault!.rootToken });
+const tokenAlive = (accessor: string) => root().write('auth/token/lookup-accessor', { accessor }).then(() => true, () => false);
+const leaseOf = (runId: string) => waitFor(async () => (await query<{ accessor: string; released_at: Date | null }>('SELECT accessor, released_at FROM run_leases WHERE run_id = $1', [runId]))[0], 15_000, 'lease');
 
 async function dumpDatabase(): Promise<string> {
   const db = new Client({ connectionString: stack.databaseUrl });
@@ -38,6 +54,35 @@ test('the demo bot signs in with leased credentials; no credential is left in Re
   for (const [where, text] of [['redis', await dumpRedis(stack.redis, stack.prefix)], ['database', await dumpDatabase()], ['process logs', stack.log.text()], ['run view and logs', JSON.stringify(run) + logs]] as const) {
     for (const secret of [PORTAL_CREDENTIALS.password, PORTAL_CREDENTIALS.username]) expect({ where, leaked: text.includes(secret) }).toEqual({ where, leaked: false });
   }
+});
+
+test("after a run its Vault token is revoked: the recorded accessor no longer resolves", async () => {
+  const run = await stack.waitForRun((await stack.startRun({ bot: 'slow-creds', input: { ms: 0 } })).id);
+  expect(run.status).toBe('succeeded');
+  const lease = await leaseOf(run.id);
+  expect(lease.released_at).not.toBeNull();
+  expect(await tokenAlive(lease.accessor)).toBe(false);
+});
+
+test("revoke-runs cuts an active run off Vault at once, and is audited", async () => {
+  const created = await stack.startRun({ bot: 'slow-creds', input: { ms: 2000 } });
+  const lease = await leaseOf(created.id);
+  expect(await tokenAlive(lease.accessor)).toBe(true);
+  const revoked = await stack.api('POST', '/v1/credentials/slow-creds/revoke-runs', {});
+  expect(revoked.body).toEqual({ revoked: 1, runs: [created.id] });
+  expect(await tokenAlive(lease.accessor)).toBe(false);
+  expect((await stack.waitForRun(created.id)).status).toBe('succeeded'); // the bot already had its secrets
+  const events = await query<{ action: string; target: string; outcome: string }>("SELECT action, target, outcome FROM audit_events WHERE action = 'credential.revoke_runs'");
+  expect(events).toContainEqual({ action: 'credential.revoke_runs', target: 'slow-creds', outcome: 'success' });
+});
+
+test('a rotation during a run: the started run finishes with the version it read, the next run reads the new one', async () => {
+  const before = await stack.startRun({ bot: 'slow-creds', input: { ms: 1500 } });
+  await leaseOf(before.id);
+  await setCredential(stack.vault!, 'slow-creds', 'api_token', API_TOKEN.replace('-gen-1-', '-gen-2-'));
+  const after = await stack.startRun({ bot: 'slow-creds', input: { ms: 0 } });
+  expect((await stack.waitForRun(before.id)).result).toMatchObject({ tokenGeneration: '1' });
+  expect((await stack.waitForRun(after.id)).result).toMatchObject({ tokenGeneration: '2' });
 });
 
 test('a Vault sealed in the middle of a run does not break the run; the token could not be revoked and expires by its TTL', async () => {

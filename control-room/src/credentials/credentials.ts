@@ -73,9 +73,9 @@ export class Credentials {
     }
   }
 
-  private event(action: 'set' | 'rotate', ctx: RequestContext, target: CredentialParams) {
+  private event(action: 'set' | 'rotate' | 'revoke_runs', ctx: RequestContext, target: CredentialParams | string) {
     return {
-      actor: ctx.actor, action: `credential.${action}`, target: `${target.bot}/${target.name}`,
+      actor: ctx.actor, action: `credential.${action}`, target: typeof target === 'string' ? target : `${target.bot}/${target.name}`,
       ...(ctx.sourceIp === undefined ? {} : { sourceIp: ctx.sourceIp }), ...(ctx.requestId === undefined ? {} : { requestId: ctx.requestId }),
     };
   }
@@ -121,6 +121,33 @@ export class Credentials {
     } catch (err) {
       // Failures are audited too (a CAS conflict, a refusal, Vault down): with the code, never the value.
       if (!recorded) await this.recordFailure(action, ctx, target, details, err);
+      throw err;
+    }
+  }
+
+  /**
+   * Revokes the Vault tokens of a bot's active runs (through the accessors their runners
+   * reported), e.g. after a credential leaked. The runs lose Vault access at once; audited.
+   */
+  async revokeRuns(ctx: RequestContext, bot: BotName): Promise<{ revoked: number; runs: string[] }> {
+    const vault = this.vault();
+    const leases = await this.options.db.query<{ run_id: string; attempt: number; accessor: string }>(
+      `SELECT l.run_id, l.attempt, l.accessor FROM run_leases l JOIN runs r ON r.id = l.run_id
+       WHERE r.bot_name = $1 AND r.status = 'active' AND l.released_at IS NULL`,
+      [bot],
+    );
+    const revoked: string[] = [];
+    try {
+      for (const lease of leases) {
+        await vault.revokeAccessor(lease.accessor);
+        await this.options.db.query('UPDATE run_leases SET released_at = now() WHERE run_id = $1 AND attempt = $2', [lease.run_id, lease.attempt]);
+        revoked.push(lease.run_id);
+      }
+      await this.options.audit.append({ ...this.event('revoke_runs', ctx, bot), outcome: 'success', details: { revoked: revoked.length } });
+      return { revoked: revoked.length, runs: revoked };
+    } catch (err) {
+      const code: ErrorCode = isOrderlyError(err) ? (err as OrderlyError).code : 'ORDERLY_E_INTERNAL';
+      await this.options.audit.append({ ...this.event('revoke_runs', ctx, bot), outcome: 'failure', details: { revoked: revoked.length, code } }).catch(() => undefined);
       throw err;
     }
   }

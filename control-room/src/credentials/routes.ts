@@ -28,6 +28,10 @@ export function credentialRoutes(app: FastifyInstance, credentials: Credentials)
     const body = await credentials.parseAudited('rotate', ctx, target, () => parseRequest(RotateCredentialRequest, request.body));
     return credentials.rotate(ctx, target, body);
   });
+  app.post('/v1/credentials/:bot/revoke-runs', { config: { access: 'admin' } }, async (request) => {
+    const { bot } = parseRequest(CredentialParams.pick({ bot: true }), request.params, 'path');
+    return credentials.revokeRuns(context(request), bot);
+  });
   app.get('/v1/credentials', { config: { access: 'admin' } }, async (request) => {
     const query = parseRequest(CredentialStatusQuery, request.query, 'query');
     return { credentials: await credentials.status(query.bot) };

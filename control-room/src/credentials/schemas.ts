@@ -57,3 +57,6 @@ export const CredentialStatusView = z.object({
 export type CredentialStatusView = z.infer<typeof CredentialStatusView>;
 
 export const CredentialStatusList = z.object({ credentials: z.array(CredentialStatusView) });
+
+/** The answer to revoke-runs: how many active runs lost their Vault token. */
+export const RevokeRunsView = z.object({ revoked: z.number().int().min(0), runs: z.array(z.string()) });

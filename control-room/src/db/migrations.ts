@@ -104,6 +104,18 @@ CREATE TABLE credential_rotations (
   PRIMARY KEY (bot, name, version)
 );`,
   },
+  {
+    id: 3,
+    sql: `
+CREATE TABLE run_leases (
+  run_id uuid NOT NULL REFERENCES runs(id),
+  attempt integer NOT NULL,
+  accessor text NOT NULL,
+  leased_at timestamptz NOT NULL DEFAULT now(),
+  released_at timestamptz,
+  PRIMARY KEY (run_id, attempt)
+)`,
+  },
 ];
 
 export async function migrate(db: Db): Promise<number> {

@@ -1,6 +1,6 @@
 import { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ClaimRequest, OrderlyError, PackageDigest, RunId } from '@orderly/shared';
+import { ClaimRequest, LeaseRequest, OrderlyError, PackageDigest, RunId } from '@orderly/shared';
 import { parseRequest } from '../http/errors';
 import { PublisherKeys } from '../keys/publisher-keys';
 import { Packages } from '../packages/packages';
@@ -13,6 +13,14 @@ export function runnerRoutes(app: FastifyInstance, runs: Runs, packages: Package
     const body = parseRequest(ClaimRequest, request.body);
     if (request.principal?.kind !== 'runner') throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'runners only');
     return runs.claim(id, request.principal.segment, body.attempt);
+  });
+
+  app.post('/v1/runner/runs/:id/lease', { config: { access: 'runner' } }, async (request, reply) => {
+    const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
+    const body = parseRequest(LeaseRequest, request.body);
+    if (request.principal?.kind !== 'runner') throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'runners only');
+    await runs.recordLease(id, request.principal.segment, body.attempt, body.accessor);
+    return reply.code(204).send();
   });
 
   app.get('/v1/runner/packages/:digest', { config: { access: 'runner' } }, async (request) => {

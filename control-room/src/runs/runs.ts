@@ -269,6 +269,16 @@ export class Runs {
     return { runId: row.id as RunId, attempt, input, ...(credentials ? { credentials } : {}) };
   }
 
+  /** Records the accessor of an attempt's Vault token, for the run's own segment only. */
+  async recordLease(id: string, segment: SegmentName, attempt: number, accessor: string): Promise<void> {
+    const rows = await this.deps.db.query(
+      `INSERT INTO run_leases (run_id, attempt, accessor) SELECT id, $3, $4 FROM runs WHERE id = $1 AND segment = $2 AND status = 'active'
+       ON CONFLICT (run_id, attempt) DO UPDATE SET accessor = EXCLUDED.accessor RETURNING run_id`,
+      [id, segment, attempt, accessor],
+    );
+    if (rows.length === 0) throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', 'only an active run of this segment can record a lease');
+  }
+
   /**
    * Records an attempt's outcome, moving the run only along the transition table: a late or
    * repeated report cannot move a finished run. Returns the new state, or undefined if the
@@ -277,6 +287,8 @@ export class Runs {
   async finish(tx: Queryable, id: string, outcome: { status: RunStatus; attempt: number; result?: unknown; error?: ErrorBody }): Promise<{ status: RunStatus; segment: SegmentName } | undefined> {
     const terminal = outcome.status !== 'waiting';
     const sealedResult = outcome.result === undefined ? null : JSON.stringify(await this.deps.cipher.seal(outcome.result, resultAad(id)));
+    // The runner revokes its token before it reports: the attempt's lease is over either way.
+    await tx.query('UPDATE run_leases SET released_at = now() WHERE run_id = $1 AND attempt = $2 AND released_at IS NULL', [id, outcome.attempt]);
     const rows = await tx.query<RunRow>(
       `UPDATE runs SET status = $2, result_sealed = $3, error = $4, attempts = GREATEST(attempts, $5), updated_at = now(),
          finished_at = CASE WHEN $6 THEN now() ELSE NULL END

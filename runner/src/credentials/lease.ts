@@ -30,7 +30,7 @@ export async function leaseCredentials(options: {
   const expectedPath = secretIdCreationPath(grant.roleName);
   let secretId: string;
   try {
-    await anonymous.lookupWrapping(grant.wrappingToken, expectedPath, { deadline: options.deadline });
+    // unwrapSecretId looks the wrapping token up first and refuses one not minted at expectedPath.
     secretId = (await anonymous.unwrapSecretId(grant.wrappingToken, expectedPath, { deadline: options.deadline })).secretId;
   } catch (err) {
     // A wrapping token that was already unwrapped means someone else saw the SecretID.
@@ -49,9 +49,10 @@ export async function leaseCredentials(options: {
   };
   try {
     const secrets: Record<string, string> = {};
-    for (const name of options.names) {
-      const secret = await client.kvRead(credentialPath(options.bot, name), { deadline: options.deadline, mount: 'secret' });
-      const value = secret?.data.value;
+    // Read side by side: each read is a round trip to Vault on the path to the bot's start.
+    const values = await Promise.all(options.names.map((name) => client.kvRead(credentialPath(options.bot, name), { deadline: options.deadline, mount: 'secret' })));
+    for (const [i, name] of options.names.entries()) {
+      const value = values[i]?.data.value;
       if (typeof value !== 'string') throw new OrderlyError('ORDERLY_E_VAULT_ERROR', `credential ${name} of ${options.bot} is missing or has no string "value"`, { credential: name });
       secrets[name] = value;
     }

@@ -70,6 +70,8 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
       if (claim.credentials) {
         if (!deps.vault) throw new OrderlyError('ORDERLY_E_VAULT_NOT_CONFIGURED', 'this bot declares credentials but the runner has no VAULT_ADDR');
         lease = await leaseCredentials({ factory: deps.vault, grant: claim.credentials, bot: bot.manifest.name, names: bot.manifest.credentials, deadline: Date.now() + Math.min(timeoutMs, 60_000), log });
+        // The control room must be able to revoke this token: no record, no run.
+        await deps.client.recordLease(payload.runId, attempt, lease.accessor);
       }
       const outcome = await host.run(
         {

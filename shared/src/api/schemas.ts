@@ -51,6 +51,8 @@ export const ClaimResponse = z.object({
   credentials: CredentialGrant.optional(),
 });
 export type ClaimResponse = z.infer<typeof ClaimResponse>;
+/** The runner reports its run token's accessor (never the token), so the token can be revoked. */
+export const LeaseRequest = z.strictObject({ attempt: z.number().int().min(1), accessor: z.string().min(1).max(200) });
 export const ClaimRequest = z.strictObject({ attempt: z.number().int().min(1), runnerId: z.string().min(1).max(200) });
 
 export const PackageAttestationsView = z.object({ publisherKeyId: KeyId, publisherPublicKeyPem: z.string(), envelope: DsseEnvelope });

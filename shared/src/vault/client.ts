@@ -493,6 +493,11 @@ export class VaultClient {
     await this.call({ operation: 'token revoke-self', method: 'POST', path: 'auth/token/revoke-self', body: {}, idempotent: false, schema: Empty }, options);
   }
 
+  /** Revokes the token behind an accessor (the control room cutting off an active run). */
+  async revokeAccessor(accessor: string, options?: CallOptions): Promise<void> {
+    await this.call({ operation: 'token revoke-accessor', method: 'POST', path: 'auth/token/revoke-accessor', body: { accessor }, idempotent: true, schema: Empty }, options);
+  }
+
   /* ---- transit ---- */
 
   async transitCreateKey(name: string, type: 'aes256-gcm96' | 'ed25519' = 'aes256-gcm96', options?: CallOptions & { mount?: string }): Promise<void> {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
 import { OrderlyError } from '@orderly/shared';
-import { CredentialStatusList, CredentialStatusView, CredentialWriteView } from '../../credentials/schemas';
+import { CredentialStatusList, CredentialStatusView, CredentialWriteView, RevokeRunsView } from '../../credentials/schemas';
 import { ApiClient } from '../api-client';
 import { output } from '../output';
 
@@ -114,6 +114,15 @@ export function credsCommand(client: () => ApiClient): Command {
       const query = bot === undefined ? '' : `?bot=${encodeURIComponent(bot)}`;
       const { credentials } = await client().request('GET', `/v1/credentials${query}`, CredentialStatusList);
       output(opts.json, credentials, table(credentials));
+    });
+  creds
+    .command('revoke-runs')
+    .description("revoke the Vault tokens of BOT's active runs (they lose Vault access at once); audited")
+    .argument('<bot>', 'bot name')
+    .option('--json', 'machine-readable output')
+    .action(async (bot: string, opts: { json?: boolean }) => {
+      const result = await client().request('POST', `/v1/credentials/${encodeURIComponent(bot)}/revoke-runs`, RevokeRunsView, {});
+      output(opts.json, result, `revoked the Vault tokens of ${result.revoked} active run(s) of ${bot}`);
     });
   return creds;
 }
