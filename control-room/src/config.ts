@@ -20,6 +20,7 @@ export const ControlRoomConfigSchema = z
     ORDERLY_VAULT_WRAP_TTL_SECONDS: positiveInt(60),
     ORDERLY_RUN_TOKEN_TTL_SECONDS: positiveInt(300),
     ORDERLY_VAULT_BUDGET_SECONDS: positiveInt(15),
+    ORDERLY_SIGNING_TRANSIT_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional()),
     ORDERLY_TRANSIT_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional()),
     ORDERLY_CREDENTIAL_MAX_AGE_DAYS: positiveInt(90),
   })
@@ -39,6 +40,8 @@ export const ControlRoomConfigSchema = z
       logLevel: env.ORDERLY_LOG_LEVEL,
       /** Vault Transit key for PHI at rest (envelope encryption); unset: the local data key. */
       transitKey: env.ORDERLY_TRANSIT_KEY,
+      /** Vault Transit ed25519 key that signs job envelopes; unset: the local signing key. */
+      signingTransitKey: env.ORDERLY_SIGNING_TRANSIT_KEY,
       /** A credential without its own max age is overdue for rotation after this many days. */
       credentialMaxAgeDays: env.ORDERLY_CREDENTIAL_MAX_AGE_DAYS,
       vault: env.VAULT_ADDR

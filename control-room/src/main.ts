@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { createLogger, OrderlyError } from '@orderly/shared';
+import { KeyObject } from 'node:crypto';
+import { createLogger, localSigner, OrderlyError, Signer } from '@orderly/shared';
 import type { VaultClient } from '@orderly/shared/vault';
 import type { Logger } from '@orderly/shared';
 import { AuditLog } from './audit/audit';
@@ -12,7 +13,8 @@ import { vaultClient } from './credentials/vault';
 import { openDb } from './db/db';
 import { migrate } from './db/migrations';
 import { buildApp } from './http/app';
-import { loadOrCreateSecrets } from './identity/secrets';
+import { loadOrCreateSecrets, publishPublicKeys } from './identity/secrets';
+import { transitSigner } from './identity/transit-signer';
 import { PublisherKeys } from './keys/publisher-keys';
 import { Packages } from './packages/packages';
 import { createReportConsumer } from './reports/consumer';
@@ -36,6 +38,13 @@ async function atRestCipher(config: ControlRoomConfig, vault: VaultClient | unde
   await vault.transitCreateKey(config.transitKey); // a no-op when the key exists
   // The local key still keys the idempotency MACs: they must stay stable across Transit rotations.
   return transitAtRestCipher({ vault, keyName: config.transitKey, macKey: dataKey });
+}
+
+/** Job envelopes are signed in Vault Transit when configured, else with the local key. */
+async function jobSigner(config: ControlRoomConfig, vault: VaultClient | undefined, localKey: KeyObject): Promise<Signer> {
+  if (!config.signingTransitKey) return localSigner(localKey);
+  if (!vault) throw new OrderlyError('ORDERLY_E_VAULT_NOT_CONFIGURED', 'ORDERLY_SIGNING_TRANSIT_KEY needs VAULT_ADDR');
+  return transitSigner(vault, config.signingTransitKey);
 }
 
 /** The composition root: load secrets, connect, migrate, wire, listen. */
@@ -63,7 +72,9 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const credentialStore = new Credentials({ db, audit, vault, defaultMaxAgeDays: config.credentialMaxAgeDays });
     const packages = new Packages(db, keys, { maxArchiveBytes: config.maxPackageBytes, segments: config.segments }, credentials);
     const cipher = await atRestCipher(config, vault, secrets.dataKey, secrets.dataKeyId);
-    const runs = new Runs({ db, packages, queues, cipher, signingKey: secrets.signingKey, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, credentials });
+    const signer = await jobSigner(config, vault, secrets.signingKey);
+    const publicKeysPem = publishPublicKeys(config.secretsDir, signer.publicKey, secrets.sealingKey);
+    const runs = new Runs({ db, packages, queues, cipher, signer, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, credentials });
     const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log });
     cleanups.push(() => consumer.close());
     const sweep = setInterval(() => {
@@ -71,11 +82,11 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     }, 30_000);
     sweep.unref();
     cleanups.push(async () => clearInterval(sweep));
-    const app = buildApp({ db, redis, keys, packages, runs, credentials: credentialStore, tokens: secrets, publicKeysPem: secrets.publicKeysPem, maxPackageBytes: config.maxPackageBytes, log });
+    const app = buildApp({ db, redis, keys, packages, runs, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log });
     cleanups.push(() => app.close());
     const address = await app.listen({ host: config.host, port: config.port });
     await runs.enqueuePending(0).catch(() => undefined);
-    return { app, url: address.replace('[::1]', 'localhost'), runs, publicKeysPem: secrets.publicKeysPem, close };
+    return { app, url: address.replace('[::1]', 'localhost'), runs, publicKeysPem, close };
   } catch (err) {
     await close();
     throw err;

@@ -16,8 +16,6 @@ export interface ControlRoomSecrets {
   /** AES-256 key for data at rest (run inputs, results). */
   dataKey: Buffer;
   dataKeyId: string;
-  /** PEM text of both public keys: what runners are configured with. */
-  publicKeysPem: string;
   adminTokenHash: Buffer;
   runnerTokenHashes: Map<SegmentName, Buffer>;
 }
@@ -40,6 +38,16 @@ export const adminTokenPath = (secretsDir: string) => join(secretsDir, 'admin.to
 export const runnerTokenPath = (secretsDir: string, segment: string) => join(secretsDir, `runner-${segment}.token`);
 export const publicKeysPath = (secretsDir: string) => join(secretsDir, 'control-room.pub');
 
+/**
+ * Writes `control-room.pub`, what runners are configured with: the job-signing public key (local or
+ * Vault Transit) and the X25519 key reports are sealed to. Returns its text.
+ */
+export function publishPublicKeys(secretsDir: string, signingPublicKey: KeyObject, sealingKey: KeyObject): string {
+  const pem = [signingPublicKey, createPublicKey(sealingKey)].map((k) => k.export({ type: 'spki', format: 'pem' }).toString()).join('');
+  writeFileSync(publicKeysPath(secretsDir), pem, { mode: 0o644 });
+  return pem;
+}
+
 export function loadOrCreateSecrets(secretsDir: string, segments: readonly SegmentName[]): ControlRoomSecrets {
   mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
   chmodSync(secretsDir, 0o700);
@@ -52,14 +60,11 @@ export function loadOrCreateSecrets(secretsDir: string, segments: readonly Segme
   for (const segment of segments) {
     runnerTokenHashes.set(segment, tokenHash(readOrCreate(runnerTokenPath(secretsDir, segment), newToken).trim()));
   }
-  const publicKeysPem = [signingKey, sealingKey].map((k) => createPublicKey(k).export({ type: 'spki', format: 'pem' }).toString()).join('');
-  writeFileSync(publicKeysPath(secretsDir), publicKeysPem, { mode: 0o644 });
   return {
     signingKey,
     sealingKey,
     dataKey,
     dataKeyId: `local:${createHash('sha256').update(dataKey).digest('hex').slice(0, 16)}`,
-    publicKeysPem,
     adminTokenHash: tokenHash(adminToken),
     runnerTokenHashes,
   };

@@ -1,7 +1,7 @@
-import { KeyObject, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   BotName, canonicalJson, canTransition, ClaimResponse, CreateRunRequest, ErrorBody, IdempotencyKey, JobPayload, LogLine, OrderlyError,
-  PackageDigest, RUN_STATUSES, RunId, RunStatus, RunView, SegmentName, signJob, validateInput,
+  PackageDigest, RUN_STATUSES, RunId, RunStatus, RunView, SegmentName, Signer, signJobWith, validateInput,
 } from '@orderly/shared';
 import { CredentialBroker } from '../credentials/broker';
 import { Db, Queryable } from '../db/db';
@@ -34,7 +34,7 @@ export interface RunsDeps {
   packages: Packages;
   queues: RunQueues;
   cipher: AtRestCipher;
-  signingKey: KeyObject;
+  signer: Signer;
   segments: readonly SegmentName[];
   jobTtlSeconds: number;
   credentials: CredentialBroker;
@@ -133,7 +133,7 @@ export class Runs {
     for (const [i, p] of prepared.entries()) {
       if (i > 0 && i % 100 === 0) await new Promise((resolve) => setImmediate(resolve));
       const { name, version, digest, publisherKeyId } = p.pkg.view;
-      signed.set(p.id, this.signedJob({ id: p.id, key: p.key, segment: p.segment, name, version, digest, publisherKeyId, attempts: p.pkg.manifest.attempts }, now));
+      signed.set(p.id, await this.signedJob({ id: p.id, key: p.key, segment: p.segment, name, version, digest, publisherKeyId, attempts: p.pkg.manifest.attempts }, now));
     }
     const outcome = await inserting;
 
@@ -142,10 +142,10 @@ export class Runs {
     return Promise.all(outcome.map(async (o) => ({ run: await this.view(o.row, false), created: o.created })));
   }
 
-  private signedJob(
+  private async signedJob(
     run: { id: string; key: string; segment: string; name: string; version: string; digest: string; publisherKeyId: string | undefined; attempts: number },
     now: number,
-  ): RunJobToAdd {
+  ): Promise<RunJobToAdd> {
     const payload: JobPayload = {
       v: 1,
       runId: run.id as RunId,
@@ -156,7 +156,7 @@ export class Runs {
       issuedAt: new Date(now).toISOString(),
       notAfter: new Date(now + this.deps.jobTtlSeconds * 1000).toISOString(),
     };
-    return { segment: payload.segment, jobId: run.key, data: signJob(payload, this.deps.signingKey), attempts: run.attempts };
+    return { segment: payload.segment, jobId: run.key, data: await signJobWith(payload, this.deps.signer), attempts: run.attempts };
   }
 
   /** Queues the jobs of `rows`, signing those not already signed, and marks the runs enqueued. */
@@ -165,14 +165,14 @@ export class Runs {
     const unsigned = rows.filter((r) => !presigned.has(r.id));
     const publisherKeys = unsigned.length ? await this.publisherKeyIds(unsigned.map((r) => r.digest)) : new Map<string, string>();
     const now = Date.now();
-    const jobs: RunJobToAdd[] = rows.map(
+    const jobs: RunJobToAdd[] = await Promise.all(rows.map(
       (row) =>
         presigned.get(row.id) ??
         this.signedJob(
           { id: row.id, key: row.idempotency_key, segment: row.segment, name: row.bot_name, version: row.bot_version, digest: row.digest, publisherKeyId: publisherKeys.get(row.digest), attempts: row.max_attempts },
           now,
         ),
-    );
+    ));
     await this.deps.queues.add(jobs);
     await this.deps.db.query('UPDATE runs SET enqueued_at = now() WHERE id = ANY($1)', [rows.map((r) => r.id)]);
   }

@@ -2,7 +2,7 @@ import { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { OrderlyError } from '../errors';
 import { BotName, BotVersion, IdempotencyKey, KeyId, PackageDigest, RunId, SegmentName } from '../ids';
-import { DsseEnvelope, signEnvelope, verifyEnvelope } from '../signing/dsse';
+import { DsseEnvelope, signEnvelope, signEnvelopeWith, Signer, verifyEnvelope } from '../signing/dsse';
 
 export const JOB_PAYLOAD_TYPE = 'application/vnd.orderly.job.v1+json';
 
@@ -28,6 +28,11 @@ export type RunJobData = z.infer<typeof RunJobData>;
 
 export function signJob(payload: JobPayload, controlRoomKey: KeyObject): RunJobData {
   return { envelope: signEnvelope(JOB_PAYLOAD_TYPE, Buffer.from(JSON.stringify(payload)), controlRoomKey) };
+}
+
+/** Signs a job with the control room's signer (a local key or Vault Transit). */
+export async function signJobWith(payload: JobPayload, signer: Signer): Promise<RunJobData> {
+  return { envelope: await signEnvelopeWith(signer, JOB_PAYLOAD_TYPE, Buffer.from(JSON.stringify(payload))) };
 }
 
 /**

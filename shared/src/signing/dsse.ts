@@ -1,4 +1,4 @@
-import { KeyObject } from 'node:crypto';
+import { createPublicKey, KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { keyIdOf, signBytes, verifyBytes } from '../crypto/keys';
 import { OrderlyError } from '../errors';
@@ -22,6 +22,24 @@ export function preAuthEncoding(payloadType: string, payload: Buffer): Buffer {
 export function signEnvelope(payloadType: string, payload: Buffer, privateKey: KeyObject): DsseEnvelope {
   const sig = signBytes(privateKey, preAuthEncoding(payloadType, payload));
   return { payloadType, payload: payload.toString('base64'), signatures: [{ keyid: keyIdOf(privateKey), sig: sig.toString('base64') }] };
+}
+
+/**
+ * Signs wherever the private key lives: in this process, or in Vault Transit (which never hands
+ * the key out). `publicKey` is what verifiers are configured with.
+ */
+export interface Signer {
+  readonly publicKey: KeyObject;
+  sign(data: Buffer): Promise<Buffer>;
+}
+
+export function localSigner(privateKey: KeyObject): Signer {
+  return { publicKey: createPublicKey(privateKey), sign: async (data) => signBytes(privateKey, data) };
+}
+
+export async function signEnvelopeWith(signer: Signer, payloadType: string, payload: Buffer): Promise<DsseEnvelope> {
+  const sig = await signer.sign(preAuthEncoding(payloadType, payload));
+  return { payloadType, payload: payload.toString('base64'), signatures: [{ keyid: keyIdOf(signer.publicKey), sig: sig.toString('base64') }] };
 }
 
 /**

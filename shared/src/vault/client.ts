@@ -1,3 +1,4 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import NodeVault from 'node-vault';
 import { z } from 'zod';
@@ -584,6 +585,19 @@ export class VaultClient {
       body: { ciphertext }, schema: vaultEnvelope(TransitCiphertextData),
     }, options);
     return { ciphertext: env.data.ciphertext, keyVersion: keyVersionOf(env.data.ciphertext, env.data.key_version) };
+  }
+
+  /** The public key of the newest version of an ed25519 Transit key (Vault returns it raw, base64). */
+  async transitSigningKey(name: string, options?: CallOptions & { mount?: string }): Promise<{ version: number; publicKey: KeyObject }> {
+    const env = await this.call({
+      operation: 'transit key read', method: 'GET', path: `${mount(options?.mount ?? 'transit')}/keys/${seg(name, 'key name')}`,
+      idempotent: true, schema: vaultEnvelope(TransitKeyData),
+    }, options);
+    const version = env.data.latest_version;
+    const entry = z.object({ public_key: z.base64() }).safeParse(env.data.keys[String(version)]);
+    if (env.data.type !== 'ed25519' || !entry.success) throw new OrderlyError('ORDERLY_E_VAULT_ERROR', `transit key ${name} is not an ed25519 signing key`, { path: `transit/keys/${name}` });
+    const raw = Buffer.from(entry.data.public_key, 'base64');
+    return { version, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' }) };
   }
 
   async transitSign(name: string, input: Buffer, options?: CallOptions & { mount?: string }): Promise<{ signature: string; keyVersion: number }> {
