@@ -18,3 +18,4 @@ export * from './api/schemas';
 export * from './logging/logger';
 export * from './credentials';
 export * from './canonical-json';
+export * from './redaction';

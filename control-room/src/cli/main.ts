@@ -7,6 +7,7 @@ import { controlRoomCommand } from './commands/control-room';
 import { credsCommand } from './commands/creds';
 import { devCommand } from './commands/dev';
 import { keysCommand } from './commands/keys';
+import { redactionCommand } from './commands/redaction';
 import { runCommand } from './commands/run';
 import { loadCliConfig } from './config';
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   program.addCommand(credsCommand(client));
   program.addCommand(controlRoomCommand());
   program.addCommand(devCommand());
+  program.addCommand(redactionCommand());
   // The runner is its own package and binary; `orderly runner …` execs `orderly-runner …`.
   program.command('runner', 'run a segment runner (`orderly runner start --segment S`)', { executableFile: 'orderly-runner' });
   return program;

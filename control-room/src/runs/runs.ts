@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  BotName, canonicalJson, canTransition, ClaimResponse, CreateRunRequest, ErrorBody, IdempotencyKey, JobPayload, LogLine, OrderlyError,
+  assertMaskable, BotName, canonicalJson, canTransition, declaredPhiFromInput, ClaimResponse, CreateRunRequest, ErrorBody, IdempotencyKey, JobPayload, LogLine, OrderlyError,
   PackageDigest, RUN_STATUSES, RunId, RunStatus, RunView, SegmentName, Signer, signJobWith, validateInput,
 } from '@orderly/shared';
 import { CredentialBroker } from '../credentials/broker';
@@ -89,6 +89,8 @@ export class Runs {
         throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `${pkg.view.name} may not run in segment ${segment}`, { segment, bot: pkg.view.name });
       }
       const input = validateInput(pkg.manifest.input, request.input);
+      // A declared PHI value too short to mask could not be kept out of logs: refused up front.
+      assertMaskable({ phi: declaredPhiFromInput(pkg.manifest.phi, input) });
       const id = randomUUID();
       const key = request.idempotencyKey ?? (`run-${id}` as IdempotencyKey);
       const mac = this.deps.cipher.mac(canonicalJson([pkg.view.name, pkg.view.version, segment, input]));

@@ -2,7 +2,7 @@ import { KeyObject } from 'node:crypto';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
-  ErrorBody, hasCode, isOrderlyError, JobPayload, LogLine, OrderlyError, runQueueName, SegmentName, validateInput, verifyJob,
+  createRedactor, declaredPhiFromInput, ErrorBody, hasCode, isOrderlyError, JobPayload, OrderlyError, runQueueName, SegmentName, validateInput, verifyJob,
 } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { VaultClientFactory } from '@orderly/shared/vault';
@@ -11,6 +11,7 @@ import { CredentialLease, leaseCredentials } from '../credentials/lease';
 import { ControlRoomClient } from '../control-room-client';
 import { PackageCache } from '../packages/cache';
 import { ReportPublisher } from '../reports/publisher';
+import { RunLog } from './run-log';
 
 export interface SegmentWorkerDeps {
   segment: SegmentName;
@@ -29,9 +30,6 @@ export interface SegmentWorkerDeps {
   /** Called when bot code starts, with the time the browser context took (for dispatch latency). */
   onBotStarted?: (runId: string, contextMs: number) => void;
 }
-
-/** Log lines are sent in batches while a run goes on, so a long run's logs are not held back. */
-const LOG_FLUSH_LINES = 500;
 
 function toErrorBody(err: unknown): ErrorBody {
   if (isOrderlyError(err)) return (err as OrderlyError).toJSON();
@@ -55,7 +53,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
     throw new UnrecoverableError(code);
   }
 
-  async function execute(job: Job, payload: JobPayload, attempt: number, lines: LogLine[], flush: () => Promise<void>, log: Logger): Promise<unknown> {
+  async function execute(job: Job, payload: JobPayload, attempt: number, runLog: RunLog, log: Logger): Promise<unknown> {
     const bot = await deps.cache.get(payload);
     const claim = await deps.client.claim(payload.runId, attempt, deps.runnerId);
     // Defence in depth: the control room validated the input; so does the side that runs it.
@@ -73,6 +71,8 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
         // The control room must be able to revoke this token: no record, no run.
         await deps.client.recordLease(payload.runId, attempt, lease.accessor);
       }
+      // From here on every line and error is masked for this run's own values (invariant 4).
+      runLog.useRedactor(createRedactor({ secrets: Object.values(lease?.secrets ?? {}), phi: declaredPhiFromInput(bot.manifest.phi, input) }));
       const outcome = await host.run(
         {
           runId: payload.runId,
@@ -85,10 +85,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
           hosts: bot.manifest.hosts,
           timeoutMs,
         },
-        (line) => {
-          lines.push({ ...line, seq: lines.length });
-          if (lines.length % LOG_FLUSH_LINES === 0) void flush();
-        },
+        (line) => runLog.add(line),
         (contextMs) => deps.onBotStarted?.(payload.runId, contextMs),
       );
       if (!outcome.ok) throw new OrderlyError(outcome.error.code, outcome.error.message, {}, { retryable: outcome.error.retryable });
@@ -114,16 +111,10 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
       const final = (retryable: boolean) => !retryable || attempt >= (job.opts.attempts ?? 1);
       const log = deps.log.child({ runId: payload.runId, bot: payload.bot.name, attempt });
       const started = Date.now();
-      const lines: LogLine[] = [];
-      let sent = 0;
-      const flush = async () => {
-        const batch = lines.slice(sent);
-        sent = lines.length;
-        if (batch.length) await deps.reports.logs(payload.runId, attempt, batch);
-      };
+      const runLog = new RunLog((batch) => deps.reports.logs(payload.runId, attempt, batch));
       try {
-        const result = await execute(job, payload, attempt, lines, flush, log);
-        await deps.reports.finished(payload.runId, attempt, { ok: true, result }, true, Date.now() - started, lines.slice(sent));
+        const result = await execute(job, payload, attempt, runLog, log);
+        await deps.reports.finished(payload.runId, attempt, { ok: true, result }, true, Date.now() - started, runLog.rest());
         log.info({ ms: Date.now() - started }, 'run succeeded');
         return { ok: true };
       } catch (err) {
@@ -131,10 +122,10 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
           log.info('run no longer claimable (cancelled or finished); not run');
           return { ok: false };
         }
-        const error = toErrorBody(err);
+        const error = runLog.redactError(toErrorBody(err));
         const isFinal = final(error.retryable);
-        lines.push({ seq: lines.length, at: new Date().toISOString(), level: 'error', source: 'runner', msg: `attempt ${attempt} failed: ${error.code}` });
-        await deps.reports.finished(payload.runId, attempt, { ok: false, error }, isFinal, Date.now() - started, lines.slice(sent));
+        runLog.runner('error', `attempt ${attempt} failed: ${error.code}`);
+        await deps.reports.finished(payload.runId, attempt, { ok: false, error }, isFinal, Date.now() - started, runLog.rest());
         log.warn({ code: error.code, final: isFinal }, 'run attempt failed');
         // Only the code goes to BullMQ, which stores failure reasons and stacks in Redis: the
         // cause's message may hold PHI, so it is deliberately not attached.

@@ -1,20 +1,18 @@
 import pino, { DestinationStream, Logger, LoggerOptions } from 'pino';
+import { createRedactingStream, createRedactor } from '../redaction';
+import { REDACT_KEYS } from './redact-keys';
 
-/**
- * Structured fields that are always censored, wherever they appear (one level deep and at the
- * top). A constant list: never built from user input.
- */
-export const REDACT_KEYS = [
-  'password', 'passwd', 'secret', 'secrets', 'token', 'accessToken', 'refreshToken', 'apiKey', 'api_key',
-  'authorization', 'Authorization', 'cookie', 'Cookie', 'set-cookie', 'privateKey', 'privateKeyPem',
-  'ssn', 'dob', 'dateOfBirth', 'memberId', 'input', 'secretId', 'secret_id', 'client_token', 'wrapToken',
-] as const;
+export { REDACT_KEYS } from './redact-keys';
 
 export const REDACT_PATHS: string[] = REDACT_KEYS.flatMap((k) => [k, `*.${k}`, `headers.${k}`, `req.headers.${k}`]);
 
 export type { Logger };
 
-/** The process logger: pino, JSON lines, censoring the constant paths above. */
+/**
+ * The process logger: pino, JSON lines, censoring the constant paths above, and every line passed
+ * through the pattern layer of redaction on its way out (fail closed: a line that cannot be
+ * redacted is dropped and counted). No log level turns this off.
+ */
 export function createLogger(options: { level: string; name: string; base?: Record<string, unknown> }, destination?: DestinationStream): Logger {
   const opts: LoggerOptions = {
     name: options.name,
@@ -24,5 +22,5 @@ export function createLogger(options: { level: string; name: string; base?: Reco
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   };
-  return destination ? pino(opts, destination) : pino(opts);
+  return pino(opts, createRedactingStream(destination ?? pino.destination({ dest: 1, sync: false }), createRedactor(), { name: options.name }));
 }

@@ -1,0 +1,62 @@
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { dumpRedis, REPO, setCredential, Stack, startStack } from '../harness';
+
+/**
+ * Invariant 4 end to end: a bot writes its declared PHI and its secret, in several encodings, down
+ * every text path out of a run (pino, console, raw stdout, thrown error, rejected promise). None of
+ * it may reach the stored run log, the stored error, the process logs, Redis or the database.
+ */
+const INPUT = { memberId: 'ZZT100200399', fullName: 'Testy McFakename', dateOfBirth: '1900-03-09' };
+const API_KEY = `synthetic-key-${Date.now().toString(36)}-not-real`;
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({ runner: true });
+  await stack.publish(join(REPO, 'test', 'fixtures', 'bots', 'leaky'));
+  await setCredential(stack.vault!, 'leaky', 'api_key', API_KEY);
+}, 60_000);
+afterAll(() => stack.close());
+
+const FORBIDDEN = [
+  INPUT.memberId, INPUT.fullName, INPUT.fullName.toUpperCase(), encodeURIComponent(INPUT.fullName), INPUT.dateOfBirth, '03/09/1900',
+  Buffer.from(INPUT.memberId).toString('base64'), API_KEY, Buffer.from(API_KEY).toString('base64'), '123-45-6789', 'testy.mcfake@example.test',
+];
+
+async function dumpDatabase(): Promise<string> {
+  const db = new Client({ connectionString: stack.databaseUrl });
+  await db.connect();
+  try {
+    const texts: string[] = [];
+    for (const table of ['runs', 'run_logs', 'audit_events']) texts.push(...(await db.query(`SELECT row_to_json(x)::text AS j FROM ${table} x`)).rows.map((r: { j: string }) => r.j));
+    return texts.join('\n');
+  } finally {
+    await db.end();
+  }
+}
+
+test.each(['throw', 'reject'] as const)('a bot that leaks and then %ss: nothing of it leaves the run unmasked', async (mode) => {
+  const created = await stack.startRun({ bot: 'leaky', input: { ...INPUT, mode } });
+  const run = await stack.waitForRun(created.id);
+  expect(run.status).toBe('dead_lettered');
+  expect(run.error?.code).toBe('ORDERLY_E_BOT_FAILED');
+  const lines = (await stack.api('GET', `/v1/runs/${run.id}/logs`)).body.lines as { msg: string; source: string }[];
+  // The lines were masked, not dropped: each path is there, with its masks.
+  expect(lines.map((l) => l.source)).toEqual(expect.arrayContaining(['bot', 'console', 'runner']));
+  const stored = lines.map((l) => l.msg).join('\n');
+  expect(stored).toContain('[PHI]');
+  expect(stored).toContain('[SECRET]');
+  expect(stored).toContain('[SSN]');
+  expect(run.error?.message).toContain('[');
+
+  const places = {
+    'stored run log': stored,
+    'stored error': JSON.stringify(run.error),
+    'process logs': stack.log.text(),
+    redis: await dumpRedis(stack.redis, stack.prefix),
+    database: await dumpDatabase(),
+  };
+  for (const [where, text] of Object.entries(places)) {
+    expect({ where, leaked: FORBIDDEN.filter((value) => text.includes(value)) }).toEqual({ where, leaked: [] });
+  }
+});
