@@ -23,6 +23,7 @@ export const ControlRoomConfigSchema = z
     ORDERLY_SIGNING_TRANSIT_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional()),
     ORDERLY_TRANSIT_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional()),
     ORDERLY_CREDENTIAL_MAX_AGE_DAYS: positiveInt(90),
+    ORDERLY_SCREENSHOT_RETENTION_DAYS: z.coerce.number().min(0).default(30),
   })
   .refine((env) => !env.VAULT_ADDR || env.VAULT_TOKEN_FILE, { message: 'VAULT_TOKEN_FILE is required with VAULT_ADDR', path: ['VAULT_TOKEN_FILE'] })
   .transform((env) => {
@@ -42,6 +43,8 @@ export const ControlRoomConfigSchema = z
       transitKey: env.ORDERLY_TRANSIT_KEY,
       /** Vault Transit ed25519 key that signs job envelopes; unset: the local signing key. */
       signingTransitKey: env.ORDERLY_SIGNING_TRANSIT_KEY,
+      /** Days a masked screenshot is kept (encrypted) before it is deleted. */
+      screenshotRetentionDays: env.ORDERLY_SCREENSHOT_RETENTION_DAYS,
       /** A credential without its own max age is overdue for rotation after this many days. */
       credentialMaxAgeDays: env.ORDERLY_CREDENTIAL_MAX_AGE_DAYS,
       vault: env.VAULT_ADDR

@@ -20,6 +20,7 @@ import { Packages } from './packages/packages';
 import { createReportConsumer } from './reports/consumer';
 import { AtRestCipher, localAtRestCipher, transitAtRestCipher } from './runs/at-rest';
 import { RunQueues } from './runs/queues';
+import { Screenshots } from './runs/screenshots';
 import { Runs } from './runs/runs';
 
 export interface RunningControlRoom {
@@ -77,12 +78,14 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const runs = new Runs({ db, packages, queues, cipher, signer, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, credentials });
     const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log });
     cleanups.push(() => consumer.close());
+    const screenshots = new Screenshots(db, cipher, config.screenshotRetentionDays);
     const sweep = setInterval(() => {
       runs.enqueuePending().catch((err: Error) => log.warn({ err: { message: err.message } }, 'enqueue sweep failed'));
+      screenshots.expire().catch((err: Error) => log.warn({ err: { message: err.message } }, 'screenshot expiry failed'));
     }, 30_000);
     sweep.unref();
     cleanups.push(async () => clearInterval(sweep));
-    const app = buildApp({ db, redis, keys, packages, runs, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log });
+    const app = buildApp({ db, redis, keys, packages, runs, screenshots, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log });
     cleanups.push(() => app.close());
     const address = await app.listen({ host: config.host, port: config.port });
     await runs.enqueuePending(0).catch(() => undefined);

@@ -9,6 +9,7 @@ export interface ControlRoomClient {
   claim(runId: string, attempt: number, runnerId: string): Promise<ClaimResponse>;
   fetchPackage(digest: PackageDigest): Promise<PackageResponse>;
   recordLease(runId: string, attempt: number, accessor: string): Promise<void>;
+  uploadScreenshot(runId: string, attempt: number, name: string, png: Buffer): Promise<void>;
 }
 
 export function httpControlRoomClient(baseUrl: string, token: string): ControlRoomClient {
@@ -38,6 +39,9 @@ export function httpControlRoomClient(baseUrl: string, token: string): ControlRo
   return {
     claim: (runId, attempt, runnerId) => call(`/v1/runner/runs/${runId}/claim`, ClaimResponse, { method: 'POST', body: JSON.stringify({ attempt, runnerId }) }),
     fetchPackage: (digest) => call(`/v1/runner/packages/${digest}`, PackageResponse),
+    uploadScreenshot: async (runId, attempt, name, png) => {
+      await call(`/v1/runner/runs/${runId}/screenshots`, z.object({ id: z.number() }), { method: 'POST', body: JSON.stringify({ attempt, name, png: png.toString('base64') }) });
+    },
     recordLease: (runId, attempt, accessor) => call(`/v1/runner/runs/${runId}/lease`, z.undefined(), { method: 'POST', body: JSON.stringify({ attempt, accessor }) }),
   };
 }

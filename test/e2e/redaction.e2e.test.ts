@@ -1,6 +1,9 @@
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { dumpRedis, REPO, setCredential, Stack, startStack } from '../harness';
+import { chromium } from 'playwright-core';
+import { decodePng } from '../../runner/src/browser/png';
+import { phiPage } from '../fixtures/bots/leaky/src/page';
+import { CHROMIUM, dumpRedis, REPO, setCredential, Stack, startStack } from '../harness';
 
 /**
  * Invariant 4 end to end: a bot writes its declared PHI and its secret, in several encodings, down
@@ -58,5 +61,58 @@ test.each(['throw', 'reject'] as const)('a bot that leaks and then %ss: nothing 
   };
   for (const [where, text] of Object.entries(places)) {
     expect({ where, leaked: FORBIDDEN.filter((value) => text.includes(value)) }).toEqual({ where, leaked: [] });
+  }
+});
+
+test('screenshots, taken by the bot and on failure, are masked before they leave the bot host and stored encrypted', async () => {
+  const created = await stack.startRun({ bot: 'leaky', input: { ...INPUT, mode: 'throw' } });
+  await stack.waitForRun(created.id);
+  const list = (await stack.api('GET', `/v1/runs/${created.id}/screenshots`)).body.screenshots as { id: number; name: string }[];
+  expect(list.map((s) => s.name)).toEqual(['form', 'failure']);
+
+  // Where the PHI is on that page, measured independently in our own browser (same viewport).
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+  let boxes: Record<string, { x: number; y: number; width: number; height: number }>;
+  try {
+    const page = await browser.newPage();
+    await page.setContent(phiPage(INPUT));
+    boxes = {};
+    for (const id of ['name', 'member', 'member-line', 'dob', 'clean']) boxes[id] = (await page.locator(`#${id}`).boundingBox())!;
+  } finally {
+    await browser.close();
+  }
+
+  for (const shot of list) {
+    const response = await fetch(`${stack.controlRoom.url}/v1/runs/${created.id}/screenshots/${shot.id}`, { headers: { authorization: `Bearer ${stack.adminToken}` } });
+    expect(response.headers.get('content-type')).toBe('image/png');
+    const png = decodePng(Buffer.from(await response.arrayBuffer()));
+    const channels = png.data.length / (png.width * png.height);
+    const blackShare = (box: { x: number; y: number; width: number; height: number }) => {
+      let black = 0;
+      let all = 0;
+      for (let y = Math.ceil(box.y); y < Math.floor(box.y + box.height); y++) {
+        for (let x = Math.ceil(box.x); x < Math.floor(box.x + box.width); x++) {
+          const i = (y * png.width + x) * channels;
+          all++;
+          if (png.data[i] === 0 && png.data[i + 1] === 0 && png.data[i + 2] === 0) black++;
+        }
+      }
+      return black / all;
+    };
+    expect({ shot: shot.name, name: blackShare(boxes.name!) }).toEqual({ shot: shot.name, name: 1 });
+    expect({ shot: shot.name, dob: blackShare(boxes.dob!) }).toEqual({ shot: shot.name, dob: 1 });
+    // Text is masked where the id is, not the whole paragraph; clean text stays visible.
+    expect({ shot: shot.name, member: blackShare(boxes.member!) }).toEqual({ shot: shot.name, member: 1 });
+    expect(blackShare(boxes['member-line']!)).toBeLessThan(0.5);
+    expect(blackShare(boxes.clean!)).toBeLessThan(0.05);
+  }
+  // Stored encrypted: no PNG in the database.
+  const db = new Client({ connectionString: stack.databaseUrl });
+  await db.connect();
+  try {
+    const row = (await db.query('SELECT png_sealed::text AS t FROM run_screenshots LIMIT 1')).rows[0] as { t: string };
+    expect(row.t).not.toContain('iVBORw0KGgo'); // base64 of the PNG signature
+  } finally {
+    await db.end();
   }
 });

@@ -116,6 +116,22 @@ CREATE TABLE run_leases (
   PRIMARY KEY (run_id, attempt)
 )`,
   },
+  {
+    id: 4,
+    sql: `
+CREATE TABLE run_screenshots (
+  id bigserial PRIMARY KEY,
+  run_id uuid NOT NULL REFERENCES runs(id),
+  attempt integer NOT NULL,
+  name text NOT NULL,
+  png_sealed jsonb NOT NULL,
+  bytes integer NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX run_screenshots_run ON run_screenshots (run_id);
+CREATE INDEX run_screenshots_expiry ON run_screenshots (expires_at)`,
+  },
 ];
 
 export async function migrate(db: Db): Promise<number> {

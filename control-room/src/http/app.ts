@@ -13,6 +13,7 @@ import { packageRoutes } from '../packages/routes';
 import { runnerRoutes } from '../runner-api/routes';
 import { Runs } from '../runs/runs';
 import { runRoutes } from '../runs/routes';
+import { Screenshots } from '../runs/screenshots';
 import { authenticate, authorize, TokenStore } from './auth';
 import { sendError } from './errors';
 
@@ -22,6 +23,7 @@ export interface AppDeps {
   keys: PublisherKeys;
   packages: Packages;
   runs: Runs;
+  screenshots: Screenshots;
   /** Credential set/rotate/status; answers ORDERLY_E_VAULT_NOT_CONFIGURED without Vault. */
   credentials: Credentials;
   tokens: TokenStore;
@@ -69,8 +71,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   keyRoutes(app, deps.keys);
   packageRoutes(app, deps.packages);
-  runRoutes(app, deps.runs);
-  runnerRoutes(app, deps.runs, deps.packages, deps.keys);
+  runRoutes(app, deps.runs, deps.screenshots);
+  runnerRoutes(app, deps.runs, deps.packages, deps.keys, deps.screenshots);
   credentialRoutes(app, deps.credentials);
   return app;
 }

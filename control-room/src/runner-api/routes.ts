@@ -5,9 +5,10 @@ import { parseRequest } from '../http/errors';
 import { PublisherKeys } from '../keys/publisher-keys';
 import { Packages } from '../packages/packages';
 import { Runs } from '../runs/runs';
+import { Screenshots, ScreenshotUpload } from '../runs/screenshots';
 
 /** Routes for runners only. A runner token is bound to one segment and sees only its runs. */
-export function runnerRoutes(app: FastifyInstance, runs: Runs, packages: Packages, keys: PublisherKeys): void {
+export function runnerRoutes(app: FastifyInstance, runs: Runs, packages: Packages, keys: PublisherKeys, screenshots: Screenshots): void {
   app.post('/v1/runner/runs/:id/claim', { config: { access: 'runner' } }, async (request) => {
     const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
     const body = parseRequest(ClaimRequest, request.body);
@@ -21,6 +22,13 @@ export function runnerRoutes(app: FastifyInstance, runs: Runs, packages: Package
     if (request.principal?.kind !== 'runner') throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'runners only');
     await runs.recordLease(id, request.principal.segment, body.attempt, body.accessor);
     return reply.code(204).send();
+  });
+
+  app.post('/v1/runner/runs/:id/screenshots', { config: { access: 'runner' } }, async (request, reply) => {
+    const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
+    const body = parseRequest(ScreenshotUpload, request.body);
+    if (request.principal?.kind !== 'runner') throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'runners only');
+    return reply.code(201).send(await screenshots.store(id, request.principal.segment, body));
   });
 
   app.get('/v1/runner/packages/:digest', { config: { access: 'runner' } }, async (request) => {

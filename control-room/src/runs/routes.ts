@@ -1,8 +1,9 @@
 import { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { CreateRunRequest, CreateRunsBatchRequest, IdempotencyKey, OrderlyError, RUN_STATUSES } from '@orderly/shared';
+import { CreateRunRequest, CreateRunsBatchRequest, IdempotencyKey, OrderlyError, RUN_STATUSES, RunId } from '@orderly/shared';
 import { parseRequest } from '../http/errors';
 import { Runs } from './runs';
+import { Screenshots } from './screenshots';
 
 const ListQuery = z.object({ status: z.enum(RUN_STATUSES).optional(), limit: z.coerce.number().int().min(1).max(500).default(50) });
 const IdParams = z.object({ id: z.string().max(100) });
@@ -18,7 +19,7 @@ function checkIdempotencyKeys(body: unknown): void {
   }
 }
 
-export function runRoutes(app: FastifyInstance, runs: Runs): void {
+export function runRoutes(app: FastifyInstance, runs: Runs, screenshots: Screenshots): void {
   app.post('/v1/runs', { config: { access: 'admin' } }, async (request, reply) => {
     checkIdempotencyKeys(request.body);
     const body = parseRequest(CreateRunRequest, request.body);
@@ -48,5 +49,14 @@ export function runRoutes(app: FastifyInstance, runs: Runs): void {
     return { runs: await runs.list(query) };
   });
   app.get('/v1/runs/:id', { config: { access: 'admin' } }, async (request) => runs.get(parseRequest(IdParams, request.params, 'path').id));
+  app.get('/v1/runs/:id/screenshots', { config: { access: 'admin' } }, async (request) => {
+    const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
+    await runs.get(id);
+    return { screenshots: await screenshots.list(id) };
+  });
+  app.get('/v1/runs/:id/screenshots/:shot', { config: { access: 'admin' } }, async (request, reply) => {
+    const { id, shot } = parseRequest(z.object({ id: RunId, shot: z.coerce.number().int().positive() }), request.params, 'path');
+    return reply.type('image/png').header('cache-control', 'no-store').send(await screenshots.png(id, shot));
+  });
   app.get('/v1/runs/:id/logs', { config: { access: 'admin' } }, async (request) => ({ lines: await runs.logs(parseRequest(IdParams, request.params, 'path').id) }));
 }

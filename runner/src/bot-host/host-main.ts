@@ -11,9 +11,10 @@ import { format } from 'node:util';
 import vm from 'node:vm';
 import pino from 'pino';
 import type { Browser } from 'playwright-core';
-import { ErrorBody, LogLine } from '@orderly/shared';
+import { createRedactor, ErrorBody, LogLine } from '@orderly/shared';
 import type { BotContext, BotDefinition } from '@orderly/shared/sdk';
 import { isAllowedUrl, launchChromium } from '../browser/launch';
+import { maskedScreenshot } from '../browser/masked-screenshot';
 import { FromHost, HostRun, ToHost } from './protocol';
 
 let chromiumPath = '';
@@ -106,11 +107,20 @@ async function run(request: HostRun): Promise<void> {
     return;
   }
   const contextStarted = performance.now();
+  // No trace, video or HAR recording: they would hold unmasked PHI.
   const context = await b.newContext({ acceptDownloads: false, serviceWorkers: 'block' });
+  let shoot: ((name: string) => Promise<void>) | undefined;
   try {
     // Egress allow-list: the bot's browser reaches only the manifest's hosts.
     await context.route('**/*', (route) => (isAllowedUrl(route.request().url(), request.hosts) ? route.continue() : route.abort('blockedbyclient')));
     const page = await context.newPage();
+    // Screenshots are masked here, before the image leaves the host: the run's own values and the
+    // PHI shapes decide which text is covered (invariant 4).
+    const redactor = createRedactor({ secrets: Object.values(request.secrets), phi: request.phi });
+    shoot = async (name: string) => {
+      const shot = await maskedScreenshot(page, { phiSelectors: request.phiSelectors, allowFields: request.screenshotAllowFields, isSensitive: (text) => redactor.scan(text) });
+      send({ type: 'screenshot', runId: request.runId, name, png: new Uint8Array(shot.png), failedClosed: shot.failedClosed });
+    };
     const bot = loadBot(request.code, `${request.botName}.bot.js`);
     const log = botLogger();
     const ctx: BotContext = {
@@ -122,6 +132,7 @@ async function run(request: HostRun): Promise<void> {
       runId: request.runId,
       attempt: request.attempt,
       secrets: Object.freeze({ ...request.secrets }),
+      screenshot: (name) => shoot!(name),
       step: async (name, fn) => {
         log.debug({ step: name }, 'step started');
         const value = await fn();
@@ -136,6 +147,8 @@ async function run(request: HostRun): Promise<void> {
     if (serialised.length > 256 * 1024) throw new Error('the bot result is over 256 KiB');
     send({ type: 'done', runId: request.runId, ok: true, result: JSON.parse(serialised) as unknown });
   } catch (err) {
+    // The page as the run failed, masked like any other screenshot; best effort.
+    if (shoot && b.isConnected() && !timedOut) await shoot('failure').catch(() => undefined);
     send({ type: 'done', runId: request.runId, ok: false, error: toErrorBody(err, timedOut, !b.isConnected()) });
   } finally {
     clearTimeout(timer);

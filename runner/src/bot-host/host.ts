@@ -25,9 +25,16 @@ export function resolveHostUser(name: string, log: Logger): { uid: number; gid: 
   return { uid: Number(entry[2]), gid: Number(entry[3]) };
 }
 
+export interface HostScreenshot {
+  name: string;
+  png: Buffer;
+  failedClosed: string;
+}
+
 interface Pending {
   runId: string;
   onLine: (line: LogLine) => void;
+  onScreenshot: (shot: HostScreenshot) => void;
   onStarted: (contextMs: number) => void;
   resolve: (outcome: HostOutcome) => void;
 }
@@ -91,6 +98,7 @@ export class BotHost {
     if (!pending || pending.runId !== message.runId) return;
     if (message.type === 'log') pending.onLine(message.line);
     else if (message.type === 'started') pending.onStarted(message.contextMs);
+    else if (message.type === 'screenshot') pending.onScreenshot({ name: message.name, png: Buffer.from(message.png), failedClosed: message.failedClosed });
     else {
       this.pending = undefined;
       pending.resolve(message.ok ? { ok: true, result: message.result } : { ok: false, error: message.error });
@@ -98,11 +106,14 @@ export class BotHost {
   }
 
   /** Runs one bot in the host. Resolves with the outcome; never rejects for bot failures. */
-  async run(request: Omit<HostRun, 'type'>, onLine: (line: LogLine) => void, onStarted: (contextMs: number) => void = () => undefined): Promise<HostOutcome> {
+  async run(
+    request: Omit<HostRun, 'type'>,
+    events: { onLine: (line: LogLine) => void; onStarted?: (contextMs: number) => void; onScreenshot?: (shot: HostScreenshot) => void },
+  ): Promise<HostOutcome> {
     await this.start();
     if (this.pending) throw new OrderlyError('ORDERLY_E_INTERNAL', 'bot host is busy');
     return new Promise<HostOutcome>((resolve) => {
-      this.pending = { runId: request.runId, onLine, onStarted, resolve };
+      this.pending = { runId: request.runId, onLine: events.onLine, onStarted: events.onStarted ?? (() => undefined), onScreenshot: events.onScreenshot ?? (() => undefined), resolve };
       this.child!.send({ type: 'run', ...request });
     });
   }

@@ -15,6 +15,10 @@ export const HostRun = z.object({
   secrets: z.record(z.string(), z.string()),
   hosts: z.array(z.string()),
   timeoutMs: z.number().int().positive(),
+  /** Masking inputs for screenshots: the run's declared PHI values and the manifest's selectors. */
+  phi: z.array(z.object({ field: z.string(), value: z.string() })),
+  phiSelectors: z.array(z.string()),
+  screenshotAllowFields: z.array(z.string()),
 });
 export type HostRun = z.infer<typeof HostRun>;
 
@@ -27,6 +31,8 @@ export const FromHost = z.union([
   z.object({ type: z.literal('log'), runId: z.string(), line: LogLine }),
   /** Bot code is about to start; `contextMs` is what the fresh browser context and page took. */
   z.object({ type: z.literal('started'), runId: z.string(), contextMs: z.number() }),
+  /** A masked PNG; `failedClosed` says whether masking had to cover frames or the whole page. */
+  z.object({ type: z.literal('screenshot'), runId: z.string(), name: z.string(), png: z.instanceof(Uint8Array), failedClosed: z.string() }),
   z.object({ type: z.literal('done'), runId: z.string(), ok: z.literal(true), result: z.unknown() }),
   z.object({ type: z.literal('done'), runId: z.string(), ok: z.literal(false), error: ErrorBodySchema }),
 ]);

@@ -72,7 +72,9 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
         await deps.client.recordLease(payload.runId, attempt, lease.accessor);
       }
       // From here on every line and error is masked for this run's own values (invariant 4).
-      runLog.useRedactor(createRedactor({ secrets: Object.values(lease?.secrets ?? {}), phi: declaredPhiFromInput(bot.manifest.phi, input) }));
+      const phi = declaredPhiFromInput(bot.manifest.phi, input);
+      runLog.useRedactor(createRedactor({ secrets: Object.values(lease?.secrets ?? {}), phi }));
+      const uploads: Promise<void>[] = [];
       const outcome = await host.run(
         {
           runId: payload.runId,
@@ -84,10 +86,22 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
           secrets: lease?.secrets ?? {},
           hosts: bot.manifest.hosts,
           timeoutMs,
+          phi,
+          phiSelectors: bot.manifest.phiSelectors,
+          screenshotAllowFields: bot.manifest.screenshotAllowFields,
         },
-        (line) => runLog.add(line),
-        (contextMs) => deps.onBotStarted?.(payload.runId, contextMs),
+        {
+          onLine: (line) => runLog.add(line),
+          onStarted: (contextMs) => deps.onBotStarted?.(payload.runId, contextMs),
+          // Masked in the host already; stored encrypted by the control room. A lost screenshot
+          // is logged, it does not fail the run.
+          onScreenshot: (shot) => {
+            if (shot.failedClosed !== 'none') runLog.runner('warn', `screenshot ${shot.name} masked whole ${shot.failedClosed}: masking could not be done element by element`);
+            uploads.push(deps.client.uploadScreenshot(payload.runId, attempt, shot.name, shot.png).catch((err: unknown) => runLog.runner('warn', `screenshot ${shot.name} not stored: ${isOrderlyError(err) ? err.code : 'error'}`)));
+          },
+        },
       );
+      await Promise.all(uploads);
       if (!outcome.ok) throw new OrderlyError(outcome.error.code, outcome.error.message, {}, { retryable: outcome.error.retryable });
       return outcome.result;
     } finally {

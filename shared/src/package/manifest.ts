@@ -26,6 +26,8 @@ export const BotManifest = z
     input: InputSchema,
     phi: z.array(z.string()).default([]),
     phiSelectors: z.array(z.string().min(1).max(500)).default([]),
+    /** Form fields known to hold no PHI, left visible in screenshots (every other field is masked). */
+    screenshotAllowFields: z.array(z.string().min(1).max(500)).default([]),
     hosts: z.array(HostPattern).default([]),
     credentials: z.array(CredentialName).default([]),
     timeoutSeconds: z.number().int().min(1).max(3600).default(300),

@@ -1,5 +1,5 @@
 import { isIPv6 } from 'node:net';
-import { cardValid, deaValid, luhnValid, npiValid, plausibleDate, ssnValid, vinValid } from './checksums';
+import { cardValid, deaValid, npiValid, plausibleDate, ssnValid, vinValid } from './checksums';
 import { REDACT_KEYS } from '../logging/redact-keys';
 import type { PatternLabel, Span } from './types';
 
@@ -692,6 +692,3 @@ export function scanPatternsExhaustive(text: string, out: Span[] = []): Span[] {
   }
   return out;
 }
-
-/** Exported for the corpus generator and tests: card numbers need a valid Luhn digit. */
-export { luhnValid };

@@ -33,6 +33,12 @@ export interface BotContext<Input extends object = Record<string, unknown>> {
   readonly attempt: number;
   /** The credentials the manifest declares, leased for this run only. */
   readonly secrets: Readonly<Record<string, string>>;
+  /**
+   * A screenshot of the page, masked before it leaves the bot host (form fields, the manifest's
+   * PHI selectors, and any text holding a declared value, a secret or a PHI shape), stored
+   * encrypted with the run.
+   */
+  screenshot(name: string): Promise<void>;
   /** A named step whose completion is recorded, so that a retry does not repeat it. */
   step<T>(name: string, fn: () => Promise<T>, options?: StepOptions): Promise<T>;
 }
