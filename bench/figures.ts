@@ -1,0 +1,32 @@
+/** Goals by figure key. A key without a goal is a baseline or a breakdown, printed for context. */
+export const GOALS: Record<string, { op: '<=' | '>='; target: number }> = {
+  run_overhead_ratio: { op: '<=', target: 1.15 },
+  enqueue_ratio: { op: '>=', target: 0.25 },
+};
+
+/** Figures reported in the first part of the table even without a goal. */
+const HEADLINE = new Set(['run_overhead_ratio_bot_steps', 'enqueue_ratio_pglite', 'dispatch_p50_ms', 'dispatch_p99_ms']);
+
+export function meets(key: string, value: number): boolean | undefined {
+  const goal = GOALS[key];
+  if (!goal) return undefined;
+  return goal.op === '<=' ? value <= goal.target : value >= goal.target;
+}
+
+/** The printed table: figures with goals first, then baselines and breakdowns. */
+export function table(results: Record<string, number>, errors: Record<string, string>): string {
+  const rows: string[][] = [['figure', 'value', 'goal', '']];
+  const keys = Object.keys(results);
+  const headline = keys.filter((k) => GOALS[k] || HEADLINE.has(k));
+  const rest = keys.filter((k) => !headline.includes(k));
+  for (const key of headline) {
+    const goal = GOALS[key];
+    const ok = meets(key, results[key]!);
+    rows.push([key, String(results[key]), goal ? `${goal.op} ${goal.target}` : '-', ok === undefined ? '' : ok ? 'met' : 'MISSED']);
+  }
+  if (rest.length) rows.push(['', '', '', '']);
+  for (const key of rest) rows.push([key, String(results[key]), '', '']);
+  for (const [name, message] of Object.entries(errors)) rows.push([`(${name})`, 'ERROR', message, '']);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}

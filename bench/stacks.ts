@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import { QueueEvents } from 'bullmq';
+import { runQueueName, SegmentName } from '@orderly/shared';
+import { TEST_REDIS_URL } from '@orderly/shared/testing';
+import { Stack, startStack } from '../test/harness';
+import { note, since, withTimeout } from './lib';
+
+/** A synthetic member the demo portal knows (coverage Active). */
+export const MEMBER = { memberId: 'ZZT100200301', dateOfBirth: '1900-01-15' };
+const SEGMENT = 'demo' as SegmentName;
+/** Production default; the harness captures debug lines for tests, which is not what ships. */
+const LOG_LEVEL = 'info';
+
+/** Timestamps (performance.now, this process) of one Orderly run. */
+export interface RunTiming {
+  runId: string;
+  /** Just before the create-run API call. */
+  createdAt: number;
+  /** The run's job completed on `orderly.run.demo` (BullMQ QueueEvents). */
+  completedAt: number;
+  /** The runner's onBotStarted hook fired. */
+  botStartedAt: number;
+  /** What the fresh browser context (and page) took inside the bot host, reported with the start. */
+  contextMs: number;
+}
+
+export interface RunnerStack {
+  stack: Stack;
+  /** Creates one eligibility-check run through the API and resolves when its job completes. */
+  runOnce(): Promise<RunTiming>;
+  close(): Promise<void>;
+}
+
+/**
+ * A PostgreSQL stack with the eligibility-check bot published and one runner (warm Chromium in
+ * its bot host). Completion is observed on the run queue's event stream, not by polling the API.
+ */
+export async function startRunnerStack(): Promise<RunnerStack> {
+  const t0 = performance.now();
+  const stack = await startStack({ logLevel: LOG_LEVEL });
+  let events: QueueEvents | undefined;
+  try {
+    await stack.publish();
+    const started = new Map<string, { at: number; contextMs: number }>();
+    await stack.startRunner({ onBotStarted: (runId, contextMs) => started.set(runId, { at: performance.now(), contextMs }) });
+    events = new QueueEvents(runQueueName(SEGMENT), { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
+    events.on('error', () => undefined);
+    await events.waitUntilReady();
+    const waiters = new Map<string, { resolve: (at: number) => void; reject: (err: Error) => void }>();
+    events.on('completed', ({ jobId, returnvalue }) => {
+      const at = performance.now();
+      // The runner returns { ok: false } for a run it did not execute (no longer claimable).
+      if ((returnvalue as { ok?: unknown } | null)?.ok === true) waiters.get(jobId)?.resolve(at);
+      else waiters.get(jobId)?.reject(new Error(`run job ${jobId} completed without running the bot`));
+    });
+    events.on('failed', ({ jobId, failedReason }) => waiters.get(jobId)?.reject(new Error(`run job ${jobId} failed: ${failedReason}`)));
+    let n = 0;
+    note(`runner stack up in ${Math.round(since(t0))} ms`);
+    const qe = events;
+    return {
+      stack,
+      async runOnce() {
+        // The job id is the run's idempotency key, so the waiter exists before the job does.
+        const key = `bench-${++n}-${randomBytes(4).toString('hex')}`;
+        const done = new Promise<number>((resolve, reject) => waiters.set(key, { resolve, reject }));
+        try {
+          const createdAt = performance.now();
+          const res = await stack.api('POST', '/v1/runs', { bot: 'eligibility-check', input: { portalUrl: stack.portal.url, ...MEMBER }, idempotencyKey: key });
+          if (res.status !== 201) throw new Error(`create run answered ${res.status}: ${JSON.stringify(res.body)}`);
+          const runId = (res.body as { id: string }).id;
+          const completedAt = await withTimeout(done, 30_000, `run ${runId}`);
+          const start = started.get(runId);
+          started.delete(runId);
+          if (!start) throw new Error(`run ${runId} completed but the runner never reported its bot start`);
+          return { runId, createdAt, completedAt, botStartedAt: start.at, contextMs: start.contextMs };
+        } finally {
+          waiters.delete(key);
+        }
+      },
+      async close() {
+        await qe.close().catch(() => undefined);
+        await stack.close();
+      },
+    };
+  } catch (err) {
+    await events?.close().catch(() => undefined);
+    await stack.close();
+    throw err;
+  }
+}
+
+/** A stack with the bot published and no runner: runs only queue. */
+export async function startQueueOnlyStack(database: 'postgres' | 'pglite'): Promise<Stack> {
+  const t0 = performance.now();
+  const stack = await startStack({ database, logLevel: LOG_LEVEL });
+  try {
+    await stack.publish();
+  } catch (err) {
+    await stack.close();
+    throw err;
+  }
+  note(`${database} stack up in ${Math.round(since(t0))} ms`);
+  return stack;
+}
