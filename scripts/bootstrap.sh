@@ -9,10 +9,16 @@ say() { printf 'orderly: %s\n' "$*" >&2; }
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt 20 ]; then say "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))"; exit 1; fi
 
-# npm dependencies: install when missing or older than the lock file.
+# npm dependencies, exactly as locked: install when missing or older than the lock file. Not
+# `npm ci`: it refuses a lock without the other platforms' optional native packages (npm/cli#8320),
+# and the registry these machines reach does not serve those, so no lock written here lists them.
+# `npm install` with a lock present installs the locked versions; CI fails if it changed the lock.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  npm install --no-audit --no-fund --loglevel=error
+  if [ -n "${CI:-}" ] && ! git diff --quiet -- package-lock.json 2>/dev/null; then
+    say "npm install changed package-lock.json: commit an updated lock file"; git diff --stat -- package-lock.json >&2; exit 1
+  fi
 fi
 
 apt_updated=

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
+import { Client } from 'pg';
 import { adminTokenPath, ControlRoomConfigSchema, packBot, publicKeysPath, runnerTokenPath, RunningControlRoom, startControlRoom } from '@orderly/control-room';
 import { DemoPortal, startDemoPortal } from '@orderly/demo-portal';
 import { RunnerConfigSchema, startRunner } from '@orderly/runner';
@@ -192,6 +193,20 @@ export async function startStack(
   };
   if (options.runner) await stack.startRunner();
   return stack;
+}
+
+/** Every row of every table of the database, as JSON text, for scanning for leaks. */
+export async function dumpDatabase(url: string): Promise<string> {
+  const db = new Client({ connectionString: url });
+  await db.connect();
+  try {
+    const tables = (await db.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).rows.map((r) => r.tablename);
+    const texts: string[] = [];
+    for (const table of tables) texts.push(...(await db.query<{ j: string }>(`SELECT row_to_json(x)::text AS j FROM "${table}" x`)).rows.map((r) => r.j));
+    return texts.join('\n');
+  } finally {
+    await db.end();
+  }
 }
 
 /** Every string value stored under the stack's Redis prefix, for scanning for leaks. */

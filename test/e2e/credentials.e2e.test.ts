@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import nodeVault from 'node-vault';
 import { Client } from 'pg';
 import { waitFor } from '@orderly/shared/testing';
-import { dumpRedis, PORTAL_CREDENTIALS, REPO, setCredential, Stack, startStack } from '../harness';
+import { dumpDatabase, dumpRedis, PORTAL_CREDENTIALS, REPO, setCredential, Stack, startStack } from '../harness';
 
 /**
  * Credentials end to end with real Chromium and the dev Vault over HTTP: the demo bot signs in to
@@ -33,25 +33,13 @@ const root = () => nodeVault({ endpoint: stack.vault!.address, token: stack.vaul
 const tokenAlive = (accessor: string) => root().write('auth/token/lookup-accessor', { accessor }).then(() => true, () => false);
 const leaseOf = (runId: string) => waitFor(async () => (await query<{ accessor: string; released_at: Date | null }>('SELECT accessor, released_at FROM run_leases WHERE run_id = $1', [runId]))[0], 15_000, 'lease');
 
-async function dumpDatabase(): Promise<string> {
-  const db = new Client({ connectionString: stack.databaseUrl });
-  await db.connect();
-  try {
-    const texts: string[] = [];
-    for (const table of ['runs', 'run_logs', 'job_refusals']) texts.push(...(await db.query(`SELECT row_to_json(x)::text AS j FROM ${table} x`)).rows.map((r: { j: string }) => r.j));
-    return texts.join('\n');
-  } finally {
-    await db.end();
-  }
-}
-
 test('the demo bot signs in with leased credentials; no credential is left in Redis, the database, reports or logs', async () => {
   const before = stack.portal.stats().logins;
   const run = await stack.waitForRun((await stack.startRun({ bot: 'eligibility-check', input: { portalUrl: stack.portal.url, memberId: 'ZZT100200303', dateOfBirth: '1900-07-04' } })).id);
   expect(run).toMatchObject({ status: 'succeeded', result: { coverage: 'Active' } });
   expect(stack.portal.stats().logins).toBe(before + 1);
   const logs = JSON.stringify((await stack.api('GET', `/v1/runs/${run.id}/logs`)).body);
-  for (const [where, text] of [['redis', await dumpRedis(stack.redis, stack.prefix)], ['database', await dumpDatabase()], ['process logs', stack.log.text()], ['run view and logs', JSON.stringify(run) + logs]] as const) {
+  for (const [where, text] of [['redis', await dumpRedis(stack.redis, stack.prefix)], ['database', await dumpDatabase(stack.databaseUrl!)], ['process logs', stack.log.text()], ['run view and logs', JSON.stringify(run) + logs]] as const) {
     for (const secret of [PORTAL_CREDENTIALS.password, PORTAL_CREDENTIALS.username]) expect({ where, leaked: text.includes(secret) }).toEqual({ where, leaked: false });
   }
 });

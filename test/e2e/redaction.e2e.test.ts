@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { chromium } from 'playwright-core';
 import { decodePng } from '../../runner/src/browser/png';
 import { phiPage } from '../fixtures/bots/leaky/src/page';
-import { CHROMIUM, dumpRedis, REPO, setCredential, Stack, startStack } from '../harness';
+import { CHROMIUM, dumpDatabase, dumpRedis, REPO, setCredential, Stack, startStack } from '../harness';
 
 /**
  * Invariant 4 end to end: a bot writes its declared PHI and its secret, in several encodings, down
@@ -26,18 +26,6 @@ const FORBIDDEN = [
   Buffer.from(INPUT.memberId).toString('base64'), API_KEY, Buffer.from(API_KEY).toString('base64'), '123-45-6789', 'testy.mcfake@example.test',
 ];
 
-async function dumpDatabase(): Promise<string> {
-  const db = new Client({ connectionString: stack.databaseUrl });
-  await db.connect();
-  try {
-    const texts: string[] = [];
-    for (const table of ['runs', 'run_logs', 'audit_events']) texts.push(...(await db.query(`SELECT row_to_json(x)::text AS j FROM ${table} x`)).rows.map((r: { j: string }) => r.j));
-    return texts.join('\n');
-  } finally {
-    await db.end();
-  }
-}
-
 test.each(['throw', 'reject'] as const)('a bot that leaks and then %ss: nothing of it leaves the run unmasked', async (mode) => {
   const created = await stack.startRun({ bot: 'leaky', input: { ...INPUT, mode } });
   const run = await stack.waitForRun(created.id);
@@ -57,7 +45,7 @@ test.each(['throw', 'reject'] as const)('a bot that leaks and then %ss: nothing 
     'stored error': JSON.stringify(run.error),
     'process logs': stack.log.text(),
     redis: await dumpRedis(stack.redis, stack.prefix),
-    database: await dumpDatabase(),
+    database: await dumpDatabase(stack.databaseUrl!),
   };
   for (const [where, text] of Object.entries(places)) {
     expect({ where, leaked: FORBIDDEN.filter((value) => text.includes(value)) }).toEqual({ where, leaked: [] });

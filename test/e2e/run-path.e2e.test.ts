@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { generateSigningKeyPair, JOB_PAYLOAD_TYPE, loadPrivateKey, runQueueName, signEnvelope, signJob } from '@orderly/shared';
 import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
-import { dumpRedis, REPO, Stack, startStack } from '../harness';
+import { dumpDatabase, dumpRedis, REPO, Stack, startStack } from '../harness';
 
 /**
  * The walking skeleton end to end: signed package → control room → BullMQ → runner → bot host
@@ -28,13 +28,6 @@ afterAll(async () => {
 
 const fixtureBot = (name: string) => join(REPO, 'test', 'fixtures', 'bots', name);
 
-async function dumpDatabase(): Promise<string> {
-  const tables = ['runs', 'run_logs', 'job_refusals', 'packages'];
-  const texts: string[] = [];
-  for (const table of tables) texts.push(...(await db.query(`SELECT row_to_json(x)::text AS j FROM ${table} x`)).rows.map((row: { j: string }) => row.j));
-  return texts.join('\n');
-}
-
 test('a published bot runs in Chromium and its result is recorded; no PHI in Redis, the database or logs', async () => {
   const created = await stack.startRun({ bot: 'eligibility-check', input: { portalUrl: stack.portal.url, ...MEMBER } });
   expect(created.status).toBe('waiting');
@@ -45,7 +38,7 @@ test('a published bot runs in Chromium and its result is recorded; no PHI in Red
   const logs = await stack.api('GET', `/v1/runs/${created.id}/logs`);
   expect(logs.body.lines.map((l: { msg: string }) => l.msg)).toContainEqual(expect.stringContaining('eligibility checked'));
 
-  for (const [where, text] of [['redis', await dumpRedis(stack.redis, stack.prefix)], ['database', await dumpDatabase()], ['process logs', stack.log.text()]] as const) {
+  for (const [where, text] of [['redis', await dumpRedis(stack.redis, stack.prefix)], ['database', await dumpDatabase(stack.databaseUrl!)], ['process logs', stack.log.text()]] as const) {
     expect({ where, leaked: text.includes(MEMBER.memberId) || text.includes(MEMBER.dateOfBirth) }).toEqual({ where, leaked: false });
   }
 });

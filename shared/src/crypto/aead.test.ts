@@ -1,20 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { isOrderlyError, OrderlyError } from '../errors';
+import { OrderlyError } from '../errors';
 import { open, seal, SealedBox } from './aead';
+import { refusal } from '../testing/errors';
 
 const FAKE_PHI = 'FAKEPHI member ZZ000000 born 1888-01-01';
 const plaintext = Buffer.from(FAKE_PHI);
 const aad = 'run:00000000-0000-4000-8000-000000000001';
-
-function refusal(fn: () => unknown): OrderlyError {
-  try {
-    fn();
-  } catch (err) {
-    if (isOrderlyError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a coded error, but nothing was thrown');
-}
 
 /** The refusal is coded and says nothing about the plaintext, key or ciphertext. */
 function expectSafeRefusal(err: OrderlyError, key: Buffer, box: SealedBox): void {

@@ -1,20 +1,11 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { isOrderlyError, OrderlyError } from '../errors';
+import { OrderlyError } from '../errors';
 import { generateBoxKeyPair, loadBoxPrivateKey, openSealed, PublicSealedBox, sealTo } from './box';
+import { refusal } from '../testing/errors';
 
 const FAKE_REPORT = 'FAKEPHI report body: member ZZ000000';
 const plaintext = Buffer.from(FAKE_REPORT);
 const aad = 'report:00000000-0000-4000-8000-000000000001:1';
-
-function refusal(fn: () => unknown): OrderlyError {
-  try {
-    fn();
-  } catch (err) {
-    if (isOrderlyError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a coded error, but nothing was thrown');
-}
 
 function expectSafeRefusal(err: OrderlyError, code = 'ORDERLY_E_SIGNATURE_INVALID'): void {
   expect(err.code).toBe(code);

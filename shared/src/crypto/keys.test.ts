@@ -1,17 +1,7 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { isOrderlyError } from '../errors';
 import { KeyId } from '../ids';
 import { generateSigningKeyPair, keyIdOf, loadPrivateKey, loadPublicKey, publicKeyPem, sha256Hex, signBytes, verifyBytes } from './keys';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (isOrderlyError(err)) return err.code;
-    throw err;
-  }
-  throw new Error('expected a coded error, but nothing was thrown');
-}
+import { codeOf } from '../testing/errors';
 
 /** Re-encodes a PEM with other line lengths and CRLF line ends: same key, other text. */
 function rewrap(pem: string, width: number): string {

@@ -1,17 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { isOrderlyError } from '../errors';
 import { keyIdOf } from './keys';
 import { parseControlRoomPublicKeys } from './pem';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (isOrderlyError(err)) return err.code;
-    throw err;
-  }
-  throw new Error('expected a coded error, but nothing was thrown');
-}
+import { codeOf } from '../testing/errors';
 
 const spki = (type: 'ed25519' | 'x25519') => {
   const pair = type === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('x25519');

@@ -1,9 +1,9 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { keyIdOf } from '../crypto/keys';
-import { isOrderlyError, OrderlyError } from '../errors';
 import { SegmentName } from '../ids';
 import { signEnvelope } from '../signing/dsse';
 import { JOB_PAYLOAD_TYPE, JobPayload, signJob, verifyJob } from './envelope';
+import { refusal } from '../testing/errors';
 
 const controlRoom = generateKeyPairSync('ed25519');
 const intruder = generateKeyPairSync('ed25519');
@@ -26,16 +26,6 @@ function payload(overrides: Partial<Record<keyof JobPayload, unknown>> = {}): Jo
     notAfter: notAfter.toISOString(),
     ...overrides,
   });
-}
-
-function refusal(fn: () => unknown): OrderlyError {
-  try {
-    fn();
-  } catch (err) {
-    if (isOrderlyError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a coded error, but nothing was thrown');
 }
 
 describe('signJob / verifyJob', () => {

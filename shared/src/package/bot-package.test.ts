@@ -1,10 +1,10 @@
 import { createHash, generateKeyPairSync, KeyObject } from 'node:crypto';
-import { isOrderlyError } from '../errors';
 import { BotName, BotVersion } from '../ids';
 import { DsseEnvelope, IN_TOTO_PAYLOAD_TYPE, signEnvelope } from '../signing/dsse';
 import { packageStatement } from '../signing/statement';
 import { digestOf, openPackage, verifyPackageEnvelope } from './bot-package';
 import { createArchive, PackageFile } from './tar';
+import { codeOf } from '../testing/errors';
 
 const manifestJson = {
   name: 'fake-bot',
@@ -18,16 +18,6 @@ function pkg(overrides: { manifest?: unknown; files?: PackageFile[] } = {}): Buf
   const manifest = overrides.manifest === undefined ? manifestJson : overrides.manifest;
   const files = overrides.files ?? [{ path: 'src/index.js', data: Buffer.from('module.exports = async () => ({ ok: true });\n') }];
   return createArchive([{ path: 'bot.json', data: Buffer.from(JSON.stringify(manifest)) }, ...files]);
-}
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (isOrderlyError(err)) return err.code;
-    throw err;
-  }
-  throw new Error('expected a coded error, but nothing was thrown');
 }
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');

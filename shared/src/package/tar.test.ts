@@ -1,70 +1,12 @@
 import { createHash } from 'node:crypto';
 import zlib, { gzipSync } from 'node:zlib';
-import { isOrderlyError } from '../errors';
 import { ArchiveLimits, createArchive, DEFAULT_ARCHIVE_LIMITS, PackageFile, readArchive } from './tar';
+import { RawEntry, rawTar, rawTarHeader, rawTgz } from '../testing/archives';
+import { codeOf } from '../testing/errors';
 
 const BLOCK = 512;
-
-/** One raw ustar entry for crafting archives the writer would never produce. */
-interface RawEntry {
-  name: string;
-  type?: string;
-  linkname?: string;
-  data?: Buffer;
-  /** Declared size when it should differ from data.length (truncation tests). */
-  size?: number;
-  prefix?: string;
-  /** Adds this to the stored checksum, to produce a bad one. */
-  checksumDelta?: number;
-}
-
-function rawHeader(entry: RawEntry): Buffer {
-  const header = Buffer.alloc(BLOCK, 0);
-  const size = entry.size ?? entry.data?.length ?? 0;
-  header.write(entry.name, 0, 100, 'utf8');
-  header.write('0000644\0', 100, 8, 'ascii');
-  header.write('0000000\0', 108, 8, 'ascii');
-  header.write('0000000\0', 116, 8, 'ascii');
-  header.write(size.toString(8).padStart(11, '0') + '\0', 124, 12, 'ascii');
-  header.write('00000000000\0', 136, 12, 'ascii');
-  header.fill(' ', 148, 156);
-  header.write(entry.type ?? '0', 156, 1, 'ascii');
-  if (entry.linkname) header.write(entry.linkname, 157, 100, 'utf8');
-  header.write('ustar\0', 257, 6, 'ascii');
-  header.write('00', 263, 2, 'ascii');
-  if (entry.prefix) header.write(entry.prefix, 345, 155, 'utf8');
-  let sum = 0;
-  for (const byte of header) sum += byte;
-  sum += entry.checksumDelta ?? 0;
-  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
-  return header;
-}
-
-/** Raw tar bytes (not gzipped) for the entries, optionally without the end-of-archive blocks. */
-function rawTar(entries: RawEntry[], { end = true }: { end?: boolean } = {}): Buffer {
-  const parts: Buffer[] = [];
-  for (const entry of entries) {
-    parts.push(rawHeader(entry));
-    const data = entry.data ?? Buffer.alloc(0);
-    parts.push(data);
-    const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
-    if (pad) parts.push(Buffer.alloc(pad, 0));
-  }
-  if (end) parts.push(Buffer.alloc(BLOCK * 2, 0));
-  return Buffer.concat(parts);
-}
-
-const craft = (entries: RawEntry[], options?: { end?: boolean }): Buffer => gzipSync(rawTar(entries, options));
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (isOrderlyError(err)) return err.code;
-    throw err;
-  }
-  throw new Error('expected a coded error, but nothing was thrown');
-}
+const craft = rawTgz;
+const rawHeader = rawTarHeader;
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

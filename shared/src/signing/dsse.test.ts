@@ -1,17 +1,7 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { keyIdOf } from '../crypto/keys';
-import { isOrderlyError } from '../errors';
 import { DsseEnvelope, envelopeKeyIds, IN_TOTO_PAYLOAD_TYPE, preAuthEncoding, signEnvelope, verifyEnvelope } from './dsse';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (isOrderlyError(err)) return err.code;
-    throw err;
-  }
-  throw new Error('expected a coded error, but nothing was thrown');
-}
+import { codeOf } from '../testing/errors';
 
 const TYPE = 'application/vnd.orderly.test+json';
 const payload = Buffer.from(JSON.stringify({ hello: 'fake world' }));

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { Client } from 'pg';
 
 export * from './archives';
+export * from './errors';
 
 /**
  * Helpers for integration tests against the machine's real services. Each test gets its own
