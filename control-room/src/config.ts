@@ -20,6 +20,7 @@ export const ControlRoomConfigSchema = z
     ORDERLY_VAULT_WRAP_TTL_SECONDS: positiveInt(60),
     ORDERLY_RUN_TOKEN_TTL_SECONDS: positiveInt(300),
     ORDERLY_VAULT_BUDGET_SECONDS: positiveInt(15),
+    ORDERLY_RUNNER_CIDRS: csv(z.cidrv4().or(z.cidrv6())).default([]),
     ORDERLY_SIGNING_TRANSIT_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional()),
     ORDERLY_TRANSIT_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional()),
     ORDERLY_CREDENTIAL_MAX_AGE_DAYS: positiveInt(90),
@@ -54,6 +55,7 @@ export const ControlRoomConfigSchema = z
             wrapTtlSeconds: env.ORDERLY_VAULT_WRAP_TTL_SECONDS,
             runTokenTtlSeconds: env.ORDERLY_RUN_TOKEN_TTL_SECONDS,
             budgetMs: env.ORDERLY_VAULT_BUDGET_SECONDS * 1000,
+            runnerCidrs: env.ORDERLY_RUNNER_CIDRS,
           }
         : undefined,
       /** Key material and tokens live here unless configured otherwise; created 0600 on first start. */

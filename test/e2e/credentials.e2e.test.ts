@@ -2,6 +2,9 @@ import { join } from 'node:path';
 import nodeVault from 'node-vault';
 import { Client } from 'pg';
 import { waitFor } from '@orderly/shared/testing';
+import { BotManifest } from '@orderly/shared';
+import { createVaultClientFactory } from '@orderly/shared/vault';
+import { vaultCredentialBroker } from '../../control-room/src/credentials/broker';
 import { dumpDatabase, dumpRedis, PORTAL_CREDENTIALS, REPO, setCredential, Stack, startStack } from '../harness';
 
 /**
@@ -71,6 +74,21 @@ test('a rotation during a run: the started run finishes with the version it read
   const after = await stack.startRun({ bot: 'slow-creds', input: { ms: 0 } });
   expect((await stack.waitForRun(before.id)).result).toMatchObject({ tokenGeneration: '1' });
   expect((await stack.waitForRun(after.id)).result).toMatchObject({ tokenGeneration: '2' });
+});
+
+test("with the runners' network configured, a bot's SecretIDs and tokens work only from there", async () => {
+  const vault = createVaultClientFactory({ address: stack.vault!.address }).withToken(stack.vault!.rootToken);
+  const manifest = { name: 'slow-creds', credentials: ['api_token'], timeoutSeconds: 60 } as BotManifest;
+  const provision = (runnerCidrs: string[]) => vaultCredentialBroker({ vault, wrapTtlSeconds: 60, runTokenTtlSeconds: 300, runnerCidrs }).provision(manifest);
+  try {
+    await provision(['10.99.0.0/16']); // not where this runner is
+    const refused = await stack.waitForRun((await stack.startRun({ bot: 'slow-creds', input: { ms: 0 } })).id);
+    expect(refused).toMatchObject({ status: 'dead_lettered', error: { code: expect.stringMatching(/^ORDERLY_E_VAULT_/) } });
+    await provision(['127.0.0.0/8']);
+    expect((await stack.waitForRun((await stack.startRun({ bot: 'slow-creds', input: { ms: 0 } })).id)).status).toBe('succeeded');
+  } finally {
+    await provision([]);
+  }
 });
 
 test('a Vault sealed in the middle of a run does not break the run; the token could not be revoked and expires by its TTL', async () => {

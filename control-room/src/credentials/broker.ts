@@ -19,6 +19,8 @@ export interface VaultBrokerOptions {
   wrapTtlSeconds: number;
   /** Upper bound of a run token's TTL; shorter than the timeout means it is renewed during the run. */
   runTokenTtlSeconds: number;
+  /** The runners' network: SecretIDs and tokens of bot roles work only from there (empty: anywhere). */
+  runnerCidrs?: readonly string[];
 }
 
 export function vaultCredentialBroker(options: VaultBrokerOptions): CredentialBroker {
@@ -33,6 +35,8 @@ export function vaultCredentialBroker(options: VaultBrokerOptions): CredentialBr
         // The hard cap: a run cannot hold its token (by renewing) much past its own timeout.
         tokenMaxTtlSeconds: manifest.timeoutSeconds + 60,
         secretIdTtlSeconds: Math.max(options.wrapTtlSeconds, 30),
+        secretIdBoundCidrs: options.runnerCidrs ?? [],
+        tokenBoundCidrs: options.runnerCidrs ?? [],
       });
       roleIds.delete(manifest.name);
     },

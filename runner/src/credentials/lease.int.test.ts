@@ -97,3 +97,4 @@ test('a sealed Vault fails the lease with a retryable code, and leaves no token 
     stack.vault!.devVault.unseal();
   }
 });
+
