@@ -11,7 +11,6 @@ install:
 
 build: install
 	@tsc -b
-	@chmod +x control-room/dist/cli/main.js runner/dist/main.js bots/demo-portal/dist/main.js
 
 demo: build
 	@scripts/demo.sh

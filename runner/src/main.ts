@@ -56,7 +56,8 @@ export async function startRunner(
   };
 }
 
-function main(argv: string[]): void {
+/** Runs the runner CLI (the `orderly-runner` bin). */
+export function main(argv: string[]): void {
   const program = new Command('orderly-runner').description('Orderly segment runner');
   program
     .command('start')
@@ -75,4 +76,3 @@ function main(argv: string[]): void {
   });
 }
 
-if (require.main === module) main(process.argv);

@@ -11,6 +11,14 @@ import { redactionCommand } from './commands/redaction';
 import { runCommand } from './commands/run';
 import { loadCliConfig } from './config';
 
+function runnerExecutable(): string {
+  try {
+    return require.resolve('@orderly/runner/bin/orderly-runner.js');
+  } catch {
+    return 'orderly-runner';
+  }
+}
+
 /** Builds the `orderly` program; exported so tests can drive it without a child process. */
 export function buildProgram(): Command {
   const program = new Command('orderly')
@@ -31,12 +39,14 @@ export function buildProgram(): Command {
   program.addCommand(controlRoomCommand());
   program.addCommand(devCommand());
   program.addCommand(redactionCommand());
-  // The runner is its own package and binary; `orderly runner …` execs `orderly-runner …`.
-  program.command('runner', 'run a segment runner (`orderly runner start --segment S`)', { executableFile: 'orderly-runner' });
+  // The runner is its own package and binary; `orderly runner …` execs `orderly-runner …` (found
+  // where npm installed it, else on PATH). A process boundary, not an import: invariant 8 holds.
+  program.command('runner', 'run a segment runner (`orderly runner start --segment S`)', { executableFile: runnerExecutable() });
   return program;
 }
 
-function main(): void {
+/** Runs the CLI on this process's arguments (the `orderly` bin). */
+export function main(): void {
   buildProgram()
     .parseAsync(process.argv)
     .catch((err: unknown) => {
@@ -50,4 +60,3 @@ function main(): void {
     });
 }
 
-if (require.main === module) main();
