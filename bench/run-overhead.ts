@@ -1,123 +1,124 @@
-import { Browser, chromium } from 'playwright-core';
-import { CHROMIUM_ARGS } from '@orderly/runner/dist/browser/launch';
-import { CHROMIUM, PORTAL_CREDENTIALS } from '../test/harness';
+import type { Browser } from 'playwright-core';
+import { startDemoPortal } from '@orderly/demo-portal';
 import type { Measurement } from './context';
-import { median, note, round, since } from './lib';
+import { median, note, round } from './lib';
+import { launchWarmBrowser, rawEligibilityOnce, rawReferenceOnce, RawTiming } from './raw-playwright';
 import { MEMBER, RunTiming } from './stacks';
 
-const WARMUP = 3;
+const WARMUP = 2;
 const ITERATIONS = 20;
 const SETTLE_MS = 50;
 
-interface RawTiming {
-  totalMs: number;
-  contextMs: number;
+const ms = (samples: readonly number[]) => round(median(samples), 1);
+
+/** Where an Orderly run's time goes (medians of the parts, so they need not add up exactly). */
+function breakdown(orderly: readonly RunTiming[], suffix: string): Record<string, number> {
+  return {
+    [`orderly_to_bot_start${suffix}_ms`]: ms(orderly.map((t) => t.botStartedAt - t.contextMs - t.createdAt)),
+    [`orderly_context${suffix}_ms`]: ms(orderly.map((t) => t.contextMs)),
+    [`orderly_bot_to_done${suffix}_ms`]: ms(orderly.map((t) => t.completedAt - t.botStartedAt)),
+  };
 }
 
 /**
- * The raw baseline: goto, two fills, click, wait, on a new context of a warm browser; when the
- * portal asks for a sign-in first (it does when it has credentials, as the harness starts it),
- * the raw run signs in too, as the bot must. With `botSteps`, exactly the Playwright calls the
- * eligibility-check bot makes (it also checks for a failed sign-in, stamps the idempotency key
- * with evaluate(), waits on either outcome and reads three elements): the same browser work
- * without Orderly, to tell Orderly's overhead from the bot's own extra calls.
- */
-async function rawOnce(browser: Browser, portalUrl: string, botSteps: boolean): Promise<RawTiming> {
-  const start = performance.now();
-  const context = await browser.newContext();
-  try {
-    const page = await context.newPage();
-    const contextMs = since(start);
-    await page.goto(new URL('/eligibility', portalUrl).toString());
-    if (new URL(page.url()).pathname === '/login') {
-      await page.fill('#username', PORTAL_CREDENTIALS.username);
-      await page.fill('#password', PORTAL_CREDENTIALS.password);
-      await page.click('#login');
-      if (botSteps) {
-        await page.locator('#member-id, #login-failed').first().waitFor();
-        if (await page.locator('#login-failed').count()) throw new Error('raw sign-in to the demo portal failed');
-      } else {
-        await page.locator('#member-id').waitFor();
-      }
-    }
-    await page.fill('#member-id', MEMBER.memberId);
-    await page.fill('#dob', MEMBER.dateOfBirth);
-    if (botSteps) await page.locator('#idempotency-key').evaluate((el, key) => ((el as HTMLInputElement).value = key), 'bench-raw');
-    await page.click('#check');
-    if (botSteps) {
-      await page.locator('#coverage-status, #not-found').first().waitFor();
-      if (await page.locator('#not-found').count()) throw new Error('the demo portal did not find the bench member');
-      await page.locator('#coverage-status').textContent();
-      await page.locator('#plan').textContent();
-    } else {
-      await page.locator('#coverage-status').waitFor();
-    }
-    await context.close();
-    return { totalMs: since(start), contextMs };
-  } finally {
-    await context.close().catch(() => undefined);
-  }
-}
-
-/**
- * run_overhead_ratio: one Orderly run of the eligibility-check bot (API → queue → runner → bot
- * host → report → job completed) against the same steps in raw Playwright, interleaved.
+ * run_overhead_ratio: one Orderly run of the reference bot (bench/bots/reference: goto, two fills,
+ * click, wait; no credentials, a portal without sign-in) through API → queue → runner → bot host
+ * → report → job completed, against exactly those Playwright calls raw, on a warm browser with a
+ * new context per run. Kept alongside: the eligibility-check bot (sign-in with credentials leased
+ * from Vault) against raw with the same sign-in (`_eligibility`) and with exactly the bot's calls
+ * (`_eligibility_bot_steps`). `_same_user`: the reference against raw Chromium run as the bot
+ * host's unprivileged user. All six kinds of run are interleaved.
  */
 export const runOverhead: Measurement = {
   name: 'run overhead',
   uses: ['runnerStack'],
   async run(ctx) {
     const { stack, runOnce } = await ctx.get('runnerStack');
-    // Same Chromium and flags as the runner's bot host, launched once (warm), in this process.
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    // The reference bot's portal asks for no sign-in: started without credentials.
+    const portal = await startDemoPortal();
+    let browser: Browser | undefined;
+    let asHostUser: Browser | undefined;
+    try {
+      browser = await launchWarmBrowser();
+      asHostUser = await launchWarmBrowser({ asBotHostUser: true });
+    } catch (err) {
+      await browser?.close().catch(() => undefined);
+      await portal.close();
+      throw err;
+    }
+    const reference = { bot: 'reference', input: { portalUrl: portal.url, ...MEMBER } };
+    const succeeded = async (runId: string, check?: (result: unknown) => boolean) => {
+      const run = await stack.waitForRun(runId);
+      if (run.status !== 'succeeded' || (check && !check(run.result))) throw new Error(`run ${runId} of ${run.bot} ended ${run.status} ${run.error?.code ?? ''}`);
+    };
     try {
       for (let i = 0; i < WARMUP; i++) {
-        await rawOnce(browser, stack.portal.url, false);
-        await rawOnce(browser, stack.portal.url, true);
-        const { runId } = await runOnce();
-        if (i === 0) {
-          const run = await stack.waitForRun(runId);
-          if (run.status !== 'succeeded' || (run.result as { coverage?: string } | undefined)?.coverage !== 'Active') {
-            throw new Error(`the warm-up run did not succeed: ${run.status} ${run.error?.code ?? ''}`);
-          }
-        }
+        await rawReferenceOnce(browser, portal.url);
+        await rawReferenceOnce(asHostUser, portal.url);
+        await succeeded((await runOnce(reference)).runId, (r) => (r as { checked?: unknown } | undefined)?.checked === true);
+        await rawEligibilityOnce(browser, stack.portal.url, false);
+        await rawEligibilityOnce(browser, stack.portal.url, true);
+        await succeeded((await runOnce()).runId, (r) => (r as { coverage?: unknown } | undefined)?.coverage === 'Active');
       }
+      const rawRef: RawTiming[] = [];
+      const rawRefUser: RawTiming[] = [];
+      const orderlyRef: RunTiming[] = [];
       const raw: RawTiming[] = [];
       const rawBot: RawTiming[] = [];
       const orderly: RunTiming[] = [];
-      // Each iteration lets the previous one's trailing work (an Orderly run's context close,
-      // recorded outcome and token revocation) finish first, so it is not billed to the next.
+      // Each run lets the previous one's trailing work (an Orderly run's context close, recorded
+      // outcome and token revocation) finish first, so it is not billed to the next.
       const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
       for (let i = 0; i < ITERATIONS; i++) {
-        raw.push(await rawOnce(browser, stack.portal.url, false));
+        rawRef.push(await rawReferenceOnce(browser, portal.url));
+        await settle();
+        rawRefUser.push(await rawReferenceOnce(asHostUser, portal.url));
+        await settle();
+        const r = await runOnce(reference);
+        orderlyRef.push(r);
+        await succeeded(r.runId);
+        await settle();
+        raw.push(await rawEligibilityOnce(browser, stack.portal.url, false));
         await settle();
         const t = await runOnce();
         orderly.push(t);
-        const run = await stack.waitForRun(t.runId);
-        if (run.status !== 'succeeded') throw new Error(`run ${t.runId} ended ${run.status} ${run.error?.code ?? ''}`);
+        await succeeded(t.runId);
         await settle();
-        rawBot.push(await rawOnce(browser, stack.portal.url, true));
+        rawBot.push(await rawEligibilityOnce(browser, stack.portal.url, true));
         await settle();
       }
-      const rawMs = median(raw.map((r) => r.totalMs));
-      const rawBotMs = median(rawBot.map((r) => r.totalMs));
+      // The reference runs really reached the portal: one check per run, raw and Orderly.
+      const checks = portal.stats().eligibilityChecks;
+      if (checks !== 3 * (WARMUP + ITERATIONS)) throw new Error(`the reference portal saw ${checks} checks, expected ${3 * (WARMUP + ITERATIONS)}`);
+      const rawRefMs = median(rawRef.map((x) => x.totalMs));
+      const rawRefUserMs = median(rawRefUser.map((x) => x.totalMs));
+      const orderlyRefMs = median(orderlyRef.map((t) => t.completedAt - t.createdAt));
+      const rawMs = median(raw.map((x) => x.totalMs));
+      const rawBotMs = median(rawBot.map((x) => x.totalMs));
       const orderlyMs = median(orderly.map((t) => t.completedAt - t.createdAt));
-      note(`run overhead: raw ${rawMs.toFixed(1)} ms, raw with the bot's calls ${rawBotMs.toFixed(1)} ms, orderly ${orderlyMs.toFixed(1)} ms (medians of ${ITERATIONS})`);
+      note(`run overhead: reference raw ${rawRefMs.toFixed(1)} ms (as the bot host's user ${rawRefUserMs.toFixed(1)} ms), orderly ${orderlyRefMs.toFixed(1)} ms; eligibility (sign-in) raw ${rawMs.toFixed(1)} ms, raw with the bot's calls ${rawBotMs.toFixed(1)} ms, orderly ${orderlyMs.toFixed(1)} ms (medians of ${ITERATIONS})`);
       return {
-        run_overhead_ratio: round(orderlyMs / rawMs, 3),
-        // Against raw Playwright making exactly the bot's calls: Orderly's own share.
-        run_overhead_ratio_bot_steps: round(orderlyMs / rawBotMs, 3),
-        raw_playwright_ms: round(rawMs, 1),
-        raw_playwright_bot_steps_ms: round(rawBotMs, 1),
-        orderly_run_ms: round(orderlyMs, 1),
-        // Where the time goes (medians of the parts, so they need not add up exactly).
-        raw_context_ms: round(median(raw.map((r) => r.contextMs)), 1),
-        orderly_to_bot_start_ms: round(median(orderly.map((t) => t.botStartedAt - t.contextMs - t.createdAt)), 1),
-        orderly_context_ms: round(median(orderly.map((t) => t.contextMs)), 1),
-        orderly_bot_to_done_ms: round(median(orderly.map((t) => t.completedAt - t.botStartedAt)), 1),
+        run_overhead_ratio: round(orderlyRefMs / rawRefMs, 3),
+        // Raw Chromium run as the bot host's unprivileged user (see launchWarmBrowser): Orderly's own share.
+        run_overhead_ratio_same_user: round(orderlyRefMs / rawRefUserMs, 3),
+        run_overhead_ratio_eligibility: round(orderlyMs / rawMs, 3),
+        // Against raw Playwright making exactly the eligibility bot's calls: Orderly's own share there.
+        run_overhead_ratio_eligibility_bot_steps: round(orderlyMs / rawBotMs, 3),
+        raw_playwright_ms: round(rawRefMs, 1),
+        raw_playwright_same_user_ms: round(rawRefUserMs, 1),
+        orderly_run_ms: round(orderlyRefMs, 1),
+        raw_context_ms: ms(rawRef.map((x) => x.contextMs)),
+        ...breakdown(orderlyRef, ''),
+        raw_playwright_eligibility_ms: round(rawMs, 1),
+        raw_playwright_eligibility_bot_steps_ms: round(rawBotMs, 1),
+        orderly_run_eligibility_ms: round(orderlyMs, 1),
+        raw_context_eligibility_ms: ms(raw.map((x) => x.contextMs)),
+        ...breakdown(orderly, '_eligibility'),
       };
     } finally {
       await browser.close().catch(() => undefined);
+      await asHostUser.close().catch(() => undefined);
+      await portal.close().catch(() => undefined);
     }
   },
 };

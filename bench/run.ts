@@ -1,6 +1,6 @@
 /**
  * `make bench`: Orderly's overhead as ratios against raw baselines measured side by side in this
- * same process run (raw Playwright, raw BullMQ), never as absolute timings. Prints a table and
+ * same process run (raw Playwright, raw BullMQ, plain pino), never as absolute timings. Prints a table and
  * writes bench/results.json (one object, keys naming the figures). A missed goal is reported; only
  * a crash (a measurement that could not be taken) exits non-zero. Stacks, databases and browsers
  * are closed and dropped on every path.
@@ -16,12 +16,16 @@ import { dispatch } from './dispatch';
 import { enqueuePglite, enqueuePostgres } from './enqueue';
 import { GOALS, meets, table } from './figures';
 import { Cleanup, note, since } from './lib';
+import { credentialLease } from './credential-lease';
+import { redactionLogs, redactionScreenshot } from './redaction';
 import { runOverhead } from './run-overhead';
 
 /** Run in this order; a shared stack closes right after the last measurement that uses it. */
-// Enqueue first: a closing runner stack (Chromium exiting, its database dropped) would weigh
-// on the next measurement for a while.
-const ALL: readonly Measurement[] = [enqueuePostgres, enqueuePglite, runOverhead, dispatch];
+// Log throughput first, while nothing else is open. Then enqueue: a closing runner stack
+// (Chromium exiting, its database dropped) would weigh on the next measurement for a while. The
+// credential lease uses the idle PostgreSQL stack of the enqueue measurement, after both enqueues;
+// the masked screenshot comes last, after the runner stack has closed.
+const ALL: readonly Measurement[] = [redactionLogs, enqueuePostgres, enqueuePglite, credentialLease, runOverhead, dispatch, redactionScreenshot];
 /** Pause after a shared stack closes, so its teardown does not run into the next measurement. */
 const SETTLE_MS = 1000;
 const only = process.argv.slice(2).map((w) => w.toLowerCase());

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { QueueEvents } from 'bullmq';
 import { runQueueName, SegmentName } from '@orderly/shared';
 import { TEST_REDIS_URL } from '@orderly/shared/testing';
@@ -8,6 +9,8 @@ import { note, since, withTimeout } from './lib';
 /** A synthetic member the demo portal knows (coverage Active). */
 export const MEMBER = { memberId: 'ZZT100200301', dateOfBirth: '1900-01-15' };
 const SEGMENT = 'demo' as SegmentName;
+/** The bench's reference bot: exactly the raw baseline's Playwright calls (see raw-playwright.ts). */
+export const REFERENCE_BOT = join(__dirname, 'bots', 'reference');
 /** Production default; the harness captures debug lines for tests, which is not what ships. */
 const LOG_LEVEL = 'info';
 
@@ -26,14 +29,17 @@ export interface RunTiming {
 
 export interface RunnerStack {
   stack: Stack;
-  /** Creates one eligibility-check run through the API and resolves when its job completes. */
-  runOnce(): Promise<RunTiming>;
+  /**
+   * Creates one run through the API (by default of the eligibility-check bot against the stack's
+   * portal, with sign-in) and resolves when its job completes.
+   */
+  runOnce(request?: { bot: string; input: Record<string, unknown> }): Promise<RunTiming>;
   close(): Promise<void>;
 }
 
 /**
- * A PostgreSQL stack with the eligibility-check bot published and one runner (warm Chromium in
- * its bot host). Completion is observed on the run queue's event stream, not by polling the API.
+ * A PostgreSQL stack with the eligibility-check and reference bots published and one runner
+ * (warm Chromium in its bot host). Completion is observed on the run queue's event stream, not by polling the API.
  */
 export async function startRunnerStack(): Promise<RunnerStack> {
   const t0 = performance.now();
@@ -41,6 +47,7 @@ export async function startRunnerStack(): Promise<RunnerStack> {
   let events: QueueEvents | undefined;
   try {
     await stack.publish();
+    await stack.publish(REFERENCE_BOT);
     const started = new Map<string, { at: number; contextMs: number }>();
     await stack.startRunner({ onBotStarted: (runId, contextMs) => started.set(runId, { at: performance.now(), contextMs }) });
     events = new QueueEvents(runQueueName(SEGMENT), { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
@@ -59,13 +66,13 @@ export async function startRunnerStack(): Promise<RunnerStack> {
     const qe = events;
     return {
       stack,
-      async runOnce() {
+      async runOnce(request = { bot: 'eligibility-check', input: { portalUrl: stack.portal.url, ...MEMBER } }) {
         // The job id is the run's idempotency key, so the waiter exists before the job does.
         const key = `bench-${++n}-${randomBytes(4).toString('hex')}`;
         const done = new Promise<number>((resolve, reject) => waiters.set(key, { resolve, reject }));
         try {
           const createdAt = performance.now();
-          const res = await stack.api('POST', '/v1/runs', { bot: 'eligibility-check', input: { portalUrl: stack.portal.url, ...MEMBER }, idempotencyKey: key });
+          const res = await stack.api('POST', '/v1/runs', { ...request, idempotencyKey: key });
           if (res.status !== 201) throw new Error(`create run answered ${res.status}: ${JSON.stringify(res.body)}`);
           const runId = (res.body as { id: string }).id;
           const completedAt = await withTimeout(done, 30_000, `run ${runId}`);
