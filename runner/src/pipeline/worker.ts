@@ -53,7 +53,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
     throw new UnrecoverableError(code);
   }
 
-  async function execute(job: Job, payload: JobPayload, attempt: number, runLog: RunLog, log: Logger): Promise<unknown> {
+  async function execute(payload: JobPayload, attempt: number, runLog: RunLog, log: Logger): Promise<unknown> {
     const bot = await deps.cache.get(payload);
     const claim = await deps.client.claim(payload.runId, attempt, deps.runnerId);
     // Defence in depth: the control room validated the input; so does the side that runs it.
@@ -127,7 +127,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
       const started = Date.now();
       const runLog = new RunLog((batch) => deps.reports.logs(payload.runId, attempt, batch));
       try {
-        const result = await execute(job, payload, attempt, runLog, log);
+        const result = await execute(payload, attempt, runLog, log);
         await deps.reports.finished(payload.runId, attempt, { ok: true, result }, true, Date.now() - started, runLog.rest());
         log.info({ ms: Date.now() - started }, 'run succeeded');
         return { ok: true };
