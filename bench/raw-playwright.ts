@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Browser, chromium } from 'playwright-core';
+import { Browser, chromium, Page } from 'playwright-core';
 import { CHROMIUM_ARGS } from '@orderly/runner/dist/browser/launch';
 import { CHROMIUM, PORTAL_CREDENTIALS } from '../test/harness';
 import { since } from './lib';
@@ -68,17 +68,24 @@ export interface RawTiming {
  * Exactly what the reference bot (bench/bots/reference) does, on a demo portal without sign-in:
  * goto `/eligibility`, fill `#member-id`, fill `#dob`, click `#check`, wait for `#coverage-status`.
  */
-export async function rawReferenceOnce(browser: Browser, portalUrl: string): Promise<RawTiming> {
-  const start = performance.now();
-  const context = await browser.newContext();
-  try {
-    const page = await context.newPage();
-    const contextMs = since(start);
+export function rawReferenceOnce(browser: Browser, portalUrl: string): Promise<RawTiming> {
+  return timedRun(browser, async (page) => {
     await page.goto(new URL('/eligibility', portalUrl).toString());
     await page.fill('#member-id', MEMBER.memberId);
     await page.fill('#dob', MEMBER.dateOfBirth);
     await page.click('#check');
     await page.locator('#coverage-status').waitFor();
+  });
+}
+
+/** Times `steps` in a new context of the warm browser; the context's own cost is reported apart. */
+async function timedRun(browser: Browser, steps: (page: Page) => Promise<void>): Promise<RawTiming> {
+  const start = performance.now();
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const contextMs = since(start);
+    await steps(page);
     await context.close();
     return { totalMs: since(start), contextMs };
   } finally {
@@ -94,12 +101,8 @@ export async function rawReferenceOnce(browser: Browser, portalUrl: string): Pro
  * three elements): the same browser work without Orderly, to tell Orderly's overhead from the
  * bot's own extra calls.
  */
-export async function rawEligibilityOnce(browser: Browser, portalUrl: string, botSteps: boolean): Promise<RawTiming> {
-  const start = performance.now();
-  const context = await browser.newContext();
-  try {
-    const page = await context.newPage();
-    const contextMs = since(start);
+export function rawEligibilityOnce(browser: Browser, portalUrl: string, botSteps: boolean): Promise<RawTiming> {
+  return timedRun(browser, async (page) => {
     await page.goto(new URL('/eligibility', portalUrl).toString());
     if (new URL(page.url()).pathname === '/login') {
       await page.fill('#username', PORTAL_CREDENTIALS.username);
@@ -124,9 +127,5 @@ export async function rawEligibilityOnce(browser: Browser, portalUrl: string, bo
     } else {
       await page.locator('#coverage-status').waitFor();
     }
-    await context.close();
-    return { totalMs: since(start), contextMs };
-  } finally {
-    await context.close().catch(() => undefined);
-  }
+  });
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { cardValid, deaValid, luhnValid, mbiValid, npiValid, plausibleDate, ssnValid, vinCheckChar, vinValid } from './checksums';
 import { RULES, scanPatterns, scanPatternsExhaustive } from './patterns';
 import { mergeSpans, PATTERN_LABELS, type Span } from './types';
+import { prng } from './corpus/generate';
 
 const masked = (text: string): string[] => mergeSpans(scanPatterns(text)).map((s) => `${s.label}:${text.slice(s.start, s.end)}`);
 
@@ -172,16 +173,6 @@ describe('checksums', () => {
   });
 });
 
-/** A small seeded generator for the fuzz below (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const key = (spans: Span[]): string => JSON.stringify(mergeSpans(spans));
 

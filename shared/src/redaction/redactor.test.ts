@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CleanEdgeCache, createRedactor, type Detector } from './redactor';
 import { applyMasks, mergeSpans } from './types';
+import { prng } from './corpus/generate';
 
 const SECRET = 'fake-S3cret"with\\quote';
 const NAME = 'Zorblax McTestface';
@@ -82,16 +83,6 @@ describe('redactJsonLine', () => {
   });
 });
 
-/** A seeded generator (mulberry32) for the equivalence test. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('the clean-edge cache never changes a result', () => {
   const texts = readFileSync(join(__dirname, '../../fixtures/redaction/corpus.jsonl'), 'utf8')

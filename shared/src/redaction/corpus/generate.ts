@@ -29,8 +29,8 @@ export interface CorpusLine {
 
 export const DEFAULT_SEED = 20240611;
 
-/** mulberry32: small, fast, and the same on every platform. */
-function prng(seed: number): () => number {
+/** mulberry32: small, fast, and the same on every platform (also seeds the redaction fuzz tests). */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
