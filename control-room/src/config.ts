@@ -12,6 +12,7 @@ export const ControlRoomConfigSchema = z
     REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
     ORDERLY_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('orderly'),
     ORDERLY_SEGMENTS: csv(SegmentName).default(['demo'] as never),
+    ORDERLY_PROD_SEGMENTS: csv(SegmentName).default([]),
     ORDERLY_MAX_PACKAGE_BYTES: positiveInt(10 * 1024 * 1024),
     ORDERLY_JOB_TTL_SECONDS: positiveInt(24 * 3600),
     ORDERLY_LOG_LEVEL: logLevel,
@@ -26,6 +27,7 @@ export const ControlRoomConfigSchema = z
     ORDERLY_CREDENTIAL_MAX_AGE_DAYS: positiveInt(90),
     ORDERLY_SCREENSHOT_RETENTION_DAYS: z.coerce.number().min(0).default(30),
   })
+  .refine((env) => env.ORDERLY_PROD_SEGMENTS.every((s) => env.ORDERLY_SEGMENTS.includes(s)), { message: 'every production segment must be one of ORDERLY_SEGMENTS', path: ['ORDERLY_PROD_SEGMENTS'] })
   .refine((env) => !env.VAULT_ADDR || env.VAULT_TOKEN_FILE, { message: 'VAULT_TOKEN_FILE is required with VAULT_ADDR', path: ['VAULT_TOKEN_FILE'] })
   .transform((env) => {
     const dataDir = resolve(env.ORDERLY_DATA_DIR);
@@ -37,6 +39,8 @@ export const ControlRoomConfigSchema = z
       redisUrl: env.REDIS_URL,
       queuePrefix: env.ORDERLY_QUEUE_PREFIX,
       segments: env.ORDERLY_SEGMENTS as SegmentName[],
+      /** Production segments: their runners run only packages with a release attestation for `prod`. */
+      prodSegments: env.ORDERLY_PROD_SEGMENTS as SegmentName[],
       maxPackageBytes: env.ORDERLY_MAX_PACKAGE_BYTES,
       jobTtlSeconds: env.ORDERLY_JOB_TTL_SECONDS,
       logLevel: env.ORDERLY_LOG_LEVEL,

@@ -3,11 +3,9 @@ import { parseRequest } from '../http/errors';
 import { Credentials, RequestContext } from './credentials';
 import { CredentialParams, CredentialStatusQuery, RotateCredentialRequest, SetCredentialRequest } from './schemas';
 
-/** Who and where, for the audit log. Roles will name users here; for now the admin token is `admin`. */
+/** Who and where, for the audit log. */
 function context(request: FastifyRequest): RequestContext {
-  const principal = request.principal;
-  const actor = principal === undefined ? 'anonymous' : principal.kind === 'admin' ? 'admin' : `runner:${principal.segment}`;
-  return { actor, sourceIp: request.ip, requestId: request.id };
+  return { actor: request.principal?.actor ?? 'anonymous', sourceIp: request.ip, requestId: request.id };
 }
 
 /**
@@ -16,23 +14,23 @@ function context(request: FastifyRequest): RequestContext {
  * included; a malformed path is not, as its text is not a target we can name safely.
  */
 export function credentialRoutes(app: FastifyInstance, credentials: Credentials): void {
-  app.put('/v1/credentials/:bot/:name', { config: { access: 'admin' } }, async (request) => {
+  app.put('/v1/credentials/:bot/:name', { config: { permission: 'credentials.manage' } }, async (request) => {
     const ctx = context(request);
     const target = parseRequest(CredentialParams, request.params, 'path');
     const body = await credentials.parseAudited('set', ctx, target, () => parseRequest(SetCredentialRequest, request.body));
     return credentials.set(ctx, target, body);
   });
-  app.post('/v1/credentials/:bot/:name/rotate', { config: { access: 'admin' } }, async (request) => {
+  app.post('/v1/credentials/:bot/:name/rotate', { config: { permission: 'credentials.manage' } }, async (request) => {
     const ctx = context(request);
     const target = parseRequest(CredentialParams, request.params, 'path');
     const body = await credentials.parseAudited('rotate', ctx, target, () => parseRequest(RotateCredentialRequest, request.body));
     return credentials.rotate(ctx, target, body);
   });
-  app.post('/v1/credentials/:bot/revoke-runs', { config: { access: 'admin' } }, async (request) => {
+  app.post('/v1/credentials/:bot/revoke-runs', { config: { permission: 'credentials.manage' } }, async (request) => {
     const { bot } = parseRequest(CredentialParams.pick({ bot: true }), request.params, 'path');
     return credentials.revokeRuns(context(request), bot);
   });
-  app.get('/v1/credentials', { config: { access: 'admin' } }, async (request) => {
+  app.get('/v1/credentials', { config: { permission: 'credentials.read' } }, async (request) => {
     const query = parseRequest(CredentialStatusQuery, request.query, 'query');
     return { credentials: await credentials.status(query.bot) };
   });

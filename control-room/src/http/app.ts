@@ -44,21 +44,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.addHook('onRequest', async (request) => {
-    const access = request.routeOptions.config.access;
-    if (access === undefined) {
-      // Unknown routes fall through to the 404 handler; known ones must declare their access.
+    const permission = request.routeOptions.config.permission;
+    if (permission === undefined) {
+      // Unknown routes fall through to the 404 handler; known ones must declare a permission.
       if (request.routeOptions.url === undefined) return;
-      throw new OrderlyError('ORDERLY_E_INTERNAL', 'route declares no access rule');
+      throw new OrderlyError('ORDERLY_E_INTERNAL', 'route declares no permission');
     }
     const principal = authenticate(request, deps.tokens);
     if (principal) request.principal = principal;
-    authorize(principal, access);
+    authorize(principal, permission);
   });
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((request, reply) => sendError(new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such route'), request, reply));
 
-  app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { config: { access: 'public' } }, async (_request, reply) => {
+  app.get('/healthz', { config: { permission: 'public' } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { permission: 'public' } }, async (_request, reply) => {
     const checks = await Promise.all([
       deps.db.query('SELECT 1').then(() => 'ok', () => 'down'),
       deps.redis.ping().then(() => 'ok', () => 'down'),
@@ -67,7 +67,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const ready = checks.every((c) => c === 'ok');
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', database, redis });
   });
-  app.get('/v1/control-room/public-keys', { config: { access: 'public' } }, async (_request, reply) => reply.type('application/x-pem-file').send(deps.publicKeysPem));
+  app.get('/v1/control-room/public-keys', { config: { permission: 'public' } }, async (_request, reply) => reply.type('application/x-pem-file').send(deps.publicKeysPem));
 
   keyRoutes(app, deps.keys);
   packageRoutes(app, deps.packages);

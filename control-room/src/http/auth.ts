@@ -1,39 +1,51 @@
 import { FastifyRequest } from 'fastify';
 import { OrderlyError, SegmentName } from '@orderly/shared';
+import { can, Permission, Principal } from '../access/permissions';
+import { permissionsOf } from '../access/roles';
 import { tokenMatches } from '../identity/secrets';
 
-/** Who is calling. Users, roles and per-runner identities extend this union. */
-export type Principal = { kind: 'admin' } | { kind: 'runner'; segment: SegmentName };
-
-export type RouteAccess = 'public' | 'admin' | 'runner';
+export type { Principal } from '../access/permissions';
 
 export interface TokenStore {
   adminTokenHash: Buffer;
   runnerTokenHashes: ReadonlyMap<SegmentName, Buffer>;
 }
 
-function bearer(request: FastifyRequest): string | undefined {
+export function bearer(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (typeof header !== 'string') return undefined;
   const match = /^Bearer ([A-Za-z0-9_\-.~+/]{16,256}={0,2})$/.exec(header);
   return match?.[1];
 }
 
+const ADMIN: Principal = { kind: 'admin', id: 'admin', actor: 'admin', permissions: permissionsOf(['admin']) };
+const RUNNER_PERMISSIONS: ReadonlySet<Permission> = new Set(['runner.api']);
+
+export const runnerPrincipal = (segment: SegmentName, id = `runner:${segment}`): Principal => ({ kind: 'runner', id, actor: id, permissions: RUNNER_PERMISSIONS, segment });
+
+/** The bootstrap tokens: the admin token, and one runner token per segment. */
 export function authenticate(request: FastifyRequest, tokens: TokenStore): Principal | undefined {
   const token = bearer(request);
   if (!token) return undefined;
-  if (tokenMatches(token, tokens.adminTokenHash)) return { kind: 'admin' };
+  if (tokenMatches(token, tokens.adminTokenHash)) return ADMIN;
   for (const [segment, hash] of tokens.runnerTokenHashes) {
-    if (tokenMatches(token, hash)) return { kind: 'runner', segment };
+    if (tokenMatches(token, hash)) return runnerPrincipal(segment);
   }
   return undefined;
 }
 
-/** Checks the route's access rule; throws coded 401/403 errors. */
-export function authorize(principal: Principal | undefined, access: RouteAccess): void {
-  if (access === 'public') return;
+/** Checks the route's permission; throws coded 401/403 errors. */
+export function authorize(principal: Principal | undefined, permission: Permission): void {
+  if (permission === 'public') return;
   if (!principal) throw new OrderlyError('ORDERLY_E_UNAUTHENTICATED', 'a valid bearer token is required');
-  if (principal.kind !== access) throw new OrderlyError('ORDERLY_E_FORBIDDEN', `this route is for ${access} callers`);
+  if (!can(principal, permission)) throw new OrderlyError('ORDERLY_E_FORBIDDEN', `this action needs the ${permission} permission`, { permission });
+}
+
+/** The calling runner's segment; the route's permission (runner.api) already admitted only runners. */
+export function runnerSegment(request: FastifyRequest): SegmentName {
+  const segment = request.principal?.kind === 'runner' ? request.principal.segment : undefined;
+  if (!segment) throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'runners only');
+  return segment;
 }
 
 declare module 'fastify' {
@@ -41,6 +53,9 @@ declare module 'fastify' {
     principal?: Principal;
   }
   interface FastifyContextConfig {
-    access?: RouteAccess;
+    /** The one permission the route requires; every route declares one. */
+    permission?: Permission;
+    /** Needs a fresh second factor (promotion, key changes, credential rotation, role changes). */
+    stepUp?: boolean;
   }
 }

@@ -11,6 +11,8 @@ import { generateBoxKeyPair, generateSigningKeyPair, loadBoxPrivateKey, loadPriv
 export interface ControlRoomSecrets {
   /** Ed25519: signs job envelopes. */
   signingKey: KeyObject;
+  /** Ed25519: signs release attestations (promotion to prod) and audit chain heads. */
+  releaseKey: KeyObject;
   /** X25519: runners seal report bodies to it. */
   sealingKey: KeyObject;
   /** AES-256 key for data at rest (run inputs, results). */
@@ -52,6 +54,7 @@ export function loadOrCreateSecrets(secretsDir: string, segments: readonly Segme
   mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
   chmodSync(secretsDir, 0o700);
   const signingKey = loadPrivateKey(readOrCreate(join(secretsDir, 'signing.key'), () => generateSigningKeyPair().privateKeyPem));
+  const releaseKey = loadPrivateKey(readOrCreate(join(secretsDir, 'release.key'), () => generateSigningKeyPair().privateKeyPem));
   const sealingKey = loadBoxPrivateKey(readOrCreate(join(secretsDir, 'sealing.key'), () => generateBoxKeyPair().privateKeyPem));
   const dataKey = Buffer.from(readOrCreate(join(secretsDir, 'data.key'), () => randomBytes(32).toString('base64')).trim(), 'base64');
   const newToken = () => `orderly_${randomBytes(24).toString('base64url')}`;
@@ -62,6 +65,7 @@ export function loadOrCreateSecrets(secretsDir: string, segments: readonly Segme
   }
   return {
     signingKey,
+    releaseKey,
     sealingKey,
     dataKey,
     dataKeyId: `local:${createHash('sha256').update(dataKey).digest('hex').slice(0, 16)}`,

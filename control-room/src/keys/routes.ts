@@ -4,10 +4,10 @@ import { parseRequest } from '../http/errors';
 import { PublisherKeys } from './publisher-keys';
 
 export function keyRoutes(app: FastifyInstance, keys: PublisherKeys): void {
-  app.post('/v1/keys', { config: { access: 'admin' } }, async (request, reply) => {
+  app.post('/v1/keys', { config: { permission: 'keys.manage' } }, async (request, reply) => {
     const body = parseRequest(RegisterKeyRequest, request.body);
     const { key, created } = await keys.register(body.name, body.publicKeyPem);
     return reply.code(created ? 201 : 200).send(key);
   });
-  app.get('/v1/keys', { config: { access: 'admin' } }, async () => ({ keys: await keys.list() }));
+  app.get('/v1/keys', { config: { permission: 'keys.read' } }, async () => ({ keys: await keys.list() }));
 }

@@ -1,6 +1,7 @@
 import { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ClaimRequest, LeaseRequest, OrderlyError, PackageDigest, RunId } from '@orderly/shared';
+import { runnerSegment } from '../http/auth';
 import { parseRequest } from '../http/errors';
 import { PublisherKeys } from '../keys/publisher-keys';
 import { Packages } from '../packages/packages';
@@ -9,29 +10,26 @@ import { Screenshots, ScreenshotUpload } from '../runs/screenshots';
 
 /** Routes for runners only. A runner token is bound to one segment and sees only its runs. */
 export function runnerRoutes(app: FastifyInstance, runs: Runs, packages: Packages, keys: PublisherKeys, screenshots: Screenshots): void {
-  app.post('/v1/runner/runs/:id/claim', { config: { access: 'runner' } }, async (request) => {
+  app.post('/v1/runner/runs/:id/claim', { config: { permission: 'runner.api' } }, async (request) => {
     const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
     const body = parseRequest(ClaimRequest, request.body);
-    if (request.principal?.kind !== 'runner') throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'runners only');
-    return runs.claim(id, request.principal.segment, body.attempt);
+    return runs.claim(id, runnerSegment(request), body.attempt, body.runnerId);
   });
 
-  app.post('/v1/runner/runs/:id/lease', { config: { access: 'runner' } }, async (request, reply) => {
+  app.post('/v1/runner/runs/:id/lease', { config: { permission: 'runner.api' } }, async (request, reply) => {
     const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
     const body = parseRequest(LeaseRequest, request.body);
-    if (request.principal?.kind !== 'runner') throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'runners only');
-    await runs.recordLease(id, request.principal.segment, body.attempt, body.accessor);
+    await runs.recordLease(id, runnerSegment(request), body.attempt, body.accessor);
     return reply.code(204).send();
   });
 
-  app.post('/v1/runner/runs/:id/screenshots', { config: { access: 'runner' } }, async (request, reply) => {
+  app.post('/v1/runner/runs/:id/screenshots', { config: { permission: 'runner.api' } }, async (request, reply) => {
     const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
     const body = parseRequest(ScreenshotUpload, request.body);
-    if (request.principal?.kind !== 'runner') throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'runners only');
-    return reply.code(201).send(await screenshots.store(id, request.principal.segment, body));
+    return reply.code(201).send(await screenshots.store(id, runnerSegment(request), body));
   });
 
-  app.get('/v1/runner/packages/:digest', { config: { access: 'runner' } }, async (request) => {
+  app.get('/v1/runner/packages/:digest', { config: { permission: 'runner.api' } }, async (request) => {
     const { digest } = parseRequest(z.object({ digest: PackageDigest }), request.params, 'path');
     const pkg = await packages.byDigest(digest);
     const archive = pkg && (await packages.blob(digest));

@@ -20,7 +20,7 @@ function checkIdempotencyKeys(body: unknown): void {
 }
 
 export function runRoutes(app: FastifyInstance, runs: Runs, screenshots: Screenshots): void {
-  app.post('/v1/runs', { config: { access: 'admin' } }, async (request, reply) => {
+  app.post('/v1/runs', { config: { permission: 'runs.create' } }, async (request, reply) => {
     checkIdempotencyKeys(request.body);
     const body = parseRequest(CreateRunRequest, request.body);
     const header = request.headers['idempotency-key'];
@@ -36,27 +36,27 @@ export function runRoutes(app: FastifyInstance, runs: Runs, screenshots: Screens
     return reply.code(outcome!.created ? 201 : 200).send(outcome!.run);
   });
   /** Up to 1,000 runs in one request: one transaction, one queue round trip per segment. */
-  app.post('/v1/runs/batch', { config: { access: 'admin' } }, async (request, reply) => {
+  app.post('/v1/runs/batch', { config: { permission: 'runs.create' } }, async (request, reply) => {
     checkIdempotencyKeys(request.body);
     const body = parseRequest(CreateRunsBatchRequest, request.body);
     const outcomes = await runs.create(body.runs);
     return reply.code(201).send({ runs: outcomes.map((o) => ({ ...o.run, created: o.created })) });
   });
   /** After a Transit key rotation: move stored data keys to the newest version (then raise min_decryption_version). */
-  app.post('/v1/admin/rewrap', { config: { access: 'admin' } }, async () => ({ rewrapped: await runs.rewrapAll() }));
-  app.get('/v1/runs', { config: { access: 'admin' } }, async (request) => {
+  app.post('/v1/admin/rewrap', { config: { permission: 'signing.manage' } }, async () => ({ rewrapped: await runs.rewrapAll() }));
+  app.get('/v1/runs', { config: { permission: 'runs.read' } }, async (request) => {
     const query = parseRequest(ListQuery, request.query, 'query');
     return { runs: await runs.list(query) };
   });
-  app.get('/v1/runs/:id', { config: { access: 'admin' } }, async (request) => runs.get(parseRequest(IdParams, request.params, 'path').id));
-  app.get('/v1/runs/:id/screenshots', { config: { access: 'admin' } }, async (request) => {
+  app.get('/v1/runs/:id', { config: { permission: 'runs.read' } }, async (request) => runs.get(parseRequest(IdParams, request.params, 'path').id));
+  app.get('/v1/runs/:id/screenshots', { config: { permission: 'runs.read' } }, async (request) => {
     const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
     await runs.get(id);
     return { screenshots: await screenshots.list(id) };
   });
-  app.get('/v1/runs/:id/screenshots/:shot', { config: { access: 'admin' } }, async (request, reply) => {
+  app.get('/v1/runs/:id/screenshots/:shot', { config: { permission: 'runs.read' } }, async (request, reply) => {
     const { id, shot } = parseRequest(z.object({ id: RunId, shot: z.coerce.number().int().positive() }), request.params, 'path');
     return reply.type('image/png').header('cache-control', 'no-store').send(await screenshots.png(id, shot));
   });
-  app.get('/v1/runs/:id/logs', { config: { access: 'admin' } }, async (request) => ({ lines: await runs.logs(parseRequest(IdParams, request.params, 'path').id) }));
+  app.get('/v1/runs/:id/logs', { config: { permission: 'runs.read' } }, async (request) => ({ lines: await runs.logs(parseRequest(IdParams, request.params, 'path').id) }));
 }

@@ -250,7 +250,7 @@ export class Runs {
    * A runner of the run's segment takes the run for an attempt and receives its input. Only a
    * waiting run, or an active one (whose previous runner died), can be claimed.
    */
-  async claim(id: string, segment: SegmentName, attempt: number): Promise<ClaimResponse> {
+  async claim(id: string, segment: SegmentName, attempt: number, runnerId: string): Promise<ClaimResponse> {
     const rows = await this.deps.db.query<RunRow>(
       `UPDATE runs SET status = 'active', attempts = GREATEST(attempts, $3), started_at = COALESCE(started_at, now()), updated_at = now()
        WHERE id = $1 AND segment = $2 AND status = ANY($4) RETURNING *`,
@@ -263,6 +263,7 @@ export class Runs {
       if (exists[0].segment !== segment) throw new OrderlyError('ORDERLY_E_FORBIDDEN', `this runner serves ${segment}, not the run's segment`);
       throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `run is ${exists[0].status} in segment ${exists[0].segment}`, { status: exists[0].status });
     }
+    await this.deps.db.query('INSERT INTO run_attempts (run_id, attempt, runner_id) VALUES ($1, $2, $3) ON CONFLICT (run_id, attempt) DO UPDATE SET runner_id = EXCLUDED.runner_id, claimed_at = now()', [id, attempt, runnerId]);
     const input = (await this.deps.cipher.open(row.input_sealed, inputAad(row.id))) as Record<string, unknown>;
     // SecretIDs are issued when a run starts, never when it is queued: queue waits and retries
     // must not outlive or reuse them.
@@ -291,6 +292,11 @@ export class Runs {
     const sealedResult = outcome.result === undefined ? null : JSON.stringify(await this.deps.cipher.seal(outcome.result, resultAad(id)));
     // The runner revokes its token before it reports: the attempt's lease is over either way.
     await tx.query('UPDATE run_leases SET released_at = now() WHERE run_id = $1 AND attempt = $2 AND released_at IS NULL', [id, outcome.attempt]);
+    if (outcome.status !== 'cancelled' && outcome.status !== 'discarded') {
+      await tx.query('UPDATE run_attempts SET finished_at = COALESCE(finished_at, now()), outcome = $3, error = $4 WHERE run_id = $1 AND attempt = $2', [
+        id, outcome.attempt, outcome.status === 'succeeded' ? 'succeeded' : 'failed', outcome.error ? JSON.stringify(outcome.error) : null,
+      ]);
+    }
     const rows = await tx.query<RunRow>(
       `UPDATE runs SET status = $2, result_sealed = $3, error = $4, attempts = GREATEST(attempts, $5), updated_at = now(),
          finished_at = CASE WHEN $6 THEN now() ELSE NULL END

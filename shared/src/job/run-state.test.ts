@@ -1,6 +1,6 @@
 import { canTransition, isTerminal, RUN_STATUSES, RUN_TRANSITIONS, RunStatus } from './run-state';
 
-const TERMINAL: RunStatus[] = ['succeeded', 'failed', 'cancelled'];
+const TERMINAL: RunStatus[] = ['succeeded', 'failed', 'cancelled', 'discarded'];
 
 describe('run state transitions', () => {
   it('has a table entry for every status, and only for statuses', () => {
@@ -35,9 +35,8 @@ describe('run state transitions', () => {
     expect(canTransition('waiting', 'succeeded')).toBe(false);
   });
 
-  it('lets a dead-lettered run be requeued, and nothing else', () => {
-    expect(canTransition('dead_lettered', 'waiting')).toBe(true);
-    expect(RUN_STATUSES.filter((to) => canTransition('dead_lettered', to))).toEqual(['waiting']);
+  it('lets a dead-lettered run be requeued or discarded, and nothing else', () => {
+    expect(RUN_STATUSES.filter((to) => canTransition('dead_lettered', to))).toEqual(['waiting', 'discarded']);
   });
 
   it.each<[RunStatus, RunStatus]>([

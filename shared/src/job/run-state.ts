@@ -2,7 +2,7 @@
  * A run is in exactly one of these states. Transitions are a table, checked on every write,
  * so a late or duplicated report cannot move a finished run backwards.
  */
-export const RUN_STATUSES = ['waiting', 'active', 'succeeded', 'failed', 'dead_lettered', 'cancelled'] as const;
+export const RUN_STATUSES = ['waiting', 'active', 'succeeded', 'failed', 'dead_lettered', 'cancelled', 'discarded'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const RUN_TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> = {
@@ -11,8 +11,10 @@ export const RUN_TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> 
   active: ['waiting', 'succeeded', 'failed', 'dead_lettered', 'cancelled'],
   succeeded: [],
   failed: [],
-  dead_lettered: ['waiting'],
+  // A dead letter is requeued (same idempotency key, checkpoints kept) or discarded with a reason.
+  dead_lettered: ['waiting', 'discarded'],
   cancelled: [],
+  discarded: [],
 };
 
 export function canTransition(from: RunStatus, to: RunStatus): boolean {

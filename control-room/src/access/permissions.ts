@@ -1,0 +1,54 @@
+import { SegmentName } from '@orderly/shared';
+
+/**
+ * Every permission a route can require. Routes name exactly one (`config.permission`); roles are
+ * sets of them (`roles.ts`). `public` routes need no credential; `runner.api` is held only by
+ * runner identities, never by a role a person can have.
+ */
+export const PERMISSIONS = [
+  'public',
+  'runner.api',
+  // Bot developers
+  'packages.publish',
+  'packages.read',
+  // Approvers
+  'packages.promote',
+  // Operators (developers hold runs.create.dev: runs in non-production segments only)
+  'runs.create',
+  'runs.create.dev',
+  'runs.read',
+  'runs.cancel',
+  'dlq.read',
+  'dlq.manage',
+  // Security team
+  'keys.read',
+  'keys.manage',
+  'users.manage',
+  'runners.manage',
+  'credentials.read',
+  'credentials.manage',
+  'signing.manage',
+  // Auditors
+  'audit.read',
+  // Every signed-in principal: its own sessions and tokens
+  'self',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+/**
+ * Who is calling. People and service accounts carry their roles' permissions (narrowed by a
+ * token's scope); a runner identity is bound to one segment. `actor` is what the audit log records.
+ */
+export interface Principal {
+  kind: 'admin' | 'user' | 'service' | 'runner';
+  /** Stable id: user id, service account id, runner id, or `admin`. */
+  id: string;
+  /** The audit log's actor string, e.g. `user:alice`, `runner:demo-1`, `admin`. */
+  actor: string;
+  permissions: ReadonlySet<Permission>;
+  /** Runners only: the one segment this identity serves. */
+  segment?: SegmentName;
+}
+
+export const can = (principal: Principal | undefined, permission: Permission): boolean =>
+  permission === 'public' || (principal?.permissions.has(permission) ?? false);

@@ -1,0 +1,23 @@
+import { Permission, PERMISSIONS } from './permissions';
+
+/**
+ * The role table: the single source of truth for who may do what. Route handlers name a
+ * permission; nothing else decides access. Separation of duties that depends on the target
+ * (an approver may not promote a package they published) is checked where the target is known.
+ */
+export const ROLES = ['developer', 'approver', 'operator', 'security', 'auditor', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
+  developer: ['self', 'packages.publish', 'packages.read', 'runs.create.dev', 'runs.read'],
+  approver: ['self', 'packages.read', 'packages.promote'],
+  operator: ['self', 'packages.read', 'runs.create', 'runs.read', 'runs.cancel', 'dlq.read', 'dlq.manage'],
+  security: ['self', 'keys.read', 'keys.manage', 'users.manage', 'runners.manage', 'credentials.read', 'credentials.manage', 'signing.manage'],
+  auditor: ['self', 'audit.read'],
+  // The bootstrap identity: everything a person can hold, to create the first users.
+  admin: PERMISSIONS.filter((p) => p !== 'runner.api' && p !== 'public'),
+};
+
+export function permissionsOf(roles: readonly Role[]): Set<Permission> {
+  return new Set(roles.flatMap((role) => ROLE_PERMISSIONS[role]));
+}
