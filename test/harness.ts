@@ -53,6 +53,8 @@ export interface Stack {
   startRun(request: Record<string, unknown>): Promise<RunView>;
   waitForRun(id: string, done?: (run: RunView) => boolean, timeoutMs?: number): Promise<RunView>;
   startRunner(options?: { segment?: string; onBotStarted?: (runId: string, contextMs: number) => void }): Promise<{ close(): Promise<void> }>;
+  /** Stops the control room and starts it again on the same port, database and data directory. */
+  restartControlRoom(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -71,14 +73,20 @@ export async function startStack(
     vault?: boolean;
     /** Extra control room configuration variables. */
     controlRoomEnv?: Record<string, string>;
+    /** Another Redis than the shared test one (fault tests run their own redis-server). */
+    redisUrl?: string;
+    /** Rewrites the test database URL the control room connects through (e.g. to a cuttable proxy). */
+    mapDatabaseUrl?: (url: string) => string | Promise<string>;
   } = {},
 ): Promise<Stack> {
   const logLevel = options.logLevel ?? 'debug';
+  const redisUrl = options.redisUrl ?? TEST_REDIS_URL;
   const dataDir = mkdtempSync(join(tmpdir(), 'orderly-test-'));
   const prefix = testRedisPrefix();
   const log = new CapturedLog();
   let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
   let controlRoom: RunningControlRoom | undefined;
+  let controlRoomEnv: Record<string, string | undefined> = {};
   let portal: DemoPortal;
   let vault: Stack['vault'];
   try {
@@ -89,20 +97,18 @@ export async function startStack(
       vault = { address: devVault.address, rootToken: devVault.rootToken, tokenFile, devVault };
     }
     db = options.database === 'pglite' ? undefined : await createTestDatabase();
-    controlRoom = await startControlRoom(
-      ControlRoomConfigSchema.parse({
-        ORDERLY_DATA_DIR: dataDir,
-        ORDERLY_PORT: '0',
-        DATABASE_URL: db?.url,
-        REDIS_URL: TEST_REDIS_URL,
-        ORDERLY_QUEUE_PREFIX: prefix,
-        ORDERLY_SEGMENTS: options.segments ?? 'demo,other',
-        ORDERLY_MAX_PACKAGE_BYTES: String(1024 * 1024),
-        ...(vault ? { VAULT_ADDR: vault.address, VAULT_TOKEN_FILE: vault.tokenFile } : {}),
-        ...options.controlRoomEnv,
-      }),
-      createLogger({ level: logLevel, name: 'control-room' }, log),
-    );
+    controlRoomEnv = {
+      ORDERLY_DATA_DIR: dataDir,
+      ORDERLY_PORT: '0',
+      ...(db ? { DATABASE_URL: options.mapDatabaseUrl ? await options.mapDatabaseUrl(db.url) : db.url } : {}),
+      REDIS_URL: redisUrl,
+      ORDERLY_QUEUE_PREFIX: prefix,
+      ORDERLY_SEGMENTS: options.segments ?? 'demo,other',
+      ORDERLY_MAX_PACKAGE_BYTES: String(1024 * 1024),
+      ...(vault ? { VAULT_ADDR: vault.address, VAULT_TOKEN_FILE: vault.tokenFile } : {}),
+      ...options.controlRoomEnv,
+    };
+    controlRoom = await startControlRoom(ControlRoomConfigSchema.parse(controlRoomEnv), createLogger({ level: logLevel, name: 'control-room' }, log));
     portal = await startDemoPortal({ credentials: PORTAL_CREDENTIALS });
   } catch (err) {
     // A half-started stack leaves no database, server or data directory behind.
@@ -112,13 +118,14 @@ export async function startStack(
     rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
+  let live: RunningControlRoom = controlRoom; // replaced by restartControlRoom
   const adminToken = readFileSync(adminTokenPath(join(dataDir, 'secrets')), 'utf8').trim();
-  const redis = new Redis(TEST_REDIS_URL);
+  const redis = new Redis(redisUrl);
   const runners: { close(): Promise<void> }[] = [];
   const publisher = generateSigningKeyPair();
 
   const api: Stack['api'] = async (method, path, body, token = adminToken) => {
-    const response = await fetch(`${controlRoom.url}${path}`, {
+    const response = await fetch(`${live.url}${path}`, {
       method,
       headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -155,10 +162,10 @@ export async function startStack(
       const runner = await startRunner(
         RunnerConfigSchema.parse({
           ORDERLY_SEGMENT: segment,
-          ORDERLY_CONTROL_ROOM_URL: controlRoom.url,
+          ORDERLY_CONTROL_ROOM_URL: live.url,
           ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: publicKeysPath(join(dataDir, 'secrets')),
           ORDERLY_RUNNER_TOKEN_FILE: runnerTokenPath(join(dataDir, 'secrets'), segment),
-          REDIS_URL: TEST_REDIS_URL,
+          REDIS_URL: redisUrl,
           ORDERLY_QUEUE_PREFIX: prefix,
           ORDERLY_CHROMIUM_PATH: CHROMIUM,
           ORDERLY_CACHE_DIR: join(dataDir, `runner-cache-${runners.length}`),
@@ -172,11 +179,18 @@ export async function startStack(
       runners.push(runner);
       return runner;
     },
+    async restartControlRoom() {
+      // Same port, database, data directory and Redis prefix: runners and clients keep their URL.
+      const port = new URL(live.url).port;
+      await live.close();
+      live = await startControlRoom(ControlRoomConfigSchema.parse({ ...controlRoomEnv, ORDERLY_PORT: port }), createLogger({ level: logLevel, name: 'control-room' }, log));
+      stack.controlRoom = live;
+    },
     async close() {
       // Every step runs even if an earlier one fails, so a failed run still drops its database.
       try {
         for (const runner of runners.splice(0)) await runner.close().catch(() => undefined);
-        await controlRoom.close();
+        await live.close();
         await portal.close();
         await vault?.devVault.close();
         const keys = await redis.keys(`${prefix}:*`);

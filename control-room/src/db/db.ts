@@ -14,7 +14,8 @@ export interface Db extends Queryable {
 }
 
 export function postgresDb(url: string): Db {
-  const pool = new Pool({ connectionString: url, max: 10 });
+  // A connection attempt that hangs (a partitioned network) fails after a bound, as a 503.
+  const pool = new Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
   // An idle client's error (the server restarting) must not crash the process; the next
   // query reconnects.
   pool.on('error', () => undefined);
@@ -26,16 +27,18 @@ export function postgresDb(url: string): Db {
     },
     async transaction(fn) {
       const client: PoolClient = await pool.connect();
+      let broken = false;
       try {
         await client.query('BEGIN');
         const result = await fn({ query: async (sql, params) => (await client.query(sql, params as unknown[])).rows });
         await client.query('COMMIT');
         return result;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        // A connection that cannot even roll back is dead: destroy it, never hand it out again.
+        broken = await client.query('ROLLBACK').then(() => false, () => true);
         throw err;
       } finally {
-        client.release();
+        client.release(broken);
       }
     },
     async close() {

@@ -19,6 +19,9 @@ export class RunQueues {
     let queue = this.queues.get(name);
     if (!queue) {
       queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      // Redis outages reach callers as failed adds (and /readyz); an unheard 'error' event would be
+      // printed raw to stderr by BullMQ.
+      queue.on('error', () => undefined);
       this.queues.set(name, queue);
     }
     return queue;

@@ -284,8 +284,9 @@ export class Runs {
 
   /**
    * Records an attempt's outcome, moving the run only along the transition table: a late or
-   * repeated report cannot move a finished run. Returns the new state, or undefined if the
-   * run was not in a state that allows it.
+   * repeated report cannot move a finished run, and a report of an older attempt than the latest
+   * claimed one (delayed while the database was away) cannot move the run under a newer attempt.
+   * Returns the new state, or undefined if the run was not in a state that allows it.
    */
   async finish(tx: Queryable, id: string, outcome: { status: RunStatus; attempt: number; result?: unknown; error?: ErrorBody }): Promise<{ status: RunStatus; segment: SegmentName } | undefined> {
     const terminal = outcome.status !== 'waiting';
@@ -300,7 +301,7 @@ export class Runs {
     const rows = await tx.query<RunRow>(
       `UPDATE runs SET status = $2, result_sealed = $3, error = $4, attempts = GREATEST(attempts, $5), updated_at = now(),
          finished_at = CASE WHEN $6 THEN now() ELSE NULL END
-       WHERE id = $1 AND status = ANY($7) RETURNING status, segment`,
+       WHERE id = $1 AND status = ANY($7) AND attempts <= $5 RETURNING status, segment`,
       [
         id,
         outcome.status,

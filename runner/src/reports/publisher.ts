@@ -13,6 +13,8 @@ export class ReportPublisher {
 
   constructor(connection: Redis, prefix: string, private readonly sealingKey: KeyObject, private readonly runnerId: string) {
     this.queue = new Queue(REPORTS_QUEUE, { connection, prefix });
+    // While Redis is away, adds wait in ioredis's offline queue; the 'error' events say nothing more.
+    this.queue.on('error', () => undefined);
   }
 
   private async send(report: Report, jobId: string): Promise<void> {
