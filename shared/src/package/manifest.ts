@@ -29,6 +29,8 @@ export const BotManifest = z
     /** Form fields known to hold no PHI, left visible in screenshots (every other field is masked). */
     screenshotAllowFields: z.array(z.string().min(1).max(500)).default([]),
     hosts: z.array(HostPattern).default([]),
+    /** False: an API-only bot; no browser context is opened and `ctx.page` throws. */
+    browser: z.boolean().default(true),
     credentials: z.array(CredentialName).default([]),
     timeoutSeconds: z.number().int().min(1).max(3600).default(300),
     attempts: z.number().int().min(1).max(10).default(3),
