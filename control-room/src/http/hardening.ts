@@ -64,7 +64,7 @@ export function hardenRoutes(app: FastifyInstance, options: { maxPackageBytes: n
   app.addHook('preValidation', async (request) => {
     if (!NO_BODY_ROUTES.has(`${request.method} ${request.routeOptions.url}`)) return;
     const body = request.body;
-    const empty = body === undefined || body === null || (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0);
+    const empty = body === undefined || (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0);
     if (!empty) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'this request takes no body');
   });
 }
