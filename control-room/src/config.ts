@@ -26,6 +26,8 @@ export const ControlRoomConfigSchema = z
     ORDERLY_TRANSIT_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional()),
     ORDERLY_CREDENTIAL_MAX_AGE_DAYS: positiveInt(90),
     ORDERLY_SCREENSHOT_RETENTION_DAYS: z.coerce.number().min(0).default(30),
+    ORDERLY_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).default(2555),
+    ORDERLY_AUDIT_HEAD_INTERVAL_SECONDS: positiveInt(300),
   })
   .refine((env) => env.ORDERLY_PROD_SEGMENTS.every((s) => env.ORDERLY_SEGMENTS.includes(s)), { message: 'every production segment must be one of ORDERLY_SEGMENTS', path: ['ORDERLY_PROD_SEGMENTS'] })
   .refine((env) => !env.VAULT_ADDR || env.VAULT_TOKEN_FILE, { message: 'VAULT_TOKEN_FILE is required with VAULT_ADDR', path: ['VAULT_TOKEN_FILE'] })
@@ -52,6 +54,10 @@ export const ControlRoomConfigSchema = z
       screenshotRetentionDays: env.ORDERLY_SCREENSHOT_RETENTION_DAYS,
       /** A credential without its own max age is overdue for rotation after this many days. */
       credentialMaxAgeDays: env.ORDERLY_CREDENTIAL_MAX_AGE_DAYS,
+      /** Days audit events are kept before expiry removes them (a prefix of the chain, itself audited); 0 keeps them forever. */
+      auditRetentionDays: env.ORDERLY_AUDIT_RETENTION_DAYS,
+      /** How often the audit chain head is signed (and once on shutdown), when it moved. */
+      auditHeadIntervalSeconds: env.ORDERLY_AUDIT_HEAD_INTERVAL_SECONDS,
       vault: env.VAULT_ADDR
         ? {
             address: env.VAULT_ADDR,

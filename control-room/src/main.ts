@@ -2,10 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { KeyObject } from 'node:crypto';
-import { createLogger, localSigner, OrderlyError, Signer } from '@orderly/shared';
+import { createLogger, localSigner, OrderlyError, publicKeyPem, Signer } from '@orderly/shared';
 import type { VaultClient } from '@orderly/shared/vault';
 import type { Logger } from '@orderly/shared';
 import { AuditLog } from './audit/audit';
+import { AuditHeads } from './audit/heads';
+import { keyedHasher } from './audit/keyed-hash';
+import { RunnerEvents } from './audit/runner-events';
 import { ControlRoomConfig } from './config';
 import { noVaultBroker, vaultCredentialBroker } from './credentials/broker';
 import { Credentials } from './credentials/credentials';
@@ -70,13 +73,16 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const vault = config.vault ? vaultClient(config.vault) : undefined;
     const credentials = config.vault && vault ? vaultCredentialBroker({ vault, ...config.vault }) : noVaultBroker;
     const audit = new AuditLog(db);
+    const auditHash = keyedHasher(secrets.dataKey);
+    const runnerEvents = new RunnerEvents(audit, auditHash, log);
+    const auditHeads = new AuditHeads(db, audit, secrets.releaseKey);
     const credentialStore = new Credentials({ db, audit, vault, defaultMaxAgeDays: config.credentialMaxAgeDays });
     const packages = new Packages(db, keys, { maxArchiveBytes: config.maxPackageBytes, segments: config.segments }, credentials);
     const cipher = await atRestCipher(config, vault, secrets.dataKey, secrets.dataKeyId);
     const signer = await jobSigner(config, vault, secrets.signingKey);
     const publicKeysPem = publishPublicKeys(config.secretsDir, signer.publicKey, secrets.sealingKey);
-    const runs = new Runs({ db, packages, queues, cipher, signer, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, credentials });
-    const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log });
+    const runs = new Runs({ db, packages, queues, cipher, signer, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, credentials, runnerEvents });
+    const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log, runnerEvents });
     cleanups.push(() => consumer.close());
     const screenshots = new Screenshots(db, cipher, config.screenshotRetentionDays);
     const sweep = setInterval(() => {
@@ -85,7 +91,20 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     }, 30_000);
     sweep.unref();
     cleanups.push(async () => clearInterval(sweep));
-    const app = buildApp({ db, redis, keys, packages, runs, screenshots, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log });
+    // Signed audit heads at intervals and once more on shutdown (after the app stopped taking
+    // requests: cleanups run in reverse), and retention expiry on the same timer.
+    const auditTick = () => {
+      auditHeads.signIfMoved().catch((err: Error) => log.error({ err: { message: err.message } }, 'audit head signing failed'));
+      audit.expire(config.auditRetentionDays).catch((err: Error) => log.error({ err: { message: err.message } }, 'audit expiry failed'));
+    };
+    const auditTimer = setInterval(auditTick, config.auditHeadIntervalSeconds * 1000);
+    auditTimer.unref();
+    cleanups.push(async () => {
+      clearInterval(auditTimer);
+      await auditHeads.signIfMoved();
+    });
+    const app = buildApp({ db, redis, keys, packages, runs, screenshots, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log,
+      audit: { log: audit, heads: auditHeads, hash: auditHash, releasePublicKeyPem: publicKeyPem(secrets.releaseKey) } });
     cleanups.push(() => app.close());
     const address = await app.listen({ host: config.host, port: config.port });
     await runs.enqueuePending(0).catch(() => undefined);

@@ -6,8 +6,9 @@ import { Db, Queryable } from '../db/db';
 /**
  * The audit log (invariant 5): append-only (a trigger refuses UPDATE, DELETE and TRUNCATE) and
  * hash-chained: each event's hash is sha256(prev_hash + canonical JSON of the event), so editing
- * or removing an event in the middle breaks every later link. Signed checkpoints (to detect a cut
- * tail) come later.
+ * or removing an event in the middle breaks every later link. Signed chain heads (`heads.ts`)
+ * detect a cut tail; `verify.ts` checks both. Expiry (`expire`) removes a prefix only, through a
+ * transaction-local setting the trigger checks (migration 9), and records itself as an event.
  *
  * Events name who did what to which target, never a value: no secret, no PHI. Details are flat
  * scalars so a caller cannot hand over a whole request body by accident.
@@ -17,9 +18,16 @@ import { Db, Queryable } from '../db/db';
 export const AUDIT_GENESIS_HASH = '0'.repeat(64);
 
 /** An advisory lock key (any constant): appends are serialised so concurrent ones cannot fork the chain. */
-const AUDIT_LOCK_KEY = 7301;
+export const AUDIT_LOCK_KEY = 7301;
 
-const Scalar = z.union([z.string().max(500), z.number(), z.boolean(), z.null()]);
+/** `denied`: the caller was not authenticated or not allowed (401/403); `failure`: any other refusal or error. */
+export const AUDIT_OUTCOMES = ['success', 'failure', 'denied'] as const;
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
+
+/** The action of the event that records an expiry; verification anchors the first retained event on it. */
+export const AUDIT_EXPIRE_ACTION = 'audit.expire';
+
+export const Scalar = z.union([z.string().max(500), z.number(), z.boolean(), z.null()]);
 
 export const AuditEvent = z.strictObject({
   /** Who or what acted: `admin`, `runner:<segment>`, later a user id. */
@@ -28,7 +36,7 @@ export const AuditEvent = z.strictObject({
   action: z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/).max(100),
   /** What was acted on, e.g. `<bot>/<credential>`. */
   target: z.string().min(1).max(300),
-  outcome: z.enum(['success', 'failure']),
+  outcome: z.enum(AUDIT_OUTCOMES),
   sourceIp: z.string().max(100).optional(),
   requestId: z.string().max(100).optional(),
   details: z.record(z.string().max(64), Scalar).default({}),
@@ -42,7 +50,7 @@ export interface AuditRecord {
   actor: string;
   action: string;
   target: string;
-  outcome: 'success' | 'failure';
+  outcome: AuditOutcome;
   sourceIp: string | null;
   requestId: string | null;
   details: Record<string, z.infer<typeof Scalar>>;
@@ -56,7 +64,7 @@ interface AuditRow {
   actor: string;
   action: string;
   target: string;
-  outcome: 'success' | 'failure';
+  outcome: AuditOutcome;
   source_ip: string | null;
   request_id: string | null;
   details: Record<string, z.infer<typeof Scalar>>;
@@ -126,9 +134,50 @@ export class AuditLog {
     else await this.db.transaction(write);
   }
 
-  /** Events in order, optionally after `afterSeq`. */
-  async list(options: { afterSeq?: number; limit?: number } = {}): Promise<AuditRecord[]> {
-    const rows = await this.db.query<AuditRow>('SELECT * FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2', [options.afterSeq ?? 0, options.limit ?? 10_000]);
+  /** Events in order, optionally after `afterSeq` and within [since, until). */
+  async list(options: { afterSeq?: number; limit?: number; since?: Date | undefined; until?: Date | undefined } = {}): Promise<AuditRecord[]> {
+    const rows = await this.db.query<AuditRow>(
+      `SELECT * FROM audit_events WHERE seq > $1 AND ($3::timestamptz IS NULL OR at >= $3) AND ($4::timestamptz IS NULL OR at < $4) ORDER BY seq LIMIT $2`,
+      [options.afterSeq ?? 0, options.limit ?? 10_000, options.since?.toISOString() ?? null, options.until?.toISOString() ?? null],
+    );
     return rows.map(toRecord);
+  }
+
+  /** The last event's seq and hash, or undefined for an empty log. */
+  async head(q: Queryable = this.db): Promise<{ seq: number; hash: string } | undefined> {
+    const rows = await q.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+    return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : undefined;
+  }
+
+  /**
+   * Retention: removes the events older than `retentionDays`, oldest first and only as a prefix of
+   * the chain (the newest event always stays, so the chain continues), then appends an
+   * `audit.expire` event naming how many went and the seq and hash of the last one: verification
+   * starts at the first retained event and anchors its prev_hash on that record. The trigger lets a
+   * DELETE through only for rows at or below the transaction-local `orderly.audit_expire_through`
+   * and older than `orderly.audit_expire_before` (migration 9); any other DELETE still fails.
+   */
+  async expire(retentionDays: number, actor = 'control-room'): Promise<{ count: number; throughSeq: number; throughHash: string } | undefined> {
+    if (retentionDays <= 0) return undefined;
+    const before = new Date(this.now().getTime() - retentionDays * 24 * 3600 * 1000).toISOString();
+    return this.db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_KEY]);
+      // The last event of the longest prefix that is entirely older than the cut-off, never the newest event.
+      const last = await tx.query<{ seq: string; hash: string }>(
+        `SELECT seq, hash FROM audit_events
+         WHERE at < $1
+           AND seq < COALESCE((SELECT min(seq) FROM audit_events WHERE at >= $1), 9223372036854775807)
+           AND seq < (SELECT max(seq) FROM audit_events)
+         ORDER BY seq DESC LIMIT 1`,
+        [before],
+      );
+      if (!last[0]) return undefined;
+      const throughSeq = Number(last[0].seq);
+      await tx.query("SELECT set_config('orderly.audit_expire_through', $1, true), set_config('orderly.audit_expire_before', $2, true)", [String(throughSeq), before]);
+      const deleted = await tx.query('DELETE FROM audit_events WHERE seq <= $1 RETURNING seq', [throughSeq]);
+      const result = { count: deleted.length, throughSeq, throughHash: last[0].hash };
+      await this.append({ actor, action: AUDIT_EXPIRE_ACTION, target: 'audit_events', outcome: 'success', details: { ...result, before, retentionDays } }, tx);
+      return result;
+    });
   }
 }

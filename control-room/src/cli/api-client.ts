@@ -6,6 +6,11 @@ import { CliConfig } from './config';
 export class ApiClient {
   constructor(private readonly config: CliConfig) {}
 
+  /** The control room's base URL. */
+  get url(): string {
+    return this.config.url;
+  }
+
   async request<S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown, headers: Record<string, string> = {}): Promise<z.infer<S>> {
     let response: Response;
     try {
@@ -30,4 +35,16 @@ export class ApiClient {
     if (!parsed.success) throw new OrderlyError('ORDERLY_E_INTERNAL', `unexpected response from ${method} ${path}`);
     return parsed.data;
   }
+}
+
+/** A text resource (PEM) from a public route; errors as in `ApiClient.request`. */
+export async function fetchText(url: string, path: string): Promise<string> {
+  let response: Response;
+  try {
+    response = await fetch(`${url}${path}`);
+  } catch {
+    throw new OrderlyError('ORDERLY_E_CONTROL_ROOM_UNAVAILABLE', `cannot reach the control room at ${url} (is it running? see ORDERLY_URL)`);
+  }
+  if (!response.ok) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `control room answered ${response.status} for ${path}`);
+  return response.text();
 }

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { isOrderlyError } from '@orderly/shared';
 import { ApiClient } from './api-client';
+import { auditCommand } from './commands/audit';
 import { botCommand } from './commands/bot';
 import { controlRoomCommand } from './commands/control-room';
 import { credsCommand } from './commands/creds';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   program.addCommand(botCommand(client));
   program.addCommand(runCommand(client));
   program.addCommand(credsCommand(client));
+  program.addCommand(auditCommand(client));
   program.addCommand(controlRoomCommand());
   program.addCommand(devCommand());
   program.addCommand(redactionCommand());

@@ -14,7 +14,13 @@ import { runnerRoutes } from '../runner-api/routes';
 import { Runs } from '../runs/runs';
 import { runRoutes } from '../runs/routes';
 import { Screenshots } from '../runs/screenshots';
+import { AuditLog } from '../audit/audit';
+import { auditRoutes } from '../audit/routes';
+import { AuditHeads } from '../audit/heads';
+import { KeyedHasher } from '../audit/keyed-hash';
+import { registerAuditHook } from './audit-hook';
 import { authenticate, authorize, TokenStore } from './auth';
+import { hardenedServerOptions, hardenRoutes } from './hardening';
 import { sendError } from './errors';
 
 export interface AppDeps {
@@ -30,6 +36,8 @@ export interface AppDeps {
   publicKeysPem: string;
   maxPackageBytes: number;
   log: Logger;
+  /** The audit log, its signed heads and the release public key (PEM) that verifies them. */
+  audit: { log: AuditLog; heads: AuditHeads; hash: KeyedHasher; releasePublicKeyPem: string };
 }
 
 /** Builds the control room's HTTP app; connects nothing (the composition root does). */
@@ -41,7 +49,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     return503OnClosing: true,
+    ...hardenedServerOptions(deps.log),
   });
+  hardenRoutes(app, { maxPackageBytes: deps.maxPackageBytes });
 
   app.addHook('onRequest', async (request) => {
     const permission = request.routeOptions.config.permission;
@@ -56,6 +66,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((request, reply) => sendError(new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such route'), request, reply));
+  registerAuditHook(app, { audit: deps.audit.log, hash: deps.audit.hash, log: deps.log });
 
   app.get('/healthz', { config: { permission: 'public' } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { config: { permission: 'public' } }, async (_request, reply) => {
@@ -74,5 +85,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   runRoutes(app, deps.runs, deps.screenshots);
   runnerRoutes(app, deps.runs, deps.packages, deps.keys, deps.screenshots);
   credentialRoutes(app, deps.credentials);
+  auditRoutes(app, deps.audit);
   return app;
 }

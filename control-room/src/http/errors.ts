@@ -41,5 +41,14 @@ export function toErrorBody(err: unknown, request: FastifyRequest): { status: nu
 
 export function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { status, body } = toErrorBody(err, request);
+  // The audit hook records the code of a refused request (never its message, which may echo input).
+  request.errorCode = body.code;
   return reply.code(status).send({ error: body, requestId: request.id });
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The error code this request was answered with, if any (set by `sendError`). */
+    errorCode?: string;
+  }
 }

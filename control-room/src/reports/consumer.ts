@@ -3,6 +3,7 @@ import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ERROR_CODES, ErrorBody, ErrorCode, isOrderlyError, LogLine, openSealed, Report, REPORTS_QUEUE, ReportBody, reportAad, RunStatus } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
+import type { RunnerEvents } from '../audit/runner-events';
 import { Db, Queryable } from '../db/db';
 import { RunQueues } from '../runs/queues';
 import { Runs } from '../runs/runs';
@@ -15,6 +16,8 @@ export interface ReportConsumerDeps {
   connection: Redis;
   prefix: string;
   log: Logger;
+  /** Audit events of results, refusals and unwrap failures. */
+  runnerEvents?: RunnerEvents;
 }
 
 export const dlqQueueName = (segment: string) => `orderly.dlq.${segment}`;
@@ -53,6 +56,7 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promi
         report.jobId, report.runId ?? null, report.runnerId, report.errorCode, report.reason,
       ]);
       deps.log.warn({ jobId: report.jobId, runnerId: report.runnerId, code: report.errorCode }, 'runner refused a job');
+      await deps.runnerEvents?.jobRefused({ jobId: report.jobId, runId: report.runId, runnerId: report.runnerId, errorCode: report.errorCode });
       // A run id comes only with a verified control-room signature (expired, wrong segment):
       // that run will never execute from this job, so it must not sit in `waiting` forever.
       if (report.runId) {
@@ -81,6 +85,7 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promi
         await deps.queues.queue(dlqQueueName(moved.segment)).add('dead-letter', { runId: report.runId, errorCode: body.error?.code ?? null, attempts: report.attempt }, { jobId: report.runId });
       }
       deps.log.info({ runId: report.runId, attempt: report.attempt, status, applied: moved !== undefined }, 'run outcome recorded');
+      await deps.runnerEvents?.resultRecorded({ runId: report.runId, attempt: report.attempt, runnerId: report.runnerId, outcome: report.outcome, status, final: report.final, applied: moved !== undefined, errorCode: body.error?.code });
       return;
     }
   }

@@ -5,7 +5,7 @@ import { parseRequest } from '../http/errors';
 import { Runs } from './runs';
 import { Screenshots } from './screenshots';
 
-const ListQuery = z.object({ status: z.enum(RUN_STATUSES).optional(), limit: z.coerce.number().int().min(1).max(500).default(50) });
+const ListQuery = z.strictObject({ status: z.enum(RUN_STATUSES).optional(), limit: z.coerce.number().int().min(1).max(500).default(50) });
 const IdParams = z.object({ id: z.string().max(100) });
 
 /** Idempotency keys get their own code: clients that generate them need to know what went wrong. */

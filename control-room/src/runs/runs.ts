@@ -3,6 +3,7 @@ import {
   assertMaskable, BotName, canonicalJson, canTransition, declaredPhiFromInput, ClaimResponse, CreateRunRequest, ErrorBody, IdempotencyKey, JobPayload, LogLine, OrderlyError,
   PackageDigest, RUN_STATUSES, RunId, RunStatus, RunView, SegmentName, Signer, signJobWith, validateInput,
 } from '@orderly/shared';
+import type { RunnerEvents } from '../audit/runner-events';
 import { CredentialBroker } from '../credentials/broker';
 import { Db, Queryable } from '../db/db';
 import { Packages, StoredPackage } from '../packages/packages';
@@ -38,6 +39,8 @@ export interface RunsDeps {
   segments: readonly SegmentName[];
   jobTtlSeconds: number;
   credentials: CredentialBroker;
+  /** Audit events of claims and leases; optional so tests that need none can leave it out. */
+  runnerEvents?: RunnerEvents;
 }
 
 const inputAad = (runId: string) => `run-input:${runId}`;
@@ -269,6 +272,7 @@ export class Runs {
     // must not outlive or reuse them.
     const pkg = await this.deps.packages.byDigest(row.digest as PackageDigest);
     const credentials = pkg && pkg.manifest.credentials.length > 0 ? await this.deps.credentials.grant(row.bot_name) : undefined;
+    await this.deps.runnerEvents?.claimed({ runId: id, segment, attempt, runnerId, credentials: credentials !== undefined });
     return { runId: row.id as RunId, attempt, input, ...(credentials ? { credentials } : {}) };
   }
 
@@ -280,6 +284,7 @@ export class Runs {
       [id, segment, attempt, accessor],
     );
     if (rows.length === 0) throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', 'only an active run of this segment can record a lease');
+    await this.deps.runnerEvents?.leaseRecorded({ runId: id, segment, attempt, accessor });
   }
 
   /**

@@ -10,7 +10,9 @@ export const RegisterKeyRequest = z.strictObject({ name: z.string().regex(/^[A-Z
 export const PublisherKeyView = z.object({ keyId: KeyId, name: z.string(), publicKeyPem: z.string(), createdAt: z.string(), revokedAt: z.string().nullable() });
 export type PublisherKeyView = z.infer<typeof PublisherKeyView>;
 
-export const PublishRequest = z.strictObject({ archive: z.base64(), envelope: DsseEnvelope });
+/** The envelope as a request part: strict at every level, so an unknown field is refused, not carried along. */
+const StrictDsseEnvelope = z.strictObject({ ...DsseEnvelope.shape, signatures: z.array(z.strictObject(DsseEnvelope.shape.signatures.element.shape)).min(1).max(8) });
+export const PublishRequest = z.strictObject({ archive: z.base64(), envelope: StrictDsseEnvelope });
 export const PackageView = z.object({ name: BotName, version: BotVersion, digest: PackageDigest, publisherKeyId: KeyId, segments: z.array(SegmentName), size: z.number(), createdAt: z.string() });
 export type PackageView = z.infer<typeof PackageView>;
 

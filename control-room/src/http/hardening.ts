@@ -1,0 +1,97 @@
+import type { Socket } from 'node:net';
+import { FastifyInstance, FastifyServerOptions, RouteOptions } from 'fastify';
+import { OrderlyError } from '@orderly/shared';
+import type { Logger } from '@orderly/shared';
+import { sendError } from './errors';
+
+/**
+ * Hostile-input defences that apply to every route, present and future:
+ *
+ * - a small body limit (64 KiB) unless the route is one of the few that carry large payloads
+ *   (package uploads, screenshots, run batches), so a client cannot make the server buffer
+ *   megabytes of JSON on any route it can reach;
+ * - routes that take no body refuse one (an unknown field is an error, never silently ignored);
+ * - requests Node's HTTP parser refuses (CR/LF or control characters in headers, oversized
+ *   headers, broken framing) and URLs the router cannot decode get our error format with a stable
+ *   code instead of Node's or Fastify's own text.
+ */
+
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+/** Routes that carry large bodies, and how large: `maxPackageBytes` scales the package upload. */
+function largeBodyLimit(method: string, url: string, maxPackageBytes: number): number | undefined {
+  switch (`${method} ${url}`) {
+    // Base64 packages are 4/3 of their size, plus the envelope.
+    case 'POST /v1/packages': return Math.ceil(maxPackageBytes * 1.4) + 64 * 1024;
+    // ScreenshotUpload allows 20 MB of base64.
+    case 'POST /v1/runner/runs/:id/screenshots': return 21 * 1024 * 1024;
+    // Up to 1,000 runs with their inputs.
+    case 'POST /v1/runs/batch': return 8 * 1024 * 1024;
+    default: return undefined;
+  }
+}
+
+/** State-changing routes that take no body: anything but an empty body or `{}` is refused. */
+const NO_BODY_ROUTES = new Set(['POST /v1/admin/rewrap', 'POST /v1/credentials/:bot/revoke-runs']);
+
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  permission: string | undefined;
+  bodyLimit: number;
+}
+
+const registries = new WeakMap<FastifyInstance, RegisteredRoute[]>();
+
+/** Every route registered on `app` (HEAD twins of GET routes left out), for tests that must cover them all. */
+export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute[] {
+  return registries.get(app) ?? [];
+}
+
+/** Call before any route is added: body limits, no-body routes and the route registry. */
+export function hardenRoutes(app: FastifyInstance, options: { maxPackageBytes: number }): void {
+  const registry: RegisteredRoute[] = [];
+  registries.set(app, registry);
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const methods = ([] as string[]).concat(route.method);
+    for (const method of methods) {
+      const large = largeBodyLimit(method, route.url, options.maxPackageBytes);
+      if (route.bodyLimit === undefined) route.bodyLimit = large ?? DEFAULT_BODY_LIMIT;
+      if (method === 'HEAD') continue;
+      registry.push({ method, url: route.url, permission: (route.config as { permission?: string } | undefined)?.permission, bodyLimit: route.bodyLimit });
+    }
+  });
+  app.addHook('preValidation', async (request) => {
+    if (!NO_BODY_ROUTES.has(`${request.method} ${request.routeOptions.url}`)) return;
+    const body = request.body;
+    const empty = body === undefined || (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0);
+    if (!empty) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'this request takes no body');
+  });
+}
+
+function errorJson(message: string): string {
+  return JSON.stringify({ error: new OrderlyError('ORDERLY_E_BAD_REQUEST', message).toJSON(), requestId: null });
+}
+
+/**
+ * Server options for requests that never reach a route. Node's parser refuses CR/LF and other
+ * control characters in header values (header injection) before Fastify sees the request: the
+ * answer is a fixed 400 in our format, never an echo of the input.
+ */
+export function hardenedServerOptions(log: Logger): Pick<FastifyServerOptions, 'clientErrorHandler' | 'frameworkErrors'> {
+  return {
+    // Undecodable URLs and overlong parameters: Fastify's default answers echo the path.
+    frameworkErrors: (err, request, reply) => {
+      sendError(err, request, reply);
+    },
+    clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket) {
+      if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      log.warn({ code: err.code }, 'malformed HTTP request refused');
+      const body = errorJson(err.code === 'HPE_HEADER_OVERFLOW' ? 'request headers are too large' : 'malformed HTTP request');
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
+  };
+}
