@@ -25,10 +25,18 @@ let active: { runId: string; controller: AbortController; seq: number } | undefi
 const stepCalls = new Map<number, { runId: string; resolve: (answer: HostStepAnswer) => void }>();
 let nextStepCall = 0;
 
-/** Relays a step call to the runner (which asks the control room) and waits for its answer. */
-function stepRpc(runId: string) {
+/**
+ * Relays a step call to the runner (which asks the control room) and waits for its answer. Only
+ * while this run is the active one: bot code that outlives its run (it ignored the abort) must
+ * not reach the next run's attempt, which may be the same run's retry on this very host.
+ */
+function stepRpc(runId: string, controller: AbortController) {
   return (call: StepCall) =>
     new Promise<HostStepAnswer>((resolve) => {
+      if (active?.controller !== controller || controller.signal.aborted) {
+        resolve({ type: 'step-answer', runId, id: 0, ok: false, error: { code: 'ORDERLY_E_ATTEMPT_STALE', message: 'this run has ended', retryable: false, details: {} } });
+        return;
+      }
       const id = ++nextStepCall;
       stepCalls.set(id, { runId, resolve });
       send({ type: 'step', runId, id, call });
@@ -167,7 +175,7 @@ async function run(request: HostRun): Promise<void> {
       attempt: request.attempt,
       secrets: Object.freeze({ ...request.secrets }),
       screenshot: (name) => shoot!(name),
-      step: createStepRunner(stepRpc(request.runId)),
+      step: createStepRunner(stepRpc(request.runId, controller)),
     };
     send({ type: 'started', runId: request.runId, contextMs: performance.now() - contextStarted });
     const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }));
