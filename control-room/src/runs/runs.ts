@@ -284,7 +284,10 @@ export class Runs {
         }
         case 'spent':
           return { decision, row };
-        case 'start':
+        case 'start': {
+          // Opened before the attempt is recorded: an input that cannot be opened now (Vault
+          // down, key version retired) starts no attempt, so it is not counted as a lost one.
+          const input = (await this.deps.cipher.open(row.input_sealed, inputAad(row.id))) as Record<string, unknown>;
           await tx.query(`UPDATE runs SET status = 'active', attempts = $2, started_at = COALESCE(started_at, now()), updated_at = now() WHERE id = $1`, [id, decision.attempt]);
           // A run requeued from the dead letters starts counting again: its old attempt rows are
           // overwritten, its step checkpoints are kept.
@@ -293,7 +296,8 @@ export class Runs {
              ON CONFLICT (run_id, attempt) DO UPDATE SET runner_id = EXCLUDED.runner_id, claimed_at = now(), finished_at = NULL, outcome = NULL, error = NULL`,
             [id, decision.attempt, runnerId],
           );
-          return { decision, row };
+          return { decision, row, input };
+        }
       }
     });
     const { decision, row } = decided;
@@ -308,7 +312,7 @@ export class Runs {
       case 'start':
         break;
     }
-    const input = (await this.deps.cipher.open(row.input_sealed, inputAad(row.id))) as Record<string, unknown>;
+    const input = decided.input!;
     // SecretIDs are issued when a run starts, never when it is queued: queue waits and retries
     // must not outlive or reuse them.
     const pkg = await this.deps.packages.byDigest(row.digest as PackageDigest);
