@@ -16,6 +16,7 @@ import { dispatch } from './dispatch';
 import { enqueuePglite, enqueuePostgres } from './enqueue';
 import { GOALS, meets, table } from './figures';
 import { Cleanup, note, since } from './lib';
+import { checkpoint } from './checkpoint';
 import { credentialLease } from './credential-lease';
 import { redactionLogs, redactionScreenshot } from './redaction';
 import { pipelineThroughput } from './pipeline';
@@ -26,7 +27,7 @@ import { runOverhead } from './run-overhead';
 // (Chromium exiting, its database dropped) would weigh on the next measurement for a while. The
 // credential lease uses the idle PostgreSQL stack of the enqueue measurement, after both enqueues;
 // the masked screenshot comes last, after the runner stack has closed.
-const ALL: readonly Measurement[] = [redactionLogs, enqueuePostgres, enqueuePglite, credentialLease, runOverhead, dispatch, redactionScreenshot, pipelineThroughput];
+const ALL: readonly Measurement[] = [redactionLogs, enqueuePostgres, enqueuePglite, credentialLease, runOverhead, dispatch, checkpoint, redactionScreenshot, pipelineThroughput];
 /** Pause after a shared stack closes, so its teardown does not run into the next measurement. */
 const SETTLE_MS = 1000;
 const only = process.argv.slice(2).map((w) => w.toLowerCase());

@@ -21,6 +21,8 @@ export const RunnerConfigSchema = z
     ORDERLY_SHUTDOWN_GRACE_SECONDS: positiveInt(30),
     ORDERLY_LOG_LEVEL: logLevel,
     VAULT_ADDR: z.url().optional().or(z.literal('').transform(() => undefined)),
+    ORDERLY_JOB_LOCK_MS: positiveInt(30_000),
+    ORDERLY_STALLED_INTERVAL_MS: positiveInt(30_000),
   })
   .transform((env) => ({
     segment: env.ORDERLY_SEGMENT,
@@ -38,6 +40,9 @@ export const RunnerConfigSchema = z
     logLevel: env.ORDERLY_LOG_LEVEL,
     /** The runner holds no Vault token of its own: each run logs in with its own AppRole grant. */
     vaultAddress: env.VAULT_ADDR,
+    /** A dead runner's run is picked up after at most lock + stalled-check interval. */
+    jobLockMs: env.ORDERLY_JOB_LOCK_MS,
+    stalledIntervalMs: env.ORDERLY_STALLED_INTERVAL_MS,
   }));
 export type RunnerConfig = z.infer<typeof RunnerConfigSchema>;
 

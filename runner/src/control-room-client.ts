@@ -1,12 +1,17 @@
 import { z } from 'zod';
-import { ClaimResponse, DsseEnvelope, ERROR_CODES, ErrorCode, KeyId, OrderlyError, PackageDigest } from '@orderly/shared';
+import { ClaimAnswer, DsseEnvelope, ERROR_CODES, ErrorCode, KeyId, OrderlyError, PackageDigest, StepBeginResponse } from '@orderly/shared';
 
 export const PackageResponse = z.object({ archive: z.base64(), envelope: DsseEnvelope, publisherKeyId: KeyId, publisherPublicKeyPem: z.string() });
 export type PackageResponse = z.infer<typeof PackageResponse>;
 
 /** The runner's view of the control room's runner API. */
 export interface ControlRoomClient {
-  claim(runId: string, attempt: number, runnerId: string): Promise<ClaimResponse>;
+  /** Claims the run for a new attempt (numbered by the control room), or is told to wait first. */
+  claim(runId: string, runnerId: string): Promise<ClaimAnswer>;
+  /** Begins a step checkpoint of the run's current attempt. */
+  beginStep(runId: string, attempt: number, name: string, rerun: boolean): Promise<StepBeginResponse>;
+  /** Records a step of the current attempt done, with its JSON result. */
+  completeStep(runId: string, attempt: number, name: string, result: unknown): Promise<void>;
   fetchPackage(digest: PackageDigest): Promise<PackageResponse>;
   recordLease(runId: string, attempt: number, accessor: string): Promise<void>;
   uploadScreenshot(runId: string, attempt: number, name: string, png: Buffer): Promise<void>;
@@ -37,7 +42,10 @@ export function httpControlRoomClient(baseUrl: string, token: string): ControlRo
     return parsed.data;
   }
   return {
-    claim: (runId, attempt, runnerId) => call(`/v1/runner/runs/${runId}/claim`, ClaimResponse, { method: 'POST', body: JSON.stringify({ attempt, runnerId }) }),
+    claim: (runId, runnerId) => call(`/v1/runner/runs/${runId}/claim`, ClaimAnswer, { method: 'POST', body: JSON.stringify({ runnerId }) }),
+    beginStep: (runId, attempt, name, rerun) => call(`/v1/runner/runs/${runId}/steps/begin`, StepBeginResponse, { method: 'POST', body: JSON.stringify({ attempt, name, rerun }) }),
+    completeStep: (runId, attempt, name, result) =>
+      call(`/v1/runner/runs/${runId}/steps/complete`, z.undefined(), { method: 'POST', body: JSON.stringify({ attempt, name, ...(result === undefined ? {} : { result }) }) }),
     fetchPackage: (digest) => call(`/v1/runner/packages/${digest}`, PackageResponse),
     uploadScreenshot: async (runId, attempt, name, png) => {
       await call(`/v1/runner/runs/${runId}/screenshots`, z.object({ id: z.number() }), { method: 'POST', body: JSON.stringify({ attempt, name, png: png.toString('base64') }) });

@@ -37,6 +37,8 @@ export async function startRunner(
     reports,
     vault: config.vaultAddress ? createVaultClientFactory({ address: config.vaultAddress }) : undefined,
     log,
+    lockDurationMs: config.jobLockMs,
+    stalledIntervalMs: config.stalledIntervalMs,
     ...hooks,
   });
   log.info({ concurrency: config.concurrency, isolatedUser: user !== undefined }, 'runner started');

@@ -43,6 +43,10 @@ export const ERROR_CODES = {
   ORDERLY_E_REDACTION_VALUE_TOO_SHORT: { status: 400, retryable: false, doc: 'A declared PHI value or secret is too short to mask safely; it is refused rather than masking every match.' },
   ORDERLY_E_REDACTION_INPUT_INVALID: { status: 400, retryable: false, doc: 'A redaction eval/scan file line is not valid JSON of the documented shape.' },
   ORDERLY_E_INTERNAL: { status: 500, retryable: false, doc: 'An unexpected error; details are in the server log under the request id.' },
+  ORDERLY_E_ATTEMPT_LOST: { status: 500, retryable: true, doc: "An attempt's runner died or stalled before it reported; the run is retried after its backoff, or dead-lettered once its attempts are used up." },
+  ORDERLY_E_ATTEMPT_STALE: { status: 409, retryable: false, doc: "A runner spoke for an attempt that is no longer the run's current one (a newer attempt claimed the run)." },
+  ORDERLY_E_STEP_UNCERTAIN: { status: 409, retryable: false, doc: 'A step started on an earlier attempt never recorded done, and the bot gave no `onUncertain` policy: never re-run silently; the run is dead-lettered for an operator.' },
+  ORDERLY_E_STEP_INVALID: { status: 400, retryable: false, doc: 'A step name is not 1-100 letters, digits, `.`, `_`, `:` or `-`, a step name is used twice in one attempt, or a step result is not JSON or is over 64 KiB.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

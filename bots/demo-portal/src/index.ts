@@ -6,7 +6,14 @@ import { findMember } from './members';
 export interface DemoPortal {
   url: string;
   /** Side effects the portal saw, for tests that must prove "exactly once". */
-  stats(): { eligibilityChecks: number; byIdempotencyKey: Record<string, number>; logins: number; failedLogins: number };
+  stats(): {
+    eligibilityChecks: number;
+    byIdempotencyKey: Record<string, number>;
+    logins: number;
+    failedLogins: number;
+    /** Claim form submissions by `<idempotency key>/<step>`: a retry that repeats one shows as 2. */
+    claimSubmissions: Record<string, number>;
+  };
   close(): Promise<void>;
 }
 
@@ -25,6 +32,16 @@ const FORM = page(
 <label>Date of birth <input id="dob" name="dateOfBirth" placeholder="YYYY-MM-DD" required></label>
 <input type="hidden" id="idempotency-key" name="idempotencyKey">
 <button id="check" type="submit">Check eligibility</button>
+</form>`,
+);
+
+const CLAIM_FORM = page(
+  'Submit a claim',
+  `<form method="post" action="/claims">
+<label>Amount (cents) <input id="amount" name="amount" autocomplete="off" required></label>
+<input type="hidden" id="idempotency-key" name="idempotencyKey">
+<input type="hidden" id="step" name="step">
+<button id="submit-claim" type="submit">Submit claim</button>
 </form>`,
 );
 
@@ -61,6 +78,8 @@ export function startDemoPortal(options: { port?: number; host?: string; credent
   let logins = 0;
   let failedLogins = 0;
   const byIdempotencyKey: Record<string, number> = {};
+  const claimSubmissions: Record<string, number> = {};
+  let claimSeq = 0;
   const sessions = new Set<string>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const send = (status: number, html: string, headers: Record<string, string> = {}) => {
@@ -104,6 +123,21 @@ export function startDemoPortal(options: { port?: number; host?: string; credent
       );
       return;
     }
+    if (req.method === 'GET' && path === '/claims') return send(200, CLAIM_FORM);
+    if (req.method === 'POST' && path === '/claims') {
+      readForm(req).then(
+        (form) => {
+          // Every submission is a side effect, recorded whatever its content: the test of
+          // "exactly once" counts them by idempotency key and step.
+          const key = `${form.get('idempotencyKey') ?? ''}/${form.get('step') ?? ''}`;
+          claimSubmissions[key] = (claimSubmissions[key] ?? 0) + 1;
+          const ref = `CLM-${String(++claimSeq).padStart(6, '0')}`;
+          send(200, page('Claim received', `<p>Claim received: <span id="claim-ref">${ref}</span></p>`));
+        },
+        () => send(413, page('Error', '<p>Bad request</p>')),
+      );
+      return;
+    }
     send(404, page('Not found', '<p>Not found</p>'));
   });
   return new Promise((resolve, reject) => {
@@ -112,7 +146,7 @@ export function startDemoPortal(options: { port?: number; host?: string; credent
       const { port } = server.address() as AddressInfo;
       resolve({
         url: `http://127.0.0.1:${port}`,
-        stats: () => ({ eligibilityChecks, byIdempotencyKey: { ...byIdempotencyKey }, logins, failedLogins }),
+        stats: () => ({ eligibilityChecks, byIdempotencyKey: { ...byIdempotencyKey }, logins, failedLogins, claimSubmissions: { ...claimSubmissions } }),
         close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
       });
     });

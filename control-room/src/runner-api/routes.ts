@@ -1,6 +1,6 @@
 import { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ClaimRequest, LeaseRequest, OrderlyError, PackageDigest, RunId } from '@orderly/shared';
+import { ClaimRequest, LeaseRequest, OrderlyError, PackageDigest, RunId, StepBeginRequest, StepCompleteRequest } from '@orderly/shared';
 import { runnerSegment } from '../http/auth';
 import { parseRequest } from '../http/errors';
 import { PublisherKeys } from '../keys/publisher-keys';
@@ -13,7 +13,21 @@ export function runnerRoutes(app: FastifyInstance, runs: Runs, packages: Package
   app.post('/v1/runner/runs/:id/claim', { config: { permission: 'runner.api' } }, async (request) => {
     const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
     const body = parseRequest(ClaimRequest, request.body);
-    return runs.claim(id, runnerSegment(request), body.attempt, body.runnerId);
+    return runs.claim(id, runnerSegment(request), body.runnerId);
+  });
+
+  // Step checkpoints: the run's own segment, an active run, its current attempt only.
+  app.post('/v1/runner/runs/:id/steps/begin', { config: { permission: 'runner.api' } }, async (request) => {
+    const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
+    const body = parseRequest(StepBeginRequest, request.body);
+    return runs.steps.begin(id, runnerSegment(request), body.attempt, body.name, body.rerun);
+  });
+
+  app.post('/v1/runner/runs/:id/steps/complete', { config: { permission: 'runner.api' } }, async (request, reply) => {
+    const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
+    const body = parseRequest(StepCompleteRequest, request.body);
+    await runs.steps.complete(id, runnerSegment(request), body.attempt, body.name, body.result);
+    return reply.code(204).send();
   });
 
   app.post('/v1/runner/runs/:id/lease', { config: { permission: 'runner.api' } }, async (request, reply) => {

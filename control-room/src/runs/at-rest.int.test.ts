@@ -30,7 +30,11 @@ afterAll(async () => {
 
 const newRun = () => stack.startRun({ bot: 'eligibility-check', input: { portalUrl: stack.portal.url, ...MEMBER } });
 const sealedInput = async (id: string) => (await db.query('SELECT input_sealed FROM runs WHERE id = $1', [id])).rows[0].input_sealed as { kid: string; dk: string; ct: string };
-const claim = (id: string) => stack.api('POST', `/v1/runner/runs/${id}/claim`, { attempt: 1, runnerId: 'at-rest-test' }, runnerToken);
+/** Claims a new attempt; the previous one is first recorded finished, as its report would. */
+const claim = async (id: string) => {
+  await db.query("UPDATE run_attempts SET finished_at = now(), outcome = 'failed' WHERE run_id = $1 AND finished_at IS NULL", [id]);
+  return stack.api('POST', `/v1/runner/runs/${id}/claim`, { runnerId: 'at-rest-test' }, runnerToken);
+};
 
 test('inputs are sealed under a Transit data key and open again at claim', async () => {
   const run = await newRun();

@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { runQueueName, RunJobData, SegmentName } from '@orderly/shared';
+import { RUN_BACKOFF } from './backoff';
 
 export interface RunJobToAdd {
   segment: SegmentName;
@@ -47,7 +48,7 @@ export class RunQueues {
             opts: {
               jobId: job.jobId,
               attempts: job.attempts,
-              backoff: { type: 'exponential', delay: 1000 },
+              backoff: RUN_BACKOFF,
               removeOnComplete: { age: 3600, count: 10_000 },
               removeOnFail: { age: 7 * 24 * 3600 },
             },

@@ -107,11 +107,11 @@ describe('access', () => {
 
   test("a runner claims only its own segment's runs, and the claim hands over the input", async () => {
     const run = await stack.startRun({ bot: 'eligibility-check', input });
-    const other = await stack.api('POST', `/v1/runner/runs/${run.id}/claim`, { attempt: 1, runnerId: 'r-other' }, runnerToken('other'));
+    const other = await stack.api('POST', `/v1/runner/runs/${run.id}/claim`, { runnerId: 'r-other' }, runnerToken('other'));
     expect({ status: other.status, code: other.body.error.code }).toEqual({ status: 403, code: 'ORDERLY_E_FORBIDDEN' });
-    const own = await stack.api('POST', `/v1/runner/runs/${run.id}/claim`, { attempt: 1, runnerId: 'r-demo' }, runnerToken('demo'));
+    const own = await stack.api('POST', `/v1/runner/runs/${run.id}/claim`, { runnerId: 'r-demo' }, runnerToken('demo'));
     expect(own.status).toBe(200);
-    expect(own.body).toMatchObject({ runId: run.id, attempt: 1, input });
+    expect(own.body).toMatchObject({ runId: run.id, attempt: 1, final: false, input });
     // The bot declares credentials: the claim carries a grant, never a SecretID.
     expect(own.body.credentials).toEqual({ roleName: 'orderly-bot-eligibility-check', roleId: expect.any(String), wrappingToken: expect.any(String) });
     expect((await stack.api('GET', `/v1/runs/${run.id}`)).body.status).toBe('active');

@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import {
-  assertMaskable, BotName, canonicalJson, canTransition, declaredPhiFromInput, ClaimResponse, CreateRunRequest, ErrorBody, IdempotencyKey, JobPayload, LogLine, OrderlyError,
+  assertMaskable, BotName, canonicalJson, canTransition, declaredPhiFromInput, ClaimAnswer, CreateRunRequest, ErrorBody, IdempotencyKey, JobPayload, LogLine, OrderlyError,
   PackageDigest, RUN_STATUSES, RunId, RunStatus, RunView, SegmentName, Signer, signJobWith, validateInput,
 } from '@orderly/shared';
 import type { RunnerEvents } from '../audit/runner-events';
 import { CredentialBroker } from '../credentials/broker';
 import { Db, Queryable } from '../db/db';
 import { Packages, StoredPackage } from '../packages/packages';
+import { dlqQueueName } from '../reports/consumer';
 import { AtRestBox, AtRestCipher } from './at-rest';
+import { backoffDelayMs, decideClaim } from './backoff';
+import { RunSteps } from './steps';
 import { RunQueues, RunJobToAdd } from './queues';
 
 interface RunRow {
@@ -50,7 +53,12 @@ const fromStates = (to: RunStatus): RunStatus[] => RUN_STATUSES.filter((s) => ca
 
 /** Runs: creation with idempotency keys, signed jobs on segment queues, claims and outcomes. */
 export class Runs {
-  constructor(private readonly deps: RunsDeps) {}
+  /** Step checkpoints of active runs (the runner API's step routes). */
+  readonly steps: RunSteps;
+
+  constructor(private readonly deps: RunsDeps) {
+    this.steps = new RunSteps(deps.db, deps.cipher);
+  }
 
   private async view(row: RunRow, withResult: boolean): Promise<RunView> {
     const view: RunView = {
@@ -250,30 +258,70 @@ export class Runs {
   }
 
   /**
-   * A runner of the run's segment takes the run for an attempt and receives its input. Only a
-   * waiting run, or an active one (whose previous runner died), can be claimed.
+   * A runner of the run's segment takes the run for a new attempt and receives its input. Only a
+   * waiting run, or an active one (whose previous runner died), can be claimed. The control room
+   * numbers attempts (see `decideClaim`): the claim that finds the latest attempt unfinished
+   * records it lost and, with attempts left, answers "retry in" the run's backoff instead of
+   * starting one; without, it dead-letters the run. Serialised per run by the row lock.
    */
-  async claim(id: string, segment: SegmentName, attempt: number, runnerId: string): Promise<ClaimResponse> {
-    const rows = await this.deps.db.query<RunRow>(
-      `UPDATE runs SET status = 'active', attempts = GREATEST(attempts, $3), started_at = COALESCE(started_at, now()), updated_at = now()
-       WHERE id = $1 AND segment = $2 AND status = ANY($4) RETURNING *`,
-      [id, segment, attempt, ['waiting', 'active']],
-    );
-    const row = rows[0];
-    if (!row) {
-      const exists = await this.deps.db.query<RunRow>('SELECT status, segment FROM runs WHERE id = $1', [id]);
-      if (!exists[0]) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no run ${id}`);
-      if (exists[0].segment !== segment) throw new OrderlyError('ORDERLY_E_FORBIDDEN', `this runner serves ${segment}, not the run's segment`);
-      throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `run is ${exists[0].status} in segment ${exists[0].segment}`, { status: exists[0].status });
+  async claim(id: string, segment: SegmentName, runnerId: string): Promise<ClaimAnswer> {
+    const decided = await this.deps.db.transaction(async (tx) => {
+      const rows = await tx.query<RunRow & { latest_unfinished: boolean }>(
+        `SELECT r.*, EXISTS (SELECT 1 FROM run_attempts a WHERE a.run_id = r.id AND a.attempt = r.attempts AND a.finished_at IS NULL) AS latest_unfinished
+         FROM runs r WHERE r.id = $1 FOR UPDATE`,
+        [id],
+      );
+      const row = rows[0];
+      if (!row) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no run ${id}`);
+      if (row.segment !== segment) throw new OrderlyError('ORDERLY_E_FORBIDDEN', `this runner serves ${segment}, not the run's segment`);
+      if (row.status !== 'waiting' && row.status !== 'active') {
+        throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `run is ${row.status} in segment ${row.segment}`, { status: row.status });
+      }
+      const decision = decideClaim({ attempts: row.attempts, maxAttempts: row.max_attempts, latestUnfinished: row.latest_unfinished });
+      switch (decision.kind) {
+        case 'defer':
+        case 'exhausted': {
+          const error = new OrderlyError('ORDERLY_E_ATTEMPT_LOST', `attempt ${decision.lostAttempt} ended without a report (its runner died or stalled)`, { attempt: decision.lostAttempt }).toJSON();
+          await this.finish(tx, id, { status: decision.kind === 'defer' ? 'waiting' : 'dead_lettered', attempt: decision.lostAttempt, error });
+          return { decision, row };
+        }
+        case 'spent':
+          return { decision, row };
+        case 'start': {
+          // Opened before the attempt is recorded: an input that cannot be opened now (Vault
+          // down, key version retired) starts no attempt, so it is not counted as a lost one.
+          const input = (await this.deps.cipher.open(row.input_sealed, inputAad(row.id))) as Record<string, unknown>;
+          await tx.query(`UPDATE runs SET status = 'active', attempts = $2, started_at = COALESCE(started_at, now()), updated_at = now() WHERE id = $1`, [id, decision.attempt]);
+          // A run requeued from the dead letters starts counting again: its old attempt rows are
+          // overwritten, its step checkpoints are kept.
+          await tx.query(
+            `INSERT INTO run_attempts (run_id, attempt, runner_id) VALUES ($1, $2, $3)
+             ON CONFLICT (run_id, attempt) DO UPDATE SET runner_id = EXCLUDED.runner_id, claimed_at = now(), finished_at = NULL, outcome = NULL, error = NULL`,
+            [id, decision.attempt, runnerId],
+          );
+          return { decision, row, input };
+        }
+      }
+    });
+    const { decision, row } = decided;
+    switch (decision.kind) {
+      case 'defer':
+        return { runId: row.id as RunId, lostAttempt: decision.lostAttempt, retryInMs: backoffDelayMs(decision.lostAttempt) };
+      case 'exhausted':
+        await this.deps.queues.queue(dlqQueueName(row.segment)).add('dead-letter', { runId: row.id, errorCode: 'ORDERLY_E_ATTEMPT_LOST', attempts: decision.lostAttempt }, { jobId: row.id });
+        throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `the run's last attempt was lost; it is dead-lettered`, { status: 'dead_lettered' });
+      case 'spent':
+        throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', 'the run has no attempts left', { status: row.status });
+      case 'start':
+        break;
     }
-    await this.deps.db.query('INSERT INTO run_attempts (run_id, attempt, runner_id) VALUES ($1, $2, $3) ON CONFLICT (run_id, attempt) DO UPDATE SET runner_id = EXCLUDED.runner_id, claimed_at = now()', [id, attempt, runnerId]);
-    const input = (await this.deps.cipher.open(row.input_sealed, inputAad(row.id))) as Record<string, unknown>;
+    const input = decided.input!;
     // SecretIDs are issued when a run starts, never when it is queued: queue waits and retries
     // must not outlive or reuse them.
     const pkg = await this.deps.packages.byDigest(row.digest as PackageDigest);
     const credentials = pkg && pkg.manifest.credentials.length > 0 ? await this.deps.credentials.grant(row.bot_name) : undefined;
-    await this.deps.runnerEvents?.claimed({ runId: id, segment, attempt, runnerId, credentials: credentials !== undefined });
-    return { runId: row.id as RunId, attempt, input, ...(credentials ? { credentials } : {}) };
+    await this.deps.runnerEvents?.claimed({ runId: id, segment, attempt: decision.attempt, runnerId, credentials: credentials !== undefined });
+    return { runId: row.id as RunId, attempt: decision.attempt, final: decision.final, input, ...(credentials ? { credentials } : {}) };
   }
 
   /** Records the accessor of an attempt's Vault token, for the run's own segment only. */
@@ -289,9 +337,10 @@ export class Runs {
 
   /**
    * Records an attempt's outcome, moving the run only along the transition table: a late or
-   * repeated report cannot move a finished run, and a report of an older attempt than the latest
-   * claimed one (delayed while the database was away) cannot move the run under a newer attempt.
-   * Returns the new state, or undefined if the run was not in a state that allows it.
+   * repeated report cannot move a finished run, and the report of an attempt that a newer one
+   * replaced (it was recorded lost, then reported after all) records that attempt's outcome but
+   * does not move the run. Returns the new state, or undefined if the run was not in a state that
+   * allows it.
    */
   async finish(tx: Queryable, id: string, outcome: { status: RunStatus; attempt: number; result?: unknown; error?: ErrorBody }): Promise<{ status: RunStatus; segment: SegmentName } | undefined> {
     const terminal = outcome.status !== 'waiting';

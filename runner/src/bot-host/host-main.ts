@@ -15,11 +15,36 @@ import { createRedactor, ErrorBody, LogLine } from '@orderly/shared';
 import type { BotContext, BotDefinition } from '@orderly/shared/sdk';
 import { isAllowedUrl, launchChromium } from '../browser/launch';
 import { maskedScreenshot } from '../browser/masked-screenshot';
-import { FromHost, HostRun, ToHost } from './protocol';
+import { FromHost, HostRun, HostStepAnswer, StepCall, ToHost } from './protocol';
+import { createStepRunner, StepError } from './steps';
 
 let chromiumPath = '';
 let browser: Browser | undefined;
 let active: { runId: string; controller: AbortController; seq: number } | undefined;
+/** Step calls waiting for the runner's answer, by call id. */
+const stepCalls = new Map<number, { runId: string; resolve: (answer: HostStepAnswer) => void }>();
+let nextStepCall = 0;
+
+/**
+ * Relays a step call to the runner (which asks the control room) and waits for its answer. Only
+ * while this run is the active one: bot code that outlives its run (it ignored the abort) must
+ * not reach the next run's attempt, which may be the same run's retry on this very host.
+ */
+function stepRpc(runId: string, controller: AbortController) {
+  return (call: StepCall) =>
+    new Promise<HostStepAnswer>((resolve) => {
+      if (active?.controller !== controller || controller.signal.aborted) {
+        resolve({ type: 'step-answer', runId, id: 0, ok: false, error: { code: 'ORDERLY_E_ATTEMPT_STALE', message: 'this run has ended', retryable: false, details: {} } });
+        return;
+      }
+      const id = ++nextStepCall;
+      stepCalls.set(id, { runId, resolve });
+      send({ type: 'step', runId, id, call });
+    }).then((answer) => {
+      if (!answer.ok) throw new StepError(answer.error);
+      return answer.answer;
+    });
+}
 
 function send(message: FromHost): void {
   process.send?.(message);
@@ -82,11 +107,13 @@ async function ensureBrowser(): Promise<Browser> {
 }
 
 function toErrorBody(err: unknown, timedOut: boolean, browserLost: boolean): ErrorBody {
+  if (err instanceof StepError) return err.body;
   const e = err as { code?: unknown; message?: unknown; name?: unknown };
   const message = typeof e?.message === 'string' ? e.message : String(err);
   if (e?.code === 'ORDERLY_E_BOT_BUSINESS') return { code: 'ORDERLY_E_BOT_BUSINESS', message, retryable: false, details: {} };
   if (e?.code === 'ORDERLY_E_MANIFEST_INVALID') return { code: 'ORDERLY_E_MANIFEST_INVALID', message, retryable: false, details: {} };
   if (timedOut) return { code: 'ORDERLY_E_BOT_TIMEOUT', message: 'the bot ran past its timeout and was aborted', retryable: true, details: {} };
+  // A browser that died is a system failure whatever the bot made of it: retried, on a new browser.
   if (browserLost) return { code: 'ORDERLY_E_BOT_HOST_CRASHED', message: 'the browser died during the run', retryable: true, details: {} };
   return { code: 'ORDERLY_E_BOT_FAILED', message: `${typeof e?.name === 'string' ? e.name : 'Error'}: ${message}`, retryable: true, details: {} };
 }
@@ -106,9 +133,24 @@ async function run(request: HostRun): Promise<void> {
     send({ type: 'done', runId: request.runId, ok: false, error: { code: 'ORDERLY_E_BOT_HOST_CRASHED', message: 'the browser could not be started', retryable: true, details: {} } });
     return;
   }
+  // The browser dying mid-run (crash, OOM kill) ends the run at once as a retryable crash, even if
+  // the bot is not touching the page just then; the next run launches a new browser.
+  let browserLost = false;
+  const onBrowserLost = () => {
+    browserLost = true;
+    controller.abort(new Error('the browser died'));
+  };
+  b.once('disconnected', onBrowserLost);
   const contextStarted = performance.now();
   // No trace, video or HAR recording: they would hold unmasked PHI.
-  const context = await b.newContext({ acceptDownloads: false, serviceWorkers: 'block' });
+  const context = await b.newContext({ acceptDownloads: false, serviceWorkers: 'block' }).catch((err: unknown) => err as Error);
+  if (context instanceof Error) {
+    clearTimeout(timer);
+    b.off('disconnected', onBrowserLost);
+    active = undefined;
+    send({ type: 'done', runId: request.runId, ok: false, error: { code: 'ORDERLY_E_BOT_HOST_CRASHED', message: 'the browser could not open a context', retryable: true, details: {} } });
+    return;
+  }
   let shoot: ((name: string) => Promise<void>) | undefined;
   try {
     // Egress allow-list: the bot's browser reaches only the manifest's hosts.
@@ -133,12 +175,7 @@ async function run(request: HostRun): Promise<void> {
       attempt: request.attempt,
       secrets: Object.freeze({ ...request.secrets }),
       screenshot: (name) => shoot!(name),
-      step: async (name, fn) => {
-        log.debug({ step: name }, 'step started');
-        const value = await fn();
-        log.debug({ step: name }, 'step done');
-        return value;
-      },
+      step: createStepRunner(stepRpc(request.runId, controller)),
     };
     send({ type: 'started', runId: request.runId, contextMs: performance.now() - contextStarted });
     const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }));
@@ -149,10 +186,13 @@ async function run(request: HostRun): Promise<void> {
   } catch (err) {
     // The page as the run failed, masked like any other screenshot; best effort.
     if (shoot && b.isConnected() && !timedOut) await shoot('failure').catch(() => undefined);
-    send({ type: 'done', runId: request.runId, ok: false, error: toErrorBody(err, timedOut, !b.isConnected()) });
+    send({ type: 'done', runId: request.runId, ok: false, error: toErrorBody(err, timedOut, browserLost || !b.isConnected()) });
   } finally {
     clearTimeout(timer);
+    b.off('disconnected', onBrowserLost);
     active = undefined;
+    // A step call still waiting belongs to this run only: it is answered with nothing, never later.
+    for (const [id, pending] of stepCalls) if (pending.runId === request.runId) stepCalls.delete(id);
     await context.close().catch(() => undefined);
   }
 }
@@ -175,6 +215,13 @@ process.on('message', (raw: unknown) => {
     case 'abort':
       if (active?.runId === message.runId) active.controller.abort(new Error('aborted'));
       return;
+    case 'step-answer': {
+      const pending = stepCalls.get(message.id);
+      if (!pending || pending.runId !== message.runId) return;
+      stepCalls.delete(message.id);
+      pending.resolve(message);
+      return;
+    }
   }
 });
 

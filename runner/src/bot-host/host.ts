@@ -2,9 +2,9 @@ import { ChildProcess, fork } from 'node:child_process';
 import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorBody, LogLine, OrderlyError } from '@orderly/shared';
+import { ErrorBody, isOrderlyError, LogLine, OrderlyError, StepBeginResponse } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
-import { FromHost, HostRun } from './protocol';
+import { FromHost, HostRun, HostStepAnswer, StepCall } from './protocol';
 
 export type HostOutcome = { ok: true; result: unknown } | { ok: false; error: ErrorBody };
 
@@ -31,8 +31,12 @@ export interface HostScreenshot {
   failedClosed: string;
 }
 
+/** Answers a bot's step call (the runner asks the control room for the run's current attempt). */
+export type StepHandler = (call: StepCall) => Promise<StepBeginResponse | { state: 'recorded' }>;
+
 interface Pending {
   runId: string;
+  onStep: StepHandler;
   onLine: (line: LogLine) => void;
   onScreenshot: (shot: HostScreenshot) => void;
   onStarted: (contextMs: number) => void;
@@ -99,21 +103,37 @@ export class BotHost {
     if (message.type === 'log') pending.onLine(message.line);
     else if (message.type === 'started') pending.onStarted(message.contextMs);
     else if (message.type === 'screenshot') pending.onScreenshot({ name: message.name, png: Buffer.from(message.png), failedClosed: message.failedClosed });
+    else if (message.type === 'step') this.answerStep(pending, message.id, message.call);
     else {
       this.pending = undefined;
       pending.resolve(message.ok ? { ok: true, result: message.result } : { ok: false, error: message.error });
     }
   }
 
+  private answerStep(pending: Pending, id: number, call: StepCall): void {
+    const reply = (answer: HostStepAnswer) => {
+      // The run may have ended (or the host died) while the control room answered: drop it.
+      if (this.pending === pending) this.child?.send(answer);
+    };
+    pending.onStep(call).then(
+      (answer) => reply({ type: 'step-answer', runId: pending.runId, id, ok: true, answer }),
+      (err: unknown) => {
+        const error: ErrorBody = isOrderlyError(err) ? err.toJSON() : { code: 'ORDERLY_E_INTERNAL', message: 'the step could not be recorded', retryable: true, details: {} };
+        reply({ type: 'step-answer', runId: pending.runId, id, ok: false, error });
+      },
+    );
+  }
+
   /** Runs one bot in the host. Resolves with the outcome; never rejects for bot failures. */
   async run(
     request: Omit<HostRun, 'type'>,
-    events: { onLine: (line: LogLine) => void; onStarted?: (contextMs: number) => void; onScreenshot?: (shot: HostScreenshot) => void },
+    events: { onLine: (line: LogLine) => void; onStarted?: (contextMs: number) => void; onScreenshot?: (shot: HostScreenshot) => void; onStep?: StepHandler },
   ): Promise<HostOutcome> {
     await this.start();
     if (this.pending) throw new OrderlyError('ORDERLY_E_INTERNAL', 'bot host is busy');
     return new Promise<HostOutcome>((resolve) => {
-      this.pending = { runId: request.runId, onLine: events.onLine, onStarted: events.onStarted ?? (() => undefined), onScreenshot: events.onScreenshot ?? (() => undefined), resolve };
+      const noSteps: StepHandler = () => Promise.reject(new OrderlyError('ORDERLY_E_INTERNAL', 'this host runs bots without step checkpoints'));
+      this.pending = { runId: request.runId, onStep: events.onStep ?? noSteps, onLine: events.onLine, onStarted: events.onStarted ?? (() => undefined), onScreenshot: events.onScreenshot ?? (() => undefined), resolve };
       this.child!.send({ type: 'run', ...request });
     });
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorBodySchema, LogLine } from '@orderly/shared';
+import { ErrorBodySchema, LogLine, StepBeginResponse } from '@orderly/shared';
 
 /** Messages between the runner and its bot host process (Node IPC, structured clone). */
 export const HostInit = z.object({ type: z.literal('init'), chromiumPath: z.string() });
@@ -23,8 +23,22 @@ export const HostRun = z.object({
 export type HostRun = z.infer<typeof HostRun>;
 
 export const HostAbort = z.object({ type: z.literal('abort'), runId: z.string() });
-export const ToHost = z.discriminatedUnion('type', [HostInit, HostRun, HostAbort]);
+/** The runner's answer to a step call: the control room's answer, or the error that stopped it. */
+export const HostStepAnswer = z.union([
+  z.object({ type: z.literal('step-answer'), runId: z.string(), id: z.number().int(), ok: z.literal(true), answer: z.union([StepBeginResponse, z.object({ state: z.literal('recorded') })]) }),
+  z.object({ type: z.literal('step-answer'), runId: z.string(), id: z.number().int(), ok: z.literal(false), error: ErrorBodySchema }),
+]);
+export type HostStepAnswer = z.infer<typeof HostStepAnswer>;
+export const ToHost = z.union([HostInit, HostRun, HostAbort, HostStepAnswer]);
 export type ToHost = z.infer<typeof ToHost>;
+
+/** A step checkpoint call from bot code, relayed by the runner to the control room. */
+export const StepCall = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('begin'), name: z.string(), rerun: z.boolean() }),
+  z.object({ op: z.literal('complete'), name: z.string(), result: z.unknown().optional() }),
+]);
+export type StepCall = z.infer<typeof StepCall>;
+export const HostStepCall = z.object({ type: z.literal('step'), runId: z.string(), id: z.number().int(), call: StepCall });
 
 export const FromHost = z.union([
   z.object({ type: z.literal('ready') }),
@@ -35,5 +49,7 @@ export const FromHost = z.union([
   z.object({ type: z.literal('screenshot'), runId: z.string(), name: z.string(), png: z.instanceof(Uint8Array), failedClosed: z.string() }),
   z.object({ type: z.literal('done'), runId: z.string(), ok: z.literal(true), result: z.unknown() }),
   z.object({ type: z.literal('done'), runId: z.string(), ok: z.literal(false), error: ErrorBodySchema }),
+  HostStepCall,
 ]);
 export type FromHost = z.infer<typeof FromHost>;
+

@@ -1,8 +1,8 @@
 import { KeyObject } from 'node:crypto';
-import { Job, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
-  createRedactor, declaredPhiFromInput, ErrorBody, hasCode, isOrderlyError, JobPayload, OrderlyError, runQueueName, SegmentName, validateInput, verifyJob,
+  ClaimAnswer, ClaimResponse, createRedactor, declaredPhiFromInput, ErrorBody, isOrderlyError, JobPayload, OrderlyError, runQueueName, SegmentName, validateInput, verifyJob,
 } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { VaultClientFactory } from '@orderly/shared/vault';
@@ -29,7 +29,21 @@ export interface SegmentWorkerDeps {
   log: Logger;
   /** Called when bot code starts, with the time the browser context took (for dispatch latency). */
   onBotStarted?: (runId: string, contextMs: number) => void;
+  /**
+   * How long a job's lock lasts without renewal, and how often stalled jobs (whose runner died
+   * and stopped renewing) are looked for: together, how soon a dead runner's run is picked up.
+   */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
 }
+
+/**
+ * A stalled job is never failed by BullMQ for stalling: the control room counts a lost attempt
+ * against the run's attempts and dead-letters the run when they are used up (see the claim).
+ */
+const NEVER_FAIL_FOR_STALLING = 1_000_000;
+/** Base wait before asking a control room that could not be reached again (with jitter). */
+const CLAIM_RETRY_MS = 5000;
 
 function toErrorBody(err: unknown): ErrorBody {
   if (isOrderlyError(err)) return (err as OrderlyError).toJSON();
@@ -53,9 +67,9 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
     throw new UnrecoverableError(code);
   }
 
-  async function execute(payload: JobPayload, attempt: number, runLog: RunLog, log: Logger): Promise<unknown> {
+  async function execute(payload: JobPayload, claim: ClaimResponse, runLog: RunLog, log: Logger): Promise<unknown> {
+    const attempt = claim.attempt;
     const bot = await deps.cache.get(payload);
-    const claim = await deps.client.claim(payload.runId, attempt, deps.runnerId);
     // Defence in depth: the control room validated the input; so does the side that runs it.
     const input = validateInput(bot.manifest.input, claim.input);
     await deps.reports.started(payload.runId, attempt);
@@ -93,6 +107,11 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
         {
           onLine: (line) => runLog.add(line),
           onStarted: (contextMs) => deps.onBotStarted?.(payload.runId, contextMs),
+          // Checkpoints are asked for and recorded under this attempt's number only.
+          onStep: async (call) =>
+            call.op === 'begin'
+              ? deps.client.beginStep(payload.runId, attempt, call.name, call.rerun)
+              : deps.client.completeStep(payload.runId, attempt, call.name, call.result).then(() => ({ state: 'recorded' as const })),
           // Masked in the host already; stored encrypted by the control room. A lost screenshot
           // is logged, it does not fail the run.
           onScreenshot: (shot) => {
@@ -112,30 +131,65 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
     }
   }
 
+  /** Puts the job back in the queue for `ms`, without spending one of its BullMQ attempts. */
+  async function delay(job: Job, token: string | undefined, ms: number): Promise<never> {
+    await job.moveToDelayed(Date.now() + ms, token);
+    throw new DelayedError();
+  }
+
+  /**
+   * Claims the run for a new attempt. When the control room says the previous attempt was lost
+   * (its runner died; BullMQ redelivered the stalled job at once), the job waits out the run's
+   * backoff first, like any other retried failure. Undefined: the run is not to be run (finished,
+   * cancelled, or dead-lettered because its last attempt was lost).
+   */
+  async function claimOrDefer(job: Job, token: string | undefined, payload: JobPayload): Promise<ClaimResponse | undefined> {
+    let answer: ClaimAnswer;
+    try {
+      answer = await deps.client.claim(payload.runId, deps.runnerId);
+    } catch (err) {
+      const code = isOrderlyError(err) ? err.code : 'ORDERLY_E_INTERNAL';
+      if (code === 'ORDERLY_E_RUN_NOT_CLAIMABLE') {
+        deps.log.info({ runId: payload.runId }, 'run no longer claimable (finished, cancelled or dead-lettered); not run');
+        return undefined;
+      }
+      // No attempt was started: a control room that cannot be reached is asked again later.
+      if (isOrderlyError(err) && err.retryable) {
+        deps.log.warn({ runId: payload.runId, code }, 'claim failed; asking again later');
+        return delay(job, token, Math.floor(CLAIM_RETRY_MS * (0.5 + Math.random() / 2)));
+      }
+      deps.log.warn({ runId: payload.runId, code }, 'claim refused; the job is dropped');
+      throw new UnrecoverableError(code);
+    }
+    if ('retryInMs' in answer) {
+      deps.log.warn({ runId: payload.runId, lostAttempt: answer.lostAttempt, retryInMs: answer.retryInMs }, 'previous attempt was lost; retrying after the backoff');
+      return delay(job, token, answer.retryInMs);
+    }
+    return answer;
+  }
+
   const worker = new Worker(
     runQueueName(deps.segment),
-    async (job: Job) => {
+    async (job: Job, token?: string) => {
       let payload: JobPayload;
       try {
         payload = verifyJob(job.data, deps.controlRoomSigningKey, deps.segment);
       } catch (err) {
         return refuse(job, err);
       }
-      const attempt = job.attemptsMade + 1;
-      const final = (retryable: boolean) => !retryable || attempt >= (job.opts.attempts ?? 1);
+      const claim = await claimOrDefer(job, token, payload);
+      if (!claim) return { ok: false };
+      const attempt = claim.attempt;
+      const final = (retryable: boolean) => !retryable || claim.final;
       const log = deps.log.child({ runId: payload.runId, bot: payload.bot.name, attempt });
       const started = Date.now();
       const runLog = new RunLog((batch) => deps.reports.logs(payload.runId, attempt, batch));
       try {
-        const result = await execute(payload, attempt, runLog, log);
+        const result = await execute(payload, claim, runLog, log);
         await deps.reports.finished(payload.runId, attempt, { ok: true, result }, true, Date.now() - started, runLog.rest());
         log.info({ ms: Date.now() - started }, 'run succeeded');
         return { ok: true };
       } catch (err) {
-        if (hasCode(err, 'ORDERLY_E_RUN_NOT_CLAIMABLE')) {
-          log.info('run no longer claimable (cancelled or finished); not run');
-          return { ok: false };
-        }
         const error = runLog.redactError(toErrorBody(err));
         const isFinal = final(error.retryable);
         runLog.runner('error', `attempt ${attempt} failed: ${error.code}`);
@@ -147,7 +201,15 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
         throw new Error(error.code); // eslint-disable-line preserve-caught-error
       }
     },
-    { connection: deps.connection, prefix: deps.prefix, concurrency: deps.hosts.length, autorun: true },
+    {
+      connection: deps.connection,
+      prefix: deps.prefix,
+      concurrency: deps.hosts.length,
+      autorun: true,
+      maxStalledCount: NEVER_FAIL_FOR_STALLING,
+      ...(deps.lockDurationMs ? { lockDuration: deps.lockDurationMs } : {}),
+      ...(deps.stalledIntervalMs ? { stalledInterval: deps.stalledIntervalMs } : {}),
+    },
   );
   worker.on('error', (err) => deps.log.error({ err: { message: err.message } }, 'worker error'));
 

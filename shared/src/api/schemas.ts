@@ -47,14 +47,47 @@ export const RunLogsView = z.object({ lines: z.array(LogLine) });
 /** What a runner receives when it claims a run it is about to execute. */
 export const ClaimResponse = z.object({
   runId: RunId,
+  /** Assigned by the control room: a redelivered job gets a new number, never a dead attempt's. */
   attempt: z.number().int().min(1),
+  /** No attempt may follow this one (the run's attempts are used up): a failure is final. */
+  final: z.boolean(),
   input: z.record(z.string(), z.unknown()),
   /** Present when the bot declares credentials: issued now, at run start, never at queue time. */
   credentials: CredentialGrant.optional(),
 });
 export type ClaimResponse = z.infer<typeof ClaimResponse>;
+/**
+ * The claim's other answer: the run's previous attempt was lost (its runner died or stalled) and
+ * is now recorded as such; no new attempt was started. The runner puts the job back for
+ * `retryInMs` (the run's backoff), so a crash is retried like any other system failure.
+ */
+export const ClaimDeferred = z.object({ runId: RunId, lostAttempt: z.number().int().min(1), retryInMs: z.number().int().min(0) });
+export type ClaimDeferred = z.infer<typeof ClaimDeferred>;
+export const ClaimAnswer = z.union([ClaimResponse, ClaimDeferred]);
+export type ClaimAnswer = z.infer<typeof ClaimAnswer>;
 /** The runner reports its run token's accessor (never the token), so the token can be revoked. */
 export const LeaseRequest = z.strictObject({ attempt: z.number().int().min(1), accessor: z.string().min(1).max(200) });
-export const ClaimRequest = z.strictObject({ attempt: z.number().int().min(1), runnerId: z.string().min(1).max(200) });
+export const ClaimRequest = z.strictObject({ runnerId: z.string().min(1).max(200) });
+
+/** Step names: short, plain, safe to log and to use in an AAD. */
+export const STEP_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/;
+export const StepName = z.string().regex(STEP_NAME_PATTERN);
+/** The largest step result, as JSON text: checkpoints hold references and small values, not pages. */
+export const STEP_RESULT_MAX_BYTES = 64 * 1024;
+/**
+ * Begins a step of the current attempt. `rerun`: the bot decided to run again a step an earlier
+ * attempt left uncertain (its `onUncertain` policy), taking it over for this attempt.
+ */
+export const StepBeginRequest = z.strictObject({ attempt: z.number().int().min(1), name: StepName, rerun: z.boolean().default(false) });
+export const StepBeginResponse = z.discriminatedUnion('state', [
+  z.object({ state: z.literal('new') }),
+  /** Recorded done; `result` absent when the step returned nothing. */
+  z.object({ state: z.literal('done'), result: z.unknown().optional() }),
+  /** Started on an earlier attempt that never recorded it done: the side effect may or may not have happened. */
+  z.object({ state: z.literal('uncertain') }),
+]);
+export type StepBeginResponse = z.infer<typeof StepBeginResponse>;
+/** Records a step of the current attempt done, with its (JSON) result; absent: it returned nothing. */
+export const StepCompleteRequest = z.strictObject({ attempt: z.number().int().min(1), name: StepName, result: z.unknown().optional() });
 
 export const PackageAttestationsView = z.object({ publisherKeyId: KeyId, publisherPublicKeyPem: z.string(), envelope: DsseEnvelope });

@@ -15,7 +15,12 @@ export interface BotLogger {
 }
 
 export interface StepOptions {
-  /** What to do when a previous attempt started this step but did not record it done. */
+  /**
+   * What to do when a previous attempt started this step but did not record it done (it died in
+   * the middle): `'rerun'` runs it again; `{ verify }` asks first (true: the step counts as done
+   * and returns `undefined`; false: it runs again). Absent: the step throws the non-retryable
+   * ORDERLY_E_STEP_UNCERTAIN and the run is dead-lettered for an operator.
+   */
   onUncertain?: 'rerun' | { verify: () => Promise<boolean> };
 }
 
@@ -39,7 +44,11 @@ export interface BotContext<Input extends object = Record<string, unknown>> {
    * encrypted with the run.
    */
   screenshot(name: string): Promise<void>;
-  /** A named step whose completion is recorded, so that a retry does not repeat it. */
+  /**
+   * A named step whose completion is recorded, so that a retry does not repeat it: a recorded
+   * step returns its recorded result (JSON, at most 64 KiB) without running `fn`. Names are 1-100
+   * letters, digits, `.`, `_`, `:` or `-`, each used once per run.
+   */
   step<T>(name: string, fn: () => Promise<T>, options?: StepOptions): Promise<T>;
 }
 
