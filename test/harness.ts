@@ -52,7 +52,7 @@ export interface Stack {
   publish(dir?: string): Promise<{ digest: string }>;
   startRun(request: Record<string, unknown>): Promise<RunView>;
   waitForRun(id: string, done?: (run: RunView) => boolean, timeoutMs?: number): Promise<RunView>;
-  startRunner(options?: { segment?: string; onBotStarted?: (runId: string, contextMs: number) => void }): Promise<{ close(): Promise<void> }>;
+  startRunner(options?: { segment?: string; onBotStarted?: (runId: string, contextMs: number) => void; channel?: 'dev' | 'prod' }): Promise<{ close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -165,6 +165,7 @@ export async function startStack(
           ORDERLY_RUNNER_ID: `test-runner-${runners.length}`,
           ORDERLY_SHUTDOWN_GRACE_SECONDS: '5',
           ...(vault ? { VAULT_ADDR: vault.address } : {}),
+          ...(runnerOptions.channel ? { ORDERLY_RUNNER_CHANNEL: runnerOptions.channel } : {}),
         }),
         createLogger({ level: logLevel, name: 'runner' }, log),
         runnerOptions.onBotStarted ? { onBotStarted: runnerOptions.onBotStarted } : {},

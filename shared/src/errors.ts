@@ -43,6 +43,12 @@ export const ERROR_CODES = {
   ORDERLY_E_REDACTION_VALUE_TOO_SHORT: { status: 400, retryable: false, doc: 'A declared PHI value or secret is too short to mask safely; it is refused rather than masking every match.' },
   ORDERLY_E_REDACTION_INPUT_INVALID: { status: 400, retryable: false, doc: 'A redaction eval/scan file line is not valid JSON of the documented shape.' },
   ORDERLY_E_INTERNAL: { status: 500, retryable: false, doc: 'An unexpected error; details are in the server log under the request id.' },
+  ORDERLY_E_RELEASE_MISSING: { status: 409, retryable: false, doc: 'The package has no release attestation for the channel of the segment (production segments need a promotion to `prod`); it is not run.' },
+  ORDERLY_E_RELEASE_INVALID: { status: 400, retryable: false, doc: 'A release attestation does not verify: not signed by the release key, tampered, or for another digest.' },
+  ORDERLY_E_RELEASE_EXPIRED: { status: 409, retryable: false, doc: 'The release attestation for the channel has expired; promote the package again.' },
+  ORDERLY_E_KEY_REVOKED: { status: 409, retryable: false, doc: "The package's publisher key is revoked: it is not run or promoted anywhere." },
+  ORDERLY_E_SELF_APPROVAL: { status: 403, retryable: false, doc: 'Separation of duties: the publisher of a package cannot promote it.' },
+  ORDERLY_E_CLIENT_CERT_REQUIRED: { status: 401, retryable: false, doc: 'Runner routes need a TLS client certificate issued by the configured client CA.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

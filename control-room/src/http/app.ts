@@ -10,12 +10,14 @@ import { PublisherKeys } from '../keys/publisher-keys';
 import { keyRoutes } from '../keys/routes';
 import { Packages } from '../packages/packages';
 import { packageRoutes } from '../packages/routes';
+import { Releases } from '../packages/releases';
 import { runnerRoutes } from '../runner-api/routes';
 import { Runs } from '../runs/runs';
 import { runRoutes } from '../runs/routes';
 import { Screenshots } from '../runs/screenshots';
 import { authenticate, authorize, TokenStore } from './auth';
 import { sendError } from './errors';
+import { requireRunnerCertificates } from './tls';
 
 export interface AppDeps {
   db: Db;
@@ -30,11 +32,18 @@ export interface AppDeps {
   publicKeysPem: string;
   maxPackageBytes: number;
   log: Logger;
+  /** Promotion, release attestations and the release gate. */
+  releases: Releases;
+  /** Serve HTTPS with these options (TLS 1.3 minimum, see `tls.ts`); unset: plain HTTP. */
+  https?: import('node:tls').TlsOptions | undefined;
+  /** mTLS: runner routes need a verified client certificate. */
+  requireRunnerCertificates?: boolean;
 }
 
 /** Builds the control room's HTTP app; connects nothing (the composition root does). */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
+    ...({ https: deps.https ?? null } as object),
     loggerInstance: deps.log as FastifyBaseLogger,
     // Base64 packages are 4/3 of their size, plus the envelope.
     bodyLimit: Math.ceil(deps.maxPackageBytes * 1.4) + 64 * 1024,
@@ -54,6 +63,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (principal) request.principal = principal;
     authorize(principal, permission);
   });
+  if (deps.requireRunnerCertificates) requireRunnerCertificates(app);
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((request, reply) => sendError(new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such route'), request, reply));
 
@@ -70,9 +80,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.get('/v1/control-room/public-keys', { config: { permission: 'public' } }, async (_request, reply) => reply.type('application/x-pem-file').send(deps.publicKeysPem));
 
   keyRoutes(app, deps.keys);
-  packageRoutes(app, deps.packages);
+  packageRoutes(app, deps.packages, deps.releases);
   runRoutes(app, deps.runs, deps.screenshots);
-  runnerRoutes(app, deps.runs, deps.packages, deps.keys, deps.screenshots);
+  runnerRoutes(app, deps.runs, deps.packages, deps.keys, deps.screenshots, deps.releases);
   credentialRoutes(app, deps.credentials);
   return app;
 }

@@ -10,6 +10,7 @@ import { BotHost } from '../bot-host/host';
 import { CredentialLease, leaseCredentials } from '../credentials/lease';
 import { ControlRoomClient } from '../control-room-client';
 import { PackageCache } from '../packages/cache';
+import { isPackageRefusal } from '../packages/release-gate';
 import { ReportPublisher } from '../reports/publisher';
 import { RunLog } from './run-log';
 
@@ -132,6 +133,8 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
         log.info({ ms: Date.now() - started }, 'run succeeded');
         return { ok: true };
       } catch (err) {
+        // Not released for this runner's channel, or its publisher key revoked: refused, never run.
+        if (isPackageRefusal(err)) return refuse(job, err);
         if (hasCode(err, 'ORDERLY_E_RUN_NOT_CLAIMABLE')) {
           log.info('run no longer claimable (cancelled or finished); not run');
           return { ok: false };
