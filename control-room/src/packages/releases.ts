@@ -102,10 +102,18 @@ export class Releases {
 
   /** What a runner needs on every run: its key's revocation and the release attestations. */
   async forRunner(digest: PackageDigest): Promise<RunnerPackageRelease> {
-    const pkg = await this.packages.byDigest(digest);
-    if (!pkg) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no package ${digest}`);
-    const revokedAt = (await this.keys.revokedAt(pkg.view.publisherKeyId)) ?? null;
-    return { publisherKeyId: pkg.view.publisherKeyId, publisherKeyRevokedAt: revokedAt?.toISOString() ?? null, attestations: (await this.envelopes(digest)).slice(-100) };
+    // One round trip: this is on the path of every run.
+    const rows = await this.db.query<{ publisher_key_id: string; revoked_at: Date | null; attestations: DsseEnvelope[] | string }>(
+      `SELECT p.publisher_key_id, k.revoked_at,
+         (SELECT COALESCE(json_agg(a.envelope ORDER BY a.id), '[]'::json)
+            FROM (SELECT id, envelope FROM release_attestations WHERE digest = p.digest ORDER BY id DESC LIMIT 100) a) AS attestations
+       FROM packages p JOIN publisher_keys k ON k.key_id = p.publisher_key_id WHERE p.digest = $1`,
+      [digest],
+    );
+    const row = rows[0];
+    if (!row) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no package ${digest}`);
+    const attestations = typeof row.attestations === 'string' ? (JSON.parse(row.attestations) as DsseEnvelope[]) : row.attestations;
+    return { publisherKeyId: row.publisher_key_id as RunnerPackageRelease['publisherKeyId'], publisherKeyRevokedAt: row.revoked_at?.toISOString() ?? null, attestations };
   }
 
   private async rows(digest: PackageDigest): Promise<AttestationRow[]> {
