@@ -52,7 +52,7 @@ export interface Stack {
   publish(dir?: string): Promise<{ digest: string }>;
   startRun(request: Record<string, unknown>): Promise<RunView>;
   waitForRun(id: string, done?: (run: RunView) => boolean, timeoutMs?: number): Promise<RunView>;
-  startRunner(options?: { segment?: string; concurrency?: number; onBotStarted?: (runId: string, contextMs: number) => void }): Promise<{ close(): Promise<void> }>;
+  startRunner(options?: { segment?: string; concurrency?: number; onBotStarted?: (runId: string, contextMs: number) => void; channel?: 'dev' | 'prod' }): Promise<{ close(): Promise<void> }>;
   /** Stops the control room and starts it again on the same port, database and data directory. */
   restartControlRoom(): Promise<void>;
   close(): Promise<void>;
@@ -173,6 +173,7 @@ export async function startStack(
           ORDERLY_SHUTDOWN_GRACE_SECONDS: '5',
           ORDERLY_CONCURRENCY: String(runnerOptions.concurrency ?? 1),
           ...(vault ? { VAULT_ADDR: vault.address } : {}),
+          ...(runnerOptions.channel ? { ORDERLY_RUNNER_CHANNEL: runnerOptions.channel } : {}),
         }),
         createLogger({ level: logLevel, name: 'runner' }, log),
         runnerOptions.onBotStarted ? { onBotStarted: runnerOptions.onBotStarted } : {},

@@ -28,9 +28,21 @@ export const ControlRoomConfigSchema = z
     ORDERLY_SCREENSHOT_RETENTION_DAYS: z.coerce.number().min(0).default(30),
     ORDERLY_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).default(2555),
     ORDERLY_AUDIT_HEAD_INTERVAL_SECONDS: positiveInt(300),
+    ORDERLY_ENV: z.enum(['development', 'production']).default('development'),
+    ORDERLY_TLS_CERT_FILE: optionalString,
+    ORDERLY_TLS_KEY_FILE: optionalString,
+    ORDERLY_TLS_CLIENT_CA_FILE: optionalString,
+    ORDERLY_TLS_TERMINATED: z.enum(['true', 'false']).default('false'),
   })
   .refine((env) => env.ORDERLY_PROD_SEGMENTS.every((s) => env.ORDERLY_SEGMENTS.includes(s)), { message: 'every production segment must be one of ORDERLY_SEGMENTS', path: ['ORDERLY_PROD_SEGMENTS'] })
   .refine((env) => !env.VAULT_ADDR || env.VAULT_TOKEN_FILE, { message: 'VAULT_TOKEN_FILE is required with VAULT_ADDR', path: ['VAULT_TOKEN_FILE'] })
+  .refine((env) => !env.ORDERLY_TLS_CERT_FILE === !env.ORDERLY_TLS_KEY_FILE, { message: 'ORDERLY_TLS_CERT_FILE and ORDERLY_TLS_KEY_FILE go together', path: ['ORDERLY_TLS_KEY_FILE'] })
+  .refine((env) => !env.ORDERLY_TLS_CLIENT_CA_FILE || env.ORDERLY_TLS_CERT_FILE, { message: 'client certificates (mTLS) need ORDERLY_TLS_CERT_FILE and ORDERLY_TLS_KEY_FILE', path: ['ORDERLY_TLS_CLIENT_CA_FILE'] })
+  // Production never serves tokens and PHI in the clear, unless a TLS proxy terminates in front.
+  .refine((env) => env.ORDERLY_ENV !== 'production' || env.ORDERLY_TLS_CERT_FILE || env.ORDERLY_TLS_TERMINATED === 'true', {
+    message: 'production refuses plain HTTP: set ORDERLY_TLS_CERT_FILE and ORDERLY_TLS_KEY_FILE, or ORDERLY_TLS_TERMINATED=true when TLS is terminated in front of the control room',
+    path: ['ORDERLY_ENV'],
+  })
   .transform((env) => {
     const dataDir = resolve(env.ORDERLY_DATA_DIR);
     return {
@@ -68,6 +80,13 @@ export const ControlRoomConfigSchema = z
             runnerCidrs: env.ORDERLY_RUNNER_CIDRS,
           }
         : undefined,
+      production: env.ORDERLY_ENV === 'production',
+      /** HTTPS (TLS 1.3 minimum) when a certificate is given; mTLS for runner routes with a client CA. */
+      tls: env.ORDERLY_TLS_CERT_FILE
+        ? { certFile: resolve(env.ORDERLY_TLS_CERT_FILE), keyFile: resolve(env.ORDERLY_TLS_KEY_FILE!), clientCaFile: env.ORDERLY_TLS_CLIENT_CA_FILE ? resolve(env.ORDERLY_TLS_CLIENT_CA_FILE) : undefined }
+        : undefined,
+      /** TLS is terminated by a proxy in front: plain HTTP is allowed in production then. */
+      tlsTerminated: env.ORDERLY_TLS_TERMINATED === 'true',
       /** Key material and tokens live here unless configured otherwise; created 0600 on first start. */
       secretsDir: join(dataDir, 'secrets'),
       pgliteDir: join(dataDir, 'pglite'),

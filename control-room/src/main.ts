@@ -25,6 +25,9 @@ import { AtRestCipher, localAtRestCipher, transitAtRestCipher } from './runs/at-
 import { RunQueues } from './runs/queues';
 import { Screenshots } from './runs/screenshots';
 import { Runs } from './runs/runs';
+import { publishReleaseKey, ReleaseAuthority } from './identity/release';
+import { Releases } from './packages/releases';
+import { httpsOptions, warnIfPlainHttp } from './http/tls';
 
 export interface RunningControlRoom {
   app: FastifyInstance;
@@ -33,6 +36,8 @@ export interface RunningControlRoom {
   runs: Runs;
   publicKeysPem: string;
   close(): Promise<void>;
+  /** Promotion and the release gate (tests promote as a principal other than the publisher). */
+  releases: Releases;
 }
 
 /** PHI at rest: Vault Transit envelope encryption when configured, else the local data key. */
@@ -80,8 +85,9 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const packages = new Packages(db, keys, { maxArchiveBytes: config.maxPackageBytes, segments: config.segments }, credentials);
     const cipher = await atRestCipher(config, vault, secrets.dataKey, secrets.dataKeyId);
     const signer = await jobSigner(config, vault, secrets.signingKey);
-    const publicKeysPem = publishPublicKeys(config.secretsDir, signer.publicKey, secrets.sealingKey);
-    const runs = new Runs({ db, packages, queues, cipher, signer, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, credentials, runnerEvents });
+    const releases = new Releases(db, packages, keys, new ReleaseAuthority(secrets.releaseKey), config.prodSegments);
+    const publicKeysPem = publishReleaseKey(config.secretsDir, publishPublicKeys(config.secretsDir, signer.publicKey, secrets.sealingKey), secrets.releaseKey);
+    const runs = new Runs({ db, packages, queues, cipher, signer, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, credentials, runnerEvents, releaseGate: releases });
     const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log, runnerEvents });
     cleanups.push(() => consumer.close());
     const screenshots = new Screenshots(db, cipher, config.screenshotRetentionDays);
@@ -103,12 +109,16 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
       clearInterval(auditTimer);
       await auditHeads.signIfMoved();
     });
-    const app = buildApp({ db, redis, keys, packages, runs, screenshots, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log,
-      audit: { log: audit, heads: auditHeads, hash: auditHash, releasePublicKeyPem: publicKeyPem(secrets.releaseKey) } });
+    const app = buildApp({
+      db, redis, keys, packages, runs, screenshots, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log,
+      audit: { log: audit, heads: auditHeads, hash: auditHash, releasePublicKeyPem: publicKeyPem(secrets.releaseKey) },
+      releases, https: config.tls ? httpsOptions(config.tls) : undefined, requireRunnerCertificates: config.tls?.clientCaFile !== undefined,
+    });
+    warnIfPlainHttp({ tls: config.tls !== undefined, terminated: config.tlsTerminated, production: config.production }, log);
     cleanups.push(() => app.close());
     const address = await app.listen({ host: config.host, port: config.port });
     await runs.enqueuePending(0).catch(() => undefined);
-    return { app, url: address.replace('[::1]', 'localhost'), runs, publicKeysPem, close };
+    return { app, url: address.replace('[::1]', 'localhost'), runs, publicKeysPem, close, releases };
   } catch (err) {
     await close();
     throw err;

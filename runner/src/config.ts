@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { logLevel, OrderlyError, parseConfig, parseControlRoomPublicKeys, positiveInt, SegmentName } from '@orderly/shared';
+import { KeyObject } from 'node:crypto';
+import { logLevel, optionalString, OrderlyError, parseConfig, parseControlRoomPublicKeys, parseReleasePublicKey, positiveInt, ReleaseChannel, SegmentName } from '@orderly/shared';
 
 /** The runner's configuration: parsed once from the environment, frozen. */
 export const RunnerConfigSchema = z
@@ -23,7 +24,12 @@ export const RunnerConfigSchema = z
     VAULT_ADDR: z.url().optional().or(z.literal('').transform(() => undefined)),
     ORDERLY_JOB_LOCK_MS: positiveInt(30_000),
     ORDERLY_STALLED_INTERVAL_MS: positiveInt(30_000),
+    ORDERLY_RUNNER_CHANNEL: ReleaseChannel.default('dev'),
+    ORDERLY_CONTROL_ROOM_CA_FILE: optionalString,
+    ORDERLY_RUNNER_CERT_FILE: optionalString,
+    ORDERLY_RUNNER_KEY_FILE: optionalString,
   })
+  .refine((env) => !env.ORDERLY_RUNNER_CERT_FILE === !env.ORDERLY_RUNNER_KEY_FILE, { message: 'ORDERLY_RUNNER_CERT_FILE and ORDERLY_RUNNER_KEY_FILE go together', path: ['ORDERLY_RUNNER_KEY_FILE'] })
   .transform((env) => ({
     segment: env.ORDERLY_SEGMENT,
     controlRoomUrl: env.ORDERLY_CONTROL_ROOM_URL.replace(/\/$/, ''),
@@ -43,6 +49,14 @@ export const RunnerConfigSchema = z
     /** A dead runner's run is picked up after at most lock + stalled-check interval. */
     jobLockMs: env.ORDERLY_JOB_LOCK_MS,
     stalledIntervalMs: env.ORDERLY_STALLED_INTERVAL_MS,
+    /** `prod`: run only packages with a valid release attestation for `prod` (production segments). */
+    channel: env.ORDERLY_RUNNER_CHANNEL,
+    /** HTTPS to the control room: the CA to trust and this runner's client certificate (mTLS). */
+    controlRoomTls: {
+      caFile: env.ORDERLY_CONTROL_ROOM_CA_FILE ? resolve(env.ORDERLY_CONTROL_ROOM_CA_FILE) : undefined,
+      certFile: env.ORDERLY_RUNNER_CERT_FILE ? resolve(env.ORDERLY_RUNNER_CERT_FILE) : undefined,
+      keyFile: env.ORDERLY_RUNNER_KEY_FILE ? resolve(env.ORDERLY_RUNNER_KEY_FILE) : undefined,
+    },
   }));
 export type RunnerConfig = z.infer<typeof RunnerConfigSchema>;
 
@@ -52,7 +66,7 @@ export function loadRunnerConfig(overrides: Record<string, string> = {}, env: Re
 }
 
 /** Reads the key and token files the config names, with coded errors that name the file only. */
-export function loadRunnerCredentials(config: RunnerConfig): { controlRoomKeys: ReturnType<typeof parseControlRoomPublicKeys>; token: string } {
+export function loadRunnerCredentials(config: RunnerConfig): { controlRoomKeys: ReturnType<typeof parseControlRoomPublicKeys>; token: string; releaseKey: KeyObject | undefined } {
   const read = (path: string, what: string) => {
     try {
       return readFileSync(path, 'utf8');
@@ -60,8 +74,14 @@ export function loadRunnerCredentials(config: RunnerConfig): { controlRoomKeys: 
       throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `cannot read ${what} at ${path}`);
     }
   };
-  const controlRoomKeys = parseControlRoomPublicKeys(read(config.publicKeyFile, "the control room's public key"));
+  const publicKeysText = read(config.publicKeyFile, "the control room's public key");
+  const controlRoomKeys = parseControlRoomPublicKeys(publicKeysText);
+  // Files written before release attestations lack the release key: fine for dev, not for prod.
+  const releaseKey = parseReleasePublicKey(publicKeysText);
+  if (config.channel === 'prod' && !releaseKey) {
+    throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `${config.publicKeyFile} holds no release key, which a prod-channel runner needs: fetch the current control-room.pub`);
+  }
   const token = read(config.tokenFile, 'the runner token').trim();
   if (token.length < 16) throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `the runner token in ${config.tokenFile} is too short`);
-  return { controlRoomKeys, token };
+  return { controlRoomKeys, token, releaseKey };
 }

@@ -6,7 +6,7 @@ import type { Logger } from '@orderly/shared';
 import { createVaultClientFactory } from '@orderly/shared/vault';
 import { BotHost, resolveHostUser } from './bot-host/host';
 import { loadRunnerConfig, loadRunnerCredentials, RunnerConfig } from './config';
-import { httpControlRoomClient } from './control-room-client';
+import { httpControlRoomClient, loadControlRoomTls } from './control-room-client';
 import { PackageCache } from './packages/cache';
 import { createSegmentWorker } from './pipeline/worker';
 import { ReportPublisher } from './reports/publisher';
@@ -17,14 +17,14 @@ export async function startRunner(
   log: Logger = createLogger({ level: config.logLevel, name: 'runner', base: { runner: config.runnerId, segment: config.segment } }),
   hooks: { onBotStarted?: (runId: string, contextMs: number) => void } = {},
 ): Promise<{ close(): Promise<void> }> {
-  const { controlRoomKeys, token } = loadRunnerCredentials(config);
+  const { controlRoomKeys, token, releaseKey } = loadRunnerCredentials(config);
   const user = resolveHostUser(config.botHostUser, log);
   const hosts = Array.from({ length: config.concurrency }, () => new BotHost({ chromiumPath: config.chromiumPath, user, log }));
   await Promise.all(hosts.map((h) => h.start()));
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', () => undefined);
   const reports = new ReportPublisher(connection, config.queuePrefix, controlRoomKeys.sealing, config.runnerId);
-  const client = httpControlRoomClient(config.controlRoomUrl, token);
+  const client = httpControlRoomClient(config.controlRoomUrl, token, loadControlRoomTls(config.controlRoomTls));
   const { close } = createSegmentWorker({
     segment: config.segment,
     runnerId: config.runnerId,
@@ -32,7 +32,7 @@ export async function startRunner(
     prefix: config.queuePrefix,
     controlRoomSigningKey: controlRoomKeys.signing,
     client,
-    cache: new PackageCache(config.cacheDir, client),
+    cache: new PackageCache(config.cacheDir, client, { channel: config.channel, releaseKey }),
     hosts,
     reports,
     vault: config.vaultAddress ? createVaultClientFactory({ address: config.vaultAddress }) : undefined,
@@ -41,7 +41,7 @@ export async function startRunner(
     stalledIntervalMs: config.stalledIntervalMs,
     ...hooks,
   });
-  log.info({ concurrency: config.concurrency, isolatedUser: user !== undefined }, 'runner started');
+  log.info({ concurrency: config.concurrency, isolatedUser: user !== undefined, channel: config.channel }, 'runner started');
   let closed: Promise<void> | undefined;
   return {
     close: () =>

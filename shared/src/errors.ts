@@ -47,6 +47,12 @@ export const ERROR_CODES = {
   ORDERLY_E_ATTEMPT_STALE: { status: 409, retryable: false, doc: "A runner spoke for an attempt that is no longer the run's current one (a newer attempt claimed the run)." },
   ORDERLY_E_STEP_UNCERTAIN: { status: 409, retryable: false, doc: 'A step started on an earlier attempt never recorded done, and the bot gave no `onUncertain` policy: never re-run silently; the run is dead-lettered for an operator.' },
   ORDERLY_E_STEP_INVALID: { status: 400, retryable: false, doc: 'A step name is not 1-100 letters, digits, `.`, `_`, `:` or `-`, a step name is used twice in one attempt, or a step result is not JSON or is over 64 KiB.' },
+  ORDERLY_E_RELEASE_MISSING: { status: 409, retryable: false, doc: 'The package has no release attestation for the channel of the segment (production segments need a promotion to `prod`); it is not run.' },
+  ORDERLY_E_RELEASE_INVALID: { status: 400, retryable: false, doc: 'A release attestation does not verify: not signed by the release key, tampered, or for another digest.' },
+  ORDERLY_E_RELEASE_EXPIRED: { status: 409, retryable: false, doc: 'The release attestation for the channel has expired; promote the package again.' },
+  ORDERLY_E_KEY_REVOKED: { status: 409, retryable: false, doc: "The package's publisher key is revoked: it is not run or promoted anywhere." },
+  ORDERLY_E_SELF_APPROVAL: { status: 403, retryable: false, doc: 'Separation of duties: the publisher of a package cannot promote it.' },
+  ORDERLY_E_CLIENT_CERT_REQUIRED: { status: 401, retryable: false, doc: 'Runner routes need a TLS client certificate issued by the configured client CA.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

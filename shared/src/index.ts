@@ -19,3 +19,5 @@ export * from './logging/logger';
 export * from './credentials';
 export * from './canonical-json';
 export * from './redaction';
+export * from './signing/release';
+export * from './api/release';

@@ -10,6 +10,7 @@ import { PublisherKeys } from '../keys/publisher-keys';
 import { keyRoutes } from '../keys/routes';
 import { Packages } from '../packages/packages';
 import { packageRoutes } from '../packages/routes';
+import { Releases } from '../packages/releases';
 import { runnerRoutes } from '../runner-api/routes';
 import { Runs } from '../runs/runs';
 import { runRoutes } from '../runs/routes';
@@ -22,6 +23,7 @@ import { registerAuditHook } from './audit-hook';
 import { authenticate, authorize, TokenStore } from './auth';
 import { hardenedServerOptions, hardenRoutes } from './hardening';
 import { sendError } from './errors';
+import { requireRunnerCertificates } from './tls';
 
 export interface AppDeps {
   db: Db;
@@ -38,11 +40,18 @@ export interface AppDeps {
   log: Logger;
   /** The audit log, its signed heads and the release public key (PEM) that verifies them. */
   audit: { log: AuditLog; heads: AuditHeads; hash: KeyedHasher; releasePublicKeyPem: string };
+  /** Promotion, release attestations and the release gate. */
+  releases: Releases;
+  /** Serve HTTPS with these options (TLS 1.3 minimum, see `tls.ts`); unset: plain HTTP. */
+  https?: import('node:tls').TlsOptions | undefined;
+  /** mTLS: runner routes need a verified client certificate. */
+  requireRunnerCertificates?: boolean;
 }
 
 /** Builds the control room's HTTP app; connects nothing (the composition root does). */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
+    ...({ https: deps.https ?? null } as object),
     loggerInstance: deps.log as FastifyBaseLogger,
     // Base64 packages are 4/3 of their size, plus the envelope.
     bodyLimit: Math.ceil(deps.maxPackageBytes * 1.4) + 64 * 1024,
@@ -64,6 +73,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (principal) request.principal = principal;
     authorize(principal, permission);
   });
+  if (deps.requireRunnerCertificates) requireRunnerCertificates(app);
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((request, reply) => sendError(new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such route'), request, reply));
   registerAuditHook(app, { audit: deps.audit.log, hash: deps.audit.hash, log: deps.log });
@@ -81,9 +91,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.get('/v1/control-room/public-keys', { config: { permission: 'public' } }, async (_request, reply) => reply.type('application/x-pem-file').send(deps.publicKeysPem));
 
   keyRoutes(app, deps.keys);
-  packageRoutes(app, deps.packages);
+  packageRoutes(app, deps.packages, deps.releases);
   runRoutes(app, deps.runs, deps.screenshots);
-  runnerRoutes(app, deps.runs, deps.packages, deps.keys, deps.screenshots);
+  runnerRoutes(app, deps.runs, deps.packages, deps.keys, deps.screenshots, deps.releases);
   credentialRoutes(app, deps.credentials);
   auditRoutes(app, deps.audit);
   return app;

@@ -50,6 +50,26 @@ export class PublisherKeys {
     return row ? { keyId: row.key_id as KeyId, key: loadPublicKey(row.public_key_pem) } : undefined;
   }
 
+  /**
+   * Revokes a key: packages signed only by it stop being runnable at once (control room and
+   * runners check on every run) and nothing new signed by it is accepted. Revoking twice is a
+   * no-op that keeps the first time and actor.
+   */
+  async revoke(keyId: KeyId, actor: string): Promise<PublisherKeyView> {
+    const rows = await this.db.query<KeyRow>(
+      `UPDATE publisher_keys SET revoked_at = COALESCE(revoked_at, now()), revoked_by = COALESCE(revoked_by, $2) WHERE key_id = $1 RETURNING *`,
+      [keyId, actor],
+    );
+    if (!rows[0]) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no publisher key ${keyId}`);
+    return toView(rows[0]);
+  }
+
+  /** When the key was revoked, or null; undefined when the key is not registered. */
+  async revokedAt(keyId: string, tx: Queryable = this.db): Promise<Date | null | undefined> {
+    const rows = await tx.query<Pick<KeyRow, 'revoked_at'>>('SELECT revoked_at FROM publisher_keys WHERE key_id = $1', [keyId]);
+    return rows[0] ? rows[0].revoked_at : undefined;
+  }
+
   async pemOf(keyId: string): Promise<string | undefined> {
     const rows = await this.db.query<KeyRow>('SELECT public_key_pem FROM publisher_keys WHERE key_id = $1', [keyId]);
     return rows[0]?.public_key_pem;

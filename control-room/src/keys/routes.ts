@@ -1,5 +1,6 @@
 import { FastifyInstance } from 'fastify';
-import { RegisterKeyRequest } from '@orderly/shared';
+import { z } from 'zod';
+import { KeyId, RegisterKeyRequest } from '@orderly/shared';
 import { parseRequest } from '../http/errors';
 import { PublisherKeys } from './publisher-keys';
 
@@ -10,4 +11,9 @@ export function keyRoutes(app: FastifyInstance, keys: PublisherKeys): void {
     return reply.code(created ? 201 : 200).send(key);
   });
   app.get('/v1/keys', { config: { permission: 'keys.read' } }, async () => ({ keys: await keys.list() }));
+  // A key change: a fresh second factor, like registration. No body; the generic hook audits it.
+  app.post('/v1/keys/:id/revoke', { config: { permission: 'keys.manage', stepUp: true } }, async (request) => {
+    const { id } = parseRequest(z.object({ id: KeyId }), request.params, 'path');
+    return keys.revoke(id, request.principal?.actor ?? 'unknown');
+  });
 }

@@ -15,12 +15,22 @@ interface PackageRow {
   envelope: DsseEnvelope;
   size: number;
   created_at: Date;
+  published_by: string | null;
+  published_by_actor: string | null;
 }
 
 export interface StoredPackage {
   view: PackageView;
   manifest: BotManifest;
   envelope: DsseEnvelope;
+  /** The principal that published it; null for packages published before this was recorded. */
+  publishedBy: Publisher | null;
+}
+
+/** Who published a package: the principal's stable id (separation of duties) and audit actor. */
+export interface Publisher {
+  id: string;
+  actor: string;
 }
 
 const toStored = (r: PackageRow): StoredPackage => ({
@@ -35,6 +45,7 @@ const toStored = (r: PackageRow): StoredPackage => ({
   },
   manifest: r.manifest,
   envelope: r.envelope,
+  publishedBy: r.published_by === null ? null : { id: r.published_by, actor: r.published_by_actor ?? r.published_by },
 });
 
 /** Package ingest and lookup. Blobs are stored by digest, in the same database as their record. */
@@ -51,7 +62,7 @@ export class Packages {
    * known segments. Publishing identical bytes again is a no-op; other bytes for an existing
    * version are refused. Nothing is stored unless every check passes.
    */
-  async ingest(archive: Buffer, envelope: DsseEnvelope): Promise<{ pkg: StoredPackage; created: boolean }> {
+  async ingest(archive: Buffer, envelope: DsseEnvelope, publishedBy?: Publisher): Promise<{ pkg: StoredPackage; created: boolean }> {
     let publisher: { keyId: KeyId; key: import('node:crypto').KeyObject } | undefined;
     for (const keyId of envelopeKeyIds(envelope)) {
       publisher = await this.keys.activeKey(keyId);
@@ -73,9 +84,9 @@ export class Packages {
         throw new OrderlyError('ORDERLY_E_PACKAGE_VERSION_CONFLICT', `${opened.manifest.name}@${opened.manifest.version} was already published with other bytes`, { digest: existing[0].digest });
       }
       const rows = await tx.query<PackageRow>(
-        `INSERT INTO packages (digest, name, version, publisher_key_id, manifest, envelope, size)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
-        [opened.digest, opened.manifest.name, opened.manifest.version, publisher.keyId, JSON.stringify(opened.manifest), JSON.stringify(envelope), archive.length],
+        `INSERT INTO packages (digest, name, version, publisher_key_id, manifest, envelope, size, published_by, published_by_actor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+        [opened.digest, opened.manifest.name, opened.manifest.version, publisher.keyId, JSON.stringify(opened.manifest), JSON.stringify(envelope), archive.length, publishedBy?.id ?? null, publishedBy?.actor ?? null],
       );
       await tx.query('INSERT INTO package_blobs (digest, bytes) VALUES ($1, $2)', [opened.digest, archive]);
       return { pkg: toStored(rows[0]!), created: true };
@@ -97,7 +108,11 @@ export class Packages {
   }
 
   async list(): Promise<PackageView[]> {
-    return (await this.db.query<PackageRow>('SELECT * FROM packages ORDER BY name, created_at')).map((r) => toStored(r).view);
+    return (await this.listStored()).map((p) => p.view);
+  }
+
+  async listStored(): Promise<StoredPackage[]> {
+    return (await this.db.query<PackageRow>('SELECT * FROM packages ORDER BY name, created_at')).map(toStored);
   }
 
   async blob(digest: PackageDigest): Promise<Buffer | undefined> {

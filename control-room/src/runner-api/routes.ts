@@ -5,11 +5,12 @@ import { runnerSegment } from '../http/auth';
 import { parseRequest } from '../http/errors';
 import { PublisherKeys } from '../keys/publisher-keys';
 import { Packages } from '../packages/packages';
+import { Releases } from '../packages/releases';
 import { Runs } from '../runs/runs';
 import { Screenshots, ScreenshotUpload } from '../runs/screenshots';
 
 /** Routes for runners only. A runner token is bound to one segment and sees only its runs. */
-export function runnerRoutes(app: FastifyInstance, runs: Runs, packages: Packages, keys: PublisherKeys, screenshots: Screenshots): void {
+export function runnerRoutes(app: FastifyInstance, runs: Runs, packages: Packages, keys: PublisherKeys, screenshots: Screenshots, releases: Releases): void {
   app.post('/v1/runner/runs/:id/claim', { config: { permission: 'runner.api' } }, async (request) => {
     const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
     const body = parseRequest(ClaimRequest, request.body);
@@ -49,6 +50,14 @@ export function runnerRoutes(app: FastifyInstance, runs: Runs, packages: Package
     const archive = pkg && (await packages.blob(digest));
     if (!pkg || !archive) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no package ${digest}`);
     const publisherPublicKeyPem = await keys.pemOf(pkg.view.publisherKeyId);
-    return { archive: archive.toString('base64'), envelope: pkg.envelope, publisherKeyId: pkg.view.publisherKeyId, publisherPublicKeyPem };
+    // The release state comes with the bytes, so the first run needs one round trip.
+    const release = await releases.forRunner(digest);
+    return { ...release, archive: archive.toString('base64'), envelope: pkg.envelope, publisherKeyId: pkg.view.publisherKeyId, publisherPublicKeyPem };
+  });
+
+  // Asked on every run of a cached package: a revocation or an expiry takes effect at once.
+  app.get('/v1/runner/packages/:digest/release', { config: { permission: 'runner.api' } }, async (request) => {
+    const { digest } = parseRequest(z.object({ digest: PackageDigest }), request.params, 'path');
+    return releases.forRunner(digest);
   });
 }

@@ -44,6 +44,8 @@ export interface RunsDeps {
   credentials: CredentialBroker;
   /** Audit events of claims and leases; optional so tests that need none can leave it out. */
   runnerEvents?: RunnerEvents;
+  /** Refuses runs of packages a runner of the segment would refuse (revoked key, no release for prod). */
+  releaseGate?: { gate(pkg: StoredPackage, segment: SegmentName): Promise<void> };
 }
 
 const inputAad = (runId: string) => `run-input:${runId}`;
@@ -87,6 +89,7 @@ export class Runs {
    */
   async create(requests: readonly CreateRunRequest[]): Promise<{ run: RunView; created: boolean }[]> {
     const resolved = new Map<string, Promise<StoredPackage>>();
+    const gated = new Map<string, Promise<void>>();
     const prepared: { id: string; key: IdempotencyKey; mac: string; pkg: StoredPackage; segment: SegmentName; input: Record<string, unknown>; sealed: AtRestBox }[] = [];
     for (const request of requests) {
       const cacheKey = `${request.bot}@${request.version ?? ''}`;
@@ -99,6 +102,9 @@ export class Runs {
       if (!pkg.manifest.segments.includes(segment)) {
         throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `${pkg.view.name} may not run in segment ${segment}`, { segment, bot: pkg.view.name });
       }
+      const gateKey = `${pkg.view.digest}|${segment}`;
+      if (!gated.has(gateKey)) gated.set(gateKey, this.deps.releaseGate?.gate(pkg, segment) ?? Promise.resolve());
+      await gated.get(gateKey);
       const input = validateInput(pkg.manifest.input, request.input);
       // A declared PHI value too short to mask could not be kept out of logs: refused up front.
       assertMaskable({ phi: declaredPhiFromInput(pkg.manifest.phi, input) });

@@ -5,6 +5,7 @@ import {
   BotManifest, digestOf, JobPayload, keyIdOf, loadPublicKey, openPackage, OrderlyError, PackageDigest, verifyPackageEnvelope,
 } from '@orderly/shared';
 import { ControlRoomClient } from '../control-room-client';
+import { admitPackage, ReleasePolicy } from './release-gate';
 
 export interface VerifiedBot {
   digest: PackageDigest;
@@ -16,20 +17,26 @@ export interface VerifiedBot {
 /**
  * Packages by digest: fetched from the control room once, verified, kept on disk and in memory.
  * Verification runs before anything from the package is used: digest, publisher key (the one the
- * signed job names), publisher signature, manifest name, version and segment.
+ * signed job names), publisher signature, manifest name, version and segment. The release state
+ * (publisher key revocation, release attestations) is asked again on every run: only the bytes
+ * and their verification are cached, never the permission to run them.
  */
 export class PackageCache {
   private readonly verified = new Map<string, VerifiedBot>();
 
-  constructor(private readonly dir: string, private readonly client: ControlRoomClient) {
+  constructor(private readonly dir: string, private readonly client: ControlRoomClient, private readonly policy: ReleasePolicy = { channel: 'dev', releaseKey: undefined }) {
     // 0700: the bot host runs as another user and has no business reading other bots' packages.
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
   async get(job: JobPayload): Promise<VerifiedBot> {
     const memo = this.verified.get(`${job.bot.digest}|${job.publisherKeyId}`);
-    if (memo) return this.checkFor(memo, job);
+    if (memo) {
+      admitPackage(job, await this.client.packageRelease(job.bot.digest), this.policy);
+      return this.checkFor(memo, job);
+    }
     const response = await this.client.fetchPackage(job.bot.digest);
+    admitPackage(job, response, this.policy);
     const archive = Buffer.from(response.archive, 'base64');
     if (digestOf(archive) !== job.bot.digest) {
       throw new OrderlyError('ORDERLY_E_PACKAGE_DIGEST_MISMATCH', 'fetched package bytes do not match the digest in the signed job', { digest: job.bot.digest });

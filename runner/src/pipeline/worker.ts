@@ -9,7 +9,7 @@ import type { VaultClientFactory } from '@orderly/shared/vault';
 import { BotHost } from '../bot-host/host';
 import { CredentialLease, leaseCredentials } from '../credentials/lease';
 import { ControlRoomClient } from '../control-room-client';
-import { PackageCache } from '../packages/cache';
+import { PackageCache, VerifiedBot } from '../packages/cache';
 import { ReportPublisher } from '../reports/publisher';
 import { RunLog } from './run-log';
 
@@ -67,9 +67,8 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
     throw new UnrecoverableError(code);
   }
 
-  async function execute(payload: JobPayload, claim: ClaimResponse, runLog: RunLog, log: Logger): Promise<unknown> {
+  async function execute(payload: JobPayload, bot: VerifiedBot, claim: ClaimResponse, runLog: RunLog, log: Logger): Promise<unknown> {
     const attempt = claim.attempt;
-    const bot = await deps.cache.get(payload);
     // Defence in depth: the control room validated the input; so does the side that runs it.
     const input = validateInput(bot.manifest.input, claim.input);
     await deps.reports.started(payload.runId, attempt);
@@ -177,6 +176,17 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
       } catch (err) {
         return refuse(job, err);
       }
+      // The package is fetched and admitted before the claim, so a package this runner must not run
+      // (tampered, publisher key revoked, no valid release for its channel) starts no attempt: the
+      // job is refused and the control room dead-letters the run (the verified job names it).
+      let bot: VerifiedBot;
+      try {
+        bot = await deps.cache.get(payload);
+      } catch (err) {
+        if (isOrderlyError(err) && err.retryable) return delay(job, token, Math.floor(CLAIM_RETRY_MS * (0.5 + Math.random() / 2)));
+        if (isOrderlyError(err)) return refuse(job, new OrderlyError(err.code, err.message, { ...err.details, runId: payload.runId }));
+        throw err;
+      }
       const claim = await claimOrDefer(job, token, payload);
       if (!claim) return { ok: false };
       const attempt = claim.attempt;
@@ -185,7 +195,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
       const started = Date.now();
       const runLog = new RunLog((batch) => deps.reports.logs(payload.runId, attempt, batch));
       try {
-        const result = await execute(payload, claim, runLog, log);
+        const result = await execute(payload, bot, claim, runLog, log);
         await deps.reports.finished(payload.runId, attempt, { ok: true, result }, true, Date.now() - started, runLog.rest());
         log.info({ ms: Date.now() - started }, 'run succeeded');
         return { ok: true };

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Command } from 'commander';
-import { BotName, DsseEnvelope, OrderlyError, PackageView } from '@orderly/shared';
+import { z } from 'zod';
+import { BotName, BotVersion, DsseEnvelope, OrderlyError, PackageDetailView, PackageStatusView, PackageView, ReleaseAttestationView } from '@orderly/shared';
 import { ApiClient } from '../api-client';
 import { output } from '../output';
 import { packBot } from '../pack';
@@ -88,5 +89,60 @@ export function botCommand(client: () => ApiClient): Command {
       const view = await client().request('POST', '/v1/packages', PackageView, { archive: read(pkg).toString('base64'), envelope: envelope.data });
       output(opts.json, view, `published ${view.name}@${view.version} ${view.digest}`);
     });
+  bot
+    .command('ls')
+    .description('list published packages: publisher, publisher key (revoked?), channels, and where each may run')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const { packages } = await client().request('GET', '/v1/packages', z.object({ packages: z.array(PackageStatusView) }));
+      output(opts.json, packages, packages.length ? packages.map(packageLine) : 'no packages published');
+    });
+  bot
+    .command('show')
+    .description('show one package version with its release attestations')
+    .argument('<name@version>', 'e.g. eligibility-check@1.0.0')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, opts: { json?: boolean }) => {
+      const { name, version } = parseRef(ref);
+      const pkg = await client().request('GET', `/v1/packages/${name}/${version}`, PackageDetailView);
+      output(opts.json, pkg, [packageLine(pkg), ...pkg.attestations.map(attestationLine)]);
+    });
+  bot
+    .command('promote')
+    .description('promote NAME@VERSION to a channel: the control room signs a release attestation (you must not be its publisher)')
+    .argument('<name@version>', 'e.g. eligibility-check@1.0.0')
+    .requiredOption('--to <channel>', 'the channel: prod')
+    .option('--expires-in-days <n>', 'days the release is valid (1-365, default 90)')
+    .option('--ticket <ref>', 'a change ticket reference, recorded in the attestation')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, opts: { to: string; expiresInDays?: string; ticket?: string; json?: boolean }) => {
+      const { name, version } = parseRef(ref);
+      if (opts.to !== 'prod') throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'packages are promoted to prod (dev runs publisher-signed packages)');
+      const days = opts.expiresInDays === undefined ? undefined : Number(opts.expiresInDays);
+      if (days !== undefined && !Number.isInteger(days)) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', '--expires-in-days takes a whole number of days');
+      const body = { channel: opts.to, ...(days === undefined ? {} : { expiresInDays: days }), ...(opts.ticket ? { ticket: opts.ticket } : {}) };
+      const attestation = await client().request('POST', `/v1/packages/${name}/${version}/promote`, ReleaseAttestationView, body);
+      output(opts.json, attestation, `promoted ${name}@${version} to ${attestation.channel} until ${attestation.expiresAt} (approver ${attestation.approver})`);
+    });
   return bot;
+}
+
+/** `name@version`, validated before it goes into a URL path. */
+function parseRef(ref: string): { name: string; version: string } {
+  const at = ref.lastIndexOf('@');
+  const name = BotName.safeParse(ref.slice(0, at));
+  const version = BotVersion.safeParse(ref.slice(at + 1));
+  if (at <= 0 || !name.success || !version.success) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', `expected NAME@VERSION (e.g. eligibility-check@1.0.0), got ${ref.slice(0, 100)}`);
+  return { name: name.data, version: version.data };
+}
+
+function packageLine(p: PackageStatusView): string {
+  const where = (['dev', 'prod'] as const).map((c) => `${c}: ${p.runnable[c] ? 'runnable' : `no (${p.notRunnable[c] ?? 'unknown'})`}`).join(', ');
+  const key = `${p.publisherKeyId.slice(0, 12)}${p.publisherKeyRevokedAt ? ' REVOKED' : ''}`;
+  return `${p.name}@${p.version}  ${p.digest.slice(0, 19)}  key ${key}  by ${p.publishedByActor ?? '(unrecorded)'}  channels [${p.channels.join(',')}]  ${where}`;
+}
+
+function attestationLine(a: ReleaseAttestationView): string {
+  const state = !a.valid ? 'INVALID' : a.expired ? 'expired' : 'valid';
+  return `  #${a.id} ${a.channel} by ${a.approver} at ${a.approvedAt}, until ${a.expiresAt}${a.ticket ? `, ticket ${a.ticket}` : ''}: ${state}`;
 }

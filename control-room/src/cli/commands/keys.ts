@@ -1,7 +1,7 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { generateSigningKeyPair, OrderlyError, PublisherKeyView } from '@orderly/shared';
+import { generateSigningKeyPair, KeyId, OrderlyError, PublisherKeyView } from '@orderly/shared';
 import { ApiClient } from '../api-client';
 import { output } from '../output';
 
@@ -40,7 +40,17 @@ export function keysCommand(client: () => ApiClient): Command {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const { keys: list } = await client().request('GET', '/v1/keys', z.object({ keys: z.array(PublisherKeyView) }));
-      output(opts.json, list, list.map((k) => `${k.keyId}  ${k.name}${k.revokedAt ? '  (revoked)' : ''}`));
+      output(opts.json, list, list.map((k) => `${k.keyId}  ${k.name}${k.revokedAt ? `  REVOKED ${k.revokedAt}` : ''}`));
+    });
+  keys
+    .command('revoke')
+    .description('revoke a publisher key: packages signed by it stop being runnable at once, everywhere')
+    .argument('<key-id>', 'the key id (see keys ls)')
+    .option('--json', 'machine-readable output')
+    .action(async (keyId: string, opts: { json?: boolean }) => {
+      if (!KeyId.safeParse(keyId).success) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'key ids are 64 hex digits (see orderly keys ls)');
+      const key = await client().request('POST', `/v1/keys/${keyId}/revoke`, PublisherKeyView);
+      output(opts.json, key, `revoked ${key.name} (${key.keyId}) at ${key.revokedAt ?? '?'}`);
     });
   return keys;
 }

@@ -1,0 +1,171 @@
+import {
+  BotName, BotVersion, DsseEnvelope, isOrderlyError, OrderlyError, PackageDetailView, PackageDigest, PackageStatusView, PromoteRequest,
+  ReleaseAttestationView, ReleaseChannel, releaseStatement, RunnerPackageRelease, SegmentName,
+} from '@orderly/shared';
+import { Db } from '../db/db';
+import { ReleaseAuthority } from '../identity/release';
+import { PublisherKeys } from '../keys/publisher-keys';
+import { Packages, Publisher, StoredPackage } from './packages';
+
+interface AttestationRow {
+  id: string | number;
+  digest: string;
+  channel: ReleaseChannel;
+  approver_id: string;
+  approver_actor: string;
+  approved_at: Date;
+  expires_at: Date;
+  ticket: string | null;
+  envelope: DsseEnvelope;
+}
+
+type NotRunnable = PackageStatusView['notRunnable']['dev'];
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * Promotion and the release gate. An approver who did not publish a package promotes its digest
+ * to `prod`: the control room signs a release attestation with its release key. Production
+ * segments run only digests with a valid, unexpired one; no segment runs a package whose
+ * publisher key is revoked. The control room checks when a run is created; runners check again
+ * on every run (DESIGN invariant 2).
+ */
+export class Releases {
+  constructor(
+    private readonly db: Db,
+    private readonly packages: Packages,
+    private readonly keys: PublisherKeys,
+    private readonly authority: ReleaseAuthority,
+    private readonly prodSegments: readonly SegmentName[],
+  ) {}
+
+  /** The channel whose release a segment's runners require. */
+  channelOf(segment: SegmentName): ReleaseChannel {
+    return this.prodSegments.includes(segment) ? 'prod' : 'dev';
+  }
+
+  /**
+   * Signs and stores a release attestation for `name@version`. Refused when the approver
+   * published the package (separation of duties), when the publisher is unknown (a package from
+   * before publishers were recorded: separation cannot be shown), and when its key is revoked.
+   */
+  async promote(name: BotName, version: BotVersion, request: PromoteRequest, approver: Publisher, now: Date = new Date()): Promise<ReleaseAttestationView> {
+    const pkg = await this.packages.resolve(name, version);
+    if (!pkg.publishedBy) {
+      throw new OrderlyError('ORDERLY_E_SELF_APPROVAL', `the publisher of ${name}@${version} is not recorded; publish it again under a new version to promote it`);
+    }
+    if (pkg.publishedBy.id === approver.id) {
+      throw new OrderlyError('ORDERLY_E_SELF_APPROVAL', `${approver.actor} published ${name}@${version} and cannot also approve it`, { approver: approver.actor });
+    }
+    const revokedAt = await this.keys.revokedAt(pkg.view.publisherKeyId);
+    if (revokedAt !== null) throw new OrderlyError('ORDERLY_E_KEY_REVOKED', `the publisher key of ${name}@${version} is revoked`, { keyId: pkg.view.publisherKeyId });
+    const approvedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const expiresAt = new Date(approvedAt.getTime() + request.expiresInDays * DAY_MS);
+    const statement = releaseStatement(pkg.view.digest, {
+      name, version, channel: request.channel, approver: approver.actor, approvedAt: approvedAt.toISOString(), expiresAt: expiresAt.toISOString(),
+      ...(request.ticket ? { ticket: request.ticket } : {}),
+    });
+    const envelope = this.authority.sign(statement);
+    const rows = await this.db.query<AttestationRow>(
+      `INSERT INTO release_attestations (digest, channel, approver_id, approver_actor, approved_at, expires_at, ticket, envelope)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
+      [pkg.view.digest, request.channel, approver.id, approver.actor, approvedAt, expiresAt, request.ticket ?? null, JSON.stringify(envelope)],
+    );
+    return this.attestationView(rows[0]!, now);
+  }
+
+  /** Refuses a run of `pkg` in `segment` with the code a runner of that segment would give. */
+  async gate(pkg: StoredPackage, segment: SegmentName, now: Date = new Date()): Promise<void> {
+    const why = await this.notRunnable(pkg, this.channelOf(segment), now);
+    if (why === null) return;
+    if (why === 'ORDERLY_E_KEY_REVOKED') throw new OrderlyError(why, `the publisher key of ${pkg.view.name}@${pkg.view.version} is revoked`, { keyId: pkg.view.publisherKeyId });
+    // The release codes come with their own message from the check itself.
+    this.authority.check(await this.envelopes(pkg.view.digest), pkg.view.digest, 'prod', now);
+  }
+
+  async list(now: Date = new Date()): Promise<PackageStatusView[]> {
+    const [packages, rows, keys] = await Promise.all([
+      this.packages.listStored(),
+      this.db.query<AttestationRow>('SELECT * FROM release_attestations ORDER BY id'),
+      this.keys.list(),
+    ]);
+    const revoked = new Map(keys.map((k) => [k.keyId as string, k.revokedAt]));
+    return packages.map((pkg) => this.statusOf(pkg, rows.filter((r) => r.digest === pkg.view.digest), revoked.get(pkg.view.publisherKeyId) ?? null, now));
+  }
+
+  async detail(name: BotName, version: BotVersion, now: Date = new Date()): Promise<PackageDetailView> {
+    const pkg = await this.packages.resolve(name, version);
+    const rows = await this.rows(pkg.view.digest);
+    const revokedAt = (await this.keys.revokedAt(pkg.view.publisherKeyId)) ?? null;
+    return { ...this.statusOf(pkg, rows, revokedAt?.toISOString() ?? null, now), attestations: rows.map((r) => this.attestationView(r, now)) };
+  }
+
+  /** What a runner needs on every run: its key's revocation and the release attestations. */
+  async forRunner(digest: PackageDigest): Promise<RunnerPackageRelease> {
+    // One round trip: this is on the path of every run.
+    const rows = await this.db.query<{ publisher_key_id: string; revoked_at: Date | null; attestations: DsseEnvelope[] | string }>(
+      `SELECT p.publisher_key_id, k.revoked_at,
+         (SELECT COALESCE(json_agg(a.envelope ORDER BY a.id), '[]'::json)
+            FROM (SELECT id, envelope FROM release_attestations WHERE digest = p.digest ORDER BY id DESC LIMIT 100) a) AS attestations
+       FROM packages p JOIN publisher_keys k ON k.key_id = p.publisher_key_id WHERE p.digest = $1`,
+      [digest],
+    );
+    const row = rows[0];
+    if (!row) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no package ${digest}`);
+    const attestations = typeof row.attestations === 'string' ? (JSON.parse(row.attestations) as DsseEnvelope[]) : row.attestations;
+    return { publisherKeyId: row.publisher_key_id as RunnerPackageRelease['publisherKeyId'], publisherKeyRevokedAt: row.revoked_at?.toISOString() ?? null, attestations };
+  }
+
+  private async rows(digest: PackageDigest): Promise<AttestationRow[]> {
+    return this.db.query<AttestationRow>('SELECT * FROM release_attestations WHERE digest = $1 ORDER BY id', [digest]);
+  }
+
+  private async envelopes(digest: PackageDigest): Promise<DsseEnvelope[]> {
+    return (await this.rows(digest)).map((r) => r.envelope);
+  }
+
+  private async notRunnable(pkg: StoredPackage, channel: ReleaseChannel, now: Date): Promise<NotRunnable> {
+    if ((await this.keys.revokedAt(pkg.view.publisherKeyId)) !== null) return 'ORDERLY_E_KEY_REVOKED';
+    return channel === 'dev' ? null : this.releaseProblem((await this.rows(pkg.view.digest)).map((r) => r.envelope), pkg.view.digest, now);
+  }
+
+  private releaseProblem(envelopes: readonly DsseEnvelope[], digest: PackageDigest, now: Date): NotRunnable {
+    try {
+      this.authority.check(envelopes, digest, 'prod', now);
+      return null;
+    } catch (err) {
+      if (isOrderlyError(err) && (err.code === 'ORDERLY_E_RELEASE_MISSING' || err.code === 'ORDERLY_E_RELEASE_INVALID' || err.code === 'ORDERLY_E_RELEASE_EXPIRED')) return err.code;
+      throw err;
+    }
+  }
+
+  private statusOf(pkg: StoredPackage, rows: readonly AttestationRow[], revokedAt: string | null, now: Date): PackageStatusView {
+    const prodProblem = this.releaseProblem(rows.map((r) => r.envelope), pkg.view.digest, now);
+    const revoked: NotRunnable = revokedAt === null ? null : 'ORDERLY_E_KEY_REVOKED';
+    const notRunnable = { dev: revoked, prod: revoked ?? prodProblem };
+    return {
+      ...pkg.view,
+      publishedBy: pkg.publishedBy?.id ?? null,
+      publishedByActor: pkg.publishedBy?.actor ?? null,
+      publisherKeyRevokedAt: revokedAt,
+      channels: prodProblem === null ? ['prod'] : [],
+      runnable: { dev: notRunnable.dev === null, prod: notRunnable.prod === null },
+      notRunnable,
+    };
+  }
+
+  private attestationView(row: AttestationRow, now: Date): ReleaseAttestationView {
+    return {
+      id: Number(row.id),
+      digest: row.digest as PackageDigest,
+      channel: row.channel,
+      approver: row.approver_actor,
+      approvedAt: row.approved_at.toISOString(),
+      expiresAt: row.expires_at.toISOString(),
+      ticket: row.ticket,
+      valid: this.authority.verifies(row.envelope, row.digest as PackageDigest, row.channel),
+      expired: row.expires_at.getTime() <= now.getTime(),
+      envelope: row.envelope,
+    };
+  }
+}

@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { KeyId, PackageDigest } from '../ids';
+import { PackageView } from './schemas';
+import { DsseEnvelope } from '../signing/dsse';
+import { ReleaseChannel, TicketRef } from '../signing/release';
+
+/** HTTP API shapes of promotion, release attestations and publisher key revocation. */
+
+export const PromoteRequest = z.strictObject({
+  channel: z.literal('prod'),
+  expiresInDays: z.number().int().min(1).max(365).default(90),
+  ticket: TicketRef.optional(),
+});
+export type PromoteRequest = z.infer<typeof PromoteRequest>;
+
+export const ReleaseAttestationView = z.object({
+  id: z.number(),
+  digest: PackageDigest,
+  channel: ReleaseChannel,
+  approver: z.string(),
+  approvedAt: z.string(),
+  expiresAt: z.string(),
+  ticket: z.string().nullable(),
+  /** The control room verified the signature, digest and channel of the stored envelope. */
+  valid: z.boolean(),
+  expired: z.boolean(),
+  envelope: DsseEnvelope,
+});
+export type ReleaseAttestationView = z.infer<typeof ReleaseAttestationView>;
+
+/** Why a package cannot run in a channel (an error code), or null when it can. */
+const NotRunnable = z.enum(['ORDERLY_E_KEY_REVOKED', 'ORDERLY_E_RELEASE_MISSING', 'ORDERLY_E_RELEASE_INVALID', 'ORDERLY_E_RELEASE_EXPIRED']).nullable();
+
+export const PackageStatusView = PackageView.extend({
+  /** Who published it (principal id and audit actor); null for packages published before this was recorded. */
+  publishedBy: z.string().nullable(),
+  publishedByActor: z.string().nullable(),
+  publisherKeyRevokedAt: z.string().nullable(),
+  /** Channels with a valid, unexpired release attestation. */
+  channels: z.array(ReleaseChannel),
+  runnable: z.object({ dev: z.boolean(), prod: z.boolean() }),
+  notRunnable: z.object({ dev: NotRunnable, prod: NotRunnable }),
+});
+export type PackageStatusView = z.infer<typeof PackageStatusView>;
+
+export const PackageDetailView = PackageStatusView.extend({ attestations: z.array(ReleaseAttestationView) });
+export type PackageDetailView = z.infer<typeof PackageDetailView>;
+
+/** What a runner learns about a package's release on every run (the bytes it may have cached). */
+export const RunnerPackageRelease = z.object({
+  publisherKeyId: KeyId,
+  publisherKeyRevokedAt: z.string().nullable(),
+  attestations: z.array(DsseEnvelope).max(100),
+});
+export type RunnerPackageRelease = z.infer<typeof RunnerPackageRelease>;
