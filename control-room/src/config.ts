@@ -26,9 +26,13 @@ export const ControlRoomConfigSchema = z
     ORDERLY_TRANSIT_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional()),
     ORDERLY_CREDENTIAL_MAX_AGE_DAYS: positiveInt(90),
     ORDERLY_SCREENSHOT_RETENTION_DAYS: z.coerce.number().min(0).default(30),
+    ORDERLY_ALERT_WEBHOOK_URL: optionalString.pipe(z.url().optional()),
+    ORDERLY_ALERT_WEBHOOK_SECRET_FILE: optionalString,
+    ORDERLY_ALERT_QUEUE_AGE_SECONDS: positiveInt(900),
   })
   .refine((env) => env.ORDERLY_PROD_SEGMENTS.every((s) => env.ORDERLY_SEGMENTS.includes(s)), { message: 'every production segment must be one of ORDERLY_SEGMENTS', path: ['ORDERLY_PROD_SEGMENTS'] })
   .refine((env) => !env.VAULT_ADDR || env.VAULT_TOKEN_FILE, { message: 'VAULT_TOKEN_FILE is required with VAULT_ADDR', path: ['VAULT_TOKEN_FILE'] })
+  .refine((env) => !env.ORDERLY_ALERT_WEBHOOK_URL || env.ORDERLY_ALERT_WEBHOOK_SECRET_FILE, { message: 'ORDERLY_ALERT_WEBHOOK_SECRET_FILE is required with ORDERLY_ALERT_WEBHOOK_URL', path: ['ORDERLY_ALERT_WEBHOOK_SECRET_FILE'] })
   .transform((env) => {
     const dataDir = resolve(env.ORDERLY_DATA_DIR);
     return {
@@ -62,6 +66,12 @@ export const ControlRoomConfigSchema = z
             runnerCidrs: env.ORDERLY_RUNNER_CIDRS,
           }
         : undefined,
+      /** Signed alert webhook (dead letters, queue age); unset: alerts are only logged and counted. */
+      alerts: {
+        webhookUrl: env.ORDERLY_ALERT_WEBHOOK_URL,
+        secretFile: env.ORDERLY_ALERT_WEBHOOK_SECRET_FILE ? resolve(env.ORDERLY_ALERT_WEBHOOK_SECRET_FILE) : undefined,
+        queueAgeSeconds: env.ORDERLY_ALERT_QUEUE_AGE_SECONDS,
+      },
       /** Key material and tokens live here unless configured otherwise; created 0600 on first start. */
       secretsDir: join(dataDir, 'secrets'),
       pgliteDir: join(dataDir, 'pglite'),

@@ -43,6 +43,11 @@ export const ERROR_CODES = {
   ORDERLY_E_REDACTION_VALUE_TOO_SHORT: { status: 400, retryable: false, doc: 'A declared PHI value or secret is too short to mask safely; it is refused rather than masking every match.' },
   ORDERLY_E_REDACTION_INPUT_INVALID: { status: 400, retryable: false, doc: 'A redaction eval/scan file line is not valid JSON of the documented shape.' },
   ORDERLY_E_INTERNAL: { status: 500, retryable: false, doc: 'An unexpected error; details are in the server log under the request id.' },
+  ORDERLY_E_RUN_NOT_DEAD_LETTERED: { status: 409, retryable: false, doc: 'The run is not (or no longer) dead-lettered: another operator may have requeued or discarded it first.' },
+  ORDERLY_E_RUN_NOT_CANCELLABLE: { status: 409, retryable: false, doc: 'The run has already finished (succeeded, failed, dead-lettered, cancelled or discarded); only waiting or active runs can be cancelled.' },
+  ORDERLY_E_RUN_CANCELLED: { status: 409, retryable: false, doc: 'An operator cancelled the run; its bot was aborted and the job is not retried.' },
+  ORDERLY_E_JOB_LOCKED: { status: 409, retryable: true, doc: "A runner still holds the run's previous job; try again in a few seconds." },
+  ORDERLY_E_CONFIRMATION_REQUIRED: { status: 400, retryable: false, doc: 'A bulk change needs explicit confirmation (`--yes`); nothing was changed.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -16,6 +16,10 @@ import { runRoutes } from '../runs/routes';
 import { Screenshots } from '../runs/screenshots';
 import { authenticate, authorize, TokenStore } from './auth';
 import { sendError } from './errors';
+import { AlertOutbox, alertRoutes } from '../alerts';
+import { DeadLetters } from '../dlq/dlq';
+import { dlqRoutes } from '../dlq/routes';
+import { RunCancellation, runCancelRoutes } from '../runs/cancel';
 
 export interface AppDeps {
   db: Db;
@@ -30,6 +34,10 @@ export interface AppDeps {
   publicKeysPem: string;
   maxPackageBytes: number;
   log: Logger;
+  /** Dead letters, alert status and run cancel; their routes are registered when given. */
+  deadLetters?: DeadLetters;
+  alerts?: AlertOutbox;
+  cancellation?: RunCancellation;
 }
 
 /** Builds the control room's HTTP app; connects nothing (the composition root does). */
@@ -74,5 +82,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   runRoutes(app, deps.runs, deps.screenshots);
   runnerRoutes(app, deps.runs, deps.packages, deps.keys, deps.screenshots);
   credentialRoutes(app, deps.credentials);
+  if (deps.deadLetters) dlqRoutes(app, deps.deadLetters);
+  if (deps.alerts) alertRoutes(app, deps.alerts);
+  if (deps.cancellation) runCancelRoutes(app, deps.cancellation);
   return app;
 }

@@ -197,6 +197,15 @@ export class Runs {
     return rows.length;
   }
 
+  /**
+   * Queues a freshly signed job for each of these runs that is waiting (a requeued dead letter:
+   * its old envelope may have expired). The caller removes any old job under the same id first.
+   */
+  async enqueueFresh(ids: readonly string[]): Promise<void> {
+    const rows = await this.deps.db.query<RunRow>("SELECT * FROM runs WHERE id = ANY($1) AND status = 'waiting'", [ids]);
+    await this.enqueue(rows);
+  }
+
   async get(id: string): Promise<RunView> {
     if (!RunId.safeParse(id).success) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'run ids are UUIDs');
     const rows = await this.deps.db.query<RunRow>('SELECT * FROM runs WHERE id = $1', [id]);

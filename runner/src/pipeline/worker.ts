@@ -11,6 +11,7 @@ import { CredentialLease, leaseCredentials } from '../credentials/lease';
 import { ControlRoomClient } from '../control-room-client';
 import { PackageCache } from '../packages/cache';
 import { ReportPublisher } from '../reports/publisher';
+import { RunCancellations } from './cancellations';
 import { RunLog } from './run-log';
 
 export interface SegmentWorkerDeps {
@@ -29,6 +30,8 @@ export interface SegmentWorkerDeps {
   log: Logger;
   /** Called when bot code starts, with the time the browser context took (for dispatch latency). */
   onBotStarted?: (runId: string, contextMs: number) => void;
+  /** Runs the control room cancelled: their bots are aborted and their jobs fail without retry. */
+  cancellations?: RunCancellations;
 }
 
 function toErrorBody(err: unknown): ErrorBody {
@@ -64,6 +67,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
     const host = idle.pop();
     if (!host) throw new OrderlyError('ORDERLY_E_INTERNAL', 'no idle bot host');
     activeRuns.set(payload.runId, host);
+    const detachCancel = deps.cancellations?.attach(payload.runId, () => host.abort(payload.runId));
     try {
       if (claim.credentials) {
         if (!deps.vault) throw new OrderlyError('ORDERLY_E_VAULT_NOT_CONFIGURED', 'this bot declares credentials but the runner has no VAULT_ADDR');
@@ -107,6 +111,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
     } finally {
       // Whatever happened: the run's token is revoked before the attempt is reported.
       await lease?.release();
+      detachCancel?.();
       activeRuns.delete(payload.runId);
       idle.push(host);
     }
@@ -136,7 +141,10 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
           log.info('run no longer claimable (cancelled or finished); not run');
           return { ok: false };
         }
-        const error = runLog.redactError(toErrorBody(err));
+        // A cancelled run's attempt ends with its own non-retryable code: the job fails, no retry.
+        const error = deps.cancellations?.wasCancelled(payload.runId)
+          ? new OrderlyError('ORDERLY_E_RUN_CANCELLED', 'the run was cancelled; its bot was aborted').toJSON()
+          : runLog.redactError(toErrorBody(err));
         const isFinal = final(error.retryable);
         runLog.runner('error', `attempt ${attempt} failed: ${error.code}`);
         await deps.reports.finished(payload.runId, attempt, { ok: false, error }, isFinal, Date.now() - started, runLog.rest());
