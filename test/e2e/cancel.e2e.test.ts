@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
@@ -53,6 +54,19 @@ test('a waiting run is cancelled and its job leaves the queue; a finished run ca
   expect([unknown.status, unknown.body.error.code]).toEqual([404, 'ORDERLY_E_NOT_FOUND']);
   const noToken = await stack.api('POST', `/v1/runs/${created.id}/cancel`, undefined, '');
   expect(noToken.status).toBe(401);
+
+  // The same through the CLI.
+  const other = await stack.startRun({ bot: 'cancel-slow', segment: 'other', input: { seconds: 1 } });
+  const cli = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+    const child = spawn(join(REPO, 'node_modules', '.bin', 'orderly'), ['run', 'cancel', other.id, '--json'], {
+      env: { PATH: process.env.PATH ?? '', HOME: stack.dataDir, ORDERLY_URL: stack.controlRoom.url, ORDERLY_TOKEN: stack.adminToken },
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout }));
+  });
+  expect(cli.code).toBe(0);
+  expect(JSON.parse(cli.stdout)).toMatchObject({ runId: other.id, status: 'cancelled', previous: 'waiting' });
 });
 
 test('an active run is aborted through ctx.signal, not retried, and ends cancelled before its work is done', async () => {

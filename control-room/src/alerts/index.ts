@@ -43,6 +43,9 @@ export function startAlerts(deps: { db: Db; audit: AuditLog; log: Logger; segmen
   const ageTimer = setInterval(() => {
     checkQueueAges({ db: deps.db, outbox, segments: deps.segments, thresholdSeconds, log: deps.log })
       .catch((err: Error) => deps.log.warn({ err: { message: err.message } }, 'queue age check failed'));
+    // Delivered alerts are kept a week for `GET /v1/alerts` and for receivers' questions; undelivered ones forever.
+    deps.db.query("DELETE FROM alert_outbox WHERE delivered_at < now() - interval '7 days'")
+      .catch((err: Error) => deps.log.warn({ err: { message: err.message } }, 'alert outbox pruning failed'));
   }, checkEvery);
   ageTimer.unref();
   return {

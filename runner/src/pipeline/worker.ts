@@ -78,6 +78,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
       // From here on every line and error is masked for this run's own values (invariant 4).
       const phi = declaredPhiFromInput(bot.manifest.phi, input);
       runLog.useRedactor(createRedactor({ secrets: Object.values(lease?.secrets ?? {}), phi }));
+      if (deps.cancellations?.wasCancelled(payload.runId)) throw new OrderlyError('ORDERLY_E_RUN_CANCELLED', 'the run was cancelled before its bot started');
       const uploads: Promise<void>[] = [];
       const outcome = await host.run(
         {
