@@ -188,9 +188,10 @@ test('a run that fails every attempt is dead-lettered with its history; requeued
   expect(requeues.map((e) => e.outcome).sort()).toEqual(['failure', 'success']);
   expect(requeues.find((e) => e.outcome === 'success')).toMatchObject({ actor: 'admin', details: { reason: 'target fixed', ticket: 'OPS-101', bot: 'dlq-flaky', segment: 'demo' } });
 
-  // Requeueing a run that is no longer dead-lettered is refused with the same code.
+  // Requeueing a run that is no longer dead-lettered is refused with the same code, and audited.
   const again = await stack.api('POST', `/v1/dlq/${runId}/requeue`, { reason: 'once more' });
   expect([again.status, again.body.error.code]).toEqual([409, 'ORDERLY_E_RUN_NOT_DEAD_LETTERED']);
+  expect((await auditEvents('dlq.requeue', runId)).at(-1)).toMatchObject({ outcome: 'failure', details: { reason: 'once more', status: 'succeeded' } });
 
   // The dead-letter alert: first delivery answered 503, then retried and accepted, signed each time.
   const deliveries = await waitFor(() => {

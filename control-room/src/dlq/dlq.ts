@@ -127,7 +127,12 @@ export class DeadLetters {
     return rows[0];
   }
 
-  private notDeadLettered(runId: string, status: RunStatus): OrderlyError {
+  /** A refused requeue or discard is audited too (who tried, why, what the run was), then answered 409. */
+  private async refused(action: 'dlq.requeue' | 'dlq.discard', runId: string, who: DlqActor, details: { reason: string; ticket?: string | null }, status: RunStatus): Promise<OrderlyError> {
+    await this.deps.audit.append({
+      actor: who.actor, action, target: `run:${runId}`, outcome: 'failure', sourceIp: who.sourceIp, requestId: who.requestId,
+      details: { ...details, code: 'ORDERLY_E_RUN_NOT_DEAD_LETTERED', status },
+    });
     return new OrderlyError('ORDERLY_E_RUN_NOT_DEAD_LETTERED', `run ${runId} is ${status}, not dead-lettered`, { status });
   }
 
@@ -162,9 +167,9 @@ export class DeadLetters {
    */
   async requeue(runId: string, who: DlqActor, reason: string, ticket?: string): Promise<{ runId: string; status: 'waiting'; idempotencyKey: string; requeues: number }> {
     const before = await this.row(runId);
-    if (!canTransition(before.status, 'waiting') || before.status !== 'dead_lettered') throw this.notDeadLettered(runId, before.status);
-    await this.removeFinishedJob(before.segment, before.idempotency_key);
     const safeReason = this.reasons.redact(reason);
+    if (!canTransition(before.status, 'waiting') || before.status !== 'dead_lettered') throw await this.refused('dlq.requeue', runId, who, { reason: safeReason, ticket: ticket ?? null }, before.status);
+    await this.removeFinishedJob(before.segment, before.idempotency_key);
     const moved = await this.deps.db.transaction(async (tx) => {
       const rows = await tx.query<DlqRow>(
         `UPDATE runs SET status = 'waiting', enqueued_at = NULL, finished_at = NULL, requeues = requeues + 1, updated_at = now()
@@ -179,14 +184,7 @@ export class DeadLetters {
       }, tx);
       return row;
     });
-    if (!moved) {
-      const now = await this.row(runId);
-      await this.deps.audit.append({
-        actor: who.actor, action: 'dlq.requeue', target: `run:${runId}`, outcome: 'failure', sourceIp: who.sourceIp, requestId: who.requestId,
-        details: { reason: safeReason, ticket: ticket ?? null, code: 'ORDERLY_E_RUN_NOT_DEAD_LETTERED', status: now.status },
-      });
-      throw this.notDeadLettered(runId, now.status);
-    }
+    if (!moved) throw await this.refused('dlq.requeue', runId, who, { reason: safeReason, ticket: ticket ?? null }, (await this.row(runId)).status);
     await this.dropDlqEntry(moved.segment, runId);
     // After commit: if Redis fails here the run is `waiting` with no `enqueued_at`, and the
     // pending sweep queues it (its old job is already gone, so that add is not ignored).
@@ -223,8 +221,8 @@ export class DeadLetters {
   /** Discards a dead letter for good: `dead_lettered → discarded`, the reason stored and audited. */
   async discard(runId: string, who: DlqActor, reason: string): Promise<{ runId: string; status: 'discarded'; reason: string }> {
     const before = await this.row(runId);
-    if (before.status !== 'dead_lettered' || !canTransition(before.status, 'discarded')) throw this.notDeadLettered(runId, before.status);
     const safeReason = this.reasons.redact(reason);
+    if (before.status !== 'dead_lettered' || !canTransition(before.status, 'discarded')) throw await this.refused('dlq.discard', runId, who, { reason: safeReason }, before.status);
     const moved = await this.deps.db.transaction(async (tx) => {
       const rows = await tx.query<DlqRow>(
         `UPDATE runs SET status = 'discarded', discard_reason = $2, updated_at = now() WHERE id = $1 AND status = 'dead_lettered' RETURNING ${COLUMNS}`,
@@ -238,14 +236,7 @@ export class DeadLetters {
       }, tx);
       return row;
     });
-    if (!moved) {
-      const now = await this.row(runId);
-      await this.deps.audit.append({
-        actor: who.actor, action: 'dlq.discard', target: `run:${runId}`, outcome: 'failure', sourceIp: who.sourceIp, requestId: who.requestId,
-        details: { reason: safeReason, code: 'ORDERLY_E_RUN_NOT_DEAD_LETTERED', status: now.status },
-      });
-      throw this.notDeadLettered(runId, now.status);
-    }
+    if (!moved) throw await this.refused('dlq.discard', runId, who, { reason: safeReason }, (await this.row(runId)).status);
     await this.dropDlqEntry(moved.segment, runId);
     this.deps.log.info({ runId, actor: who.actor }, 'dead letter discarded');
     return { runId, status: 'discarded', reason: safeReason };
