@@ -1,4 +1,12 @@
 import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '@orderly/shared';
+import type { AuditLog } from '../audit/audit';
+import { loadControlRoomConfig } from '../config';
+import type { Db } from '../db/db';
+import { startAlerts } from '.';
 import { retryDelayMs } from './backoff';
 import { signAlert, verifyAlertSignature } from './signature';
 
@@ -43,5 +51,29 @@ describe('retry backoff', () => {
   test('stays at the maximum interval after many failures, never stops', () => {
     expect(retryDelayMs(50, options, () => 1)).toBe(300_000);
     expect(retryDelayMs(10_000, options, () => 0)).toBe(150_000);
+  });
+});
+
+describe('alert configuration', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'orderly-alert-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const silent = createLogger({ level: 'silent', name: 'test' });
+  const db = {} as Db; // never queried: no webhook timer runs in these checks
+  const audit = {} as AuditLog;
+
+  test('a webhook URL needs a secret file; the threshold defaults to 15 minutes', () => {
+    expect(() => loadControlRoomConfig({ ORDERLY_ALERT_WEBHOOK_URL: 'https://alerts.example.test/hook' })).toThrow(/ORDERLY_ALERT_WEBHOOK_SECRET_FILE/);
+    expect(() => loadControlRoomConfig({ ORDERLY_ALERT_WEBHOOK_URL: 'not a url', ORDERLY_ALERT_WEBHOOK_SECRET_FILE: 'x' })).toThrow(/ORDERLY_ALERT_WEBHOOK_URL/);
+    expect(() => loadControlRoomConfig({ ORDERLY_ALERT_QUEUE_AGE_SECONDS: '0' })).toThrow(/ORDERLY_ALERT_QUEUE_AGE_SECONDS/);
+    expect(loadControlRoomConfig({}).alerts).toEqual({ webhookUrl: undefined, secretFile: undefined, queueAgeSeconds: 900 });
+  });
+
+  test('a missing or short secret stops the start', async () => {
+    const config = { webhookUrl: 'http://127.0.0.1:9/hook', secretFile: join(dir, 'missing'), queueAgeSeconds: 60 };
+    expect(() => startAlerts({ db, audit, log: silent, segments: [], config })).toThrow(expect.objectContaining({ code: 'ORDERLY_E_CONFIG_INVALID' }));
+    writeFileSync(join(dir, 'short'), 'too-short\n');
+    expect(() => startAlerts({ db, audit, log: silent, segments: [], config: { ...config, secretFile: join(dir, 'short') } })).toThrow(/at least 16 bytes/);
+    const off = startAlerts({ db, audit, log: silent, segments: [], config: { webhookUrl: undefined, secretFile: undefined, queueAgeSeconds: 60 } });
+    await off.close();
   });
 });
