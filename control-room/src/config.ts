@@ -33,6 +33,9 @@ export const ControlRoomConfigSchema = z
     ORDERLY_TLS_KEY_FILE: optionalString,
     ORDERLY_TLS_CLIENT_CA_FILE: optionalString,
     ORDERLY_TLS_TERMINATED: z.enum(['true', 'false']).default('false'),
+    ORDERLY_ALERT_WEBHOOK_URL: optionalString.pipe(z.url().optional()),
+    ORDERLY_ALERT_WEBHOOK_SECRET_FILE: optionalString,
+    ORDERLY_ALERT_QUEUE_AGE_SECONDS: positiveInt(900),
   })
   .refine((env) => env.ORDERLY_PROD_SEGMENTS.every((s) => env.ORDERLY_SEGMENTS.includes(s)), { message: 'every production segment must be one of ORDERLY_SEGMENTS', path: ['ORDERLY_PROD_SEGMENTS'] })
   .refine((env) => !env.VAULT_ADDR || env.VAULT_TOKEN_FILE, { message: 'VAULT_TOKEN_FILE is required with VAULT_ADDR', path: ['VAULT_TOKEN_FILE'] })
@@ -43,6 +46,7 @@ export const ControlRoomConfigSchema = z
     message: 'production refuses plain HTTP: set ORDERLY_TLS_CERT_FILE and ORDERLY_TLS_KEY_FILE, or ORDERLY_TLS_TERMINATED=true when TLS is terminated in front of the control room',
     path: ['ORDERLY_ENV'],
   })
+  .refine((env) => !env.ORDERLY_ALERT_WEBHOOK_URL || env.ORDERLY_ALERT_WEBHOOK_SECRET_FILE, { message: 'ORDERLY_ALERT_WEBHOOK_SECRET_FILE is required with ORDERLY_ALERT_WEBHOOK_URL', path: ['ORDERLY_ALERT_WEBHOOK_SECRET_FILE'] })
   .transform((env) => {
     const dataDir = resolve(env.ORDERLY_DATA_DIR);
     return {
@@ -87,6 +91,12 @@ export const ControlRoomConfigSchema = z
         : undefined,
       /** TLS is terminated by a proxy in front: plain HTTP is allowed in production then. */
       tlsTerminated: env.ORDERLY_TLS_TERMINATED === 'true',
+      /** Signed alert webhook (dead letters, queue age); unset: alerts are only logged and counted. */
+      alerts: {
+        webhookUrl: env.ORDERLY_ALERT_WEBHOOK_URL,
+        secretFile: env.ORDERLY_ALERT_WEBHOOK_SECRET_FILE ? resolve(env.ORDERLY_ALERT_WEBHOOK_SECRET_FILE) : undefined,
+        queueAgeSeconds: env.ORDERLY_ALERT_QUEUE_AGE_SECONDS,
+      },
       /** Key material and tokens live here unless configured otherwise; created 0600 on first start. */
       secretsDir: join(dataDir, 'secrets'),
       pgliteDir: join(dataDir, 'pglite'),

@@ -5,6 +5,7 @@ import { KeyObject } from 'node:crypto';
 import { createLogger, localSigner, OrderlyError, publicKeyPem, Signer } from '@orderly/shared';
 import type { VaultClient } from '@orderly/shared/vault';
 import type { Logger } from '@orderly/shared';
+import { startAlerts } from './alerts';
 import { AuditLog } from './audit/audit';
 import { AuditHeads } from './audit/heads';
 import { keyedHasher } from './audit/keyed-hash';
@@ -20,7 +21,9 @@ import { loadOrCreateSecrets, publishPublicKeys } from './identity/secrets';
 import { transitSigner } from './identity/transit-signer';
 import { PublisherKeys } from './keys/publisher-keys';
 import { Packages } from './packages/packages';
+import { DeadLetters } from './dlq/dlq';
 import { createReportConsumer } from './reports/consumer';
+import { RunCancellation } from './runs/cancel';
 import { AtRestCipher, localAtRestCipher, transitAtRestCipher } from './runs/at-rest';
 import { RunQueues } from './runs/queues';
 import { Screenshots } from './runs/screenshots';
@@ -85,10 +88,13 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const packages = new Packages(db, keys, { maxArchiveBytes: config.maxPackageBytes, segments: config.segments }, credentials);
     const cipher = await atRestCipher(config, vault, secrets.dataKey, secrets.dataKeyId);
     const signer = await jobSigner(config, vault, secrets.signingKey);
+    const alerts = startAlerts({ db, audit, log, segments: config.segments, config: config.alerts });
+    cleanups.push(() => alerts.close());
     const releases = new Releases(db, packages, keys, new ReleaseAuthority(secrets.releaseKey), config.prodSegments);
     const publicKeysPem = publishReleaseKey(config.secretsDir, publishPublicKeys(config.secretsDir, signer.publicKey, secrets.sealingKey), secrets.releaseKey);
-    const runs = new Runs({ db, packages, queues, cipher, signer, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, credentials, runnerEvents, releaseGate: releases });
-    const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log, runnerEvents });
+    const runs = new Runs({ db, packages, queues, cipher, signer, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, credentials, runnerEvents, releaseGate: releases,
+      onDeadLettered: (tx, runId, errorCode) => alerts.outbox.deadLettered(tx, runId, errorCode) });
+    const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log, runnerEvents, alerts: alerts.outbox });
     cleanups.push(() => consumer.close());
     const screenshots = new Screenshots(db, cipher, config.screenshotRetentionDays);
     const sweep = setInterval(() => {
@@ -109,9 +115,12 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
       clearInterval(auditTimer);
       await auditHeads.signIfMoved();
     });
+    const deadLetters = new DeadLetters({ db, runs, queues, audit, log });
+    const cancellation = new RunCancellation({ db, queues, redis, prefix: config.queuePrefix, log });
     const app = buildApp({
       db, redis, keys, packages, runs, screenshots, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log,
       audit: { log: audit, heads: auditHeads, hash: auditHash, releasePublicKeyPem: publicKeyPem(secrets.releaseKey) },
+      deadLetters, alerts: alerts.outbox, cancellation,
       releases, https: config.tls ? httpsOptions(config.tls) : undefined, requireRunnerCertificates: config.tls?.clientCaFile !== undefined,
     });
     warnIfPlainHttp({ tls: config.tls !== undefined, terminated: config.tlsTerminated, production: config.production }, log);

@@ -8,6 +8,7 @@ import { BotHost, resolveHostUser } from './bot-host/host';
 import { loadRunnerConfig, loadRunnerCredentials, RunnerConfig } from './config';
 import { httpControlRoomClient, loadControlRoomTls } from './control-room-client';
 import { PackageCache } from './packages/cache';
+import { RunCancellations } from './pipeline/cancellations';
 import { createSegmentWorker } from './pipeline/worker';
 import { ReportPublisher } from './reports/publisher';
 
@@ -25,6 +26,7 @@ export async function startRunner(
   connection.on('error', () => undefined);
   const reports = new ReportPublisher(connection, config.queuePrefix, controlRoomKeys.sealing, config.runnerId);
   const client = httpControlRoomClient(config.controlRoomUrl, token, loadControlRoomTls(config.controlRoomTls));
+  const cancellations = await RunCancellations.start({ connection, prefix: config.queuePrefix, log });
   const { close } = createSegmentWorker({
     segment: config.segment,
     runnerId: config.runnerId,
@@ -39,6 +41,7 @@ export async function startRunner(
     log,
     lockDurationMs: config.jobLockMs,
     stalledIntervalMs: config.stalledIntervalMs,
+    cancellations,
     ...hooks,
   });
   log.info({ concurrency: config.concurrency, isolatedUser: user !== undefined, channel: config.channel }, 'runner started');
@@ -50,6 +53,7 @@ export async function startRunner(
           await close(config.shutdownGraceMs);
         } finally {
           await Promise.allSettled(hosts.map((h) => h.close()));
+          await cancellations.close();
           await reports.close().catch(() => undefined);
           await connection.quit().catch(() => connection.disconnect());
           log.info('runner stopped');

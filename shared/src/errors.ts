@@ -53,6 +53,11 @@ export const ERROR_CODES = {
   ORDERLY_E_KEY_REVOKED: { status: 409, retryable: false, doc: "The package's publisher key is revoked: it is not run or promoted anywhere." },
   ORDERLY_E_SELF_APPROVAL: { status: 403, retryable: false, doc: 'Separation of duties: the publisher of a package cannot promote it.' },
   ORDERLY_E_CLIENT_CERT_REQUIRED: { status: 401, retryable: false, doc: 'Runner routes need a TLS client certificate issued by the configured client CA.' },
+  ORDERLY_E_RUN_NOT_DEAD_LETTERED: { status: 409, retryable: false, doc: 'The run is not (or no longer) dead-lettered: another operator may have requeued or discarded it first.' },
+  ORDERLY_E_RUN_NOT_CANCELLABLE: { status: 409, retryable: false, doc: 'The run has already finished (succeeded, failed, dead-lettered, cancelled or discarded); only waiting or active runs can be cancelled.' },
+  ORDERLY_E_RUN_CANCELLED: { status: 409, retryable: false, doc: 'An operator cancelled the run; its bot was aborted and the job is not retried.' },
+  ORDERLY_E_JOB_LOCKED: { status: 409, retryable: true, doc: "A runner still holds the run's previous job; try again in a few seconds." },
+  ORDERLY_E_CONFIRMATION_REQUIRED: { status: 400, retryable: false, doc: 'A bulk change needs explicit confirmation (`--yes`); nothing was changed.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,6 +7,7 @@ import { botCommand } from './commands/bot';
 import { controlRoomCommand } from './commands/control-room';
 import { credsCommand } from './commands/creds';
 import { devCommand } from './commands/dev';
+import { dlqCommand } from './commands/dlq';
 import { keysCommand } from './commands/keys';
 import { redactionCommand } from './commands/redaction';
 import { runCommand } from './commands/run';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   program.addCommand(controlRoomCommand());
   program.addCommand(devCommand());
   program.addCommand(redactionCommand());
+  program.addCommand(dlqCommand(client));
   // The runner is its own package and binary; `orderly runner …` execs `orderly-runner …` (found
   // where npm installed it, else on PATH). A process boundary, not an import: invariant 8 holds.
   program.command('runner', 'run a segment runner (`orderly runner start --segment S`)', { executableFile: runnerExecutable() });

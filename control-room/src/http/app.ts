@@ -24,6 +24,10 @@ import { authenticate, authorize, TokenStore } from './auth';
 import { hardenedServerOptions, hardenRoutes } from './hardening';
 import { sendError } from './errors';
 import { requireRunnerCertificates } from './tls';
+import { AlertOutbox, alertRoutes } from '../alerts';
+import { DeadLetters } from '../dlq/dlq';
+import { dlqRoutes } from '../dlq/routes';
+import { RunCancellation, runCancelRoutes } from '../runs/cancel';
 
 export interface AppDeps {
   db: Db;
@@ -46,6 +50,10 @@ export interface AppDeps {
   https?: import('node:tls').TlsOptions | undefined;
   /** mTLS: runner routes need a verified client certificate. */
   requireRunnerCertificates?: boolean;
+  /** Dead letters, alert status and run cancel; their routes are registered when given. */
+  deadLetters?: DeadLetters;
+  alerts?: AlertOutbox;
+  cancellation?: RunCancellation;
 }
 
 /** Builds the control room's HTTP app; connects nothing (the composition root does). */
@@ -96,5 +104,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   runnerRoutes(app, deps.runs, deps.packages, deps.keys, deps.screenshots, deps.releases);
   credentialRoutes(app, deps.credentials);
   auditRoutes(app, deps.audit);
+  if (deps.deadLetters) dlqRoutes(app, deps.deadLetters);
+  if (deps.alerts) alertRoutes(app, deps.alerts);
+  if (deps.cancellation) runCancelRoutes(app, deps.cancellation);
   return app;
 }

@@ -25,6 +25,8 @@ function largeBodyLimit(method: string, url: string, maxPackageBytes: number): n
     case 'POST /v1/packages': return Math.ceil(maxPackageBytes * 1.4) + 64 * 1024;
     // ScreenshotUpload allows 20 MB of base64.
     case 'POST /v1/runner/runs/:id/screenshots': return 21 * 1024 * 1024;
+    // A step result may be 64 KiB of JSON; escaped inside the request it can grow.
+    case 'POST /v1/runner/runs/:id/steps/complete': return 256 * 1024;
     // Up to 1,000 runs with their inputs.
     case 'POST /v1/runs/batch': return 8 * 1024 * 1024;
     default: return undefined;

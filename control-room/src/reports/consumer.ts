@@ -4,8 +4,9 @@ import type { Redis } from 'ioredis';
 import { ERROR_CODES, ErrorBody, ErrorCode, isOrderlyError, LogLine, openSealed, Report, REPORTS_QUEUE, ReportBody, reportAad, RunStatus } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { RunnerEvents } from '../audit/runner-events';
+import type { AlertOutbox } from '../alerts/outbox';
 import { Db, Queryable } from '../db/db';
-import { RunQueues } from '../runs/queues';
+import { dlqQueueName, RunQueues } from '../runs/queues';
 import { Runs } from '../runs/runs';
 
 export interface ReportConsumerDeps {
@@ -18,9 +19,10 @@ export interface ReportConsumerDeps {
   log: Logger;
   /** Audit events of results, refusals and unwrap failures. */
   runnerEvents?: RunnerEvents;
+  /** Raises the dead-letter alert in the transaction that dead-letters the run. */
+  alerts?: AlertOutbox;
 }
 
-export const dlqQueueName = (segment: string) => `orderly.dlq.${segment}`;
 
 async function insertLines(tx: Queryable, runId: string, attempt: number, lines: readonly LogLine[]): Promise<void> {
   if (lines.length === 0) return;
@@ -61,7 +63,10 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promi
       // that run will never execute from this job, so it must not sit in `waiting` forever.
       if (report.runId) {
         const error = { code: Object.hasOwn(ERROR_CODES, report.errorCode) ? (report.errorCode as ErrorCode) : 'ORDERLY_E_JOB_FORGED', message: report.reason, retryable: false, details: {} } satisfies ErrorBody;
-        await deps.runs.finish(deps.db, report.runId, { status: 'dead_lettered', attempt: 1, error });
+        await deps.db.transaction(async (tx) => {
+          const moved = await deps.runs.finish(tx, report.runId!, { status: 'dead_lettered', attempt: 1, error });
+          if (moved?.status === 'dead_lettered') await deps.alerts?.deadLettered(tx, report.runId!, error.code);
+        });
       }
       return;
     case 'logs':
@@ -74,12 +79,14 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promi
       const status: RunStatus = report.outcome === 'succeeded' ? 'succeeded' : failedStatus(report.final, body.error);
       const moved = await deps.db.transaction(async (tx) => {
         await insertLines(tx, report.runId, report.attempt, body.lines);
-        return deps.runs.finish(tx, report.runId, {
+        const finished = await deps.runs.finish(tx, report.runId, {
           status,
           attempt: report.attempt,
           ...(report.outcome === 'succeeded' ? { result: body.result ?? null } : {}),
           ...(body.error ? { error: body.error } : {}),
         });
+        if (finished?.status === 'dead_lettered') await deps.alerts?.deadLettered(tx, report.runId, body.error?.code ?? null);
+        return finished;
       });
       if (moved?.status === 'dead_lettered') {
         await deps.queues.queue(dlqQueueName(moved.segment)).add('dead-letter', { runId: report.runId, errorCode: body.error?.code ?? null, attempts: report.attempt }, { jobId: report.runId });

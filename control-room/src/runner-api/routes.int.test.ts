@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { TEST_REDIS_URL } from '@orderly/shared/testing';
 import { Stack, startStack } from '../../../test/harness';
-import { dlqQueueName } from '../reports/consumer';
+import { dlqQueueName } from '../runs/queues';
 
 /** The runner API's attempt accounting and step checkpoints, against real PostgreSQL and Redis (no runner). */
 const MEMBER = { memberId: 'ZZT100200302', dateOfBirth: '1900-02-28' };

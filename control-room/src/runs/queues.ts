@@ -10,6 +10,9 @@ export interface RunJobToAdd {
   attempts: number;
 }
 
+/** Where dead-lettered runs of a segment are listed for operators (BullMQ has no DLQ of its own). */
+export const dlqQueueName = (segment: string) => `orderly.dlq.${segment}`;
+
 /** The BullMQ run queues, one per segment, created on first use. */
 export class RunQueues {
   private readonly queues = new Map<string, Queue>();

@@ -1,17 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import {
-  assertMaskable, BotName, canonicalJson, canTransition, declaredPhiFromInput, ClaimAnswer, CreateRunRequest, ErrorBody, IdempotencyKey, JobPayload, LogLine, OrderlyError,
+  assertMaskable, BotName, canonicalJson, canTransition, declaredPhiFromInput, ClaimAnswer, CreateRunRequest, CredentialGrant, ErrorBody, IdempotencyKey, isOrderlyError, JobPayload, LogLine, OrderlyError,
   PackageDigest, RUN_STATUSES, RunId, RunStatus, RunView, SegmentName, Signer, signJobWith, validateInput,
 } from '@orderly/shared';
 import type { RunnerEvents } from '../audit/runner-events';
 import { CredentialBroker } from '../credentials/broker';
 import { Db, Queryable } from '../db/db';
 import { Packages, StoredPackage } from '../packages/packages';
-import { dlqQueueName } from '../reports/consumer';
 import { AtRestBox, AtRestCipher } from './at-rest';
 import { backoffDelayMs, decideClaim } from './backoff';
 import { RunSteps } from './steps';
-import { RunQueues, RunJobToAdd } from './queues';
+import { dlqQueueName, RunQueues, RunJobToAdd } from './queues';
 
 interface RunRow {
   id: string;
@@ -46,6 +45,8 @@ export interface RunsDeps {
   runnerEvents?: RunnerEvents;
   /** Refuses runs of packages a runner of the segment would refuse (revoked key, no release for prod). */
   releaseGate?: { gate(pkg: StoredPackage, segment: SegmentName): Promise<void> };
+  /** Raises the dead-letter alert, in the transaction that dead-letters a run at claim time. */
+  onDeadLettered?: (tx: Queryable, runId: string, errorCode: string) => Promise<void>;
 }
 
 const inputAad = (runId: string) => `run-input:${runId}`;
@@ -214,6 +215,15 @@ export class Runs {
     return rows.length;
   }
 
+  /**
+   * Queues a freshly signed job for each of these runs that is waiting (a requeued dead letter:
+   * its old envelope may have expired). The caller removes any old job under the same id first.
+   */
+  async enqueueFresh(ids: readonly string[]): Promise<void> {
+    const rows = await this.deps.db.query<RunRow>("SELECT * FROM runs WHERE id = ANY($1) AND status = 'waiting'", [ids]);
+    await this.enqueue(rows);
+  }
+
   async get(id: string): Promise<RunView> {
     if (!RunId.safeParse(id).success) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'run ids are UUIDs');
     const rows = await this.deps.db.query<RunRow>('SELECT * FROM runs WHERE id = $1', [id]);
@@ -288,7 +298,8 @@ export class Runs {
         case 'defer':
         case 'exhausted': {
           const error = new OrderlyError('ORDERLY_E_ATTEMPT_LOST', `attempt ${decision.lostAttempt} ended without a report (its runner died or stalled)`, { attempt: decision.lostAttempt }).toJSON();
-          await this.finish(tx, id, { status: decision.kind === 'defer' ? 'waiting' : 'dead_lettered', attempt: decision.lostAttempt, error });
+          const moved = await this.finish(tx, id, { status: decision.kind === 'defer' ? 'waiting' : 'dead_lettered', attempt: decision.lostAttempt, error });
+          if (moved?.status === 'dead_lettered') await this.deps.onDeadLettered?.(tx, id, error.code);
           return { decision, row };
         }
         case 'spent':
@@ -298,8 +309,8 @@ export class Runs {
           // down, key version retired) starts no attempt, so it is not counted as a lost one.
           const input = (await this.deps.cipher.open(row.input_sealed, inputAad(row.id))) as Record<string, unknown>;
           await tx.query(`UPDATE runs SET status = 'active', attempts = $2, started_at = COALESCE(started_at, now()), updated_at = now() WHERE id = $1`, [id, decision.attempt]);
-          // A run requeued from the dead letters starts counting again: its old attempt rows are
-          // overwritten, its step checkpoints are kept.
+          // A run requeued from the dead letters numbers its attempts on from the last one (its
+          // history is kept) and keeps its step checkpoints.
           await tx.query(
             `INSERT INTO run_attempts (run_id, attempt, runner_id) VALUES ($1, $2, $3)
              ON CONFLICT (run_id, attempt) DO UPDATE SET runner_id = EXCLUDED.runner_id, claimed_at = now(), finished_at = NULL, outcome = NULL, error = NULL`,
@@ -325,9 +336,33 @@ export class Runs {
     // SecretIDs are issued when a run starts, never when it is queued: queue waits and retries
     // must not outlive or reuse them.
     const pkg = await this.deps.packages.byDigest(row.digest as PackageDigest);
-    const credentials = pkg && pkg.manifest.credentials.length > 0 ? await this.deps.credentials.grant(row.bot_name) : undefined;
+    let credentials: CredentialGrant | undefined;
+    try {
+      credentials = pkg && pkg.manifest.credentials.length > 0 ? await this.deps.credentials.grant(row.bot_name) : undefined;
+    } catch (err) {
+      await this.failStartedAttempt(row, decision, err);
+      throw err;
+    }
     await this.deps.runnerEvents?.claimed({ runId: id, segment, attempt: decision.attempt, runnerId, credentials: credentials !== undefined });
     return { runId: row.id as RunId, attempt: decision.attempt, final: decision.final, input, ...(credentials ? { credentials } : {}) };
+  }
+
+  /**
+   * An attempt recorded at claim whose start then failed (Vault sealed or down while issuing its
+   * SecretID) ends failed with that error, like any system failure, rather than being left to
+   * count as lost: retried after the backoff, or dead-lettered when it was the last.
+   */
+  private async failStartedAttempt(row: RunRow, decision: { attempt: number; final: boolean }, err: unknown): Promise<void> {
+    const error = isOrderlyError(err) ? err.toJSON() : new OrderlyError('ORDERLY_E_INTERNAL', 'the run could not be started').toJSON();
+    const status: RunStatus = decision.final || !error.retryable ? 'dead_lettered' : 'waiting';
+    const moved = await this.deps.db.transaction(async (tx) => {
+      const finished = await this.finish(tx, row.id, { status, attempt: decision.attempt, error });
+      if (finished?.status === 'dead_lettered') await this.deps.onDeadLettered?.(tx, row.id, error.code);
+      return finished;
+    });
+    if (moved?.status === 'dead_lettered') {
+      await this.deps.queues.queue(dlqQueueName(row.segment)).add('dead-letter', { runId: row.id, errorCode: error.code, attempts: decision.attempt }, { jobId: row.id });
+    }
   }
 
   /** Records the accessor of an attempt's Vault token, for the run's own segment only. */

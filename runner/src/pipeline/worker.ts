@@ -2,7 +2,7 @@ import { KeyObject } from 'node:crypto';
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
-  ClaimAnswer, ClaimResponse, createRedactor, declaredPhiFromInput, ErrorBody, isOrderlyError, JobPayload, OrderlyError, runQueueName, SegmentName, validateInput, verifyJob,
+  ClaimAnswer, ClaimResponse, createRedactor, declaredPhiFromInput, ErrorBody, hasCode, isOrderlyError, JobPayload, OrderlyError, runQueueName, SegmentName, validateInput, verifyJob,
 } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { VaultClientFactory } from '@orderly/shared/vault';
@@ -11,6 +11,7 @@ import { CredentialLease, leaseCredentials } from '../credentials/lease';
 import { ControlRoomClient } from '../control-room-client';
 import { PackageCache, VerifiedBot } from '../packages/cache';
 import { ReportPublisher } from '../reports/publisher';
+import { RunCancellations } from './cancellations';
 import { RunLog } from './run-log';
 
 export interface SegmentWorkerDeps {
@@ -35,6 +36,8 @@ export interface SegmentWorkerDeps {
    */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
+  /** Runs the control room cancelled: their bots are aborted and their jobs fail without retry. */
+  cancellations?: RunCancellations;
 }
 
 /**
@@ -77,6 +80,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
     const host = idle.pop();
     if (!host) throw new OrderlyError('ORDERLY_E_INTERNAL', 'no idle bot host');
     activeRuns.set(payload.runId, host);
+    const detachCancel = deps.cancellations?.attach(payload.runId, () => host.abort(payload.runId));
     try {
       if (claim.credentials) {
         if (!deps.vault) throw new OrderlyError('ORDERLY_E_VAULT_NOT_CONFIGURED', 'this bot declares credentials but the runner has no VAULT_ADDR');
@@ -87,6 +91,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
       // From here on every line and error is masked for this run's own values (invariant 4).
       const phi = declaredPhiFromInput(bot.manifest.phi, input);
       runLog.useRedactor(createRedactor({ secrets: Object.values(lease?.secrets ?? {}), phi }));
+      if (deps.cancellations?.wasCancelled(payload.runId)) throw new OrderlyError('ORDERLY_E_RUN_CANCELLED', 'the run was cancelled before its bot started');
       const uploads: Promise<void>[] = [];
       const outcome = await host.run(
         {
@@ -125,6 +130,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
     } finally {
       // Whatever happened: the run's token is revoked before the attempt is reported.
       await lease?.release();
+      detachCancel?.();
       activeRuns.delete(payload.runId);
       idle.push(host);
     }
@@ -200,7 +206,14 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
         log.info({ ms: Date.now() - started }, 'run succeeded');
         return { ok: true };
       } catch (err) {
-        const error = runLog.redactError(toErrorBody(err));
+        if (hasCode(err, 'ORDERLY_E_RUN_NOT_CLAIMABLE')) {
+          log.info('run no longer claimable (cancelled or finished); not run');
+          return { ok: false };
+        }
+        // A cancelled run's attempt ends with its own non-retryable code: the job fails, no retry.
+        const error = deps.cancellations?.wasCancelled(payload.runId)
+          ? new OrderlyError('ORDERLY_E_RUN_CANCELLED', 'the run was cancelled; its bot was aborted').toJSON()
+          : runLog.redactError(toErrorBody(err));
         const isFinal = final(error.retryable);
         runLog.runner('error', `attempt ${attempt} failed: ${error.code}`);
         await deps.reports.finished(payload.runId, attempt, { ok: false, error }, isFinal, Date.now() - started, runLog.rest());

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { z } from 'zod';
 import { isTerminal, OrderlyError, RunLogsView, RunView } from '@orderly/shared';
 import { ApiClient } from '../api-client';
 import { output } from '../output';
@@ -58,6 +59,15 @@ export function runCommand(client: () => ApiClient): Command {
       const view = await api.request('GET', `/v1/runs/${encodeURIComponent(id)}`, RunView);
       const logs = opts.logs ? (await api.request('GET', `/v1/runs/${encodeURIComponent(id)}/logs`, RunLogsView)).lines : undefined;
       output(opts.json, logs ? { ...view, logs } : view, [...describe(view), ...(logs ?? []).map((l) => `  ${l.at} ${l.level.padEnd(5)} ${l.source.padEnd(7)} ${l.msg}`)]);
+    });
+  run
+    .command('cancel')
+    .description('cancel a waiting or active run (an active bot is aborted)')
+    .argument('<id>', 'run id')
+    .option('--json', 'machine-readable output')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const result = await client().request('POST', `/v1/runs/${encodeURIComponent(id)}/cancel`, z.object({ runId: z.string(), status: z.literal('cancelled'), previous: z.string(), jobRemoved: z.boolean() }));
+      output(opts.json, result, `cancelled ${result.runId} (was ${result.previous})`);
     });
   return run;
 }
