@@ -14,6 +14,7 @@ import { openDb } from './db/db';
 import { migrate } from './db/migrations';
 import { buildApp } from './http/app';
 import { loadOrCreateSecrets, publishPublicKeys } from './identity/secrets';
+import { Identity } from './identity/identity';
 import { transitSigner } from './identity/transit-signer';
 import { PublisherKeys } from './keys/publisher-keys';
 import { Packages } from './packages/packages';
@@ -85,7 +86,11 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     }, 30_000);
     sweep.unref();
     cleanups.push(async () => clearInterval(sweep));
-    const app = buildApp({ db, redis, keys, packages, runs, screenshots, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log });
+    const identity = new Identity({
+      db, dataKey: secrets.dataKey, dataKeyId: secrets.dataKeyId, segments: config.segments,
+      settings: { sessionIdleMinutes: config.sessionIdleMinutes, sessionMaxHours: config.sessionMaxHours, tokenMaxDays: config.tokenMaxDays },
+    });
+    const app = buildApp({ db, redis, keys, packages, runs, screenshots, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log, identity, prodSegments: config.prodSegments });
     cleanups.push(() => app.close());
     const address = await app.listen({ host: config.host, port: config.port });
     await runs.enqueuePending(0).catch(() => undefined);

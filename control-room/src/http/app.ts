@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { OrderlyError } from '@orderly/shared';
+import { OrderlyError, SegmentName } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import { Credentials } from '../credentials/credentials';
 import { credentialRoutes } from '../credentials/routes';
@@ -14,7 +14,9 @@ import { runnerRoutes } from '../runner-api/routes';
 import { Runs } from '../runs/runs';
 import { runRoutes } from '../runs/routes';
 import { Screenshots } from '../runs/screenshots';
-import { authenticate, authorize, TokenStore } from './auth';
+import { authenticateRequest, authorize, collectRoutes, TokenStore } from './auth';
+import type { Identity } from '../identity/identity';
+import { identityRoutes } from '../identity/routes';
 import { sendError } from './errors';
 
 export interface AppDeps {
@@ -30,6 +32,10 @@ export interface AppDeps {
   publicKeysPem: string;
   maxPackageBytes: number;
   log: Logger;
+  /** Users, sessions, API tokens, service accounts, runner identities; without it only the bootstrap tokens work. */
+  identity?: Identity;
+  /** Segments only `runs.create` may start runs in (developers hold `runs.create.dev`). */
+  prodSegments?: readonly SegmentName[];
 }
 
 /** Builds the control room's HTTP app; connects nothing (the composition root does). */
@@ -50,10 +56,18 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       if (request.routeOptions.url === undefined) return;
       throw new OrderlyError('ORDERLY_E_INTERNAL', 'route declares no permission');
     }
-    const principal = authenticate(request, deps.tokens);
+    // The principal is set before any refusal, so a denied request is recorded with who it was.
+    const principal = await authenticateRequest(request, deps.tokens, deps.identity, permission === 'public');
     if (principal) request.principal = principal;
+    if (permission === 'public') return;
+    deps.identity?.checkCsrf(request, principal);
     authorize(principal, permission);
+    if (request.routeOptions.config.stepUp) {
+      if (deps.identity) await deps.identity.checkStepUp(request, principal);
+      else if (principal?.kind !== 'admin') throw new OrderlyError('ORDERLY_E_STEP_UP_REQUIRED', 'this action needs a fresh second factor');
+    }
   });
+  collectRoutes(app);
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((request, reply) => sendError(new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such route'), request, reply));
 
@@ -71,8 +85,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   keyRoutes(app, deps.keys);
   packageRoutes(app, deps.packages);
-  runRoutes(app, deps.runs, deps.screenshots);
+  runRoutes(app, deps.runs, deps.screenshots, deps.prodSegments ?? []);
   runnerRoutes(app, deps.runs, deps.packages, deps.keys, deps.screenshots);
   credentialRoutes(app, deps.credentials);
+  if (deps.identity) identityRoutes(app, deps.identity);
   return app;
 }
