@@ -22,15 +22,15 @@ const Password = z.string().min(12, 'at least 12 characters').max(256);
 const Code = z.string().min(6).max(32);
 const OpaqueSecret = z.string().min(16).max(256);
 
-export const CreateUserRequest = z.object({ username: Username, roles: z.array(PersonRole).min(1).max(5) });
-export const SetRolesRequest = z.object({ roles: z.array(PersonRole).max(5) });
-export const StartEnrolmentRequest = z.object({ username: Username, enrolmentSecret: OpaqueSecret });
+export const CreateUserRequest = z.strictObject({ username: Username, roles: z.array(PersonRole).min(1).max(5) });
+export const SetRolesRequest = z.strictObject({ roles: z.array(PersonRole).max(5) });
+export const StartEnrolmentRequest = z.strictObject({ username: Username, enrolmentSecret: OpaqueSecret });
 export const ConfirmEnrolmentRequest = StartEnrolmentRequest.extend({ password: Password, code: Code });
 /** `code` is a current TOTP code or one unused recovery code. */
-export const SignInRequest = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256), code: Code });
-export const StepUpRequest = z.object({ code: Code });
+export const SignInRequest = z.strictObject({ username: z.string().min(1).max(64), password: z.string().min(1).max(256), code: Code });
+export const StepUpRequest = z.strictObject({ code: Code });
 
-export const CreateTokenRequest = z.object({
+export const CreateTokenRequest = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._ -]{1,64}$/, 'letters, digits, ".", "_", "-" and spaces (1-64)'),
   /** A subset of the caller's roles; all of them when omitted. */
   scopes: z.array(Role).max(5).optional(),
@@ -38,10 +38,10 @@ export const CreateTokenRequest = z.object({
   expiresInDays: z.number().int().min(1),
 });
 export const TokenSignInRequest = SignInRequest.extend(CreateTokenRequest.shape);
-export const CreateServiceAccountRequest = z.object({ name: IdentityName, roles: z.array(ServiceRole).min(1).max(3) });
-export const RegisterRunnerRequest = z.object({ name: IdentityName, segment: SegmentName });
-export const IdParam = z.object({ id: z.string().min(1).max(100) });
-export const ListTokensQuery = z.object({ all: z.enum(['true', 'false']).optional() });
+export const CreateServiceAccountRequest = z.strictObject({ name: IdentityName, roles: z.array(ServiceRole).min(1).max(3) });
+export const RegisterRunnerRequest = z.strictObject({ name: IdentityName, segment: SegmentName });
+export const IdParam = z.strictObject({ id: z.string().min(1).max(100) });
+export const ListTokensQuery = z.strictObject({ all: z.enum(['true', 'false']).optional() });
 
 export const UserView = z.object({
   id: z.string(),
