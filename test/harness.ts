@@ -250,7 +250,7 @@ export async function createUser(stack: Stack, username: string, roles: string[]
   let lastStep = -1;
   // Each code's step must be newer than the last accepted one (replay refusal); ±1 step is accepted.
   const nextCode = async () => {
-    let step = Math.max(lastStep + 1, totpStep(Date.now()) - 1);
+    const step = Math.max(lastStep + 1, totpStep(Date.now()) - 1);
     while (step > totpStep(Date.now()) + 1) await new Promise((resolve) => setTimeout(resolve, 1000));
     lastStep = step;
     return totpAt(key, step * 30_000);
