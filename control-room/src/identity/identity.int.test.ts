@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FastifyRequest } from 'fastify';
 import { SegmentName } from '@orderly/shared';
 import { createTestDatabase } from '@orderly/shared/testing';
 import { Db, pgliteDb, postgresDb } from '../db/db';
@@ -208,4 +209,34 @@ test('PGlite: enrol, sign in, session and token on the embedded database', async
     await lite.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('step-up: a session is fresh for 5 minutes after sign-in or step-up; a token needs a current code; service accounts never pass', async () => {
+  const { identity, clock, person } = await setup(db);
+  const gina = await person('gina', ['security']);
+  const user = await identity.users.signIn('gina', PASSWORD, gina.code());
+  const session = await identity.sessions.create(user.id);
+  const request = (headers: Record<string, string> = {}) => ({ method: 'PUT', headers }) as unknown as FastifyRequest;
+  const sessionPrincipal = async () => identity.authenticate({ method: 'PUT', headers: { cookie: `orderly_session=${session.sessionId}` } } as unknown as FastifyRequest, undefined);
+  await expect(identity.checkStepUp(request(), await sessionPrincipal())).resolves.toBeUndefined();
+  clock.advance(5 * 60_000 + 1000);
+  await expect(identity.checkStepUp(request(), await sessionPrincipal())).rejects.toMatchObject({ code: 'ORDERLY_E_STEP_UP_REQUIRED' });
+  const stale = await sessionPrincipal();
+  expect(stale?.credential?.kind).toBe('session');
+  await expect(identity.users.stepUp(gina.id, gina.code())).resolves.toBe(true);
+  await identity.sessions.markSteppedUp((stale!.credential as { sessionHash: string }).sessionHash);
+  await expect(identity.checkStepUp(request(), await sessionPrincipal())).resolves.toBeUndefined();
+
+  const token = await identity.tokens.create({ kind: 'user', id: gina.id, name: 'gina', roles: ['security'] }, { name: 't', expiresInDays: 1 });
+  const tokenPrincipal = await identity.authenticate(request(), token.token);
+  await expect(identity.checkStepUp(request(), tokenPrincipal)).rejects.toMatchObject({ code: 'ORDERLY_E_STEP_UP_REQUIRED' });
+  clock.advance(30_000);
+  await expect(identity.checkStepUp(request({ 'x-orderly-totp': gina.code() }), tokenPrincipal)).resolves.toBeUndefined();
+
+  const account = await identity.serviceAccounts.create('ci-bot', ['developer'], 'admin');
+  const serviceToken = await identity.tokens.create({ kind: 'service', id: account.id, name: account.name, roles: account.roles }, { name: 'ci', expiresInDays: 1 });
+  const service = await identity.authenticate(request(), serviceToken.token);
+  expect(service).toMatchObject({ kind: 'service', actor: 'service:ci-bot' });
+  clock.advance(30_000);
+  await expect(identity.checkStepUp(request({ 'x-orderly-totp': gina.code() }), service)).rejects.toMatchObject({ code: 'ORDERLY_E_STEP_UP_REQUIRED' });
 });
