@@ -86,7 +86,8 @@ export function identityRoutes(app: FastifyInstance, identity: Identity): void {
       return { tokens: await identity.tokens.list('all') };
     }
     if (principal.kind !== 'user' && principal.kind !== 'service') return { tokens: [] };
-    return { tokens: await identity.tokens.list({ kind: principal.kind, id: principal.id }) };
+    const current = principal.credential?.kind === 'token' ? principal.credential.tokenId : undefined;
+    return { tokens: (await identity.tokens.list({ kind: principal.kind, id: principal.id })).map((t) => ({ ...t, current: t.id === current })) };
   });
   app.delete('/v1/tokens/:id', { config: { permission: 'self' } }, async (request) => identity.tokens.revoke(parseRequest(IdParam, request.params, 'path').id, caller(request)));
 

@@ -68,6 +68,8 @@ export const TokenView = z.object({
   expiresAt: z.string(),
   revoked: z.boolean(),
   lastUsedAt: z.string().nullable(),
+  /** In the caller's own list: the token this request was made with (what `orderly logout` revokes). */
+  current: z.boolean().optional(),
 });
 export type TokenView = z.infer<typeof TokenView>;
 /** The one response that carries the token itself: it is never shown again. */
