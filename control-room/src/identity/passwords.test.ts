@@ -31,3 +31,9 @@ test('lockout starts at the threshold and backs off exponentially to a cap', () 
   expect(lockSeconds(20, policy)).toBe(3600);
   expect(lockSeconds(10_000, policy)).toBe(3600);
 });
+
+test('concurrent hashes all complete (the limiter queues, never drops)', async () => {
+  const hashes = await Promise.all(Array.from({ length: 7 }, (_, i) => hashPassword(`password-${i}`, FAST)));
+  expect(new Set(hashes).size).toBe(7);
+  await expect(Promise.all(hashes.map((h, i) => verifyPassword(`password-${i}`, h)))).resolves.toEqual(Array(7).fill(true));
+});
