@@ -11,6 +11,7 @@ import { RunnerConfigSchema, startRunner } from '@orderly/runner';
 import { createLogger, credentialPath, generateSigningKeyPair, isTerminal, RunView } from '@orderly/shared';
 import { createTestDatabase, TEST_REDIS_URL, testRedisPrefix, waitFor } from '@orderly/shared/testing';
 import { createVaultClientFactory, DevVault, startDevVault } from '@orderly/shared/vault';
+import { base32Decode, totpAt, totpStep } from '../control-room/src/identity/totp';
 
 export const REPO = join(__dirname, '..');
 export const ELIGIBILITY_BOT = join(REPO, 'bots', 'eligibility-check');
@@ -239,4 +240,41 @@ export async function dumpRedis(redis: Redis, prefix: string): Promise<string> {
     else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
   }
   return parts.join('\n');
+}
+
+/** A person created through the HTTP API, enrolled, with an API token from `POST /v1/login/token`. */
+export interface TestUser {
+  id: string;
+  username: string;
+  password: string;
+  token: string;
+  tokenId: string;
+  /** A TOTP code never used before (waits for the next 30-second step when needed). */
+  nextCode(): Promise<string>;
+}
+
+/**
+ * Creates a person with `roles` as the bootstrap admin, enrols TOTP the way a person would
+ * (enrolment secret, otpauth secret, first code, password) and signs in for an API token.
+ */
+export async function createUser(stack: Stack, username: string, roles: string[]): Promise<TestUser> {
+  const created = await stack.api('POST', '/v1/users', { username, roles });
+  if (created.status !== 201) throw new Error(`create user failed: ${JSON.stringify(created.body)}`);
+  const enrolmentSecret = created.body.enrolmentSecret as string;
+  const started = await stack.api('POST', '/v1/enrolment', { username, enrolmentSecret }, '');
+  const key = base32Decode(started.body.secret as string);
+  let lastStep = -1;
+  // Each code's step must be newer than the last accepted one (replay refusal); ±1 step is accepted.
+  const nextCode = async () => {
+    const step = Math.max(lastStep + 1, totpStep(Date.now()) - 1);
+    while (step > totpStep(Date.now()) + 1) await new Promise((resolve) => setTimeout(resolve, 1000));
+    lastStep = step;
+    return totpAt(key, step * 30_000);
+  };
+  const password = `pw-${randomBytes(12).toString('base64url')}`;
+  const confirmed = await stack.api('POST', '/v1/enrolment/confirm', { username, enrolmentSecret, password, code: await nextCode() }, '');
+  if (confirmed.status !== 200) throw new Error(`enrolment failed: ${JSON.stringify(confirmed.body)}`);
+  const login = await stack.api('POST', '/v1/login/token', { username, password, code: await nextCode(), name: 'test', expiresInDays: 1 }, '');
+  if (login.status !== 201) throw new Error(`login failed: ${JSON.stringify(login.body)}`);
+  return { id: created.body.user.id as string, username, password, token: login.body.token as string, tokenId: login.body.id as string, nextCode };
 }

@@ -36,6 +36,9 @@ export const ControlRoomConfigSchema = z
     ORDERLY_ALERT_WEBHOOK_URL: optionalString.pipe(z.url().optional()),
     ORDERLY_ALERT_WEBHOOK_SECRET_FILE: optionalString,
     ORDERLY_ALERT_QUEUE_AGE_SECONDS: positiveInt(900),
+    ORDERLY_SESSION_IDLE_MINUTES: positiveInt(15),
+    ORDERLY_SESSION_MAX_HOURS: positiveInt(12),
+    ORDERLY_TOKEN_MAX_DAYS: positiveInt(90),
   })
   .refine((env) => env.ORDERLY_PROD_SEGMENTS.every((s) => env.ORDERLY_SEGMENTS.includes(s)), { message: 'every production segment must be one of ORDERLY_SEGMENTS', path: ['ORDERLY_PROD_SEGMENTS'] })
   .refine((env) => !env.VAULT_ADDR || env.VAULT_TOKEN_FILE, { message: 'VAULT_TOKEN_FILE is required with VAULT_ADDR', path: ['VAULT_TOKEN_FILE'] })
@@ -100,6 +103,11 @@ export const ControlRoomConfigSchema = z
       /** Key material and tokens live here unless configured otherwise; created 0600 on first start. */
       secretsDir: join(dataDir, 'secrets'),
       pgliteDir: join(dataDir, 'pglite'),
+      /** Console sessions: automatic logoff after this idle time, and an absolute limit. */
+      sessionIdleMinutes: env.ORDERLY_SESSION_IDLE_MINUTES,
+      sessionMaxHours: env.ORDERLY_SESSION_MAX_HOURS,
+      /** Longest lifetime an API token may be given. */
+      tokenMaxDays: env.ORDERLY_TOKEN_MAX_DAYS,
     };
   });
 export type ControlRoomConfig = z.infer<typeof ControlRoomConfigSchema>;

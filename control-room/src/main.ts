@@ -18,6 +18,7 @@ import { openDb } from './db/db';
 import { migrate } from './db/migrations';
 import { buildApp } from './http/app';
 import { loadOrCreateSecrets, publishPublicKeys } from './identity/secrets';
+import { Identity } from './identity/identity';
 import { transitSigner } from './identity/transit-signer';
 import { PublisherKeys } from './keys/publisher-keys';
 import { Packages } from './packages/packages';
@@ -117,10 +118,14 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     });
     const deadLetters = new DeadLetters({ db, runs, queues, audit, log });
     const cancellation = new RunCancellation({ db, queues, redis, prefix: config.queuePrefix, log });
+    const identity = new Identity({
+      db, dataKey: secrets.dataKey, dataKeyId: secrets.dataKeyId, segments: config.segments,
+      settings: { sessionIdleMinutes: config.sessionIdleMinutes, sessionMaxHours: config.sessionMaxHours, tokenMaxDays: config.tokenMaxDays },
+    });
     const app = buildApp({
       db, redis, keys, packages, runs, screenshots, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log,
       audit: { log: audit, heads: auditHeads, hash: auditHash, releasePublicKeyPem: publicKeyPem(secrets.releaseKey) },
-      deadLetters, alerts: alerts.outbox, cancellation,
+      deadLetters, alerts: alerts.outbox, cancellation, identity, prodSegments: config.prodSegments,
       releases, https: config.tls ? httpsOptions(config.tls) : undefined, requireRunnerCertificates: config.tls?.clientCaFile !== undefined,
     });
     warnIfPlainHttp({ tls: config.tls !== undefined, terminated: config.tlsTerminated, production: config.production }, log);

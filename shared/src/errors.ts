@@ -58,6 +58,12 @@ export const ERROR_CODES = {
   ORDERLY_E_RUN_CANCELLED: { status: 409, retryable: false, doc: 'An operator cancelled the run; its bot was aborted and the job is not retried.' },
   ORDERLY_E_JOB_LOCKED: { status: 409, retryable: true, doc: "A runner still holds the run's previous job; try again in a few seconds." },
   ORDERLY_E_CONFIRMATION_REQUIRED: { status: 400, retryable: false, doc: 'A bulk change needs explicit confirmation (`--yes`); nothing was changed.' },
+  ORDERLY_E_SIGN_IN_FAILED: { status: 401, retryable: false, doc: 'The username, password, second factor or enrolment secret is wrong; the same answer whether or not the user exists.' },
+  ORDERLY_E_SIGN_IN_LOCKED: { status: 429, retryable: true, doc: 'Too many failed sign-ins for this username: locked with exponential backoff (details.retryAfterSeconds).' },
+  ORDERLY_E_SESSION_EXPIRED: { status: 401, retryable: false, doc: 'The console session passed its idle timeout or absolute limit, or was signed out; sign in again.' },
+  ORDERLY_E_CSRF_TOKEN_INVALID: { status: 403, retryable: false, doc: 'A cookie-authenticated state-changing request lacks the session\'s X-CSRF-Token header.' },
+  ORDERLY_E_STEP_UP_REQUIRED: { status: 403, retryable: false, doc: 'The action needs a fresh second factor: `POST /v1/session/step-up`, or an `X-Orderly-TOTP` header with an API token.' },
+  ORDERLY_E_IDENTITY_CONFLICT: { status: 409, retryable: false, doc: 'A user, service account or runner identity with this name already exists.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

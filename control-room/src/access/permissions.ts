@@ -48,7 +48,16 @@ export interface Principal {
   permissions: ReadonlySet<Permission>;
   /** Runners only: the one segment this identity serves. */
   segment?: SegmentName;
+  /** People and service accounts: the roles in effect (a token's scopes within the owner's roles). */
+  roles?: readonly string[];
+  /** How the principal authenticated: decides CSRF (sessions) and how a step-up is proven. */
+  credential?: PrincipalCredential;
 }
+
+export type PrincipalCredential =
+  | { kind: 'bootstrap' }
+  | { kind: 'session'; sessionHash: string; csrfHash: string; steppedUpAt: number | null }
+  | { kind: 'token'; tokenId: string };
 
 export const can = (principal: Principal | undefined, permission: Permission): boolean =>
   permission === 'public' || (principal?.permissions.has(permission) ?? false);

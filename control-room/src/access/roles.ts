@@ -11,7 +11,9 @@ export type Role = (typeof ROLES)[number];
 export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
   developer: ['self', 'packages.publish', 'packages.read', 'runs.create.dev', 'runs.read'],
   approver: ['self', 'packages.read', 'packages.promote'],
-  operator: ['self', 'packages.read', 'runs.create', 'runs.read', 'runs.cancel', 'dlq.read', 'dlq.manage'],
+  // runs.create (any segment) includes what runs.create.dev allows; the run routes require the
+  // latter and check the former for production segments.
+  operator: ['self', 'packages.read', 'runs.create', 'runs.create.dev', 'runs.read', 'runs.cancel', 'dlq.read', 'dlq.manage'],
   security: ['self', 'keys.read', 'keys.manage', 'users.manage', 'runners.manage', 'credentials.read', 'credentials.manage', 'signing.manage'],
   auditor: ['self', 'audit.read'],
   // The bootstrap identity: everything a person can hold, to create the first users.

@@ -11,6 +11,11 @@ import { dlqCommand } from './commands/dlq';
 import { keysCommand } from './commands/keys';
 import { redactionCommand } from './commands/redaction';
 import { runCommand } from './commands/run';
+import { loginCommand, logoutCommand } from './commands/login';
+import { runnersCommand } from './commands/runners';
+import { serviceAccountsCommand } from './commands/service-accounts';
+import { tokensCommand } from './commands/tokens';
+import { usersCommand } from './commands/users';
 import { loadCliConfig } from './config';
 
 function runnerExecutable(): string {
@@ -43,6 +48,13 @@ export function buildProgram(): Command {
   program.addCommand(devCommand());
   program.addCommand(redactionCommand());
   program.addCommand(dlqCommand(client));
+  const config = () => loadCliConfig(program.opts<{ url?: string; token?: string }>());
+  program.addCommand(loginCommand(config));
+  program.addCommand(logoutCommand(config));
+  program.addCommand(usersCommand(client));
+  program.addCommand(tokensCommand(client));
+  program.addCommand(runnersCommand(client));
+  program.addCommand(serviceAccountsCommand(client));
   // The runner is its own package and binary; `orderly runner …` execs `orderly-runner …` (found
   // where npm installed it, else on PATH). A process boundary, not an import: invariant 8 holds.
   program.command('runner', 'run a segment runner (`orderly runner start --segment S`)', { executableFile: runnerExecutable() });

@@ -14,19 +14,19 @@ function context(request: FastifyRequest): RequestContext {
  * included; a malformed path is not, as its text is not a target we can name safely.
  */
 export function credentialRoutes(app: FastifyInstance, credentials: Credentials): void {
-  app.put('/v1/credentials/:bot/:name', { config: { permission: 'credentials.manage' } }, async (request) => {
+  app.put('/v1/credentials/:bot/:name', { config: { permission: 'credentials.manage', stepUp: true } }, async (request) => {
     const ctx = context(request);
     const target = parseRequest(CredentialParams, request.params, 'path');
     const body = await credentials.parseAudited('set', ctx, target, () => parseRequest(SetCredentialRequest, request.body));
     return credentials.set(ctx, target, body);
   });
-  app.post('/v1/credentials/:bot/:name/rotate', { config: { permission: 'credentials.manage' } }, async (request) => {
+  app.post('/v1/credentials/:bot/:name/rotate', { config: { permission: 'credentials.manage', stepUp: true } }, async (request) => {
     const ctx = context(request);
     const target = parseRequest(CredentialParams, request.params, 'path');
     const body = await credentials.parseAudited('rotate', ctx, target, () => parseRequest(RotateCredentialRequest, request.body));
     return credentials.rotate(ctx, target, body);
   });
-  app.post('/v1/credentials/:bot/revoke-runs', { config: { permission: 'credentials.manage' } }, async (request) => {
+  app.post('/v1/credentials/:bot/revoke-runs', { config: { permission: 'credentials.manage', stepUp: true } }, async (request) => {
     const { bot } = parseRequest(CredentialParams.pick({ bot: true }), request.params, 'path');
     return credentials.revokeRuns(context(request), bot);
   });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { OrderlyError } from '@orderly/shared';
+import { OrderlyError, SegmentName } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import { Credentials } from '../credentials/credentials';
 import { credentialRoutes } from '../credentials/routes';
@@ -20,8 +20,10 @@ import { auditRoutes } from '../audit/routes';
 import { AuditHeads } from '../audit/heads';
 import { KeyedHasher } from '../audit/keyed-hash';
 import { registerAuditHook } from './audit-hook';
-import { authenticate, authorize, TokenStore } from './auth';
+import { authenticateRequest, authorize, collectRoutes, TokenStore } from './auth';
 import { hardenedServerOptions, hardenRoutes } from './hardening';
+import type { Identity } from '../identity/identity';
+import { identityRoutes } from '../identity/routes';
 import { sendError } from './errors';
 import { requireRunnerCertificates } from './tls';
 import { AlertOutbox, alertRoutes } from '../alerts';
@@ -54,6 +56,10 @@ export interface AppDeps {
   deadLetters?: DeadLetters;
   alerts?: AlertOutbox;
   cancellation?: RunCancellation;
+  /** Users, sessions, API tokens, service accounts, runner identities; without it only the bootstrap tokens work. */
+  identity?: Identity;
+  /** Segments only `runs.create` may start runs in (developers hold `runs.create.dev`). */
+  prodSegments?: readonly SegmentName[];
 }
 
 /** Builds the control room's HTTP app; connects nothing (the composition root does). */
@@ -77,11 +83,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       if (request.routeOptions.url === undefined) return;
       throw new OrderlyError('ORDERLY_E_INTERNAL', 'route declares no permission');
     }
-    const principal = authenticate(request, deps.tokens);
+    // The principal is set before any refusal, so a denied request is recorded with who it was.
+    const principal = await authenticateRequest(request, deps.tokens, deps.identity, permission === 'public');
     if (principal) request.principal = principal;
+    if (permission === 'public') return;
+    deps.identity?.checkCsrf(request, principal);
     authorize(principal, permission);
+    if (request.routeOptions.config.stepUp) {
+      if (deps.identity) await deps.identity.checkStepUp(request, principal);
+      else if (principal?.kind !== 'admin') throw new OrderlyError('ORDERLY_E_STEP_UP_REQUIRED', 'this action needs a fresh second factor');
+    }
   });
   if (deps.requireRunnerCertificates) requireRunnerCertificates(app);
+  collectRoutes(app);
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((request, reply) => sendError(new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such route'), request, reply));
   registerAuditHook(app, { audit: deps.audit.log, hash: deps.audit.hash, log: deps.log });
@@ -100,12 +114,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   keyRoutes(app, deps.keys);
   packageRoutes(app, deps.packages, deps.releases);
-  runRoutes(app, deps.runs, deps.screenshots);
+  runRoutes(app, deps.runs, deps.screenshots, deps.prodSegments ?? []);
   runnerRoutes(app, deps.runs, deps.packages, deps.keys, deps.screenshots, deps.releases);
   credentialRoutes(app, deps.credentials);
   auditRoutes(app, deps.audit);
   if (deps.deadLetters) dlqRoutes(app, deps.deadLetters);
   if (deps.alerts) alertRoutes(app, deps.alerts);
   if (deps.cancellation) runCancelRoutes(app, deps.cancellation);
+  if (deps.identity) identityRoutes(app, deps.identity);
   return app;
 }

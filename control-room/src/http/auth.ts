@@ -1,7 +1,8 @@
-import { FastifyRequest } from 'fastify';
-import { OrderlyError, SegmentName } from '@orderly/shared';
-import { can, Permission, Principal } from '../access/permissions';
+import { FastifyInstance, FastifyRequest } from 'fastify';
+import { hasCode, OrderlyError, SegmentName } from '@orderly/shared';
+import { can, Permission, PERMISSIONS, Principal } from '../access/permissions';
 import { permissionsOf } from '../access/roles';
+import type { Identity } from '../identity/identity';
 import { tokenMatches } from '../identity/secrets';
 
 export type { Principal } from '../access/permissions';
@@ -18,10 +19,10 @@ export function bearer(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
-const ADMIN: Principal = { kind: 'admin', id: 'admin', actor: 'admin', permissions: permissionsOf(['admin']) };
+const ADMIN: Principal = { kind: 'admin', id: 'admin', actor: 'admin', permissions: permissionsOf(['admin']), roles: ['admin'], credential: { kind: 'bootstrap' } };
 const RUNNER_PERMISSIONS: ReadonlySet<Permission> = new Set(['runner.api']);
 
-export const runnerPrincipal = (segment: SegmentName, id = `runner:${segment}`): Principal => ({ kind: 'runner', id, actor: id, permissions: RUNNER_PERMISSIONS, segment });
+export const runnerPrincipal = (segment: SegmentName, id = `runner:${segment}`): Principal => ({ kind: 'runner', id, actor: id, permissions: RUNNER_PERMISSIONS, segment, credential: { kind: 'bootstrap' } });
 
 /** The bootstrap tokens: the admin token, and one runner token per segment. */
 export function authenticate(request: FastifyRequest, tokens: TokenStore): Principal | undefined {
@@ -33,6 +34,51 @@ export function authenticate(request: FastifyRequest, tokens: TokenStore): Princ
   }
   return undefined;
 }
+
+/**
+ * Who is calling: the bootstrap tokens first (files on this host), then the identity store (API
+ * tokens, runner identities, session cookie). On a public route a stale session is not an error.
+ */
+export async function authenticateRequest(request: FastifyRequest, tokens: TokenStore, identity: Identity | undefined, publicRoute: boolean): Promise<Principal | undefined> {
+  const bootstrap = authenticate(request, tokens);
+  if (bootstrap || !identity) return bootstrap;
+  try {
+    return await identity.authenticate(request, bearer(request));
+  } catch (err) {
+    if (publicRoute && hasCode(err, 'ORDERLY_E_SESSION_EXPIRED')) return undefined;
+    throw err;
+  }
+}
+
+/** One registered route and what it requires; the access matrix test walks this list. */
+export interface RouteAccess {
+  method: string;
+  url: string;
+  permission: Permission;
+  stepUp: boolean;
+}
+
+const ROUTE_TABLES = new WeakMap<FastifyInstance, RouteAccess[]>();
+
+/**
+ * Records every route as it is registered and refuses one that declares no permission (or an
+ * unknown one): a route cannot be added without saying who may call it.
+ */
+export function collectRoutes(app: FastifyInstance): void {
+  const table: RouteAccess[] = [];
+  ROUTE_TABLES.set(app, table);
+  app.addHook('onRoute', (route) => {
+    const config = route.config as { permission?: Permission; stepUp?: boolean } | undefined;
+    const methods = ([] as string[]).concat(route.method);
+    if (!config?.permission || !(PERMISSIONS as readonly string[]).includes(config.permission)) {
+      throw new OrderlyError('ORDERLY_E_INTERNAL', `route ${methods.join(',')} ${route.url} declares no valid permission`);
+    }
+    for (const method of methods) table.push({ method, url: route.url, permission: config.permission, stepUp: config.stepUp === true });
+  });
+}
+
+/** The routes `collectRoutes` saw on this app. */
+export const registeredRoutes = (app: FastifyInstance): readonly RouteAccess[] => ROUTE_TABLES.get(app) ?? [];
 
 /** Checks the route's permission; throws coded 401/403 errors. */
 export function authorize(principal: Principal | undefined, permission: Permission): void {
@@ -51,6 +97,11 @@ export function runnerSegment(request: FastifyRequest): SegmentName {
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /**
+     * What a request acts on when no route parameter names it (a sign-in's attempted username),
+     * for the request audit.
+     */
+    auditTarget?: string;
   }
   interface FastifyContextConfig {
     /** The one permission the route requires; every route declares one. */

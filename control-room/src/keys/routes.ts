@@ -5,7 +5,7 @@ import { parseRequest } from '../http/errors';
 import { PublisherKeys } from './publisher-keys';
 
 export function keyRoutes(app: FastifyInstance, keys: PublisherKeys): void {
-  app.post('/v1/keys', { config: { permission: 'keys.manage' } }, async (request, reply) => {
+  app.post('/v1/keys', { config: { permission: 'keys.manage', stepUp: true } }, async (request, reply) => {
     const body = parseRequest(RegisterKeyRequest, request.body);
     const { key, created } = await keys.register(body.name, body.publicKeyPem);
     return reply.code(created ? 201 : 200).send(key);

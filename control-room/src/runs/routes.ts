@@ -1,6 +1,7 @@
-import { FastifyInstance } from 'fastify';
+import { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { CreateRunRequest, CreateRunsBatchRequest, IdempotencyKey, OrderlyError, RUN_STATUSES, RunId } from '@orderly/shared';
+import { CreateRunRequest, CreateRunsBatchRequest, IdempotencyKey, OrderlyError, RUN_STATUSES, RunId, SegmentName } from '@orderly/shared';
+import { can } from '../access/permissions';
 import { parseRequest } from '../http/errors';
 import { Runs } from './runs';
 import { Screenshots } from './screenshots';
@@ -19,10 +20,25 @@ function checkIdempotencyKeys(body: unknown): void {
   }
 }
 
-export function runRoutes(app: FastifyInstance, runs: Runs, screenshots: Screenshots): void {
-  app.post('/v1/runs', { config: { permission: 'runs.create' } }, async (request, reply) => {
+/**
+ * Developers (runs.create.dev) start runs outside production only; operators (runs.create) anywhere.
+ * A run without a segment goes to its package's first segment, which may be a production one, so
+ * where production segments exist a developer must name the segment.
+ */
+function checkSegments(request: FastifyRequest, segments: readonly (SegmentName | undefined)[], prodSegments: readonly SegmentName[]): void {
+  if (can(request.principal, 'runs.create') || prodSegments.length === 0) return;
+  for (const segment of segments) {
+    if (segment === undefined || prodSegments.includes(segment)) {
+      throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'runs in production segments need the runs.create permission (operators); name a non-production segment', { permission: 'runs.create', segment: segment ?? null });
+    }
+  }
+}
+
+export function runRoutes(app: FastifyInstance, runs: Runs, screenshots: Screenshots, prodSegments: readonly SegmentName[] = []): void {
+  app.post('/v1/runs', { config: { permission: 'runs.create.dev' } }, async (request, reply) => {
     checkIdempotencyKeys(request.body);
     const body = parseRequest(CreateRunRequest, request.body);
+    checkSegments(request, [body.segment], prodSegments);
     const header = request.headers['idempotency-key'];
     if (header !== undefined) {
       checkIdempotencyKeys({ idempotencyKey: header });
@@ -36,9 +52,10 @@ export function runRoutes(app: FastifyInstance, runs: Runs, screenshots: Screens
     return reply.code(outcome!.created ? 201 : 200).send(outcome!.run);
   });
   /** Up to 1,000 runs in one request: one transaction, one queue round trip per segment. */
-  app.post('/v1/runs/batch', { config: { permission: 'runs.create' } }, async (request, reply) => {
+  app.post('/v1/runs/batch', { config: { permission: 'runs.create.dev' } }, async (request, reply) => {
     checkIdempotencyKeys(request.body);
     const body = parseRequest(CreateRunsBatchRequest, request.body);
+    checkSegments(request, body.runs.map((r) => r.segment), prodSegments);
     const outcomes = await runs.create(body.runs);
     return reply.code(201).send({ runs: outcomes.map((o) => ({ ...o.run, created: o.created })) });
   });

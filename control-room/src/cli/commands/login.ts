@@ -1,0 +1,152 @@
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { hasCode, OrderlyError } from '@orderly/shared';
+import { CreatedTokenView, TokenList } from '../../identity/schemas';
+import { ApiClient } from '../api-client';
+import { CliConfig, loginTokenPath } from '../config';
+import { output } from '../output';
+
+/**
+ * `orderly login` / `orderly logout`, and the secret prompts the identity commands share.
+ * Passwords, TOTP codes and enrolment secrets come from a hidden prompt or stdin, never from
+ * arguments: arguments end up in shell history and every process listing.
+ */
+
+export const positiveDays = (raw: string): number => {
+  if (!/^\d{1,4}$/.test(raw) || Number(raw) < 1) throw new InvalidArgumentError('must be a whole number of days, at least 1');
+  return Number(raw);
+};
+
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+let pipedLines: string[] | undefined;
+
+/** Lines of a piped stdin, read once and handed out in order (password, then code, …). */
+async function nextPipedLine(stdin: NodeJS.ReadStream): Promise<string | undefined> {
+  if (pipedLines === undefined) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+    pipedLines = Buffer.concat(chunks).toString('utf8').split(/\r?\n/);
+  }
+  return pipedLines.shift();
+}
+
+/** Prompts on stderr and reads one line from the terminal with echo off (raw mode). */
+function readHidden(stdin: NodeJS.ReadStream, prompt: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    process.stderr.write(prompt);
+    let value = '';
+    const done = (err?: Error) => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (data: Buffer) => {
+      for (const ch of data.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\u0003') return done(new OrderlyError('ORDERLY_E_BAD_REQUEST', 'cancelled'));
+        if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
+        else if (ch === '\u0015') value = '';
+        else if (ch >= ' ') value += ch;
+      }
+    };
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.on('data', onData);
+  });
+}
+
+/** One secret: a hidden prompt on a terminal, else the next line of stdin. */
+export async function readSecret(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  const value = stdin.isTTY ? await readHidden(stdin, prompt) : await nextPipedLine(stdin);
+  if (!value) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', `no value given for "${prompt.replace(/[:\s(].*$/, '')}": type it at the prompt or pipe it on stdin, one per line`);
+  return value;
+}
+
+/**
+ * Runs `call`; if the control room asks for a step-up, reads a current TOTP code and calls again
+ * with it in the X-Orderly-TOTP header.
+ */
+export async function withStepUp<T>(call: (headers: Record<string, string>) => Promise<T>): Promise<T> {
+  try {
+    return await call({});
+  } catch (err) {
+    if (!hasCode(err, 'ORDERLY_E_STEP_UP_REQUIRED')) throw err;
+    return call({ 'x-orderly-totp': await readSecret('this action needs a fresh code: TOTP code: ') });
+  }
+}
+
+/** Writes the token file: its directory 0700, the file 0600 (also when it existed with wider modes). */
+export function saveToken(path: string, token: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+/** Exchanges username, password and code for an API token and stores it for later commands. */
+export async function login(config: CliConfig, request: { username: string; password: string; code: string; name: string; expiresInDays: number }, path = loginTokenPath()): Promise<{ path: string; expiresAt: string; scopes: string[] }> {
+  const client = new ApiClient({ url: config.url, token: undefined });
+  const created = await client.request('POST', '/v1/login/token', CreatedTokenView, request);
+  saveToken(path, created.token);
+  chmodSync(dirname(path), 0o700); // our own directory (…/orderly): nobody else lists it
+  return { path, expiresAt: created.expiresAt, scopes: created.scopes };
+}
+
+/** Revokes the token `orderly login` stored (on the control room) and deletes the file. */
+export async function logout(config: CliConfig, path = loginTokenPath()): Promise<{ revoked: boolean }> {
+  const client = new ApiClient(config);
+  let revoked = false;
+  try {
+    const { tokens } = await client.request('GET', '/v1/tokens', TokenList);
+    const current = tokens.find((t) => t.current);
+    if (current) {
+      await client.request('DELETE', `/v1/tokens/${encodeURIComponent(current.id)}`, TokenList.shape.tokens.element);
+      revoked = true;
+    }
+  } catch (err) {
+    // An already revoked or expired token is logged out anyway; anything else is reported.
+    if (!hasCode(err, 'ORDERLY_E_UNAUTHENTICATED')) throw err;
+  }
+  rmSync(path, { force: true });
+  return { revoked };
+}
+
+export function loginCommand(config: () => CliConfig): Command {
+  return new Command('login')
+    .description('sign in (password and TOTP code, read from a hidden prompt or stdin) and keep an API token in ~/.config/orderly/token (0600)')
+    .requiredOption('--username <name>', 'your username')
+    .option('--name <name>', 'a name for the token, shown in `orderly tokens ls`', 'cli')
+    .option('--expires-in-days <days>', 'token lifetime (capped by the control room)', positiveDays, 30)
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { username: string; name: string; expiresInDays: number; json?: boolean }) => {
+      const password = await readSecret('password (not echoed): ');
+      const code = await readSecret('TOTP code or recovery code: ');
+      const saved = await login(config(), { username: opts.username, password, code, name: opts.name, expiresInDays: opts.expiresInDays });
+      output(opts.json, saved, `signed in as ${opts.username} (${saved.scopes.join(', ')}); token saved to ${saved.path}, expires ${saved.expiresAt}`);
+    });
+}
+
+export function logoutCommand(config: () => CliConfig): Command {
+  return new Command('logout')
+    .description('revoke the token `orderly login` stored and delete it')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const path = loginTokenPath();
+      // Only the login file's token is revoked, whatever --token or ORDERLY_TOKEN say.
+      const result = await logout({ ...config(), token: readTokenFile(path) }, path);
+      output(opts.json, { ...result, path }, result.revoked ? `token revoked; ${path} deleted` : `no live token; ${path} deleted`);
+    });
+}
+
+function readTokenFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,51 @@
+import { randomUUID } from 'node:crypto';
+import { OrderlyError } from '@orderly/shared';
+import { IdentityDeps, iso, ms } from './deps';
+import { Role } from './schemas';
+
+interface ServiceAccountRow {
+  id: string;
+  name: string;
+  roles: string[];
+  created_at: Date;
+}
+
+export interface ServiceAccountView {
+  id: string;
+  name: string;
+  roles: Role[];
+  createdAt: string;
+}
+
+/**
+ * Service accounts for automation (CI publishing): roles but no password and no second factor, so
+ * they authenticate with API tokens only and can never pass a step-up. Which roles they may hold
+ * is `ServiceRole` in schemas.ts (never security, admin or approver).
+ */
+export class ServiceAccounts {
+  constructor(private readonly deps: IdentityDeps) {}
+
+  async create(name: string, roles: readonly Role[], createdBy: string): Promise<ServiceAccountView> {
+    try {
+      const [row] = await this.deps.db.query<ServiceAccountRow>('INSERT INTO service_accounts (id, name, roles, created_by) VALUES ($1, $2, $3, $4) RETURNING *', [randomUUID(), name, [...new Set(roles)], createdBy]);
+      return this.view(row!);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === '23505') throw new OrderlyError('ORDERLY_E_IDENTITY_CONFLICT', `service account ${name} already exists`, { name });
+      throw err;
+    }
+  }
+
+  async list(): Promise<ServiceAccountView[]> {
+    return (await this.deps.db.query<ServiceAccountRow>('SELECT * FROM service_accounts ORDER BY name')).map((r) => this.view(r));
+  }
+
+  async find(idOrName: string): Promise<ServiceAccountView> {
+    const [row] = await this.deps.db.query<ServiceAccountRow>('SELECT * FROM service_accounts WHERE (id::text = $1 OR name = $1) AND disabled_at IS NULL', [idOrName]);
+    if (!row) throw new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such service account');
+    return this.view(row);
+  }
+
+  private view(row: ServiceAccountRow): ServiceAccountView {
+    return { id: row.id, name: row.name, roles: row.roles as Role[], createdAt: iso(ms(row.created_at)!) };
+  }
+}

@@ -1,0 +1,39 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runnerTokenPath } from '@orderly/control-room';
+import { createUser, Stack, startStack } from '../harness';
+
+/**
+ * A runner with its own identity (not the bootstrap segment token) runs a real bot for a run an
+ * operator started; revoking the identity shuts the runner out on its next request.
+ */
+const MEMBER = { memberId: 'ZZT100200301', dateOfBirth: '1900-01-15' };
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+}, 60_000);
+afterAll(async () => {
+  await stack?.close();
+});
+
+test('a registered runner identity claims and runs; once revoked, its claims are refused', async () => {
+  const registered = await stack.api('POST', '/v1/runners', { name: 'demo-r1', segment: 'demo' });
+  expect(registered.status).toBe(201);
+  // The runner reads its token from this file; the control room loaded the bootstrap token's hash at
+  // start, so from now on the runner authenticates as `runner:demo-r1`.
+  writeFileSync(runnerTokenPath(join(stack.dataDir, 'secrets'), 'demo'), registered.body.token, { mode: 0o600 });
+  await stack.startRunner();
+  await stack.publish();
+  const operator = await createUser(stack, 'op-runner', ['operator']);
+  const created = await stack.api('POST', '/v1/runs', { bot: 'eligibility-check', input: { portalUrl: stack.portal.url, ...MEMBER } }, operator.token);
+  expect(created.status).toBe(201);
+  expect(await stack.waitForRun(created.body.id)).toMatchObject({ status: 'succeeded' });
+  const runners = await stack.api('GET', '/v1/runners');
+  expect(runners.body.runners).toEqual([expect.objectContaining({ name: 'demo-r1', segment: 'demo', revoked: false, lastUsedAt: expect.any(String) })]);
+  expect(JSON.stringify(runners.body)).not.toContain(registered.body.token);
+
+  expect((await stack.api('DELETE', '/v1/runners/demo-r1')).status).toBe(200);
+  const refused = await stack.api('POST', `/v1/runner/runs/${created.body.id}/claim`, { attempt: 2, runnerId: 'x' }, registered.body.token);
+  expect(refused.status).toBe(401);
+  expect(refused.body.error.code).toBe('ORDERLY_E_UNAUTHENTICATED');
+}, 120_000);
