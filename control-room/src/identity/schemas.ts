@@ -40,7 +40,7 @@ export const CreateTokenRequest = z.strictObject({
 export const TokenSignInRequest = SignInRequest.extend(CreateTokenRequest.shape);
 export const CreateServiceAccountRequest = z.strictObject({ name: IdentityName, roles: z.array(ServiceRole).min(1).max(3) });
 export const RegisterRunnerRequest = z.strictObject({ name: IdentityName, segment: SegmentName });
-export const IdParam = z.strictObject({ id: z.string().min(1).max(100) });
+export const IdParam = z.strictObject({ id: z.uuid() });
 export const ListTokensQuery = z.strictObject({ all: z.enum(['true', 'false']).optional() });
 
 export const UserView = z.object({

@@ -27,7 +27,7 @@ afterAll(() => stack.close());
 async function grant(): Promise<CredentialGrant> {
   const run = await stack.startRun({ bot: 'eligibility-check', input: { portalUrl: stack.portal.url, memberId: 'ZZT100200301', dateOfBirth: '1900-01-15' } });
   const token = readFileSync(join(stack.dataDir, 'secrets', 'runner-demo.token'), 'utf8').trim();
-  const claim = await stack.api('POST', `/v1/runner/runs/${run.id}/claim`, { attempt: 1, runnerId: 'lease-test' }, token);
+  const claim = await stack.api('POST', `/v1/runner/runs/${run.id}/claim`, { runnerId: 'lease-test' }, token);
   return ClaimResponse.parse(claim.body).credentials!;
 }
 
