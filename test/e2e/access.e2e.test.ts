@@ -5,7 +5,7 @@ import Fastify from 'fastify';
 import { runnerTokenPath } from '@orderly/control-room';
 import { Permission, PERMISSIONS } from '../../control-room/src/access/permissions';
 import { ROLE_PERMISSIONS, ROLES } from '../../control-room/src/access/roles';
-import { collectRoutes, registeredRoutes } from '../../control-room/src/http/auth';
+import { hardenRoutes, registeredRoutes } from '../../control-room/src/http/hardening';
 import { createUser, Stack, startStack, TestUser } from '../harness';
 
 /**
@@ -83,7 +83,7 @@ test('every registered route × every principal is admitted exactly where ROLE_P
 
 test('a route without a permission cannot be registered', () => {
   const app = Fastify();
-  collectRoutes(app);
+  hardenRoutes(app, { maxPackageBytes: 1024 });
   expect(() => app.get('/no-permission', async () => 'x')).toThrow(/declares no valid permission/);
   expect(() => app.get('/bogus', { config: { permission: 'everything' as Permission } }, async () => 'x')).toThrow(/declares no valid permission/);
   app.get('/fine', { config: { permission: 'public' } }, async () => 'x');

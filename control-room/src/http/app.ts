@@ -20,7 +20,7 @@ import { auditRoutes } from '../audit/routes';
 import { AuditHeads } from '../audit/heads';
 import { KeyedHasher } from '../audit/keyed-hash';
 import { registerAuditHook } from './audit-hook';
-import { authenticateRequest, authorize, collectRoutes, TokenStore } from './auth';
+import { authenticateRequest, authorize, TokenStore } from './auth';
 import { hardenedServerOptions, hardenRoutes } from './hardening';
 import type { Identity } from '../identity/identity';
 import { identityRoutes } from '../identity/routes';
@@ -95,7 +95,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
   });
   if (deps.requireRunnerCertificates) requireRunnerCertificates(app);
-  collectRoutes(app);
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((request, reply) => sendError(new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such route'), request, reply));
   registerAuditHook(app, { audit: deps.audit.log, hash: deps.audit.hash, log: deps.log });

@@ -1,6 +1,6 @@
-import { FastifyInstance, FastifyRequest } from 'fastify';
+import { FastifyRequest } from 'fastify';
 import { hasCode, OrderlyError, SegmentName } from '@orderly/shared';
-import { can, Permission, PERMISSIONS, Principal } from '../access/permissions';
+import { can, Permission, Principal } from '../access/permissions';
 import { permissionsOf } from '../access/roles';
 import type { Identity } from '../identity/identity';
 import { tokenMatches } from '../identity/secrets';
@@ -51,35 +51,6 @@ export async function authenticateRequest(request: FastifyRequest, tokens: Token
 }
 
 /** One registered route and what it requires; the access matrix test walks this list. */
-export interface RouteAccess {
-  method: string;
-  url: string;
-  permission: Permission;
-  stepUp: boolean;
-}
-
-const ROUTE_TABLES = new WeakMap<FastifyInstance, RouteAccess[]>();
-
-/**
- * Records every route as it is registered and refuses one that declares no permission (or an
- * unknown one): a route cannot be added without saying who may call it.
- */
-export function collectRoutes(app: FastifyInstance): void {
-  const table: RouteAccess[] = [];
-  ROUTE_TABLES.set(app, table);
-  app.addHook('onRoute', (route) => {
-    const config = route.config as { permission?: Permission; stepUp?: boolean } | undefined;
-    const methods = ([] as string[]).concat(route.method);
-    if (!config?.permission || !(PERMISSIONS as readonly string[]).includes(config.permission)) {
-      throw new OrderlyError('ORDERLY_E_INTERNAL', `route ${methods.join(',')} ${route.url} declares no valid permission`);
-    }
-    for (const method of methods) table.push({ method, url: route.url, permission: config.permission, stepUp: config.stepUp === true });
-  });
-}
-
-/** The routes `collectRoutes` saw on this app. */
-export const registeredRoutes = (app: FastifyInstance): readonly RouteAccess[] => ROUTE_TABLES.get(app) ?? [];
-
 /** Checks the route's permission; throws coded 401/403 errors. */
 export function authorize(principal: Principal | undefined, permission: Permission): void {
   if (permission === 'public') return;

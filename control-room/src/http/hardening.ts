@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { FastifyInstance, FastifyServerOptions, RouteOptions } from 'fastify';
 import { OrderlyError } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
+import { Permission, PERMISSIONS } from '../access/permissions';
 import { sendError } from './errors';
 
 /**
@@ -42,7 +43,8 @@ const NO_BODY_ROUTES = new Set([
 export interface RegisteredRoute {
   method: string;
   url: string;
-  permission: string | undefined;
+  permission: Permission;
+  stepUp: boolean;
   bodyLimit: number;
 }
 
@@ -53,17 +55,26 @@ export function registeredRoutes(app: FastifyInstance): readonly RegisteredRoute
   return registries.get(app) ?? [];
 }
 
-/** Call before any route is added: body limits, no-body routes and the route registry. */
+/**
+ * Call before any route is added: the route registry, body limits and no-body routes. A route
+ * that declares no permission (or an unknown one) cannot be registered: nobody adds a route
+ * without saying who may call it.
+ */
 export function hardenRoutes(app: FastifyInstance, options: { maxPackageBytes: number }): void {
   const registry: RegisteredRoute[] = [];
   registries.set(app, registry);
   app.addHook('onRoute', (route: RouteOptions) => {
+    const config = route.config as { permission?: Permission; stepUp?: boolean } | undefined;
     const methods = ([] as string[]).concat(route.method);
+    const permission = config?.permission;
+    if (!permission || !(PERMISSIONS as readonly string[]).includes(permission)) {
+      throw new OrderlyError('ORDERLY_E_INTERNAL', `route ${methods.join(',')} ${route.url} declares no valid permission`);
+    }
     for (const method of methods) {
       const large = largeBodyLimit(method, route.url, options.maxPackageBytes);
       if (route.bodyLimit === undefined) route.bodyLimit = large ?? DEFAULT_BODY_LIMIT;
       if (method === 'HEAD') continue;
-      registry.push({ method, url: route.url, permission: (route.config as { permission?: string } | undefined)?.permission, bodyLimit: route.bodyLimit });
+      registry.push({ method, url: route.url, permission, stepUp: config.stepUp === true, bodyLimit: route.bodyLimit });
     }
   });
   app.addHook('preValidation', async (request) => {

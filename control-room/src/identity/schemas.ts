@@ -40,7 +40,8 @@ export const CreateTokenRequest = z.strictObject({
 export const TokenSignInRequest = SignInRequest.extend(CreateTokenRequest.shape);
 export const CreateServiceAccountRequest = z.strictObject({ name: IdentityName, roles: z.array(ServiceRole).min(1).max(3) });
 export const RegisterRunnerRequest = z.strictObject({ name: IdentityName, segment: SegmentName });
-export const IdParam = z.strictObject({ id: z.uuid() });
+/** A path id: a UUID, or (users, service accounts) a name; never a character a name cannot hold. */
+export const IdParam = z.strictObject({ id: z.union([z.uuid(), z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/)]) });
 export const ListTokensQuery = z.strictObject({ all: z.enum(['true', 'false']).optional() });
 
 export const UserView = z.object({

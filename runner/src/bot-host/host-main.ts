@@ -10,7 +10,7 @@ import { createRequire, isBuiltin } from 'node:module';
 import { format } from 'node:util';
 import vm from 'node:vm';
 import pino from 'pino';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createRedactor, ErrorBody, LogLine } from '@orderly/shared';
 import type { BotContext, BotDefinition } from '@orderly/shared/sdk';
 import { isAllowedUrl, launchChromium } from '../browser/launch';
@@ -101,6 +101,15 @@ function loadBot(code: string, filename: string): BotDefinition {
   return candidate as BotDefinition;
 }
 
+const NO_BROWSER = 'this bot declares "browser": false in bot.json: it has no page and takes no screenshots';
+/** `ctx.page` of a bot without a browser: any use of it says why, instead of failing obscurely. */
+const NO_PAGE = new Proxy({} as Page, {
+  get(_target, property) {
+    if (property === 'then') return undefined; // not a thenable: awaiting it is harmless
+    throw new Error(NO_BROWSER);
+  },
+});
+
 async function ensureBrowser(): Promise<Browser> {
   if (!browser || !browser.isConnected()) browser = await launchChromium(chromiumPath);
   return browser;
@@ -126,7 +135,7 @@ async function run(request: HostRun): Promise<void> {
     timedOut = true;
     controller.abort(new Error('timeout'));
   }, request.timeoutMs);
-  const b = await ensureBrowser().catch((err: Error) => err);
+  const b = request.browser ? await ensureBrowser().catch((err: Error) => err) : undefined;
   if (b instanceof Error) {
     clearTimeout(timer);
     active = undefined;
@@ -140,29 +149,33 @@ async function run(request: HostRun): Promise<void> {
     browserLost = true;
     controller.abort(new Error('the browser died'));
   };
-  b.once('disconnected', onBrowserLost);
+  b?.once('disconnected', onBrowserLost);
   const contextStarted = performance.now();
   // No trace, video or HAR recording: they would hold unmasked PHI.
-  const context = await b.newContext({ acceptDownloads: false, serviceWorkers: 'block' }).catch((err: unknown) => err as Error);
+  const context = b ? await b.newContext({ acceptDownloads: false, serviceWorkers: 'block' }).catch((err: unknown) => err as Error) : undefined;
   if (context instanceof Error) {
     clearTimeout(timer);
-    b.off('disconnected', onBrowserLost);
+    b?.off('disconnected', onBrowserLost);
     active = undefined;
     send({ type: 'done', runId: request.runId, ok: false, error: { code: 'ORDERLY_E_BOT_HOST_CRASHED', message: 'the browser could not open a context', retryable: true, details: {} } });
     return;
   }
   let shoot: ((name: string) => Promise<void>) | undefined;
   try {
-    // Egress allow-list: the bot's browser reaches only the manifest's hosts.
-    await context.route('**/*', (route) => (isAllowedUrl(route.request().url(), request.hosts) ? route.continue() : route.abort('blockedbyclient')));
-    const page = await context.newPage();
-    // Screenshots are masked here, before the image leaves the host: the run's own values and the
-    // PHI shapes decide which text is covered (invariant 4).
-    const redactor = createRedactor({ secrets: Object.values(request.secrets), phi: request.phi });
-    shoot = async (name: string) => {
-      const shot = await maskedScreenshot(page, { phiSelectors: request.phiSelectors, allowFields: request.screenshotAllowFields, isSensitive: (text) => redactor.scan(text) });
-      send({ type: 'screenshot', runId: request.runId, name, png: new Uint8Array(shot.png), failedClosed: shot.failedClosed });
-    };
+    let page = NO_PAGE;
+    if (context) {
+      // Egress allow-list: the bot's browser reaches only the manifest's hosts.
+      await context.route('**/*', (route) => (isAllowedUrl(route.request().url(), request.hosts) ? route.continue() : route.abort('blockedbyclient')));
+      const contextPage = await context.newPage();
+      page = contextPage;
+      // Screenshots are masked here, before the image leaves the host: the run's own values and
+      // the PHI shapes decide which text is covered (invariant 4).
+      const redactor = createRedactor({ secrets: Object.values(request.secrets), phi: request.phi });
+      shoot = async (name: string) => {
+        const shot = await maskedScreenshot(contextPage, { phiSelectors: request.phiSelectors, allowFields: request.screenshotAllowFields, isSensitive: (text) => redactor.scan(text) });
+        send({ type: 'screenshot', runId: request.runId, name, png: new Uint8Array(shot.png), failedClosed: shot.failedClosed });
+      };
+    }
     const bot = loadBot(request.code, `${request.botName}.bot.js`);
     const log = botLogger();
     const ctx: BotContext = {
@@ -174,7 +187,7 @@ async function run(request: HostRun): Promise<void> {
       runId: request.runId,
       attempt: request.attempt,
       secrets: Object.freeze({ ...request.secrets }),
-      screenshot: (name) => shoot!(name),
+      screenshot: (name) => (shoot ? shoot(name) : Promise.reject(new Error(NO_BROWSER))),
       step: createStepRunner(stepRpc(request.runId, controller)),
     };
     send({ type: 'started', runId: request.runId, contextMs: performance.now() - contextStarted });
@@ -185,15 +198,15 @@ async function run(request: HostRun): Promise<void> {
     send({ type: 'done', runId: request.runId, ok: true, result: JSON.parse(serialised) as unknown });
   } catch (err) {
     // The page as the run failed, masked like any other screenshot; best effort.
-    if (shoot && b.isConnected() && !timedOut) await shoot('failure').catch(() => undefined);
-    send({ type: 'done', runId: request.runId, ok: false, error: toErrorBody(err, timedOut, browserLost || !b.isConnected()) });
+    if (shoot && b?.isConnected() && !timedOut) await shoot('failure').catch(() => undefined);
+    send({ type: 'done', runId: request.runId, ok: false, error: toErrorBody(err, timedOut, browserLost || (b !== undefined && !b.isConnected())) });
   } finally {
     clearTimeout(timer);
-    b.off('disconnected', onBrowserLost);
+    b?.off('disconnected', onBrowserLost);
     active = undefined;
     // A step call still waiting belongs to this run only: it is answered with nothing, never later.
     for (const [id, pending] of stepCalls) if (pending.runId === request.runId) stepCalls.delete(id);
-    await context.close().catch(() => undefined);
+    await context?.close().catch(() => undefined);
   }
 }
 

@@ -15,6 +15,8 @@ export const HostRun = z.object({
   secrets: z.record(z.string(), z.string()),
   hosts: z.array(z.string()),
   timeoutMs: z.number().int().positive(),
+  /** False: the bot declared `browser: false`; no context is opened and `ctx.page` throws. */
+  browser: z.boolean(),
   /** Masking inputs for screenshots: the run's declared PHI values and the manifest's selectors. */
   phi: z.array(z.object({ field: z.string(), value: z.string() })),
   phiSelectors: z.array(z.string()),

@@ -104,6 +104,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
           secrets: lease?.secrets ?? {},
           hosts: bot.manifest.hosts,
           timeoutMs,
+          browser: bot.manifest.browser,
           phi,
           phiSelectors: bot.manifest.phiSelectors,
           screenshotAllowFields: bot.manifest.screenshotAllowFields,
