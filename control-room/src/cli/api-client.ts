@@ -1,10 +1,18 @@
 import { z } from 'zod';
-import { ERROR_CODES, ErrorCode, OrderlyError } from '@orderly/shared';
+import { ERROR_CODES, ErrorCode, hasCode, OrderlyError } from '@orderly/shared';
 import { CliConfig } from './config';
 
 /** A small typed client of the control room's HTTP API; responses are parsed with zod. */
 export class ApiClient {
-  constructor(private readonly config: CliConfig) {}
+  /**
+   * `stepUpCode` reads a current TOTP code when the control room answers that an action needs a
+   * fresh second factor; the request is then sent once more with it. (A refused step-up changed
+   * nothing: the check runs before the route.)
+   */
+  constructor(
+    private readonly config: CliConfig,
+    private readonly stepUpCode?: () => Promise<string>,
+  ) {}
 
   /** The control room's base URL. */
   get url(): string {
@@ -12,6 +20,15 @@ export class ApiClient {
   }
 
   async request<S extends z.ZodType>(method: string, path: string, schema: S, body?: unknown, headers: Record<string, string> = {}): Promise<z.infer<S>> {
+    try {
+      return await this.send(method, path, schema, body, headers);
+    } catch (err) {
+      if (!this.stepUpCode || !hasCode(err, 'ORDERLY_E_STEP_UP_REQUIRED') || 'x-orderly-totp' in headers) throw err;
+      return this.send(method, path, schema, body, { ...headers, 'x-orderly-totp': await this.stepUpCode() });
+    }
+  }
+
+  private async send<S extends z.ZodType>(method: string, path: string, schema: S, body: unknown, headers: Record<string, string>): Promise<z.infer<S>> {
     let response: Response;
     try {
       response = await fetch(`${this.config.url}${path}`, {

@@ -11,7 +11,7 @@ import { dlqCommand } from './commands/dlq';
 import { keysCommand } from './commands/keys';
 import { redactionCommand } from './commands/redaction';
 import { runCommand } from './commands/run';
-import { loginCommand, logoutCommand } from './commands/login';
+import { loginCommand, logoutCommand, readSecret } from './commands/login';
 import { runnersCommand } from './commands/runners';
 import { serviceAccountsCommand } from './commands/service-accounts';
 import { tokensCommand } from './commands/tokens';
@@ -38,7 +38,8 @@ export function buildProgram(): Command {
       if (err.code === 'commander.executeSubCommandAsync') process.exit(err.exitCode);
       throw err;
     });
-  const client = () => new ApiClient(loadCliConfig(program.opts<{ url?: string; token?: string }>()));
+  // Promotion, key and credential changes and role changes may ask for a fresh TOTP code.
+  const client = () => new ApiClient(loadCliConfig(program.opts<{ url?: string; token?: string }>()), () => readSecret('this action needs a fresh second factor: TOTP code: '));
   program.addCommand(keysCommand(client));
   program.addCommand(botCommand(client));
   program.addCommand(runCommand(client));

@@ -191,7 +191,11 @@ async function run(request: HostRun): Promise<void> {
       step: createStepRunner(stepRpc(request.runId, controller)),
     };
     send({ type: 'started', runId: request.runId, contextMs: performance.now() - contextStarted });
-    const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }));
+    // An abort (cancel, timeout, a lost browser) may have come while the context was opening.
+    const aborted = new Promise<never>((_, reject) => {
+      if (controller.signal.aborted) reject(controller.signal.reason as Error);
+      else controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true });
+    });
     const result = await Promise.race([bot.run(ctx), aborted]);
     const serialised = JSON.stringify(result ?? null);
     if (serialised.length > 256 * 1024) throw new Error('the bot result is over 256 KiB');

@@ -68,19 +68,6 @@ export async function readSecret(prompt: string): Promise<string> {
   return value;
 }
 
-/**
- * Runs `call`; if the control room asks for a step-up, reads a current TOTP code and calls again
- * with it in the X-Orderly-TOTP header.
- */
-export async function withStepUp<T>(call: (headers: Record<string, string>) => Promise<T>): Promise<T> {
-  try {
-    return await call({});
-  } catch (err) {
-    if (!hasCode(err, 'ORDERLY_E_STEP_UP_REQUIRED')) throw err;
-    return call({ 'x-orderly-totp': await readSecret('this action needs a fresh code: TOTP code: ') });
-  }
-}
-
 /** Writes the token file: its directory 0700, the file 0600 (also when it existed with wider modes). */
 export function saveToken(path: string, token: string): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });

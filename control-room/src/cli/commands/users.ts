@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { CreatedUserView, EnrolmentView, RecoveryCodesView, UserList, UserView } from '../../identity/schemas';
 import { ApiClient } from '../api-client';
 import { output } from '../output';
-import { collect, readSecret, withStepUp } from './login';
+import { collect, readSecret } from './login';
 
 const userPath = (user: string) => `/v1/users/${encodeURIComponent(user)}`;
 const line = (u: UserView) => [u.username, u.roles.join(',') || '-', u.enrolled ? 'enrolled' : 'not enrolled', u.disabled ? 'disabled' : u.lockedUntil ? `locked until ${u.lockedUntil}` : 'active'].join('  ');
@@ -53,7 +53,7 @@ export function usersCommand(client: () => ApiClient): Command {
     .option('--role <role>', 'a role to hold (repeat; none removes every role)', collect, [])
     .option('--json', 'machine-readable output')
     .action(async (user: string, opts: { role: string[]; json?: boolean }) => {
-      const updated = await withStepUp((headers) => client().request('PUT', `${userPath(user)}/roles`, UserView, { roles: opts.role }, headers));
+      const updated = await client().request('PUT', `${userPath(user)}/roles`, UserView, { roles: opts.role });
       output(opts.json, updated, line(updated));
     });
   users
