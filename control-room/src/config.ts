@@ -15,6 +15,7 @@ export const ControlRoomConfigSchema = z
     ORDERLY_PROD_SEGMENTS: csv(SegmentName).default([]),
     ORDERLY_MAX_PACKAGE_BYTES: positiveInt(10 * 1024 * 1024),
     ORDERLY_JOB_TTL_SECONDS: positiveInt(24 * 3600),
+    ORDERLY_IDEMPOTENCY_WINDOW_HOURS: positiveInt(7 * 24),
     ORDERLY_LOG_LEVEL: logLevel,
     VAULT_ADDR: optionalString.pipe(z.url().optional()),
     VAULT_TOKEN_FILE: optionalString,
@@ -64,6 +65,8 @@ export const ControlRoomConfigSchema = z
       prodSegments: env.ORDERLY_PROD_SEGMENTS as SegmentName[],
       maxPackageBytes: env.ORDERLY_MAX_PACKAGE_BYTES,
       jobTtlSeconds: env.ORDERLY_JOB_TTL_SECONDS,
+      /** How long after a run ended its idempotency key still returns it rather than a new run. */
+      idempotencyWindowHours: env.ORDERLY_IDEMPOTENCY_WINDOW_HOURS,
       logLevel: env.ORDERLY_LOG_LEVEL,
       /** Vault Transit key for PHI at rest (envelope encryption); unset: the local data key. */
       transitKey: env.ORDERLY_TRANSIT_KEY,

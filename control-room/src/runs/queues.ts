@@ -61,6 +61,13 @@ export class RunQueues {
     );
   }
 
+  /** Removes a run job that has completed or failed (a no-op for any other state or no job). */
+  async removeFinished(segment: SegmentName, jobId: string): Promise<void> {
+    const queue = this.queue(runQueueName(segment));
+    const state = await queue.getJobState(jobId);
+    if (state === 'completed' || state === 'failed') await queue.remove(jobId);
+  }
+
   async close(): Promise<void> {
     const queues = [...this.queues.values()];
     this.queues.clear();

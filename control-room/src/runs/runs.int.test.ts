@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
+import { Client } from 'pg';
 import { parseControlRoomPublicKeys, runQueueName, verifyJob } from '@orderly/shared';
-import { TEST_REDIS_URL } from '@orderly/shared/testing';
+import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
 import { Stack, startStack } from '../../../test/harness';
 
 /** The runs API against real PostgreSQL and Redis (no runner: jobs stay queued for inspection). */
@@ -122,4 +123,32 @@ describe('access', () => {
     expect((await stack.api('GET', '/readyz', undefined, '')).body).toEqual({ status: 'ready', database: 'ok', redis: 'ok' });
     expect((await stack.api('GET', '/nope', undefined, '')).body.error.code).toBe('ORDERLY_E_NOT_FOUND');
   });
+});
+
+test("after the idempotency window, a finished run's key starts a new run; within it, the first run is returned", async () => {
+  const key = 'window-key-1';
+  const first = await stack.startRun({ bot: 'eligibility-check', input, idempotencyKey: key });
+  // The run ends; its job completes in BullMQ (kept there under the key for a while).
+  const db = new Client({ connectionString: stack.databaseUrl });
+  await db.connect();
+  try {
+    await db.query("UPDATE runs SET status = 'succeeded', finished_at = now() WHERE id = $1", [first.id]);
+    const worker = new Worker(queue.name, async () => ({ ok: true }), { connection: { url: TEST_REDIS_URL, maxRetriesPerRequest: null }, prefix: stack.prefix });
+    await waitFor(async () => ((await queue.getJobState(key)) === 'completed' ? true : undefined), 10_000, 'the old job to complete');
+    await worker.close();
+    const within = await stack.api('POST', '/v1/runs', { bot: 'eligibility-check', input, idempotencyKey: key });
+    expect([within.status, within.body.id]).toEqual([200, first.id]);
+
+    await db.query("UPDATE runs SET finished_at = now() - interval '8 days' WHERE id = $1", [first.id]);
+    const after = await stack.api('POST', '/v1/runs', { bot: 'eligibility-check', input, idempotencyKey: key });
+    expect(after.status).toBe(201);
+    expect(after.body.id).not.toBe(first.id);
+    const old = (await db.query<{ idempotency_key: string; status: string }>('SELECT idempotency_key, status FROM runs WHERE id = $1', [first.id])).rows[0];
+    expect(old).toEqual({ idempotency_key: `${key}~${first.id}`, status: 'succeeded' });
+    // The new run's job is queued under the key, not swallowed by the old job's id.
+    const payload = verifyJob((await queue.getJob(key))!.data, parseControlRoomPublicKeys(readFileSync(join(stack.dataDir, 'secrets', 'control-room.pub'), 'utf8')).signing, 'demo' as never);
+    expect(payload.runId).toBe(after.body.id);
+  } finally {
+    await db.end();
+  }
 });

@@ -40,6 +40,8 @@ export interface RunsDeps {
   signer: Signer;
   segments: readonly SegmentName[];
   jobTtlSeconds: number;
+  /** How long after a run ended its idempotency key still returns it (default 7 days). */
+  idempotencyWindowHours?: number;
   credentials: CredentialBroker;
   /** Audit events of claims and leases; optional so tests that need none can leave it out. */
   runnerEvents?: RunnerEvents;
@@ -49,6 +51,7 @@ export interface RunsDeps {
   onDeadLettered?: (tx: Queryable, runId: string, errorCode: string) => Promise<void>;
 }
 
+export const DEFAULT_IDEMPOTENCY_WINDOW_HOURS = 7 * 24;
 const inputAad = (runId: string) => `run-input:${runId}`;
 const resultAad = (runId: string) => `run-result:${runId}`;
 /** States a run may move to `to` from, straight from the transition table. */
@@ -118,9 +121,9 @@ export class Runs {
     // A batch is all-or-nothing (a reused key rolls back the runs inserted with it), so it needs a
     // transaction; a single run is one INSERT, atomic by itself, and skips BEGIN/COMMIT (two
     // database round trips on the path from request to queued job).
-    const insert = async (tx: Queryable) => {
+    const insertNew = async (tx: Queryable, batch: readonly (typeof prepared)[number][]) => {
       const values: unknown[] = [];
-      const tuples = prepared.map((p, i) => {
+      const tuples = batch.map((p, i) => {
         values.push(p.id, p.key, p.mac, p.pkg.view.name, p.pkg.view.version, p.pkg.view.digest, p.segment, JSON.stringify(p.sealed), p.pkg.manifest.attempts);
         const b = i * 9;
         return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, $${b + 9}, 'waiting')`;
@@ -131,8 +134,23 @@ export class Runs {
         values,
       );
       const createdIds = new Set(inserted.map((r) => r.id));
-      const existingKeys = prepared.filter((p) => !createdIds.has(p.id)).map((p) => p.key);
+      const existingKeys = batch.filter((p) => !createdIds.has(p.id)).map((p) => p.key);
       const existing = existingKeys.length ? await tx.query<RunRow>('SELECT * FROM runs WHERE idempotency_key = ANY($1)', [existingKeys]) : [];
+      return { inserted, existing };
+    };
+    const insert = async (tx: Queryable) => {
+      const first = await insertNew(tx, prepared);
+      let { inserted, existing } = first;
+      // A key whose run ended longer ago than the idempotency window is free again: the old run
+      // keeps its row under a retired key (`~` never occurs in a client's key) and a new run starts.
+      const retired = existing.length ? await this.retireExpiredKeys(tx, existing.map((r) => r.idempotency_key)) : [];
+      if (retired.length) {
+        const again = await insertNew(tx, prepared.filter((p) => retired.some((r) => r.key === p.key)));
+        inserted = [...inserted, ...again.inserted];
+        existing = [...existing.filter((r) => !retired.some((x) => x.key === r.idempotency_key)), ...again.existing];
+        retiredKeys.push(...retired);
+      }
+      const createdIds = new Set(inserted.map((r) => r.id));
       const byKey = new Map([...inserted, ...existing].map((r) => [r.idempotency_key, r]));
       return prepared.map((p) => {
         const row = byKey.get(p.key)!;
@@ -142,6 +160,7 @@ export class Runs {
         return { row, created: createdIds.has(row.id) && row.id === p.id };
       });
     };
+    const retiredKeys: { key: string; segment: string }[] = [];
     const inserting = prepared.length === 1 ? insert(this.deps.db) : this.deps.db.transaction(insert);
     inserting.catch(() => undefined); // awaited below; not an unhandled rejection while signing
 
@@ -157,9 +176,26 @@ export class Runs {
     }
     const outcome = await inserting;
 
+    // The retired runs' jobs (completed or failed, kept by BullMQ for a while) would make BullMQ
+    // ignore the new jobs under the same ids.
+    for (const { key, segment } of retiredKeys) await this.deps.queues.removeFinished(segment as SegmentName, key);
     const fresh = outcome.filter((o) => o.created).map((o) => o.row);
     await this.enqueue(fresh, signed).catch(() => undefined);
     return Promise.all(outcome.map(async (o) => ({ run: await this.view(o.row, false), created: o.created })));
+  }
+
+  /**
+   * Moves the runs holding `keys` that ended (succeeded, failed, cancelled or discarded) longer ago
+   * than the idempotency window to a retired key. A dead letter keeps its key: it may be requeued.
+   */
+  private async retireExpiredKeys(tx: Queryable, keys: readonly string[]): Promise<{ key: string; segment: string }[]> {
+    const rows = await tx.query<{ key: string; segment: string }>(
+      `UPDATE runs SET idempotency_key = idempotency_key || '~' || id::text, updated_at = now()
+       WHERE idempotency_key = ANY($1) AND status = ANY($2) AND finished_at < now() - ($3::double precision * interval '1 hour')
+       RETURNING split_part(idempotency_key, '~', 1) AS key, segment`,
+      [keys, ['succeeded', 'failed', 'cancelled', 'discarded'], this.deps.idempotencyWindowHours ?? DEFAULT_IDEMPOTENCY_WINDOW_HOURS],
+    );
+    return rows;
   }
 
   private async signedJob(
