@@ -73,7 +73,7 @@ interface AuditRow {
 }
 
 /** The hashed content of an event: everything but its sequence number and its own hash. */
-function hashedContent(r: Omit<AuditRecord, 'seq' | 'hash'>): string {
+function hashedContent(r: Omit<AuditRecord, 'seq' | 'hash' | 'prevHash'>): string {
   return canonicalJson({
     at: r.at, actor: r.actor, action: r.action, target: r.target, outcome: r.outcome,
     sourceIp: r.sourceIp, requestId: r.requestId, details: r.details,
@@ -113,25 +113,17 @@ export class AuditLog {
    */
   async append(event: AuditEvent, tx?: Queryable): Promise<void> {
     const parsed = AuditEvent.parse(event);
-    const write = async (q: Queryable) => {
-      // Held to the end of the transaction: the read of the last hash and the insert are one step.
-      await q.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_KEY]);
-      const last = await q.query<{ hash: string }>('SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1');
-      const prevHash = last[0]?.hash ?? AUDIT_GENESIS_HASH;
-      // Millisecond precision survives timestamptz unchanged, so the stored row re-hashes the same.
-      const record = {
-        at: this.now().toISOString(), actor: parsed.actor, action: parsed.action, target: parsed.target, outcome: parsed.outcome,
-        sourceIp: parsed.sourceIp ?? null, requestId: parsed.requestId ?? null, details: parsed.details, prevHash,
-      };
-      const hash = auditHash(prevHash, record);
-      await q.query(
-        `INSERT INTO audit_events (at, actor, action, target, outcome, source_ip, request_id, details, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [record.at, record.actor, record.action, record.target, record.outcome, record.sourceIp, record.requestId, JSON.stringify(record.details), prevHash, hash],
-      );
+    // Millisecond precision survives timestamptz unchanged, so the stored row re-hashes the same.
+    const record = {
+      at: this.now().toISOString(), actor: parsed.actor, action: parsed.action, target: parsed.target, outcome: parsed.outcome,
+      sourceIp: parsed.sourceIp ?? null, requestId: parsed.requestId ?? null, details: parsed.details,
     };
-    if (tx) await write(tx);
-    else await this.db.transaction(write);
+    // One round trip: audit_append (migration 11) takes the chain's advisory lock to the end of the
+    // transaction (the caller's, or the statement's own), reads the last hash and inserts the event
+    // with sha256(prev_hash || content), the same hash auditHash computes.
+    await (tx ?? this.db).query('SELECT audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
+      record.at, record.actor, record.action, record.target, record.outcome, record.sourceIp, record.requestId, JSON.stringify(record.details), hashedContent(record),
+    ]);
   }
 
   /** Events in order, optionally after `afterSeq` and within [since, until). */

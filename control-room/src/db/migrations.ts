@@ -298,6 +298,13 @@ CREATE TRIGGER audit_heads_no_update_delete BEFORE UPDATE OR DELETE ON audit_hea
 CREATE TRIGGER audit_heads_no_truncate BEFORE TRUNCATE ON audit_heads FOR EACH STATEMENT EXECUTE FUNCTION audit_heads_append_only();
 CREATE INDEX audit_events_at ON audit_events (at)`,
   },
+  {
+    // Audit appends in one round trip: lock the chain (advisory lock 7301, to the end of the
+    // transaction), read the last hash, insert with sha256(prev_hash || canonical content).
+    id: 11,
+    sql: `
+CREATE FUNCTION audit_append(p_at timestamptz, p_actor text, p_action text, p_target text, p_outcome text, p_source_ip text, p_request_id text, p_details jsonb, p_content text) RETURNS void LANGUAGE plpgsql AS $$ DECLARE prev text; BEGIN PERFORM pg_advisory_xact_lock(7301); SELECT hash INTO prev FROM audit_events ORDER BY seq DESC LIMIT 1; prev := COALESCE(prev, repeat('0', 64)); INSERT INTO audit_events (at, actor, action, target, outcome, source_ip, request_id, details, prev_hash, hash) VALUES (p_at, p_actor, p_action, p_target, p_outcome, p_source_ip, p_request_id, p_details, prev, encode(sha256(convert_to(prev || p_content, 'UTF8')), 'hex')); END; $$`,
+  },
 ];
 
 export async function migrate(db: Db): Promise<number> {
