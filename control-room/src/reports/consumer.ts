@@ -52,6 +52,7 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promi
   const report = parsed.data;
   switch (report.kind) {
     case 'started':
+      // Sent by runners before attempts were recorded at claim; the claim says as much now.
       return;
     case 'refused':
       await deps.db.query('INSERT INTO job_refusals (job_id, run_id, runner_id, error_code, reason) VALUES ($1, $2, $3, $4, $5)', [

@@ -74,7 +74,6 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
     const attempt = claim.attempt;
     // Defence in depth: the control room validated the input; so does the side that runs it.
     const input = validateInput(bot.manifest.input, claim.input);
-    await deps.reports.started(payload.runId, attempt);
     const timeoutMs = bot.manifest.timeoutSeconds * 1000;
     let lease: CredentialLease | undefined;
     const host = idle.pop();

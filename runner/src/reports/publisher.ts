@@ -26,10 +26,6 @@ export class ReportPublisher {
     return sealTo(this.sealingKey, Buffer.from(JSON.stringify(body)), reportAad(runId, attempt));
   }
 
-  started(runId: string, attempt: number): Promise<void> {
-    return this.send({ v: 1, kind: 'started', runnerId: this.runnerId, at: new Date().toISOString(), runId: runId as never, attempt }, `${runId}.${attempt}.started`);
-  }
-
   logs(runId: string, attempt: number, lines: LogLine[]): Promise<void> {
     const n = ++this.counter;
     return this.send({ v: 1, kind: 'logs', runnerId: this.runnerId, at: new Date().toISOString(), runId: runId as never, attempt, sealed: this.sealed(runId, attempt, { lines }) }, `${runId}.${attempt}.logs.${n}`);
