@@ -71,6 +71,7 @@ PORTAL_CREDENTIALS="$DATA/portal-credentials.json"
 (umask 077 && node -e 'const c=require("crypto");process.stdout.write(JSON.stringify({username:"demo-bot-"+c.randomBytes(3).toString("hex"),password:c.randomBytes(18).toString("base64url")}))' >"$PORTAL_CREDENTIALS")
 
 say "starting the control room on $ORDERLY_URL (embedded PGlite in $ORDERLY_DATA_DIR)"
+say "WARNING: plain HTTP on loopback, no TLS. Fine for this demo only; production needs ORDERLY_TLS_CERT_FILE and ORDERLY_TLS_KEY_FILE (ORDERLY_ENV=production refuses to start without them)."
 orderly control-room serve >"$LOGS/control-room.log" 2>&1 &
 pids+=($!)
 orderly-demo-portal "$PORTAL_PORT" "$PORTAL_CREDENTIALS" >"$LOGS/portal.log" 2>&1 &
