@@ -10,7 +10,7 @@ import { TickData } from './schemas';
  * redelivery of the same fire, here or in another control room, creates no second run. A job
  * that is not a scheduler's tick (pushed into Redis by hand) is dropped: it cannot name a fire.
  */
-export async function handleTick(schedules: Schedules, log: Logger, job: Pick<Job, 'id' | 'data' | 'attemptsMade' | 'opts'>): Promise<void> {
+export async function handleTick(schedules: Pick<Schedules, 'fire'>, log: Logger, job: Pick<Job, 'id' | 'data' | 'attemptsMade' | 'opts'>): Promise<void> {
   const data = TickData.safeParse(job.data);
   const fireTime = data.success ? fireTimeOf(job.id, data.data.scheduleId) : undefined;
   if (!data.success || fireTime === undefined) {
