@@ -1,8 +1,12 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { createLogger, RunView } from '@orderly/shared';
 import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
 import { createUser, Stack, startStack } from '../../../test/harness';
+import { buildProgram } from '../cli/main';
 import { SCHEDULES_QUEUE } from './scheduler-queue';
 import { ScheduleView } from './schemas';
 import { handleTick } from './ticks';
@@ -219,6 +223,40 @@ test('an operator may create schedules; a developer may read them but not create
   expect((await stack.api('GET', `/v1/schedules/${created.id}`, undefined, developer.token)).body.paused).toBe(false);
   expect((await stack.api('DELETE', `/v1/schedules/${created.id}`, undefined, operator.token)).status).toBe(200);
 }, 90_000);
+
+/** Runs `orderly …` in-process against the stack and returns what it printed. */
+async function orderly(...args: string[]): Promise<string> {
+  const printed: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string) => printed.push(chunk) > 0) as typeof process.stdout.write;
+  try {
+    await buildProgram().parseAsync(['node', 'orderly', '--url', stack.controlRoom.url, '--token', stack.adminToken, ...args]);
+  } finally {
+    process.stdout.write = write;
+  }
+  return printed.join('');
+}
+
+test('orderly schedule create|ls|show|pause|resume|rm', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'orderly-schedule-cli-'));
+  try {
+    const file = join(dir, 'input.json');
+    writeFileSync(file, JSON.stringify(input));
+    const created = ScheduleView.parse(JSON.parse(await orderly('schedule', 'create', 'from-cli', 'eligibility-check', '--input', file, '--cron', '30 5 * * 1-5', '--json')));
+    expect(created).toMatchObject({ name: 'from-cli', cron: '30 5 * * 1-5', everySeconds: null, paused: false });
+    expect(await orderly('schedule', 'ls')).toMatch(/^from-cli\s+eligibility-check@latest\s+demo\s+cron "30 5 \* \* 1-5" \(UTC\)$/m);
+    const shown = await orderly('schedule', 'show', 'from-cli');
+    expect(shown).toContain(`schedule from-cli (${created.id})`);
+    expect(shown).not.toContain(MEMBER.memberId);
+    expect(JSON.parse(await orderly('schedule', 'pause', 'from-cli', '--json'))).toMatchObject({ paused: true, nextFireAt: null });
+    expect(JSON.parse(await orderly('schedule', 'resume', created.id, '--json'))).toMatchObject({ paused: false });
+    await expect(orderly('schedule', 'create', 'no-timing', 'eligibility-check', '--input', file)).rejects.toMatchObject({ code: 'ORDERLY_E_SCHEDULE_INVALID' });
+    expect(await orderly('schedule', 'rm', 'from-cli')).toBe(`deleted schedule from-cli (${created.id})\n`);
+    expect(await queue.getJobScheduler(created.id)).toBeUndefined();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);
 
 // Last: it revokes the publisher key every other test's package is signed with.
 test('a fire whose run cannot be created is audited as schedule.fire_failed and not retried', async () => {
