@@ -18,7 +18,12 @@ export async function handleTick(schedules: Pick<Schedules, 'fire'>, log: Logger
     throw new UnrecoverableError('malformed schedule tick');
   }
   const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? TICK_ATTEMPTS);
-  const outcome = await schedules.fire(data.data.scheduleId, fireTime, finalAttempt);
+  const outcome = await schedules.fire(data.data.scheduleId, fireTime, finalAttempt).catch((err: unknown) => {
+    // The schedule could not even be read (database away): BullMQ retries the tick. Only the
+    // error's code is logged; a driver's message may quote the query.
+    log.warn({ scheduleId: data.data.scheduleId, fireTime, finalAttempt, code: (err as { code?: unknown }).code ?? null }, 'schedule tick failed');
+    throw err;
+  });
   if (outcome.kind !== 'failed') return;
   // Given up (audited by `fire`): failed in BullMQ without another attempt.
   if (!outcome.retryable || finalAttempt) throw new UnrecoverableError(outcome.code);
