@@ -32,6 +32,7 @@ import { Runs } from './runs/runs';
 import { publishReleaseKey, ReleaseAuthority } from './identity/release';
 import { Releases } from './packages/releases';
 import { httpsOptions, warnIfPlainHttp } from './http/tls';
+import { Schedules, startSchedules } from './schedules';
 
 export interface RunningControlRoom {
   app: FastifyInstance;
@@ -42,6 +43,8 @@ export interface RunningControlRoom {
   close(): Promise<void>;
   /** Promotion and the release gate (tests promote as a principal other than the publisher). */
   releases: Releases;
+  /** Schedules (tests fire ticks by hand to check idempotency). */
+  schedules: Schedules;
 }
 
 /** PHI at rest: Vault Transit envelope encryption when configured, else the local data key. */
@@ -122,17 +125,23 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
       db, dataKey: secrets.dataKey, dataKeyId: secrets.dataKeyId, segments: config.segments,
       settings: { sessionIdleMinutes: config.sessionIdleMinutes, sessionMaxHours: config.sessionMaxHours, tokenMaxDays: config.tokenMaxDays },
     });
+    const scheduling = await startSchedules({
+      db, packages, runs, cipher, audit, log, connection: redis, prefix: config.queuePrefix, segments: config.segments,
+      minIntervalSeconds: config.scheduleMinIntervalSeconds, releaseGate: releases,
+    });
+    cleanups.push(() => scheduling.close());
     const app = buildApp({
       db, redis, keys, packages, runs, screenshots, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log,
       audit: { log: audit, heads: auditHeads, hash: auditHash, releasePublicKeyPem: publicKeyPem(secrets.releaseKey) },
       deadLetters, alerts: alerts.outbox, cancellation, identity, prodSegments: config.prodSegments,
       releases, https: config.tls ? httpsOptions(config.tls) : undefined, requireRunnerCertificates: config.tls?.clientCaFile !== undefined,
+      schedules: scheduling.schedules,
     });
     warnIfPlainHttp({ tls: config.tls !== undefined, terminated: config.tlsTerminated, production: config.production }, log);
     cleanups.push(() => app.close());
     const address = await app.listen({ host: config.host, port: config.port });
     await runs.enqueuePending(0).catch(() => undefined);
-    return { app, url: address.replace('[::1]', 'localhost'), runs, publicKeysPem, close, releases };
+    return { app, url: address.replace('[::1]', 'localhost'), runs, publicKeysPem, close, releases, schedules: scheduling.schedules };
   } catch (err) {
     await close();
     throw err;

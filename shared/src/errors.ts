@@ -64,6 +64,8 @@ export const ERROR_CODES = {
   ORDERLY_E_CSRF_TOKEN_INVALID: { status: 403, retryable: false, doc: 'A cookie-authenticated state-changing request lacks the session\'s X-CSRF-Token header.' },
   ORDERLY_E_STEP_UP_REQUIRED: { status: 403, retryable: false, doc: 'The action needs a fresh second factor: `POST /v1/session/step-up`, or an `X-Orderly-TOTP` header with an API token.' },
   ORDERLY_E_IDENTITY_CONFLICT: { status: 409, retryable: false, doc: 'A user, service account or runner identity with this name already exists.' },
+  ORDERLY_E_SCHEDULE_INVALID: { status: 400, retryable: false, doc: 'A schedule needs exactly one of a valid cron pattern (UTC) or an interval in seconds, no more often than `ORDERLY_SCHEDULE_MIN_INTERVAL_SECONDS`, and a name of 1-64 lower-case letters, digits, `.`, `_` and `-` that is not a UUID.' },
+  ORDERLY_E_SCHEDULE_CONFLICT: { status: 409, retryable: false, doc: 'A schedule with this name already exists.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -20,6 +20,7 @@ export const PERMISSIONS = [
   'runs.cancel',
   'dlq.read',
   'dlq.manage',
+  'schedules.manage',
   // Security team
   'keys.read',
   'keys.manage',

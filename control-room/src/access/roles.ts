@@ -13,7 +13,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
   approver: ['self', 'packages.read', 'packages.promote'],
   // runs.create (any segment) includes what runs.create.dev allows; the run routes require the
   // latter and check the former for production segments.
-  operator: ['self', 'packages.read', 'runs.create', 'runs.create.dev', 'runs.read', 'runs.cancel', 'dlq.read', 'dlq.manage'],
+  operator: ['self', 'packages.read', 'runs.create', 'runs.create.dev', 'runs.read', 'runs.cancel', 'dlq.read', 'dlq.manage', 'schedules.manage'],
   security: ['self', 'keys.read', 'keys.manage', 'users.manage', 'runners.manage', 'credentials.read', 'credentials.manage', 'signing.manage'],
   auditor: ['self', 'audit.read'],
   // The bootstrap identity: everything a person can hold, to create the first users.

@@ -16,6 +16,7 @@ import { runnersCommand } from './commands/runners';
 import { serviceAccountsCommand } from './commands/service-accounts';
 import { tokensCommand } from './commands/tokens';
 import { usersCommand } from './commands/users';
+import { scheduleCommand } from './commands/schedule';
 import { loadCliConfig } from './config';
 
 function runnerExecutable(): string {
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
   program.addCommand(tokensCommand(client));
   program.addCommand(runnersCommand(client));
   program.addCommand(serviceAccountsCommand(client));
+  program.addCommand(scheduleCommand(client));
   // The runner is its own package and binary; `orderly runner …` execs `orderly-runner …` (found
   // where npm installed it, else on PATH). A process boundary, not an import: invariant 8 holds.
   program.command('runner', 'run a segment runner (`orderly runner start --segment S`)', { executableFile: runnerExecutable() });

@@ -30,6 +30,8 @@ import { AlertOutbox, alertRoutes } from '../alerts';
 import { DeadLetters } from '../dlq/dlq';
 import { dlqRoutes } from '../dlq/routes';
 import { RunCancellation, runCancelRoutes } from '../runs/cancel';
+import type { Schedules } from '../schedules/schedules';
+import { scheduleRoutes } from '../schedules/routes';
 
 export interface AppDeps {
   db: Db;
@@ -60,6 +62,8 @@ export interface AppDeps {
   identity?: Identity;
   /** Segments only `runs.create` may start runs in (developers hold `runs.create.dev`). */
   prodSegments?: readonly SegmentName[];
+  /** Operators' schedules; their routes are registered when given. */
+  schedules?: Schedules;
 }
 
 /** Builds the control room's HTTP app; connects nothing (the composition root does). */
@@ -121,5 +125,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.alerts) alertRoutes(app, deps.alerts);
   if (deps.cancellation) runCancelRoutes(app, deps.cancellation);
   if (deps.identity) identityRoutes(app, deps.identity);
+  if (deps.schedules) scheduleRoutes(app, deps.schedules);
   return app;
 }

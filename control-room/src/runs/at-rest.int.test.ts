@@ -47,6 +47,12 @@ test('inputs are sealed under a Transit data key and open again at claim', async
 
 test('Transit key rotation: old rows still open, rewrap moves them forward, then min_decryption_version retires the old version', async () => {
   const old = await newRun();
+  // A step result is sealed at rest under the same key: a rotation must reach it too.
+  const { attempt } = (await claim(old.id)).body as { attempt: number };
+  expect((await stack.api('POST', `/v1/runner/runs/${old.id}/steps/begin`, { attempt, name: 'lookup' }, runnerToken)).body).toEqual({ state: 'new' });
+  expect((await stack.api('POST', `/v1/runner/runs/${old.id}/steps/complete`, { attempt, name: 'lookup', result: { found: true } }, runnerToken)).status).toBeLessThan(300);
+  const sealedStep = async () => (await db.query('SELECT result_sealed FROM run_steps WHERE run_id = $1', [old.id])).rows[0].result_sealed as { kid: string };
+  expect((await sealedStep()).kid).toBe('transit:orderly-data:v1');
   await root.write('transit/keys/orderly-data/rotate', {});
   expect((await claim(old.id)).body.input).toMatchObject(MEMBER); // v1 still decrypts: no downtime
 
@@ -54,6 +60,7 @@ test('Transit key rotation: old rows still open, rewrap moves them forward, then
   expect(rewrap.body.rewrapped).toBeGreaterThanOrEqual(1);
   const box = await sealedInput(old.id);
   expect(box).toMatchObject({ kid: 'transit:orderly-data:v2', dk: expect.stringMatching(/^vault:v2:/) });
+  expect((await sealedStep()).kid).toBe('transit:orderly-data:v2');
   expect((await sealedInput((await newRun()).id)).dk).toMatch(/^vault:v2:/); // new rows use the new version
   await root.write('transit/keys/orderly-data/config', { min_decryption_version: 2 });
   expect((await claim(old.id)).body.input).toMatchObject(MEMBER);

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { open, OrderlyError, seal, SealedBox } from '@orderly/shared';
 import type { VaultClient } from '@orderly/shared/vault';
+import type { Queryable } from '../db/db';
 
 /**
  * Encryption of data at rest (run inputs and results hold PHI). The AAD binds each ciphertext to
@@ -89,4 +90,49 @@ export function transitAtRestCipher(options: { vault: VaultClient; keyName: stri
       return { ...box, kid: `transit:${options.keyName}:v${rewrapped.keyVersion}`, dk: rewrapped.ciphertext };
     },
   };
+}
+
+/** A table holding boxes sealed with the at-rest cipher: its key columns and its sealed columns. */
+export interface SealedTable {
+  table: string;
+  key: readonly string[];
+  sealed: readonly string[];
+}
+
+/** Every place the at-rest cipher's boxes are stored; a key rotation must reach all of them. */
+export const SEALED_AT_REST: readonly SealedTable[] = [
+  { table: 'runs', key: ['id'], sealed: ['input_sealed', 'result_sealed'] },
+  { table: 'run_steps', key: ['run_id', 'name'], sealed: ['result_sealed'] },
+  { table: 'run_screenshots', key: ['id'], sealed: ['png_sealed'] },
+  { table: 'schedules', key: ['id'], sealed: ['input_sealed'] },
+];
+
+/** Rewraps the boxes of one table, paging by its key; returns how many moved. */
+export async function rewrapTable(db: Queryable, cipher: AtRestCipher, { table, key, sealed }: SealedTable, batchSize: number): Promise<number> {
+  const rewrap = cipher.rewrap?.bind(cipher);
+  if (!rewrap) return 0;
+  const keyList = key.join(', ');
+  const keyTuple = `(${keyList})`;
+  const placeholders = (from: number) => `(${key.map((_, i) => `$${from + i}`).join(', ')})`;
+  let moved = 0;
+  let after: unknown[] | undefined;
+  for (;;) {
+    const rows = await db.query<Record<string, unknown>>(
+      `SELECT ${keyList}, ${sealed.join(', ')} FROM ${table} ${after ? `WHERE ${keyTuple} > ${placeholders(2)}` : ''} ORDER BY ${keyList} LIMIT $1`,
+      [batchSize, ...(after ?? [])],
+    );
+    if (rows.length === 0) return moved;
+    for (const row of rows) {
+      const boxes = await Promise.all(sealed.map((column) => (row[column] ? rewrap(row[column] as AtRestBox) : Promise.resolve(undefined))));
+      const changed = sealed.flatMap((column, i) => (boxes[i] ? [{ column, box: boxes[i] }] : []));
+      if (changed.length === 0) continue;
+      await db.query(
+        `UPDATE ${table} SET ${changed.map((c, i) => `${c.column} = $${i + 1}`).join(', ')} WHERE ${keyTuple} = ${placeholders(changed.length + 1)}`,
+        [...changed.map((c) => JSON.stringify(c.box)), ...key.map((k) => row[k])],
+      );
+      moved += changed.length;
+    }
+    const last = rows[rows.length - 1]!;
+    after = key.map((k) => last[k]);
+  }
 }

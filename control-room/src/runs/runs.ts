@@ -7,7 +7,7 @@ import type { RunnerEvents } from '../audit/runner-events';
 import { CredentialBroker } from '../credentials/broker';
 import { Db, Queryable } from '../db/db';
 import { Packages, StoredPackage } from '../packages/packages';
-import { AtRestBox, AtRestCipher } from './at-rest';
+import { AtRestBox, AtRestCipher, rewrapTable, SEALED_AT_REST } from './at-rest';
 import { backoffDelayMs, decideClaim } from './backoff';
 import { RunSteps } from './steps';
 import { dlqQueueName, RunQueues, RunJobToAdd } from './queues';
@@ -283,30 +283,16 @@ export class Runs {
   }
 
   /**
-   * Rewraps the data keys of every stored input and result to the newest Transit key version, in
-   * batches, while the service keeps running. Returns how many boxes moved.
+   * Rewraps the data keys of everything sealed at rest (run inputs and results, step results,
+   * screenshots, schedule inputs) to the newest Transit key version, in batches, while the
+   * service keeps running. Returns how many boxes moved.
    */
   async rewrapAll(batchSize = 200): Promise<number> {
-    const rewrap = this.deps.cipher.rewrap?.bind(this.deps.cipher);
-    if (!rewrap) return 0;
+    if (!this.deps.cipher.rewrap) return 0;
     this.deps.cipher.retireDataKey?.();
     let moved = 0;
-    for (let after = '00000000-0000-0000-0000-000000000000'; ; ) {
-      const rows = await this.deps.db.query<Pick<RunRow, 'id' | 'input_sealed' | 'result_sealed'>>(
-        'SELECT id, input_sealed, result_sealed FROM runs WHERE id > $1 ORDER BY id LIMIT $2', [after, batchSize],
-      );
-      if (rows.length === 0) return moved;
-      for (const row of rows) {
-        const input = await rewrap(row.input_sealed);
-        const result = row.result_sealed ? await rewrap(row.result_sealed) : undefined;
-        if (!input && !result) continue;
-        await this.deps.db.query('UPDATE runs SET input_sealed = COALESCE($2, input_sealed), result_sealed = COALESCE($3, result_sealed) WHERE id = $1', [
-          row.id, input ? JSON.stringify(input) : null, result ? JSON.stringify(result) : null,
-        ]);
-        moved += (input ? 1 : 0) + (result ? 1 : 0);
-      }
-      after = rows[rows.length - 1]!.id;
-    }
+    for (const table of SEALED_AT_REST) moved += await rewrapTable(this.deps.db, this.deps.cipher, table, batchSize);
+    return moved;
   }
 
   /**
