@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { hasCode, OrderlyError } from '@orderly/shared';
 import { CreatedTokenView, TokenList } from '../../identity/schemas';
 import { ApiClient } from '../api-client';
+import { readHidden } from '../prompt';
 import { CliConfig, loginTokenPath } from '../config';
 import { output } from '../output';
 
@@ -32,33 +33,6 @@ async function nextPipedLine(stdin: NodeJS.ReadStream): Promise<string | undefin
   return pipedLines.shift();
 }
 
-/** Prompts on stderr and reads one line from the terminal with echo off (raw mode). */
-function readHidden(stdin: NodeJS.ReadStream, prompt: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    process.stderr.write(prompt);
-    let value = '';
-    const done = (err?: Error) => {
-      stdin.off('data', onData);
-      stdin.setRawMode(false);
-      stdin.pause();
-      process.stderr.write('\n');
-      if (err) reject(err);
-      else resolve(value);
-    };
-    const onData = (data: Buffer) => {
-      for (const ch of data.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') return done();
-        if (ch === '\u0003') return done(new OrderlyError('ORDERLY_E_BAD_REQUEST', 'cancelled'));
-        if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
-        else if (ch === '\u0015') value = '';
-        else if (ch >= ' ') value += ch;
-      }
-    };
-    stdin.setRawMode(true);
-    stdin.resume();
-    stdin.on('data', onData);
-  });
-}
 
 /** One secret: a hidden prompt on a terminal, else the next line of stdin. */
 export async function readSecret(prompt: string): Promise<string> {

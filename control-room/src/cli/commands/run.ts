@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { isTerminal, OrderlyError, RunLogsView, RunView } from '@orderly/shared';
+import { isTerminal, RunLogsView, RunView } from '@orderly/shared';
 import { ApiClient } from '../api-client';
+import { readJsonInput } from '../input';
 import { output } from '../output';
 
 function describe(run: RunView): string[] {
@@ -26,14 +26,7 @@ export function runCommand(client: () => ApiClient): Command {
     .option('--timeout <seconds>', 'with --wait: give up after this long', '300')
     .option('--json', 'machine-readable output')
     .action(async (bot: string, opts: { input?: string; version?: string; segment?: string; idempotencyKey?: string; wait?: boolean; timeout: string; json?: boolean }) => {
-      let input: unknown = {};
-      if (opts.input) {
-        try {
-          input = JSON.parse(readFileSync(opts.input, 'utf8'));
-        } catch {
-          throw new OrderlyError('ORDERLY_E_INPUT_INVALID', `${opts.input} is not a readable JSON file`);
-        }
-      }
+      const input = readJsonInput(opts.input);
       const api = client();
       let view = await api.request('POST', '/v1/runs', RunView, {
         bot, input, ...(opts.version ? { version: opts.version } : {}), ...(opts.segment ? { segment: opts.segment } : {}), ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),

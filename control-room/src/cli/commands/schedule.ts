@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { OrderlyError } from '@orderly/shared';
 import { ApiClient } from '../api-client';
+import { readJsonInput } from '../input';
 import { output } from '../output';
 import { ScheduleList, ScheduleView } from '../../schedules/schemas';
 
@@ -39,14 +39,7 @@ export function scheduleCommand(client: () => ApiClient): Command {
       if ((opts.cron === undefined) === (opts.every === undefined)) throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', 'give exactly one of --cron and --every');
       const every = opts.every === undefined ? undefined : Number(opts.every);
       if (every !== undefined && !Number.isInteger(every)) throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', '--every takes a whole number of seconds');
-      let input: unknown = {};
-      if (opts.input) {
-        try {
-          input = JSON.parse(readFileSync(opts.input, 'utf8'));
-        } catch {
-          throw new OrderlyError('ORDERLY_E_INPUT_INVALID', `${opts.input} is not a readable JSON file`);
-        }
-      }
+      const input = readJsonInput(opts.input);
       const view = await client().request('POST', '/v1/schedules', ScheduleView, {
         name, bot, input,
         ...(opts.version ? { version: opts.version } : {}),
