@@ -24,6 +24,7 @@ import { PublisherKeys } from './keys/publisher-keys';
 import { Packages } from './packages/packages';
 import { DeadLetters } from './dlq/dlq';
 import { createReportConsumer } from './reports/consumer';
+import { RunnerKeys } from './reports/runner-keys';
 import { RunCancellation } from './runs/cancel';
 import { AtRestCipher, localAtRestCipher, transitAtRestCipher } from './runs/at-rest';
 import { RunQueues } from './runs/queues';
@@ -98,7 +99,8 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const publicKeysPem = publishReleaseKey(config.secretsDir, publishPublicKeys(config.secretsDir, signer.publicKey, secrets.sealingKey), secrets.releaseKey);
     const runs = new Runs({ db, packages, queues, cipher, signer, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, idempotencyWindowHours: config.idempotencyWindowHours, credentials, runnerEvents, releaseGate: releases,
       onDeadLettered: (tx, runId, errorCode) => alerts.outbox.deadLettered(tx, runId, errorCode) });
-    const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log, runnerEvents, alerts: alerts.outbox });
+    const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log, runnerEvents, alerts: alerts.outbox,
+      runnerKeys: new RunnerKeys(db, secrets.runnerTokenHashes) });
     cleanups.push(() => consumer.close());
     const screenshots = new Screenshots(db, cipher, config.screenshotRetentionDays);
     const sweep = setInterval(() => {

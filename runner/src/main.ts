@@ -24,7 +24,7 @@ export async function startRunner(
   await Promise.all(hosts.map((h) => h.start()));
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', () => undefined);
-  const reports = new ReportPublisher(connection, config.queuePrefix, controlRoomKeys.sealing, config.runnerId);
+  const reports = new ReportPublisher(connection, config.queuePrefix, controlRoomKeys.sealing, config.runnerId, token);
   const client = httpControlRoomClient(config.controlRoomUrl, token, loadControlRoomTls(config.controlRoomTls));
   const cancellations = await RunCancellations.start({ connection, prefix: config.queuePrefix, log });
   const { close } = createSegmentWorker({

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   ORDERLY_E_IDEMPOTENCY_KEY_REUSED: { status: 409, retryable: false, doc: 'The idempotency key belongs to a run of another bot or with another input.' },
   ORDERLY_E_RUN_NOT_CLAIMABLE: { status: 409, retryable: false, doc: 'The run is not in a state this runner may claim.' },
   ORDERLY_E_JOB_FORGED: { status: 400, retryable: false, doc: 'A job on a run queue is not a valid control-room-signed envelope; it is refused and never run.' },
+  ORDERLY_E_REPORT_FORGED: { status: 400, retryable: false, doc: "A report on `orderly.reports` was not signed by a runner credential the control room knows, or came from a runner of another segment than the run's; it is recorded in `job_refusals` and never moves a run." },
   ORDERLY_E_JOB_EXPIRED: { status: 400, retryable: false, doc: 'The job envelope is past its not-after time.' },
   ORDERLY_E_JOB_WRONG_SEGMENT: { status: 400, retryable: false, doc: "The job envelope names another segment than the runner's." },
   ORDERLY_E_BOT_FAILED: { status: 500, retryable: true, doc: 'The bot threw a system error (timeout, navigation, target error); retried.' },

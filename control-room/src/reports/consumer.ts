@@ -1,12 +1,13 @@
 import { KeyObject } from 'node:crypto';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ERROR_CODES, ErrorBody, ErrorCode, isOrderlyError, LogLine, openSealed, Report, REPORTS_QUEUE, ReportBody, reportAad, RunStatus } from '@orderly/shared';
+import { ERROR_CODES, ErrorBody, ErrorCode, isOrderlyError, LogLine, openSealed, Report, REPORTS_QUEUE, ReportBody, reportAad, reportSignedBy, RunStatus } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { RunnerEvents } from '../audit/runner-events';
 import type { AlertOutbox } from '../alerts/outbox';
 import { Db, Queryable } from '../db/db';
 import { dlqQueueName, RunQueues } from '../runs/queues';
+import { RunnerKeys } from './runner-keys';
 import { Runs } from '../runs/runs';
 
 export interface ReportConsumerDeps {
@@ -19,6 +20,8 @@ export interface ReportConsumerDeps {
   log: Logger;
   /** Audit events of results, refusals and unwrap failures. */
   runnerEvents?: RunnerEvents;
+  /** The runner credentials reports must be signed with. */
+  runnerKeys: RunnerKeys;
   /** Raises the dead-letter alert in the transaction that dead-letters the run. */
   alerts?: AlertOutbox;
 }
@@ -42,6 +45,31 @@ function failedStatus(final: boolean, error: ErrorBody | undefined): RunStatus {
   return error?.code === 'ORDERLY_E_BOT_BUSINESS' ? 'failed' : 'dead_lettered';
 }
 
+/**
+ * A report counts only if a runner the control room knows signed it, and logs and outcomes only
+ * for a run of that runner's segment. Anything else (written into Redis by someone else, or by a runner of another
+ * segment) is recorded as a refusal and dropped: it never moves a run.
+ */
+async function checkSender(deps: ReportConsumerDeps, report: Report): Promise<void> {
+  const signer = await deps.runnerKeys.get(report.sig.key);
+  let problem = !signer ? 'signed with an unknown or revoked runner credential' : !reportSignedBy(report, signer.tokenSha256) ? 'signature does not verify' : undefined;
+  const runId = 'runId' in report ? report.runId : undefined;
+  // A refusal names the run of a job found on the runner's own queue, which may be another
+  // segment's run (a replayed envelope): that is what it reports. Logs and outcomes are only
+  // ever a runner's own segment's.
+  if (!problem && runId && report.kind !== 'refused') {
+    const rows = await deps.db.query<{ segment: string }>('SELECT segment FROM runs WHERE id = $1', [runId]);
+    if (rows[0] && rows[0].segment !== signer!.segment) problem = `sent by a runner of segment ${signer!.segment} for a run of another segment`;
+  }
+  if (!problem) return;
+  await deps.db.query('INSERT INTO job_refusals (job_id, run_id, runner_id, error_code, reason) VALUES ($1, $2, $3, $4, $5)', [
+    `report:${report.kind}`, runId ?? null, report.runnerId, 'ORDERLY_E_REPORT_FORGED', problem,
+  ]);
+  deps.log.warn({ kind: report.kind, runId, runnerId: report.runnerId, code: 'ORDERLY_E_REPORT_FORGED' }, 'report refused: it did not come from a runner of the run\'s segment');
+  await deps.runnerEvents?.jobRefused({ jobId: `report:${report.kind}`, runId, runnerId: report.runnerId, errorCode: 'ORDERLY_E_REPORT_FORGED' });
+  throw new UnrecoverableError('ORDERLY_E_REPORT_FORGED');
+}
+
 /** Applies one report from a runner. Exported for tests; the worker below calls it. */
 export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promise<void> {
   const parsed = Report.safeParse(raw);
@@ -50,6 +78,7 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promi
     throw new UnrecoverableError('malformed report');
   }
   const report = parsed.data;
+  await checkSender(deps, report);
   switch (report.kind) {
     case 'started':
       // Sent by runners before attempts were recorded at claim; the claim says as much now.

@@ -1,7 +1,7 @@
 import { createHash, KeyObject } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ErrorBody, LogLine, Report, REPORTS_QUEUE, reportAad, sealTo } from '@orderly/shared';
+import { ErrorBody, LogLine, REPORTS_QUEUE, reportAad, sealTo, signReport, UnsignedReport } from '@orderly/shared';
 
 /**
  * Sends reports to the control room on `orderly.reports`. Bodies (results, errors, log lines) are
@@ -11,13 +11,18 @@ export class ReportPublisher {
   private readonly queue: Queue;
   private counter = 0;
 
-  constructor(connection: Redis, prefix: string, private readonly sealingKey: KeyObject, private readonly runnerId: string) {
+  private readonly tokenSha256: Buffer;
+
+  /** `token` is the runner's own API token: reports are signed with its SHA-256, which the control room keeps. */
+  constructor(connection: Redis, prefix: string, private readonly sealingKey: KeyObject, private readonly runnerId: string, token: string) {
+    this.tokenSha256 = createHash('sha256').update(token).digest();
     this.queue = new Queue(REPORTS_QUEUE, { connection, prefix });
     // While Redis is away, adds wait in ioredis's offline queue; the 'error' events say nothing more.
     this.queue.on('error', () => undefined);
   }
 
-  private async send(report: Report, jobId: string): Promise<void> {
+  private async send(unsigned: UnsignedReport, jobId: string): Promise<void> {
+    const report = signReport(this.tokenSha256, unsigned);
     // Retried for a long while: the control room may be down, its reports wait in Redis.
     await this.queue.add(report.kind, report, { jobId, attempts: 50, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: true, removeOnFail: false });
   }
