@@ -50,7 +50,6 @@ export async function authenticateRequest(request: FastifyRequest, tokens: Token
   }
 }
 
-/** One registered route and what it requires; the access matrix test walks this list. */
 /** Checks the route's permission; throws coded 401/403 errors. */
 export function authorize(principal: Principal | undefined, permission: Permission): void {
   if (permission === 'public') return;
