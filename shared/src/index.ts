@@ -13,6 +13,7 @@ export * from './package/tar';
 export * from './package/bot-package';
 export * from './job/envelope';
 export * from './job/report';
+export * from './job/cancel';
 export * from './job/run-state';
 export * from './api/schemas';
 export * from './logging/logger';

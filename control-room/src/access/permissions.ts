@@ -60,5 +60,8 @@ export type PrincipalCredential =
   | { kind: 'session'; sessionHash: string; csrfHash: string; steppedUpAt: number | null }
   | { kind: 'token'; tokenId: string };
 
+/** All a runner identity may do: the runner API of its own segment. */
+export const RUNNER_PERMISSIONS: ReadonlySet<Permission> = new Set(['runner.api']);
+
 export const can = (principal: Principal | undefined, permission: Permission): boolean =>
   permission === 'public' || (principal?.permissions.has(permission) ?? false);

@@ -28,6 +28,13 @@ export function postgresDb(url: string): Db {
     async transaction(fn) {
       const client: PoolClient = await pool.connect();
       let broken = false;
+      // pg emits a checked-out client's connection loss as an 'error' event (the pool listens only
+      // while a client is idle): unheard, it would crash the process. The failing query rejects too,
+      // and that is what the caller sees.
+      const onConnectionLost = () => {
+        broken = true;
+      };
+      client.on('error', onConnectionLost);
       try {
         await client.query('BEGIN');
         const result = await fn({ query: async (sql, params) => (await client.query(sql, params as unknown[])).rows });
@@ -35,9 +42,10 @@ export function postgresDb(url: string): Db {
         return result;
       } catch (err) {
         // A connection that cannot even roll back is dead: destroy it, never hand it out again.
-        broken = await client.query('ROLLBACK').then(() => false, () => true);
+        if (!broken) broken = await client.query('ROLLBACK').then(() => false, () => true);
         throw err;
       } finally {
+        client.off('error', onConnectionLost);
         client.release(broken);
       }
     },

@@ -1,4 +1,4 @@
-import { canTransition, createRedactor, ErrorBody, OrderlyError, Redactor, RunId, runQueueName, RunStatus, SegmentName } from '@orderly/shared';
+import { canTransition, createRedactor, ErrorBody, OrderlyError, Redactor, RunId, RunStatus, SegmentName } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import { AuditLog } from '../audit/audit';
 import { Db, Queryable } from '../db/db';
@@ -144,16 +144,9 @@ export class DeadLetters {
    * of a requeue that beat this one, and removing it would strand that run.
    */
   private async removeFinishedJob(segment: string, jobId: string): Promise<void> {
-    const queue = this.deps.queues.queue(runQueueName(segment as SegmentName));
     const deadline = Date.now() + (this.deps.jobUnlockWaitMs ?? 5000);
     for (;;) {
-      const state = await queue.getJobState(jobId);
-      if (state === 'unknown') return;
-      if (state === 'failed' || state === 'completed') {
-        if ((await queue.remove(jobId)) === 1) return;
-      } else if (state !== 'active') {
-        return;
-      }
+      if ((await this.deps.queues.removeFinished(segment as SegmentName, jobId)) !== 'held') return;
       if (Date.now() >= deadline) throw new OrderlyError('ORDERLY_E_JOB_LOCKED', "a runner still holds the run's previous job; try again shortly", { runId: jobId });
       await sleep(200);
     }

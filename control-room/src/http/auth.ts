@@ -1,6 +1,6 @@
 import { FastifyRequest } from 'fastify';
 import { hasCode, OrderlyError, SegmentName } from '@orderly/shared';
-import { can, Permission, Principal } from '../access/permissions';
+import { can, Permission, Principal, RUNNER_PERMISSIONS } from '../access/permissions';
 import { permissionsOf } from '../access/roles';
 import type { Identity } from '../identity/identity';
 import { tokenMatches } from '../identity/secrets';
@@ -20,7 +20,6 @@ export function bearer(request: FastifyRequest): string | undefined {
 }
 
 const ADMIN: Principal = { kind: 'admin', id: 'admin', actor: 'admin', permissions: permissionsOf(['admin']), roles: ['admin'], credential: { kind: 'bootstrap' } };
-const RUNNER_PERMISSIONS: ReadonlySet<Permission> = new Set(['runner.api']);
 
 export const runnerPrincipal = (segment: SegmentName, id = `runner:${segment}`): Principal => ({ kind: 'runner', id, actor: id, permissions: RUNNER_PERMISSIONS, segment, credential: { kind: 'bootstrap' } });
 

@@ -1,6 +1,6 @@
 import { FastifyRequest } from 'fastify';
 import { OrderlyError, SegmentName } from '@orderly/shared';
-import { Permission, Principal, PrincipalCredential } from '../access/permissions';
+import { Principal, PrincipalCredential, RUNNER_PERMISSIONS } from '../access/permissions';
 import { permissionsOf } from '../access/roles';
 import { Db } from '../db/db';
 import { ApiTokens } from './api-tokens';
@@ -25,7 +25,6 @@ export const DEFAULT_IDENTITY_SETTINGS: IdentitySettings = {
   scrypt: STRONG_SCRYPT,
 };
 
-const RUNNER_PERMISSIONS: ReadonlySet<Permission> = new Set(['runner.api']);
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** The header an API-token caller sends a current TOTP code in, for a step-up route. */

@@ -1,21 +1,11 @@
 import { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { canTransition, OrderlyError, RUN_STATUSES, RunId, runQueueName, RunStatus, SegmentName } from '@orderly/shared';
+import { cancelChannel, CancelMessage, canTransition, OrderlyError, RUN_STATUSES, RunId, runQueueName, RunStatus, SegmentName } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import { Db } from '../db/db';
 import { parseRequest } from '../http/errors';
 import { RunQueues } from './queues';
-
-/**
- * The Redis channel runners listen on for cancellations, under the queue prefix so stacks that
- * share a Redis do not hear each other. The runner spells the same name
- * (`runner/src/pipeline/cancellations.ts`); the two packages may not import each other.
- */
-export const cancelChannel = (prefix: string) => `${prefix}:orderly.cancel`;
-
-/** The message on the channel: a run id and nothing else. */
-export const CancelMessage = z.strictObject({ v: z.literal(1), runId: RunId });
 
 const CANCELLABLE_FROM: RunStatus[] = RUN_STATUSES.filter((s) => canTransition(s, 'cancelled'));
 
@@ -49,7 +39,7 @@ export class RunCancellation {
       return 0;
     });
     if (row.previous === 'active' || removed !== 1) {
-      await this.deps.redis.publish(cancelChannel(this.deps.prefix), JSON.stringify({ v: 1, runId: runId as RunId } satisfies z.infer<typeof CancelMessage>));
+      await this.deps.redis.publish(cancelChannel(this.deps.prefix), JSON.stringify({ v: 1, runId: runId as RunId } satisfies CancelMessage));
     }
     this.deps.log.info({ runId, previous: row.previous, jobRemoved: removed === 1 }, 'run cancelled');
     return { runId, status: 'cancelled', previous: row.previous, jobRemoved: removed === 1 };

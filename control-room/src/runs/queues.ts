@@ -61,11 +61,19 @@ export class RunQueues {
     );
   }
 
-  /** Removes a run job that has completed or failed (a no-op for any other state or no job). */
-  async removeFinished(segment: SegmentName, jobId: string): Promise<void> {
+  /**
+   * Removes a run job that has completed or failed, so a new job can take its id (BullMQ ignores
+   * `add` for an id that exists). Answers `held` while a runner holds the job (it is about to
+   * finish it), and `none` when there is no finished job: none at all, or a live one (waiting,
+   * delayed), which is left alone.
+   */
+  async removeFinished(segment: SegmentName, jobId: string): Promise<'removed' | 'held' | 'none'> {
     const queue = this.queue(runQueueName(segment));
     const state = await queue.getJobState(jobId);
-    if (state === 'completed' || state === 'failed') await queue.remove(jobId);
+    if (state === 'active') return 'held';
+    if (state !== 'completed' && state !== 'failed') return 'none';
+    // 0: the job was locked between the two calls.
+    return (await queue.remove(jobId)) === 1 ? 'removed' : 'held';
   }
 
   async close(): Promise<void> {

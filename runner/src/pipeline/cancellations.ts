@@ -1,16 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { RunId } from '@orderly/shared';
+import { cancelChannel, CancelMessage } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
-
-/**
- * The control room's cancellation channel, under the queue prefix. The control room spells the
- * same name (`control-room/src/runs/cancel.ts`); the packages may not import each other, and the
- * cancel end-to-end test fails if the two drift.
- */
-export const cancelChannel = (prefix: string) => `${prefix}:orderly.cancel`;
-
-const CancelMessage = z.strictObject({ v: z.literal(1), runId: RunId });
 
 /** A cancelled run id is remembered this long, for a cancel that lands before the bot starts. */
 const REMEMBER_MS = 10 * 60 * 1000;
@@ -38,7 +29,7 @@ export class RunCancellations {
   }
 
   private onMessage(raw: string): void {
-    let parsed: z.ZodSafeParseResult<z.infer<typeof CancelMessage>>;
+    let parsed: z.ZodSafeParseResult<CancelMessage>;
     try {
       parsed = CancelMessage.safeParse(JSON.parse(raw));
     } catch {

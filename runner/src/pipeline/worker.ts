@@ -136,6 +136,9 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
     }
   }
 
+  /** The control room could not be reached: the job is asked again in a few seconds, with jitter. */
+  const retryLater = (job: Job, token: string | undefined) => delay(job, token, Math.floor(CLAIM_RETRY_MS * (0.5 + Math.random() / 2)));
+
   /** Puts the job back in the queue for `ms`, without spending one of its BullMQ attempts. */
   async function delay(job: Job, token: string | undefined, ms: number): Promise<never> {
     await job.moveToDelayed(Date.now() + ms, token);
@@ -161,7 +164,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
       // No attempt was started: a control room that cannot be reached is asked again later.
       if (isOrderlyError(err) && err.retryable) {
         deps.log.warn({ runId: payload.runId, code }, 'claim failed; asking again later');
-        return delay(job, token, Math.floor(CLAIM_RETRY_MS * (0.5 + Math.random() / 2)));
+        return retryLater(job, token);
       }
       deps.log.warn({ runId: payload.runId, code }, 'claim refused; the job is dropped');
       throw new UnrecoverableError(code);
@@ -189,7 +192,7 @@ export function createSegmentWorker(deps: SegmentWorkerDeps): { worker: Worker; 
       try {
         bot = await deps.cache.get(payload);
       } catch (err) {
-        if (isOrderlyError(err) && err.retryable) return delay(job, token, Math.floor(CLAIM_RETRY_MS * (0.5 + Math.random() / 2)));
+        if (isOrderlyError(err) && err.retryable) return retryLater(job, token);
         if (isOrderlyError(err)) return refuse(job, new OrderlyError(err.code, err.message, { ...err.details, runId: payload.runId }));
         throw err;
       }
