@@ -9,16 +9,15 @@ say() { printf 'orderly: %s\n' "$*" >&2; }
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt 20 ]; then say "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))"; exit 1; fi
 
-# npm dependencies, exactly as locked: install when missing or older than the lock file. Not
-# `npm ci`: it refuses a lock without the other platforms' optional native packages (npm/cli#8320),
-# and the registry these machines reach does not serve those, so no lock written here lists them.
-# `npm install` with a lock present installs the locked versions; CI fails if it changed the lock.
+# npm dependencies, exactly as locked, with `npm ci`: it installs what package-lock.json says and
+# nothing else, never rewrites the lock, and fails with npm's own message when the lock and
+# package.json disagree. The lock is complete: it lists every platform's optional native packages
+# (for example @unrs/resolver-binding-*), so no platform's install changes it. Run only when
+# node_modules is missing or older than the lock, so a second `make` costs nothing. To change a
+# dependency, run `npm install <pkg>` yourself and commit package.json with the lock it writes.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm dependencies"
-  npm install --no-audit --no-fund --loglevel=error
-  if [ -n "${CI:-}" ] && ! git diff --quiet -- package-lock.json 2>/dev/null; then
-    say "npm install changed package-lock.json: commit an updated lock file"; git diff --stat -- package-lock.json >&2; exit 1
-  fi
+  say "installing npm dependencies (npm ci, exactly as package-lock.json says)"
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 apt_updated=
