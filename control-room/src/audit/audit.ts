@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from '@orderly/shared';
+import { ADVISORY_LOCKS } from '../db/locks';
 import { Db, Queryable } from '../db/db';
 
 /**
@@ -17,8 +18,6 @@ import { Db, Queryable } from '../db/db';
 /** The hash the first event follows. */
 export const AUDIT_GENESIS_HASH = '0'.repeat(64);
 
-/** An advisory lock key (any constant): appends are serialised so concurrent ones cannot fork the chain. */
-export const AUDIT_LOCK_KEY = 7301;
 
 /** `denied`: the caller was not authenticated or not allowed (401/403); `failure`: any other refusal or error. */
 export const AUDIT_OUTCOMES = ['success', 'failure', 'denied'] as const;
@@ -153,7 +152,7 @@ export class AuditLog {
     if (retentionDays <= 0) return undefined;
     const before = new Date(this.now().getTime() - retentionDays * 24 * 3600 * 1000).toISOString();
     return this.db.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_KEY]);
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCKS.auditChain]);
       // The last event of the longest prefix that is entirely older than the cut-off, never the newest event.
       const last = await tx.query<{ seq: string; hash: string }>(
         `SELECT seq, hash FROM audit_events

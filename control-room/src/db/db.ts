@@ -6,9 +6,14 @@ export interface Queryable {
   query<R extends object = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
 }
 
+/** A transaction: queries, and whole SQL scripts of several statements (migrations). */
+export interface Transaction extends Queryable {
+  exec(script: string): Promise<void>;
+}
+
 export interface Db extends Queryable {
   /** Runs `fn` in one transaction; rolls back if it throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   close(): Promise<void>;
   readonly kind: 'postgres' | 'pglite';
 }
@@ -37,7 +42,11 @@ export function postgresDb(url: string): Db {
       client.on('error', onConnectionLost);
       try {
         await client.query('BEGIN');
-        const result = await fn({ query: async (sql, params) => (await client.query(sql, params as unknown[])).rows });
+        const result = await fn({
+          query: async (sql, params) => (await client.query(sql, params as unknown[])).rows,
+          // Without parameters pg uses the simple query protocol, which runs several statements.
+          exec: async (script) => void (await client.query(script)),
+        });
         await client.query('COMMIT');
         return result;
       } catch (err) {
@@ -69,7 +78,9 @@ export async function pgliteDb(dataDir: string): Promise<Db> {
       return toRows(await pg.query(sql, params as unknown[]));
     },
     async transaction(fn) {
-      return pg.transaction(async (tx) => fn({ query: async (sql, params) => toRows(await tx.query(sql, params as unknown[])) }));
+      return pg.transaction(async (tx) =>
+        fn({ query: async (sql, params) => toRows(await tx.query(sql, params as unknown[])), exec: async (script) => void (await tx.exec(script)) }),
+      );
     },
     async close() {
       if (closed) return;
