@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   ORDERLY_E_KEY_CONFLICT: { status: 409, retryable: false, doc: 'A different key is already registered under this name.' },
   ORDERLY_E_SEGMENT_UNKNOWN: { status: 400, retryable: false, doc: 'The segment is not configured, or the bot may not run in it.' },
   ORDERLY_E_BOT_UNKNOWN: { status: 404, retryable: false, doc: 'No published package has this bot name (and version).' },
+  ORDERLY_E_INPUT_PATTERN_UNSUPPORTED: { status: 400, retryable: false, doc: "An input field's `pattern` in bot.json is not a regular expression the linear-time matcher (RE2 syntax: no backreferences or lookaround, repeat counts up to 1000) can compile; refused at publish." },
   ORDERLY_E_INPUT_INVALID: { status: 400, retryable: false, doc: "The run input fails the bot's input schema." },
   ORDERLY_E_IDEMPOTENCY_KEY_INVALID: { status: 400, retryable: false, doc: 'Idempotency keys are 1-200 characters of letters, digits, `.`, `_` and `-`.' },
   ORDERLY_E_IDEMPOTENCY_KEY_REUSED: { status: 409, retryable: false, doc: 'The idempotency key belongs to a run of another bot or with another input.' },

@@ -110,3 +110,47 @@ describe('validateInput', () => {
     });
   });
 });
+
+describe('input patterns run in linear time (re2js), never on RegExp', () => {
+  const withPattern = (pattern: string) => InputSchema.parse({ type: 'object', properties: { a: { type: 'string', pattern } }, required: ['a'] });
+
+  it.each([
+    ['a backreference', '^(a+)+\\1$'],
+    ['a lookahead', '^(?=a)a+$'],
+    ['a negative lookbehind', '(?<!x)a'],
+    ['a repeat count over 1000', 'a{1001}'],
+    ['nested repeats over 1000', '((a{100}){100})'],
+  ])('refuses %s in the schema', (_what, pattern) => {
+    const parsed = InputSchema.safeParse({ type: 'object', properties: { a: { type: 'string', pattern } } });
+    expect(parsed.success).toBe(false);
+  });
+
+  it('accepts ECMA-262 spellings RE2 spells otherwise', () => {
+    const schema = withPattern('^[\\u0041-\\u005A]{3}(?<digits>[0-9]{2})$');
+    expect(validateInput(schema, { a: 'ZZT12' })).toEqual({ a: 'ZZT12' });
+    expect(() => validateInput(schema, { a: 'zzt12' })).toThrow(expect.objectContaining({ code: 'ORDERLY_E_INPUT_INVALID' }));
+  });
+
+  it('matches unanchored, like JSON Schema', () => {
+    const schema = withPattern('[0-9]');
+    expect(validateInput(schema, { a: 'abc1def' })).toEqual({ a: 'abc1def' });
+    expect(() => validateInput(schema, { a: 'abcdef' })).toThrow(expect.objectContaining({ code: 'ORDERLY_E_INPUT_INVALID' }));
+  });
+
+  it('checks a catastrophic-for-backtracking pattern in linear time', () => {
+    // With RegExp, `^(a|a)*$` against 30 a's and a b takes minutes (2^30 paths); RE2 has no paths to try.
+    const schema = withPattern('^(a|a)*$');
+    const hostile = `${'a'.repeat(100_000)}b`;
+    const started = process.hrtime.bigint();
+    expect(() => validateInput(schema, { a: hostile })).toThrow(expect.objectContaining({ code: 'ORDERLY_E_INPUT_INVALID' }));
+    expect(validateInput(schema, { a: 'a'.repeat(100_000) }).a).toHaveLength(100_000);
+    const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+    expect(elapsedMs).toBeLessThan(2000);
+  });
+
+  it('refuses to validate against a stored pattern RE2 cannot compile, with its code', () => {
+    // A manifest stored before patterns were checked at publish: never falls back to RegExp.
+    const legacy = { type: 'object', properties: { a: { type: 'string', pattern: '^(a+)+\\1$' } }, required: ['a'], additionalProperties: false } as unknown as InputSchema;
+    expect(() => validateInput(legacy, { a: 'aa' })).toThrow(expect.objectContaining({ code: 'ORDERLY_E_INPUT_PATTERN_UNSUPPORTED' }));
+  });
+});

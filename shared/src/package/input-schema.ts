@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import { OrderlyError } from '../errors';
+import { inputPattern, inputPatternProblem } from './pattern';
+
+/** Marks a schema issue that has a code of its own (parseManifest reports it instead of the generic one). */
+export const PATTERN_ISSUE = { orderlyCode: 'ORDERLY_E_INPUT_PATTERN_UNSUPPORTED' } as const;
 
 /**
  * The bot's input schema: a deliberately small subset of JSON Schema (a flat object of strings,
@@ -12,7 +16,10 @@ const StringField = z.strictObject({
   description: z.string().max(500).optional(),
   minLength: z.number().int().min(0).optional(),
   maxLength: z.number().int().min(1).max(10_000).optional(),
-  pattern: z.string().max(500).refine(isValidRegex, 'pattern must be a valid regular expression').optional(),
+  pattern: z.string().max(500).superRefine((source, ctx) => {
+    const problem = inputPatternProblem(source);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: `pattern is not a valid RE2 regular expression (${problem})`, params: PATTERN_ISSUE });
+  }).optional(),
   format: z.enum(['date', 'email']).optional(),
   enum: z.array(z.string()).min(1).optional(),
 });
@@ -35,15 +42,6 @@ export const InputSchema = z
   .refine((s) => s.required.every((name) => Object.hasOwn(s.properties, name)), { message: 'every required field must be a declared property' });
 export type InputSchema = z.infer<typeof InputSchema>;
 
-function isValidRegex(source: string): boolean {
-  try {
-    new RegExp(source, 'u');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function fieldToZod(field: z.infer<typeof InputField>): z.ZodType {
   switch (field.type) {
     case 'string': {
@@ -51,7 +49,11 @@ function fieldToZod(field: z.infer<typeof InputField>): z.ZodType {
       let s = field.format === 'date' ? z.iso.date() : field.format === 'email' ? z.email() : z.string();
       if (field.minLength !== undefined) s = s.min(field.minLength);
       if (field.maxLength !== undefined) s = s.max(field.maxLength);
-      if (field.pattern !== undefined) s = s.regex(new RegExp(field.pattern, 'u'));
+      if (field.pattern !== undefined) {
+        // Never `RegExp`: see pattern.ts. A stored manifest from before this check fails here with its code.
+        const pattern = inputPattern(field.pattern);
+        s = s.refine((value) => pattern.test(value), { message: 'does not match the pattern' });
+      }
       return s;
     }
     case 'number':

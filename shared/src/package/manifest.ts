@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { OrderlyError } from '../errors';
 import { BotName, BotVersion, SegmentName } from '../ids';
-import { InputSchema } from './input-schema';
+import { InputSchema, PATTERN_ISSUE } from './input-schema';
 
 /** A path inside a bot folder or package: relative, forward slashes, no `..`. */
 export const RelativePath = z
@@ -49,6 +49,10 @@ export function parseManifest(text: string): BotManifest {
   const result = BotManifest.safeParse(raw);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(manifest)'}: ${i.message}`);
+    // A pattern the linear-time matcher cannot run has a code of its own: the fix is to rewrite it.
+    if (result.error.issues.some((i) => i.code === 'custom' && i.params?.orderlyCode === PATTERN_ISSUE.orderlyCode)) {
+      throw new OrderlyError('ORDERLY_E_INPUT_PATTERN_UNSUPPORTED', `bot.json has an input pattern RE2 cannot compile: ${problems.join('; ')}`, { problems });
+    }
     throw new OrderlyError('ORDERLY_E_MANIFEST_INVALID', `bot.json is invalid: ${problems.join('; ')}`, { problems });
   }
   return result.data;
