@@ -165,10 +165,13 @@ function scanPeople(text: string, tokens: Token[], out: Span[]): void {
       const cued = (prev !== undefined && (prev.title || ROLE_CUES.has(prev.key))) || cueBefore(text, (seg[0] as Token).start);
       const words = seg.filter((t) => !t.initial);
       const strong = words.some((t) => t.cls === NAME_STRONG && !(t.allCaps && words.length === 1));
-      const names = words.filter((t) => t.cls === NAME_STRONG || t.cls === NAME_WEAK).length;
-      if (words.length > 0 && (cued || strong || names >= 2)) {
+      // A cue makes a name of an unknown word (`Dr. Okafor`), but of an ordinary word that is also
+      // a name (`Patient Card`, `Dear Parent`) only after a title.
+      const titled = prev?.title === true;
+      const cuedName = cued && (titled || words.some((t) => t.cls !== NAME_WEAK));
+      if (words.length > 0 && (strong || cuedName)) {
         // With a cue, at most four words: `Dr. Ama Okafor` yes, a whole capitalised heading no.
-        if (cued && !strong && names < 2) seg = seg.slice(0, 4);
+        if (!strong) seg = seg.slice(0, 4);
         accept(seg);
       }
       k = e;

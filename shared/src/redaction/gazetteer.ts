@@ -10,7 +10,10 @@ import { dirname, join } from 'node:path';
  *   word in the casing it is most often written in. A word written mostly in lower case is an
  *   ordinary English word (`will`, `hope`, `green`, `patient`); one written mostly capitalised, or
  *   absent, is a proper noun. That is what tells `Grant Hill` (a person) from `Grant access`.
- * Both load once per process, on the first redactor that needs them (~0.1 s, ~10 MB).
+ * - `stopwords-en` (MIT, stopwords-iso): English function words (`how`, `thank`, `my`), which
+ *   subtitles mostly write capitalised at the start of a sentence and which the name list holds
+ *   too (`How`, `Good`): never a name on their own.
+ * All load once per process, on the first redactor that needs them (~0.1 s, ~10 MB).
  */
 
 /** A name that is not an ordinary word: enough on its own. */
@@ -70,6 +73,8 @@ function load(): Gazetteer {
     // Written mostly in lower case: an ordinary word.
     if (word.length >= 2 && word === word.toLowerCase() && /^[a-z'-]+$/.test(word)) common.add(word);
   }
+  const functionWords = JSON.parse(readFileSync(require.resolve('stopwords-en'), 'utf8')) as string[];
+  for (const w of functionWords) common.add(w.toLowerCase());
   const stop = new Set(NOT_NAMES);
   const classes = new Map<string, number>();
   for (const n of names) classes.set(n, common.has(n) ? NAME_WEAK : NAME_STRONG);
