@@ -54,6 +54,8 @@ const SUFFIX = `(?:[ \\t_-]{0,2}${SUFFIX_WORDS})?`;
 const SUFFIX_REQUIRED = `[ \\t_-]{0,2}${SUFFIX_WORDS}`;
 // Between a keyword and its value: `: `, ` = `, `#`, or the `":"` of a serialized JSON line.
 const SEP = `[ \\t"':=#.\\-]{0,6}`;
+// Words between a keyword and its value in prose: `policy number is …`, `account ending in …`.
+const CONNECT = `(?:[ \\t]+(?:is|was|of|reads|ending[ \\t]+in|number|no\\.?|#)){0,2}`;
 // An identifier after a keyword: 4-24 characters with at least four digits.
 const ID = `((?=(?:[A-Za-z-]*\\d){4})[A-Za-z0-9][A-Za-z0-9-]{2,22}[A-Za-z0-9])${NA}`;
 const DEVICE_ID = `((?=(?:[A-Za-z()._:-]*\\d){4})[A-Za-z0-9(][A-Za-z0-9()._:/-]{2,60}[A-Za-z0-9)])${NA}`;
@@ -69,6 +71,9 @@ const monthForms = (words: readonly string[]): string =>
   `(?:${[...words].sort((a, b) => b.length - a.length).flatMap((m) => [m, title(m), m.toUpperCase()]).map(escapeRe).join('|')})`;
 const MONTHS = monthForms(MONTH_WORDS);
 const MONTHS3 = monthForms(MONTH_WORDS.filter((m) => m.length === 3));
+const WEEKDAY_WORDS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday', 'tues', 'thurs', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+/** A weekday before a date belongs to it: `Monday, March 1, 2021`, `Mon, 1 Mar 2021`. */
+const WEEKDAY_PREFIX = `(?:${monthForms(WEEKDAY_WORDS)}\\.?,?[ \\t]+)?`;
 
 const STATES = [
   'AL', 'AK', 'AZ', 'AR', 'CA', 'CO', 'CT', 'DE', 'DC', 'FL', 'GA', 'HI', 'ID', 'IL', 'IN', 'IA', 'KS', 'KY', 'LA', 'ME', 'MD',
@@ -77,18 +82,32 @@ const STATES = [
 ] as const;
 const STATE = `(?:${STATES.join('|')})`;
 
+// The street suffixes of USPS Publication 28 (appendix C1), spelt out and abbreviated.
 const STREET_SUFFIXES = [
-  'Street', 'St', 'Avenue', 'Ave', 'Av', 'Road', 'Rd', 'Boulevard', 'Blvd', 'Lane', 'Ln', 'Drive', 'Dr', 'Court', 'Ct', 'Way',
-  'Place', 'Pl', 'Terrace', 'Ter', 'Circle', 'Cir', 'Parkway', 'Pkwy', 'Highway', 'Hwy', 'Square', 'Sq', 'Trail', 'Trl',
-  'Alley', 'Plaza', 'Loop', 'Crescent', 'Pike', 'Route', 'Rte', 'Expressway', 'Freeway', 'Causeway', 'Row', 'Walk',
+  'Street', 'St', 'Streets', 'Avenue', 'Ave', 'Av', 'Road', 'Rd', 'Roads', 'Boulevard', 'Blvd', 'Lane', 'Ln', 'Drive', 'Dr', 'Drives', 'Court', 'Ct',
+  'Courts', 'Way', 'Ways', 'Place', 'Pl', 'Terrace', 'Ter', 'Circle', 'Cir', 'Circles', 'Parkway', 'Pkwy', 'Highway', 'Hwy', 'Square', 'Sq', 'Squares',
+  'Trail', 'Trl', 'Alley', 'Aly', 'Plaza', 'Plz', 'Loop', 'Crescent', 'Pike', 'Route', 'Rte', 'Expressway', 'Expy', 'Freeway', 'Fwy', 'Causeway',
+  'Row', 'Walk', 'Walks', 'Gardens', 'Garden', 'Gdns', 'Canyon', 'Fort', 'Hill', 'Hills', 'Shoal', 'Shoals', 'Mountain', 'Mountains', 'Island',
+  'Islands', 'Isle', 'Via', 'Extension', 'Extensions', 'Ext', 'Summit', 'Crossing', 'Xing', 'Estates', 'Estate', 'Heights', 'Hts', 'Junction',
+  'Junctions', 'Landing', 'Meadow', 'Meadows', 'Mill', 'Mills', 'Park', 'Parks', 'Point', 'Points', 'Ridge', 'Ridges', 'River', 'Spring', 'Springs',
+  'Station', 'Valley', 'Valleys', 'View', 'Views', 'Village', 'Villages', 'Ville', 'Vista', 'Creek', 'Crest', 'Cove', 'Coves', 'Bend', 'Bluff',
+  'Bluffs', 'Branch', 'Bridge', 'Brook', 'Brooks', 'Burg', 'Burgs', 'Bypass', 'Camp', 'Cape', 'Center', 'Centers', 'Cliff', 'Cliffs', 'Club',
+  'Common', 'Commons', 'Corner', 'Corners', 'Course', 'Curve', 'Dale', 'Dam', 'Divide', 'Field', 'Fields', 'Flat', 'Flats', 'Ford', 'Fords',
+  'Forest', 'Forge', 'Forges', 'Fork', 'Forks', 'Gateway', 'Glen', 'Glens', 'Green', 'Greens', 'Grove', 'Groves', 'Harbor', 'Harbors', 'Haven',
+  'Hollow', 'Inlet', 'Key', 'Keys', 'Knoll', 'Knolls', 'Lake', 'Lakes', 'Land', 'Light', 'Lights', 'Lock', 'Locks', 'Lodge', 'Manor', 'Manors',
+  'Mission', 'Motorway', 'Mount', 'Neck', 'Orchard', 'Oval', 'Overpass', 'Pass', 'Passage', 'Path', 'Pine', 'Pines', 'Plain', 'Plains', 'Port',
+  'Ports', 'Prairie', 'Radial', 'Ramp', 'Ranch', 'Rapid', 'Rapids', 'Rest', 'Run', 'Shore', 'Shores', 'Skyway', 'Spur', 'Spurs', 'Stravenue',
+  'Stream', 'Throughway', 'Trace', 'Track', 'Trafficway', 'Tunnel', 'Turnpike', 'Underpass', 'Union', 'Unions', 'Viaduct', 'Wall', 'Well', 'Wells',
 ] as const;
 const STREET_SUFFIX = `(?:${[...STREET_SUFFIXES].sort((a, b) => b.length - a.length).flatMap((s) => [s, s.toUpperCase()]).join('|')})`;
 const STREET_WORD = `(?:[A-Z][A-Za-z'\u2019-]*|\\d{1,3}(?:st|nd|rd|th|ST|ND|RD|TH))`;
 // Not `Fl`: `, FL 33101` is Florida.
 const UNIT_WORDS = ['Apartment', 'Apt', 'Suite', 'Ste', 'Unit', 'Room', 'Rm', 'Floor', 'Bldg', 'Building'];
 const UNIT = `(?:,?[ \\t]+(?:${UNIT_WORDS.flatMap((u) => [u, u.toUpperCase()]).join('|')})\\.?[ \\t]*#?[ \\t]*[A-Za-z0-9-]{1,6}${NA}|[ \\t]*#[ \\t]*[A-Za-z0-9-]{1,6}${NA})`;
-// A city is masked with its street when the state that follows shows it is one.
-const CITY = `(?:,[ \\t]*[A-Z][A-Za-z'\u2019-]+(?:[ \\t]+[A-Z][A-Za-z'\u2019-]+){0,2}(?=,?[ \\t]+${STATE}(?![A-Za-z])))`;
+// After the street: the city (a comma or a new line before it), then optionally the state and
+// the ZIP code, all one ADDRESS span. A capitalised word before a `:` is the next field's label.
+const CITY_WORD = `[A-Z][A-Za-z'\u2019-]+(?![A-Za-z'\u2019-]*[ \\t]*:)`;
+const CITY = `(?:(?:,[ \\t]*|[ \\t]*\\r?\\n[ \\t]*)${CITY_WORD}(?:[ \\t]+${CITY_WORD}){0,2}(?:,?[ \\t]+${STATE}(?![A-Za-z])|,[ \\t]*[A-Z][a-z]+(?:[ \\t]+[A-Z][a-z]+)?(?=,?[ \\t]+\\d{5}(?![0-9])))?(?:,?[ \\t]+\\d{5}(?:-\\d{4})?(?![0-9]))?)`;
 
 const MBI_L = 'AC-HJKMNP-RT-Yac-hjkmnp-rt-y';
 
@@ -109,6 +128,7 @@ export interface Rule {
 }
 
 const digitsOf = (s: string): string => s.replace(/\D/g, '');
+const ID_BEFORE = /(?:#|\b(?:acct|account|mrn|id|no|number|policy|member|claim|invoice|order|case|ref|reference|npi|transaction|routing)\b)[ \t:.=#-]*$/i;
 
 /** The whole match is the span. */
 function whole(label: PatternLabel, valid?: (m: RegExpExecArray) => boolean): Evaluate {
@@ -219,32 +239,48 @@ const SPECS: readonly RuleSpec[] = [
   // --- phone and fax ---
   {
     name: 'phone',
-    source: `(?<![A-Za-z0-9+]|\\d[-.])(\\+?1[-. ]?)?(?:\\((\\d{3})\\)[-. ]?|(\\d{3})[-. ])(\\d{3})[-. ](\\d{4})(?:[ ]?(?:x|ext\\.?|extension)[ ]?\\d{1,5})?${NAN}`,
+    source: `(?<![A-Za-z0-9+]|\\d[-.])(\\+?1[-. ]?|00?1[-. ])?(?:\\((\\d{3})\\)[-. ]?|(\\d{3})([-. ]))(\\d{3})[-. ](\\d{4})(?:[ ]?(?:x|ext\\.?|extension)[ ]?\\d{1,5})?${NAN}`,
     evaluate: (m, text, out) => {
-      if (!nanpValid((m[2] ?? m[3] ?? '') + (m[4] ?? '') + (m[5] ?? ''))) return;
+      // `(555) 123-4567` and `555-123-4567` are phones by shape (a valid area code is enough: made-up
+      // exchanges like 123 are still someone's way of writing a number); spaced digits need a valid number.
+      const area = m[2] ?? m[3] ?? '';
+      const shaped = m[2] !== undefined || m[4] === '-' || m[4] === '.';
+      if (shaped ? charCodeAt.call(area, 0) < 50 : !nanpValid(area + (m[5] ?? '') + (m[6] ?? ''))) return;
       out.push({ start: m.index, end: m.index + m[0].length, label: phoneLabel(text, m.index) });
     },
   },
   {
     name: 'phone-international',
-    source: `(?<![A-Za-z0-9+])\\+(?:1\\d{10}|[2-9]\\d{0,2}(?:[-. ]?\\(?\\d{1,4}\\)?){2,5})${NAN}`,
+    source: `(?<![A-Za-z0-9+])\\+(?:\\d{8,15}(?![0-9])|[2-9]\\d{0,2}(?:[-. ]?\\(?\\d{1,4}\\)?){2,5})${NAN}`,
     evaluate: (m, text, out) => {
       const d = digitsOf(m[0]);
-      if (d.startsWith('1') && m[0].startsWith('+1') && d.length === 11 ? !nanpValid(d.slice(1)) : d.length < 8 || d.length > 15) return;
+      const compact = /^\+\d+$/.test(m[0]);
+      if (!compact && d.startsWith('1') && m[0].startsWith('+1') && d.length === 11 ? !nanpValid(d.slice(1)) : d.length < 8 || d.length > 15) return;
       out.push({ start: m.index, end: m.index + m[0].length, label: phoneLabel(text, m.index) });
     },
   },
   {
     name: 'phone-context',
-    source: `(${NB}${phrases(['phone', 'telephone', 'tel', 'fax', 'cell', 'cellphone', 'mobile', 'ph'])}${SUFFIX}${SEP})(\\+?1?\\d{10}|\\d{3}[-. ]\\d{4})${NA}`,
+    source: `(${NB}(?:${phrases(['phone', 'telephone', 'tel', 'fax', 'cell', 'cellphone', 'mobile', 'ph'])}${SUFFIX}|${phrases(['call', 'contact', 'reach', 'text', 'number', 'contact number', 'phone number'])}(?:[ \\t]+(?:me|us|him|her|them))?(?:[ \\t]+(?:is|at|on))?)${SEP})(\\+?1?\\d{10}|\\d{3}[-. ]\\d{4})${NA}`,
     evaluate: (m, text, out) => {
       const target = m[2];
       if (target === undefined) return;
       const d = digitsOf(target);
-      // A 7-digit local number only needs a valid exchange.
-      if (d.length === 7 ? charCodeAt.call(d, 0) < 50 : !nanpValid(d.slice(-10))) return;
+      // After a phone word the keyword vouches for the shape: a 7-digit local number needs a valid
+      // exchange, a 10-digit one a valid area code (made-up exchanges such as 010 are still a number).
+      if (charCodeAt.call(d.length === 7 ? d : d.slice(-10), 0) < 50) return;
       const start = m.index + (m[1] ?? '').length;
       out.push({ start, end: start + target.length, label: /^fax/i.test(m[1] ?? '') ? 'FAX' : phoneLabel(text, start) });
+    },
+  },
+  {
+    // Ten digits that form a valid North American number: `contact 7305564139`.
+    name: 'phone-bare',
+    source: `${NBN}[2-9]\\d{2}[2-9]\\d{6}${NAN}`,
+    evaluate: (m, text, out) => {
+      // After an identifier's keyword (`Acct# 4455667788`) the id rule labels it.
+      if (!nanpValid(m[0]) || ID_BEFORE.test(text.slice(Math.max(0, m.index - 24), m.index))) return;
+      out.push({ start: m.index, end: m.index + m[0].length, label: phoneLabel(text, m.index) });
     },
   },
   // --- email, URL, IP ---
@@ -305,13 +341,25 @@ const SPECS: readonly RuleSpec[] = [
   },
   {
     name: 'date-month-first',
-    source: `${NB}(${MONTHS})\\.?(?:,?[ \\t]+|-)(?:(\\d{1,2})(?:st|nd|rd|th)?(?:(?:,?[ \\t]+|-)(\\d{4}))?|(\\d{4}))${NA}`,
+    source: `${NB}${WEEKDAY_PREFIX}(${MONTHS})\\.?(?:,?[ \\t]+|-)(?:(\\d{1,2})(?:st|nd|rd|th)?(?:(?:,?[ \\t]+|-)(\\d{4}))?|(\\d{4}))${NA}`,
     evaluate: whole('DATE', (m) => writtenDateValid(m[1] ?? '', m[2], m[3] ?? m[4])),
   },
   {
     name: 'date-day-first',
-    source: `${NB}(\\d{1,2})(?:st|nd|rd|th)?(?:[ \\t]+(?:of[ \\t]+)?|-)(${MONTHS})\\.?(?:,?[ \\t]+(\\d{4})|-(\\d{4}|\\d{2}))?${NA}`,
+    source: `${NB}${WEEKDAY_PREFIX}(\\d{1,2})(?:st|nd|rd|th)?(?:[ \\t]+(?:of[ \\t]+)?|-)(${MONTHS})\\.?(?:,?[ \\t]+(\\d{4})|-(\\d{4}|\\d{2}))?${NA}`,
     evaluate: whole('DATE', (m) => writtenDateValid(m[2] ?? '', m[1], m[3] ?? m[4])),
+  },
+  {
+    // A day alone after a date word: `on the 15th`, `from 15th to 20th`.
+    name: 'date-ordinal',
+    source: `(?<=(?<![A-Za-z0-9])(?:[Oo]n|[Tt]he|[Bb]y|[Uu]ntil|[Bb]efore|[Aa]fter|[Ss]ince|[Ff]rom|[Tt]o|and|[Dd]ue)[ \\t]+)(?:0?[1-9]|[12]\\d|3[01])(?:st|nd|rd|th)(?![A-Za-z0-9])(?![ \\t]+(?:${['floor', 'grade', 'percentile', 'place', 'time', 'times', 'day', 'week', 'month', 'year', 'birthday', 'anniversary', 'century', 'edition', 'street', 'st', 'avenue', 'ave', 'dose', 'cycle', 'trimester', 'line', 'degree', 'attempt', 'round'].join('|')})(?![A-Za-z]))`,
+    evaluate: whole('DATE'),
+  },
+  {
+    // Month and day without a year, after a date word: `on 12/05`, `due 3/14`. Alone, `1/2` is a fraction.
+    name: 'date-month-day',
+    source: `(?<=(?<![A-Za-z0-9])(?:[Oo]n|[Bb]y|[Uu]ntil|[Bb]efore|[Aa]fter|[Ss]ince|[Dd]ue|[Dd]ated|[Ff]rom|[Dd]ate:?|DOB:?|[Dd]ob:?)[ \\t]+)(\\d{1,2})\\/(\\d{1,2})(?![A-Za-z0-9]|[-./]\\d)`,
+    evaluate: whole('DATE', (m) => plausibleDate(2000, Number(m[1]), Number(m[2]))),
   },
   {
     name: 'date-compact-month',
@@ -415,18 +463,24 @@ const SPECS: readonly RuleSpec[] = [
   // --- identifiers found by the keyword before them ---
   {
     name: 'mrn',
-    source: `(${NB}(?:${phrases(['mrn', 'medical record', 'medical records', 'med rec', 'medrec'])}${SUFFIX}|${phrases(['mr', 'patient', 'chart'])}${SUFFIX_REQUIRED})${SEP})${ID}`,
+    source: `(${NB}(?:${phrases(['mrn', 'medical record', 'medical records', 'med rec', 'medrec', 'emr', 'ehr'])}${SUFFIX}|${phrases(['mr', 'patient', 'chart'])}${SUFFIX_REQUIRED})${CONNECT}${SEP})${ID}`,
     evaluate: afterPrefix('MRN', idHasDigits(4)),
   },
   {
     name: 'account',
-    source: `(${NB}(?:${phrases(['account', 'acct', 'billing account'])}${SUFFIX}|${phrases(['acc', 'billing'])}${SUFFIX_REQUIRED})${SEP})${ID}`,
+    source: `(${NB}(?:${phrases(['account', 'acct', 'billing account', 'bank account'])}${SUFFIX}|${phrases(['acc', 'billing', 'routing', 'iban'])}${SUFFIX_REQUIRED})${CONNECT}${SEP})${ID}`,
     evaluate: afterPrefix('ACCOUNT', idHasDigits(4)),
   },
   {
     name: 'health-plan',
-    source: `(${NB}(?:${phrases(['member', 'subscriber', 'beneficiary', 'medicaid', 'medicare', 'insurance', 'hicn', 'enrollee'])}${SUFFIX}|${phrases(['policy', 'plan', 'health plan', 'group', 'payer', 'insured', 'coverage'])}${SUFFIX_REQUIRED})${SEP})${ID}`,
+    source: `(${NB}(?:${phrases(['member', 'subscriber', 'beneficiary', 'medicaid', 'medicare', 'insurance', 'hicn', 'enrollee'])}${SUFFIX}|${phrases(['policy', 'plan', 'health plan', 'group', 'payer', 'insured', 'coverage'])}${SUFFIX_REQUIRED})${CONNECT}${SEP})${ID}`,
     evaluate: afterPrefix('HEALTH_PLAN', idHasDigits(4)),
+  },
+  {
+    // Other identifiers found by their keyword: claim, case, invoice, transaction, student ids…
+    name: 'id-context',
+    source: `(${NB}(?:${phrases(['transaction', 'txn', 'invoice', 'case', 'claim', 'ticket', 'order', 'confirmation', 'tracking', 'booking', 'reservation', 'reference', 'student', 'employee', 'pesel', 'nip', 'passport', 'tax', 'national', 'customer', 'client', 'badge', 'application', 'docket', 'file', 'authorization', 'auth', 'prior auth', 'referral', 'encounter', 'visit', 'admission', 'episode', 'specimen', 'accession', 'rx', 'prescription'])}${SUFFIX}|${kw('id')}|${upperOnly(['ID'])})${CONNECT}${SEP})${ID}`,
+    evaluate: afterPrefix('ID', idHasDigits(4)),
   },
   {
     name: 'license',
@@ -462,7 +516,7 @@ const rule = (name: string): Rule => {
 };
 
 const R = {
-  ssn: rule('ssn'), phone: rule('phone'), phoneIntl: rule('phone-international'), email: rule('email'), url: rule('url'),
+  ssn: rule('ssn'), phone: rule('phone'), phoneIntl: rule('phone-international'), phoneBare: rule('phone-bare'), dateOrdinal: rule('date-ordinal'), dateMonthDay: rule('date-month-day'), email: rule('email'), url: rule('url'),
   urlPath: rule('url-path'), ipv4: rule('ipv4'), ipv6: rule('ipv6'), dateMdy: rule('date-mdy'), dateYmd: rule('date-ymd'), dateMonthFirst: rule('date-month-first'),
   dateDayFirst: rule('date-day-first'), dateCompactMonth: rule('date-compact-month'), ageSuffix: rule('age-suffix'), zip4: rule('zip-plus4'),
   zipState: rule('zip-after-state'), address: rule('street-address'), poBox: rule('po-box'), npi: rule('npi'), card: rule('card'),
@@ -511,13 +565,14 @@ function lookup(h: number): number {
 }
 
 trigger(['ssn', 'ss', 'social', 'soc'], rule('ssn-context'));
-trigger(['phone', 'telephone', 'tel', 'fax', 'cell', 'cellphone', 'mobile', 'ph'], rule('phone-context'));
+trigger(['phone', 'telephone', 'tel', 'fax', 'cell', 'cellphone', 'mobile', 'ph', 'call', 'contact', 'reach', 'text', 'number'], rule('phone-context'));
 trigger(['dob', 'd', 'date', 'birth', 'birthdate', 'born', 'dos', 'service', 'admit', 'admission', 'admitted', 'discharge', 'discharged'], rule('date-context'));
 trigger(['age', 'aged'], rule('age-context'));
 trigger(['zip', 'zipcode', 'postal', 'postcode', 'post'], rule('zip-context'));
 trigger(['p', 'po', 'post'], R.poBox);
-trigger(['mrn', 'medical', 'med', 'medrec', 'mr', 'patient', 'chart'], rule('mrn'));
-trigger(['account', 'acct', 'billing', 'acc'], rule('account'));
+trigger(['mrn', 'medical', 'med', 'medrec', 'mr', 'patient', 'chart', 'emr', 'ehr'], rule('mrn'));
+trigger(['account', 'acct', 'billing', 'acc', 'bank', 'routing', 'iban'], rule('account'));
+trigger(['transaction', 'txn', 'invoice', 'case', 'claim', 'ticket', 'order', 'confirmation', 'tracking', 'booking', 'reservation', 'reference', 'student', 'employee', 'pesel', 'nip', 'passport', 'tax', 'national', 'customer', 'client', 'badge', 'application', 'docket', 'file', 'authorization', 'auth', 'prior', 'referral', 'encounter', 'visit', 'admission', 'episode', 'specimen', 'accession', 'rx', 'prescription', 'id'], rule('id-context'));
 trigger(['member', 'subscriber', 'beneficiary', 'medicaid', 'medicare', 'insurance', 'hicn', 'enrollee', 'policy', 'plan', 'health', 'group', 'payer', 'insured', 'coverage'], rule('health-plan'));
 trigger(['driver', 'drivers', 'license', 'licence', 'lic', 'dl', 'dea', 'certificate', 'cert', 'certification', 'registration', 'permit'], rule('license'));
 trigger(['serial', 's', 'imei', 'udi', 'meid', 'sn', 'esn', 'device', 'implant', 'pacemaker', 'equipment'], rule('device'));
@@ -525,6 +580,7 @@ trigger(['vin'], rule('vin-context'));
 trigger(['license', 'licence', 'plate'], rule('plate-context'));
 trigger(['http', 'https', 'ftp', 'www'], R.url);
 trigger(MONTH_WORDS, R.dateMonthFirst);
+trigger(WEEKDAY_WORDS, R.dateMonthFirst, R.dateDayFirst);
 
 // Heads of the censored JSON keys (`access` of `accessToken`): tried only on a word right after a `"`.
 for (const key of REDACT_KEYS) tableKeyHead[slotOf(wordHash((/^[A-Za-z][a-z]*/.exec(key)?.[0] ?? key).toLowerCase()))] = 1;
@@ -645,8 +701,12 @@ function dispatchWord(text: string, start: number, i: number, digits: number, he
         if (sep) tryAt(R.phone, text, start, out);
       } else if (len === 1 && first === 49 && (sep || next === C_LPAREN)) {
         tryAt(R.phone, text, start, out);
+      } else if ((len === 2 || len === 3) && first === 48 && sep) {
+        tryAt(R.phone, text, start, out);
       }
       if (len <= 2 && (next === C_SLASH || next === C_DOT || next === C_DASH)) tryAt(R.dateMdy, text, start, out);
+      if (len <= 2 && next === C_SLASH) tryAt(R.dateMonthDay, text, start, out);
+      if (len === 10 && first >= 50) tryAt(R.phoneBare, text, start, out);
       if (len <= 3 && next === C_DOT) tryAt(R.ipv4, text, start, out);
       if (len === 4) {
         if (next === C_SLASH || next === C_DOT || next === C_DASH) tryAt(R.dateYmd, text, start, out);
@@ -660,6 +720,7 @@ function dispatchWord(text: string, start: number, i: number, digits: number, he
       if (len === 9 && isDigit(charCodeAt.call(text, start + 1))) tryAt(R.dateCompactMonth, text, start, out);
       if (first !== 48 && (len === 11 || (len === 4 && next === C_DASH)) && !isDigit(charCodeAt.call(text, start + 1))) tryAt(R.mbi, text, start, out);
       if (len === 17) tryAt(R.vin, text, start, out);
+      if (len <= 4 && digits <= 2) tryAt(R.dateOrdinal, text, start, out);
     }
     if (len <= 7 && (next === C_SPACE || next === C_TAB || next === C_DASH)) {
       tryAt(R.address, text, start, out);

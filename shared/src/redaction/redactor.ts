@@ -1,3 +1,4 @@
+import { scanEntities } from './entities';
 import { scanPatterns } from './patterns';
 import { applyMasks, mergeSpans, type Span } from './types';
 import { ValueMatcher, type DeclaredPhi } from './values';
@@ -21,6 +22,8 @@ export interface RedactorOptions {
   phi?: readonly DeclaredPhi[];
   /** The pattern layer; on unless turned off to measure the value layer alone. */
   patterns?: boolean;
+  /** The entity layer (people and places); on with the pattern layer unless turned off. */
+  entities?: boolean;
   /** Extra detectors run after the built-in layers. */
   detectors?: readonly Detector[];
 }
@@ -56,6 +59,7 @@ const blankOut = (m: string): string => (m.length === 2 ? '  ' : ' '.repeat(m.le
 export function createRedactor(options: RedactorOptions = {}): Redactor {
   const values = new ValueMatcher({ secrets: options.secrets, phi: options.phi });
   const usePatterns = options.patterns !== false;
+  const useEntities = usePatterns && options.entities !== false;
   const detectors = options.detectors ?? [];
 
   /** Raw spans: values are looked for in `original`, shapes in `view` (same length), in [from, to). */
@@ -64,6 +68,7 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
     if (!values.empty) values.scan(original, spans, from, to);
     if (patterns) {
       if (usePatterns) scanPatterns(view, from, to, spans);
+      if (useEntities) scanEntities(view, from, to, spans);
       for (const d of detectors) d.scan(view, from, spans);
     }
     return spans;

@@ -7,9 +7,13 @@
 /** Labels of the pattern layer: the HIPAA Safe Harbor identifiers that have a recognisable shape. */
 export const PATTERN_LABELS = [
   'SSN', 'PHONE', 'FAX', 'EMAIL', 'DATE', 'AGE', 'ZIP', 'ADDRESS', 'MRN', 'ACCOUNT', 'HEALTH_PLAN', 'MBI',
-  'NPI', 'CARD', 'LICENSE', 'VEHICLE', 'DEVICE', 'URL', 'IP',
+  'NPI', 'CARD', 'LICENSE', 'VEHICLE', 'DEVICE', 'URL', 'IP', 'ID',
 ] as const;
 export type PatternLabel = (typeof PATTERN_LABELS)[number];
+
+/** Labels of the entity layer: people and places, found by word lists and context rather than shape. */
+export const ENTITY_LABELS = ['NAME', 'LOCATION'] as const;
+export type EntityLabel = (typeof ENTITY_LABELS)[number];
 
 /** Labels of the value layer: what the run declared (secrets it read, PHI fields of its input). */
 export const VALUE_LABELS = ['SECRET', 'PHI'] as const;
@@ -18,7 +22,7 @@ export type ValueLabel = (typeof VALUE_LABELS)[number];
 /** The censor of structured fields: pino's `redact` censor and the JSON-key rule use the same word. */
 export const STRUCTURED_LABEL = 'REDACTED';
 
-export type RedactionLabel = PatternLabel | ValueLabel | typeof STRUCTURED_LABEL;
+export type RedactionLabel = PatternLabel | EntityLabel | ValueLabel | typeof STRUCTURED_LABEL;
 
 /** A masked range: `text.slice(start, end)` is what the mask `[label]` replaces. */
 export interface Span {
@@ -35,7 +39,7 @@ export interface Span {
  */
 const PRIORITY: readonly RedactionLabel[] = [
   'SECRET', 'PHI', 'REDACTED', 'CARD', 'PHONE', 'FAX', 'NPI', 'MBI', 'SSN', 'VEHICLE', 'EMAIL', 'URL', 'IP', 'DATE', 'AGE',
-  'ADDRESS', 'ZIP', 'MRN', 'HEALTH_PLAN', 'ACCOUNT', 'LICENSE', 'DEVICE',
+  'ADDRESS', 'ZIP', 'MRN', 'HEALTH_PLAN', 'ACCOUNT', 'LICENSE', 'DEVICE', 'ID', 'LOCATION', 'NAME',
 ];
 const RANK: ReadonlyMap<RedactionLabel, number> = new Map(PRIORITY.map((label, i) => [label, i]));
 

@@ -25,7 +25,7 @@ async function run(args: string[]): Promise<string> {
 const LINES = [
   { text: 'SSN 123-45-6789 on file', spans: [{ start: 4, end: 15, label: 'SSN' }] },
   { text: 'Spoke with Zorblax McTestface', spans: [{ start: 11, end: 29, label: 'NAME' }], declared: ['Zorblax McTestface'] },
-  { text: 'order ORD-2024-000123 shipped', spans: [] },
+  { text: 'release 2.14.1 shipped to 3 sites', spans: [] },
 ];
 const jsonl = LINES.map((l) => JSON.stringify(l)).join('\n') + '\n';
 

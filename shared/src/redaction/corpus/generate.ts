@@ -267,6 +267,13 @@ export function generateCorpus(seed: number = DEFAULT_SEED): CorpusLine[] {
     () => line(['Account: ', ['ACCOUNT', `${letters(2)}${idDigits(9)}`], ' closed by payer']),
   ])());
   repeat(N, () => pick<() => CorpusLine>([
+    () => line(['claim number ', ['ID', `CLM-${idDigits(8)}`], ' denied']),
+    () => line(['Transaction ID: ', ['ID', `TXN${idDigits(7)}`]]),
+    () => line(['case no. ', ['ID', `${int(2019, 2025)}-CV-${digits(4)}`], ' scheduled']),
+    () => line(['student ID is ', ['ID', idDigits(6)], ' on file']),
+    () => line(['invoice #', ['ID', idDigits(5)], ' paid']),
+  ])());
+  repeat(N, () => pick<() => CorpusLine>([
     () => line(['Member ID: ', ['HEALTH_PLAN', `${letters(3)}${idDigits(9)}`]]),
     () => line(['subscriber id ', ['HEALTH_PLAN', `${letters(1)}${idDigits(9)}`], ' inactive']),
     () => line(['policy number ', ['HEALTH_PLAN', `PLCY-${idDigits(8)}`], ' termed']),
