@@ -1,6 +1,7 @@
 // Two projects: `unit` (no services, in-memory fakes of our own ports) and `integration`
 // (real Redis, PostgreSQL, Chromium and the dev Vault). Tests run from TypeScript sources;
-// `@orderly/shared` is mapped to its sources so no build is needed before a test run.
+// `@orderly/shared` is mapped to its sources; what runs from dist (bot hosts, CLIs) is built by the
+// integration project's globalSetup (test/global-setup.js).
 const common = {
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }] },
   moduleNameMapper: {
@@ -17,6 +18,7 @@ const common = {
 module.exports = {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['**/*.test.ts'], testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '\\.e2e\\.test\\.ts$', '/node_modules/'] },
-    { ...common, displayName: 'integration', testMatch: ['**/*.int.test.ts', '**/*.e2e.test.ts'], setupFilesAfterEnv: ['<rootDir>/test/integration-setup.ts'] },
+    // globalSetup: bot hosts and CLIs run from dist, so dist is built (or refused when stale) first.
+    { ...common, displayName: 'integration', testMatch: ['**/*.int.test.ts', '**/*.e2e.test.ts'], setupFilesAfterEnv: ['<rootDir>/test/integration-setup.ts'], globalSetup: '<rootDir>/test/global-setup.js' },
   ],
 };

@@ -69,7 +69,7 @@ export const credentialLease: Measurement = {
           throw new Error('the lease did not read the credentials stored in Vault');
         }
         const t2 = performance.now();
-        await client.recordLease(run.id, 1, lease.accessor);
+        await client.recordLease(run.id, 1, claim.fence, lease.accessor);
         const recordMs = since(t2);
         const t3 = performance.now();
         await lease.release();

@@ -1,18 +1,23 @@
 /** Goals by figure key. A key without a goal is a baseline or a breakdown, printed for context. */
 export const GOALS: Record<string, { op: '<=' | '>='; target: number }> = {
-  run_overhead_ratio: { op: '<=', target: 1.15 },
+  run_overhead_ratio: { op: '<=', target: 1.2 },
+  run_overhead_ratio_vs_launch: { op: '<=', target: 0.85 },
   enqueue_ratio: { op: '>=', target: 0.25 },
   credential_lease_share: { op: '<=', target: 0.05 },
   redaction_log_ratio: { op: '>=', target: 0.5 },
+  // Issue 14: the run path (a redactor holding the run's declared values) must meet it too.
+  redaction_log_ratio_with_values: { op: '>=', target: 0.5 },
   redaction_screenshot_added_ms: { op: '<=', target: 50 },
+  redaction_screenshot_added_ms_large: { op: '<=', target: 50 },
   pipeline_throughput_ratio: { op: '>=', target: 0.3 },
   checkpoint_p50_ms: { op: '<=', target: 2 },
+  console_runs_page_ms: { op: '<=', target: 150 },
 };
 
 /** Figures reported in the first part of the table even without a goal. */
 const HEADLINE = new Set([
-  'run_overhead_ratio_eligibility', 'run_overhead_ratio_eligibility_bot_steps', 'enqueue_ratio_pglite', 'dispatch_p50_ms', 'dispatch_p99_ms',
-  'redaction_log_ratio_with_values', 'redaction_log_ratio_noop',
+  'run_overhead_ratio_eligibility', 'run_overhead_ratio_eligibility_bot_steps', 'sandbox_start_ms', 'sandbox_throughput_ratio', 'enqueue_ratio_pglite', 'dispatch_p50_ms', 'dispatch_p99_ms',
+  'redaction_log_ratio_noop', 'redaction_log_ratio_cpu', 'redaction_log_ratio_with_values_cpu',
 ]);
 
 export function meets(key: string, value: number): boolean | undefined {

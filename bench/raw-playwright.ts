@@ -1,62 +1,12 @@
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
 import { CHROMIUM_ARGS } from '@orderly/runner/dist/browser/launch';
 import { CHROMIUM, PORTAL_CREDENTIALS } from '../test/harness';
 import { since } from './lib';
 import { MEMBER } from './stacks';
 
-const SETPRIV = '/usr/bin/setpriv';
-/** The runner's default ORDERLY_BOT_HOST_USER. */
-const BOT_HOST_USER = 'nobody';
-
-/** uid and gid of a local user, as the runner looks its bot host user up (runner/src/bot-host/host.ts). */
-function localUser(name: string): { uid: number; gid: number } | undefined {
-  const entry = readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[0] === name);
-  return entry ? { uid: Number(entry[2]), gid: Number(entry[3]) } : undefined;
-}
-
-/**
- * The raw Playwright baselines: the same Chromium and flags as the runner's bot host, launched
- * once (warm) in this process, with a new context per run.
- *
- * `asBotHostUser`: Chromium runs as the bot host's user, with the bot host's environment. The
- * runner, as root, starts its bot host as an unprivileged user (isolation); Chromium run that way
- * does the same page steps measurably slower than as root (it cannot raise its main, IO and
- * compositor threads to nice -8, among others). This baseline tells that cost from Orderly's
- * own. Not root (the bot host then runs as the runner's user), no such user or no setpriv: the
- * plain launch is that baseline already.
- */
-export async function launchWarmBrowser(options: { asBotHostUser?: boolean } = {}): Promise<Browser> {
-  const user = options.asBotHostUser && process.getuid?.() === 0 && existsSync(SETPRIV) ? localUser(BOT_HOST_USER) : undefined;
-  if (!user) return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  const dir = mkdtempSync(join(tmpdir(), 'orderly-bench-chromium-'));
-  const home = join(dir, 'home');
-  mkdirSync(home, { mode: 0o700 });
-  chownSync(home, user.uid, user.gid);
-  chmodSync(dir, 0o755);
-  const wrapper = join(dir, 'chromium');
-  // Playwright makes the profile directory (as root) before the launch: hand it to the user.
-  writeFileSync(
-    wrapper,
-    [
-      '#!/bin/sh',
-      'for a in "$@"; do case "$a" in --user-data-dir=*) chown -R ' + `${user.uid}:${user.gid}` + ' "${a#--user-data-dir=}";; esac; done',
-      `exec ${SETPRIV} --reuid=${user.uid} --regid=${user.gid} --clear-groups env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=${home} TMPDIR=${home} LANG=C.UTF-8 ${CHROMIUM} "$@"`,
-      '',
-    ].join('\n'),
-  );
-  chmodSync(wrapper, 0o755);
-  const removeDir = () => rmSync(dir, { recursive: true, force: true });
-  try {
-    const browser = await chromium.launch({ executablePath: wrapper, headless: true, args: CHROMIUM_ARGS });
-    browser.once('disconnected', removeDir);
-    return browser;
-  } catch (err) {
-    removeDir();
-    throw err;
-  }
+/** The raw Playwright baseline: the runner's Chromium and flags, launched once (warm) in this process. */
+export function launchWarmBrowser(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 }
 
 export interface RawTiming {
@@ -64,18 +14,31 @@ export interface RawTiming {
   contextMs: number;
 }
 
-/**
- * Exactly what the reference bot (bench/bots/reference) does, on a demo portal without sign-in:
- * goto `/eligibility`, fill `#member-id`, fill `#dob`, click `#check`, wait for `#coverage-status`.
- */
+/** Exactly what the reference bot (bench/bots/reference) does, on a demo portal without sign-in. */
+async function referenceSteps(page: Page, portalUrl: string): Promise<void> {
+  await page.goto(new URL('/eligibility', portalUrl).toString());
+  await page.fill('#member-id', MEMBER.memberId);
+  await page.fill('#dob', MEMBER.dateOfBirth);
+  await page.click('#check');
+  await page.locator('#coverage-status').waitFor();
+}
+
+/** The reference steps in a new context of a warm browser. */
 export function rawReferenceOnce(browser: Browser, portalUrl: string): Promise<RawTiming> {
-  return timedRun(browser, async (page) => {
-    await page.goto(new URL('/eligibility', portalUrl).toString());
-    await page.fill('#member-id', MEMBER.memberId);
-    await page.fill('#dob', MEMBER.dateOfBirth);
-    await page.click('#check');
-    await page.locator('#coverage-status').waitFor();
-  });
+  return timedRun(browser, (page) => referenceSteps(page, portalUrl));
+}
+
+/** The reference steps in a browser launched for the run and closed after it (what RPA tools do). */
+export async function rawReferenceLaunchOnce(portalUrl: string): Promise<RawTiming> {
+  const start = performance.now();
+  const browser = await launchWarmBrowser();
+  try {
+    const timing = await timedRun(browser, (page) => referenceSteps(page, portalUrl));
+    await browser.close();
+    return { totalMs: since(start), contextMs: timing.contextMs };
+  } finally {
+    await browser.close().catch(() => undefined);
+  }
 }
 
 /** Times `steps` in a new context of the warm browser; the context's own cost is reported apart. */

@@ -58,10 +58,13 @@ function logRun(root: Logger, run: number, lines: number): void {
   }
 }
 
-function linesPerSecond(logger: Logger, runOffset: number): number {
+/** Lines per second of wall time, and per second of this process's CPU time (what a loaded machine disturbs less). */
+function linesPerSecond(logger: Logger, runOffset: number): { wall: number; cpu: number } {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   for (let done = 0, run = runOffset; done < LINES; done += LINES_PER_RUN, run++) logRun(logger, run, Math.min(LINES_PER_RUN, LINES - done));
-  return LINES / (since(t0) / 1000);
+  const cpu = process.cpuUsage(c0);
+  return { wall: LINES / (since(t0) / 1000), cpu: LINES / ((cpu.user + cpu.system) / 1e6) };
 }
 
 /**
@@ -91,6 +94,7 @@ export const redactionLogs: Measurement = {
       const order: Key[] = [];
       for (const dest of ['devnull', 'noop'] as const) for (const v of ['plain', 'full', 'withValues'] as const) order.push(`${dest}.${v}`);
       const samples = new Map<Key, number[]>(order.map((k) => [k, []]));
+      const cpuSamples = new Map<Key, number[]>(order.map((k) => [k, []]));
       let run = 0;
       // Round 0 warms up (JIT, the redactor's edge cache); each later round rotates the order.
       for (let r = 0; r <= ROUNDS; r++) {
@@ -99,12 +103,16 @@ export const redactionLogs: Measurement = {
           const [dest, variant] = key.split('.') as [keyof typeof loggers, 'plain' | 'full' | 'withValues'];
           const perS = linesPerSecond(loggers[dest][variant], run);
           run += LINES / LINES_PER_RUN;
-          if (r > 0) samples.get(key)!.push(perS);
+          if (r > 0) {
+            samples.get(key)!.push(perS.wall);
+            cpuSamples.get(key)!.push(perS.cpu);
+          }
           // Let timers and I/O callbacks run between batches.
           await new Promise((resolve) => setImmediate(resolve));
         }
       }
       const m = (k: Key) => median(samples.get(k)!);
+      const mc = (k: Key) => median(cpuSamples.get(k)!);
       note(
         `redaction logs (lines/s, medians of ${ROUNDS}): /dev/null plain ${Math.round(m('devnull.plain'))}, full ${Math.round(m('devnull.full'))}, with values ${Math.round(m('devnull.withValues'))}; ` +
           `no-op plain ${Math.round(m('noop.plain'))}, full ${Math.round(m('noop.full'))}, with values ${Math.round(m('noop.withValues'))}`,
@@ -112,6 +120,10 @@ export const redactionLogs: Measurement = {
       return {
         redaction_log_ratio: round(m('devnull.full') / m('devnull.plain'), 3),
         redaction_log_ratio_with_values: round(m('devnull.withValues') / m('devnull.plain'), 3),
+        // The same ratio in lines per CPU second: on a shared machine (other processes taking the
+        // cores) the wall-clock ratio swings by ±0.2 between runs, this one much less.
+        redaction_log_ratio_cpu: round(mc('devnull.full') / mc('devnull.plain'), 3),
+        redaction_log_ratio_with_values_cpu: round(mc('devnull.withValues') / mc('devnull.plain'), 3),
         redaction_log_ratio_noop: round(m('noop.full') / m('noop.plain'), 3),
         redaction_log_ratio_noop_with_values: round(m('noop.withValues') / m('noop.plain'), 3),
         plain_pino_lines_per_s: Math.round(m('devnull.plain')),
@@ -136,7 +148,43 @@ const SHOTS = 30;
  * isSensitive from a run redactor holding the declared PHI) minus median of a plain
  * `page.screenshot()`, interleaved on one page of one warm browser: the demo portal's eligibility
  * form with both PHI fields filled, and a line of text holding them too (as a result page would).
+ * `_large`: the same on a page of 2,000+ elements (a table of claims with dates, phones and names).
  */
+type ShotOptions = Parameters<typeof maskedScreenshot>[1];
+
+/** Medians of masked and plain screenshots of one page, interleaved after a warm-up. */
+async function shotMedians(page: Page, options: ShotOptions, minBoxes: number): Promise<{ masked: number; plain: number }> {
+  const masked = async () => {
+    const t0 = performance.now();
+    const shot = await maskedScreenshot(page, options);
+    const ms = since(t0);
+    if (shot.failedClosed !== 'none' || shot.maskedBoxes < minBoxes) throw new Error(`masked screenshot: failedClosed ${shot.failedClosed}, ${shot.maskedBoxes} boxes`);
+    return ms;
+  };
+  const plain = async () => {
+    const t0 = performance.now();
+    await page.screenshot();
+    return since(t0);
+  };
+  for (let i = 0; i < SHOT_WARMUP; i++) {
+    await masked();
+    await plain();
+  }
+  const maskedMs: number[] = [];
+  const plainMs: number[] = [];
+  for (let i = 0; i < SHOTS; i++) {
+    // Alternate which goes first, so neither always follows the other.
+    if (i % 2 === 0) {
+      maskedMs.push(await masked());
+      plainMs.push(await plain());
+    } else {
+      plainMs.push(await plain());
+      maskedMs.push(await masked());
+    }
+  }
+  return { masked: median(maskedMs), plain: median(plainMs) };
+}
+
 export const redactionScreenshot: Measurement = {
   name: 'redaction screenshot',
   uses: [],
@@ -160,43 +208,58 @@ export const redactionScreenshot: Measurement = {
       }, `Checking member ${MEMBER.memberId}, born ${MEMBER.dateOfBirth}, for coverage on 2024-03-15.`);
       const redactor = createRedactor({ phi: PHI });
       const options = { phiSelectors: [], allowFields: [], isSensitive: (text: string) => redactor.scan(text) };
-      const masked = async () => {
-        const t0 = performance.now();
-        const shot = await maskedScreenshot(page, options);
-        const ms = since(t0);
-        // The boxes: two fields, and the member id and the date of birth in the text.
-        if (shot.failedClosed !== 'none' || shot.maskedBoxes < 4) throw new Error(`masked screenshot: failedClosed ${shot.failedClosed}, ${shot.maskedBoxes} boxes`);
-        return ms;
-      };
-      const plain = async () => {
-        const t0 = performance.now();
-        await page.screenshot();
-        return since(t0);
-      };
-      for (let i = 0; i < SHOT_WARMUP; i++) {
-        await masked();
-        await plain();
-      }
-      const maskedMs: number[] = [];
-      const plainMs: number[] = [];
-      for (let i = 0; i < SHOTS; i++) {
-        // Alternate which goes first, so neither always follows the other.
-        if (i % 2 === 0) {
-          maskedMs.push(await masked());
-          plainMs.push(await plain());
-        } else {
-          plainMs.push(await plain());
-          maskedMs.push(await masked());
+      // The boxes: two fields, and the member id and the date of birth in the text.
+      const small = await shotMedians(page, options, 4);
+
+      // The large page: the same form and a table of 400 rows x 5 cells (2,000 text elements, as a
+      // claims or eligibility list would show), one cell in five holding a date, a phone or a name.
+      const large: Page = await context.newPage();
+      await large.goto(new URL('/eligibility', portal.url).toString());
+      await large.fill('#member-id', MEMBER.memberId);
+      await large.fill('#dob', MEMBER.dateOfBirth);
+      await large.evaluate((member) => {
+        const table = document.createElement('table');
+        for (let r = 0; r < 400; r++) {
+          const row = document.createElement('tr');
+          const cells = [`CLM-${100000 + r}`, r % 3 === 0 ? `Seen by Dr. Okafor on 03/${String((r % 28) + 1).padStart(2, '0')}/2024` : 'Office visit', `$${(r * 37) % 900}.00`, r % 7 === 0 ? `call (212) 555-${String(1000 + r).slice(-4)}` : 'Paid', r === 5 ? member : 'Active'];
+          for (const text of cells) {
+            const cell = document.createElement('td');
+            cell.textContent = text;
+            row.append(cell);
+          }
+          table.append(row);
         }
-      }
+        document.body.append(table);
+      }, MEMBER.memberId);
+      const nodes = await large.evaluate(() => document.querySelectorAll('body *').length);
+      if (nodes < 2000) throw new Error(`large page: ${nodes} elements, expected 2,000 or more`);
+      let scanMs = 0;
+      let scans = 0;
+      const timed = {
+        ...options,
+        isSensitive: (text: string) => {
+          const t0 = performance.now();
+          const spans = redactor.scan(text);
+          scanMs += since(t0);
+          scans++;
+          return spans;
+        },
+      };
+      const big = await shotMedians(large, timed, 100);
+      // The redactor's share of the added time: its scans per masked screenshot of the large page.
+      const shots = SHOT_WARMUP + SHOTS;
       await context.close();
-      const m = median(maskedMs);
-      const p = median(plainMs);
-      note(`redaction screenshot: masked ${m.toFixed(1)} ms, plain ${p.toFixed(1)} ms (medians of ${SHOTS})`);
+      note(`redaction screenshot: masked ${small.masked.toFixed(1)} ms, plain ${small.plain.toFixed(1)} ms (medians of ${SHOTS})`);
+      note(`redaction screenshot, ${nodes} elements: masked ${big.masked.toFixed(1)} ms, plain ${big.plain.toFixed(1)} ms (medians of ${SHOTS})`);
       return {
-        redaction_screenshot_added_ms: round(m - p, 1),
-        screenshot_masked_ms: round(m, 1),
-        screenshot_plain_ms: round(p, 1),
+        redaction_screenshot_added_ms: round(small.masked - small.plain, 1),
+        screenshot_masked_ms: round(small.masked, 1),
+        screenshot_plain_ms: round(small.plain, 1),
+        redaction_screenshot_added_ms_large: round(big.masked - big.plain, 1),
+        screenshot_masked_ms_large: round(big.masked, 1),
+        screenshot_plain_ms_large: round(big.plain, 1),
+        screenshot_redactor_ms_large: round(scanMs / shots, 1),
+        screenshot_redactor_scans_large: Math.round(scans / shots),
       };
     } finally {
       await browser.close().catch(() => undefined);

@@ -21,13 +21,15 @@ import { credentialLease } from './credential-lease';
 import { redactionLogs, redactionScreenshot } from './redaction';
 import { pipelineThroughput } from './pipeline';
 import { runOverhead } from './run-overhead';
+import { sandboxCost } from './sandbox';
+import { consoleRunsPage } from './console';
 
 /** Run in this order; a shared stack closes right after the last measurement that uses it. */
 // Log throughput first, while nothing else is open. Then enqueue: a closing runner stack
 // (Chromium exiting, its database dropped) would weigh on the next measurement for a while. The
 // credential lease uses the idle PostgreSQL stack of the enqueue measurement, after both enqueues;
 // the masked screenshot comes last, after the runner stack has closed.
-const ALL: readonly Measurement[] = [redactionLogs, enqueuePostgres, enqueuePglite, credentialLease, runOverhead, dispatch, checkpoint, redactionScreenshot, pipelineThroughput];
+const ALL: readonly Measurement[] = [redactionLogs, enqueuePostgres, enqueuePglite, credentialLease, runOverhead, sandboxCost, dispatch, checkpoint, redactionScreenshot, pipelineThroughput, consoleRunsPage];
 /** Pause after a shared stack closes, so its teardown does not run into the next measurement. */
 const SETTLE_MS = 1000;
 const only = process.argv.slice(2).map((w) => w.toLowerCase());

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { QueueEvents } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import { runQueueName, SegmentName } from '@orderly/shared';
 import { TEST_REDIS_URL } from '@orderly/shared/testing';
 import { Stack, startStack } from '../test/harness';
@@ -53,39 +53,52 @@ export async function startRunnerStack(): Promise<RunnerStack> {
     events = new QueueEvents(runQueueName(SEGMENT), { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
     events.on('error', () => undefined);
     await events.waitUntilReady();
+    // Job ids are keyed hashes of idempotency keys: an event's job is matched to its run through
+    // the run id in its payload. The time is taken when the event arrives, before that lookup.
     const waiters = new Map<string, { resolve: (at: number) => void; reject: (err: Error) => void }>();
+    const queue = new Queue(runQueueName(SEGMENT), { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
+    const runOfJob = async (jobId: string) => {
+      const payload = ((await queue.getJob(jobId))?.data as { envelope?: { payload?: string } } | undefined)?.envelope?.payload;
+      return payload ? (JSON.parse(Buffer.from(payload, 'base64').toString('utf8')) as { runId?: string }).runId : undefined;
+    };
     events.on('completed', ({ jobId, returnvalue }) => {
       const at = performance.now();
-      // The runner returns { ok: false } for a run it did not execute (no longer claimable).
-      if ((returnvalue as { ok?: unknown } | null)?.ok === true) waiters.get(jobId)?.resolve(at);
-      else waiters.get(jobId)?.reject(new Error(`run job ${jobId} completed without running the bot`));
+      void runOfJob(jobId).then((runId) => {
+        const waiter = runId ? waiters.get(runId) : undefined;
+        // The runner returns { ok: false } for a run it did not execute (no longer claimable).
+        if ((returnvalue as { ok?: unknown } | null)?.ok === true) waiter?.resolve(at);
+        else waiter?.reject(new Error(`run job ${jobId} completed without running the bot`));
+      });
     });
-    events.on('failed', ({ jobId, failedReason }) => waiters.get(jobId)?.reject(new Error(`run job ${jobId} failed: ${failedReason}`)));
+    events.on('failed', ({ jobId, failedReason }) => void runOfJob(jobId).then((runId) => (runId ? waiters.get(runId) : undefined)?.reject(new Error(`run job ${jobId} failed: ${failedReason}`))));
     let n = 0;
     note(`runner stack up in ${Math.round(since(t0))} ms`);
     const qe = events;
     return {
       stack,
       async runOnce(request = { bot: 'eligibility-check', input: { portalUrl: stack.portal.url, ...MEMBER } }) {
-        // The job id is the run's idempotency key, so the waiter exists before the job does.
+        // The run id is known only once the run is created: the waiter is set right after, and a
+        // completion that came first (not possible: the job needs a claim) would be missed.
         const key = `bench-${++n}-${randomBytes(4).toString('hex')}`;
-        const done = new Promise<number>((resolve, reject) => waiters.set(key, { resolve, reject }));
+        let runId = '';
         try {
           const createdAt = performance.now();
           const res = await stack.api('POST', '/v1/runs', { ...request, idempotencyKey: key });
           if (res.status !== 201) throw new Error(`create run answered ${res.status}: ${JSON.stringify(res.body)}`);
-          const runId = (res.body as { id: string }).id;
+          runId = (res.body as { id: string }).id;
+          const done = new Promise<number>((resolve, reject) => waiters.set(runId, { resolve, reject }));
           const completedAt = await withTimeout(done, 30_000, `run ${runId}`);
           const start = started.get(runId);
           started.delete(runId);
           if (!start) throw new Error(`run ${runId} completed but the runner never reported its bot start`);
           return { runId, createdAt, completedAt, botStartedAt: start.at, contextMs: start.contextMs };
         } finally {
-          waiters.delete(key);
+          waiters.delete(runId);
         }
       },
       async close() {
         await qe.close().catch(() => undefined);
+        await queue.close().catch(() => undefined);
         await stack.close();
       },
     };

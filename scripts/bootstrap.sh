@@ -30,4 +30,9 @@ apt_install() {
 
 [ -x "${ORDERLY_CHROMIUM_PATH:-/usr/bin/chromium}" ] || apt_install chromium
 command -v redis-server >/dev/null || apt_install redis-server
+# The run sandbox: bubblewrap for the namespaces, and libseccomp's Python binding (Debian's own
+# /usr/bin/python3) to build its seccomp filter. prlimit comes with util-linux.
+command -v bwrap >/dev/null || apt_install bubblewrap
+/usr/bin/python3 -c 'import seccomp' 2>/dev/null || apt_install python3-seccomp
+command -v prlimit >/dev/null || apt_install util-linux
 exit 0

@@ -17,7 +17,11 @@ export ORDERLY_LOG_LEVEL=${ORDERLY_LOG_LEVEL:-info}
 PORTAL_PORT=${ORDERLY_DEMO_PORTAL_PORT:-7301}
 VAULT_PORT=${ORDERLY_DEMO_VAULT_PORT:-8200}
 KEEP=${KEEP:-0}
+# Everything the demo writes (logs, the dev Vault's root token in its log, token files, the input)
+# is private to this user: a bot's sandbox runs as another uid and must not read any of it.
+umask 077
 mkdir -p "$DATA/logs" "$DATA/out"
+chmod -R go-rwx "$DATA"
 LOGS="$DATA/logs"
 
 if [ -t 1 ]; then say() { printf '\033[1morderly demo:\033[0m %s\n' "$*"; }; else say() { printf 'orderly demo: %s\n' "$*"; }; fi
@@ -101,7 +105,7 @@ cat >"$DATA/input.json" <<JSON
 JSON
 say "running eligibility-check for a synthetic member"
 status=0
-orderly run start eligibility-check --input "$DATA/input.json" --wait --timeout 120 | sed 's/^/  /' || status=$?
+orderly run start eligibility-check --input "$DATA/input.json" --wait --timeout 120 --reason "make demo: show the synthetic result" | sed 's/^/  /' || status=$?
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 say "control room: $ORDERLY_URL   demo portal: http://127.0.0.1:$PORTAL_PORT"
 if [ "$status" -ne 0 ]; then say "the run did not succeed; logs in $LOGS"; exit 1; fi
@@ -109,6 +113,7 @@ say "the run succeeded"
 
 if [ "$KEEP" = 1 ]; then
   say "stack is up; ORDERLY_URL=$ORDERLY_URL ORDERLY_DATA_DIR=$ORDERLY_DATA_DIR orderly run start eligibility-check --input $DATA/input.json --wait"
+  node control-room/dist/console/demo-users.js "$ORDERLY_URL" "$ORDERLY_DATA_DIR/secrets/admin.token" "$DATA/console-users.json" | sed 's/^/  /' || say "the console's demo users could not be created"
   say "press Ctrl-C to stop"
   wait
 fi

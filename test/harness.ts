@@ -3,19 +3,30 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { adminTokenPath, ControlRoomConfigSchema, packBot, publicKeysPath, runnerTokenPath, RunningControlRoom, startControlRoom } from '@orderly/control-room';
 import { DemoPortal, startDemoPortal } from '@orderly/demo-portal';
+import { ControlRoomProcess, startControlRoomProcess } from './faults';
 import { RunnerConfigSchema, startRunner } from '@orderly/runner';
 import { createLogger, credentialPath, generateSigningKeyPair, isTerminal, RunView } from '@orderly/shared';
-import { createTestDatabase, TEST_REDIS_URL, testRedisPrefix, waitFor } from '@orderly/shared/testing';
+import { createTestDatabase, TEST_CHROMIUM_PATH, TEST_REDIS_URL, testRedisPrefix, waitFor } from '@orderly/shared/testing';
 import { createVaultClientFactory, DevVault, startDevVault } from '@orderly/shared/vault';
 import { base32Decode, totpAt, totpStep } from '../control-room/src/identity/totp';
 
 export const REPO = join(__dirname, '..');
+/** Past its 5 s shutdown grace, how long a test runner may take to close before teardown goes on. */
+const RUNNER_CLOSE_BOUND_MS = 20_000;
+/**
+ * How long the control room may take to close before teardown goes on to drop its database: a
+ * BullMQ worker whose blocking connection is still reconnecting after a Redis outage never ends
+ * its close (taskforcesh/bullmq#4656).
+ */
+const CONTROL_ROOM_CLOSE_BOUND_MS = 20_000;
 export const ELIGIBILITY_BOT = join(REPO, 'bots', 'eligibility-check');
-export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM = TEST_CHROMIUM_PATH;
 /** The demo portal's sign-in for tests: generated per process, stored in Vault by `publish`. */
 export const PORTAL_CREDENTIALS = { username: `svc-${randomBytes(4).toString('hex')}`, password: randomBytes(18).toString('base64url') };
 
@@ -23,6 +34,30 @@ export const PORTAL_CREDENTIALS = { username: `svc-${randomBytes(4).toString('he
 export async function setCredential(vault: NonNullable<Stack['vault']>, bot: string, name: string, value: string): Promise<number> {
   const client = createVaultClientFactory({ address: vault.address }).withToken(vault.rootToken);
   return (await client.kvWrite(credentialPath(bot, name), { value }, { mount: 'secret' })).version;
+}
+
+/**
+ * The BullMQ job id of a run's job: a keyed hash of its idempotency key, so tests find it by the run
+ * id in the job's signed payload (read here, not verified: the runner verifies).
+ */
+export async function runJobId(queue: Queue, runId: string): Promise<string> {
+  const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed']);
+  const job = jobs.find((j) => {
+    const payload = (j.data as { envelope?: { payload?: string } }).envelope?.payload;
+    try {
+      return payload !== undefined && (JSON.parse(Buffer.from(payload, 'base64').toString('utf8')) as { runId?: string }).runId === runId;
+    } catch {
+      return false;
+    }
+  });
+  if (!job?.id) throw new Error(`no job for run ${runId}`);
+  return job.id;
+}
+
+/** `host:port` of a URL (the runner's ORDERLY_EGRESS_DENY takes a list of them). */
+export function endpointOfUrl(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || '5432'}`;
 }
 
 /** Every line a process logged, kept so tests can assert what was (not) written. */
@@ -36,6 +71,9 @@ export class CapturedLog extends Writable {
     return this.lines.join('\n');
   }
 }
+
+/** The reason the harness gives for reading a run's PHI (the X-Orderly-Reason header). */
+export const TEST_REASON = 'integration test, synthetic data';
 
 export interface Stack {
   controlRoom: RunningControlRoom;
@@ -53,9 +91,15 @@ export interface Stack {
   publish(dir?: string): Promise<{ digest: string }>;
   startRun(request: Record<string, unknown>): Promise<RunView>;
   waitForRun(id: string, done?: (run: RunView) => boolean, timeoutMs?: number): Promise<RunView>;
-  startRunner(options?: { segment?: string; concurrency?: number; onBotStarted?: (runId: string, contextMs: number) => void; channel?: 'dev' | 'prod' }): Promise<{ close(): Promise<void> }>;
+  /** `env`: runner variables that override the harness's (a lease, a lock, a control room URL through a cuttable link). */
+  startRunner(options?: { segment?: string; concurrency?: number; onBotStarted?: (runId: string, contextMs: number) => void; channel?: 'dev' | 'prod'; env?: Record<string, string> }): Promise<{ close(): Promise<void> }>;
   /** Stops the control room and starts it again on the same port, database and data directory. */
   restartControlRoom(): Promise<void>;
+  /**
+   * With `controlRoomProcess`: the control room's child process, which a test can SIGKILL (a crash)
+   * and start again on the same port. In that mode `controlRoom` offers `url` and `close` only.
+   */
+  controlRoomProcess: ControlRoomProcess | undefined;
   close(): Promise<void>;
 }
 
@@ -78,6 +122,8 @@ export async function startStack(
     redisUrl?: string;
     /** Rewrites the test database URL the control room connects through (e.g. to a cuttable proxy). */
     mapDatabaseUrl?: (url: string) => string | Promise<string>;
+    /** Run the control room as a child process (`orderly control-room serve` from dist), so tests can SIGKILL it. */
+    controlRoomProcess?: boolean;
   } = {},
 ): Promise<Stack> {
   const logLevel = options.logLevel ?? 'debug';
@@ -90,6 +136,7 @@ export async function startStack(
   let controlRoomEnv: Record<string, string | undefined> = {};
   let portal: DemoPortal;
   let vault: Stack['vault'];
+  let controlRoomProcess: ControlRoomProcess | undefined;
   try {
     if (options.vault ?? true) {
       const devVault = await startDevVault({ port: 0 });
@@ -109,7 +156,14 @@ export async function startStack(
       ...(vault ? { VAULT_ADDR: vault.address, VAULT_TOKEN_FILE: vault.tokenFile } : {}),
       ...options.controlRoomEnv,
     };
-    controlRoom = await startControlRoom(ControlRoomConfigSchema.parse(controlRoomEnv), createLogger({ level: logLevel, name: 'control-room' }, log));
+    if (options.controlRoomProcess) {
+      controlRoomProcess = await startControlRoomProcess(join(REPO, 'node_modules', '.bin', 'orderly'), controlRoomEnv);
+      const proc = controlRoomProcess;
+      // Only `url` and `close` exist across a process boundary; tests of this mode use no more.
+      controlRoom = { url: proc.url, close: () => proc.close() } as unknown as RunningControlRoom;
+    } else {
+      controlRoom = await startControlRoom(ControlRoomConfigSchema.parse(controlRoomEnv), createLogger({ level: logLevel, name: 'control-room' }, log));
+    }
     portal = await startDemoPortal({ credentials: PORTAL_CREDENTIALS });
   } catch (err) {
     // A half-started stack leaves no database, server or data directory behind.
@@ -128,13 +182,15 @@ export async function startStack(
   const api: Stack['api'] = async (method, path, body, token = adminToken) => {
     const response = await fetch(`${live.url}${path}`, {
       method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      // A reason on every request: the PHI read routes (result, logs, screenshots) ask for one.
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }), 'x-orderly-reason': TEST_REASON },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     return { status: response.status, body: await response.json().catch(() => undefined) };
   };
 
   const stack: Stack = {
+    controlRoomProcess,
     controlRoom, portal, dataDir, prefix, databaseUrl: db?.url, adminToken, publisher, log, redis, vault, api,
     async publish(dir = ELIGIBILITY_BOT) {
       await api('POST', '/v1/keys', { name: 'test-publisher', publicKeyPem: publisher.publicKeyPem });
@@ -155,7 +211,11 @@ export async function startStack(
     waitForRun(id, done = (run) => isTerminal(run.status) || run.status === 'dead_lettered', timeoutMs = 30_000) {
       return waitFor(async () => {
         const res = await api('GET', `/v1/runs/${id}`);
-        return done(res.body as RunView) ? (res.body as RunView) : undefined;
+        if (!done(res.body as RunView)) return undefined;
+        // The state view carries no result: that is a PHI read of its own.
+        const phi = await api('GET', `/v1/runs/${id}/result`);
+        const result = (phi.body as { result?: unknown } | undefined)?.result;
+        return (result === null || result === undefined ? res.body : { ...res.body, result }) as RunView;
       }, timeoutMs, `run ${id}`);
     },
     async startRunner(runnerOptions = {}) {
@@ -175,6 +235,9 @@ export async function startStack(
           ORDERLY_CONCURRENCY: String(runnerOptions.concurrency ?? 1),
           ...(vault ? { VAULT_ADDR: vault.address } : {}),
           ...(runnerOptions.channel ? { ORDERLY_RUNNER_CHANNEL: runnerOptions.channel } : {}),
+          // The test database is infrastructure too: no bot reaches it, whatever its manifest lists.
+          ...(db ? { ORDERLY_EGRESS_DENY: endpointOfUrl(db.url) } : {}),
+          ...runnerOptions.env,
         }),
         createLogger({ level: logLevel, name: 'runner' }, log),
         runnerOptions.onBotStarted ? { onBotStarted: runnerOptions.onBotStarted } : {},
@@ -183,6 +246,11 @@ export async function startStack(
       return runner;
     },
     async restartControlRoom() {
+      if (controlRoomProcess) {
+        await controlRoomProcess.close();
+        await controlRoomProcess.start();
+        return;
+      }
       // Same port, database, data directory and Redis prefix: runners and clients keep their URL.
       const port = new URL(live.url).port;
       await live.close();
@@ -192,8 +260,10 @@ export async function startStack(
     async close() {
       // Every step runs even if an earlier one fails, so a failed run still drops its database.
       try {
-        for (const runner of runners.splice(0)) await runner.close().catch(() => undefined);
-        await live.close();
+        // Bounded: a runner that cannot close (its Redis gone) must not hang the suite's teardown,
+        // whose leftover work would then fail the suites after it.
+        for (const runner of runners.splice(0)) await Promise.race([runner.close().catch(() => undefined), delay(RUNNER_CLOSE_BOUND_MS, undefined, { ref: false })]);
+        await Promise.race([live.close(), delay(CONTROL_ROOM_CLOSE_BOUND_MS, undefined, { ref: false })]);
         await portal.close();
         await vault?.devVault.close();
         const keys = await redis.keys(`${prefix}:*`);
@@ -254,6 +324,18 @@ export interface TestUser {
 }
 
 /**
+ * The oldest TOTP step a code may be taken at now and still be accepted when it arrives: the
+ * previous step only while at least 15 s of the current one are left (a code of step now-1 is
+ * refused once the step turns, so one taken near the end of a step would fail on a slow machine),
+ * else the current step, good for 30 s and more. A code of a later step is never too old.
+ */
+export function earliestSafeStep(nowMs: number): number {
+  const step = totpStep(nowMs);
+  const leftMs = (step + 1) * 30_000 - nowMs;
+  return leftMs >= 15_000 ? step - 1 : step;
+}
+
+/**
  * Creates a person with `roles` as the bootstrap admin, enrols TOTP the way a person would
  * (enrolment secret, otpauth secret, first code, password) and signs in for an API token.
  */
@@ -266,7 +348,7 @@ export async function createUser(stack: Stack, username: string, roles: string[]
   let lastStep = -1;
   // Each code's step must be newer than the last accepted one (replay refusal); ±1 step is accepted.
   const nextCode = async () => {
-    const step = Math.max(lastStep + 1, totpStep(Date.now()) - 1);
+    const step = Math.max(lastStep + 1, earliestSafeStep(Date.now()));
     while (step > totpStep(Date.now()) + 1) await new Promise((resolve) => setTimeout(resolve, 1000));
     lastStep = step;
     return totpAt(key, step * 30_000);

@@ -25,8 +25,8 @@ test.each([
   expect(variables.filter((v) => !readme.includes(`| \`${v}\` |`))).toEqual([]);
 });
 
-test('every error code is documented with its status', () => {
-  const missing = Object.entries(ERROR_CODES).filter(([code, { status }]) => !readme.includes(`| \`${code}\` | ${status} |`));
+test('every error code is documented with its status and retryability', () => {
+  const missing = Object.entries(ERROR_CODES).filter(([code, { status, retryable }]) => !readme.includes(`| \`${code}\` | ${status} | ${retryable ? 'yes' : 'no'} |`));
   expect(missing.map(([code]) => code)).toEqual([]);
 });
 

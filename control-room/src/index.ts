@@ -8,4 +8,5 @@ export type { Db } from './db/db';
 export { migrate } from './db/migrations';
 export { packBot } from './cli/pack';
 export { buildProgram } from './cli/main';
-export { adminTokenPath, runnerTokenPath, publicKeysPath } from './identity/secrets';
+export { keyedHasher, runJobIdHasher } from './audit/keyed-hash';
+export { adminTokenPath, runnerSigningKeyPath, runnerTokenPath, publicKeysPath } from './identity/secrets';

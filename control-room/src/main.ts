@@ -8,7 +8,7 @@ import type { Logger } from '@orderly/shared';
 import { startAlerts } from './alerts';
 import { AuditLog } from './audit/audit';
 import { AuditHeads } from './audit/heads';
-import { keyedHasher } from './audit/keyed-hash';
+import { keyedHasher, runJobIdHasher } from './audit/keyed-hash';
 import { RunnerEvents } from './audit/runner-events';
 import { ControlRoomConfig } from './config';
 import { noVaultBroker, vaultCredentialBroker } from './credentials/broker';
@@ -21,10 +21,11 @@ import { loadOrCreateSecrets, publishPublicKeys } from './identity/secrets';
 import { Identity } from './identity/identity';
 import { transitSigner } from './identity/transit-signer';
 import { PublisherKeys } from './keys/publisher-keys';
+import { Ownership } from './packages/ownership';
 import { Packages } from './packages/packages';
 import { DeadLetters } from './dlq/dlq';
 import { createReportConsumer } from './reports/consumer';
-import { RunnerKeys } from './reports/runner-keys';
+import { RUNNER_KEYS_TTL_MS, RunnerKeys } from './reports/runner-keys';
 import { RunCancellation } from './runs/cancel';
 import { AtRestCipher, localAtRestCipher, transitAtRestCipher } from './runs/at-rest';
 import { RunQueues } from './runs/queues';
@@ -34,6 +35,12 @@ import { publishReleaseKey, ReleaseAuthority } from './identity/release';
 import { Releases } from './packages/releases';
 import { httpsOptions, warnIfPlainHttp } from './http/tls';
 import { Schedules, startSchedules } from './schedules';
+import { ControlRoomMetrics } from './metrics/metrics';
+import { Retention } from './compliance/retention';
+import { Compliance } from './compliance/report';
+import { complianceSettings } from './compliance/settings';
+import { AccessReviews } from './compliance/access-reviews';
+import { startDailyCompliance } from './compliance/daily';
 
 export interface RunningControlRoom {
   app: FastifyInstance;
@@ -67,7 +74,7 @@ async function jobSigner(config: ControlRoomConfig, vault: VaultClient | undefin
 /** The composition root: load secrets, connect, migrate, wire, listen. */
 export async function startControlRoom(config: ControlRoomConfig, log: Logger = createLogger({ level: config.logLevel, name: 'control-room' })): Promise<RunningControlRoom> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const secrets = loadOrCreateSecrets(config.secretsDir, config.segments);
+  const secrets = loadOrCreateSecrets(config.secretsDir, config.segments, { bootstrapRunners: !config.production });
   const db = await openDb({ databaseUrl: config.databaseUrl, pgliteDir: config.pgliteDir });
   const cleanups: (() => Promise<unknown>)[] = [() => db.close()];
   const close = async () => {
@@ -80,7 +87,7 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
     redis.on('error', () => undefined); // reconnects by itself; readiness reports it
     cleanups.push(async () => redis.quit().catch(() => redis.disconnect()));
-    const queues = new RunQueues(redis, config.queuePrefix);
+    const queues = new RunQueues(redis, config.queuePrefix, runJobIdHasher(secrets.dataKey));
     cleanups.push(() => queues.close());
     const keys = new PublisherKeys(db);
     const vault = config.vault ? vaultClient(config.vault) : undefined;
@@ -90,7 +97,8 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const runnerEvents = new RunnerEvents(audit, auditHash, log);
     const auditHeads = new AuditHeads(db, audit, secrets.releaseKey);
     const credentialStore = new Credentials({ db, audit, vault, defaultMaxAgeDays: config.credentialMaxAgeDays });
-    const packages = new Packages(db, keys, { maxArchiveBytes: config.maxPackageBytes, segments: config.segments }, credentials);
+    const ownership = new Ownership(db, audit);
+    const packages = new Packages(db, keys, { maxArchiveBytes: config.maxPackageBytes, segments: config.segments, prodSegments: config.prodSegments }, credentials, ownership);
     const cipher = await atRestCipher(config, vault, secrets.dataKey, secrets.dataKeyId);
     const signer = await jobSigner(config, vault, secrets.signingKey);
     const alerts = startAlerts({ db, audit, log, segments: config.segments, config: config.alerts });
@@ -99,13 +107,22 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const publicKeysPem = publishReleaseKey(config.secretsDir, publishPublicKeys(config.secretsDir, signer.publicKey, secrets.sealingKey), secrets.releaseKey);
     const runs = new Runs({ db, packages, queues, cipher, signer, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, idempotencyWindowHours: config.idempotencyWindowHours, credentials, runnerEvents, releaseGate: releases,
       onDeadLettered: (tx, runId, errorCode) => alerts.outbox.deadLettered(tx, runId, errorCode) });
+    // A revoked bootstrap runner token stops admitting HTTP requests as soon as any control room
+    // sharing the database reads the revocation (at once here, within the key cache delay elsewhere).
+    const runnerKeys = new RunnerKeys(db, secrets.runnerPublicKeys, RUNNER_KEYS_TTL_MS, Date.now, (segment) => secrets.runnerTokenHashes.delete(segment));
+    await runnerKeys.reload();
+    const keyRefresh = setInterval(() => void runnerKeys.reload().catch((err: Error) => log.warn({ err: { message: err.message } }, 'runner key refresh failed')), RUNNER_KEYS_TTL_MS);
+    keyRefresh.unref();
+    cleanups.push(async () => clearInterval(keyRefresh));
     const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log, runnerEvents, alerts: alerts.outbox,
-      runnerKeys: new RunnerKeys(db, secrets.runnerTokenHashes) });
+      runnerKeys, hashJobId: auditHash });
     cleanups.push(() => consumer.close());
     const screenshots = new Screenshots(db, cipher, config.screenshotRetentionDays);
+    // Retention purges write disposal records (what went, how many, which policy) in their own transactions.
+    const retention = new Retention({ db, audit, screenshotRetentionDays: config.screenshotRetentionDays, auditRetentionDays: config.auditRetentionDays });
     const sweep = setInterval(() => {
       runs.enqueuePending().catch((err: Error) => log.warn({ err: { message: err.message } }, 'enqueue sweep failed'));
-      screenshots.expire().catch((err: Error) => log.warn({ err: { message: err.message } }, 'screenshot expiry failed'));
+      retention.purgeScreenshots().catch((err: Error) => log.warn({ err: { message: err.message } }, 'screenshot expiry failed'));
     }, 30_000);
     sweep.unref();
     cleanups.push(async () => clearInterval(sweep));
@@ -113,7 +130,7 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     // requests: cleanups run in reverse), and retention expiry on the same timer.
     const auditTick = () => {
       auditHeads.signIfMoved().catch((err: Error) => log.error({ err: { message: err.message } }, 'audit head signing failed'));
-      audit.expire(config.auditRetentionDays).catch((err: Error) => log.error({ err: { message: err.message } }, 'audit expiry failed'));
+      retention.purgeAudit().catch((err: Error) => log.error({ err: { message: err.message } }, 'audit expiry failed'));
     };
     const auditTimer = setInterval(auditTick, config.auditHeadIntervalSeconds * 1000);
     auditTimer.unref();
@@ -122,9 +139,9 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
       await auditHeads.signIfMoved();
     });
     const deadLetters = new DeadLetters({ db, runs, queues, audit, log });
-    const cancellation = new RunCancellation({ db, queues, redis, prefix: config.queuePrefix, log });
+    const cancellation = new RunCancellation({ db, queues, redis, prefix: config.queuePrefix, log, signer });
     const identity = new Identity({
-      db, dataKey: secrets.dataKey, dataKeyId: secrets.dataKeyId, segments: config.segments,
+      db, dataKey: secrets.dataKey, dataKeyId: secrets.dataKeyId, segments: config.segments, onRunnerKeysChanged: () => runnerKeys.reload(),
       settings: { sessionIdleMinutes: config.sessionIdleMinutes, sessionMaxHours: config.sessionMaxHours, tokenMaxDays: config.tokenMaxDays },
     });
     const scheduling = await startSchedules({
@@ -132,12 +149,17 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
       minIntervalSeconds: config.scheduleMinIntervalSeconds, releaseGate: releases,
     });
     cleanups.push(() => scheduling.close());
+    const metrics = new ControlRoomMetrics({ db, redis, queuePrefix: config.queuePrefix, segments: config.segments });
+    cleanups.push(() => metrics.close());
+    const compliance = new Compliance({ db, audit, heads: auditHeads, releaseKey: secrets.releaseKey, settings: complianceSettings(config), alerts: alerts.outbox });
+    const dailyCompliance = startDailyCompliance(compliance, log);
+    cleanups.push(() => dailyCompliance.close());
     const app = buildApp({
       db, redis, keys, packages, runs, screenshots, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log,
       audit: { log: audit, heads: auditHeads, hash: auditHash, releasePublicKeyPem: publicKeyPem(secrets.releaseKey) },
-      deadLetters, alerts: alerts.outbox, cancellation, identity, prodSegments: config.prodSegments,
-      releases, https: config.tls ? httpsOptions(config.tls) : undefined, requireRunnerCertificates: config.tls?.clientCaFile !== undefined,
-      schedules: scheduling.schedules,
+      deadLetters, alerts: alerts.outbox, cancellation, identity, prodSegments: config.prodSegments, segments: config.segments,
+      releases, ownership, https: config.tls ? httpsOptions(config.tls) : undefined, requireRunnerCertificates: config.tls?.clientCaFile !== undefined,
+      schedules: scheduling.schedules, metrics, compliance, accessReviews: new AccessReviews({ db, audit }),
     });
     warnIfPlainHttp({ tls: config.tls !== undefined, terminated: config.tlsTerminated, production: config.production }, log);
     cleanups.push(() => app.close());

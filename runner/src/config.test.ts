@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateBoxKeyPair, generateSigningKeyPair } from '@orderly/shared';
@@ -12,6 +12,8 @@ const write = (name: string, text: string) => {
 };
 const pub = write('control-room.pub', generateSigningKeyPair().publicKeyPem + generateBoxKeyPair().publicKeyPem);
 const token = write('runner.token', 'orderly_0123456789abcdefghij');
+const signingKeyPem = generateSigningKeyPair().privateKeyPem;
+writeFileSync(join(dir, 'runner.key'), signingKeyPem, { mode: 0o600 });
 const base = { ORDERLY_SEGMENT: 'demo', ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: pub, ORDERLY_RUNNER_TOKEN_FILE: token };
 
 const codeOf = (fn: () => unknown) => {
@@ -49,4 +51,31 @@ test('the key file must hold both control room keys, and the token file must be 
   const short = codeOf(() => loadRunnerCredentials(loadRunnerConfig({}, { ...base, ORDERLY_RUNNER_TOKEN_FILE: write('short.token', 'abc') })));
   expect(short?.code).toBe('ORDERLY_E_CONFIG_INVALID');
   expect(short?.message).not.toContain('abc');
+});
+
+test('the signing key sits beside the token by default, and a key others can read, or a missing one, is refused', () => {
+  const config = loadRunnerConfig({}, base);
+  expect(config.signingKeyFile).toBe(join(dir, 'runner.key'));
+  expect(loadRunnerCredentials(config).signingKey.asymmetricKeyType).toBe('ed25519');
+  const loose = write('loose.key', signingKeyPem);
+  chmodSync(loose, 0o644);
+  const refused = codeOf(() => loadRunnerCredentials(loadRunnerConfig({}, { ...base, ORDERLY_RUNNER_SIGNING_KEY_FILE: loose })));
+  expect(refused).toEqual({ code: 'ORDERLY_E_CONFIG_INVALID', message: expect.stringContaining('readable by others (mode 644)') });
+  expect(refused?.message).not.toContain('PRIVATE KEY');
+  const missing = codeOf(() => loadRunnerCredentials(loadRunnerConfig({}, { ...base, ORDERLY_RUNNER_SIGNING_KEY_FILE: join(dir, 'absent.key') })));
+  expect(missing?.code).toBe('ORDERLY_E_CONFIG_INVALID');
+  const notEd25519 = join(dir, 'box.key');
+  writeFileSync(notEd25519, generateBoxKeyPair().privateKeyPem, { mode: 0o600 });
+  expect(codeOf(() => loadRunnerCredentials(loadRunnerConfig({}, { ...base, ORDERLY_RUNNER_SIGNING_KEY_FILE: notEd25519 })))?.message).toContain('not a PEM Ed25519 private key');
+});
+
+test('ORDERLY_SANDBOX=none is refused for the prod channel and for production, and allowed for development', () => {
+  for (const extra of [{ ORDERLY_RUNNER_CHANNEL: 'prod' }, { ORDERLY_ENV: 'production' }]) {
+    const failure = codeOf(() => loadRunnerConfig({}, { ...base, ORDERLY_SANDBOX: 'none', ...extra }));
+    expect(failure?.code).toBe('ORDERLY_E_CONFIG_INVALID');
+    expect(failure?.message).toContain('ORDERLY_SANDBOX');
+  }
+  expect(loadRunnerConfig({}, { ...base, ORDERLY_SANDBOX: 'none' }).sandbox.mode).toBe('none');
+  expect(loadRunnerConfig({}, base).sandbox.mode).toBe('bwrap');
+  expect(codeOf(() => loadRunnerConfig({}, { ...base, ORDERLY_SANDBOX: 'chroot' }))?.code).toBe('ORDERLY_E_CONFIG_INVALID');
 });

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { KeyObject } from 'node:crypto';
-import { logLevel, optionalString, OrderlyError, parseConfig, parseControlRoomPublicKeys, parseReleasePublicKey, positiveInt, ReleaseChannel, SegmentName } from '@orderly/shared';
+import { ATTEMPT_LEASE_MAX_MS, ATTEMPT_LEASE_MIN_MS, loadPrivateKey, logLevel, optionalString, OrderlyError, parseConfig, parseControlRoomPublicKeys, parseReleasePublicKey, positiveInt, ReleaseChannel, SegmentName } from '@orderly/shared';
 
 /** The runner's configuration: parsed once from the environment, frozen. */
 export const RunnerConfigSchema = z
@@ -12,22 +12,37 @@ export const RunnerConfigSchema = z
     ORDERLY_CONTROL_ROOM_URL: z.url().default('http://127.0.0.1:7300'),
     ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: z.string({ error: "is required: the control room's public key file (control-room.pub)" }).min(1),
     ORDERLY_RUNNER_TOKEN_FILE: z.string({ error: "is required: a file holding this runner's token" }).min(1),
+    ORDERLY_RUNNER_SIGNING_KEY_FILE: optionalString,
     REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
     ORDERLY_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('orderly'),
     ORDERLY_CHROMIUM_PATH: z.string().default('/usr/bin/chromium'),
     ORDERLY_CACHE_DIR: z.string().default('.orderly/runner-cache'),
     ORDERLY_RUNNER_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).optional(),
-    ORDERLY_BOT_HOST_USER: z.string().default('nobody'),
+    ORDERLY_SANDBOX: z.enum(['bwrap', 'none']).default('bwrap'),
+    ORDERLY_SANDBOX_UID_BASE: positiveInt(64200),
+    ORDERLY_SANDBOX_MEMORY_MB: positiveInt(1536),
+    ORDERLY_SANDBOX_PIDS: positiveInt(512),
+    ORDERLY_SANDBOX_FILE_MB: positiveInt(256),
+    ORDERLY_SANDBOX_TMP_MB: positiveInt(512),
+    ORDERLY_SANDBOX_CPU_SECONDS: positiveInt(900),
+    ORDERLY_SANDBOX_PREWARM: z.enum(['0', '1']).default('1'),
+    ORDERLY_EGRESS_DENY: z.string().default(''),
+    ORDERLY_ENV: z.enum(['development', 'production']).default('development'),
     ORDERLY_CONCURRENCY: positiveInt(1),
     ORDERLY_SHUTDOWN_GRACE_SECONDS: positiveInt(30),
     ORDERLY_LOG_LEVEL: logLevel,
     VAULT_ADDR: z.url().optional().or(z.literal('').transform(() => undefined)),
     ORDERLY_JOB_LOCK_MS: positiveInt(30_000),
     ORDERLY_STALLED_INTERVAL_MS: positiveInt(30_000),
+    ORDERLY_ATTEMPT_LEASE_MS: z.coerce.number().int().min(ATTEMPT_LEASE_MIN_MS).max(ATTEMPT_LEASE_MAX_MS).optional(),
     ORDERLY_RUNNER_CHANNEL: ReleaseChannel.default('dev'),
     ORDERLY_CONTROL_ROOM_CA_FILE: optionalString,
     ORDERLY_RUNNER_CERT_FILE: optionalString,
     ORDERLY_RUNNER_KEY_FILE: optionalString,
+  })
+  .refine((env) => env.ORDERLY_SANDBOX !== 'none' || (env.ORDERLY_RUNNER_CHANNEL !== 'prod' && env.ORDERLY_ENV !== 'production'), {
+    message: 'ORDERLY_SANDBOX=none runs bot code uncontained and is for development only: refused for the prod channel and ORDERLY_ENV=production',
+    path: ['ORDERLY_SANDBOX'],
   })
   .refine((env) => !env.ORDERLY_RUNNER_CERT_FILE === !env.ORDERLY_RUNNER_KEY_FILE, { message: 'ORDERLY_RUNNER_CERT_FILE and ORDERLY_RUNNER_KEY_FILE go together', path: ['ORDERLY_RUNNER_KEY_FILE'] })
   .transform((env) => ({
@@ -35,12 +50,30 @@ export const RunnerConfigSchema = z
     controlRoomUrl: env.ORDERLY_CONTROL_ROOM_URL.replace(/\/$/, ''),
     publicKeyFile: resolve(env.ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE),
     tokenFile: resolve(env.ORDERLY_RUNNER_TOKEN_FILE),
+    /** The runner's Ed25519 private key (0600) that signs its reports; beside the token file by default. */
+    signingKeyFile: resolve(env.ORDERLY_RUNNER_SIGNING_KEY_FILE ?? defaultSigningKeyFile(env.ORDERLY_RUNNER_TOKEN_FILE)),
     redisUrl: env.REDIS_URL,
     queuePrefix: env.ORDERLY_QUEUE_PREFIX,
     chromiumPath: env.ORDERLY_CHROMIUM_PATH,
     cacheDir: resolve(env.ORDERLY_CACHE_DIR),
     runnerId: env.ORDERLY_RUNNER_ID ?? `${hostname()}-${process.pid}`,
-    botHostUser: env.ORDERLY_BOT_HOST_USER,
+    /** How bot code is contained; `none` is for development only and refused in production. */
+    sandbox: {
+      mode: env.ORDERLY_SANDBOX,
+      /** Slot i runs its sandboxes as uid base + i (when the runner is root). */
+      uidBase: env.ORDERLY_SANDBOX_UID_BASE,
+      limits: {
+        memoryBytes: env.ORDERLY_SANDBOX_MEMORY_MB * 1024 * 1024,
+        pids: env.ORDERLY_SANDBOX_PIDS,
+        fileBytes: env.ORDERLY_SANDBOX_FILE_MB * 1024 * 1024,
+        tmpBytes: env.ORDERLY_SANDBOX_TMP_MB * 1024 * 1024,
+        cpuSeconds: env.ORDERLY_SANDBOX_CPU_SECONDS,
+      },
+      prewarm: env.ORDERLY_SANDBOX_PREWARM === '1',
+    },
+    production: env.ORDERLY_ENV === 'production',
+    /** More endpoints (`host:port`, comma-separated) no bot may reach whatever its manifest says, e.g. the database. */
+    egressDeny: parseEndpoints(env.ORDERLY_EGRESS_DENY),
     concurrency: env.ORDERLY_CONCURRENCY,
     shutdownGraceMs: env.ORDERLY_SHUTDOWN_GRACE_SECONDS * 1000,
     logLevel: env.ORDERLY_LOG_LEVEL,
@@ -49,6 +82,11 @@ export const RunnerConfigSchema = z
     /** A dead runner's run is picked up after at most lock + stalled-check interval. */
     jobLockMs: env.ORDERLY_JOB_LOCK_MS,
     stalledIntervalMs: env.ORDERLY_STALLED_INTERVAL_MS,
+    /**
+     * The attempt lease asked for at claim (fencing): a second claim while it is alive is refused.
+     * Default: the job lock, so a dead runner's run is taken over about as soon as BullMQ redelivers it.
+     */
+    attemptLeaseMs: env.ORDERLY_ATTEMPT_LEASE_MS ?? Math.min(ATTEMPT_LEASE_MAX_MS, Math.max(ATTEMPT_LEASE_MIN_MS, env.ORDERLY_JOB_LOCK_MS)),
     /** `prod`: run only packages with a valid release attestation for `prod` (production segments). */
     channel: env.ORDERLY_RUNNER_CHANNEL,
     /** HTTPS to the control room: the CA to trust and this runner's client certificate (mTLS). */
@@ -60,13 +98,30 @@ export const RunnerConfigSchema = z
   }));
 export type RunnerConfig = z.infer<typeof RunnerConfigSchema>;
 
+/** `runner-demo.token` -> `runner-demo.key`; any other name gets `.key` appended. */
+export function defaultSigningKeyFile(tokenFile: string): string {
+  return tokenFile.endsWith('.token') ? `${tokenFile.slice(0, -'.token'.length)}.key` : `${tokenFile}.key`;
+}
+
+function parseEndpoints(list: string): Array<{ host: string; port: number }> {
+  return list
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)
+    .map((item) => {
+      const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(item);
+      if (!match) throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `ORDERLY_EGRESS_DENY: ${item} is not host:port`);
+      return { host: match[1]!, port: Number(match[2]) };
+    });
+}
+
 /** Command-line options override the environment of the same name. */
 export function loadRunnerConfig(overrides: Record<string, string> = {}, env: Record<string, string | undefined> = process.env): RunnerConfig {
   return parseConfig(RunnerConfigSchema, { ...env, ...overrides });
 }
 
 /** Reads the key and token files the config names, with coded errors that name the file only. */
-export function loadRunnerCredentials(config: RunnerConfig): { controlRoomKeys: ReturnType<typeof parseControlRoomPublicKeys>; token: string; releaseKey: KeyObject | undefined } {
+export function loadRunnerCredentials(config: RunnerConfig): { controlRoomKeys: ReturnType<typeof parseControlRoomPublicKeys>; token: string; signingKey: KeyObject; releaseKey: KeyObject | undefined } {
   const read = (path: string, what: string) => {
     try {
       return readFileSync(path, 'utf8');
@@ -83,5 +138,26 @@ export function loadRunnerCredentials(config: RunnerConfig): { controlRoomKeys: 
   }
   const token = read(config.tokenFile, 'the runner token').trim();
   if (token.length < 16) throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `the runner token in ${config.tokenFile} is too short`);
-  return { controlRoomKeys, token, releaseKey };
+  return { controlRoomKeys, token, signingKey: loadSigningKey(config.signingKeyFile), releaseKey };
+}
+
+/**
+ * The runner's report-signing key. Whoever reads it can report outcomes for this runner's segment,
+ * so a file that others on the host can read (or that is not a regular file) is refused, as ssh
+ * refuses a private key with loose permissions.
+ */
+export function loadSigningKey(path: string): KeyObject {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch {
+    throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `cannot read the runner signing key at ${path}: create it with \`orderly runners register --key-out\` or \`orderly runner keygen\``);
+  }
+  if (!stat.isFile()) throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `the runner signing key at ${path} is not a regular file`);
+  if ((stat.mode & 0o077) !== 0) throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `the runner signing key at ${path} is readable by others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it`);
+  try {
+    return loadPrivateKey(readFileSync(path, 'utf8'));
+  } catch {
+    throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `the runner signing key at ${path} is not a PEM Ed25519 private key`);
+  }
 }

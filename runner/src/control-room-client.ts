@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
-import { ClaimAnswer, DsseEnvelope, ERROR_CODES, ErrorCode, KeyId, OrderlyError, PackageDigest, RunnerPackageRelease, StepBeginResponse } from '@orderly/shared';
+import { ClaimAnswer, DsseEnvelope, ERROR_CODES, ErrorCode, KeyId, OrderlyError, PackageDigest, RenewResponse, RunnerPackageRelease, SafeDetails, StepBeginResponse } from '@orderly/shared';
 
 export const PackageResponse = z.object({
   archive: z.base64(),
@@ -16,16 +16,22 @@ export type PackageResponse = z.infer<typeof PackageResponse>;
 
 /** The runner's view of the control room's runner API. */
 export interface ControlRoomClient {
-  /** Claims the run for a new attempt (numbered by the control room), or is told to wait first. */
-  claim(runId: string, runnerId: string): Promise<ClaimAnswer>;
-  /** Begins a step checkpoint of the run's current attempt. */
-  beginStep(runId: string, attempt: number, name: string, rerun: boolean): Promise<StepBeginResponse>;
-  /** Records a step of the current attempt done, with its JSON result. */
-  completeStep(runId: string, attempt: number, name: string, result: unknown): Promise<void>;
+  /**
+   * Claims the run for a new attempt (numbered by the control room, with a fencing token and a
+   * lease of `leaseMs`), or is told to wait first; `ORDERLY_E_RUN_ALREADY_ACTIVE` while another
+   * attempt's lease is alive.
+   */
+  claim(runId: string, runnerId: string, leaseMs?: number): Promise<ClaimAnswer>;
+  /** Renews the lease of the attempt the fencing token belongs to. */
+  renew(runId: string, attempt: number, fence: string): Promise<RenewResponse>;
+  /** Begins a step checkpoint of the run's current attempt (fenced by its token). */
+  beginStep(runId: string, attempt: number, fence: string, name: string, rerun: boolean): Promise<StepBeginResponse>;
+  /** Records a step of the current attempt done, with its JSON result (a repeat is a no-op). */
+  completeStep(runId: string, attempt: number, fence: string, name: string, result: unknown): Promise<void>;
   fetchPackage(digest: PackageDigest): Promise<PackageResponse>;
   /** The publisher key's revocation and the release attestations of a package, now. */
   packageRelease(digest: PackageDigest): Promise<RunnerPackageRelease>;
-  recordLease(runId: string, attempt: number, accessor: string): Promise<void>;
+  recordLease(runId: string, attempt: number, fence: string, accessor: string): Promise<void>;
   uploadScreenshot(runId: string, attempt: number, name: string, png: Buffer): Promise<void>;
 }
 
@@ -48,6 +54,12 @@ export function loadControlRoomTls(files: { caFile?: string | undefined; certFil
     }
   };
   return { ca: read(files.caFile, "the control room's CA"), cert: read(files.certFile, 'the runner certificate'), key: read(files.keyFile, 'the runner private key') };
+}
+
+/** Error details from the control room, kept only when they are flat safe values (e.g. `retryInMs`). */
+function safeDetails(details: unknown): SafeDetails {
+  if (typeof details !== 'object' || details === null) return {};
+  return Object.fromEntries(Object.entries(details).filter(([, v]) => typeof v === 'number' || typeof v === 'boolean' || (typeof v === 'string' && v.length <= 200)).slice(0, 20)) as SafeDetails;
 }
 
 interface RawResponse {
@@ -108,10 +120,10 @@ export function httpControlRoomClient(baseUrl: string, token: string, tls?: Cont
       throw new OrderlyError('ORDERLY_E_CONTROL_ROOM_UNAVAILABLE', `control room unreachable at ${baseUrl}`);
     }
     if (response.status === 204) return schema.parse(undefined);
-    const body = response.body as { error?: { code?: string; message?: string } } | undefined;
+    const body = response.body as { error?: { code?: string; message?: string; details?: unknown } } | undefined;
     if (response.status < 200 || response.status >= 300) {
       const code = body?.error?.code;
-      if (code && Object.hasOwn(ERROR_CODES, code)) throw new OrderlyError(code as ErrorCode, body?.error?.message ?? code);
+      if (code && Object.hasOwn(ERROR_CODES, code)) throw new OrderlyError(code as ErrorCode, body?.error?.message ?? code, safeDetails(body?.error?.details));
       if (response.status >= 500) throw new OrderlyError('ORDERLY_E_CONTROL_ROOM_UNAVAILABLE', `control room answered ${response.status}`);
       throw new OrderlyError('ORDERLY_E_INTERNAL', `control room answered ${response.status}`);
     }
@@ -120,15 +132,16 @@ export function httpControlRoomClient(baseUrl: string, token: string, tls?: Cont
     return parsed.data;
   }
   return {
-    claim: (runId, runnerId) => call(`/v1/runner/runs/${runId}/claim`, ClaimAnswer, { method: 'POST', body: JSON.stringify({ runnerId }) }),
-    beginStep: (runId, attempt, name, rerun) => call(`/v1/runner/runs/${runId}/steps/begin`, StepBeginResponse, { method: 'POST', body: JSON.stringify({ attempt, name, rerun }) }),
-    completeStep: (runId, attempt, name, result) =>
-      call(`/v1/runner/runs/${runId}/steps/complete`, z.undefined(), { method: 'POST', body: JSON.stringify({ attempt, name, ...(result === undefined ? {} : { result }) }) }),
+    claim: (runId, runnerId, leaseMs) => call(`/v1/runner/runs/${runId}/claim`, ClaimAnswer, { method: 'POST', body: JSON.stringify({ runnerId, ...(leaseMs === undefined ? {} : { leaseMs }) }) }),
+    renew: (runId, attempt, fence) => call(`/v1/runner/runs/${runId}/renew`, RenewResponse, { method: 'POST', body: JSON.stringify({ attempt, fence }) }),
+    beginStep: (runId, attempt, fence, name, rerun) => call(`/v1/runner/runs/${runId}/steps/begin`, StepBeginResponse, { method: 'POST', body: JSON.stringify({ attempt, fence, name, rerun }) }),
+    completeStep: (runId, attempt, fence, name, result) =>
+      call(`/v1/runner/runs/${runId}/steps/complete`, z.undefined(), { method: 'POST', body: JSON.stringify({ attempt, fence, name, ...(result === undefined ? {} : { result }) }) }),
     fetchPackage: (digest) => call(`/v1/runner/packages/${digest}`, PackageResponse),
     packageRelease: (digest) => call(`/v1/runner/packages/${digest}/release`, RunnerPackageRelease),
     uploadScreenshot: async (runId, attempt, name, png) => {
       await call(`/v1/runner/runs/${runId}/screenshots`, z.object({ id: z.number() }), { method: 'POST', body: JSON.stringify({ attempt, name, png: png.toString('base64') }) });
     },
-    recordLease: (runId, attempt, accessor) => call(`/v1/runner/runs/${runId}/lease`, z.undefined(), { method: 'POST', body: JSON.stringify({ attempt, accessor }) }),
+    recordLease: (runId, attempt, fence, accessor) => call(`/v1/runner/runs/${runId}/lease`, z.undefined(), { method: 'POST', body: JSON.stringify({ attempt, fence, accessor }) }),
   };
 }

@@ -1,33 +1,41 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
-import { createLogger, isOrderlyError } from '@orderly/shared';
+import { writeFileSync } from 'node:fs';
+import { createLogger, generateSigningKeyPair, isOrderlyError, OrderlyError } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import { createVaultClientFactory } from '@orderly/shared/vault';
-import { BotHost, resolveHostUser } from './bot-host/host';
 import { loadRunnerConfig, loadRunnerCredentials, RunnerConfig } from './config';
 import { httpControlRoomClient, loadControlRoomTls } from './control-room-client';
 import { PackageCache } from './packages/cache';
 import { RunCancellations } from './pipeline/cancellations';
+import { runnerShutdown } from './pipeline/shutdown';
 import { createSegmentWorker } from './pipeline/worker';
 import { ReportPublisher } from './reports/publisher';
+import { createSandboxPool } from './sandbox/runner-sandboxes';
+import { checkRedisAccess } from './redis-acl-check';
 
-/** The runner's composition root: load config and keys, start bot hosts, consume the segment queue. */
+/** The runner's composition root: load config and keys, warm the run sandboxes, consume the segment queue. */
 export async function startRunner(
   config: RunnerConfig,
   log: Logger = createLogger({ level: config.logLevel, name: 'runner', base: { runner: config.runnerId, segment: config.segment } }),
   hooks: { onBotStarted?: (runId: string, contextMs: number) => void } = {},
 ): Promise<{ close(): Promise<void> }> {
-  const { controlRoomKeys, token, releaseKey } = loadRunnerCredentials(config);
-  const user = resolveHostUser(config.botHostUser, log);
-  const hosts = Array.from({ length: config.concurrency }, () => new BotHost({ chromiumPath: config.chromiumPath, user, log }));
-  await Promise.all(hosts.map((h) => h.start()));
+  const { controlRoomKeys, token, signingKey, releaseKey } = loadRunnerCredentials(config);
+  const sandboxes = createSandboxPool(config, log);
+  await sandboxes.start();
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', () => undefined);
-  const reports = new ReportPublisher(connection, config.queuePrefix, controlRoomKeys.sealing, config.runnerId, token);
+  await checkRedisAccess(connection, { prefix: config.queuePrefix, segment: config.segment, production: config.production }).catch(async (err: unknown) => { connection.disconnect(); await sandboxes.close(); throw err; });
+  const reports = new ReportPublisher(connection, config.queuePrefix, controlRoomKeys.sealing, config.runnerId, signingKey);
   const client = httpControlRoomClient(config.controlRoomUrl, token, loadControlRoomTls(config.controlRoomTls));
-  const cancellations = await RunCancellations.start({ connection, prefix: config.queuePrefix, log });
-  const { close } = createSegmentWorker({
+  const cancellations = await RunCancellations.start({ connection, prefix: config.queuePrefix, log, controlRoomSigningKey: controlRoomKeys.signing, segment: config.segment }).catch(async (err: unknown) => {
+    await reports.close().catch(() => undefined);
+    connection.disconnect();
+    await sandboxes.close();
+    throw err;
+  });
+  const worker = createSegmentWorker({
     segment: config.segment,
     runnerId: config.runnerId,
     connection,
@@ -35,31 +43,22 @@ export async function startRunner(
     controlRoomSigningKey: controlRoomKeys.signing,
     client,
     cache: new PackageCache(config.cacheDir, client, { channel: config.channel, releaseKey }),
-    hosts,
+    sandboxes,
+    sandboxMode: config.sandbox.mode,
     reports,
     vault: config.vaultAddress ? createVaultClientFactory({ address: config.vaultAddress }) : undefined,
     log,
     lockDurationMs: config.jobLockMs,
     stalledIntervalMs: config.stalledIntervalMs,
+    attemptLeaseMs: config.attemptLeaseMs,
     cancellations,
     ...hooks,
   });
-  log.info({ concurrency: config.concurrency, isolatedUser: user !== undefined, channel: config.channel }, 'runner started');
-  let closed: Promise<void> | undefined;
-  return {
-    close: () =>
-      (closed ??= (async () => {
-        try {
-          await close(config.shutdownGraceMs);
-        } finally {
-          await Promise.allSettled(hosts.map((h) => h.close()));
-          await cancellations.close();
-          await reports.close().catch(() => undefined);
-          await connection.quit().catch(() => connection.disconnect());
-          log.info('runner stopped');
-        }
-      })()),
-  };
+  log.info({ concurrency: config.concurrency, sandbox: config.sandbox.mode, prewarm: config.sandbox.prewarm, channel: config.channel }, 'runner started');
+  // Idempotent, and no step is skipped: stop taking jobs, let runs finish (abort them past the
+  // grace), close the worker, the sandboxes (with their egress proxies), the cancel listener, the
+  // report publisher, and Redis; each step bounded, so a hung one cannot hold the rest.
+  return { close: runnerShutdown({ worker, sandboxes, cancellations, reports, redis: connection, graceMs: config.shutdownGraceMs, log }) };
 }
 
 /** Runs the runner CLI (the `orderly-runner` bin). */
@@ -75,6 +74,21 @@ export function main(argv: string[]): void {
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {
         process.once(signal, () => void runner.close().then(() => process.exit(0), () => process.exit(1)));
       }
+    });
+  program
+    .command('keygen')
+    .description("make this runner's Ed25519 report-signing key: the private key to --out (0600), the public key to <out>.pub for `orderly runners register --public-key`")
+    .requiredOption('--out <file>', 'the private key file (ORDERLY_RUNNER_SIGNING_KEY_FILE; by default the token file with .token -> .key)')
+    .action((options: { out: string }) => {
+      const pair = generateSigningKeyPair();
+      // 'wx': an existing key is never overwritten (it may be registered already).
+      try {
+        writeFileSync(options.out, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
+      } catch {
+        throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `cannot create ${options.out} (it exists, or its directory does not)`);
+      }
+      writeFileSync(`${options.out}.pub`, pair.publicKeyPem, { mode: 0o644 });
+      process.stdout.write(`signing key written to ${options.out}; public key in ${options.out}.pub\n`);
     });
   program.parseAsync(argv).catch((err: unknown) => {
     process.stderr.write(`orderly-runner: ${isOrderlyError(err) ? `${err.code}: ${err.message}` : 'failed to start'}\n`);

@@ -4,12 +4,18 @@
  */
 export const ERROR_CODES = {
   ORDERLY_E_CONFIG_INVALID: { status: 500, retryable: false, doc: 'A configuration variable is missing or invalid; the process exits.' },
+  ORDERLY_E_BACKUP_INVALID: { status: 400, retryable: false, doc: 'The file is not an Orderly backup archive, or the backup key is not 32 bytes.' },
+  ORDERLY_E_BACKUP_TAMPERED: { status: 422, retryable: false, doc: 'The backup archive does not authenticate or does not match its sha256 manifest: it was changed or truncated. Nothing was restored.' },
+  ORDERLY_E_BACKUP_WRONG_KEY: { status: 422, retryable: false, doc: 'The backup archive was sealed with another backup key (its key id is named). Nothing was restored.' },
+  ORDERLY_E_BACKUP_TARGET_NOT_EMPTY: { status: 409, retryable: false, doc: 'A restore goes only into an empty database; the target has tables.' },
+  ORDERLY_E_BACKUP_FAILED: { status: 500, retryable: false, doc: 'pg_dump or pg_restore failed, or the restored database differs from the manifest.' },
   ORDERLY_E_BAD_REQUEST: { status: 400, retryable: false, doc: 'The request body, query or parameters failed validation.' },
   ORDERLY_E_BODY_TOO_LARGE: { status: 413, retryable: false, doc: 'The request body or package upload is over the size limit.' },
   ORDERLY_E_UNAUTHENTICATED: { status: 401, retryable: false, doc: 'No valid credential was presented.' },
   ORDERLY_E_FORBIDDEN: { status: 403, retryable: false, doc: 'The caller may not perform this action.' },
   ORDERLY_E_NOT_FOUND: { status: 404, retryable: false, doc: 'The named resource does not exist.' },
   ORDERLY_E_MANIFEST_INVALID: { status: 400, retryable: false, doc: 'bot.json is missing, malformed or fails the manifest schema.' },
+  ORDERLY_E_CONTACTS_REQUIRED: { status: 400, retryable: false, doc: 'bot.json names a production segment (`ORDERLY_PROD_SEGMENTS`) but no `contacts` (owner, data steward, security contact); refused at publish.' },
   ORDERLY_E_PACKAGE_INVALID: { status: 400, retryable: false, doc: 'The package archive is malformed: bad gzip/tar, `..` or absolute paths, links or special files.' },
   ORDERLY_E_PACKAGE_TOO_LARGE: { status: 413, retryable: false, doc: 'The package archive, or its unpacked content, is over the size limit.' },
   ORDERLY_E_PACKAGE_DIGEST_MISMATCH: { status: 400, retryable: false, doc: 'The package bytes do not match the digest that was signed or requested.' },
@@ -26,13 +32,17 @@ export const ERROR_CODES = {
   ORDERLY_E_IDEMPOTENCY_KEY_REUSED: { status: 409, retryable: false, doc: 'The idempotency key belongs to a run of another bot or with another input.' },
   ORDERLY_E_RUN_NOT_CLAIMABLE: { status: 409, retryable: false, doc: 'The run is not in a state this runner may claim.' },
   ORDERLY_E_JOB_FORGED: { status: 400, retryable: false, doc: 'A job on a run queue is not a valid control-room-signed envelope; it is refused and never run.' },
-  ORDERLY_E_REPORT_FORGED: { status: 400, retryable: false, doc: "A report on `orderly.reports` was not signed by a runner credential the control room knows, or came from a runner of another segment than the run's; it is recorded in `job_refusals` and never moves a run." },
+  ORDERLY_E_REPORT_FORGED: { status: 400, retryable: false, doc: "A report on `orderly.reports` was unsigned, tampered, signed by an unknown or revoked runner key, or came from a runner of another segment than the run's; it is recorded in `job_refusals` and the audit log and never moves a run." },
+  ORDERLY_E_CANCEL_REFUSED: { status: 400, retryable: false, doc: "A message on the cancel channel was not signed by the control room, was for another segment's run, or had expired; the runner aborts nothing and logs it." },
   ORDERLY_E_JOB_EXPIRED: { status: 400, retryable: false, doc: 'The job envelope is past its not-after time.' },
   ORDERLY_E_JOB_WRONG_SEGMENT: { status: 400, retryable: false, doc: "The job envelope names another segment than the runner's." },
   ORDERLY_E_BOT_FAILED: { status: 500, retryable: true, doc: 'The bot threw a system error (timeout, navigation, target error); retried.' },
   ORDERLY_E_BOT_BUSINESS: { status: 422, retryable: false, doc: 'The bot reported that the work itself cannot succeed; never retried.' },
   ORDERLY_E_BOT_TIMEOUT: { status: 504, retryable: true, doc: "The bot ran past its manifest's timeout and was aborted." },
   ORDERLY_E_BOT_HOST_CRASHED: { status: 500, retryable: true, doc: 'The bot host process or its browser died during the run.' },
+  ORDERLY_E_SANDBOX_LIMIT: { status: 422, retryable: false, doc: "The run passed one of its sandbox's limits (memory, processes, CPU time, file size or temporary space) and was ended; the details name the limit." },
+  ORDERLY_E_SANDBOX_UNAVAILABLE: { status: 503, retryable: true, doc: 'The run sandbox could not be created (bubblewrap, user namespaces or the seccomp filter missing or failing); the run is retried, never run outside the sandbox.' },
+  ORDERLY_E_EGRESS_REFUSED: { status: 403, retryable: false, doc: "The sandbox's egress proxy refused a connection: the host and port are not in the manifest's hosts, or the address is loopback, private, link-local, metadata or Orderly's own infrastructure." },
   ORDERLY_E_CONTROL_ROOM_UNAVAILABLE: { status: 503, retryable: true, doc: 'The runner could not reach the control room.' },
   ORDERLY_E_DEPENDENCY_UNAVAILABLE: { status: 503, retryable: true, doc: 'Redis or the database did not answer.' },
   ORDERLY_E_VAULT_SEALED: { status: 503, retryable: true, doc: 'Vault answered that it is sealed (503).' },
@@ -44,16 +54,20 @@ export const ERROR_CODES = {
   ORDERLY_E_CREDENTIAL_CAS_CONFLICT: { status: 409, retryable: false, doc: 'A concurrent rotation wrote the credential first (check-and-set); read and rotate again.' },
   ORDERLY_E_REDACTION_VALUE_TOO_SHORT: { status: 400, retryable: false, doc: 'A declared PHI value or secret is too short to mask safely; it is refused rather than masking every match.' },
   ORDERLY_E_REDACTION_INPUT_INVALID: { status: 400, retryable: false, doc: 'A redaction eval/scan file line is not valid JSON of the documented shape.' },
-  ORDERLY_E_INTERNAL: { status: 500, retryable: false, doc: 'An unexpected error; details are in the server log under the request id.' },
+  ORDERLY_E_INTERNAL: { status: 500, retryable: true, doc: 'An unexpected error; details are in the server log under the request id. A run attempt that ends with it is retried.' },
   ORDERLY_E_ATTEMPT_LOST: { status: 500, retryable: true, doc: "An attempt's runner died or stalled before it reported; the run is retried after its backoff, or dead-lettered once its attempts are used up." },
-  ORDERLY_E_ATTEMPT_STALE: { status: 409, retryable: false, doc: "A runner spoke for an attempt that is no longer the run's current one (a newer attempt claimed the run)." },
+  ORDERLY_E_ATTEMPT_STALE: { status: 409, retryable: false, doc: "A runner spoke for an attempt that is no longer the run's current one (a newer attempt claimed the run), or with another claim's fencing token; nothing was changed." },
+  ORDERLY_E_RUN_ALREADY_ACTIVE: { status: 409, retryable: true, doc: "Another attempt of the run holds a live lease (a duplicate delivery of its job, or a job wrongly declared stalled): the claim is refused and recorded, and the job asks again when that lease would expire (details.retryInMs)." },
   ORDERLY_E_STEP_UNCERTAIN: { status: 409, retryable: false, doc: 'A step started on an earlier attempt never recorded done, and the bot gave no `onUncertain` policy: never re-run silently; the run is dead-lettered for an operator.' },
   ORDERLY_E_STEP_INVALID: { status: 400, retryable: false, doc: 'A step name is not 1-100 letters, digits, `.`, `_`, `:` or `-`, a step name is used twice in one attempt, or a step result is not JSON or is over 64 KiB.' },
   ORDERLY_E_RELEASE_MISSING: { status: 409, retryable: false, doc: 'The package has no release attestation for the channel of the segment (production segments need a promotion to `prod`); it is not run.' },
   ORDERLY_E_RELEASE_INVALID: { status: 400, retryable: false, doc: 'A release attestation does not verify: not signed by the release key, tampered, or for another digest.' },
   ORDERLY_E_RELEASE_EXPIRED: { status: 409, retryable: false, doc: 'The release attestation for the channel has expired; promote the package again.' },
   ORDERLY_E_KEY_REVOKED: { status: 409, retryable: false, doc: "The package's publisher key is revoked: it is not run or promoted anywhere." },
-  ORDERLY_E_SELF_APPROVAL: { status: 403, retryable: false, doc: 'Separation of duties: the publisher of a package cannot promote it.' },
+  ORDERLY_E_SELF_APPROVAL: { status: 403, retryable: false, doc: 'Separation of duties by person: the approver uploaded the package, holds its signing key (or owns the service account holding it), or owns the service account that uploaded it; or who did is not recorded.' },
+  ORDERLY_E_BOT_NOT_OWNED: { status: 403, retryable: false, doc: "The bot name belongs to a team the signing key's holder is not in (or the key is bound to nobody): a new version needs a key of the owning team. Nothing was stored and no Vault role changed." },
+  ORDERLY_E_TEAM_REQUIRED: { status: 400, retryable: false, doc: "A first publish claims the bot name for a team: the signing key's holder must be in the team named by `team` (or in exactly one team when none is named)." },
+  ORDERLY_E_PERMISSIONS_NOT_ACKNOWLEDGED: { status: 409, retryable: false, doc: 'The version adds credentials, hosts, PHI fields or segments compared with the version in prod: the promotion must carry the digest of that permission diff (`acknowledgePermissions`), as `orderly bot promote` shows it; `details` hold the diff.' },
   ORDERLY_E_CLIENT_CERT_REQUIRED: { status: 401, retryable: false, doc: 'Runner routes need a TLS client certificate issued by the configured client CA.' },
   ORDERLY_E_RUN_NOT_DEAD_LETTERED: { status: 409, retryable: false, doc: 'The run is not (or no longer) dead-lettered: another operator may have requeued or discarded it first.' },
   ORDERLY_E_RUN_NOT_CANCELLABLE: { status: 409, retryable: false, doc: 'The run has already finished (succeeded, failed, dead-lettered, cancelled or discarded); only waiting or active runs can be cancelled.' },
@@ -65,6 +79,9 @@ export const ERROR_CODES = {
   ORDERLY_E_SESSION_EXPIRED: { status: 401, retryable: false, doc: 'The console session passed its idle timeout or absolute limit, or was signed out; sign in again.' },
   ORDERLY_E_CSRF_TOKEN_INVALID: { status: 403, retryable: false, doc: 'A cookie-authenticated state-changing request lacks the session\'s X-CSRF-Token header.' },
   ORDERLY_E_STEP_UP_REQUIRED: { status: 403, retryable: false, doc: 'The action needs a fresh second factor: `POST /v1/session/step-up`, or an `X-Orderly-TOTP` header with an API token.' },
+  ORDERLY_E_REASON_REQUIRED: { status: 400, retryable: false, doc: "Reading a run's input, result, logs or screenshots needs a reason: the `X-Orderly-Reason` header (CLI `--reason`), 3-200 characters." },
+  ORDERLY_E_GRANT_NOT_HELD: { status: 403, retryable: false, doc: 'Nobody grants a role they do not hold: the caller lacks a binding that covers one of the roles asked for.' },
+  ORDERLY_E_ACCESS_REQUEST_INVALID: { status: 409, retryable: false, doc: 'The access request is not pending any more, or the caller may not confirm it (it is their own, or they lack the permission).' },
   ORDERLY_E_IDENTITY_CONFLICT: { status: 409, retryable: false, doc: 'A user, service account or runner identity with this name already exists.' },
   ORDERLY_E_SCHEDULE_INVALID: { status: 400, retryable: false, doc: 'A schedule needs exactly one of a valid cron pattern (UTC) or an interval in seconds, no more often than `ORDERLY_SCHEDULE_MIN_INTERVAL_SECONDS`, and a name of 1-64 lower-case letters, digits, `.`, `_` and `-` that is not a UUID.' },
   ORDERLY_E_SCHEDULE_CONFLICT: { status: 409, retryable: false, doc: 'A schedule with this name already exists.' },
@@ -100,6 +117,11 @@ export interface ErrorBody {
   message: string;
   retryable: boolean;
   details: SafeDetails;
+}
+
+/** An error body whose retryability is the registry's: the one way to build one by hand. */
+export function errorBody(code: ErrorCode, message: string, details: SafeDetails = {}): ErrorBody {
+  return { code, message, retryable: ERROR_CODES[code].retryable, details };
 }
 
 /** True when `value` carries one of our codes; works across package copies, unlike instanceof. */

@@ -1,6 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runnerTokenPath } from '@orderly/control-room';
+import { runnerSigningKeyPath, runnerTokenPath } from '@orderly/control-room';
 import { createUser, Stack, startStack } from '../harness';
 
 /**
@@ -21,7 +21,14 @@ test('a registered runner identity claims and runs; once revoked, its claims are
   expect(registered.status).toBe(201);
   // The runner reads its token from this file; the control room loaded the bootstrap token's hash at
   // start, so from now on the runner authenticates as `runner:demo-r1`.
+  // With the segment's bootstrap runner revoked, the run below can only succeed on reports signed
+  // with the identity's own key, and the bootstrap token no longer opens the runner API.
+  const bootstrapToken = readFileSync(runnerTokenPath(join(stack.dataDir, 'secrets'), 'demo'), 'utf8').trim();
+  expect((await stack.api('DELETE', '/v1/runners/bootstrap/demo')).status).toBe(200);
+  expect((await stack.api('POST', '/v1/runner/runs/00000000-0000-4000-8000-000000000000/claim', { runnerId: 'x' }, bootstrapToken)).status).toBe(401);
   writeFileSync(runnerTokenPath(join(stack.dataDir, 'secrets'), 'demo'), registered.body.token, { mode: 0o600 });
+  // And it signs its reports with its own key (answered once, as the control room made the pair).
+  writeFileSync(runnerSigningKeyPath(join(stack.dataDir, 'secrets'), 'demo'), registered.body.signingKey, { mode: 0o600 });
   await stack.startRunner();
   await stack.publish();
   const operator = await createUser(stack, 'op-runner', ['operator']);
@@ -29,7 +36,8 @@ test('a registered runner identity claims and runs; once revoked, its claims are
   expect(created.status).toBe(201);
   expect(await stack.waitForRun(created.body.id)).toMatchObject({ status: 'succeeded' });
   const runners = await stack.api('GET', '/v1/runners');
-  expect(runners.body.runners).toEqual([expect.objectContaining({ name: 'demo-r1', segment: 'demo', revoked: false, lastUsedAt: expect.any(String) })]);
+  expect(runners.body.runners).toEqual([expect.objectContaining({ name: 'demo-r1', segment: 'demo', revoked: false, lastUsedAt: expect.any(String), keyId: registered.body.keyId })]);
+
   expect(JSON.stringify(runners.body)).not.toContain(registered.body.token);
 
   expect((await stack.api('DELETE', '/v1/runners/demo-r1')).status).toBe(200);

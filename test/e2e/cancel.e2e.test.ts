@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { runQueueName, SegmentName } from '@orderly/shared';
 import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
+import { runJobIdHasher } from '@orderly/control-room';
 import { REPO, Stack, startStack } from '../harness';
 
 /**
@@ -13,9 +15,12 @@ import { REPO, Stack, startStack } from '../harness';
  */
 let stack: Stack;
 let db: Client;
+/** Runs whose bot has started: the runner calls back as the bot's run() is called. */
+const startedRuns = new Set<string>();
 
 beforeAll(async () => {
-  stack = await startStack({ runner: true, vault: false });
+  stack = await startStack({ vault: false });
+  await stack.startRunner({ onBotStarted: (runId) => startedRuns.add(runId) });
   await stack.publish(join(REPO, 'test', 'fixtures', 'bots', 'cancel-slow'));
   db = new Client({ connectionString: stack.databaseUrl });
   await db.connect();
@@ -26,6 +31,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
+/** Run job ids are keyed hashes of idempotency keys (never the key itself): the test holds the data key. */
+const jobIdOf = (idempotencyKey: string) => runJobIdHasher(Buffer.from(readFileSync(join(stack.dataDir, 'secrets', 'data.key'), 'utf8').trim(), 'base64'))(idempotencyKey);
 const queueOf = (segment: string) => new Queue(runQueueName(segment as SegmentName), { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
 
 test('a waiting run is cancelled and its job leaves the queue; a finished run cannot be cancelled', async () => {
@@ -33,10 +40,10 @@ test('a waiting run is cancelled and its job leaves the queue; a finished run ca
   const created = await stack.startRun({ bot: 'cancel-slow', segment: 'other', input: { seconds: 1 } });
   const queue = queueOf('other');
   try {
-    await waitFor(async () => ((await queue.getJob(created.idempotencyKey)) ? true : undefined), 10_000, 'the job to be queued');
+    await waitFor(async () => ((await queue.getJob(jobIdOf(created.idempotencyKey))) ? true : undefined), 10_000, 'the job to be queued');
     const cancelled = await stack.api('POST', `/v1/runs/${created.id}/cancel`);
     expect(cancelled).toEqual({ status: 200, body: { runId: created.id, status: 'cancelled', previous: 'waiting', jobRemoved: true } });
-    expect(await queue.getJob(created.idempotencyKey)).toBeUndefined();
+    expect(await queue.getJob(jobIdOf(created.idempotencyKey))).toBeUndefined();
   } finally {
     await queue.close();
   }
@@ -65,9 +72,10 @@ test('a waiting run is cancelled and its job leaves the queue; a finished run ca
 
 test('an active run is aborted through ctx.signal, not retried, and ends cancelled before its work is done', async () => {
   const created = await stack.startRun({ bot: 'cancel-slow', input: { seconds: 60 } });
-  await stack.waitForRun(created.id, (r) => r.status === 'active', 30_000);
-  // The bot is running once the runner reported it started; give its loop a moment.
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  // The bot host says `started` right before it calls the bot's run(), whose first act is its
+  // `work started` line: a cancel from here on reaches the bot's loop, not a bot yet to start.
+  await waitFor(() => startedRuns.has(created.id) || undefined, 30_000, 'the bot to start');
+  expect((await stack.api('GET', `/v1/runs/${created.id}`)).body.status).toBe('active');
   const started = Date.now();
   const cancelled = await stack.api('POST', `/v1/runs/${created.id}/cancel`);
   expect(cancelled.body).toMatchObject({ runId: created.id, status: 'cancelled', previous: 'active', jobRemoved: false });
@@ -76,7 +84,7 @@ test('an active run is aborted through ctx.signal, not retried, and ends cancell
   const queue = queueOf('demo');
   try {
     // The job is read after it is seen failed: a copy read before would hold the attempts of then.
-    const job = await waitFor(async () => ((await queue.getJobState(created.idempotencyKey)) === 'failed' ? queue.getJob(created.idempotencyKey) : undefined), 20_000, 'the job to fail');
+    const job = await waitFor(async () => ((await queue.getJobState(jobIdOf(created.idempotencyKey))) === 'failed' ? queue.getJob(jobIdOf(created.idempotencyKey)) : undefined), 20_000, 'the job to fail');
     expect(job.attemptsMade).toBe(1);
     expect(job.failedReason).toBe('ORDERLY_E_RUN_CANCELLED');
   } finally {

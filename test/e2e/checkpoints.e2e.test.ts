@@ -3,8 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { RunView } from '@orderly/shared';
-import { waitFor } from '@orderly/shared/testing';
-import { PORTAL_CREDENTIALS, REPO, setCredential, Stack, startStack } from '../harness';
+import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
+import { CHROMIUM, PORTAL_CREDENTIALS, REPO, setCredential, Stack, startStack } from '../harness';
 
 /**
  * Crash recovery end to end, with real processes: a runner SIGKILLed in the middle of a
@@ -29,7 +29,8 @@ beforeAll(async () => {
   env = {
     PATH: `${BIN}:${process.env.PATH ?? ''}`,
     HOME: stack.dataDir,
-    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_URL: TEST_REDIS_URL,
+    ORDERLY_CHROMIUM_PATH: CHROMIUM,
     ORDERLY_QUEUE_PREFIX: stack.prefix,
     ORDERLY_CONTROL_ROOM_URL: stack.controlRoom.url,
     ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: join(stack.dataDir, 'secrets', 'control-room.pub'),
@@ -144,27 +145,53 @@ function parentOf(pid: number): number | undefined {
   }
 }
 
-/** The Chromium browser processes this test process started through its bot hosts (its grandchildren). */
+const commOf = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+};
+
+/** True when `pid` descends from this test process (through a sandbox: bwrap, its init, the host). */
+function descendsFromUs(pid: number): boolean {
+  for (let p: number | undefined = parentOf(pid); p !== undefined && p > 1; p = parentOf(p)) if (p === process.pid) return true;
+  return false;
+}
+
+/** A process's command line, NUL-separated arguments joined by spaces; '' when it is gone. */
+const cmdlineOf = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
+};
+
+/**
+ * The browser processes this test process started in its sandboxes: the ones Playwright launched
+ * (driven over a pipe), not Chromium's own helpers (`--type=...`, crashpad), whose parent may be a
+ * sandbox's init once their launcher exits.
+ */
 function ourBrowsers(): number[] {
   const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
-  const hosts = new Set(pids.filter((pid) => parentOf(pid) === process.pid));
   return pids.filter((pid) => {
-    const ppid = parentOf(pid);
-    if (ppid === undefined || !hosts.has(ppid)) return false;
-    try {
-      return /chrom/.test(readFileSync(`/proc/${pid}/comm`, 'utf8'));
-    } catch {
-      return false;
-    }
+    const cmdline = cmdlineOf(pid);
+    return cmdline.includes('--remote-debugging-pipe') && !cmdline.includes('--type=') && descendsFromUs(pid);
   });
 }
 
 test('a browser killed mid-run is a retryable crash; the next attempt runs on a new browser and repeats no recorded step', async () => {
-  await stack.startRunner();
+  // Suites run in one Jest process: browsers of earlier suites' sandboxes are not this run's.
+  const earlier = new Set(ourBrowsers());
+  const newBrowsers = () => ourBrowsers().filter((pid) => !earlier.has(pid));
+  // No pre-warmed sandbox: the one new browser there is belongs to the run.
+  await stack.startRunner({ env: { ORDERLY_SANDBOX_PREWARM: '0' } });
   const run = await startClaimRun('browser-crash-1', 'rerun');
   await waitUntilWaiting(run.id);
-  const browsers = ourBrowsers();
-  expect(browsers.length).toBe(1);
+  const browsers = newBrowsers();
+  // On a mismatch the command lines say which processes were counted.
+  expect(browsers.map((pid) => `${pid} (parent ${commOf(parentOf(pid) ?? 0)}): ${cmdlineOf(pid).slice(0, 160)}`)).toHaveLength(1);
   process.kill(browsers[0]!, 'SIGKILL');
 
   const ended = await stack.waitForRun(run.id, undefined, 60_000);
@@ -172,7 +199,6 @@ test('a browser killed mid-run is a retryable crash; the next attempt runs on a 
   const rows = await attempts(run.id);
   expect(rows[0]).toMatchObject({ attempt: 1, outcome: 'failed', error: expect.objectContaining({ code: 'ORDERLY_E_BOT_HOST_CRASHED' }) });
   expect(stack.portal.stats().claimSubmissions).toMatchObject({ 'browser-crash-1/submit-claim': 1, 'browser-crash-1/confirm-claim': 1 });
-  const relaunched = ourBrowsers();
-  expect(relaunched).toHaveLength(1);
-  expect(relaunched[0]).not.toBe(browsers[0]);
+  // Attempt 2 ran in a new sandbox with its own browser, and no browser outlives its run.
+  expect(newBrowsers()).toEqual([]);
 }, 120_000);

@@ -1,7 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ELIGIBILITY_BOT, PORTAL_CREDENTIALS, REPO, setCredential, Stack, startStack } from '../harness';
+import { TEST_REDIS_URL } from '@orderly/shared/testing';
+import { CHROMIUM, ELIGIBILITY_BOT, PORTAL_CREDENTIALS, REPO, setCredential, Stack, startStack } from '../harness';
 
 /**
  * The binaries as a user runs them: `orderly` (CLI) and `orderly runner …`, which commander
@@ -18,7 +19,8 @@ beforeAll(async () => {
     HOME: stack.dataDir,
     ORDERLY_URL: stack.controlRoom.url,
     ORDERLY_TOKEN: stack.adminToken,
-    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_URL: TEST_REDIS_URL,
+    ORDERLY_CHROMIUM_PATH: CHROMIUM,
     ORDERLY_QUEUE_PREFIX: stack.prefix,
     ORDERLY_CONTROL_ROOM_URL: stack.controlRoom.url,
     ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: join(stack.dataDir, 'secrets', 'control-room.pub'),
@@ -82,12 +84,16 @@ test('pack is deterministic, publish uploads, and a run started with --wait succ
   try {
     const input = join(stack.dataDir, 'input.json');
     writeFileSync(input, JSON.stringify({ portalUrl: stack.portal.url, memberId: 'ZZT100200303', dateOfBirth: '1900-07-04' }));
-    const run = await cli(['run', 'start', 'eligibility-check', '--input', input, '--wait', '--timeout', '60', '--json', '--idempotency-key', 'cli-run-1']);
+    const run = await cli(['run', 'start', 'eligibility-check', '--input', input, '--wait', '--timeout', '60', '--json', '--idempotency-key', 'cli-run-1', '--reason', 'e2e test, synthetic member']);
     expect(run.code).toBe(0);
     const view = JSON.parse(run.stdout);
     expect(view).toMatchObject({ status: 'succeeded', result: { coverage: 'Active' }, idempotencyKey: 'cli-run-1' });
-    const shown = await cli(['run', 'show', view.id, '--logs']);
+    // The result and the log are PHI reads: refused without a reason, shown with one.
+    const noReason = await cli(['run', 'show', view.id, '--logs']);
+    expect(noReason.stderr).toMatch(/^orderly: ORDERLY_E_REASON_REQUIRED: /);
+    const shown = await cli(['run', 'show', view.id, '--logs', '--reason', 'e2e test, synthetic member']);
     expect(shown.stdout).toContain('status   succeeded');
+    expect(shown.stdout).toContain('result   {"');
     expect(shown.stdout).toContain('eligibility checked');
   } finally {
     runner.child.kill('SIGTERM');

@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { BotName, BotVersion, RunView } from '@orderly/shared';
+import { packBot } from '@orderly/control-room';
+import { BotName, BotVersion, generateSigningKeyPair, RunView } from '@orderly/shared';
 import { Stack, startStack } from '../harness';
 
 /**
@@ -17,20 +18,28 @@ const DAY_MS = 24 * 3600 * 1000;
 let stack: Stack;
 let db: Client;
 
-/** A tiny bot with no imports, one folder per version: every version is its own digest. */
-function helloBot(version: string): string {
-  const dir = join(stack.dataDir, `promo-hello-${version}`);
+/**
+ * A tiny bot with no imports, one folder per version: every version is its own digest. Each test
+ * publishes versions of its own, so none depends on what another promoted, refused or revoked.
+ */
+function helloBot(version: string, name = 'promo-hello'): string {
+  const dir = join(stack.dataDir, `${name}-${version}`);
   mkdirSync(join(dir, 'src'), { recursive: true });
   writeFileSync(join(dir, 'bot.json'), JSON.stringify({
-    name: 'promo-hello', version, entry: 'src/index.ts', segments: ['demo', 'other', 'live'],
+    name, version, entry: 'src/index.ts', segments: ['demo', 'other', 'live'],
     input: { type: 'object', properties: { ms: { type: 'integer', minimum: 0, maximum: 10000 } } }, hosts: [], timeoutSeconds: 30, attempts: 1,
+    contacts: { owner: 'Fake Owner', dataSteward: 'Fake Steward', securityContact: 'fake-security@example.test' },
   }));
   writeFileSync(join(dir, 'src', 'index.ts'), 'export default { orderlyBot: 1, async run({ input }: { input: { ms?: number } }) { await new Promise((r) => setTimeout(r, input.ms ?? 0)); return { hello: true }; } };\n');
   return dir;
 }
 
-const promote = (name: string, version: string, now?: Date) =>
-  stack.controlRoom.releases.promote(name as BotName, version as BotVersion, { channel: 'prod', expiresInDays: 1 }, APPROVER, now);
+/** Promotes as APPROVER, acknowledging the version's permission diff against prod as an approver would after reading it. */
+const promoteWith = async (name: string, version: string, request: { expiresInDays: number; ticket?: string }, now?: Date) => {
+  const { diffDigest } = await stack.controlRoom.releases.permissions(name as BotName, version as BotVersion, now);
+  return stack.controlRoom.releases.promote(name as BotName, version as BotVersion, { channel: 'prod', ...request, acknowledgePermissions: diffDigest }, APPROVER, now);
+};
+const promote = (name: string, version: string, now?: Date) => promoteWith(name, version, { expiresInDays: 1 }, now);
 
 const refusals = async (runId: string) => (await db.query<{ error_code: string }>('SELECT error_code FROM job_refusals WHERE run_id = $1', [runId])).rows.map((r) => r.error_code);
 
@@ -56,10 +65,9 @@ afterAll(async () => {
 });
 
 test('a prod runner refuses a package without a release attestation: dead-lettered, the bot never ran', async () => {
-  const before = stack.portal.stats().eligibilityChecks;
-  const run = await stack.startRun({ bot: 'eligibility-check', segment: 'demo', input: { portalUrl: stack.portal.url, ...MEMBER } });
+  await stack.publish(helloBot('0.9.0')); // never promoted, by this test or any other
+  const run = await stack.startRun({ bot: 'promo-hello', version: '0.9.0', segment: 'demo', input: {} });
   await expectRefused(run, 'ORDERLY_E_RELEASE_MISSING');
-  expect(stack.portal.stats().eligibilityChecks).toBe(before);
 });
 
 test('the control room refuses runs in a production segment for an unpromoted package', async () => {
@@ -75,7 +83,7 @@ test('separation of duties: the publisher cannot promote; another approver can, 
   expect({ status: self.status, code: self.body.error.code }).toEqual({ status: 403, code: 'ORDERLY_E_SELF_APPROVAL' });
   expect((await stack.api('GET', '/v1/packages/eligibility-check/1.0.0')).body.attestations).toEqual([]);
 
-  const attestation = await stack.controlRoom.releases.promote('eligibility-check' as BotName, '1.0.0' as BotVersion, { channel: 'prod', expiresInDays: 30, ticket: 'CHG-1001' }, APPROVER);
+  const attestation = await promoteWith('eligibility-check', '1.0.0', { expiresInDays: 30, ticket: 'CHG-1001' });
   expect(attestation).toMatchObject({ channel: 'prod', approver: APPROVER.actor, ticket: 'CHG-1001', valid: true, expired: false });
   const detail = (await stack.api('GET', '/v1/packages/eligibility-check/1.0.0')).body;
   expect(detail).toMatchObject({ publishedBy: 'admin', channels: ['prod'], runnable: { dev: true, prod: true } });
@@ -119,32 +127,48 @@ test('an expired release attestation is refused by the runner and by the control
 });
 
 test('after its publisher key is revoked, a package the runner has cached and run before is refused, and that is visible', async () => {
-  await stack.publish(helloBot('1.0.4'));
-  await promote('promo-hello', '1.0.4');
+  // A publisher key of this test's own: revoking it leaves the other tests' packages alone.
+  const key = generateSigningKeyPair();
+  const registered = await stack.api('POST', '/v1/keys', { name: 'test-publisher-revoked', publicKeyPem: key.publicKeyPem });
+  expect(registered.status).toBe(201);
+  const keyId = registered.body.keyId as string;
+  const publishWithKey = async (dir: string) => {
+    const packed = await packBot(dir, key.privateKeyPem);
+    const res = await stack.api('POST', '/v1/packages', { archive: packed.archive.toString('base64'), envelope: packed.envelope });
+    expect(res.status).toBe(201);
+  };
+  for (const version of ['2.0.0', '2.0.1', '2.0.2']) await publishWithKey(helloBot(version, 'promo-revoked'));
+  await promote('promo-revoked', '2.0.0');
+  await promote('promo-revoked', '2.0.1');
+  // 2.0.0 runs once on the prod runner, which so has it cached.
+  const first = await stack.startRun({ bot: 'promo-revoked', version: '2.0.0', segment: 'demo', input: {} });
+  expect((await stack.waitForRun(first.id)).status).toBe('succeeded');
   // Keep the prod runner busy, so the next run is queued (already allowed) when the key is revoked.
-  const busy = await stack.startRun({ bot: 'promo-hello', version: '1.0.4', segment: 'demo', input: { ms: 4000 } });
+  const busy = await stack.startRun({ bot: 'promo-revoked', version: '2.0.1', segment: 'demo', input: { ms: 4000 } });
   await stack.waitForRun(busy.id, (r) => r.status === 'active');
-  const before = stack.portal.stats().eligibilityChecks;
-  const queued = await stack.startRun({ bot: 'eligibility-check', segment: 'demo', input: { portalUrl: stack.portal.url, ...MEMBER } });
-  const keyId = (await stack.api('GET', '/v1/keys')).body.keys[0].keyId as string;
+  const queued = await stack.startRun({ bot: 'promo-revoked', version: '2.0.0', segment: 'demo', input: {} });
   const revoked = await stack.api('POST', `/v1/keys/${keyId}/revoke`);
   expect(revoked.status).toBe(200);
   expect(revoked.body.revokedAt).toEqual(expect.any(String));
 
   await expectRefused(queued, 'ORDERLY_E_KEY_REVOKED');
-  expect(stack.portal.stats().eligibilityChecks).toBe(before);
-  const listed = (await stack.api('GET', '/v1/packages')).body.packages as { name: string; publisherKeyRevokedAt: string | null; runnable: object; notRunnable: object }[];
-  expect(listed.length).toBeGreaterThan(3);
-  for (const pkg of listed) {
-    expect({ name: pkg.name, runnable: pkg.runnable, notRunnable: pkg.notRunnable }).toEqual({
-      name: pkg.name, runnable: { dev: false, prod: false }, notRunnable: { dev: 'ORDERLY_E_KEY_REVOKED', prod: 'ORDERLY_E_KEY_REVOKED' },
+  const listed = (await stack.api('GET', '/v1/packages')).body.packages as { name: string; version: string; publisherKeyRevokedAt: string | null; runnable: object; notRunnable: { dev: string | null; prod: string | null } }[];
+  const mine = listed.filter((p) => p.name === 'promo-revoked');
+  expect(mine.map((p) => p.version).sort()).toEqual(['2.0.0', '2.0.1', '2.0.2']);
+  for (const pkg of mine) {
+    expect({ version: pkg.version, runnable: pkg.runnable, notRunnable: pkg.notRunnable }).toEqual({
+      version: pkg.version, runnable: { dev: false, prod: false }, notRunnable: { dev: 'ORDERLY_E_KEY_REVOKED', prod: 'ORDERLY_E_KEY_REVOKED' },
     });
     expect(pkg.publisherKeyRevokedAt).toEqual(revoked.body.revokedAt);
   }
+  // The packages of the other key are untouched.
+  const others = listed.filter((p) => p.name !== 'promo-revoked');
+  expect(others.length).toBeGreaterThan(0);
+  for (const pkg of others) expect({ name: pkg.name, revokedAt: pkg.publisherKeyRevokedAt, dev: pkg.notRunnable.dev }).toEqual({ name: pkg.name, revokedAt: null, dev: null });
   for (const segment of ['demo', 'other']) {
-    const refused = await stack.api('POST', '/v1/runs', { bot: 'promo-hello', version: '1.0.1', segment, input: {} });
+    const refused = await stack.api('POST', '/v1/runs', { bot: 'promo-revoked', version: '2.0.1', segment, input: {} });
     expect({ segment, status: refused.status, code: refused.body.error.code }).toEqual({ segment, status: 409, code: 'ORDERLY_E_KEY_REVOKED' });
   }
-  await expect(promote('promo-hello', '1.0.1')).rejects.toMatchObject({ code: 'ORDERLY_E_KEY_REVOKED' });
+  await expect(promote('promo-revoked', '2.0.2')).rejects.toMatchObject({ code: 'ORDERLY_E_KEY_REVOKED' });
   expect((await stack.waitForRun(busy.id)).status).toBe('succeeded');
-}, 60_000);
+}, 90_000);

@@ -24,6 +24,11 @@ afterAll(() => stack.close());
 const FORBIDDEN = [
   INPUT.memberId, INPUT.fullName, INPUT.fullName.toUpperCase(), encodeURIComponent(INPUT.fullName), INPUT.dateOfBirth, '03/09/1900',
   Buffer.from(INPUT.memberId).toString('base64'), API_KEY, Buffer.from(API_KEY).toString('base64'), '123-45-6789', 'testy.mcfake@example.test',
+  // Undeclared: found by the entity and pattern layers (issue 14).
+  'Quintavia', 'Okafor', '742 Evergreen', 'Springfield', 'March 3rd', 'Daviston',
+  // The fragments a cut or a split write would leave: the key's first 17 characters (its 18th is
+  // where the 4,000-character cut falls), the rest of it, and the first half of the member id.
+  API_KEY.slice(0, 17), API_KEY.slice(17), INPUT.memberId.slice(0, 6),
 ];
 
 test.each(['throw', 'reject'] as const)('a bot that leaks and then %ss: nothing of it leaves the run unmasked', async (mode) => {
@@ -38,7 +43,17 @@ test.each(['throw', 'reject'] as const)('a bot that leaks and then %ss: nothing 
   expect(stored).toContain('[PHI]');
   expect(stored).toContain('[SECRET]');
   expect(stored).toContain('[SSN]');
+  expect(stored).toContain('[NAME]');
+  expect(stored).toContain('[ADDRESS]');
+  expect(stored).toContain('[LOCATION]');
   expect(run.error?.message).toContain('[');
+  // A value straddling the bot host's line cut: redacted before the cut (so the line, shorter
+  // for its mask, keeps more of its end).
+  expect(lines.map((l) => l.msg)).toContain(`${'x'.repeat(4000 - 18)}[SECRET] after the`);
+  // Raw writes are joined into one line before redaction.
+  expect(lines.map((l) => l.msg)).toContain('split write [SECRET] and [PHI] done');
+  expect(stored).not.toContain(INPUT.memberId.slice(6));
+  if (mode === 'reject') expect(run.error?.message.length).toBeLessThanOrEqual(4000);
 
   const places = {
     'stored run log': stored,
@@ -56,7 +71,9 @@ test('screenshots, taken by the bot and on failure, are masked before they leave
   const created = await stack.startRun({ bot: 'leaky', input: { ...INPUT, mode: 'throw' } });
   await stack.waitForRun(created.id);
   const list = (await stack.api('GET', `/v1/runs/${created.id}/screenshots`)).body.screenshots as { id: number; name: string }[];
-  expect(list.map((s) => s.name)).toEqual(['form', 'failure']);
+  // A member id as a screenshot name is masked, in the host and again in the runner (the last
+  // one's name was rewritten by bot code after the host had redacted it).
+  expect(list.map((s) => s.name)).toEqual(['form', 'PHI', 'member-_PHI', 'PHI_-forged', 'failure']);
 
   // Where the PHI is on that page, measured independently in our own browser (same viewport).
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
@@ -65,13 +82,13 @@ test('screenshots, taken by the bot and on failure, are masked before they leave
     const page = await browser.newPage();
     await page.setContent(phiPage(INPUT));
     boxes = {};
-    for (const id of ['name', 'member', 'member-line', 'dob', 'clean']) boxes[id] = (await page.locator(`#${id}`).boundingBox())!;
+    for (const id of ['name', 'member', 'member-line', 'dob', 'undeclared', 'clean']) boxes[id] = (await page.locator(`#${id}`).boundingBox())!;
   } finally {
     await browser.close();
   }
 
   for (const shot of list) {
-    const response = await fetch(`${stack.controlRoom.url}/v1/runs/${created.id}/screenshots/${shot.id}`, { headers: { authorization: `Bearer ${stack.adminToken}` } });
+    const response = await fetch(`${stack.controlRoom.url}/v1/runs/${created.id}/screenshots/${shot.id}`, { headers: { authorization: `Bearer ${stack.adminToken}`, 'x-orderly-reason': 'integration test, synthetic data' } });
     expect(response.headers.get('content-type')).toBe('image/png');
     const png = decodePng(Buffer.from(await response.arrayBuffer()));
     const channels = png.data.length / (png.width * png.height);
@@ -92,6 +109,9 @@ test('screenshots, taken by the bot and on failure, are masked before they leave
     // Text is masked where the id is, not the whole paragraph; clean text stays visible.
     expect({ shot: shot.name, member: blackShare(boxes.member!) }).toEqual({ shot: shot.name, member: 1 });
     expect(blackShare(boxes['member-line']!)).toBeLessThan(0.5);
+    // Undeclared PHI in page text (a person, an address, a town, a written date) is masked too:
+    // most of that sentence's box is black.
+    expect({ shot: shot.name, undeclared: blackShare(boxes.undeclared!) > 0.3 }).toEqual({ shot: shot.name, undeclared: true });
     expect(blackShare(boxes.clean!)).toBeLessThan(0.05);
   }
   // Stored encrypted: no PNG in the database.

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { isTerminal, RunView } from '@orderly/shared';
 import { waitFor } from '@orderly/shared/testing';
-import { CuttableLink, Ledger, OwnRedis, startCuttableLink, startLedger, startOwnRedis } from '../faults';
+import { CuttableLink, Ledger, OwnRedis, startLedger, startOwnRedis, throughCuttableLink } from '../faults';
 import { REPO, Stack, startStack } from '../harness';
 
 /**
@@ -10,6 +10,8 @@ import { REPO, Stack, startStack } from '../harness';
  * and the target system saw each run's side effect once.
  */
 const RUNS = 16;
+/** Larger than the waits inside a test (60 s for the first runs, 120 s for every run to end). */
+const TEST_TIMEOUT_MS = 240_000;
 const LEDGER_BOT = join(REPO, 'test', 'fixtures', 'bots', 'ledger');
 
 let ledger: Ledger;
@@ -62,6 +64,7 @@ describe('Redis restarted from its append-only file in the middle of a batch', (
     await stack.publish(LEDGER_BOT);
   });
   afterAll(async () => {
+    if (redis && !redis.running) await redis.start(); // the stack's clients need it to close
     await stack?.close();
     await redis?.close();
   });
@@ -73,7 +76,7 @@ describe('Redis restarted from its append-only file in the middle of a batch', (
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await redis.start();
     await expectBatchDoneOnce(stack, created, 'redis-restart');
-  });
+  }, TEST_TIMEOUT_MS);
 });
 
 describe('the control room restarted while reports are flowing', () => {
@@ -91,7 +94,7 @@ describe('the control room restarted while reports are flowing', () => {
     await waitForSucceeded(stack, 3);
     await stack.restartControlRoom();
     await expectBatchDoneOnce(stack, created, 'control-room-restart');
-  });
+  }, TEST_TIMEOUT_MS);
 });
 
 describe('the database unreachable for a while', () => {
@@ -101,16 +104,12 @@ describe('the database unreachable for a while', () => {
     stack = await startStack({
       runner: true,
       // The control room reaches PostgreSQL through a link the test can cut.
-      mapDatabaseUrl: async (url) => {
-        const proxied = new URL(url);
-        link = await startCuttableLink({ host: proxied.hostname, port: Number(proxied.port || 5432) });
-        proxied.host = link.address;
-        return proxied.toString();
-      },
+      mapDatabaseUrl: throughCuttableLink((l) => (link = l)),
     });
     await stack.publish(LEDGER_BOT);
   });
   afterAll(async () => {
+    link?.restore(); // a test that failed while it was cut: the stack's clients need it to close
     await stack?.close();
     await link?.close();
   });
@@ -125,5 +124,5 @@ describe('the database unreachable for a while', () => {
     await new Promise((resolve) => setTimeout(resolve, 3000));
     link!.restore();
     await expectBatchDoneOnce(stack, created, 'database-outage');
-  });
+  }, TEST_TIMEOUT_MS);
 });

@@ -17,6 +17,10 @@ export const PERMISSIONS = [
   'runs.create',
   'runs.create.dev',
   'runs.read',
+  // A run's input, result, logs and screenshots: asked with a reason, audited per read.
+  // Developers hold runs.read_phi.dev: PHI of runs in non-production segments only.
+  'runs.read_phi',
+  'runs.read_phi.dev',
   'runs.cancel',
   'dlq.read',
   'dlq.manage',
@@ -31,6 +35,9 @@ export const PERMISSIONS = [
   'signing.manage',
   // Auditors
   'audit.read',
+  // Scrapers and auditors: Prometheus metrics and compliance reports
+  'metrics.read',
+  'compliance.read',
   // Every signed-in principal: its own sessions and tokens
   'self',
 ] as const;

@@ -6,6 +6,9 @@ import { Db, Queryable } from '../db/db';
 export const AlertBody = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('run.dead_lettered'), runId: z.string(), bot: z.string(), segment: z.string(), errorCode: z.string().nullable(), attempts: z.number() }),
   z.object({ kind: z.literal('queue.age'), segment: z.string(), queue: z.string(), oldestWaitingSeconds: z.number(), waiting: z.number(), thresholdSeconds: z.number() }),
+  // A sensitive identity change waits for a second security person (access/requests.ts).
+  z.object({ kind: z.literal('access.requested'), requestId: z.string(), request: z.enum(['grant_roles', 'register_runner']), target: z.string(), roles: z.array(z.string()), segment: z.string().nullable(), requestedBy: z.string() }),
+  z.object({ kind: z.literal('compliance.check_failed'), reportId: z.string(), reportDigest: z.string(), checkId: z.string(), controlId: z.string(), result: z.string() }),
 ]);
 export type AlertBody = z.infer<typeof AlertBody>;
 
@@ -36,10 +39,20 @@ export class AlertOutbox {
 
   private async insert(q: Queryable, dedupeKey: string, body: AlertBody): Promise<void> {
     if (!this.configured) {
-      this.log.warn({ alert: body.kind, ...('runId' in body ? { runId: body.runId } : { segment: body.segment }) }, 'alert raised (no webhook configured)');
+      this.log.warn({ alert: body.kind, ...('runId' in body ? { runId: body.runId } : 'requestId' in body ? { requestId: body.requestId } : 'segment' in body ? { segment: body.segment } : { checkId: body.checkId }) }, 'alert raised (no webhook configured)');
       return;
     }
     await q.query('INSERT INTO alert_outbox (kind, dedupe_key, body) VALUES ($1, $2, $3) ON CONFLICT (dedupe_key) DO NOTHING', [body.kind, dedupeKey, JSON.stringify(body)]);
+  }
+
+  /** A sensitive identity change is pending (call inside the transaction that recorded it). */
+  async accessRequested(tx: Queryable, alert: Extract<AlertBody, { kind: 'access.requested' }>): Promise<void> {
+    await this.insert(tx, `access_request:${alert.requestId}`, alert);
+  }
+
+  /** A compliance check passed in the previous report and fails in this one (call in the report's transaction). */
+  async complianceRegressed(tx: Queryable, alert: Extract<AlertBody, { kind: 'compliance.check_failed' }>): Promise<void> {
+    await this.insert(tx, `compliance:${alert.reportId}:${alert.checkId}`, alert);
   }
 
   /** A run has just been dead-lettered (call inside the transaction that moved it). */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from '@orderly/shared';
 import { ADVISORY_LOCKS } from '../db/locks';
-import { Db, Queryable } from '../db/db';
+import { Db, Queryable, Transaction } from '../db/db';
 
 /**
  * The audit log (invariant 5): append-only (a trigger refuses UPDATE, DELETE and TRUNCATE) and
@@ -14,6 +14,9 @@ import { Db, Queryable } from '../db/db';
  * Events name who did what to which target, never a value: no secret, no PHI. Details are flat
  * scalars so a caller cannot hand over a whole request body by accident.
  */
+
+/** What one expiry removed: bounds and counts only (for the disposal record). */
+export interface ExpiredPrefix { count: number; firstSeq: number; throughSeq: number; firstAt: Date; lastAt: Date; before: string; retentionDays: number }
 
 /** The hash the first event follows. */
 export const AUDIT_GENESIS_HASH = '0'.repeat(64);
@@ -148,7 +151,7 @@ export class AuditLog {
    * DELETE through only for rows at or below the transaction-local `orderly.audit_expire_through`
    * and older than `orderly.audit_expire_before` (migration 9); any other DELETE still fails.
    */
-  async expire(retentionDays: number, actor = 'control-room'): Promise<{ count: number; throughSeq: number; throughHash: string } | undefined> {
+  async expire(retentionDays: number, actor = 'control-room', onExpired?: (tx: Transaction, expired: ExpiredPrefix) => Promise<void>): Promise<{ count: number; throughSeq: number; throughHash: string } | undefined> {
     if (retentionDays <= 0) return undefined;
     const before = new Date(this.now().getTime() - retentionDays * 24 * 3600 * 1000).toISOString();
     return this.db.transaction(async (tx) => {
@@ -165,9 +168,15 @@ export class AuditLog {
       if (!last[0]) return undefined;
       const throughSeq = Number(last[0].seq);
       await tx.query("SELECT set_config('orderly.audit_expire_through', $1, true), set_config('orderly.audit_expire_before', $2, true)", [String(throughSeq), before]);
-      const deleted = await tx.query('DELETE FROM audit_events WHERE seq <= $1 RETURNING seq', [throughSeq]);
-      const result = { count: deleted.length, throughSeq, throughHash: last[0].hash };
+      const [deleted] = await tx.query<{ n: string; first_seq: string; first_at: Date | string; last_at: Date | string }>(
+        'WITH gone AS (DELETE FROM audit_events WHERE seq <= $1 RETURNING seq, at) SELECT count(*) AS n, min(seq) AS first_seq, min(at) AS first_at, max(at) AS last_at FROM gone', [throughSeq],
+      );
+      const result = { count: Number(deleted!.n), throughSeq, throughHash: last[0].hash };
       await this.append({ actor, action: AUDIT_EXPIRE_ACTION, target: 'audit_events', outcome: 'success', details: { ...result, before, retentionDays } }, tx);
+      // The disposal record, in the same transaction: no expiry without its record.
+      if (onExpired && result.count > 0) {
+        await onExpired(tx, { count: result.count, firstSeq: Number(deleted!.first_seq), throughSeq, firstAt: new Date(deleted!.first_at), lastAt: new Date(deleted!.last_at), before, retentionDays });
+      }
       return result;
     });
   }

@@ -17,3 +17,20 @@ export function keyedHasher(dataKey: Buffer): KeyedHasher {
   // 128 bits are plenty to correlate and keep the events short.
   return (value) => `hmac:${createHmac('sha256', key).update(value, 'utf8').digest('hex').slice(0, 32)}`;
 }
+
+/** HKDF info of BullMQ run job ids: another key than the audit's, so the two never match. */
+const JOB_ID_INFO = 'orderly/run-job-id-hmac/v1';
+
+/** A BullMQ job id: no `:`, not a plain integer (BullMQ's rules), and no idempotency key in clear. */
+export const RUN_JOB_ID = /^job-[a-f0-9]{32}$/;
+
+/**
+ * The BullMQ job id of a run: a keyed hash of its idempotency key. Idempotency keys may hold PHI
+ * (a client may use a member id), and job ids are Redis keys and values, runner log fields and
+ * refusal records; the key itself stays in the runs table. Deterministic, so a second add of the
+ * same run is still a no-op in BullMQ.
+ */
+export function runJobIdHasher(dataKey: Buffer): KeyedHasher {
+  const key = Buffer.from(hkdfSync('sha256', dataKey, Buffer.alloc(0), JOB_ID_INFO, 32));
+  return (idempotencyKey) => `job-${createHmac('sha256', key).update(idempotencyKey, 'utf8').digest('hex').slice(0, 32)}`;
+}

@@ -61,4 +61,25 @@ export class RunnerEvents {
       details: { code: refusal.errorCode.slice(0, 100), jobId: this.hash(refusal.jobId), signed: refusal.runId !== undefined },
     });
   }
+
+  /**
+   * A runner refused a run's genuine job that was found on another segment's queue: someone copied
+   * it across segments. A security event; the run itself is left alone.
+   */
+  async foreignRefusal(refusal: { runId: string; runner: string; runnerSegment: string; errorCode: string }): Promise<void> {
+    this.log?.error({ event: 'security.job_crossed_segments', runId: refusal.runId, runnerSegment: refusal.runnerSegment }, "a run's job was found on another segment's queue");
+    await this.audit.append({
+      actor: refusal.runner, action: 'security.job_crossed_segments', target: refusal.runId, outcome: 'failure',
+      details: { runnerSegment: refusal.runnerSegment, code: refusal.errorCode.slice(0, 100) },
+    });
+  }
+
+  /**
+   * A claim refused because another attempt of the run holds a live lease: a duplicate delivery of
+   * the run's job (an envelope re-added under another job id, or a live job declared stalled).
+   * Logged here; its audit event is the request hook's refusal of `run.claim` (code and attempt).
+   */
+  claimRefused(refusal: { runId: string; runnerId: string; activeAttempt: number; code: string }): void {
+    this.log?.warn({ event: 'run.claim_refused', runId: refusal.runId, runnerId: refusal.runnerId, activeAttempt: refusal.activeAttempt, code: refusal.code }, 'claim refused: another attempt of the run is alive');
+  }
 }

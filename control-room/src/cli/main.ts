@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { isOrderlyError } from '@orderly/shared';
 import { ApiClient } from './api-client';
+import { accessCommand } from './commands/access';
 import { auditCommand } from './commands/audit';
 import { botCommand } from './commands/bot';
 import { controlRoomCommand } from './commands/control-room';
@@ -17,6 +18,10 @@ import { serviceAccountsCommand } from './commands/service-accounts';
 import { tokensCommand } from './commands/tokens';
 import { usersCommand } from './commands/users';
 import { scheduleCommand } from './commands/schedule';
+import { teamsCommand } from './commands/teams';
+import { complianceCommand } from './commands/compliance';
+import { backupCommand } from './commands/backup';
+import { accessReviewCommand } from './commands/access-review';
 import { loadCliConfig } from './config';
 
 function runnerExecutable(): string {
@@ -43,9 +48,11 @@ export function buildProgram(): Command {
   const client = () => new ApiClient(loadCliConfig(program.opts<{ url?: string; token?: string }>()), () => readSecret('this action needs a fresh second factor: TOTP code: '));
   program.addCommand(keysCommand(client));
   program.addCommand(botCommand(client));
+  program.addCommand(teamsCommand(client));
   program.addCommand(runCommand(client));
   program.addCommand(credsCommand(client));
   program.addCommand(auditCommand(client));
+  program.addCommand(accessCommand(client).addCommand(accessReviewCommand(client)));
   program.addCommand(controlRoomCommand());
   program.addCommand(devCommand());
   program.addCommand(redactionCommand());
@@ -58,6 +65,8 @@ export function buildProgram(): Command {
   program.addCommand(runnersCommand(client));
   program.addCommand(serviceAccountsCommand(client));
   program.addCommand(scheduleCommand(client));
+  program.addCommand(complianceCommand(client));
+  program.addCommand(backupCommand());
   // The runner is its own package and binary; `orderly runner …` execs `orderly-runner …` (found
   // where npm installed it, else on PATH). A process boundary, not an import: invariant 8 holds.
   program.command('runner', 'run a segment runner (`orderly runner start --segment S`)', { executableFile: runnerExecutable() });

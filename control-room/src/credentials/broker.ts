@@ -1,16 +1,21 @@
-import { botRoleName, BotManifest, credentialPath, CredentialGrant, OrderlyError } from '@orderly/shared';
+import { BotManifest, credentialPath, CredentialGrant, OrderlyError, versionRoleName } from '@orderly/shared';
 import type { VaultClient } from '@orderly/shared/vault';
 
 /**
  * The control room's side of Vault's "trusted orchestrator" AppRole pattern: it provisions one role
- * and policy per bot (read exactly the declared credentials), and at run start hands the runner a
- * RoleID and a response-wrapped, single-use SecretID — never the SecretID itself.
+ * and policy per package version (read exactly what that version declares), and at run start
+ * hands the runner a RoleID and a response-wrapped, single-use SecretID of the run's own
+ * version's role — never the SecretID itself. Roles are per version so that an upload can never
+ * widen (or narrow) what an already released version leases.
  */
 export interface CredentialBroker {
-  /** Creates or updates the bot's role and policy. Called before a package is stored. */
-  provision(manifest: BotManifest): Promise<void>;
-  /** A fresh grant for one run attempt of `bot`. */
-  grant(bot: string): Promise<CredentialGrant>;
+  /**
+   * Creates or updates the role and policy of `manifest`'s version and returns the role name.
+   * Called only once the version was accepted (every publish check passed).
+   */
+  provision(manifest: BotManifest): Promise<string>;
+  /** A fresh grant for one run attempt, from the role of the run's own package version. */
+  grant(roleName: string): Promise<CredentialGrant>;
 }
 
 export interface VaultBrokerOptions {
@@ -27,8 +32,9 @@ export function vaultCredentialBroker(options: VaultBrokerOptions): CredentialBr
   const roleIds = new Map<string, string>();
   return {
     async provision(manifest) {
+      const roleName = versionRoleName(manifest.name, manifest.version);
       await options.vault.upsertBotRole({
-        roleName: botRoleName(manifest.name),
+        roleName,
         kvPaths: manifest.credentials.map((name) => credentialPath(manifest.name, name)),
         kvMount: 'secret',
         tokenTtlSeconds: Math.min(manifest.timeoutSeconds, options.runTokenTtlSeconds),
@@ -38,14 +44,14 @@ export function vaultCredentialBroker(options: VaultBrokerOptions): CredentialBr
         secretIdBoundCidrs: options.runnerCidrs ?? [],
         tokenBoundCidrs: options.runnerCidrs ?? [],
       });
-      roleIds.delete(manifest.name);
+      roleIds.delete(roleName);
+      return roleName;
     },
-    async grant(bot) {
-      const roleName = botRoleName(bot);
-      let roleId = roleIds.get(bot);
+    async grant(roleName) {
+      let roleId = roleIds.get(roleName);
       if (!roleId) {
         roleId = await options.vault.readRoleId(roleName);
-        roleIds.set(bot, roleId);
+        roleIds.set(roleName, roleId);
       }
       const wrapped = await options.vault.createWrappedSecretId(roleName, { wrapTtlSeconds: options.wrapTtlSeconds });
       return { roleName, roleId, wrappingToken: wrapped.wrappingToken };

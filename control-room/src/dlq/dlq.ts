@@ -102,6 +102,12 @@ export class DeadLetters {
     return { entries: page.map(toEntry), nextCursor: rows.length > query.limit ? encodeCursor(page[page.length - 1]!) : null };
   }
 
+  /** A run's segment (undefined when there is no such run): the routes check role bindings with it. */
+  async segmentOf(runId: string): Promise<string | undefined> {
+    const rows = await this.deps.db.query<{ segment: string }>('SELECT segment FROM runs WHERE id = $1', [runId]);
+    return rows[0]?.segment;
+  }
+
   /** One dead letter (or discarded one): the run, its attempts, redacted errors, its last screenshot. */
   async show(runId: string): Promise<DlqDetail> {
     const row = await this.row(runId);
@@ -162,7 +168,7 @@ export class DeadLetters {
     const before = await this.row(runId);
     const safeReason = this.reasons.redact(reason);
     if (!canTransition(before.status, 'waiting') || before.status !== 'dead_lettered') throw await this.refused('dlq.requeue', runId, who, { reason: safeReason, ticket: ticket ?? null }, before.status);
-    await this.removeFinishedJob(before.segment, before.idempotency_key);
+    await this.removeFinishedJob(before.segment, this.deps.queues.jobIdOf(before.idempotency_key));
     const moved = await this.deps.db.transaction(async (tx) => {
       const rows = await tx.query<DlqRow>(
         // A fresh budget: the manifest's attempts again, numbered on from the last one, so the

@@ -11,6 +11,8 @@ import { keyRoutes } from '../keys/routes';
 import { Packages } from '../packages/packages';
 import { packageRoutes } from '../packages/routes';
 import { Releases } from '../packages/releases';
+import { Ownership } from '../packages/ownership';
+import { ownershipRoutes } from '../packages/ownership-routes';
 import { runnerRoutes } from '../runner-api/routes';
 import { Runs } from '../runs/runs';
 import { runRoutes } from '../runs/routes';
@@ -24,7 +26,10 @@ import { authenticateRequest, authorize, TokenStore } from './auth';
 import { hardenedServerOptions, hardenRoutes } from './hardening';
 import type { Identity } from '../identity/identity';
 import { identityRoutes } from '../identity/routes';
+import { AccessRequests } from '../access/requests';
+import { accessRoutes } from '../access/routes';
 import { sendError } from './errors';
+import { checkReadiness } from './readiness';
 import { requireRunnerCertificates } from './tls';
 import { AlertOutbox, alertRoutes } from '../alerts';
 import { DeadLetters } from '../dlq/dlq';
@@ -32,6 +37,13 @@ import { dlqRoutes } from '../dlq/routes';
 import { RunCancellation, runCancelRoutes } from '../runs/cancel';
 import type { Schedules } from '../schedules/schedules';
 import { scheduleRoutes } from '../schedules/routes';
+import { consoleRoutes } from '../console/routes';
+import { ControlRoomMetrics } from '../metrics/metrics';
+import { metricsRoutes } from '../metrics/routes';
+import { Compliance } from '../compliance/report';
+import { complianceRoutes } from '../compliance/routes';
+import { AccessReviews } from '../compliance/access-reviews';
+import { accessReviewRoutes } from '../compliance/access-review-routes';
 
 export interface AppDeps {
   db: Db;
@@ -50,6 +62,8 @@ export interface AppDeps {
   audit: { log: AuditLog; heads: AuditHeads; hash: KeyedHasher; releasePublicKeyPem: string };
   /** Promotion, release attestations and the release gate. */
   releases: Releases;
+  /** Teams, bot name owners, service account owners (who may publish what). */
+  ownership: Ownership;
   /** Serve HTTPS with these options (TLS 1.3 minimum, see `tls.ts`); unset: plain HTTP. */
   https?: import('node:tls').TlsOptions | undefined;
   /** mTLS: runner routes need a verified client certificate. */
@@ -60,10 +74,17 @@ export interface AppDeps {
   cancellation?: RunCancellation;
   /** Users, sessions, API tokens, service accounts, runner identities; without it only the bootstrap tokens work. */
   identity?: Identity;
+  /** Every segment this control room serves (role bindings may name one). */
+  segments?: readonly SegmentName[];
   /** Segments only `runs.create` may start runs in (developers hold `runs.create.dev`). */
   prodSegments?: readonly SegmentName[];
   /** Operators' schedules; their routes are registered when given. */
   schedules?: Schedules;
+  /** Prometheus metrics at `/metrics` (permission `metrics.read`). */
+  metrics?: ControlRoomMetrics;
+  /** Compliance checks and evidence (`/v1/compliance`). */
+  compliance?: Compliance;
+  accessReviews?: AccessReviews;
 }
 
 /** Builds the control room's HTTP app; connects nothing (the composition root does). */
@@ -105,26 +126,35 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.get('/healthz', { config: { permission: 'public' } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { config: { permission: 'public' } }, async (_request, reply) => {
-    const checks = await Promise.all([
-      deps.db.query('SELECT 1').then(() => 'ok', () => 'down'),
-      deps.redis.ping().then(() => 'ok', () => 'down'),
-    ]);
-    const [database, redis] = checks;
-    const ready = checks.every((c) => c === 'ok');
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', database, redis });
+    const { ready, checks } = await checkReadiness({
+      database: () => deps.db.query('SELECT 1'),
+      // A client that is not connected would queue the ping until Redis is back: down at once.
+      redis: () => (deps.redis.status === 'ready' ? deps.redis.ping() : Promise.reject(new Error(`redis ${deps.redis.status}`))),
+    });
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', database: checks.database, redis: checks.redis });
   });
   app.get('/v1/control-room/public-keys', { config: { permission: 'public' } }, async (_request, reply) => reply.type('application/x-pem-file').send(deps.publicKeysPem));
 
-  keyRoutes(app, deps.keys);
+  keyRoutes(app, deps.keys, (ref) => deps.ownership.resolveKeyHolder(ref));
   packageRoutes(app, deps.packages, deps.releases);
-  runRoutes(app, deps.runs, deps.screenshots, deps.prodSegments ?? []);
+  ownershipRoutes(app, deps.ownership);
+  runRoutes(app, deps.runs, deps.screenshots, deps.prodSegments ?? [], deps.audit.log);
   runnerRoutes(app, deps.runs, deps.packages, deps.keys, deps.screenshots, deps.releases);
   credentialRoutes(app, deps.credentials);
   auditRoutes(app, deps.audit);
   if (deps.deadLetters) dlqRoutes(app, deps.deadLetters);
   if (deps.alerts) alertRoutes(app, deps.alerts);
   if (deps.cancellation) runCancelRoutes(app, deps.cancellation);
-  if (deps.identity) identityRoutes(app, deps.identity);
+  // One AccessRequests for the API and the console: the console's identity actions are its methods.
+  const access = deps.identity ? new AccessRequests({ db: deps.db, identity: deps.identity, audit: deps.audit.log, alerts: deps.alerts, segments: deps.segments ?? [], prodSegments: deps.prodSegments ?? [] }) : undefined;
+  if (deps.identity && access) {
+    identityRoutes(app, deps.identity, access);
+    accessRoutes(app, access, deps.db);
+  }
   if (deps.schedules) scheduleRoutes(app, deps.schedules);
+  consoleRoutes(app, deps, { access });
+  if (deps.metrics) metricsRoutes(app, deps.metrics);
+  if (deps.compliance) complianceRoutes(app, deps.compliance);
+  if (deps.accessReviews) accessReviewRoutes(app, deps.accessReviews);
   return app;
 }

@@ -40,7 +40,15 @@ const ROUTE_AUDIT: Readonly<Record<string, { action: string; self?: SelfAudit }>
   'POST /v1/credentials/:bot/revoke-runs': { action: 'credential.revoke_runs', self: 'all' },
   'POST /v1/runner/runs/:id/claim': { action: 'run.claim', self: 'success' },
   'POST /v1/runner/runs/:id/lease': { action: 'credential.lease', self: 'success' },
+  // A heartbeat every third of an attempt's lease: its successes change nothing worth an event
+  // (the claim was audited); a refused renewal (stale token) is recorded.
+  'POST /v1/runner/runs/:id/renew': { action: 'run.lease_renew', self: 'success' },
   'POST /v1/runner/runs/:id/screenshots': { action: 'run.screenshot_store' },
+  'POST /v1/teams': { action: 'team.create' },
+  'POST /v1/teams/:team/members': { action: 'team.member_add' },
+  'DELETE /v1/teams/:team/members/:kind/:name': { action: 'team.member_remove' },
+  'POST /v1/bots/:name/transfer': { action: 'bot.transfer', self: 'success' },
+  'PUT /v1/service-accounts/:id/owner': { action: 'service_account.owner', self: 'success' },
 };
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

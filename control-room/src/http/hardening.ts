@@ -39,6 +39,7 @@ const NO_BODY_ROUTES = new Set([
   'POST /v1/admin/rewrap', 'POST /v1/credentials/:bot/revoke-runs', 'POST /v1/keys/:id/revoke', 'POST /v1/runs/:id/cancel',
   'DELETE /v1/session', 'DELETE /v1/tokens/:id', 'POST /v1/users/:id/disable', 'POST /v1/users/:id/unlock', 'DELETE /v1/runners/:id',
   'POST /v1/schedules/:id/pause', 'POST /v1/schedules/:id/resume', 'DELETE /v1/schedules/:id',
+  'DELETE /v1/teams/:team/members/:kind/:name',
 ]);
 
 export interface RegisteredRoute {

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { OrderlyError } from '@orderly/shared';
 import type { Principal } from '../access/permissions';
 import { IdentityDeps, iso, ms } from './deps';
-import { Role, TokenView } from './schemas';
+import { TokenView } from './schemas';
 import { API_TOKEN_PREFIX, newSecret, secretHash } from './tokens';
 
-export type TokenOwner = { kind: 'user' | 'service'; id: string; name: string; roles: readonly Role[] };
+export type TokenOwner = { kind: 'user' | 'service'; id: string; name: string; roles: readonly string[] };
 
 interface TokenRow {
   id: string;
@@ -24,7 +24,7 @@ export interface ResolvedToken {
   tokenId: string;
   owner: TokenOwner;
   /** The token's scopes that its owner still holds: removing a role removes it from every token. */
-  roles: Role[];
+  roles: string[];
 }
 
 const SELECT_TOKENS = `SELECT t.*, COALESCE(u.username, s.name) AS owner_name FROM api_tokens t
@@ -39,7 +39,7 @@ const SELECT_TOKENS = `SELECT t.*, COALESCE(u.username, s.name) AS owner_name FR
 export class ApiTokens {
   constructor(private readonly deps: IdentityDeps) {}
 
-  async create(owner: TokenOwner, request: { name: string; scopes?: readonly Role[] | undefined; expiresInDays: number }): Promise<TokenView & { token: string }> {
+  async create(owner: TokenOwner, request: { name: string; scopes?: readonly string[] | undefined; expiresInDays: number }): Promise<TokenView & { token: string }> {
     if (request.expiresInDays > this.deps.settings.tokenMaxDays) {
       throw new OrderlyError('ORDERLY_E_BAD_REQUEST', `tokens expire within ${this.deps.settings.tokenMaxDays} days (ORDERLY_TOKEN_MAX_DAYS)`, { maxDays: this.deps.settings.tokenMaxDays });
     }
@@ -97,11 +97,11 @@ export class ApiTokens {
     if (!row || row.revoked_at !== null || ms(row.expires_at)! <= now || !row.owner_name || !row.owner_roles || row.owner_disabled !== null || !row.owner_enrolled) return undefined;
     // last_used_at is a hint for the owner's list; written at most once a minute per token.
     if ((ms(row.last_used_at) ?? 0) < now - 60_000) await this.deps.db.query('UPDATE api_tokens SET last_used_at = $2 WHERE id = $1', [row.id, iso(now)]);
-    const ownerRoles = row.owner_roles as Role[];
+    const ownerRoles = row.owner_roles;
     return {
       tokenId: row.id,
       owner: { kind: row.owner_kind, id: row.owner_id, name: row.owner_name, roles: ownerRoles },
-      roles: (row.scopes as Role[]).filter((s) => ownerRoles.includes(s)),
+      roles: (row.scopes).filter((s) => ownerRoles.includes(s)),
     };
   }
 
@@ -110,7 +110,7 @@ export class ApiTokens {
       id: row.id,
       name: row.name,
       owner: `${row.owner_kind}:${row.owner_name ?? row.owner_id}`,
-      scopes: row.scopes as Role[],
+      scopes: row.scopes,
       createdAt: iso(ms(row.created_at)!),
       expiresAt: iso(ms(row.expires_at)!),
       revoked: row.revoked_at !== null,

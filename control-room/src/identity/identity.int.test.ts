@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FastifyRequest } from 'fastify';
-import { SegmentName } from '@orderly/shared';
+import { generateBoxKeyPair, generateSigningKeyPair, loadPublicKey, runnerKeyId, SegmentName } from '@orderly/shared';
 import { createTestDatabase } from '@orderly/shared/testing';
 import { Db, pgliteDb, postgresDb } from '../db/db';
 import { migrate } from '../db/migrations';
@@ -191,6 +191,25 @@ test('runner identities are bound to a served segment and revoked at once', asyn
   await expect(identity.runners.resolve(runner.token)).resolves.toMatchObject({ name: 'r-1', segment: 'prod' });
   await identity.runners.revoke('r-1');
   await expect(identity.runners.resolve(runner.token)).resolves.toBeUndefined();
+});
+
+test("a runner registers with its own public key; the database keeps the public half only, and bootstrap runners are revocable", async () => {
+  const { identity } = await setup(db);
+  const pair = generateSigningKeyPair();
+  const registered = await identity.runners.register('r-keyed', 'demo' as SegmentName, 'admin', { publicKeyPem: pair.publicKeyPem });
+  expect(registered.signingKey).toBeUndefined();
+  expect(registered.keyId).toBe(runnerKeyId(loadPublicKey(pair.publicKeyPem)));
+  const [row] = await db.query<{ public_key: string; key_id: string }>("SELECT public_key, key_id FROM runner_identities WHERE name = 'r-keyed'");
+  expect(row).toEqual({ public_key: pair.publicKeyPem, key_id: registered.keyId });
+  // The same key for a second runner would let one sign as the other.
+  await expect(identity.runners.register('r-copy', 'demo' as SegmentName, 'admin', { publicKeyPem: pair.publicKeyPem })).rejects.toMatchObject({ code: 'ORDERLY_E_IDENTITY_CONFLICT' });
+  await expect(identity.runners.register('r-bad', 'demo' as SegmentName, 'admin', { publicKeyPem: generateBoxKeyPair().publicKeyPem })).rejects.toMatchObject({ code: 'ORDERLY_E_KEY_INVALID' });
+  const made = await identity.runners.register('r-made', 'demo' as SegmentName, 'admin');
+  expect(made.signingKey).toContain('PRIVATE KEY');
+  const dump = JSON.stringify((await db.query('SELECT * FROM runner_identities')));
+  expect(dump).not.toContain('PRIVATE KEY');
+  expect(await identity.runners.revokeBootstrap('demo' as SegmentName, 'admin')).toMatchObject({ segment: 'demo', revokedBy: 'admin' });
+  await expect(identity.runners.revokeBootstrap('nowhere' as SegmentName, 'admin')).rejects.toMatchObject({ code: 'ORDERLY_E_SEGMENT_UNKNOWN' });
 });
 
 test('PGlite: enrol, sign in, session and token on the embedded database', async () => {

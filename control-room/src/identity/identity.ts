@@ -9,7 +9,6 @@ import { IdentityDeps, IdentitySettings } from './deps';
 import { DEFAULT_LOCKOUT } from './lockout';
 import { STRONG_SCRYPT } from './passwords';
 import { RunnerIdentities } from './runner-identities';
-import { Role } from './schemas';
 import { ServiceAccounts } from './service-accounts';
 import { sessionCookie, Sessions } from './sessions';
 import { hashesEqual, secretHash } from './tokens';
@@ -31,7 +30,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export const TOTP_HEADER = 'x-orderly-totp';
 export const CSRF_HEADER = 'x-csrf-token';
 
-export function userPrincipal(user: { id: string; username: string }, roles: readonly Role[], credential: PrincipalCredential): Principal {
+export function userPrincipal(user: { id: string; username: string }, roles: readonly string[], credential: PrincipalCredential): Principal {
   return { kind: 'user', id: user.id, actor: `user:${user.username}`, permissions: permissionsOf(roles), roles: [...roles], credential };
 }
 
@@ -48,7 +47,7 @@ export class Identity {
   readonly settings: IdentitySettings;
   readonly clock: Clock;
 
-  constructor(deps: { db: Db; dataKey: Buffer; dataKeyId: string; segments: readonly SegmentName[]; clock?: Clock; settings?: Partial<IdentitySettings> }) {
+  constructor(deps: { db: Db; dataKey: Buffer; dataKeyId: string; segments: readonly SegmentName[]; clock?: Clock; settings?: Partial<IdentitySettings>; onRunnerKeysChanged?: () => Promise<void> }) {
     this.settings = { ...DEFAULT_IDENTITY_SETTINGS, ...deps.settings };
     this.clock = deps.clock ?? systemClock;
     const common: IdentityDeps = { db: deps.db, dataKey: deps.dataKey, dataKeyId: deps.dataKeyId, clock: this.clock, settings: this.settings };
@@ -56,7 +55,7 @@ export class Identity {
     this.sessions = new Sessions(common);
     this.tokens = new ApiTokens(common);
     this.serviceAccounts = new ServiceAccounts(common);
-    this.runners = new RunnerIdentities({ ...common, segments: deps.segments });
+    this.runners = new RunnerIdentities({ ...common, segments: deps.segments, ...(deps.onRunnerKeysChanged ? { onKeysChanged: deps.onRunnerKeysChanged } : {}) });
   }
 
   /**
@@ -81,7 +80,7 @@ export class Identity {
     if (cookie === undefined) return undefined;
     const session = await this.sessions.resolve(cookie);
     if (!session) return undefined;
-    return userPrincipal(session.user, session.user.roles as Role[], { kind: 'session', sessionHash: session.sessionHash, csrfHash: session.csrfHash, steppedUpAt: session.steppedUpAt });
+    return userPrincipal(session.user, session.user.roles, { kind: 'session', sessionHash: session.sessionHash, csrfHash: session.csrfHash, steppedUpAt: session.steppedUpAt });
   }
 
   /**

@@ -1,11 +1,12 @@
 import { FastifyInstance, FastifyRequest } from 'fastify';
 import { OrderlyError } from '@orderly/shared';
 import { Principal } from '../access/permissions';
+import type { AccessRequests } from '../access/requests';
 import { parseRequest } from '../http/errors';
 import { Identity } from './identity';
 import {
-  ConfirmEnrolmentRequest, CreateServiceAccountRequest, CreateTokenRequest, CreateUserRequest, IdParam, ListTokensQuery, RegisterRunnerRequest,
-  Role, SetRolesRequest, SignInRequest, StartEnrolmentRequest, StepUpRequest, TokenSignInRequest,
+  ConfirmEnrolmentRequest, CreateServiceAccountRequest, CreateTokenRequest, CreateUserRequest, IdParam, ListTokensQuery, RegisterRunnerRequest, SegmentParam,
+  SetRolesRequest, SignInRequest, StartEnrolmentRequest, StepUpRequest, TokenSignInRequest,
 } from './schemas';
 import { Sessions } from './sessions';
 
@@ -20,7 +21,7 @@ function caller(request: FastifyRequest): Principal {
  * service accounts and runner identities. Request outcomes are audited by the request audit hook;
  * sign-in routes name the attempted username in `request.auditTarget` for it.
  */
-export function identityRoutes(app: FastifyInstance, identity: Identity): void {
+export function identityRoutes(app: FastifyInstance, identity: Identity, access: AccessRequests): void {
   // Enrolment: the one-time secret from `POST /v1/users`, then a code from the authenticator app.
   app.post('/v1/enrolment', { config: { permission: 'public' } }, async (request) => {
     const body = parseRequest(StartEnrolmentRequest, request.body);
@@ -65,17 +66,18 @@ export function identityRoutes(app: FastifyInstance, identity: Identity): void {
     const body = parseRequest(TokenSignInRequest, request.body);
     request.auditTarget = `user:${body.username}`;
     const user = await identity.users.signIn(body.username, body.password, body.code);
-    const token = await identity.tokens.create({ kind: 'user', id: user.id, name: user.username, roles: user.roles as Role[] }, body);
+    const token = await identity.tokens.create({ kind: 'user', id: user.id, name: user.username, roles: user.roles }, body);
     return reply.code(201).header('cache-control', 'no-store').send(token);
   });
 
   // API tokens of the caller (a person); the security team sees and revokes everyone's.
-  app.post('/v1/tokens', { config: { permission: 'self' } }, async (request, reply) => {
+  // Creating a token mints a credential: a fresh second factor, like every identity change.
+  app.post('/v1/tokens', { config: { permission: 'self', stepUp: true } }, async (request, reply) => {
     const principal = caller(request);
     const body = parseRequest(CreateTokenRequest, request.body);
     if (principal.kind !== 'user') throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'only people create their own tokens; service account tokens come from the security team', { permission: 'self' });
     // A token made with a token can carry at most that token's roles.
-    const token = await identity.tokens.create({ kind: 'user', id: principal.id, name: principal.actor.replace(/^user:/, ''), roles: (principal.roles ?? []) as Role[] }, body);
+    const token = await identity.tokens.create({ kind: 'user', id: principal.id, name: principal.actor.replace(/^user:/, ''), roles: (principal.roles ?? []) }, body);
     return reply.code(201).header('cache-control', 'no-store').send(token);
   });
   app.get('/v1/tokens', { config: { permission: 'self' } }, async (request) => {
@@ -91,37 +93,47 @@ export function identityRoutes(app: FastifyInstance, identity: Identity): void {
   });
   app.delete('/v1/tokens/:id', { config: { permission: 'self' } }, async (request) => identity.tokens.revoke(parseRequest(IdParam, request.params, 'path').id, caller(request)));
 
-  // People (the security team; the bootstrap admin creates the first security user).
-  app.post('/v1/users', { config: { permission: 'users.manage' } }, async (request, reply) => {
+  // People (the security team; the bootstrap admin creates the first security user). Creating
+  // people, service accounts, runners and tokens and changing roles need a fresh second factor;
+  // nobody grants a role they do not hold; sensitive grants wait for a second person (access/requests.ts).
+  app.post('/v1/users', { config: { permission: 'users.manage', stepUp: true } }, async (request, reply) => {
     const body = parseRequest(CreateUserRequest, request.body);
-    return reply.code(201).header('cache-control', 'no-store').send(await identity.users.create(body.username, body.roles, caller(request).actor));
+    return reply.code(201).header('cache-control', 'no-store').send(await access.createUser(caller(request), body.username, body.roles));
   });
   app.get('/v1/users', { config: { permission: 'users.manage' } }, async () => ({ users: await identity.users.list() }));
-  app.put('/v1/users/:id/roles', { config: { permission: 'users.manage', stepUp: true } }, async (request) => {
+  app.put('/v1/users/:id/roles', { config: { permission: 'users.manage', stepUp: true } }, async (request, reply) => {
     const { id } = parseRequest(IdParam, request.params, 'path');
-    return identity.users.setRoles(id, parseRequest(SetRolesRequest, request.body).roles, caller(request));
+    const changed = await access.setRoles(caller(request), id, parseRequest(SetRolesRequest, request.body).roles);
+    return reply.code(changed.request ? 202 : 200).send(changed);
   });
   app.post('/v1/users/:id/disable', { config: { permission: 'users.manage' } }, async (request) => identity.users.disable(parseRequest(IdParam, request.params, 'path').id));
   app.post('/v1/users/:id/unlock', { config: { permission: 'users.manage' } }, async (request) => identity.users.unlock(parseRequest(IdParam, request.params, 'path').id));
 
   // Service accounts: tokens only, issued by the security team.
-  app.post('/v1/service-accounts', { config: { permission: 'users.manage' } }, async (request, reply) => {
+  app.post('/v1/service-accounts', { config: { permission: 'users.manage', stepUp: true } }, async (request, reply) => {
     const body = parseRequest(CreateServiceAccountRequest, request.body);
+    access.assertGrantable(caller(request), access.bindings(body.roles));
     return reply.code(201).send(await identity.serviceAccounts.create(body.name, body.roles, caller(request).actor));
   });
   app.get('/v1/service-accounts', { config: { permission: 'users.manage' } }, async () => ({ serviceAccounts: await identity.serviceAccounts.list() }));
-  app.post('/v1/service-accounts/:id/tokens', { config: { permission: 'users.manage' } }, async (request, reply) => {
+  app.post('/v1/service-accounts/:id/tokens', { config: { permission: 'users.manage', stepUp: true } }, async (request, reply) => {
     const account = await identity.serviceAccounts.find(parseRequest(IdParam, request.params, 'path').id);
     const body = parseRequest(CreateTokenRequest, request.body);
+    // A token hands the account's roles to whoever holds it: the issuer must hold them too.
+    access.assertGrantable(caller(request), access.bindings(body.scopes ?? account.roles));
     const token = await identity.tokens.create({ kind: 'service', id: account.id, name: account.name, roles: account.roles }, body);
     return reply.code(201).header('cache-control', 'no-store').send(token);
   });
 
-  // Runner identities: one per runner, bound to its segment.
-  app.post('/v1/runners', { config: { permission: 'runners.manage' } }, async (request, reply) => {
+  // Runner identities: one per runner, bound to its segment; a production one waits for a second person.
+  app.post('/v1/runners', { config: { permission: 'runners.manage', stepUp: true } }, async (request, reply) => {
     const body = parseRequest(RegisterRunnerRequest, request.body);
-    return reply.code(201).header('cache-control', 'no-store').send(await identity.runners.register(body.name, body.segment, caller(request).actor));
+    const registered = await access.registerRunner(caller(request), body.name, body.segment, body.publicKey);
+    return reply.code(registered.request ? 202 : 201).header('cache-control', 'no-store').send(registered);
   });
   app.get('/v1/runners', { config: { permission: 'runners.manage' } }, async () => ({ runners: await identity.runners.list() }));
   app.delete('/v1/runners/:id', { config: { permission: 'runners.manage' } }, async (request) => identity.runners.revoke(parseRequest(IdParam, request.params, 'path').id));
+  // The segment's bootstrap runner token and key (files in the control room's secrets directory).
+  app.delete('/v1/runners/bootstrap/:segment', { config: { permission: 'runners.manage', stepUp: true } }, async (request) =>
+    identity.runners.revokeBootstrap(parseRequest(SegmentParam, request.params, 'path').segment, caller(request).actor));
 }

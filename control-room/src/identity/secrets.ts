@@ -19,7 +19,10 @@ export interface ControlRoomSecrets {
   dataKey: Buffer;
   dataKeyId: string;
   adminTokenHash: Buffer;
+  /** Bootstrap runner tokens by segment; empty in production, which refuses them. */
   runnerTokenHashes: Map<SegmentName, Buffer>;
+  /** Public keys of the bootstrap runners' report-signing keys (the private keys are the runner's files). */
+  runnerPublicKeys: Map<SegmentName, KeyObject>;
 }
 
 function readOrCreate(path: string, create: () => string): string {
@@ -38,6 +41,8 @@ export function tokenMatches(presented: string, hash: Buffer): boolean {
 
 export const adminTokenPath = (secretsDir: string) => join(secretsDir, 'admin.token');
 export const runnerTokenPath = (secretsDir: string, segment: string) => join(secretsDir, `runner-${segment}.token`);
+/** The bootstrap runner's Ed25519 report-signing key: where the runner looks by default (beside its token). */
+export const runnerSigningKeyPath = (secretsDir: string, segment: string) => join(secretsDir, `runner-${segment}.key`);
 export const publicKeysPath = (secretsDir: string) => join(secretsDir, 'control-room.pub');
 
 /**
@@ -50,7 +55,11 @@ export function publishPublicKeys(secretsDir: string, signingPublicKey: KeyObjec
   return pem;
 }
 
-export function loadOrCreateSecrets(secretsDir: string, segments: readonly SegmentName[]): ControlRoomSecrets {
+/**
+ * `bootstrapRunners: false` (production) neither creates nor honours the per-segment bootstrap
+ * runner tokens and keys: every runner there has an identity of its own, registered and revocable.
+ */
+export function loadOrCreateSecrets(secretsDir: string, segments: readonly SegmentName[], options: { bootstrapRunners?: boolean } = {}): ControlRoomSecrets {
   mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
   chmodSync(secretsDir, 0o700);
   const signingKey = loadPrivateKey(readOrCreate(join(secretsDir, 'signing.key'), () => generateSigningKeyPair().privateKeyPem));
@@ -60,8 +69,10 @@ export function loadOrCreateSecrets(secretsDir: string, segments: readonly Segme
   const newToken = () => `orderly_${randomBytes(24).toString('base64url')}`;
   const adminToken = readOrCreate(adminTokenPath(secretsDir), newToken).trim();
   const runnerTokenHashes = new Map<SegmentName, Buffer>();
-  for (const segment of segments) {
+  const runnerPublicKeys = new Map<SegmentName, KeyObject>();
+  for (const segment of options.bootstrapRunners === false ? [] : segments) {
     runnerTokenHashes.set(segment, tokenHash(readOrCreate(runnerTokenPath(secretsDir, segment), newToken).trim()));
+    runnerPublicKeys.set(segment, createPublicKey(loadPrivateKey(readOrCreate(runnerSigningKeyPath(secretsDir, segment), () => generateSigningKeyPair().privateKeyPem))));
   }
   return {
     signingKey,
@@ -71,5 +82,6 @@ export function loadOrCreateSecrets(secretsDir: string, segments: readonly Segme
     dataKeyId: `local:${createHash('sha256').update(dataKey).digest('hex').slice(0, 16)}`,
     adminTokenHash: tokenHash(adminToken),
     runnerTokenHashes,
+    runnerPublicKeys,
   };
 }

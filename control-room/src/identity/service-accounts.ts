@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { OrderlyError } from '@orderly/shared';
 import { IdentityDeps, iso, ms } from './deps';
-import { Role } from './schemas';
 
 interface ServiceAccountRow {
   id: string;
@@ -13,7 +12,7 @@ interface ServiceAccountRow {
 export interface ServiceAccountView {
   id: string;
   name: string;
-  roles: Role[];
+  roles: string[];
   createdAt: string;
 }
 
@@ -25,7 +24,7 @@ export interface ServiceAccountView {
 export class ServiceAccounts {
   constructor(private readonly deps: IdentityDeps) {}
 
-  async create(name: string, roles: readonly Role[], createdBy: string): Promise<ServiceAccountView> {
+  async create(name: string, roles: readonly string[], createdBy: string): Promise<ServiceAccountView> {
     try {
       const [row] = await this.deps.db.query<ServiceAccountRow>('INSERT INTO service_accounts (id, name, roles, created_by) VALUES ($1, $2, $3, $4) RETURNING *', [randomUUID(), name, [...new Set(roles)], createdBy]);
       return this.view(row!);
@@ -46,6 +45,6 @@ export class ServiceAccounts {
   }
 
   private view(row: ServiceAccountRow): ServiceAccountView {
-    return { id: row.id, name: row.name, roles: row.roles as Role[], createdAt: iso(ms(row.created_at)!) };
+    return { id: row.id, name: row.name, roles: row.roles, createdAt: iso(ms(row.created_at)!) };
   }
 }

@@ -5,7 +5,7 @@ import { Queryable } from '../db/db';
 import { IdentityDeps, iso, ms } from './deps';
 import { lockSeconds } from './lockout';
 import { decoyHash, hashPassword, verifyPassword } from './passwords';
-import { Role, UserView } from './schemas';
+import { UserView } from './schemas';
 import { base32Encode, matchTotp, newTotpSecret, otpauthUri } from './totp';
 import { hashesEqual, newRecoveryCodes, newSecret, RECOVERY_CODE, recoveryCodeHash, secretHash } from './tokens';
 
@@ -44,7 +44,7 @@ export class Users {
     return {
       id: row.id,
       username: row.username,
-      roles: row.roles as Role[],
+      roles: row.roles,
       enrolled: row.enrolled_at !== null,
       disabled: row.disabled_at !== null,
       lockedUntil: lockedUntil !== null && lockedUntil > this.deps.clock() ? iso(lockedUntil) : null,
@@ -53,11 +53,11 @@ export class Users {
   }
 
   /** Creates a person; the enrolment secret is returned once, to be handed over out of band. */
-  async create(username: string, roles: readonly Role[], createdBy: string): Promise<{ user: UserView; enrolmentSecret: string; enrolmentExpiresAt: string }> {
+  async create(username: string, roles: readonly string[], createdBy: string, db: Queryable = this.deps.db): Promise<{ user: UserView; enrolmentSecret: string; enrolmentExpiresAt: string }> {
     const enrolmentSecret = newSecret();
     const expiresAt = this.deps.clock() + this.deps.settings.enrolmentHours * 3600_000;
     try {
-      const [row] = await this.deps.db.query<UserRow>(
+      const [row] = await db.query<UserRow>(
         `INSERT INTO users (id, username, roles, enrolment_hash, enrolment_expires_at, created_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
         [randomUUID(), username, [...new Set(roles)], secretHash(enrolmentSecret), iso(expiresAt), createdBy],
       );
@@ -80,7 +80,7 @@ export class Users {
   }
 
   /** Replaces a person's roles; takes effect on their sessions and tokens at the next request. */
-  async setRoles(idOrUsername: string, roles: readonly Role[], by: Principal): Promise<UserView> {
+  async setRoles(idOrUsername: string, roles: readonly string[], by: Principal): Promise<UserView> {
     const user = await this.find(idOrUsername);
     // Nobody widens or narrows their own access: a second person must do it.
     if (by.kind === 'user' && by.id === user.id) throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'you cannot change your own roles', { permission: 'users.manage' });

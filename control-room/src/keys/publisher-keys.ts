@@ -8,6 +8,14 @@ interface KeyRow {
   public_key_pem: string;
   created_at: Date;
   revoked_at: Date | null;
+  owner_kind?: 'user' | 'service' | null;
+  owner_id?: string | null;
+}
+
+/** Who holds a key: a person or a service account (by id). */
+export interface KeyHolder {
+  kind: 'user' | 'service';
+  id: string;
 }
 
 const toView = (r: KeyRow): PublisherKeyView => ({
@@ -16,27 +24,34 @@ const toView = (r: KeyRow): PublisherKeyView => ({
   publicKeyPem: r.public_key_pem,
   createdAt: r.created_at.toISOString(),
   revokedAt: r.revoked_at ? r.revoked_at.toISOString() : null,
+  owner: r.owner_kind && r.owner_id ? `${r.owner_kind}:${r.owner_id}` : null,
 });
 
 /** The registry of publisher keys: a package is accepted only if signed by a registered key. */
 export class PublisherKeys {
   constructor(private readonly db: Db) {}
 
-  /** Registers a key under a name; registering the same key again is a no-op. */
-  async register(name: string, pem: string): Promise<{ key: PublisherKeyView; created: boolean }> {
+  /**
+   * Registers a key under a name, bound to the person or service account that holds it (the
+   * holder decides which bot names it may publish and, by person, who may not approve what it
+   * signed). Registering the same key again with the same holder is a no-op. A key registered
+   * without a holder is a legacy key: it may publish only names no team owns.
+   */
+  async register(name: string, pem: string, holder?: KeyHolder): Promise<{ key: PublisherKeyView; created: boolean }> {
     const key = loadPublicKey(pem);
     const keyId = keyIdOf(key);
     const canonicalPem = publicKeyPem(key);
     const inserted = await this.db.query<KeyRow>(
-      `INSERT INTO publisher_keys (key_id, name, public_key_pem) VALUES ($1, $2, $3)
+      `INSERT INTO publisher_keys (key_id, name, public_key_pem, owner_kind, owner_id) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT DO NOTHING RETURNING *`,
-      [keyId, name, canonicalPem],
+      [keyId, name, canonicalPem, holder?.kind ?? null, holder?.id ?? null],
     );
     if (inserted[0]) return { key: toView(inserted[0]), created: true };
     const existing = await this.db.query<KeyRow>('SELECT * FROM publisher_keys WHERE key_id = $1 OR name = $2', [keyId, name]);
-    const same = existing.find((r) => r.key_id === keyId && r.name === name);
+    // A key never changes hands by registering it again: that would move what it may publish.
+    const same = existing.find((r) => r.key_id === keyId && r.name === name && (r.owner_kind ?? null) === (holder?.kind ?? null) && (r.owner_id ?? null) === (holder?.id ?? null));
     if (same) return { key: toView(same), created: false };
-    throw new OrderlyError('ORDERLY_E_KEY_CONFLICT', 'this name or this key is already registered with another key or name', { name });
+    throw new OrderlyError('ORDERLY_E_KEY_CONFLICT', 'this name or this key is already registered with another key, name or holder', { name });
   }
 
   async list(): Promise<PublisherKeyView[]> {
@@ -68,6 +83,13 @@ export class PublisherKeys {
   async revokedAt(keyId: string, tx: Queryable = this.db): Promise<Date | null | undefined> {
     const rows = await tx.query<Pick<KeyRow, 'revoked_at'>>('SELECT revoked_at FROM publisher_keys WHERE key_id = $1', [keyId]);
     return rows[0] ? rows[0].revoked_at : undefined;
+  }
+
+  /** The holder of a key, or null for a legacy key registered unbound. */
+  async holderOf(keyId: string, tx: Queryable = this.db): Promise<KeyHolder | null> {
+    const rows = await tx.query<KeyRow>('SELECT owner_kind, owner_id FROM publisher_keys WHERE key_id = $1', [keyId]);
+    const row = rows[0];
+    return row?.owner_kind && row.owner_id ? { kind: row.owner_kind, id: row.owner_id } : null;
   }
 
   async pemOf(keyId: string): Promise<string | undefined> {

@@ -1,13 +1,17 @@
 import { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { KeyId, RegisterKeyRequest } from '@orderly/shared';
+import { KeyId, KeyOwnerRef, RegisterKeyRequest } from '@orderly/shared';
 import { parseRequest } from '../http/errors';
-import { PublisherKeys } from './publisher-keys';
+import { KeyHolder, PublisherKeys } from './publisher-keys';
 
-export function keyRoutes(app: FastifyInstance, keys: PublisherKeys): void {
+/** Finds the person or service account named as a key's holder (the ownership registry). */
+export type HolderResolver = (ref: KeyOwnerRef) => Promise<KeyHolder>;
+
+export function keyRoutes(app: FastifyInstance, keys: PublisherKeys, resolveHolder: HolderResolver): void {
   app.post('/v1/keys', { config: { permission: 'keys.manage', stepUp: true } }, async (request, reply) => {
     const body = parseRequest(RegisterKeyRequest, request.body);
-    const { key, created } = await keys.register(body.name, body.publicKeyPem);
+    const holder = body.owner ? await resolveHolder(body.owner) : undefined;
+    const { key, created } = await keys.register(body.name, body.publicKeyPem, holder);
     return reply.code(created ? 201 : 200).send(key);
   });
   app.get('/v1/keys', { config: { permission: 'keys.read' } }, async () => ({ keys: await keys.list() }));

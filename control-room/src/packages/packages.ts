@@ -1,10 +1,11 @@
 import {
   BotManifest, BotName, BotVersion, DsseEnvelope, envelopeKeyIds, KeyId, openPackage, OrderlyError, PackageDigest,
-  PackageView, SegmentName, verifyPackageEnvelope,
+  PackageView, requireContactsForProduction, SegmentName, verifyPackageEnvelope,
 } from '@orderly/shared';
 import { CredentialBroker } from '../credentials/broker';
 import { Db } from '../db/db';
 import { PublisherKeys } from '../keys/publisher-keys';
+import { Ownership } from './ownership';
 
 interface PackageRow {
   digest: string;
@@ -17,6 +18,8 @@ interface PackageRow {
   created_at: Date;
   published_by: string | null;
   published_by_actor: string | null;
+  published_by_kind: string | null;
+  vault_role: string | null;
 }
 
 export interface StoredPackage {
@@ -25,12 +28,16 @@ export interface StoredPackage {
   envelope: DsseEnvelope;
   /** The principal that published it; null for packages published before this was recorded. */
   publishedBy: Publisher | null;
+  /** The Vault role written for this version once it was accepted; null when it declares no credentials (or predates per-version roles). */
+  vaultRole: string | null;
 }
 
-/** Who published a package: the principal's stable id (separation of duties) and audit actor. */
+/** Who published a package: the principal's stable id (separation of duties), audit actor and kind. */
 export interface Publisher {
   id: string;
   actor: string;
+  /** `user`, `service` or `admin`; undefined for packages published before this was recorded. */
+  kind?: string;
 }
 
 const toStored = (r: PackageRow): StoredPackage => ({
@@ -45,7 +52,8 @@ const toStored = (r: PackageRow): StoredPackage => ({
   },
   manifest: r.manifest,
   envelope: r.envelope,
-  publishedBy: r.published_by === null ? null : { id: r.published_by, actor: r.published_by_actor ?? r.published_by },
+  publishedBy: r.published_by === null ? null : { id: r.published_by, actor: r.published_by_actor ?? r.published_by, ...(r.published_by_kind ? { kind: r.published_by_kind } : {}) },
+  vaultRole: r.vault_role,
 });
 
 /** Package ingest and lookup. Blobs are stored by digest, in the same database as their record. */
@@ -53,16 +61,22 @@ export class Packages {
   constructor(
     private readonly db: Db,
     private readonly keys: PublisherKeys,
-    private readonly limits: { maxArchiveBytes: number; segments: readonly SegmentName[] },
+    private readonly limits: { maxArchiveBytes: number; segments: readonly SegmentName[]; prodSegments?: readonly SegmentName[] },
     private readonly credentials: CredentialBroker,
+    private readonly ownership?: Ownership,
   ) {}
 
   /**
    * Verifies and stores a package: registered key, signature, digest, safe archive, valid manifest,
-   * known segments. Publishing identical bytes again is a no-op; other bytes for an existing
-   * version are refused. Nothing is stored unless every check passes.
+   * known segments, and a key of the team that owns the name (the first publish claims it).
+   * Publishing identical bytes again is a no-op; other bytes for an existing version are refused.
+   *
+   * Nothing changes unless every check passes: the version's Vault role is written last, inside
+   * the transaction that stores it, so a refused upload (another team's key, a conflict, a bad
+   * manifest) never touches Vault, and a Vault that cannot write the role stores nothing. Each
+   * version has a role of its own: no upload changes what another version leases.
    */
-  async ingest(archive: Buffer, envelope: DsseEnvelope, publishedBy?: Publisher): Promise<{ pkg: StoredPackage; created: boolean }> {
+  async ingest(archive: Buffer, envelope: DsseEnvelope, publishedBy?: Publisher, options: { team?: string } = {}): Promise<{ pkg: StoredPackage; created: boolean }> {
     let publisher: { keyId: KeyId; key: import('node:crypto').KeyObject } | undefined;
     for (const keyId of envelopeKeyIds(envelope)) {
       publisher = await this.keys.activeKey(keyId);
@@ -75,22 +89,47 @@ export class Packages {
     if (unknown.length > 0) {
       throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `bot.json names segments this control room does not serve: ${unknown.join(', ')}`, { segments: unknown });
     }
-    // Before anything is stored: a bot whose role cannot be provisioned is not published.
-    if (opened.manifest.credentials.length > 0) await this.credentials.provision(opened.manifest);
+    requireContactsForProduction(opened.manifest, this.limits.prodSegments ?? []);
+    const signingKey = publisher;
+    const ctx = { actor: publishedBy?.actor ?? 'unknown' };
     return this.db.transaction(async (tx) => {
       const existing = await tx.query<PackageRow>('SELECT * FROM packages WHERE name = $1 AND version = $2', [opened.manifest.name, opened.manifest.version]);
       if (existing[0]) {
         if (existing[0].digest === opened.digest) return { pkg: toStored(existing[0]), created: false };
         throw new OrderlyError('ORDERLY_E_PACKAGE_VERSION_CONFLICT', `${opened.manifest.name}@${opened.manifest.version} was already published with other bytes`, { digest: existing[0].digest });
       }
+      const holder = await this.keys.holderOf(signingKey.keyId, tx);
+      const owned = this.ownership
+        ? await this.ownership.authorisePublish(tx, opened.manifest.name, holder, options.team, ctx)
+        : { team: null, claimed: false };
       const rows = await tx.query<PackageRow>(
-        `INSERT INTO packages (digest, name, version, publisher_key_id, manifest, envelope, size, published_by, published_by_actor)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
-        [opened.digest, opened.manifest.name, opened.manifest.version, publisher.keyId, JSON.stringify(opened.manifest), JSON.stringify(envelope), archive.length, publishedBy?.id ?? null, publishedBy?.actor ?? null],
+        `INSERT INTO packages (digest, name, version, publisher_key_id, manifest, envelope, size, published_by, published_by_actor, published_by_kind)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
+        [opened.digest, opened.manifest.name, opened.manifest.version, signingKey.keyId, JSON.stringify(opened.manifest), JSON.stringify(envelope), archive.length,
+          publishedBy?.id ?? null, publishedBy?.actor ?? null, publishedBy?.kind ?? null],
       );
       await tx.query('INSERT INTO package_blobs (digest, bytes) VALUES ($1, $2)', [opened.digest, archive]);
-      return { pkg: toStored(rows[0]!), created: true };
+      let row = rows[0]!;
+      // Last, once every check has passed: the version's own role (a failure rolls the version back).
+      if (opened.manifest.credentials.length > 0) {
+        const role = await this.credentials.provision(opened.manifest);
+        row = (await tx.query<PackageRow>('UPDATE packages SET vault_role = $2 WHERE digest = $1 RETURNING *', [opened.digest, role]))[0]!;
+      }
+      if (owned.claimed) await this.ownership?.recordClaim(tx, opened.manifest.name, owned.team!, ctx);
+      return { pkg: toStored(row), created: true };
     });
+  }
+
+  /**
+   * The Vault role of a stored version, written now from its stored (accepted) manifest when the
+   * version predates per-version roles. Undefined when it declares no credentials.
+   */
+  async vaultRoleOf(pkg: StoredPackage): Promise<string | undefined> {
+    if (pkg.manifest.credentials.length === 0) return undefined;
+    if (pkg.vaultRole) return pkg.vaultRole;
+    const role = await this.credentials.provision(pkg.manifest);
+    await this.db.query('UPDATE packages SET vault_role = $2 WHERE digest = $1', [pkg.view.digest, role]);
+    return role;
   }
 
   /** The named version, or the most recently published one. */
@@ -111,8 +150,9 @@ export class Packages {
     return (await this.listStored()).map((p) => p.view);
   }
 
-  async listStored(): Promise<StoredPackage[]> {
-    return (await this.db.query<PackageRow>('SELECT * FROM packages ORDER BY name, created_at')).map(toStored);
+  /** Every stored version (of `name`), oldest first per name. */
+  async listStored(name?: BotName): Promise<StoredPackage[]> {
+    return (await this.db.query<PackageRow>('SELECT * FROM packages WHERE $1::text IS NULL OR name = $1 ORDER BY name, created_at, version', [name ?? null])).map(toStored);
   }
 
   async blob(digest: PackageDigest): Promise<Buffer | undefined> {

@@ -1,7 +1,9 @@
 import {
-  BotName, BotVersion, DsseEnvelope, isOrderlyError, OrderlyError, PackageDetailView, PackageDigest, PackageStatusView, PromoteRequest,
+  BotName, BotVersion, DsseEnvelope, isOrderlyError, OrderlyError, PackageDetailView, PackageDigest, PackageStatusView, PermissionDiffView, PromoteRequest,
   ReleaseAttestationView, ReleaseChannel, releaseStatement, RunnerPackageRelease, SegmentName,
 } from '@orderly/shared';
+import { permissionDiff } from './permission-diff';
+import { assertSeparated } from './separation';
 import { Db } from '../db/db';
 import { ReleaseAuthority } from '../identity/release';
 import { PublisherKeys } from '../keys/publisher-keys';
@@ -49,16 +51,19 @@ export class Releases {
    * published the package (separation of duties), when the publisher is unknown (a package from
    * before publishers were recorded: separation cannot be shown), and when its key is revoked.
    */
-  async promote(name: BotName, version: BotVersion, request: PromoteRequest, approver: Publisher, now: Date = new Date()): Promise<ReleaseAttestationView> {
+  async promote(name: BotName, version: BotVersion, request: PromoteRequest, approver: Publisher, now: Date = new Date()): Promise<ReleaseAttestationView & { permissions: PermissionDiffView }> {
     const pkg = await this.packages.resolve(name, version);
-    if (!pkg.publishedBy) {
-      throw new OrderlyError('ORDERLY_E_SELF_APPROVAL', `the publisher of ${name}@${version} is not recorded; publish it again under a new version to promote it`);
-    }
-    if (pkg.publishedBy.id === approver.id) {
-      throw new OrderlyError('ORDERLY_E_SELF_APPROVAL', `${approver.actor} published ${name}@${version} and cannot also approve it`, { approver: approver.actor });
-    }
+    await assertSeparated(this.db, this.keys, pkg, approver);
     const revokedAt = await this.keys.revokedAt(pkg.view.publisherKeyId);
     if (revokedAt !== null) throw new OrderlyError('ORDERLY_E_KEY_REVOKED', `the publisher key of ${name}@${version} is revoked`, { keyId: pkg.view.publisherKeyId });
+    // What this version may do beyond the one in prod must have been seen by this approver.
+    const permissions = await this.permissions(name, version, now);
+    if (permissions.widens && request.acknowledgePermissions !== permissions.diffDigest) {
+      throw new OrderlyError('ORDERLY_E_PERMISSIONS_NOT_ACKNOWLEDGED', `${name}@${version} adds permissions to the version in prod; review the diff and promote with its digest`, {
+        diffDigest: permissions.diffDigest, against: permissions.against?.version ?? null,
+        credentials: permissions.added.credentials, hosts: permissions.added.hosts, phi: permissions.added.phi, segments: permissions.added.segments,
+      });
+    }
     const approvedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const expiresAt = new Date(approvedAt.getTime() + request.expiresInDays * DAY_MS);
     const statement = releaseStatement(pkg.view.digest, {
@@ -71,7 +76,58 @@ export class Releases {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
       [pkg.view.digest, request.channel, approver.id, approver.actor, approvedAt, expiresAt, request.ticket ?? null, JSON.stringify(envelope)],
     );
-    return this.attestationView(rows[0]!, now);
+    return { ...this.attestationView(rows[0]!, now), permissions };
+  }
+
+  /**
+   * What `name@version` adds (credentials, hosts, PHI fields, segments) to the version released
+   * to prod now, with the digest an approver acknowledges. Against nothing when none is released.
+   */
+  async permissions(name: BotName, version: BotVersion, now: Date = new Date()): Promise<PermissionDiffView> {
+    const pkg = await this.packages.resolve(name, version);
+    const inProd = await this.released(name, 'prod', undefined, now);
+    return permissionDiff(pkg, inProd);
+  }
+
+  /**
+   * The package a run without a version takes in `segment`: for a production segment, the
+   * version whose valid, unexpired prod release is the most recent (promoting an older version
+   * again is how to roll back); for other segments, which need no release, the most recent upload
+   * whose key is not revoked. Only versions that may run in the segment count. Never merely the
+   * newest upload in production: an upload nobody approved is not what prod runs.
+   */
+  async defaultFor(name: BotName, segment: SegmentName, now: Date = new Date()): Promise<StoredPackage> {
+    const channel = this.channelOf(segment);
+    const versions = (await this.packages.listStored(name)).filter((p) => p.manifest.segments.includes(segment));
+    if (versions.length === 0) {
+      await this.packages.resolve(name); // ORDERLY_E_BOT_UNKNOWN when there is no version at all
+      throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `${name} may not run in segment ${segment}`, { segment, bot: name });
+    }
+    if (channel === 'prod') {
+      const released = await this.released(name, 'prod', segment, now);
+      if (released) return released;
+      throw new OrderlyError('ORDERLY_E_RELEASE_MISSING', `no version of ${name} has a valid prod release for segment ${segment}; promote one, or name a version`, { bot: name, segment });
+    }
+    for (const pkg of versions.reverse()) {
+      if ((await this.keys.revokedAt(pkg.view.publisherKeyId)) === null) return pkg;
+    }
+    throw new OrderlyError('ORDERLY_E_KEY_REVOKED', `the publisher key of every version of ${name} for segment ${segment} is revoked`, { bot: name, segment });
+  }
+
+  /** The version with the most recent valid, unexpired release on `channel` (that may run in `segment`). */
+  private async released(name: BotName, channel: ReleaseChannel, segment: SegmentName | undefined, now: Date): Promise<StoredPackage | undefined> {
+    const rows = await this.db.query<AttestationRow & { version: string }>(
+      `SELECT a.*, p.version FROM release_attestations a JOIN packages p ON p.digest = a.digest JOIN publisher_keys k ON k.key_id = p.publisher_key_id
+       WHERE p.name = $1 AND a.channel = $2 AND a.expires_at > $3 AND k.revoked_at IS NULL ORDER BY a.approved_at DESC, a.id DESC LIMIT 200`,
+      [name, channel, now],
+    );
+    for (const row of rows) {
+      // A tampered attestation row is no release.
+      if (!this.authority.verifies(row.envelope, row.digest as PackageDigest, channel)) continue;
+      const pkg = await this.packages.byDigest(row.digest as PackageDigest);
+      if (pkg && (segment === undefined || pkg.manifest.segments.includes(segment))) return pkg;
+    }
+    return undefined;
   }
 
   /** Refuses a run of `pkg` in `segment` with the code a runner of that segment would give. */
@@ -84,20 +140,30 @@ export class Releases {
   }
 
   async list(now: Date = new Date()): Promise<PackageStatusView[]> {
-    const [packages, rows, keys] = await Promise.all([
+    const [packages, rows, keys, owners] = await Promise.all([
       this.packages.listStored(),
       this.db.query<AttestationRow>('SELECT * FROM release_attestations ORDER BY id'),
       this.keys.list(),
+      this.teams(),
     ]);
     const revoked = new Map(keys.map((k) => [k.keyId as string, k.revokedAt]));
-    return packages.map((pkg) => this.statusOf(pkg, rows.filter((r) => r.digest === pkg.view.digest), revoked.get(pkg.view.publisherKeyId) ?? null, now));
+    return packages.map((pkg) => ({ ...this.statusOf(pkg, rows.filter((r) => r.digest === pkg.view.digest), revoked.get(pkg.view.publisherKeyId) ?? null, now), team: owners.get(pkg.view.name) ?? null }));
   }
 
   async detail(name: BotName, version: BotVersion, now: Date = new Date()): Promise<PackageDetailView> {
     const pkg = await this.packages.resolve(name, version);
     const rows = await this.rows(pkg.view.digest);
     const revokedAt = (await this.keys.revokedAt(pkg.view.publisherKeyId)) ?? null;
-    return { ...this.statusOf(pkg, rows, revokedAt?.toISOString() ?? null, now), attestations: rows.map((r) => this.attestationView(r, now)) };
+    const team = (await this.teams(name)).get(name) ?? null;
+    return { ...this.statusOf(pkg, rows, revokedAt?.toISOString() ?? null, now), team, attestations: rows.map((r) => this.attestationView(r, now)) };
+  }
+
+  /** Owning team by bot name (of `name` only, when given). */
+  private async teams(name?: BotName): Promise<Map<string, string>> {
+    const rows = await this.db.query<{ name: string; team: string }>(
+      'SELECT o.name, t.name AS team FROM bot_owners o JOIN teams t ON t.id = o.team_id WHERE $1::text IS NULL OR o.name = $1', [name ?? null],
+    );
+    return new Map(rows.map((r) => [r.name, r.team]));
   }
 
   /** What a runner needs on every run: its key's revocation and the release attestations. */

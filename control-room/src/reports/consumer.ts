@@ -1,14 +1,16 @@
 import { KeyObject } from 'node:crypto';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ERROR_CODES, ErrorBody, ErrorCode, isOrderlyError, LogLine, openSealed, Report, REPORTS_QUEUE, ReportBody, reportAad, reportSignedBy, RunStatus } from '@orderly/shared';
+import { ERROR_CODES, ErrorBody, ErrorCode, isOrderlyError, LogLine, openSealed, Report, REPORTS_QUEUE, ReportBody, reportAad, reportSignedBy, RunId, RunStatus } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { RunnerEvents } from '../audit/runner-events';
 import type { AlertOutbox } from '../alerts/outbox';
 import { Db, Queryable } from '../db/db';
 import { dlqQueueName, RunQueues } from '../runs/queues';
-import { RunnerKeys } from './runner-keys';
+import { RunnerKey, RunnerKeys } from './runner-keys';
+import type { KeyedHasher } from '../audit/keyed-hash';
 import { Runs } from '../runs/runs';
+import { fenceHolds, refuseUnfencedReport } from '../runs/fencing';
 
 export interface ReportConsumerDeps {
   db: Db;
@@ -20,8 +22,10 @@ export interface ReportConsumerDeps {
   log: Logger;
   /** Audit events of results, refusals and unwrap failures. */
   runnerEvents?: RunnerEvents;
-  /** The runner credentials reports must be signed with. */
+  /** The runner public keys reports must be signed with. */
   runnerKeys: RunnerKeys;
+  /** Keyed hash of job ids (idempotency keys, or whatever was written as one) before they are stored or logged. */
+  hashJobId: KeyedHasher;
   /** Raises the dead-letter alert in the transaction that dead-letters the run. */
   alerts?: AlertOutbox;
 }
@@ -45,60 +49,97 @@ function failedStatus(final: boolean, error: ErrorBody | undefined): RunStatus {
   return error?.code === 'ORDERLY_E_BOT_BUSINESS' ? 'failed' : 'dead_lettered';
 }
 
-/**
- * A report counts only if a runner the control room knows signed it, and logs and outcomes only
- * for a run of that runner's segment. Anything else (written into Redis by someone else, or by a runner of another
- * segment) is recorded as a refusal and dropped: it never moves a run.
- */
-async function checkSender(deps: ReportConsumerDeps, report: Report): Promise<void> {
-  const signer = await deps.runnerKeys.get(report.sig.key);
-  let problem = !signer ? 'signed with an unknown or revoked runner credential' : !reportSignedBy(report, signer.tokenSha256) ? 'signature does not verify' : undefined;
-  const runId = 'runId' in report ? report.runId : undefined;
-  // A refusal names the run of a job found on the runner's own queue, which may be another
-  // segment's run (a replayed envelope): that is what it reports. Logs and outcomes are only
-  // ever a runner's own segment's.
-  if (!problem && runId && report.kind !== 'refused') {
-    const rows = await deps.db.query<{ segment: string }>('SELECT segment FROM runs WHERE id = $1', [runId]);
-    if (rows[0] && rows[0].segment !== signer!.segment) problem = `sent by a runner of segment ${signer!.segment} for a run of another segment`;
-  }
-  if (!problem) return;
+/** Records a report that did not come from a runner of the run's segment, and drops it. */
+async function refuseReport(deps: ReportConsumerDeps, report: { kind: string; runId: string | undefined; runnerId: string }, problem: string): Promise<never> {
+  const runId = report.runId && RunId.safeParse(report.runId).success ? report.runId : undefined;
+  const runnerId = report.runnerId.slice(0, 200);
+  // The run may not exist (a made-up id): the refusal is kept all the same, without the link.
+  const known = runId ? (await deps.db.query<{ id: string }>('SELECT id FROM runs WHERE id = $1', [runId]))[0] : undefined;
   await deps.db.query('INSERT INTO job_refusals (job_id, run_id, runner_id, error_code, reason) VALUES ($1, $2, $3, $4, $5)', [
-    `report:${report.kind}`, runId ?? null, report.runnerId, 'ORDERLY_E_REPORT_FORGED', problem,
+    `report:${report.kind.slice(0, 20)}`, known ? runId : null, runnerId, 'ORDERLY_E_REPORT_FORGED', problem,
   ]);
-  deps.log.warn({ kind: report.kind, runId, runnerId: report.runnerId, code: 'ORDERLY_E_REPORT_FORGED' }, 'report refused: it did not come from a runner of the run\'s segment');
-  await deps.runnerEvents?.jobRefused({ jobId: `report:${report.kind}`, runId, runnerId: report.runnerId, errorCode: 'ORDERLY_E_REPORT_FORGED' });
+  deps.log.warn({ kind: report.kind, runId, runnerId, code: 'ORDERLY_E_REPORT_FORGED', problem }, 'report refused: it did not come from a runner of the run\'s segment');
+  await deps.runnerEvents?.jobRefused({ jobId: `report:${report.kind}`, runId: known ? runId : undefined, runnerId, errorCode: 'ORDERLY_E_REPORT_FORGED' });
   throw new UnrecoverableError('ORDERLY_E_REPORT_FORGED');
+}
+
+/** The routing fields of something on the reports queue that is not a valid signed report. */
+function claimedFields(raw: unknown): { kind: string; runId: string | undefined; runnerId: string } {
+  const o = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return { kind: text(o.kind)?.replace(/[^a-z]/g, '') || 'unknown', runId: text(o.runId), runnerId: text(o.runnerId) ?? 'unknown' };
+}
+
+const segmentOf = async (deps: ReportConsumerDeps, runId: string): Promise<string | undefined> =>
+  (await deps.db.query<{ segment: string }>('SELECT segment FROM runs WHERE id = $1', [runId]))[0]?.segment;
+
+/**
+ * A report counts only if a runner the control room knows signed it with its own Ed25519 key, and
+ * logs and outcomes only for a run of that runner's segment. Anything else (written into Redis by
+ * someone else, signed by a revoked or unknown key, or by a runner of another segment) is
+ * recorded as a refusal and dropped: it never moves a run. Returns the signer.
+ */
+async function checkSender(deps: ReportConsumerDeps, report: Report): Promise<RunnerKey> {
+  const signer = await deps.runnerKeys.get(report.sig.key);
+  const runId = 'runId' in report ? report.runId : undefined;
+  if (!signer) return refuseReport(deps, { ...report, runId }, 'signed with an unknown or revoked runner key');
+  if (!reportSignedBy(report, signer.publicKey)) return refuseReport(deps, { ...report, runId }, 'signature does not verify');
+  // A refusal names the run of a job found on the runner's own queue, which may be another
+  // segment's run (a replayed envelope): that is what it reports, and it is handled below. Logs
+  // and outcomes are only ever a runner's own segment's.
+  if (runId && report.kind !== 'refused') {
+    const segment = await segmentOf(deps, runId);
+    if (segment !== undefined && segment !== signer.segment) return refuseReport(deps, { ...report, runId }, `sent by a runner of segment ${signer.segment} for a run of another segment`);
+  }
+  return signer;
+}
+
+/**
+ * A runner would not run a job. Only a runner of the run's own segment can end the run that way:
+ * a genuine envelope copied into another segment's queue is refused there, and that refusal is a
+ * security event (someone moved a job across segments), never a reason to dead-letter the run,
+ * which is still waiting for its own segment's runner.
+ */
+async function applyRefusal(deps: ReportConsumerDeps, report: Extract<Report, { kind: 'refused' }>, signer: RunnerKey): Promise<void> {
+  const jobId = deps.hashJobId(report.jobId);
+  const runSegment = report.runId ? await segmentOf(deps, report.runId) : undefined;
+  const foreign = runSegment !== undefined && runSegment !== signer.segment;
+  const reason = foreign
+    ? `security: refused by a runner of segment ${signer.segment} for a run of another segment; the run was left untouched (${report.reason})`.slice(0, 1000)
+    : report.reason;
+  await deps.db.query('INSERT INTO job_refusals (job_id, run_id, runner_id, error_code, reason) VALUES ($1, $2, $3, $4, $5)', [
+    jobId, runSegment !== undefined ? report.runId : null, report.runnerId, report.errorCode.slice(0, 100), reason,
+  ]);
+  deps.log.warn({ jobId, runId: report.runId, runnerId: report.runnerId, code: report.errorCode, foreign }, 'runner refused a job');
+  await deps.runnerEvents?.jobRefused({ jobId: report.jobId, runId: report.runId, runnerId: report.runnerId, errorCode: report.errorCode });
+  if (foreign) {
+    await deps.runnerEvents?.foreignRefusal({ runId: report.runId!, runner: signer.runner, runnerSegment: signer.segment, errorCode: report.errorCode });
+    return;
+  }
+  // A run id comes only with a verified control-room signature (expired): that run will never
+  // execute from this job, so it must not sit in `waiting` forever.
+  if (report.runId && runSegment !== undefined) {
+    const error = { code: Object.hasOwn(ERROR_CODES, report.errorCode) ? (report.errorCode as ErrorCode) : 'ORDERLY_E_JOB_FORGED', message: report.reason, retryable: false, details: {} } satisfies ErrorBody;
+    await deps.db.transaction(async (tx) => {
+      const moved = await deps.runs.finish(tx, report.runId!, { status: 'dead_lettered', attempt: 1, error });
+      if (moved?.status === 'dead_lettered') await deps.alerts?.deadLettered(tx, report.runId!, error.code);
+    });
+  }
 }
 
 /** Applies one report from a runner. Exported for tests; the worker below calls it. */
 export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promise<void> {
   const parsed = Report.safeParse(raw);
-  if (!parsed.success) {
-    deps.log.warn({ issues: parsed.error.issues.length }, 'malformed report dropped');
-    throw new UnrecoverableError('malformed report');
-  }
+  // Unsigned and malformed reports are recorded too: whoever wrote them into Redis is of interest.
+  if (!parsed.success) return refuseReport(deps, claimedFields(raw), 'unsigned or malformed report');
   const report = parsed.data;
-  await checkSender(deps, report);
+  const signer = await checkSender(deps, report);
   switch (report.kind) {
     case 'started':
       // Sent by runners before attempts were recorded at claim; the claim says as much now.
       return;
     case 'refused':
-      await deps.db.query('INSERT INTO job_refusals (job_id, run_id, runner_id, error_code, reason) VALUES ($1, $2, $3, $4, $5)', [
-        report.jobId, report.runId ?? null, report.runnerId, report.errorCode, report.reason,
-      ]);
-      deps.log.warn({ jobId: report.jobId, runnerId: report.runnerId, code: report.errorCode }, 'runner refused a job');
-      await deps.runnerEvents?.jobRefused({ jobId: report.jobId, runId: report.runId, runnerId: report.runnerId, errorCode: report.errorCode });
-      // A run id comes only with a verified control-room signature (expired, wrong segment):
-      // that run will never execute from this job, so it must not sit in `waiting` forever.
-      if (report.runId) {
-        const error = { code: Object.hasOwn(ERROR_CODES, report.errorCode) ? (report.errorCode as ErrorCode) : 'ORDERLY_E_JOB_FORGED', message: report.reason, retryable: false, details: {} } satisfies ErrorBody;
-        await deps.db.transaction(async (tx) => {
-          const moved = await deps.runs.finish(tx, report.runId!, { status: 'dead_lettered', attempt: 1, error });
-          if (moved?.status === 'dead_lettered') await deps.alerts?.deadLettered(tx, report.runId!, error.code);
-        });
-      }
-      return;
+      return applyRefusal(deps, report, signer);
     case 'logs':
     case 'finished': {
       const body = ReportBody.parse(JSON.parse(openSealed(deps.sealingKey, report.sealed, reportAad(report.runId, report.attempt)).toString('utf8')));
@@ -106,6 +147,8 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promi
         await insertLines(deps.db, report.runId, report.attempt, body.lines);
         return;
       }
+      // Fencing (issue 12): only the attempt's own claim may report its outcome.
+      if (!(await fenceHolds(deps.db, report.runId, report.attempt, report.fence))) return refuseUnfencedReport(deps, report);
       const status: RunStatus = report.outcome === 'succeeded' ? 'succeeded' : failedStatus(report.final, body.error);
       const moved = await deps.db.transaction(async (tx) => {
         await insertLines(tx, report.runId, report.attempt, body.lines);
@@ -114,6 +157,7 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promi
           attempt: report.attempt,
           ...(report.outcome === 'succeeded' ? { result: body.result ?? null } : {}),
           ...(body.error ? { error: body.error } : {}),
+          flags: body.flags,
         });
         if (finished?.status === 'dead_lettered') await deps.alerts?.deadLettered(tx, report.runId, body.error?.code ?? null);
         return finished;

@@ -1,6 +1,6 @@
 import { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ClaimRequest, LeaseRequest, OrderlyError, PackageDigest, RunId, StepBeginRequest, StepCompleteRequest } from '@orderly/shared';
+import { ClaimRequest, isOrderlyError, LeaseRequest, OrderlyError, PackageDigest, RenewRequest, RunId, StepBeginRequest, StepCompleteRequest } from '@orderly/shared';
 import { runnerSegment } from '../http/auth';
 import { parseRequest } from '../http/errors';
 import { PublisherKeys } from '../keys/publisher-keys';
@@ -14,27 +14,43 @@ export function runnerRoutes(app: FastifyInstance, runs: Runs, packages: Package
   app.post('/v1/runner/runs/:id/claim', { config: { permission: 'runner.api' } }, async (request) => {
     const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
     const body = parseRequest(ClaimRequest, request.body);
-    return runs.claim(id, runnerSegment(request), body.runnerId);
+    try {
+      return await runs.claim(id, runnerSegment(request), body.runnerId, body.leaseMs);
+    } catch (err) {
+      // A refused duplicate claim is audited by the request hook: with the live attempt and who asked.
+      if (isOrderlyError(err) && err.code === 'ORDERLY_E_RUN_ALREADY_ACTIVE') {
+        request.auditTarget = id;
+        request.auditDetails = { runnerId: body.runnerId, activeAttempt: Number(err.details.activeAttempt) };
+      }
+      throw err;
+    }
+  });
+
+  // The attempt's lease, renewed by its runner while the run is active (fencing: see runs/fencing.ts).
+  app.post('/v1/runner/runs/:id/renew', { config: { permission: 'runner.api' } }, async (request) => {
+    const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
+    const body = parseRequest(RenewRequest, request.body);
+    return runs.renew(id, runnerSegment(request), body.attempt, body.fence);
   });
 
   // Step checkpoints: the run's own segment, an active run, its current attempt only.
   app.post('/v1/runner/runs/:id/steps/begin', { config: { permission: 'runner.api' } }, async (request) => {
     const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
     const body = parseRequest(StepBeginRequest, request.body);
-    return runs.steps.begin(id, runnerSegment(request), body.attempt, body.name, body.rerun);
+    return runs.steps.begin(id, runnerSegment(request), body.attempt, body.fence, body.name, body.rerun);
   });
 
   app.post('/v1/runner/runs/:id/steps/complete', { config: { permission: 'runner.api' } }, async (request, reply) => {
     const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
     const body = parseRequest(StepCompleteRequest, request.body);
-    await runs.steps.complete(id, runnerSegment(request), body.attempt, body.name, body.result);
+    await runs.steps.complete(id, runnerSegment(request), body.attempt, body.fence, body.name, body.result);
     return reply.code(204).send();
   });
 
   app.post('/v1/runner/runs/:id/lease', { config: { permission: 'runner.api' } }, async (request, reply) => {
     const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
     const body = parseRequest(LeaseRequest, request.body);
-    await runs.recordLease(id, runnerSegment(request), body.attempt, body.accessor);
+    await runs.recordLease(id, runnerSegment(request), body.attempt, body.fence, body.accessor);
     return reply.code(204).send();
   });
 
@@ -47,6 +63,9 @@ export function runnerRoutes(app: FastifyInstance, runs: Runs, packages: Package
   app.get('/v1/runner/packages/:digest', { config: { permission: 'runner.api' } }, async (request) => {
     const { digest } = parseRequest(z.object({ digest: PackageDigest }), request.params, 'path');
     const pkg = await packages.byDigest(digest);
+    // A runner of segment S fetches only packages whose manifest allows S: the same answer as an
+    // unknown digest, so a runner cannot even learn what other segments run.
+    if (pkg && !(pkg.manifest.segments as readonly string[]).includes(runnerSegment(request))) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no package ${digest}`);
     const archive = pkg && (await packages.blob(digest));
     if (!pkg || !archive) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no package ${digest}`);
     const publisherPublicKeyPem = await keys.pemOf(pkg.view.publisherKeyId);
@@ -58,6 +77,8 @@ export function runnerRoutes(app: FastifyInstance, runs: Runs, packages: Package
   // Asked on every run of a cached package: a revocation or an expiry takes effect at once.
   app.get('/v1/runner/packages/:digest/release', { config: { permission: 'runner.api' } }, async (request) => {
     const { digest } = parseRequest(z.object({ digest: PackageDigest }), request.params, 'path');
+    const pkg = await packages.byDigest(digest);
+    if (!pkg || !(pkg.manifest.segments as readonly string[]).includes(runnerSegment(request))) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no package ${digest}`);
     return releases.forRunner(digest);
   });
 }

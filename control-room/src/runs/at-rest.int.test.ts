@@ -48,9 +48,9 @@ test('inputs are sealed under a Transit data key and open again at claim', async
 test('Transit key rotation: old rows still open, rewrap moves them forward, then min_decryption_version retires the old version', async () => {
   const old = await newRun();
   // A step result is sealed at rest under the same key: a rotation must reach it too.
-  const { attempt } = (await claim(old.id)).body as { attempt: number };
-  expect((await stack.api('POST', `/v1/runner/runs/${old.id}/steps/begin`, { attempt, name: 'lookup' }, runnerToken)).body).toEqual({ state: 'new' });
-  expect((await stack.api('POST', `/v1/runner/runs/${old.id}/steps/complete`, { attempt, name: 'lookup', result: { found: true } }, runnerToken)).status).toBeLessThan(300);
+  const { attempt, fence } = (await claim(old.id)).body as { attempt: number; fence: string };
+  expect((await stack.api('POST', `/v1/runner/runs/${old.id}/steps/begin`, { attempt, fence, name: 'lookup' }, runnerToken)).body).toEqual({ state: 'new' });
+  expect((await stack.api('POST', `/v1/runner/runs/${old.id}/steps/complete`, { attempt, fence, name: 'lookup', result: { found: true } }, runnerToken)).status).toBeLessThan(300);
   const sealedStep = async () => (await db.query('SELECT result_sealed FROM run_steps WHERE run_id = $1', [old.id])).rows[0].result_sealed as { kid: string };
   expect((await sealedStep()).kid).toBe('transit:orderly-data:v1');
   await root.write('transit/keys/orderly-data/rotate', {});

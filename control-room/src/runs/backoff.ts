@@ -15,7 +15,7 @@ export function backoffDelayMs(failedAttempts: number, random: () => number = Ma
   return Math.floor(random() * max * RUN_BACKOFF.jitter + max * (1 - RUN_BACKOFF.jitter));
 }
 
-/** What a claim does, from the run's attempt counter and whether its latest attempt never finished. */
+/** What a claim does, from the run's attempt counter, whether its latest attempt never finished, and that attempt's lease. */
 export type ClaimDecision =
   /** Start attempt `attempt`; `final`: none may follow it. */
   | { kind: 'start'; attempt: number; final: boolean }
@@ -24,15 +24,23 @@ export type ClaimDecision =
   /** The latest attempt was lost and was the last one: record it lost and dead-letter the run. */
   | { kind: 'exhausted'; lostAttempt: number }
   /** Every attempt finished and none is left: the final report is on its way; nothing to run. */
-  | { kind: 'spent' };
+  | { kind: 'spent' }
+  /**
+   * The latest attempt is unfinished and its lease is alive: its runner is still renewing it, so
+   * this claim is a duplicate delivery (the envelope re-added, or a live job declared stalled).
+   * Refused without touching the run; the job asks again when the lease would expire.
+   */
+  | { kind: 'busy'; activeAttempt: number; retryInMs: number };
 
 /**
  * The attempt accounting of a claim. Attempts are counted by the control room, not by BullMQ:
  * a stalled redelivery (runner SIGKILLed) reuses BullMQ's number but must not reuse the dead
  * attempt's, and must count against the run's attempts, or a crash loop would never end.
  */
-export function decideClaim(run: { attempts: number; maxAttempts: number; latestUnfinished: boolean }): ClaimDecision {
+export function decideClaim(run: { attempts: number; maxAttempts: number; latestUnfinished: boolean; leaseRemainingMs?: number }): ClaimDecision {
   if (run.attempts > 0 && run.latestUnfinished) {
+    // Only an expired (or never renewed) lease makes an unfinished attempt lost.
+    if ((run.leaseRemainingMs ?? 0) > 0) return { kind: 'busy', activeAttempt: run.attempts, retryInMs: Math.ceil(run.leaseRemainingMs!) };
     return run.attempts >= run.maxAttempts ? { kind: 'exhausted', lostAttempt: run.attempts } : { kind: 'defer', lostAttempt: run.attempts };
   }
   if (run.attempts >= run.maxAttempts) return { kind: 'spent' };

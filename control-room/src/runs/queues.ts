@@ -17,7 +17,8 @@ export const dlqQueueName = (segment: string) => `orderly.dlq.${segment}`;
 export class RunQueues {
   private readonly queues = new Map<string, Queue>();
 
-  constructor(private readonly connection: Redis, private readonly prefix: string) {}
+  /** `jobIdOf`: the job id of a run's idempotency key, a keyed hash (`runJobIdHasher`), never the key. */
+  constructor(private readonly connection: Redis, private readonly prefix: string, readonly jobIdOf: (idempotencyKey: string) => string) {}
 
   queue(name: string): Queue {
     let queue = this.queues.get(name);
@@ -32,8 +33,8 @@ export class RunQueues {
   }
 
   /**
-   * Adds jobs, one addBulk per segment. The job id is the run's idempotency key, so adding a job
-   * that is already queued is a no-op in BullMQ.
+   * Adds jobs, one addBulk per segment. The job id is a keyed hash of the run's idempotency key
+   * (`jobIdOf`), so adding a job that is already queued is a no-op in BullMQ.
    */
   async add(jobs: readonly RunJobToAdd[]): Promise<void> {
     const bySegment = new Map<SegmentName, RunJobToAdd[]>();

@@ -1,7 +1,10 @@
 import { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { CreateRunRequest, CreateRunsBatchRequest, IdempotencyKey, OrderlyError, RUN_STATUSES, RunId, SegmentName } from '@orderly/shared';
+import { canIn, segmentsWith } from '../access/bindings';
 import { can } from '../access/permissions';
+import { assertReadsPhi, assertSeesRun, auditPhiRead, readableSegments, readReason } from '../access/phi';
+import type { AuditLog } from '../audit/audit';
 import { parseRequest } from '../http/errors';
 import { Runs } from './runs';
 import { Screenshots } from './screenshots';
@@ -21,20 +24,30 @@ function checkIdempotencyKeys(body: unknown): void {
 }
 
 /**
- * Developers (runs.create.dev) start runs outside production only; operators (runs.create) anywhere.
- * A run without a segment goes to its package's first segment, which may be a production one, so
- * where production segments exist a developer must name the segment.
+ * Developers (runs.create.dev) start runs outside production only; operators (runs.create) anywhere;
+ * both only in the segments their role bindings name (`operator@dev`). A run without a segment goes
+ * to its package's first segment, which may be a production one (or one outside the caller's
+ * bindings), so such callers must name the segment.
  */
 function checkSegments(request: FastifyRequest, segments: readonly (SegmentName | undefined)[], prodSegments: readonly SegmentName[]): void {
-  if (can(request.principal, 'runs.create') || prodSegments.length === 0) return;
+  const anywhere = segmentsWith(request.principal, 'runs.create');
+  if (anywhere === 'all' && can(request.principal, 'runs.create')) return;
+  const devOnly = segmentsWith(request.principal, 'runs.create.dev');
+  if (devOnly === 'all' && prodSegments.length === 0) return;
   for (const segment of segments) {
-    if (segment === undefined || prodSegments.includes(segment)) {
-      throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'runs in production segments need the runs.create permission (operators); name a non-production segment', { permission: 'runs.create', segment: segment ?? null });
+    const allowed = segment !== undefined && (canIn(request.principal, 'runs.create', segment) || (canIn(request.principal, 'runs.create.dev', segment) && !prodSegments.includes(segment)));
+    if (!allowed) {
+      throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'runs in production segments need the runs.create permission (operators), and every run a binding for its segment; name a segment you may start runs in', { permission: 'runs.create', segment: segment ?? null });
     }
   }
 }
 
-export function runRoutes(app: FastifyInstance, runs: Runs, screenshots: Screenshots, prodSegments: readonly SegmentName[] = []): void {
+/**
+ * Run routes. Listing and reading a run's state need `runs.read` in its segment and carry no PHI;
+ * its input, result, logs and screenshots need `runs.read_phi` there, a reason, and each read is
+ * audited (`run.read_phi`) before the answer leaves.
+ */
+export function runRoutes(app: FastifyInstance, runs: Runs, screenshots: Screenshots, prodSegments: readonly SegmentName[], audit: AuditLog): void {
   app.post('/v1/runs', { config: { permission: 'runs.create.dev' } }, async (request, reply) => {
     checkIdempotencyKeys(request.body);
     const body = parseRequest(CreateRunRequest, request.body);
@@ -63,17 +76,45 @@ export function runRoutes(app: FastifyInstance, runs: Runs, screenshots: Screens
   app.post('/v1/admin/rewrap', { config: { permission: 'signing.manage' } }, async () => ({ rewrapped: await runs.rewrapAll() }));
   app.get('/v1/runs', { config: { permission: 'runs.read' } }, async (request) => {
     const query = parseRequest(ListQuery, request.query, 'query');
-    return { runs: await runs.list(query) };
+    const segments = readableSegments(request);
+    return { runs: await runs.list({ ...query, ...(segments === 'all' ? {} : { segments }) }) };
   });
-  app.get('/v1/runs/:id', { config: { permission: 'runs.read' } }, async (request) => runs.get(parseRequest(IdParams, request.params, 'path').id));
+  app.get('/v1/runs/:id', { config: { permission: 'runs.read' } }, async (request) => {
+    const view = await runs.get(parseRequest(IdParams, request.params, 'path').id);
+    assertSeesRun(request, view);
+    // The state view never carries the result: that is a PHI read (GET /v1/runs/:id/result).
+    const { result: _result, ...state } = view;
+    return state;
+  });
+  /** The run's input and result: a PHI read. */
+  app.get('/v1/runs/:id/result', { config: { permission: 'runs.read_phi.dev' } }, async (request) => {
+    const reason = readReason(request);
+    const view = await runs.get(parseRequest(IdParams, request.params, 'path').id);
+    assertReadsPhi(request, view, prodSegments);
+    const phi = await runs.readPhi(view.id);
+    await auditPhiRead(audit, request, view, 'result', reason);
+    return { runId: view.id, status: view.status, input: phi.input, result: phi.result };
+  });
   app.get('/v1/runs/:id/screenshots', { config: { permission: 'runs.read' } }, async (request) => {
     const { id } = parseRequest(z.object({ id: RunId }), request.params, 'path');
-    await runs.get(id);
+    assertSeesRun(request, await runs.get(id));
     return { screenshots: await screenshots.list(id) };
   });
-  app.get('/v1/runs/:id/screenshots/:shot', { config: { permission: 'runs.read' } }, async (request, reply) => {
+  app.get('/v1/runs/:id/screenshots/:shot', { config: { permission: 'runs.read_phi.dev' } }, async (request, reply) => {
+    const reason = readReason(request);
     const { id, shot } = parseRequest(z.object({ id: RunId, shot: z.coerce.number().int().positive() }), request.params, 'path');
-    return reply.type('image/png').header('cache-control', 'no-store').send(await screenshots.png(id, shot));
+    const view = await runs.get(id);
+    assertReadsPhi(request, view, prodSegments);
+    const png = await screenshots.png(id, shot);
+    await auditPhiRead(audit, request, view, 'screenshot', reason, { shot });
+    return reply.type('image/png').header('cache-control', 'no-store').send(png);
   });
-  app.get('/v1/runs/:id/logs', { config: { permission: 'runs.read' } }, async (request) => ({ lines: await runs.logs(parseRequest(IdParams, request.params, 'path').id) }));
+  app.get('/v1/runs/:id/logs', { config: { permission: 'runs.read_phi.dev' } }, async (request) => {
+    const reason = readReason(request);
+    const view = await runs.get(parseRequest(IdParams, request.params, 'path').id);
+    assertReadsPhi(request, view, prodSegments);
+    const lines = await runs.logs(view.id);
+    await auditPhiRead(audit, request, view, 'logs', reason);
+    return { lines };
+  });
 }

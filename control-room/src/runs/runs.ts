@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  assertMaskable, BotName, canonicalJson, canTransition, declaredPhiFromInput, ClaimAnswer, CreateRunRequest, CredentialGrant, ErrorBody, IdempotencyKey, isOrderlyError, JobPayload, LogLine, OrderlyError,
+  assertMaskable, ATTEMPT_LEASE_DEFAULT_MS, BotName, canonicalJson, canTransition, declaredPhiFromInput, ClaimAnswer, CreateRunRequest, CredentialGrant, ErrorBody, IdempotencyKey, isOrderlyError, JobPayload, LogLine, OrderlyError,
   PackageDigest, RUN_STATUSES, RunId, RunStatus, RunView, SegmentName, Signer, signJobWith, validateInput,
 } from '@orderly/shared';
 import type { RunnerEvents } from '../audit/runner-events';
@@ -9,6 +9,7 @@ import { Db, Queryable } from '../db/db';
 import { Packages, StoredPackage } from '../packages/packages';
 import { AtRestBox, AtRestCipher, rewrapTable, SEALED_AT_REST } from './at-rest';
 import { backoffDelayMs, decideClaim } from './backoff';
+import { assertCurrentAttempt, newFence, renewLease } from './fencing';
 import { RunSteps } from './steps';
 import { dlqQueueName, RunQueues, RunJobToAdd } from './queues';
 
@@ -27,6 +28,7 @@ interface RunRow {
   result_sealed: AtRestBox | null;
   error: ErrorBody | null;
   publisher_key_id?: string;
+  flags?: string[];
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
@@ -46,7 +48,11 @@ export interface RunsDeps {
   /** Audit events of claims and leases; optional so tests that need none can leave it out. */
   runnerEvents?: RunnerEvents;
   /** Refuses runs of packages a runner of the segment would refuse (revoked key, no release for prod). */
-  releaseGate?: { gate(pkg: StoredPackage, segment: SegmentName): Promise<void> };
+  releaseGate?: {
+    gate(pkg: StoredPackage, segment: SegmentName): Promise<void>;
+    /** The version a run without one takes in a segment: the newest released for its channel. */
+    defaultFor?(name: BotName, segment: SegmentName): Promise<StoredPackage>;
+  };
   /** Raises the dead-letter alert, in the transaction that dead-letters a run at claim time. */
   onDeadLettered?: (tx: Queryable, runId: string, errorCode: string) => Promise<void>;
 }
@@ -81,6 +87,7 @@ export class Runs {
       finishedAt: row.finished_at?.toISOString() ?? null,
     };
     if (row.error) view.error = row.error;
+    if (row.flags && row.flags.length > 0) view.flags = row.flags;
     if (withResult && row.result_sealed) view.result = await this.deps.cipher.open(row.result_sealed, resultAad(row.id));
     return view;
   }
@@ -96,8 +103,8 @@ export class Runs {
     const gated = new Map<string, Promise<void>>();
     const prepared: { id: string; key: IdempotencyKey; mac: string; pkg: StoredPackage; segment: SegmentName; input: Record<string, unknown>; sealed: AtRestBox }[] = [];
     for (const request of requests) {
-      const cacheKey = `${request.bot}@${request.version ?? ''}`;
-      if (!resolved.has(cacheKey)) resolved.set(cacheKey, this.deps.packages.resolve(request.bot, request.version));
+      const cacheKey = `${request.bot}@${request.version ?? ''}|${request.segment ?? ''}`;
+      if (!resolved.has(cacheKey)) resolved.set(cacheKey, this.resolvePackage(request));
       const pkg = await resolved.get(cacheKey)!;
       const segment = request.segment ?? pkg.manifest.segments[0]!;
       if (!this.deps.segments.includes(segment)) {
@@ -178,10 +185,22 @@ export class Runs {
 
     // The retired runs' jobs (completed or failed, kept by BullMQ for a while) would make BullMQ
     // ignore the new jobs under the same ids.
-    for (const { key, segment } of retiredKeys) await this.deps.queues.removeFinished(segment as SegmentName, key);
+    for (const { key, segment } of retiredKeys) await this.deps.queues.removeFinished(segment as SegmentName, this.deps.queues.jobIdOf(key));
     const fresh = outcome.filter((o) => o.created).map((o) => o.row);
     await this.enqueue(fresh, signed).catch(() => undefined);
     return Promise.all(outcome.map(async (o) => ({ run: await this.view(o.row, false), created: o.created })));
+  }
+
+  /**
+   * The package a request runs: the named version, or else the newest version released for the
+   * channel of the request's segment (without a segment: the first segment the bot's newest
+   * upload names, which only picks the segment, never the version).
+   */
+  private async resolvePackage(request: CreateRunRequest): Promise<StoredPackage> {
+    if (request.version !== undefined || !this.deps.releaseGate?.defaultFor) return this.deps.packages.resolve(request.bot, request.version);
+    const segment = request.segment ?? (await this.deps.packages.resolve(request.bot)).manifest.segments[0]!;
+    if (!this.deps.segments.includes(segment)) throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `segment ${segment} is not served by this control room`, { segment });
+    return this.deps.releaseGate.defaultFor(request.bot, segment);
   }
 
   /**
@@ -205,14 +224,14 @@ export class Runs {
     const payload: JobPayload = {
       v: 1,
       runId: run.id as RunId,
-      idempotencyKey: run.key as IdempotencyKey,
+      jobId: this.deps.queues.jobIdOf(run.key),
       segment: run.segment as SegmentName,
       bot: { name: run.name as BotName, version: run.version as RunView['version'], digest: run.digest as PackageDigest },
       publisherKeyId: run.publisherKeyId as JobPayload['publisherKeyId'],
       issuedAt: new Date(now).toISOString(),
       notAfter: new Date(now + this.deps.jobTtlSeconds * 1000).toISOString(),
     };
-    return { segment: payload.segment, jobId: run.key, data: await signJobWith(payload, this.deps.signer), attempts: run.attempts };
+    return { segment: payload.segment, jobId: payload.jobId, data: await signJobWith(payload, this.deps.signer), attempts: run.attempts };
   }
 
   /** Queues the jobs of `rows`, signing those not already signed, and marks the runs enqueued. */
@@ -267,11 +286,23 @@ export class Runs {
     return this.view(rows[0], true);
   }
 
-  async list(filter: { status?: RunStatus | undefined; limit: number }): Promise<RunView[]> {
-    const rows = filter.status
-      ? await this.deps.db.query<RunRow>('SELECT * FROM runs WHERE status = $1 ORDER BY created_at DESC LIMIT $2', [filter.status, filter.limit])
-      : await this.deps.db.query<RunRow>('SELECT * FROM runs ORDER BY created_at DESC LIMIT $1', [filter.limit]);
+  /** Runs newest first, never with results; `segments` (when given) narrows to the caller's bindings. */
+  async list(filter: { status?: RunStatus | undefined; limit: number; segments?: readonly string[] | undefined }): Promise<RunView[]> {
+    const rows = await this.deps.db.query<RunRow>(
+      'SELECT * FROM runs WHERE ($1::text IS NULL OR status = $1) AND ($2::text[] IS NULL OR segment = ANY($2)) ORDER BY created_at DESC LIMIT $3',
+      [filter.status ?? null, filter.segments ? [...filter.segments] : null, filter.limit],
+    );
     return Promise.all(rows.map((r) => this.view(r, false)));
+  }
+
+  /** A run's PHI: its input and result, decrypted (the PHI read routes audit each call). */
+  async readPhi(id: string): Promise<{ input: unknown; result: unknown }> {
+    if (!RunId.safeParse(id).success) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'run ids are UUIDs');
+    const [row] = await this.deps.db.query<RunRow>('SELECT * FROM runs WHERE id = $1', [id]);
+    if (!row) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no run ${id}`);
+    const input = await this.deps.cipher.open(row.input_sealed, inputAad(row.id));
+    const result = row.result_sealed ? await this.deps.cipher.open(row.result_sealed, resultAad(row.id)) : null;
+    return { input, result };
   }
 
   async logs(id: string): Promise<LogLine[]> {
@@ -302,11 +333,14 @@ export class Runs {
    * records it lost and, with attempts left, answers "retry in" the run's backoff instead of
    * starting one; without, it dead-letters the run. Serialised per run by the row lock.
    */
-  async claim(id: string, segment: SegmentName, runnerId: string): Promise<ClaimAnswer> {
+  async claim(id: string, segment: SegmentName, runnerId: string, leaseMs: number = ATTEMPT_LEASE_DEFAULT_MS): Promise<ClaimAnswer> {
     const decided = await this.deps.db.transaction(async (tx) => {
-      const rows = await tx.query<RunRow & { latest_unfinished: boolean }>(
-        `SELECT r.*, EXISTS (SELECT 1 FROM run_attempts a WHERE a.run_id = r.id AND a.attempt = r.attempts AND a.finished_at IS NULL) AS latest_unfinished
-         FROM runs r WHERE r.id = $1 FOR UPDATE`,
+      // The latest attempt's lease, in the database's clock (the one that set it): > 0 while alive.
+      const rows = await tx.query<RunRow & { latest_unfinished: boolean; lease_remaining_ms: number | null }>(
+        `SELECT r.*, a.run_id IS NOT NULL AS latest_unfinished,
+                (EXTRACT(EPOCH FROM (a.lease_expires_at - now())) * 1000)::double precision AS lease_remaining_ms
+         FROM runs r LEFT JOIN run_attempts a ON a.run_id = r.id AND a.attempt = r.attempts AND a.finished_at IS NULL
+         WHERE r.id = $1 FOR UPDATE OF r`,
         [id],
       );
       const row = rows[0];
@@ -315,7 +349,7 @@ export class Runs {
       if (row.status !== 'waiting' && row.status !== 'active') {
         throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `run is ${row.status} in segment ${row.segment}`, { status: row.status });
       }
-      const decision = decideClaim({ attempts: row.attempts, maxAttempts: row.max_attempts, latestUnfinished: row.latest_unfinished });
+      const decision = decideClaim({ attempts: row.attempts, maxAttempts: row.max_attempts, latestUnfinished: row.latest_unfinished, leaseRemainingMs: row.lease_remaining_ms ?? 0 });
       switch (decision.kind) {
         case 'defer':
         case 'exhausted': {
@@ -325,6 +359,7 @@ export class Runs {
           return { decision, row };
         }
         case 'spent':
+        case 'busy': // nothing changes: the live attempt goes on
           return { decision, row };
         case 'start': {
           // Opened before the attempt is recorded: an input that cannot be opened now (Vault
@@ -333,17 +368,27 @@ export class Runs {
           await tx.query(`UPDATE runs SET status = 'active', attempts = $2, started_at = COALESCE(started_at, now()), updated_at = now() WHERE id = $1`, [id, decision.attempt]);
           // A run requeued from the dead letters numbers its attempts on from the last one (its
           // history is kept) and keeps its step checkpoints.
+          // A new claim, a new fencing token: whatever the attempt's number held before is void.
+          const fence = newFence();
           await tx.query(
-            `INSERT INTO run_attempts (run_id, attempt, runner_id) VALUES ($1, $2, $3)
-             ON CONFLICT (run_id, attempt) DO UPDATE SET runner_id = EXCLUDED.runner_id, claimed_at = now(), finished_at = NULL, outcome = NULL, error = NULL`,
-            [id, decision.attempt, runnerId],
+            `INSERT INTO run_attempts (run_id, attempt, runner_id, fence, lease_ms, lease_expires_at) VALUES ($1, $2, $3, $4, $5::integer, now() + $5::integer * interval '1 millisecond')
+             ON CONFLICT (run_id, attempt) DO UPDATE SET runner_id = EXCLUDED.runner_id, claimed_at = now(), finished_at = NULL, outcome = NULL, error = NULL,
+               fence = EXCLUDED.fence, lease_ms = EXCLUDED.lease_ms, lease_expires_at = EXCLUDED.lease_expires_at`,
+            [id, decision.attempt, runnerId, fence, leaseMs],
           );
-          return { decision, row, input };
+          return { decision, row, input, fence };
         }
       }
     });
     const { decision, row } = decided;
     switch (decision.kind) {
+      case 'busy':
+        // Recorded (logged here, audited by the request hook with the attempt): a duplicate
+        // delivery is a sign of trouble (a replayed envelope, a lost job lock).
+        this.deps.runnerEvents?.claimRefused({ runId: id, runnerId, activeAttempt: decision.activeAttempt, code: 'ORDERLY_E_RUN_ALREADY_ACTIVE' });
+        throw new OrderlyError('ORDERLY_E_RUN_ALREADY_ACTIVE', `attempt ${decision.activeAttempt} of the run holds a live lease; this claim is refused`, {
+          activeAttempt: decision.activeAttempt, retryInMs: decision.retryInMs,
+        });
       case 'defer':
         return { runId: row.id as RunId, lostAttempt: decision.lostAttempt, retryInMs: backoffDelayMs(decision.lostAttempt) };
       case 'exhausted':
@@ -360,13 +405,15 @@ export class Runs {
     const pkg = await this.deps.packages.byDigest(row.digest as PackageDigest);
     let credentials: CredentialGrant | undefined;
     try {
-      credentials = pkg && pkg.manifest.credentials.length > 0 ? await this.deps.credentials.grant(row.bot_name) : undefined;
+      // The role of the run's own version: it leases exactly what that version declares.
+      const role = pkg ? await this.deps.packages.vaultRoleOf(pkg) : undefined;
+      credentials = role ? await this.deps.credentials.grant(role) : undefined;
     } catch (err) {
       await this.failStartedAttempt(row, decision, err);
       throw err;
     }
     await this.deps.runnerEvents?.claimed({ runId: id, segment, attempt: decision.attempt, runnerId, credentials: credentials !== undefined });
-    return { runId: row.id as RunId, attempt: decision.attempt, final: decision.final, input, ...(credentials ? { credentials } : {}) };
+    return { runId: row.id as RunId, attempt: decision.attempt, final: decision.final, idempotencyKey: row.idempotency_key as IdempotencyKey, input, fence: decided.fence!, leaseMs, ...(credentials ? { credentials } : {}) };
   }
 
   /**
@@ -387,14 +434,24 @@ export class Runs {
     }
   }
 
-  /** Records the accessor of an attempt's Vault token, for the run's own segment only. */
-  async recordLease(id: string, segment: SegmentName, attempt: number, accessor: string): Promise<void> {
+  /** Renews the lease of the run's current attempt (see `fencing.ts`); the runner calls it every third of the lease. */
+  renew(id: string, segment: SegmentName, attempt: number, fence: string): Promise<{ leaseMs: number }> {
+    return renewLease(this.deps.db, id, segment, attempt, fence);
+  }
+
+  /** Records the accessor of an attempt's Vault token, for the run's own segment and current claim only. */
+  async recordLease(id: string, segment: SegmentName, attempt: number, fence: string, accessor: string): Promise<void> {
     const rows = await this.deps.db.query(
-      `INSERT INTO run_leases (run_id, attempt, accessor) SELECT id, $3, $4 FROM runs WHERE id = $1 AND segment = $2 AND status = 'active'
+      `INSERT INTO run_leases (run_id, attempt, accessor)
+       SELECT r.id, $3, $4 FROM runs r JOIN run_attempts a ON a.run_id = r.id AND a.attempt = $3 AND a.fence = $5 AND a.finished_at IS NULL
+       WHERE r.id = $1 AND r.segment = $2 AND r.status = 'active' AND r.attempts = $3
        ON CONFLICT (run_id, attempt) DO UPDATE SET accessor = EXCLUDED.accessor RETURNING run_id`,
-      [id, segment, attempt, accessor],
+      [id, segment, attempt, accessor, fence],
     );
-    if (rows.length === 0) throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', 'only an active run of this segment can record a lease');
+    if (rows.length === 0) {
+      await assertCurrentAttempt(this.deps.db, id, segment, attempt, fence);
+      throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', 'only an active run of this segment can record a lease');
+    }
     await this.deps.runnerEvents?.leaseRecorded({ runId: id, segment, attempt, accessor });
   }
 
@@ -405,7 +462,7 @@ export class Runs {
    * does not move the run. Returns the new state, or undefined if the run was not in a state that
    * allows it.
    */
-  async finish(tx: Queryable, id: string, outcome: { status: RunStatus; attempt: number; result?: unknown; error?: ErrorBody }): Promise<{ status: RunStatus; segment: SegmentName } | undefined> {
+  async finish(tx: Queryable, id: string, outcome: { status: RunStatus; attempt: number; result?: unknown; error?: ErrorBody; flags?: readonly string[] }): Promise<{ status: RunStatus; segment: SegmentName } | undefined> {
     const terminal = outcome.status !== 'waiting';
     const sealedResult = outcome.result === undefined ? null : JSON.stringify(await this.deps.cipher.seal(outcome.result, resultAad(id)));
     // The runner revokes its token before it reports: the attempt's lease is over either way.
@@ -417,7 +474,8 @@ export class Runs {
     }
     const rows = await tx.query<RunRow>(
       `UPDATE runs SET status = $2, result_sealed = $3, error = $4, attempts = GREATEST(attempts, $5), updated_at = now(),
-         finished_at = CASE WHEN $6 THEN now() ELSE NULL END
+         finished_at = CASE WHEN $6 THEN now() ELSE NULL END,
+         flags = ARRAY(SELECT DISTINCT f FROM unnest(flags || $8::text[]) AS f ORDER BY f)
        WHERE id = $1 AND status = ANY($7) AND attempts <= $5 RETURNING status, segment`,
       [
         id,
@@ -427,6 +485,7 @@ export class Runs {
         outcome.attempt,
         terminal,
         fromStates(outcome.status),
+        [...(outcome.flags ?? [])],
       ],
     );
     return rows[0] ? { status: rows[0].status, segment: rows[0].segment as SegmentName } : undefined;

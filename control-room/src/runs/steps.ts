@@ -38,6 +38,7 @@ interface CurrentRow {
   attempts: number;
   claimed_at: Date | null;
   finished_at: Date | null;
+  fence: string | null;
   step_status: StepRow['status'] | null;
   step_attempt: number | null;
   step_started_at: Date | null;
@@ -55,9 +56,9 @@ export class RunSteps {
   constructor(private readonly db: Db, private readonly cipher: AtRestCipher) {}
 
   /** One round trip: the run, the asking attempt and the step, checked for the asking runner. */
-  private async current(runId: string, segment: SegmentName, attempt: number, name: string): Promise<{ step: StepRow | undefined; claimedAt: Date }> {
+  private async current(runId: string, segment: SegmentName, attempt: number, fence: string, name: string): Promise<{ step: StepRow | undefined; claimedAt: Date }> {
     const rows = await this.db.query<CurrentRow>(
-      `SELECT r.segment, r.status, r.attempts, a.claimed_at, a.finished_at,
+      `SELECT r.segment, r.status, r.attempts, a.claimed_at, a.finished_at, a.fence,
               s.status AS step_status, s.attempt AS step_attempt, s.started_at AS step_started_at, s.result_sealed
        FROM runs r
        LEFT JOIN run_attempts a ON a.run_id = r.id AND a.attempt = $2
@@ -72,6 +73,10 @@ export class RunSteps {
     if (row.attempts !== attempt || !row.claimed_at || row.finished_at) {
       throw new OrderlyError('ORDERLY_E_ATTEMPT_STALE', `attempt ${attempt} is not the run's current attempt`, { attempt, current: row.attempts });
     }
+    // The number alone is not enough: the same number may have been claimed again (a requeued run).
+    if (row.fence === null || row.fence !== fence) {
+      throw new OrderlyError('ORDERLY_E_ATTEMPT_STALE', `attempt ${attempt}: the fencing token is not the current claim's`, { attempt, current: row.attempts });
+    }
     const step = row.step_status ? { status: row.step_status, attempt: row.step_attempt!, started_at: row.step_started_at!, result_sealed: row.result_sealed } : undefined;
     return { step, claimedAt: row.claimed_at };
   }
@@ -81,8 +86,8 @@ export class RunSteps {
    * `uncertain` (an earlier attempt started it and never finished). With `rerun`, an uncertain
    * step is taken over by this attempt and answered `new`: the bot's policy chose to run it again.
    */
-  async begin(runId: string, segment: SegmentName, attempt: number, name: string, rerun: boolean): Promise<StepBeginResponse> {
-    const { step, claimedAt } = await this.current(runId, segment, attempt, name);
+  async begin(runId: string, segment: SegmentName, attempt: number, fence: string, name: string, rerun: boolean): Promise<StepBeginResponse> {
+    const { step, claimedAt } = await this.current(runId, segment, attempt, fence, name);
     switch (stepStanding(step, { attempt, claimedAt })) {
       case 'done': {
         if (!step?.result_sealed) return { state: 'done' };
@@ -97,7 +102,7 @@ export class RunSteps {
           `UPDATE run_steps SET attempt = $3, started_at = now() WHERE run_id = $1 AND name = $2 AND status = 'started' RETURNING name`,
           [runId, name, attempt],
         );
-        if (taken.length === 0) return this.begin(runId, segment, attempt, name, rerun); // recorded done meanwhile
+        if (taken.length === 0) return this.begin(runId, segment, attempt, fence, name, rerun); // recorded done meanwhile
         return { state: 'new' };
       }
       case 'absent': {
@@ -106,19 +111,19 @@ export class RunSteps {
           [runId, name, attempt],
         );
         // Lost a race with another writer (only a replaced attempt could be one): ask again.
-        if (inserted.length === 0) return this.begin(runId, segment, attempt, name, rerun);
+        if (inserted.length === 0) return this.begin(runId, segment, attempt, fence, name, rerun);
         return { state: 'new' };
       }
     }
   }
 
   /** Records step `name`, begun by `attempt`, done with its result (JSON, at most 64 KiB). */
-  async complete(runId: string, segment: SegmentName, attempt: number, name: string, result: unknown): Promise<void> {
+  async complete(runId: string, segment: SegmentName, attempt: number, fence: string, name: string, result: unknown): Promise<void> {
     const text = result === undefined ? undefined : JSON.stringify(result);
     if (text !== undefined && Buffer.byteLength(text) > STEP_RESULT_MAX_BYTES) {
       throw new OrderlyError('ORDERLY_E_STEP_INVALID', `the result of step ${name} is over ${STEP_RESULT_MAX_BYTES} bytes`, { step: name });
     }
-    const { step, claimedAt } = await this.current(runId, segment, attempt, name);
+    const { step, claimedAt } = await this.current(runId, segment, attempt, fence, name);
     const standing = stepStanding(step, { attempt, claimedAt });
     if (standing === 'done' && step?.attempt === attempt) return; // repeated complete: already recorded
     if (standing !== 'ours') throw new OrderlyError('ORDERLY_E_STEP_INVALID', `step ${name} was not begun by attempt ${attempt}`, { step: name, attempt });

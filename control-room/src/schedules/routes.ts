@@ -1,6 +1,7 @@
 import { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { OrderlyError } from '@orderly/shared';
+import { canIn, segmentsWith } from '../access/bindings';
 import { parseRequest } from '../http/errors';
 import { Schedules } from './schedules';
 import { CreateScheduleRequest, ScheduleRef } from './schemas';
@@ -10,10 +11,31 @@ const NoQuery = z.strictObject({});
 
 const refOf = (request: FastifyRequest) => parseRequest(RefParams, request.params, 'path').id;
 
+/** Role bindings are per segment: a schedule of another segment answers like a missing one. */
+async function scopedRef(request: FastifyRequest, schedules: Schedules, permission: 'runs.read' | 'schedules.manage'): Promise<string> {
+  return scopedScheduleRef(request, schedules, permission, refOf(request));
+}
+
+/** The check of `scopedRef` for a reference the caller already parsed (the console's forms use it too). */
+export async function scopedScheduleRef(request: FastifyRequest, schedules: Schedules, permission: 'runs.read' | 'schedules.manage', ref: string): Promise<string> {
+  if (segmentsWith(request.principal, permission) === 'all') return ref;
+  const view = await schedules.get(ref);
+  if (!canIn(request.principal, permission, view.segment)) throw new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such schedule');
+  return ref;
+}
+
 /** The audit event of a schedule change names the schedule by id (names are operators' free text). */
 function auditSchedule(request: FastifyRequest, view: { id: string; bot: string; segment: string }): void {
   request.auditTarget = `schedule:${view.id}`;
   request.auditDetails = { scheduleId: view.id, bot: view.bot, segment: view.segment };
+}
+
+/** A new schedule's segment must be one the caller's `schedules.manage` bindings cover (named, when they are per segment). */
+export function assertSchedulesIn(request: FastifyRequest, segment: string | undefined): void {
+  const segments = segmentsWith(request.principal, 'schedules.manage');
+  if (segments !== 'all' && (segment === undefined || !segments.has(segment))) {
+    throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'your role bindings do not cover this segment: name one they do', { permission: 'schedules.manage', segment: segment ?? null });
+  }
 }
 
 /**
@@ -28,27 +50,30 @@ export function scheduleRoutes(app: FastifyInstance, schedules: Schedules): void
       throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', 'cron is a string and everySeconds a number');
     }
     const body = parseRequest(CreateScheduleRequest, request.body);
+    assertSchedulesIn(request, body.segment);
     const view = await schedules.create(body, request.principal!.actor);
     auditSchedule(request, view);
     return reply.code(201).send(view);
   });
   app.get('/v1/schedules', { config: { permission: 'runs.read' } }, async (request) => {
     parseRequest(NoQuery, request.query, 'query');
-    return { schedules: await schedules.list() };
+    const segments = segmentsWith(request.principal, 'runs.read');
+    const all = await schedules.list();
+    return { schedules: segments === 'all' ? all : all.filter((v) => segments.has(v.segment)) };
   });
-  app.get('/v1/schedules/:id', { config: { permission: 'runs.read' } }, async (request) => schedules.get(refOf(request)));
+  app.get('/v1/schedules/:id', { config: { permission: 'runs.read' } }, async (request) => schedules.get(await scopedRef(request, schedules, 'runs.read')));
   app.post('/v1/schedules/:id/pause', { config: { permission: 'schedules.manage', audit: 'schedule.pause' } }, async (request) => {
-    const view = await schedules.setPaused(refOf(request), true);
+    const view = await schedules.setPaused(await scopedRef(request, schedules, 'schedules.manage'), true);
     auditSchedule(request, view);
     return view;
   });
   app.post('/v1/schedules/:id/resume', { config: { permission: 'schedules.manage', audit: 'schedule.resume' } }, async (request) => {
-    const view = await schedules.setPaused(refOf(request), false);
+    const view = await schedules.setPaused(await scopedRef(request, schedules, 'schedules.manage'), false);
     auditSchedule(request, view);
     return view;
   });
   app.delete('/v1/schedules/:id', { config: { permission: 'schedules.manage', audit: 'schedule.delete' } }, async (request) => {
-    const view = await schedules.remove(refOf(request));
+    const view = await schedules.remove(await scopedRef(request, schedules, 'schedules.manage'));
     auditSchedule(request, view);
     return view;
   });

@@ -1,26 +1,34 @@
 /**
- * The bot host: a long-lived child process of the runner that executes bot code. It is started
- * with an empty environment and, when the runner is root, as an unprivileged user, so bot code
- * cannot read the runner's Redis URL, token or key files (not from its environment, not from
- * /proc/<runner>/environ, not from disk). It keeps one warm Chromium and gives every run a fresh
- * browser context. Bot modules are evaluated afresh per run, so module state does not carry
- * from one run to the next.
+ * The bot host: the first process in a run's sandbox. It is started (pre-warmed) before its run is
+ * known, launches the sandbox's own Chromium, runs exactly one bot and is then destroyed with the
+ * sandbox, so nothing a bot leaves behind (listeners, patched modules, files, children) meets
+ * another run. Everything here is as untrusted as the bot, which shares the process: the runner
+ * parses every message it sends and binds it to the sandbox's one run.
  */
 import { createRequire, isBuiltin } from 'node:module';
 import { format } from 'node:util';
 import vm from 'node:vm';
 import pino from 'pino';
-import type { Browser, Page } from 'playwright-core';
-import { createRedactor, ErrorBody, LogLine } from '@orderly/shared';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { createRedactor, ErrorBody, errorBody, LogLine, REDACTION_FAILED, redactedFileName, Redactor } from '@orderly/shared';
 import type { BotContext, BotDefinition } from '@orderly/shared/sdk';
 import { isAllowedUrl, launchChromium } from '../browser/launch';
+import { bridgeLoopbackToSocket, bridgeProxyUrl, chromiumProxyArgs, proxyEnvironment } from '../egress/bridge';
+import { createEgressFetch } from '../egress/fetch';
+import { limitError } from '../sandbox/limit-errors';
+import { yieldWhileWarming } from '../sandbox/warm-priority';
 import { maskedScreenshot } from '../browser/masked-screenshot';
 import { FromHost, HostRun, HostStepAnswer, StepCall, ToHost } from './protocol';
+import { OutputLines } from './output-lines';
 import { createStepRunner, StepError } from './steps';
 
 let chromiumPath = '';
+/** Chromium's and libraries' way out: the egress proxy, through this sandbox's loopback bridge. */
+let proxyArgs: string[] = [];
 let browser: Browser | undefined;
-let active: { runId: string; controller: AbortController; seq: number } | undefined;
+/** A sandbox serves one run: a second `run` message is refused. */
+let ran = false;
+let active: { runId: string; controller: AbortController; seq: number; redactor: Redactor | undefined } | undefined;
 /** Step calls waiting for the runner's answer, by call id. */
 const stepCalls = new Map<number, { runId: string; resolve: (answer: HostStepAnswer) => void }>();
 let nextStepCall = 0;
@@ -34,7 +42,7 @@ function stepRpc(runId: string, controller: AbortController) {
   return (call: StepCall) =>
     new Promise<HostStepAnswer>((resolve) => {
       if (active?.controller !== controller || controller.signal.aborted) {
-        resolve({ type: 'step-answer', runId, id: 0, ok: false, error: { code: 'ORDERLY_E_ATTEMPT_STALE', message: 'this run has ended', retryable: false, details: {} } });
+        resolve({ type: 'step-answer', runId, id: 0, ok: false, error: errorBody('ORDERLY_E_ATTEMPT_STALE', 'this run has ended') });
         return;
       }
       const id = ++nextStepCall;
@@ -50,10 +58,27 @@ function send(message: FromHost): void {
   process.send?.(message);
 }
 
+/** The longest log line or error message the runner takes (`LogLine`, `ErrorBody`). */
+const MAX_TEXT = 4000;
+
+/**
+ * `text` cut to what the runner takes. A longer text is redacted whole with the run's values
+ * before the cut: cut first, a value straddling the cut would reach the runner as a fragment its
+ * redactor cannot recognise. Fails closed: without a redactor, or if it fails, the text is dropped.
+ */
+function fitted(text: string): string {
+  if (text.length <= MAX_TEXT) return text;
+  try {
+    return active?.redactor ? active.redactor.redactPrefix(text, MAX_TEXT) : REDACTION_FAILED;
+  } catch {
+    return REDACTION_FAILED;
+  }
+}
+
 /** Every line the bot writes, through ctx.log, console or stdout, goes to the runner, tagged with the run. */
 function emit(level: LogLine['level'], source: LogLine['source'], msg: string): void {
   if (!active) return;
-  send({ type: 'log', runId: active.runId, line: { seq: active.seq++, at: new Date().toISOString(), level, source, msg: msg.slice(0, 4000) } });
+  send({ type: 'log', runId: active.runId, line: { seq: active.seq++, at: new Date().toISOString(), level, source, msg: fitted(msg) } });
 }
 
 const PINO_LEVELS: Record<number, LogLine['level']> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
@@ -76,12 +101,22 @@ function botLogger() {
 for (const [method, level] of [['log', 'info'], ['info', 'info'], ['debug', 'debug'], ['warn', 'warn'], ['error', 'error']] as const) {
   console[method] = (...args: unknown[]) => emit(level, 'console', format(...args));
 }
-for (const stream of [process.stdout, process.stderr]) {
-  stream.write = ((chunk: string | Uint8Array) => {
-    emit('info', 'console', typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+// Raw writes are joined into lines first, so that a value written in pieces is redacted whole.
+const rawOutputs = [process.stdout, process.stderr].map((stream) => {
+  const lines = new OutputLines((line) => emit('info', 'console', line));
+  stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    if (typeof chunk === 'string' || chunk instanceof Uint8Array) lines.write(chunk);
+    // write(chunk, callback) and write(chunk, encoding, callback) are called back, as Node does.
+    const callback = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    if (callback) process.nextTick(callback);
     return true;
   }) as typeof stream.write;
-}
+  return lines;
+});
+/** Partial lines of raw writes go out before the run's end is reported (and its lines are closed). */
+const flushRawOutput = () => {
+  for (const lines of rawOutputs) lines.flush();
+};
 
 const nodeRequire = createRequire(__filename);
 
@@ -111,25 +146,79 @@ const NO_PAGE = new Proxy({} as Page, {
 });
 
 async function ensureBrowser(): Promise<Browser> {
-  if (!browser || !browser.isConnected()) browser = await launchChromium(chromiumPath);
+  if (!browser || !browser.isConnected()) browser = await launchChromium(chromiumPath, proxyArgs);
   return browser;
 }
+
+// No trace, video or HAR recording: they would hold unmasked PHI.
+const CONTEXT_OPTIONS = { acceptDownloads: false, serviceWorkers: 'block' } as const;
+
+/**
+ * The run's context and first page, opened while the sandbox warms up: its options are the same
+ * for every run, and its one run sets its routes before the page goes anywhere.
+ */
+let prepared: Promise<{ context: BrowserContext; page: Page } | undefined> = Promise.resolve(undefined);
+
+async function newContextAndPage(b: Browser): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await b.newContext(CONTEXT_OPTIONS);
+  return { context, page: await context.newPage() };
+}
+
+function prepareContext(b: Browser): void {
+  prepared = newContextAndPage(b).catch(() => undefined); // the run opens its own, and reports a failure with a code
+}
+
+/** The prepared context and page if the browser that holds them is still up, else new ones. */
+async function openContext(b: Browser): Promise<{ context: BrowserContext; page: Page }> {
+  const ready = await prepared;
+  if (ready && ready.context.browser() === b && b.isConnected()) return ready;
+  await ready?.context.close().catch(() => undefined);
+  return newContextAndPage(b);
+}
+
+let egressFetch: typeof fetch = () => Promise.reject(new Error('the egress proxy is not open'));
+
+/**
+ * The sandbox's network namespace has only its own loopback: a bridge on it leads to the runner's
+ * egress proxy, which allows the manifest's hosts only. Chromium, `ctx.fetch`, the global `fetch`
+ * and libraries that read HTTP(S)_PROXY all go that way.
+ */
+async function openEgress(socketPath: string): Promise<void> {
+  const bridge = await bridgeLoopbackToSocket(socketPath);
+  proxyArgs = chromiumProxyArgs(bridge.port);
+  // Child processes and libraries of the bot read these; the host's own config never comes from here.
+  Object.assign(process.env, proxyEnvironment(bridge.port)); // eslint-disable-line no-restricted-properties
+  egressFetch = createEgressFetch(bridgeProxyUrl(bridge.port));
+  globalThis.fetch = egressFetch;
+}
+
+/** Errors of the sandbox's file limits (RLIMIT_FSIZE, the tmpfs size), whoever caught them first. */
+const FILE_LIMITS: Record<string, 'file-size' | 'tmp-space'> = { EFBIG: 'file-size', ENOSPC: 'tmp-space', EDQUOT: 'tmp-space' };
 
 function toErrorBody(err: unknown, timedOut: boolean, browserLost: boolean): ErrorBody {
   if (err instanceof StepError) return err.body;
   const e = err as { code?: unknown; message?: unknown; name?: unknown };
   const message = typeof e?.message === 'string' ? e.message : String(err);
-  if (e?.code === 'ORDERLY_E_BOT_BUSINESS') return { code: 'ORDERLY_E_BOT_BUSINESS', message, retryable: false, details: {} };
-  if (e?.code === 'ORDERLY_E_MANIFEST_INVALID') return { code: 'ORDERLY_E_MANIFEST_INVALID', message, retryable: false, details: {} };
-  if (timedOut) return { code: 'ORDERLY_E_BOT_TIMEOUT', message: 'the bot ran past its timeout and was aborted', retryable: true, details: {} };
+  if (e?.code === 'ORDERLY_E_BOT_BUSINESS') return errorBody('ORDERLY_E_BOT_BUSINESS', message);
+  if (e?.code === 'ORDERLY_E_MANIFEST_INVALID') return errorBody('ORDERLY_E_MANIFEST_INVALID', message);
+  const fileLimit = typeof e?.code === 'string' ? FILE_LIMITS[e.code] : undefined;
+  if (fileLimit) return limitError(fileLimit);
+  if (timedOut) return errorBody('ORDERLY_E_BOT_TIMEOUT', 'the bot ran past its timeout and was aborted');
   // A browser that died is a system failure whatever the bot made of it: retried, on a new browser.
-  if (browserLost) return { code: 'ORDERLY_E_BOT_HOST_CRASHED', message: 'the browser died during the run', retryable: true, details: {} };
-  return { code: 'ORDERLY_E_BOT_FAILED', message: `${typeof e?.name === 'string' ? e.name : 'Error'}: ${message}`, retryable: true, details: {} };
+  if (browserLost) return errorBody('ORDERLY_E_BOT_HOST_CRASHED', 'the browser died during the run');
+  return errorBody('ORDERLY_E_BOT_FAILED', `${typeof e?.name === 'string' ? e.name : 'Error'}: ${message}`);
 }
 
 async function run(request: HostRun): Promise<void> {
   const controller = new AbortController();
-  active = { runId: request.runId, controller, seq: 0 };
+  let redactor: Redactor | undefined;
+  try {
+    // The runner built the same redactor before the run was sent, so this does not fail in practice.
+    redactor = createRedactor({ secrets: Object.values(request.secrets), phi: request.phi });
+  } catch {
+    redactor = undefined;
+  }
+  active = { runId: request.runId, controller, seq: 0, redactor };
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -139,7 +228,7 @@ async function run(request: HostRun): Promise<void> {
   if (b instanceof Error) {
     clearTimeout(timer);
     active = undefined;
-    send({ type: 'done', runId: request.runId, ok: false, error: { code: 'ORDERLY_E_BOT_HOST_CRASHED', message: 'the browser could not be started', retryable: true, details: {} } });
+    send({ type: 'done', runId: request.runId, ok: false, error: errorBody('ORDERLY_E_BOT_HOST_CRASHED', 'the browser could not be started') });
     return;
   }
   // The browser dying mid-run (crash, OOM kill) ends the run at once as a retryable crash, even if
@@ -151,29 +240,30 @@ async function run(request: HostRun): Promise<void> {
   };
   b?.once('disconnected', onBrowserLost);
   const contextStarted = performance.now();
-  // No trace, video or HAR recording: they would hold unmasked PHI.
-  const context = b ? await b.newContext({ acceptDownloads: false, serviceWorkers: 'block' }).catch((err: unknown) => err as Error) : undefined;
-  if (context instanceof Error) {
+  const opened = b ? await openContext(b).catch((err: unknown) => err as Error) : undefined;
+  if (opened instanceof Error) {
     clearTimeout(timer);
     b?.off('disconnected', onBrowserLost);
     active = undefined;
-    send({ type: 'done', runId: request.runId, ok: false, error: { code: 'ORDERLY_E_BOT_HOST_CRASHED', message: 'the browser could not open a context', retryable: true, details: {} } });
+    send({ type: 'done', runId: request.runId, ok: false, error: errorBody('ORDERLY_E_BOT_HOST_CRASHED', 'the browser could not open a context') });
     return;
   }
+  const context = opened?.context;
   let shoot: ((name: string) => Promise<void>) | undefined;
   try {
     let page = NO_PAGE;
-    if (context) {
+    if (opened) {
       // Egress allow-list: the bot's browser reaches only the manifest's hosts.
-      await context.route('**/*', (route) => (isAllowedUrl(route.request().url(), request.hosts) ? route.continue() : route.abort('blockedbyclient')));
-      const contextPage = await context.newPage();
+      await opened.context.route('**/*', (route) => (isAllowedUrl(route.request().url(), request.hosts) ? route.continue() : route.abort('blockedbyclient')));
+      const contextPage = opened.page;
       page = contextPage;
       // Screenshots are masked here, before the image leaves the host: the run's own values and
-      // the PHI shapes decide which text is covered (invariant 4).
-      const redactor = createRedactor({ secrets: Object.values(request.secrets), phi: request.phi });
+      // the PHI shapes decide which text is covered (invariant 4). Their names are the bot's
+      // choice (a member id, say), so they are redacted too.
+      const shots = redactor ?? createRedactor({ secrets: Object.values(request.secrets), phi: request.phi });
       shoot = async (name: string) => {
-        const shot = await maskedScreenshot(contextPage, { phiSelectors: request.phiSelectors, allowFields: request.screenshotAllowFields, isSensitive: (text) => redactor.scan(text) });
-        send({ type: 'screenshot', runId: request.runId, name, png: new Uint8Array(shot.png), failedClosed: shot.failedClosed });
+        const shot = await maskedScreenshot(contextPage, { phiSelectors: request.phiSelectors, allowFields: request.screenshotAllowFields, isSensitive: (text) => shots.scan(text) });
+        send({ type: 'screenshot', runId: request.runId, name: redactedFileName(shots, String(name)), png: new Uint8Array(shot.png), failedClosed: shot.failedClosed });
       };
     }
     const bot = loadBot(request.code, `${request.botName}.bot.js`);
@@ -187,6 +277,7 @@ async function run(request: HostRun): Promise<void> {
       runId: request.runId,
       attempt: request.attempt,
       secrets: Object.freeze({ ...request.secrets }),
+      fetch: egressFetch,
       screenshot: (name) => (shoot ? shoot(name) : Promise.reject(new Error(NO_BROWSER))),
       step: createStepRunner(stepRpc(request.runId, controller)),
     };
@@ -199,11 +290,14 @@ async function run(request: HostRun): Promise<void> {
     const result = await Promise.race([bot.run(ctx), aborted]);
     const serialised = JSON.stringify(result ?? null);
     if (serialised.length > 256 * 1024) throw new Error('the bot result is over 256 KiB');
+    flushRawOutput();
     send({ type: 'done', runId: request.runId, ok: true, result: JSON.parse(serialised) as unknown });
   } catch (err) {
     // The page as the run failed, masked like any other screenshot; best effort.
     if (shoot && b?.isConnected() && !timedOut) await shoot('failure').catch(() => undefined);
-    send({ type: 'done', runId: request.runId, ok: false, error: toErrorBody(err, timedOut, browserLost || (b !== undefined && !b.isConnected())) });
+    flushRawOutput();
+    const error = toErrorBody(err, timedOut, browserLost || (b !== undefined && !b.isConnected()));
+    send({ type: 'done', runId: request.runId, ok: false, error: { ...error, message: fitted(error.message) } });
   } finally {
     clearTimeout(timer);
     b?.off('disconnected', onBrowserLost);
@@ -221,12 +315,18 @@ process.on('message', (raw: unknown) => {
   switch (message.type) {
     case 'init':
       chromiumPath = message.chromiumPath;
-      ensureBrowser().then(
-        () => send({ type: 'ready' }),
+      if (message.yieldCpu) yieldWhileWarming();
+      openEgress(message.egressSocket).then(ensureBrowser).then(
+        (b) => {
+          prepareContext(b);
+          return prepared.then(() => send({ type: 'ready' }));
+        },
         () => send({ type: 'ready' }), // the first run reports the launch failure with a code
       );
       return;
     case 'run':
+      if (ran) return;
+      ran = true;
       void run(message);
       return;
     case 'abort':

@@ -1,8 +1,12 @@
 import { z } from 'zod';
 import { ErrorBodySchema, LogLine, StepBeginResponse } from '@orderly/shared';
 
-/** Messages between the runner and its bot host process (Node IPC, structured clone). */
-export const HostInit = z.object({ type: z.literal('init'), chromiumPath: z.string() });
+/** Messages between the runner and the bot host in a run's sandbox (Node IPC, structured clone). */
+/**
+ * `egressSocket`: the egress proxy's Unix socket, the sandbox's only way out. `yieldCpu`: warm up at
+ * the lowest priority (the runner raises it back when a run asks for the sandbox).
+ */
+export const HostInit = z.object({ type: z.literal('init'), chromiumPath: z.string(), egressSocket: z.string(), yieldCpu: z.boolean() });
 
 export const HostRun = z.object({
   type: z.literal('run'),

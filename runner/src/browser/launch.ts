@@ -1,9 +1,10 @@
 import { Browser, chromium } from 'playwright-core';
 
 /**
- * Flags for Debian Chromium in a headless, closed-network runner. Background networking, sync
- * and component updates would phone home (and fail here); the sandbox needs user namespaces the
- * runner may not have, so the bot host's own user is the isolation boundary instead.
+ * Flags for Debian Chromium in a run sandbox. Background networking, sync and component updates
+ * would phone home (and fail: the sandbox has no network of its own). Chromium's own sandbox is
+ * off because it needs user namespaces, which the run sandbox forbids inside itself
+ * (`--disable-userns`, seccomp): the run sandbox is the boundary, around the whole browser.
  */
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -11,33 +12,16 @@ export const CHROMIUM_ARGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
+  // Autofill and optimisation-guide fetches would be refused by the egress proxy on every run.
+  '--disable-features=AutofillServerCommunication,OptimizationHints,MediaRouter,Translate',
   '--disable-quic',
   '--no-first-run',
   '--disable-dev-shm-usage',
 ];
 
-export function launchChromium(executablePath: string): Promise<Browser> {
-  return chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
+export function launchChromium(executablePath: string, extraArgs: readonly string[] = []): Promise<Browser> {
+  return chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
-/** True when `url` may be loaded under the manifest's host allow-list. */
-export function isAllowedUrl(url: string, hosts: readonly string[]): boolean {
-  if (/^(about|data|blob):/.test(url)) return true;
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return false;
-  }
-  if (!/^(https?|wss?):$/.test(parsed.protocol)) return false;
-  const port = parsed.port || (parsed.protocol === 'https:' || parsed.protocol === 'wss:' ? '443' : '80');
-  const host = parsed.hostname.toLowerCase();
-  return hosts.some((original) => {
-    // The manifest accepts upper-case hex in IPv6 literals; URL hostnames are lower-case.
-    const pattern = original.toLowerCase();
-    const [patternHost = '', patternPort] = pattern.startsWith('[') ? [pattern.slice(0, pattern.indexOf(']') + 1), pattern.split(']:')[1]] : pattern.split(':');
-    if (patternPort !== undefined && patternPort !== port) return false;
-    if (patternHost.startsWith('*.')) return host.endsWith(patternHost.slice(1)) && host.length > patternHost.length - 1;
-    return host === patternHost;
-  });
-}
+// The matcher lives with the egress proxy, which enforces the same list; re-exported for existing callers.
+export { isAllowedUrl } from '../egress/allow-list';

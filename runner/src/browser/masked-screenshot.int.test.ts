@@ -1,6 +1,7 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import type { Browser, Frame, Page } from 'playwright-core';
+import { TEST_CHROMIUM_PATH } from '@orderly/shared/testing';
 import { launchChromium } from './launch';
 import { MASK_RGB, maskedScreenshot, MaskedScreenshotOptions, Span } from './masked-screenshot';
 import { decodePng, DecodedPng } from './png';
@@ -156,7 +157,7 @@ describe('maskedScreenshot (real Chromium)', () => {
       return html(res, mainPage(crossOrigin, req.url?.includes('hostile') ? '?hostile=1' : ''));
     });
     origin = `http://127.0.0.1:${main.port}`;
-    browser = await launchChromium('/usr/bin/chromium');
+    browser = await launchChromium(TEST_CHROMIUM_PATH);
     page = await browser.newPage({ viewport: { width: 800, height: 900 } });
   });
 
@@ -326,23 +327,5 @@ describe('maskedScreenshot (real Chromium)', () => {
     const result = await maskedScreenshot(page, options);
     expect(result.failedClosed).toBe('page');
     expect(await page.evaluate(() => document.querySelectorAll('orderly-redaction').length)).toBe(0);
-  });
-
-  it('adds little time to a plain screenshot on a small page', async () => {
-    await load('/');
-    const plain: number[] = [];
-    const masked: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      let t = performance.now();
-      await page.screenshot();
-      plain.push(performance.now() - t);
-      t = performance.now();
-      await maskedScreenshot(page, options);
-      masked.push(performance.now() - t);
-    }
-    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-    const added = median(masked) - median(plain);
-    // Loose bound: the machine is shared; the bench measures redaction_screenshot_added_ms properly.
-    expect(added).toBeLessThan(250);
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nodeVault from 'node-vault';
-import { botRoleName, ClaimResponse, createLogger, credentialPath, CredentialGrant } from '@orderly/shared';
+import { ClaimResponse, versionRoleName, createLogger, credentialPath, CredentialGrant } from '@orderly/shared';
 import { createVaultClientFactory, secretIdCreationPath } from '@orderly/shared/vault';
 import { CapturedLog, PORTAL_CREDENTIALS, Stack, startStack } from '../../../test/harness';
 import { leaseCredentials } from './lease';
@@ -73,7 +73,7 @@ test("Vault itself denies a run token anything the manifest does not declare", a
     for (const path of [credentialPath('other-bot', 'password'), credentialPath('eligibility-check', 'undeclared')]) {
       await expect(client.kvRead(path, { mount: 'secret' })).rejects.toMatchObject({ code: 'ORDERLY_E_VAULT_PERMISSION_DENIED', message: expect.stringContaining(path) });
     }
-    const policy = (await root.read(`sys/policies/acl/${botRoleName('eligibility-check')}`)) as { data: { policy: string } };
+    const policy = (await root.read(`sys/policies/acl/${versionRoleName('eligibility-check', '1.0.0')}`)) as { data: { policy: string } };
     expect(policy.data.policy).not.toContain('other-bot');
   } finally {
     await client.revokeSelf();

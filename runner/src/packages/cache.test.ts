@@ -24,7 +24,7 @@ const archive = createArchive([{ path: 'bot.json', data: Buffer.from(JSON.string
 const digest = digestOf(archive);
 const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(packageStatement('cached-bot' as BotName, '1.0.0' as BotVersion, digest.slice(7)))), loadPrivateKey(publisher.privateKeyPem));
 const job = {
-  v: 1, runId: '00000000-0000-4000-8000-000000000001', idempotencyKey: 'k-1', segment: 'live', bot: { name: 'cached-bot', version: '1.0.0', digest },
+  v: 1, runId: '00000000-0000-4000-8000-000000000001', jobId: `job-${'1'.repeat(32)}`, segment: 'live', bot: { name: 'cached-bot', version: '1.0.0', digest },
   publisherKeyId: publisher.keyId, issuedAt: new Date().toISOString(), notAfter: new Date(Date.now() + 60_000).toISOString(),
 } as unknown as JobPayload;
 
@@ -88,6 +88,7 @@ test('a prod-channel runner refuses to start with a control-room.pub that has no
   writeFileSync(newPub, signing + releasePublicKeyBlock(release.privateKey));
   const token = join(dir, 'runner.token');
   writeFileSync(token, 'orderly_0123456789abcdefghij');
+  writeFileSync(join(dir, 'runner.key'), generateSigningKeyPair().privateKeyPem, { mode: 0o600 });
   const env = (pub: string, channel: string) => ({ ORDERLY_SEGMENT: 'live', ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: pub, ORDERLY_RUNNER_TOKEN_FILE: token, ORDERLY_RUNNER_CHANNEL: channel });
   expect(() => loadRunnerCredentials(loadRunnerConfig({}, env(oldPub, 'prod')))).toThrow(expect.objectContaining({ code: 'ORDERLY_E_CONFIG_INVALID' }));
   expect(loadRunnerCredentials(loadRunnerConfig({}, env(oldPub, 'dev'))).releaseKey).toBeUndefined();

@@ -11,23 +11,20 @@ export class ReportPublisher {
   private readonly queue: Queue;
   private counter = 0;
 
-  private readonly tokenSha256: Buffer;
-
-  /** `token` is the runner's own API token: reports are signed with its SHA-256, which the control room keeps. */
-  constructor(connection: Redis, prefix: string, private readonly sealingKey: KeyObject, private readonly runnerId: string, token: string) {
-    this.tokenSha256 = createHash('sha256').update(token).digest();
+  /** `signingKey` is the runner's own Ed25519 private key; the control room holds its public key. */
+  constructor(connection: Redis, prefix: string, private readonly sealingKey: KeyObject, private readonly runnerId: string, private readonly signingKey: KeyObject) {
     this.queue = new Queue(REPORTS_QUEUE, { connection, prefix });
     // While Redis is away, adds wait in ioredis's offline queue; the 'error' events say nothing more.
     this.queue.on('error', () => undefined);
   }
 
   private async send(unsigned: UnsignedReport, jobId: string): Promise<void> {
-    const report = signReport(this.tokenSha256, unsigned);
+    const report = signReport(this.signingKey, unsigned);
     // Retried for a long while: the control room may be down, its reports wait in Redis.
     await this.queue.add(report.kind, report, { jobId, attempts: 50, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: true, removeOnFail: false });
   }
 
-  private sealed(runId: string, attempt: number, body: { result?: unknown; error?: ErrorBody; lines: LogLine[] }) {
+  private sealed(runId: string, attempt: number, body: { result?: unknown; error?: ErrorBody; lines: LogLine[]; flags?: readonly string[] }) {
     return sealTo(this.sealingKey, Buffer.from(JSON.stringify(body)), reportAad(runId, attempt));
   }
 
@@ -36,8 +33,9 @@ export class ReportPublisher {
     return this.send({ v: 1, kind: 'logs', runnerId: this.runnerId, at: new Date().toISOString(), runId: runId as never, attempt, sealed: this.sealed(runId, attempt, { lines }) }, `${runId}.${attempt}.logs.${n}`);
   }
 
-  finished(runId: string, attempt: number, outcome: { ok: true; result: unknown } | { ok: false; error: ErrorBody }, final: boolean, durationMs: number, lines: LogLine[]): Promise<void> {
-    const body = outcome.ok ? { result: outcome.result, lines } : { error: outcome.error, lines };
+  /** `fence`: the attempt's fencing token from its claim; without it the control room moves nothing. */
+  finished(runId: string, attempt: number, outcome: { ok: true; result: unknown; flags?: readonly string[] } | { ok: false; error: ErrorBody }, final: boolean, durationMs: number, lines: LogLine[], fence?: string): Promise<void> {
+    const body = outcome.ok ? { result: outcome.result, lines, ...(outcome.flags?.length ? { flags: outcome.flags } : {}) } : { error: outcome.error, lines };
     return this.send(
       {
         v: 1,
@@ -50,6 +48,7 @@ export class ReportPublisher {
         final: outcome.ok || final,
         ...(outcome.ok ? {} : { errorCode: outcome.error.code }),
         durationMs,
+        ...(fence ? { fence } : {}),
         sealed: this.sealed(runId, attempt, body),
       },
       `${runId}.${attempt}.finished`,

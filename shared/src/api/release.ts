@@ -10,6 +10,8 @@ export const PromoteRequest = z.strictObject({
   channel: z.literal('prod'),
   expiresInDays: z.number().int().min(1).max(365).default(90),
   ticket: TicketRef.optional(),
+  /** The `digest` of the permission diff the approver was shown; required when the diff adds anything. */
+  acknowledgePermissions: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 export type PromoteRequest = z.infer<typeof PromoteRequest>;
 
@@ -35,6 +37,8 @@ export const PackageStatusView = PackageView.extend({
   /** Who published it (principal id and audit actor); null for packages published before this was recorded. */
   publishedBy: z.string().nullable(),
   publishedByActor: z.string().nullable(),
+  /** The team that owns the bot name; null when none does (published by legacy keys only). */
+  team: z.string().nullable().optional(),
   publisherKeyRevokedAt: z.string().nullable(),
   /** Channels with a valid, unexpired release attestation. */
   channels: z.array(ReleaseChannel),
@@ -53,3 +57,27 @@ export const RunnerPackageRelease = z.object({
   attestations: z.array(DsseEnvelope).max(100),
 });
 export type RunnerPackageRelease = z.infer<typeof RunnerPackageRelease>;
+
+/** What a version may do beyond the version in prod: each list holds only additions. */
+export const PermissionSet = z.object({
+  credentials: z.array(z.string()),
+  hosts: z.array(z.string()),
+  phi: z.array(z.string()),
+  segments: z.array(z.string()),
+});
+export type PermissionSet = z.infer<typeof PermissionSet>;
+
+/** The permission diff an approver sees before promoting (`GET /v1/packages/:name/:version/permissions`). */
+export const PermissionDiffView = z.object({
+  name: z.string(),
+  version: z.string(),
+  digest: PackageDigest,
+  /** The version released to prod it is compared with; null when none is (everything it declares is added). */
+  against: z.object({ version: z.string(), digest: PackageDigest }).nullable(),
+  added: PermissionSet,
+  /** True when any list of `added` is non-empty: promotion then needs `acknowledgePermissions`. */
+  widens: z.boolean(),
+  /** sha256 over the canonical diff (package digest, compared digest, additions): what the approver acknowledges. */
+  diffDigest: z.string(),
+});
+export type PermissionDiffView = z.infer<typeof PermissionDiffView>;

@@ -18,7 +18,7 @@ function payload(overrides: Partial<Record<keyof JobPayload, unknown>> = {}): Jo
   return JobPayload.parse({
     v: 1,
     runId: randomUUID(),
-    idempotencyKey: 'fake-run-0001',
+    jobId: `job-${'1'.repeat(32)}`,
     segment: 'demo',
     bot: { name: 'fake-bot', version: '1.0.0', digest: `sha256:${'ab'.repeat(32)}` },
     publisherKeyId: keyIdOf(publisher.publicKey),
@@ -57,7 +57,7 @@ describe('signJob / verifyJob', () => {
 
   it('refuses a payload swapped after signing', () => {
     const data = signJob(payload(), controlRoom.privateKey);
-    const swapped = { envelope: { ...data.envelope, payload: Buffer.from(JSON.stringify(payload({ idempotencyKey: 'fake-run-0002' }))).toString('base64') } };
+    const swapped = { envelope: { ...data.envelope, payload: Buffer.from(JSON.stringify(payload({ jobId: `job-${'2'.repeat(32)}` }))).toString('base64') } };
     expect(refusal(() => verifyJob(swapped, controlRoom.publicKey, demo, during)).code).toBe('ORDERLY_E_JOB_FORGED');
   });
 

@@ -1,7 +1,7 @@
 import { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { OrderlyError } from '../errors';
-import { BotName, BotVersion, IdempotencyKey, KeyId, PackageDigest, RunId, SegmentName } from '../ids';
+import { BotName, BotVersion, KeyId, PackageDigest, RunId, SegmentName } from '../ids';
 import { DsseEnvelope, signEnvelope, signEnvelopeWith, Signer, verifyEnvelope } from '../signing/dsse';
 
 export const JOB_PAYLOAD_TYPE = 'application/vnd.orderly.job.v1+json';
@@ -13,7 +13,11 @@ export const JOB_PAYLOAD_TYPE = 'application/vnd.orderly.job.v1+json';
 export const JobPayload = z.strictObject({
   v: z.literal(1),
   runId: RunId,
-  idempotencyKey: IdempotencyKey,
+  /**
+   * The BullMQ job id: a keyed hash of the run's idempotency key, which may hold PHI and so never
+   * travels in Redis. The runner learns the key itself at claim, over HTTPS, for the bot.
+   */
+  jobId: z.string().regex(/^job-[a-f0-9]{32}$/),
   segment: SegmentName,
   bot: z.strictObject({ name: BotName, version: BotVersion, digest: PackageDigest }),
   publisherKeyId: KeyId,

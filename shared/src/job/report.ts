@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createPublicKey, KeyObject, sign, verify } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from '../canonical-json';
 import { PublicSealedBox } from '../crypto/box';
@@ -22,21 +22,28 @@ export const ErrorBodySchema = z.object({
   details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.string()).readonly()])).default({}),
 });
 
+/** Flags a runner may raise on a run: `secret_in_result`, a leased secret was masked out of its result. */
+export const RUN_FLAGS = ['secret_in_result'] as const;
+export type RunFlag = (typeof RUN_FLAGS)[number];
+
 /** The part of a report that may hold PHI: sealed to the control room's X25519 key. */
 export const ReportBody = z.object({
   result: z.unknown().optional(),
   error: ErrorBodySchema.optional(),
   lines: z.array(LogLine).max(10_000).default([]),
+  /** Why the run is flagged (`secret_in_result`: a leased secret was masked out of the result). */
+  flags: z.array(z.enum(RUN_FLAGS)).max(8).default([]),
 });
 export type ReportBody = z.infer<typeof ReportBody>;
 
 /**
- * Who sent a report, and proof of it: `key` names the runner credential (a fingerprint of its
- * token's SHA-256), `mac` is HMAC-SHA256 under that SHA-256 over the rest of the report. The
- * control room keeps exactly those hashes, so it can check that a runner it knows wrote the report,
- * while Redis, which carries it, cannot write one (bodies are sealed to a public key anyone has).
+ * Who sent a report, and proof of it: `key` names the runner's Ed25519 key (a fingerprint of its
+ * public key), `ed25519` is that key's signature over the rest of the report. The private key
+ * never leaves the runner (a 0600 file); the control room keeps only public keys, so neither
+ * Redis, which carries reports, nor someone who reads the control room's database can write one
+ * (bodies are sealed to a public key anyone has, so the signature is the only proof of origin).
  */
-export const ReportSignature = z.strictObject({ key: z.string().regex(/^[a-f0-9]{32}$/), mac: z.string().regex(/^[a-f0-9]{64}$/) });
+export const ReportSignature = z.strictObject({ key: z.string().regex(/^[a-f0-9]{32}$/), ed25519: z.string().regex(/^[A-Za-z0-9_-]{86}$/) });
 
 const base = { v: z.literal(1), runnerId: z.string().min(1).max(200), at: z.iso.datetime(), sig: ReportSignature };
 
@@ -57,6 +64,8 @@ export const Report = z.discriminatedUnion('kind', [
     final: z.boolean(),
     errorCode: z.string().optional(),
     durationMs: z.number().min(0),
+    /** The attempt's fencing token (from its claim): a report without it, or with another claim's, moves nothing. */
+    fence: z.string().max(64).optional(),
     sealed: PublicSealedBox,
   }),
   /** A job the runner would not run: forged, expired, wrong segment. `runId` only if signed. */
@@ -68,20 +77,29 @@ export const reportAad = (runId: string, attempt: number): string => `report:${r
 
 export type UnsignedReport = Report extends infer R ? (R extends { sig: unknown } ? Omit<R, 'sig'> : never) : never;
 
-/** The public name of a runner credential: a fingerprint of its token's SHA-256. */
-export const runnerKeyId = (tokenSha256: Buffer): string => createHash('sha256').update(tokenSha256).digest('hex').slice(0, 32);
-
-const reportMac = (tokenSha256: Buffer, unsigned: unknown): Buffer => createHmac('sha256', tokenSha256).update(canonicalJson(unsigned)).digest();
-
-/** Signs a report with the runner's token hash (what the control room stores for it). */
-export function signReport(tokenSha256: Buffer, unsigned: UnsignedReport): Report {
-  // The MAC covers the report as it travels: JSON drops undefined members.
-  const wire = JSON.parse(JSON.stringify(unsigned)) as UnsignedReport;
-  return { ...wire, sig: { key: runnerKeyId(tokenSha256), mac: reportMac(tokenSha256, wire).toString('hex') } } as Report;
+/** The public name of a runner's signing key: the first 128 bits of SHA-256 over its SPKI DER. */
+export function runnerKeyId(publicKey: KeyObject): string {
+  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 32);
 }
 
-/** True when `report` was signed with `tokenSha256`. */
-export function reportSignedBy(report: Report, tokenSha256: Buffer): boolean {
+/** Domain separation: a report signature can never be replayed as any other Ed25519 signature. */
+const SIGNED_PREFIX = Buffer.from('orderly.report.v1\n');
+const signedBytes = (unsigned: unknown): Buffer => Buffer.concat([SIGNED_PREFIX, Buffer.from(canonicalJson(unsigned), 'utf8')]);
+
+/** Signs a report with the runner's Ed25519 private key. */
+export function signReport(privateKey: KeyObject, unsigned: UnsignedReport): Report {
+  // The signature covers the report as it travels: JSON drops undefined members.
+  const wire = JSON.parse(JSON.stringify(unsigned)) as UnsignedReport;
+  const publicKey = createPublicKey(privateKey);
+  return { ...wire, sig: { key: runnerKeyId(publicKey), ed25519: sign(null, signedBytes(wire), privateKey).toString('base64url') } } as Report;
+}
+
+/** True when `report` was signed with the private key of `publicKey`. */
+export function reportSignedBy(report: Report, publicKey: KeyObject): boolean {
   const { sig, ...unsigned } = report;
-  return timingSafeEqual(Buffer.from(sig.mac, 'hex'), reportMac(tokenSha256, unsigned));
+  try {
+    return verify(null, signedBytes(unsigned), publicKey, Buffer.from(sig.ed25519, 'base64url'));
+  } catch {
+    return false;
+  }
 }

@@ -1,5 +1,5 @@
 import { isOrderlyError } from '../errors';
-import { parseManifest } from './manifest';
+import { parseManifest, requireContactsForProduction } from './manifest';
 
 /** A valid manifest with only the required fields; tests change one thing at a time. */
 function manifest(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -119,5 +119,43 @@ describe('parseManifest', () => {
     const problem = problemOf(JSON.stringify(m));
     expect(problem.code).toBe('ORDERLY_E_INPUT_PATTERN_UNSUPPORTED');
     expect(problem.message).toContain('input.properties.memberId.pattern');
+  });
+});
+
+describe('contacts', () => {
+  const contacts = { owner: 'Fake Owner <owner@example.test>', dataSteward: 'data-steward@example.test', securityContact: "Fake O'Security (team)" };
+
+  it('parses contacts and keeps them', () => {
+    expect(parseManifest(JSON.stringify(manifest({ contacts }))).contacts).toEqual(contacts);
+    expect(parseManifest(JSON.stringify(manifest())).contacts).toBeUndefined();
+  });
+
+  it.each([
+    ['a missing security contact', { owner: 'Fake Owner', dataSteward: 'Fake Steward' }],
+    ['an extra field', { ...contacts, pager: 'Fake Pager' }],
+    ['a spreadsheet formula', { ...contacts, owner: '=HYPERLINK("http://example.test")' }],
+    ['a quote and a newline', { ...contacts, dataSteward: 'Fake "Steward"\nX' }],
+    ['a name over 200 characters', { ...contacts, owner: 'a'.repeat(201) }],
+    ['an empty name', { ...contacts, owner: '' }],
+    ['a non-string', { ...contacts, owner: 42 }],
+  ])('refuses %s', (_what, value) => {
+    const problem = invalid(manifest({ contacts: value }));
+    expect(problem.code).toBe('ORDERLY_E_MANIFEST_INVALID');
+    expect(problem.message).toContain('contacts');
+  });
+
+  it('requires contacts for a production segment only', () => {
+    const demoOnly = parseManifest(JSON.stringify(manifest({ segments: ['demo'] })));
+    expect(() => requireContactsForProduction(demoOnly, ['live'])).not.toThrow();
+    const live = parseManifest(JSON.stringify(manifest({ segments: ['demo', 'live'] })));
+    let caught: unknown;
+    try {
+      requireContactsForProduction(live, ['live']);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toMatchObject({ code: 'ORDERLY_E_CONTACTS_REQUIRED', details: { segments: ['live'] } });
+    expect((caught as Error).message).toMatch(/production segments \(live\).*owner.*dataSteward.*securityContact/);
+    expect(() => requireContactsForProduction(parseManifest(JSON.stringify(manifest({ segments: ['live'], contacts }))), ['live'])).not.toThrow();
   });
 });

@@ -15,6 +15,20 @@ export const HostPattern = z.string().regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$|^\[
 
 export const CredentialName = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/);
 
+/**
+ * A person (or team mailbox) answering for a bot: a name, an email address or `Name <email>`.
+ * It starts with a letter or digit (so no spreadsheet formula) and holds no control characters or quotes.
+ */
+export const ContactName = z
+  .string()
+  .min(2)
+  .max(200)
+  .regex(/^[\p{L}\p{N}][\p{L}\p{M}\p{N} .,'_+@<>()-]*$/u, 'a name or email address: letters, digits, spaces and . , \' _ + @ < > ( ) -, starting with a letter or digit');
+
+/** Who answers for a bot's data: required for bots that declare a production segment. */
+export const BotContacts = z.strictObject({ owner: ContactName, dataSteward: ContactName, securityContact: ContactName });
+export type BotContacts = z.infer<typeof BotContacts>;
+
 /** bot.json: everything the control room and the runner need to know about a bot. */
 export const BotManifest = z
   .strictObject({
@@ -34,6 +48,8 @@ export const BotManifest = z
     credentials: z.array(CredentialName).default([]),
     timeoutSeconds: z.number().int().min(1).max(3600).default(300),
     attempts: z.number().int().min(1).max(10).default(3),
+    /** The bot's owner, data steward and security contact (45 CFR 164.308(a)(2)); required in production segments. */
+    contacts: BotContacts.optional(),
   })
   .refine((m) => m.phi.every((field) => Object.hasOwn(m.input.properties, field)), { message: 'every phi field must be an input property', path: ['phi'] });
 export type BotManifest = z.infer<typeof BotManifest>;
@@ -56,4 +72,16 @@ export function parseManifest(text: string): BotManifest {
     throw new OrderlyError('ORDERLY_E_MANIFEST_INVALID', `bot.json is invalid: ${problems.join('; ')}`, { problems });
   }
   return result.data;
+}
+
+/**
+ * Refuses a manifest that names a production segment but no contacts: someone must answer for the
+ * data a production bot touches. The control room calls it at publish with its production segments.
+ */
+export function requireContactsForProduction(manifest: BotManifest, prodSegments: readonly string[]): void {
+  const prod = manifest.segments.filter((s) => prodSegments.includes(s));
+  if (prod.length > 0 && !manifest.contacts) {
+    throw new OrderlyError('ORDERLY_E_CONTACTS_REQUIRED',
+      `bot.json names production segments (${prod.join(', ')}) but no contacts: add "contacts": { "owner", "dataSteward", "securityContact" }`, { segments: prod });
+  }
 }

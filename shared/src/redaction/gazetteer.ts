@@ -13,7 +13,12 @@ import { dirname, join } from 'node:path';
  * - `stopwords-en` (MIT, stopwords-iso): English function words (`how`, `thank`, `my`), which
  *   subtitles mostly write capitalised at the start of a sentence and which the name list holds
  *   too (`How`, `Good`): never a name on their own.
- * All load once per process, on the first redactor that needs them (~0.1 s, ~10 MB).
+ * - `countries-list` (MIT, annexare): the names of the world's countries and their capitals.
+ * - `city-timezones` (MIT, kevinroberts; its table of ~7,300 cities reads as Natural Earth's
+ *   public-domain populated places): every city of 50,000 people or more.
+ *   A place whose every word is an ordinary word (`Mobile`, `Reading`, `Nice`) is left out: a
+ *   place cue still finds those (`lives in Reading`).
+ * All load once per process, on the first redactor that needs them (~0.15 s, ~12 MB).
  */
 
 /** A name that is not an ordinary word: enough on its own. */
@@ -51,6 +56,23 @@ export interface Gazetteer {
   classOf(lower: string): number;
   /** True for calendar, kinship, heading and organisation words (never a name on their own). */
   isStop(lower: string): boolean;
+  /** True for a country or city name (lower case, words joined by one space): `italy`, `new york`. */
+  isPlace(lower: string): boolean;
+  /** True for the first word of a country or city name (`new` of `new york`), or one part of a hyphened one. */
+  startsPlace(lower: string): boolean;
+}
+
+/** Cities smaller than this are left out: small towns are too often also a word or a surname. */
+const CITY_MIN_POPULATION = 50_000;
+
+function placeNames(): string[] {
+  // The packages' data files, read as the other lists are (their code is not needed).
+  const countries = JSON.parse(readFileSync(join(dirname(require.resolve('countries-list')), '..', 'countries.min.json'), 'utf8')) as Record<string, { name: string; capital?: string }>;
+  const cities = JSON.parse(readFileSync(join(dirname(require.resolve('city-timezones')), 'data', 'cityMap.json'), 'utf8')) as { city: string; city_ascii: string; pop: number }[];
+  const out: string[] = [];
+  for (const c of Object.values(countries)) out.push(c.name, c.capital ?? '');
+  for (const c of cities) if (c.pop >= CITY_MIN_POPULATION) out.push(c.city, c.city_ascii);
+  return out;
 }
 
 let loaded: Gazetteer | undefined;
@@ -80,9 +102,23 @@ function load(): Gazetteer {
   for (const n of names) classes.set(n, common.has(n) ? NAME_WEAK : NAME_STRONG);
   for (const c of common) if (!classes.has(c)) classes.set(c, COMMON);
   for (const s of stop) classes.set(s, COMMON);
+  const places = new Set<string>();
+  const starts = new Set<string>();
+  for (const name of placeNames()) {
+    const key = name.toLowerCase().replace(/’/g, "'").trim().replace(/\s+/g, ' ');
+    const words = key.split(/[ -]/);
+    // Letters only (no `Qal eh-ye`-like transliteration marks), and not made of ordinary words.
+    if (key.length < 4 || !/^[\p{L}' -]+$/u.test(key)) continue;
+    if (words.every((w) => classes.get(w) === COMMON || classes.get(w) === NAME_WEAK || stop.has(w))) continue;
+    places.add(key);
+    // Keyed as the entity layer's token heads are: up to the first `'`, `-` or `.`.
+    starts.add(/^[^'.-]*/.exec(key)?.[0] ?? key);
+  }
   return {
     classOf: (lower) => classes.get(lower) ?? UNKNOWN,
     isStop: (lower) => stop.has(lower),
+    isPlace: (lower) => places.has(lower),
+    startsPlace: (lower) => starts.has(lower),
   };
 }
 

@@ -11,6 +11,7 @@ export { createRedactor } from './redactor';
 export type { Redactor, RedactorOptions, Detector } from './redactor';
 export { createRedactingStream, DROPPED_LINES_MESSAGE } from './stream';
 export type { RedactingStream, RedactingStreamOptions, Destination } from './stream';
+export { redactedFileName, FILE_NAME_MAX, REDACTED_FILE_NAME } from './file-names';
 export { redactError, redactErrorBody, REDACTION_FAILED } from './errors';
 export type { RedactedError } from './errors';
 export { EvalLine, EvalSpan, parseEvalJsonl, scanEvalLines, evaluateRedaction, formatEvalReport } from './eval';

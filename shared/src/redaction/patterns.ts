@@ -57,7 +57,10 @@ const SEP = `[ \\t"':=#.\\-]{0,6}`;
 // Words between a keyword and its value in prose: `policy number is …`, `account ending in …`.
 const CONNECT = `(?:[ \\t]+(?:is|was|of|reads|ending[ \\t]+in|number|no\\.?|#)){0,2}`;
 // An identifier after a keyword: 4-24 characters with at least four digits.
-const ID = `((?=(?:[A-Za-z-]*\\d){4})[A-Za-z0-9][A-Za-z0-9-]{2,22}[A-Za-z0-9])${NA}`;
+// Case numbers are written with slashes too (`2023/ABC/456`), inside only.
+const ID = `((?=(?:[A-Za-z/-]*\\d){4})[A-Za-z0-9][A-Za-z0-9/-]{2,22}[A-Za-z0-9])${NA}`;
+// Policy and case numbers are also written as three digits and letters (`123ABC`, `XYZ789`).
+const ID3 = `((?=(?:[A-Za-z/-]*\\d){3})[A-Za-z0-9][A-Za-z0-9/-]{2,22}[A-Za-z0-9])${NA}`;
 const DEVICE_ID = `((?=(?:[A-Za-z()._:-]*\\d){4})[A-Za-z0-9(][A-Za-z0-9()._:/-]{2,60}[A-Za-z0-9)])${NA}`;
 
 const MONTH_WORDS = [
@@ -100,6 +103,8 @@ const STREET_SUFFIXES = [
   'Stream', 'Throughway', 'Trace', 'Track', 'Trafficway', 'Tunnel', 'Turnpike', 'Underpass', 'Union', 'Unions', 'Viaduct', 'Wall', 'Well', 'Wells',
 ] as const;
 const STREET_SUFFIX = `(?:${[...STREET_SUFFIXES].sort((a, b) => b.length - a.length).flatMap((s) => [s, s.toUpperCase()]).join('|')})`;
+/** The suffixes that name a street on their own (`street-name`): no `Dr`, `Park`, `Hill`… that name other things. */
+const STREET_NAME_SUFFIXES = ['Street', 'St', 'Avenue', 'Ave', 'Road', 'Rd', 'Boulevard', 'Blvd', 'Lane', 'Ln', 'Way', 'Place', 'Court', 'Parkway', 'Pkwy', 'Highway', 'Hwy', 'Terrace', 'Circle'];
 const STREET_WORD = `(?:[A-Z][A-Za-z'\u2019-]*|\\d{1,3}(?:st|nd|rd|th|ST|ND|RD|TH))`;
 // Not `Fl`: `, FL 33101` is Florida.
 const UNIT_WORDS = ['Apartment', 'Apt', 'Suite', 'Ste', 'Unit', 'Room', 'Rm', 'Floor', 'Bldg', 'Building'];
@@ -107,7 +112,7 @@ const UNIT = `(?:,?[ \\t]+(?:${UNIT_WORDS.flatMap((u) => [u, u.toUpperCase()]).j
 // After the street: the city (a comma or a new line before it), then optionally the state and
 // the ZIP code, all one ADDRESS span. A capitalised word before a `:` is the next field's label.
 const CITY_WORD = `[A-Z][A-Za-z'\u2019-]+(?![A-Za-z'\u2019-]*[ \\t]*:)`;
-const CITY = `(?:(?:,[ \\t]*|[ \\t]*\\r?\\n[ \\t]*)${CITY_WORD}(?:[ \\t]+${CITY_WORD}){0,2}(?:,?[ \\t]+${STATE}(?![A-Za-z])|,[ \\t]*[A-Z][a-z]+(?:[ \\t]+[A-Z][a-z]+)?(?=,?[ \\t]+\\d{5}(?![0-9])))?(?:,?[ \\t]+\\d{5}(?:-\\d{4})?(?![0-9]))?)`;
+const CITY = `(?:(?:,[ \\t]*|[ \\t]*\\r?\\n[ \\t]*)${CITY_WORD}(?:[ \\t]+${CITY_WORD}){0,2}(?:,?[ \\t]+${STATE}(?![A-Za-z])|,[ \\t]*[A-Z][a-z]+(?:[ \\t]+[A-Z][a-z]+)?(?=,?[ \\t]+\\d{5}(?![0-9])))?(?:,?[ \\t]+(?:USA|U\\.S\\.A\\.?|United[ \\t]+States|D\\.C\\.?)(?![A-Za-z]))?(?:,?[ \\t]+\\d{5}(?:-\\d{4})?(?![0-9]))?)`;
 
 const MBI_L = 'AC-HJKMNP-RT-Yac-hjkmnp-rt-y';
 
@@ -144,8 +149,10 @@ function afterPrefix(label: PatternLabel, valid?: (target: string, m: RegExpExec
     const prefix = m[1] ?? '';
     const target = m[2];
     if (target === undefined || (valid && !valid(target, m))) return;
-    const start = m.index + prefix.length;
-    out.push({ start, end: start + target.length, label });
+    let start = m.index + prefix.length;
+    // `case ID #987654`: the `#` written onto the value is part of how it is written.
+    if (prefix.endsWith('#')) start--;
+    out.push({ start, end: m.index + prefix.length + target.length, label });
   };
 }
 
@@ -159,6 +166,12 @@ function phoneLabel(text: string, start: number): PatternLabel {
   if (fax < 0) return 'PHONE';
   const other = Math.max(before.lastIndexOf('phone'), before.lastIndexOf('tel'), before.lastIndexOf('cell'), before.lastIndexOf('mobile'));
   return fax > other ? 'FAX' : 'PHONE';
+}
+
+/** A word that says a phone number follows, within the 80 characters before `start`. */
+const PHONE_WORD = /(?<![A-Za-z])(?:phone|telephone|tel|cell|cellphone|mobile|fax|number|call|text|reach|contact|ph)(?![a-z])/i;
+function phoneWordBefore(text: string, start: number): boolean {
+  return PHONE_WORD.test(text.slice(Math.max(0, start - 80), start));
 }
 
 const nanpValid = (ten: string): boolean => ten.length === 10 && charCodeAt.call(ten, 0) >= 50 && charCodeAt.call(ten, 3) >= 50;
@@ -188,7 +201,15 @@ function writtenDateValid(monthWord: string, dayText: string | undefined, yearTe
   return plausibleDate(year, month, dayText === undefined ? 1 : Number(dayText));
 }
 
+/** Words of a question for an identifier (`account number?`, `order ID`, `last four digits`). */
+const ID_QUESTION = /(?:account|acct|number|\bid\b|ID|order|subscription|reference|member|policy|confirmation|digits|card|case|ticket|claim)/i;
+
 const idHasDigits = (min: number) => (target: string): boolean => digitsOf(target).length >= min;
+/** Four digits, or three with at least two letters (`123ABC`): what ID3 may match. */
+const idShaped = (target: string): boolean => {
+  const digits = digitsOf(target).length;
+  return digits >= 4 || (digits === 3 && target.replace(/[^A-Za-z]/g, '').length >= 2);
+};
 
 /**
  * The part of the JSON value at `p` to censor: a string's contents, a whole object, array or
@@ -243,15 +264,27 @@ const SPECS: readonly RuleSpec[] = [
     evaluate: (m, text, out) => {
       // `(555) 123-4567` and `555-123-4567` are phones by shape (a valid area code is enough: made-up
       // exchanges like 123 are still someone's way of writing a number); spaced digits need a valid number.
+      // An area code starting 0 or 1 (`(123) 456-7890`) is a made-up number too when a phone word
+      // comes before it; alone it may be a code of another kind.
       const area = m[2] ?? m[3] ?? '';
       const shaped = m[2] !== undefined || m[4] === '-' || m[4] === '.';
-      if (shaped ? charCodeAt.call(area, 0) < 50 : !nanpValid(area + (m[5] ?? '') + (m[6] ?? ''))) return;
+      if (shaped ? charCodeAt.call(area, 0) < 50 && !phoneWordBefore(text, m.index) : !nanpValid(area + (m[5] ?? '') + (m[6] ?? ''))) return;
       out.push({ start: m.index, end: m.index + m[0].length, label: phoneLabel(text, m.index) });
     },
   },
   {
+    // A local number without its area code (`555-0123`), after a phone word within the last few
+    // lines of a chat (`What's your number?` … `It's 555-0123`): alone, `200-1000` is a range.
+    name: 'phone-local',
+    // Not the tail of a longer number: `(212) 555-0106`, `212 555-0106` are the phone rule's.
+    source: `(?<![A-Za-z0-9+]|\\d[-./ ]|\\)[ ]?)[2-9]\\d{2}[-.]\\d{4}${NAN}`,
+    evaluate: (m, text, out) => {
+      if (phoneWordBefore(text, m.index)) out.push({ start: m.index, end: m.index + m[0].length, label: phoneLabel(text, m.index) });
+    },
+  },
+  {
     name: 'phone-international',
-    source: `(?<![A-Za-z0-9+])\\+(?:\\d{8,15}(?![0-9])|[2-9]\\d{0,2}(?:[-. ]?\\(?\\d{1,4}\\)?){2,5})${NAN}`,
+    source: `(?<![A-Za-z0-9+])\\+(?:\\d{8,15}(?![0-9])|[1-9]\\d{0,2}(?:[-. ]?\\(?\\d{1,4}\\)?){2,5})${NAN}`,
     evaluate: (m, text, out) => {
       const d = digitsOf(m[0]);
       const compact = /^\+\d+$/.test(m[0]);
@@ -352,7 +385,7 @@ const SPECS: readonly RuleSpec[] = [
   {
     // A day alone after a date word: `on the 15th`, `from 15th to 20th`.
     name: 'date-ordinal',
-    source: `(?<=(?<![A-Za-z0-9])(?:[Oo]n|[Tt]he|[Bb]y|[Uu]ntil|[Bb]efore|[Aa]fter|[Ss]ince|[Ff]rom|[Tt]o|and|[Dd]ue)[ \\t]+)(?:0?[1-9]|[12]\\d|3[01])(?:st|nd|rd|th)(?![A-Za-z0-9])(?![ \\t]+(?:${['floor', 'grade', 'percentile', 'place', 'time', 'times', 'day', 'week', 'month', 'year', 'birthday', 'anniversary', 'century', 'edition', 'street', 'st', 'avenue', 'ave', 'dose', 'cycle', 'trimester', 'line', 'degree', 'attempt', 'round'].join('|')})(?![A-Za-z]))`,
+    source: `(?<=(?<![A-Za-z0-9])(?:[Oo]n|[Tt]he|[Bb]y|[Uu]ntil|[Bb]efore|[Aa]fter|[Ss]ince|[Ff]rom|[Tt]o|and|[Dd]ue)[ \\t]+)(?:0?[1-9]|[12]\\d|3[01])(?:st|nd|rd|th)(?![A-Za-z0-9])(?![ \\t]+(?:${['floor', 'grade', 'percentile', 'place', 'time', 'times', 'day', 'week', 'month', 'year', 'birthday', 'anniversary', 'century', 'edition', 'street', 'st', 'avenue', 'ave', 'dose', 'cycle', 'trimester', 'line', 'degree', 'attempt', 'round', 'Street', 'St', 'Avenue', 'Ave', 'Road', 'Rd', 'Floor'].join('|')})(?![A-Za-z]))`,
     evaluate: whole('DATE'),
   },
   {
@@ -398,6 +431,13 @@ const SPECS: readonly RuleSpec[] = [
     evaluate: whole('ADDRESS'),
   },
   {
+    // A street without a house number after a word that places something on it: `the café on
+    // 5th Avenue`, `meet at Main Street`. Not `Dr` (a title) nor lower-case suffixes.
+    name: 'street-name',
+    source: `(${NB}(?:[Oo]n|[Aa]t|[Oo]ff|[Nn]ear|[Aa]long)[ \\t]+(?:the[ \\t]+)?)((?:\\d{1,3}(?:st|nd|rd|th)|[A-Z][a-z]+)(?:[ \\t]+[A-Z][a-z]+){0,2}[ \\t]+(?:${STREET_NAME_SUFFIXES.join('|')}))(?![A-Za-z0-9])`,
+    evaluate: afterPrefix('ADDRESS'),
+  },
+  {
     name: 'po-box',
     source: `${NB}(?:[Pp]\\.?[ \\t]?[Oo]\\.?[ \\t]*${anyCase('box')}|${kw('post')}[ \\t]+${anyCase('office')}[ \\t]+${anyCase('box')})[ \\t]*#?[ \\t]*\\d{1,6}${NA}`,
     evaluate: whole('ADDRESS'),
@@ -407,6 +447,22 @@ const SPECS: readonly RuleSpec[] = [
     name: 'npi',
     source: `${NBN}[12]\\d{9}${NAN}`,
     evaluate: whole('NPI', (m) => npiValid(m[0])),
+  },
+  {
+    // A card number written with its first twelve digits starred: the last four still identify it.
+    name: 'card-masked',
+    source: `\\*{4}[ -]?\\*{4}[ -]?\\*{4}[ -]?(\\d{4})${NA}`,
+    evaluate: (m, _text, out) => {
+      const end = m.index + m[0].length;
+      out.push({ start: end - 4, end, label: 'CARD' });
+    },
+  },
+  {
+    // A chat's answer to a question for an identifier: `Can you give me your account number?` …
+    // `Sure, it's 123456789.` The question's keyword must stand in the 100 characters before.
+    name: 'id-answer',
+    source: `(${NB}(?:[Ii]t(?:['\u2019]s|[ \\t]+is)|[Mm]ine[ \\t]+is|IT(?:['\u2019]S|[ \\t]+IS))[ \\t]+#?)${ID}`,
+    evaluate: afterPrefix('ID', (target, m) => digitsOf(target).length >= 4 && ID_QUESTION.test(m.input.slice(Math.max(0, m.index - 100), m.index))),
   },
   {
     name: 'card',
@@ -473,14 +529,14 @@ const SPECS: readonly RuleSpec[] = [
   },
   {
     name: 'health-plan',
-    source: `(${NB}(?:${phrases(['member', 'subscriber', 'beneficiary', 'medicaid', 'medicare', 'insurance', 'hicn', 'enrollee'])}${SUFFIX}|${phrases(['policy', 'plan', 'health plan', 'group', 'payer', 'insured', 'coverage'])}${SUFFIX_REQUIRED})${CONNECT}${SEP})${ID}`,
-    evaluate: afterPrefix('HEALTH_PLAN', idHasDigits(4)),
+    source: `(${NB}(?:${phrases(['member', 'subscriber', 'beneficiary', 'medicaid', 'medicare', 'insurance', 'hicn', 'enrollee'])}${SUFFIX}|${phrases(['policy', 'plan', 'health plan', 'group', 'payer', 'insured', 'coverage'])}${SUFFIX_REQUIRED})${CONNECT}${SEP})${ID3}`,
+    evaluate: afterPrefix('HEALTH_PLAN', idShaped),
   },
   {
     // Other identifiers found by their keyword: claim, case, invoice, transaction, student ids…
     name: 'id-context',
-    source: `(${NB}(?:${phrases(['transaction', 'txn', 'invoice', 'case', 'claim', 'ticket', 'order', 'confirmation', 'tracking', 'booking', 'reservation', 'reference', 'student', 'employee', 'pesel', 'nip', 'passport', 'tax', 'national', 'customer', 'client', 'badge', 'application', 'docket', 'file', 'authorization', 'auth', 'prior auth', 'referral', 'encounter', 'visit', 'admission', 'episode', 'specimen', 'accession', 'rx', 'prescription'])}${SUFFIX}|${kw('id')}|${upperOnly(['ID'])})${CONNECT}${SEP})${ID}`,
-    evaluate: afterPrefix('ID', idHasDigits(4)),
+    source: `(${NB}(?:${phrases(['transaction', 'txn', 'invoice', 'case', 'claim', 'ticket', 'order', 'confirmation', 'tracking', 'booking', 'reservation', 'reference', 'student', 'employee', 'pesel', 'nip', 'passport', 'tax', 'national', 'customer', 'client', 'badge', 'application', 'docket', 'file', 'authorization', 'auth', 'prior auth', 'referral', 'encounter', 'visit', 'admission', 'episode', 'specimen', 'accession', 'rx', 'prescription', 'subscription', 'membership', 'loyalty', 'petition', 'inquiry', 'receipt', 'shipment', 'complaint', 'incident', 'warranty', 'appointment'])}${SUFFIX}|${kw('id')}|${upperOnly(['ID'])})${CONNECT}${SEP})${ID3}`,
+    evaluate: afterPrefix('ID', idShaped),
   },
   {
     name: 'license',
@@ -516,11 +572,11 @@ const rule = (name: string): Rule => {
 };
 
 const R = {
-  ssn: rule('ssn'), phone: rule('phone'), phoneIntl: rule('phone-international'), phoneBare: rule('phone-bare'), dateOrdinal: rule('date-ordinal'), dateMonthDay: rule('date-month-day'), email: rule('email'), url: rule('url'),
+  ssn: rule('ssn'), phone: rule('phone'), phoneLocal: rule('phone-local'), phoneIntl: rule('phone-international'), phoneBare: rule('phone-bare'), dateOrdinal: rule('date-ordinal'), dateMonthDay: rule('date-month-day'), email: rule('email'), url: rule('url'),
   urlPath: rule('url-path'), ipv4: rule('ipv4'), ipv6: rule('ipv6'), dateMdy: rule('date-mdy'), dateYmd: rule('date-ymd'), dateMonthFirst: rule('date-month-first'),
   dateDayFirst: rule('date-day-first'), dateCompactMonth: rule('date-compact-month'), ageSuffix: rule('age-suffix'), zip4: rule('zip-plus4'),
   zipState: rule('zip-after-state'), address: rule('street-address'), poBox: rule('po-box'), npi: rule('npi'), card: rule('card'),
-  mbi: rule('mbi'), vin: rule('vin'), dea: rule('dea'), mac: rule('mac'), jsonKey: rule('json-key'),
+  mbi: rule('mbi'), vin: rule('vin'), cardMasked: rule('card-masked'), dea: rule('dea'), mac: rule('mac'), jsonKey: rule('json-key'),
 };
 
 /** Hash of a lower-cased word, as the lexer computes it while it reads the characters. */
@@ -572,11 +628,13 @@ trigger(['zip', 'zipcode', 'postal', 'postcode', 'post'], rule('zip-context'));
 trigger(['p', 'po', 'post'], R.poBox);
 trigger(['mrn', 'medical', 'med', 'medrec', 'mr', 'patient', 'chart', 'emr', 'ehr'], rule('mrn'));
 trigger(['account', 'acct', 'billing', 'acc', 'bank', 'routing', 'iban'], rule('account'));
-trigger(['transaction', 'txn', 'invoice', 'case', 'claim', 'ticket', 'order', 'confirmation', 'tracking', 'booking', 'reservation', 'reference', 'student', 'employee', 'pesel', 'nip', 'passport', 'tax', 'national', 'customer', 'client', 'badge', 'application', 'docket', 'file', 'authorization', 'auth', 'prior', 'referral', 'encounter', 'visit', 'admission', 'episode', 'specimen', 'accession', 'rx', 'prescription', 'id'], rule('id-context'));
+trigger(['transaction', 'txn', 'invoice', 'case', 'claim', 'ticket', 'order', 'confirmation', 'tracking', 'booking', 'reservation', 'reference', 'student', 'employee', 'pesel', 'nip', 'passport', 'tax', 'national', 'customer', 'client', 'badge', 'application', 'docket', 'file', 'authorization', 'auth', 'prior', 'referral', 'encounter', 'visit', 'admission', 'episode', 'specimen', 'accession', 'rx', 'prescription', 'subscription', 'membership', 'loyalty', 'petition', 'inquiry', 'receipt', 'shipment', 'complaint', 'incident', 'warranty', 'appointment', 'id'], rule('id-context'));
 trigger(['member', 'subscriber', 'beneficiary', 'medicaid', 'medicare', 'insurance', 'hicn', 'enrollee', 'policy', 'plan', 'health', 'group', 'payer', 'insured', 'coverage'], rule('health-plan'));
 trigger(['driver', 'drivers', 'license', 'licence', 'lic', 'dl', 'dea', 'certificate', 'cert', 'certification', 'registration', 'permit'], rule('license'));
 trigger(['serial', 's', 'imei', 'udi', 'meid', 'sn', 'esn', 'device', 'implant', 'pacemaker', 'equipment'], rule('device'));
 trigger(['vin'], rule('vin-context'));
+trigger(['it', 'mine'], rule('id-answer'));
+trigger(['on', 'at', 'off', 'near', 'along'], rule('street-name'));
 trigger(['license', 'licence', 'plate'], rule('plate-context'));
 trigger(['http', 'https', 'ftp', 'www'], R.url);
 trigger(MONTH_WORDS, R.dateMonthFirst);
@@ -605,7 +663,7 @@ const isUrlEnd = (c: number): boolean =>
 const isUrlStartAfter = (c: number): boolean => isUrlEnd(c) || c === 40 || c === 41 || c === 44 || c === 59 || c === 61;
 const isLocalPart = (c: number): boolean => classOf(c) !== OTHER || c === 46 || c === 95 || c === 37 || c === 43 || c === 45;
 
-const C_QUESTION = 63, C_QUOTE = 34, C_PLUS = 43, C_LPAREN = 40, C_AT = 64, C_COLON = 58, C_DASH = 45, C_DOT = 46, C_SLASH = 47, C_SPACE = 32, C_TAB = 9;
+const C_STAR = 42, C_QUESTION = 63, C_QUOTE = 34, C_PLUS = 43, C_LPAREN = 40, C_AT = 64, C_COLON = 58, C_DASH = 45, C_DOT = 46, C_SLASH = 47, C_SPACE = 32, C_TAB = 9;
 
 function tryAt(r: Rule, text: string, pos: number, out: Span[]): void {
   r.sticky.lastIndex = pos;
@@ -638,6 +696,8 @@ export function scanPatterns(text: string, from = 0, to = text.length, out: Span
         if (isDigit(charCodeAt.call(text, i + 1))) tryAt(R.phone, text, i, out);
       } else if (c === C_COLON && charCodeAt.call(text, i + 1) === C_COLON) {
         tryAt(R.ipv6, text, i, out);
+      } else if (c === C_STAR) {
+        if (charCodeAt.call(text, i + 3) === C_STAR) tryAt(R.cardMasked, text, i, out);
       } else if (c === C_QUESTION) {
         // A query string: its URL starts somewhere in the run of URL characters before it.
         let s = i;
@@ -699,6 +759,7 @@ function dispatchWord(text: string, start: number, i: number, digits: number, he
       if (len === 3) {
         if (next === C_DASH || next === C_SPACE) tryAt(R.ssn, text, start, out);
         if (sep) tryAt(R.phone, text, start, out);
+        if ((next === C_DASH || next === C_DOT) && first >= 50) tryAt(R.phoneLocal, text, start, out);
       } else if (len === 1 && first === 49 && (sep || next === C_LPAREN)) {
         tryAt(R.phone, text, start, out);
       } else if ((len === 2 || len === 3) && first === 48 && sep) {

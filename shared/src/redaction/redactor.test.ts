@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CleanEdgeCache, createRedactor, type Detector } from './redactor';
+import { CleanEdgeCache, createRedactor, SegmentMemo, type Detector } from './redactor';
 import { applyMasks, mergeSpans } from './types';
 import { prng } from './corpus/generate';
 
@@ -160,5 +160,76 @@ describe('CleanEdgeCache', () => {
       expect(out).not.toContain(JSON.stringify(SECRET).slice(1, -1));
       expect(() => JSON.parse(out) as unknown).not.toThrow();
     }
+  });
+});
+
+describe('SegmentMemo', () => {
+  const pre = '{"level":"info","time":"2024-05-01T12:00:00.000Z","pid":7,';
+
+  it('gives the masks of a repeated middle at the offsets of the line asking', () => {
+    const memo = new SegmentMemo();
+    const a = `${pre}"runId":"a1","note":"SSN 123-45-6789"}`;
+    const from = pre.length + '"runId":"a1",'.length;
+    const spans = [{ start: a.indexOf('123-45'), end: a.indexOf('123-45') + 11, label: 'SSN' as const }];
+    memo.set(a, from, a.length, spans);
+    // Same middle and 40 characters before it, at another offset (a longer preamble).
+    const b = `{"x":1,${a.slice(1)}`;
+    const got = memo.get(b, from + 6, b.length);
+    expect(got?.map((s) => b.slice(s.start, s.end))).toEqual(['123-45-6789']);
+    // The text before the middle is part of the key: another cue there is another entry.
+    expect(memo.get(a.replace('"runId":"a1"', '"runId":"b2"'), from, a.length)).toBeUndefined();
+  });
+
+  it('does not remember middles too close to the start, too long, or with masks reaching before the key', () => {
+    const memo = new SegmentMemo();
+    const short = '{"note":"SSN 123-45-6789"}';
+    memo.set(short, 1, short.length, []);
+    expect(memo.get(short, 1, short.length)).toBeUndefined();
+    const long = `${pre}"note":"${'x'.repeat(600)}"}`;
+    memo.set(long, pre.length, long.length, []);
+    expect(memo.get(long, pre.length, long.length)).toBeUndefined();
+    const reach = `${pre}"note":"x"}`;
+    memo.set(reach, pre.length, reach.length, [{ start: 2, end: 8, label: 'EMAIL' }]);
+    expect(memo.get(reach, pre.length, reach.length)).toBeUndefined();
+  });
+
+  it('never changes a result: the same line after different lines is redacted the same', () => {
+    const r = createRedactor();
+    const reference = createRedactor({ detectors: [{ name: 'none', scan: () => undefined }] });
+    const bindings = ['"runId":"r1","bot":"b",', '"runId":"r2","kind":"fax",', '"reqId":"q","patient":"Dr. Ama Okafor",'];
+    const middles = ['"number":"212-555-0188"', '"step":"goto"', '"note":"seen by Okafor"', '"dob":"03/04/1961"', '"n":1'];
+    const rnd = prng(5);
+    for (let n = 0; n < 400; n++) {
+      const line = `${pre}${bindings[Math.floor(rnd() * 3)]}${middles[Math.floor(rnd() * 5)]},"msg":"step completed"}`;
+      expect(r.redactJsonLine(line)).toBe(reference.redactJsonLine(line));
+    }
+  });
+});
+
+describe('redactPrefix', () => {
+  const secret = 'fake-lease-pw-0123456789';
+  const r = createRedactor({ secrets: [secret], patterns: false });
+
+  it('finds a value that straddles the cut, which cutting first would leave as an unknown fragment', () => {
+    const line = 'x'.repeat(95) + secret + ' tail';
+    // Cut first, then redacted: the fragment is not the value, and is kept as it is.
+    expect(r.redact(line.slice(0, 100))).toContain(secret.slice(0, 5));
+    // Redacted first: the mask does not fit before the cut, so it is left out, not cut.
+    const out = r.redactPrefix(line, 100);
+    expect(out).toBe('x'.repeat(95));
+    expect(out).not.toContain(secret.slice(0, 3));
+  });
+
+  it('keeps a mask that fits and never cuts inside one', () => {
+    const line = 'x'.repeat(10) + secret + 'y'.repeat(100);
+    expect(r.redactPrefix(line, 18)).toBe('x'.repeat(10) + '[SECRET]');
+    expect(r.redactPrefix(line, 17)).toBe('x'.repeat(10));
+    expect(r.redactPrefix(line, 30)).toBe('x'.repeat(10) + '[SECRET]' + 'y'.repeat(12));
+    for (let max = 0; max < 40; max++) expect(r.redactPrefix(line, max).length).toBeLessThanOrEqual(max);
+  });
+
+  it('returns short text redacted and whole, and does not split a surrogate pair', () => {
+    expect(r.redactPrefix(`a ${secret} b`, 4000)).toBe('a [SECRET] b');
+    expect(r.redactPrefix('ab\u{1F600}cd', 3)).toBe('ab');
   });
 });

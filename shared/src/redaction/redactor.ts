@@ -34,6 +34,12 @@ export interface Redactor {
   /** The merged spans `redact` would mask, in JavaScript string offsets. */
   scan(text: string): Span[];
   /**
+   * The redacted text cut to at most `max` characters. The whole text is redacted before the cut,
+   * so a value that straddles the cut is still found; the cut never falls inside a mask (a mask
+   * that does not fit is left out) nor between the halves of a surrogate pair.
+   */
+  redactPrefix(text: string, max: number): string;
+  /**
    * One serialized JSON log line (without its newline) redacted so that it stays valid JSON:
    * masks inside strings are written in place, a masked number becomes a string.
    */
@@ -76,6 +82,7 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
 
   const scan = (text: string): Span[] => mergeSpans(collect(text, text, 0, true));
   const redact = (text: string): string => applyMasks(text, scan(text));
+  const redactPrefix = (text: string, max: number): string => cutMasked(text, scan(text), max);
 
   /** A string field, with its key as context (`"mrn": "…"` must still read as an MRN). */
   const redactField = (key: string | undefined, text: string, patterns: boolean): string => {
@@ -120,6 +127,9 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
   // scanned again; see `CleanEdgeCache` for why that is sound. Extra detectors (whose reach is
   // unknown) and declared values containing `"` turn the cache off.
   const edges = new CleanEdgeCache(detectors.length === 0 && !values.hasQuote);
+  // Between its edges a line often repeats too (`"step":"goto"`, a call site's constant fields):
+  // the masks found there are remembered with the text they depend on, see `SegmentMemo`.
+  const memo = detectors.length === 0 && !values.hasQuote ? new SegmentMemo() : undefined;
 
   const redactJsonLine = (line: string): string => {
     const c = charCodeAt.call(line, 0);
@@ -133,10 +143,16 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
     // Escapes are blanked (same length) so that `\n123-45-6789` reads as a boundary, not `n123`.
     // Without `\\` and `\u` every escape is two characters: a plain replace does it.
     const view = !escaped ? line : line.indexOf('\\\\') < 0 && line.indexOf('\\u') < 0 ? line.replace(TWO_CHAR_ESCAPE, '  ') : line.replace(JSON_ESCAPE, blankOut);
-    const spans = collect(line, view, from, true, to);
-    edges.learn(line, preamble, from, to, spans);
-    if (spans.length === 0) return line;
-    const merged = mergeSpans(spans);
+    // Right after the preamble, the 40 characters before the middle hold pino's timestamp: such
+    // a key never repeats, so the memo is not asked (its copy of the key would be wasted).
+    const memoOn = memo !== undefined && !escaped && (from > preamble || preamble === 0);
+    let merged = memoOn ? memo.get(line, from, to) : undefined;
+    if (merged === undefined) {
+      merged = mergeSpans(collect(line, view, from, true, to));
+      if (memoOn) memo.set(line, from, to, merged);
+    }
+    edges.learn(line, preamble, from, to, merged);
+    if (merged.length === 0) return line;
 
     // Fast path: every mask lies inside one JSON string, so writing it in place keeps the line valid.
     let out = '';
@@ -184,9 +200,79 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
   return {
     redact,
     scan,
+    redactPrefix,
     redactJsonLine,
     redactValue: (value) => redactValueIn(value, undefined, 0, false),
   };
+}
+
+/** `applyMasks(text, merged)` cut to `max` characters: only between masks, never inside one. */
+function cutMasked(text: string, merged: readonly Span[], max: number): string {
+  let out = '';
+  let at = 0;
+  for (const span of [...merged, undefined]) {
+    const plain = text.slice(at, span?.start ?? text.length);
+    if (out.length + plain.length >= max) return out + cutPlain(plain, max - out.length);
+    out += plain;
+    if (span === undefined) return out;
+    const mask = '[' + span.label + ']';
+    if (out.length + mask.length > max) return out;
+    out += mask;
+    at = span.end;
+  }
+  return out;
+}
+
+/** The first `n` characters of unmasked text, one fewer if the cut would split a surrogate pair. */
+function cutPlain(plain: string, n: number): string {
+  if (n <= 0) return '';
+  if (n >= plain.length) return plain;
+  const last = charCodeAt.call(plain, n - 1);
+  return plain.slice(0, last >= 0xd800 && last <= 0xdbff ? n - 1 : n);
+}
+
+const MEMO_LOOKBACK = 40;
+const MEMO_MAX_TEXT = 512;
+const MEMO_ENTRIES = 256;
+
+/**
+ * The merged masks of a line's scanned middle [from, to), keyed by the text they can depend on:
+ * the middle, the 40 characters before it and the 2 after. No rule looks further: the context
+ * checks look back at most 40 characters (a name's cue) and 30 (`fax` before a phone number),
+ * the searches back from an `@` or a `?` stop at the `"` that starts the middle of a pino line,
+ * and nothing matches across the `,"` that starts a cached suffix (see `CleanEdgeCache`). Only
+ * for unescaped lines (the view is the line) and without extra detectors or a declared value
+ * holding a `"`, as for the edge cache. Bounded: the oldest entry goes first. Exported for tests.
+ */
+export class SegmentMemo {
+  private readonly entries = new Map<string, readonly Span[]>();
+
+  private static key(line: string, from: number, to: number): string | undefined {
+    if (from < MEMO_LOOKBACK || to - from > MEMO_MAX_TEXT) return undefined;
+    return line.slice(from - MEMO_LOOKBACK, Math.min(line.length, to + 2));
+  }
+
+  /** The merged spans for [from, to) of `line`, in its offsets, if a line with the same text was scanned. */
+  get(line: string, from: number, to: number): Span[] | undefined {
+    const key = SegmentMemo.key(line, from, to);
+    const found = key === undefined ? undefined : this.entries.get(key);
+    if (found === undefined) return undefined;
+    const base = from - MEMO_LOOKBACK;
+    return found.map((s) => ({ start: s.start + base, end: s.end + base, label: s.label }));
+  }
+
+  set(line: string, from: number, to: number, merged: readonly Span[]): void {
+    const key = SegmentMemo.key(line, from, to);
+    const base = from - MEMO_LOOKBACK;
+    // A mask that reaches before the key depends on text the key does not hold (only a line
+    // that is not shaped like pino's could have one): not remembered.
+    if (key === undefined || merged.some((s) => s.start < base)) return;
+    if (this.entries.size >= MEMO_ENTRIES) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(
+      flat(key),
+      merged.map((s) => ({ start: s.start - base, end: s.end - base, label: s.label })),
+    );
+  }
 }
 
 /** A copy that does not keep the line it was sliced from alive (and compares at full speed). */
@@ -208,17 +294,38 @@ export class CleanEdgeCache {
   private readonly suffixes: string[] = [];
   private nextPrefix = 0;
   private nextSuffix = 0;
+  private prefixHit = 0;
   private last = '';
   private lastFrom = 0;
   private lastHead = 0;
 
   constructor(private readonly enabled: boolean) {}
 
-  /** Length of a remembered clean prefix of `line` at `from` (0 if none). */
+  /**
+   * Length of a remembered clean prefix of `line` at `from` (0 if none). The one that matched
+   * last is tried first: a run logs its lines one after another, so it is nearly always that one,
+   * and the other prefixes (of the same length: same bindings, other run ids) are not compared.
+   */
   prefixAt(line: string, from: number): number {
     if (!this.enabled) return 0;
-    for (const p of this.prefixes) {
-      if (charCodeAt.call(line, from + p.length) === 34 && line.substr(from, p.length) === p) return p.length;
+    const last = this.prefixes[this.prefixHit];
+    if (last !== undefined && charCodeAt.call(line, from + last.length) === 34 && line.startsWith(last, from)) return last.length;
+    for (let i = 0; i < this.prefixes.length; i++) {
+      const p = this.prefixes[i] as string;
+      // Prefixes of one logger differ in a run id somewhere inside: two characters sampled there
+      // reject most before the full comparison.
+      const a = p.length >> 1;
+      const b = (p.length * 3) >> 2;
+      if (
+        i !== this.prefixHit &&
+        charCodeAt.call(line, from + p.length) === 34 &&
+        charCodeAt.call(line, from + a) === charCodeAt.call(p, a) &&
+        charCodeAt.call(line, from + b) === charCodeAt.call(p, b) &&
+        line.startsWith(p, from)
+      ) {
+        this.prefixHit = i;
+        return p.length;
+      }
     }
     return 0;
   }
@@ -226,8 +333,10 @@ export class CleanEdgeCache {
   /** Length of a remembered clean suffix of `line` that starts at or after `from` (0 if none). */
   suffixAt(line: string, from: number): number {
     if (!this.enabled) return 0;
+    const n = line.length;
     for (const s of this.suffixes) {
-      if (line.length - s.length > from && line.substr(line.length - s.length) === s) return s.length;
+      // The third character from the end (a letter of the message) rejects most suffixes at once.
+      if (n - s.length > from && charCodeAt.call(line, n - 3) === charCodeAt.call(s, s.length - 3) && line.endsWith(s)) return s.length;
     }
     return 0;
   }

@@ -39,6 +39,13 @@ export interface BotContext<Input extends object = Record<string, unknown>> {
   /** The credentials the manifest declares, leased for this run only. */
   readonly secrets: Readonly<Record<string, string>>;
   /**
+   * `fetch` through the run sandbox's egress proxy: only the manifest's hosts answer, every
+   * redirect hop is checked again, and a refusal rejects with an error whose `code` is
+   * ORDERLY_E_EGRESS_REFUSED.
+   * (The sandbox has no other network; the global `fetch` goes the same way.)
+   */
+  readonly fetch: typeof fetch;
+  /**
    * A screenshot of the page, masked before it leaves the bot host (form fields, the manifest's
    * PHI selectors, and any text holding a declared value, a secret or a PHI shape), stored
    * encrypted with the run.

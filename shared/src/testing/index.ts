@@ -10,6 +10,8 @@ export * from './errors';
  * database and Redis key prefix, so suites can run side by side without seeing each other.
  */
 export const TEST_REDIS_URL = process.env.ORDERLY_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The Chromium tests launch: the runner's own variable, else the Debian package's path. */
+export const TEST_CHROMIUM_PATH = process.env.ORDERLY_CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const TEST_PG_ADMIN_URL = process.env.ORDERLY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export function uniqueName(prefix: string): string {

@@ -51,6 +51,9 @@ function describe(failure: Failure): string {
   return failure.status !== undefined ? `status ${failure.status}` : failure.network ?? 'error';
 }
 
+/** The shortest time an announced retry gets, however late its backoff timer fired. */
+const MIN_RETRY_TIMEOUT_MS = 25;
+
 /** Runs `attempt` until it succeeds, fails for good, or the deadline leaves no room. */
 export async function withRetry<T>(
   run: RetryRun,
@@ -63,11 +66,13 @@ export async function withRetry<T>(
   let last: Failure | undefined;
   for (let n = 1; ; n += 1) {
     const remaining = run.deadline - clock.now();
-    if (remaining <= 0) {
+    // A retry that was announced is made, even when the backoff's timer ran late (a loaded
+    // machine) and left less than the deadline promised: announced retries and attempts agree.
+    if (remaining <= 0 && n === 1) {
       throw toOrderlyError(last ?? { kind: 'unavailable', retry: 'unprocessed', network: 'ETIMEDOUT', vaultErrors: [] }, info, n - 1, 'deadline reached');
     }
     try {
-      return await attempt(Math.max(1, Math.min(policy.requestTimeoutMs, remaining)));
+      return await attempt(Math.max(n === 1 ? 1 : MIN_RETRY_TIMEOUT_MS, Math.min(policy.requestTimeoutMs, remaining)));
     } catch (error) {
       const failure = classifyFailure(error);
       last = failure;

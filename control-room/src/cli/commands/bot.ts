@@ -2,7 +2,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { BotName, BotVersion, DsseEnvelope, OrderlyError, PackageDetailView, PackageStatusView, PackageView, ReleaseAttestationView } from '@orderly/shared';
+import { BotName, BotVersion, DsseEnvelope, OrderlyError, PackageDetailView, PackageStatusView, PackageView, PermissionDiffView, ReleaseAttestationView } from '@orderly/shared';
+import { BotInventoryView, inventoryToCsv, InventoryBot } from '../../compliance/inventory';
+import { BotOwnerView } from '../../packages/ownership';
+import { diffLines } from '../../packages/permission-diff';
 import { ApiClient } from '../api-client';
 import { output } from '../output';
 import { packBot } from '../pack';
@@ -74,8 +77,9 @@ export function botCommand(client: () => ApiClient): Command {
     .description('upload a package and its envelope to the control room')
     .argument('<package>', 'the .tgz made by bot pack')
     .option('--envelope <file>', 'the DSSE envelope (default: the .dsse.json beside the package)')
+    .option('--team <team>', "a new bot name's owning team, when the key's holder is in several")
     .option('--json', 'machine-readable output')
-    .action(async (pkg: string, opts: { envelope?: string; json?: boolean }) => {
+    .action(async (pkg: string, opts: { envelope?: string; team?: string; json?: boolean }) => {
       const envelopePath = opts.envelope ?? join(pkg, '..', `${basename(pkg, '.tgz')}.dsse.json`);
       const read = (path: string) => {
         try {
@@ -86,7 +90,7 @@ export function botCommand(client: () => ApiClient): Command {
       };
       const envelope = DsseEnvelope.safeParse(JSON.parse(read(envelopePath).toString('utf8')));
       if (!envelope.success) throw new OrderlyError('ORDERLY_E_SIGNATURE_INVALID', `${envelopePath} is not a DSSE envelope`);
-      const view = await client().request('POST', '/v1/packages', PackageView, { archive: read(pkg).toString('base64'), envelope: envelope.data });
+      const view = await client().request('POST', '/v1/packages', PackageView, { archive: read(pkg).toString('base64'), envelope: envelope.data, ...(opts.team ? { team: opts.team } : {}) });
       output(opts.json, view, `published ${view.name}@${view.version} ${view.digest}`);
     });
   bot
@@ -114,17 +118,84 @@ export function botCommand(client: () => ApiClient): Command {
     .requiredOption('--to <channel>', 'the channel: prod')
     .option('--expires-in-days <n>', 'days the release is valid (1-365, default 90)')
     .option('--ticket <ref>', 'a change ticket reference, recorded in the attestation')
+    .option('--yes', 'promote although the version adds permissions to prod (the diff printed above)')
     .option('--json', 'machine-readable output')
-    .action(async (ref: string, opts: { to: string; expiresInDays?: string; ticket?: string; json?: boolean }) => {
+    .action(async (ref: string, opts: { to: string; expiresInDays?: string; ticket?: string; yes?: boolean; json?: boolean }) => {
       const { name, version } = parseRef(ref);
       if (opts.to !== 'prod') throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'packages are promoted to prod (dev runs publisher-signed packages)');
       const days = opts.expiresInDays === undefined ? undefined : Number(opts.expiresInDays);
       if (days !== undefined && !Number.isInteger(days)) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', '--expires-in-days takes a whole number of days');
-      const body = { channel: opts.to, ...(days === undefined ? {} : { expiresInDays: days }), ...(opts.ticket ? { ticket: opts.ticket } : {}) };
-      const attestation = await client().request('POST', `/v1/packages/${name}/${version}/promote`, ReleaseAttestationView, body);
+      // The approver sees what the version adds to prod first; the promotion acknowledges exactly that diff.
+      const api = client();
+      const diff = await api.request('GET', `/v1/packages/${name}/${version}/permissions`, PermissionDiffView);
+      if (!opts.json) process.stderr.write(`${diffLines(diff).join('\n')}\n`);
+      if (diff.widens && !opts.yes) {
+        if (opts.json) output(true, { permissions: diff }, '');
+        throw new OrderlyError('ORDERLY_E_CONFIRMATION_REQUIRED', `${name}@${version} adds permissions to prod (above); run again with --yes to promote it`);
+      }
+      const body = {
+        channel: opts.to, ...(days === undefined ? {} : { expiresInDays: days }), ...(opts.ticket ? { ticket: opts.ticket } : {}),
+        ...(diff.widens ? { acknowledgePermissions: diff.diffDigest } : {}),
+      };
+      const attestation = await api.request('POST', `/v1/packages/${name}/${version}/promote`, ReleaseAttestationView.extend({ permissions: PermissionDiffView.optional() }), body);
       output(opts.json, attestation, `promoted ${name}@${version} to ${attestation.channel} until ${attestation.expiresAt} (approver ${attestation.approver})`);
     });
+  bot
+    .command('permissions')
+    .description('what NAME@VERSION adds (credentials, hosts, PHI fields, segments) to the version in prod')
+    .argument('<name@version>', 'e.g. eligibility-check@1.1.0')
+    .option('--json', 'machine-readable output')
+    .action(async (ref: string, opts: { json?: boolean }) => {
+      const { name, version } = parseRef(ref);
+      const diff = await client().request('GET', `/v1/packages/${name}/${version}/permissions`, PermissionDiffView);
+      output(opts.json, diff, diffLines(diff));
+    });
+  bot
+    .command('owners')
+    .description('list bot names and the team that owns each')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const { owners } = await client().request('GET', '/v1/bots/owners', z.object({ owners: z.array(BotOwnerView) }));
+      output(opts.json, owners, owners.length ? owners.map((o) => `${o.bot}  team ${o.team}  claimed by ${o.claimedBy} at ${o.claimedAt}${o.transferredAt ? `, transferred by ${o.transferredBy} at ${o.transferredAt}` : ''}`) : 'no bot name has an owner');
+    });
+  bot
+    .command('transfer')
+    .description('move a bot name to another team (security team; audited; needs a fresh second factor)')
+    .argument('<name>', 'the bot name')
+    .requiredOption('--to <team>', 'the new owning team')
+    .option('--json', 'machine-readable output')
+    .action(async (name: string, opts: { to: string; json?: boolean }) => {
+      if (!BotName.safeParse(name).success) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'bot names are lower-case letters, digits and single dashes');
+      const owner = await client().request('POST', `/v1/bots/${name}/transfer`, BotOwnerView, { team: opts.to });
+      output(opts.json, owner, `${owner.bot} now belongs to team ${owner.team}`);
+    });
+  bot
+    .command('inventory')
+    .description('the bot data inventory: each bot\'s owner, data steward and security contact, PHI fields, hosts, credentials, segments, schedules and last run (compliance.read)')
+    .option('--json', 'machine-readable output')
+    .option('--csv', 'CSV (RFC 4180), one row per bot')
+    .action(async (opts: { json?: boolean; csv?: boolean }) => {
+      if (opts.json && opts.csv) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'choose one of --json and --csv');
+      const inventory = await client().request('GET', '/v1/compliance/inventory', BotInventoryView);
+      if (opts.csv) {
+        process.stdout.write(inventoryToCsv(inventory));
+        return;
+      }
+      output(opts.json, inventory, inventory.bots.length ? inventory.bots.map(inventoryLine) : 'no packages published');
+    });
   return bot;
+}
+
+/** Printable on a terminal: control characters (escape sequences) shown as `?`. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const printable = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+
+function inventoryLine(b: InventoryBot): string {
+  const contacts = b.contacts ? `owner ${b.contacts.owner}, steward ${b.contacts.dataSteward}, security ${b.contacts.securityContact}` : b.productionSegments.length ? 'NO CONTACTS' : 'no contacts';
+  const list = (xs: string[]) => (xs.length ? xs.join(',') : '-');
+  const lastRun = b.lastRun ? `${b.lastRun.status} at ${b.lastRun.createdAt} in ${b.lastRun.segment}` : 'never';
+  return printable(`${b.name}@${b.version}  team ${b.team ?? '(none)'}  ${contacts}  phi [${list(b.phi)}]  hosts [${list(b.hosts)}]  credentials [${list(b.credentials)}]  segments [${list(b.segments)}]`
+    + `  production [${list(b.productionSegments)}]  schedules [${list(b.schedules.map((s) => `${s.name}${s.paused ? ' (paused)' : ''}`))}]  last run ${lastRun}`);
 }
 
 /** `name@version`, validated before it goes into a URL path. */
@@ -139,7 +210,7 @@ function parseRef(ref: string): { name: string; version: string } {
 function packageLine(p: PackageStatusView): string {
   const where = (['dev', 'prod'] as const).map((c) => `${c}: ${p.runnable[c] ? 'runnable' : `no (${p.notRunnable[c] ?? 'unknown'})`}`).join(', ');
   const key = `${p.publisherKeyId.slice(0, 12)}${p.publisherKeyRevokedAt ? ' REVOKED' : ''}`;
-  return `${p.name}@${p.version}  ${p.digest.slice(0, 19)}  key ${key}  by ${p.publishedByActor ?? '(unrecorded)'}  channels [${p.channels.join(',')}]  ${where}`;
+  return `${p.name}@${p.version}  ${p.digest.slice(0, 19)}  key ${key}  by ${p.publishedByActor ?? '(unrecorded)'}  team ${p.team ?? '(none)'}  channels [${p.channels.join(',')}]  ${where}`;
 }
 
 function attestationLine(a: ReleaseAttestationView): string {

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { loadControlRoomConfig } from '../../config';
 import { startControlRoom } from '../../main';
+import { checkConfigCommand } from './check-config';
 
 export function controlRoomCommand(): Command {
   const cr = new Command('control-room').description('the control room service');
@@ -14,5 +15,6 @@ export function controlRoomCommand(): Command {
         process.once(signal, () => void running.close().then(() => process.exit(0), () => process.exit(1)));
       }
     });
+  cr.addCommand(checkConfigCommand());
   return cr;
 }

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { z } from 'zod';
 import { CreatedTokenView, ServiceAccountView } from '../../identity/schemas';
 import { ApiClient } from '../api-client';
 import { output } from '../output';
@@ -27,6 +28,16 @@ export function serviceAccountsCommand(client: () => ApiClient): Command {
     .action(async (account: string, opts: { name: string; expiresInDays: number; json?: boolean }) => {
       const created = await client().request('POST', `/v1/service-accounts/${encodeURIComponent(account)}/tokens`, CreatedTokenView, { name: opts.name, expiresInDays: opts.expiresInDays });
       output(opts.json, created, [`token ${created.id} for ${created.owner}, expires ${created.expiresAt}; shown once:`, created.token]);
+    });
+  accounts
+    .command('owner')
+    .description('set the person who answers for a service account (separation of duties counts its uploads and keys as theirs)')
+    .argument('<account>', 'name or id')
+    .requiredOption('--user <username>', 'the owning person')
+    .option('--json', 'machine-readable output')
+    .action(async (account: string, opts: { user: string; json?: boolean }) => {
+      const set = await client().request('PUT', `/v1/service-accounts/${encodeURIComponent(account)}/owner`, z.object({ serviceAccount: z.string(), owner: z.string() }), { user: opts.user });
+      output(opts.json, set, `service account ${account} is owned by ${opts.user} (${set.owner})`);
     });
   return accounts;
 }

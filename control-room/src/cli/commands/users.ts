@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { CreatedUserView, EnrolmentView, RecoveryCodesView, UserList, UserView } from '../../identity/schemas';
+import { CreatedUserView, EnrolmentView, RecoveryCodesView, SetRolesView, UserList, UserView } from '../../identity/schemas';
 import { ApiClient } from '../api-client';
 import { output } from '../output';
 import { collect, readSecret } from './login';
@@ -14,7 +14,7 @@ export function usersCommand(client: () => ApiClient): Command {
     .command('create')
     .description('create a person with roles; prints a one-time enrolment secret to hand over out of band')
     .argument('<username>', 'unique username')
-    .requiredOption('--role <role>', 'developer, approver, operator, security or auditor (repeat for more)', collect)
+    .requiredOption('--role <role>', 'developer, approver, operator, security or auditor, or developer@SEGMENT / operator@SEGMENT (repeat for more)', collect)
     .option('--json', 'machine-readable output')
     .action(async (username: string, opts: { role: string[]; json?: boolean }) => {
       const created = await client().request('POST', '/v1/users', CreatedUserView, { username, roles: opts.role });
@@ -22,6 +22,7 @@ export function usersCommand(client: () => ApiClient): Command {
         `created ${created.user.username} (${created.user.roles.join(', ')})`,
         `enrolment secret (shown once, valid until ${created.enrolmentExpiresAt}): ${created.enrolmentSecret}`,
         `they run: orderly users enrol ${created.user.username}`,
+        ...(created.request ? [`pending: ${created.request.rolesAfter.join(', ')} waits for a second security person (orderly access approve ${created.request.id})`] : []),
       ]);
     });
   users
@@ -53,8 +54,10 @@ export function usersCommand(client: () => ApiClient): Command {
     .option('--role <role>', 'a role to hold (repeat; none removes every role)', collect, [])
     .option('--json', 'machine-readable output')
     .action(async (user: string, opts: { role: string[]; json?: boolean }) => {
-      const updated = await client().request('PUT', `${userPath(user)}/roles`, UserView, { roles: opts.role });
-      output(opts.json, updated, line(updated));
+      const changed = await client().request('PUT', `${userPath(user)}/roles`, SetRolesView, { roles: opts.role });
+      output(opts.json, changed, changed.request
+        ? [line(changed.user), `pending: ${changed.request.rolesAfter.join(', ')} waits for a second security person (orderly access approve ${changed.request.id})`]
+        : line(changed.user));
     });
   users
     .command('disable')

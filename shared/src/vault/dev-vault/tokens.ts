@@ -175,7 +175,9 @@ export class TokenStore {
       policies: [...entry.policies],
       token_policies: [...entry.policies],
       metadata: entry.meta === null ? null : { ...entry.meta },
-      lease_duration: this.ttlOf(entry),
+      // The TTL just granted, as Vault answers it: a floor of the time left would say 299 for 300
+      // once a millisecond has passed since the grant.
+      lease_duration: entry.expiresAt === null ? 0 : Math.max(0, Math.round((entry.expiresAt - this.now()) / 1000)),
       renewable: entry.renewable,
       entity_id: '',
       token_type: entry.type,
