@@ -21,8 +21,10 @@ up: build
 services:
 	@scripts/services.sh
 
+# Import cycles (scripts/import-cycles.js, madge): about 30 s.
 lint: install images-lint
 	eslint .
+	@node scripts/import-cycles.js
 
 # Dockerfiles (dockerfilelint) and images/compose.yaml (Compose specification schema): about 1 s.
 images-lint:

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { OrderlyError } from '@orderly/shared';
 import { Db, Queryable } from '../db/db';
 import { AuditLog } from '../audit/audit';
-import { recordEvidence } from './report';
+import { recordEvidence } from './evidence';
 
 export type AccessReviewItemKind = 'person' | 'service_account' | 'runner_identity' | 'api_token' | 'bot_credential';
 export type AccessDecision = 'confirmed' | 'revoked';

@@ -6,7 +6,7 @@ import { AuditHeads } from '../audit/heads';
 import { AuditVerdict, AuditVerifier } from '../audit/verify';
 import { openDb } from '../db/db';
 import { BackupManifest, restoreBackup } from './backup';
-import { recordEvidence } from './report';
+import { recordEvidence } from './evidence';
 
 export interface DrillResult {
   manifest: BackupManifest;

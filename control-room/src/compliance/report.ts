@@ -7,6 +7,7 @@ import type { AlertOutbox } from '../alerts/outbox';
 import { CHECKS, CheckResult, ComplianceCheck } from './checks';
 import { collectFacts, ComplianceFacts, ComplianceSettings, EvidenceKind } from './facts';
 import { BotInventory, botInventory } from './inventory';
+import { EvidenceDetails, recordEvidence } from './evidence';
 import { DisposalKind, DisposalRecord, listDisposals } from './retention';
 
 /** Orderly's version, stamped on every result (auditors ask which build said so). */
@@ -113,14 +114,4 @@ export class Compliance {
   async recordEvidence(kind: EvidenceKind, actor: string, details: EvidenceDetails = {}): Promise<void> {
     await recordEvidence(this.deps.db, this.deps.audit, kind, actor, details);
   }
-}
-
-export type EvidenceDetails = Record<string, string | number | boolean | null>;
-
-/** Stores one evidence row and its audit event in one transaction (the backup CLI calls it directly). */
-export async function recordEvidence(db: Db, audit: AuditLog, kind: EvidenceKind, actor: string, details: EvidenceDetails = {}): Promise<void> {
-  await db.transaction(async (tx) => {
-    await tx.query('INSERT INTO compliance_evidence (kind, actor, details) VALUES ($1, $2, $3)', [kind, actor, JSON.stringify(details)]);
-    await audit.append({ actor, action: `compliance.evidence.${kind}`, target: kind, outcome: 'success', details }, tx);
-  });
 }

@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { OrderlyError } from '@orderly/shared';
 import { AuditLog } from '../../audit/audit';
 import { backupKeyId, createBackup, restoreBackup } from '../../compliance/backup';
-import { recordEvidence } from '../../compliance/report';
+import { recordEvidence } from '../../compliance/evidence';
 import { drillBackup } from '../../compliance/drill';
 import { join } from 'node:path';
 import { loadPrivateKey } from '@orderly/shared';
