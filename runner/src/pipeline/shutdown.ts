@@ -97,7 +97,8 @@ export interface RunnerParts {
 /** Past the grace, how long the worker may take to close (its lock renewals, its connections). */
 export const WORKER_CLOSE_AFTER_GRACE_MS = 10_000;
 const REDIS_QUIT_MS = 2000;
-const SANDBOX_CLOSE_MS = 5000;
+// Ending a sandbox is a SIGKILL and a wait for its exit; on a loaded machine that exit can take seconds.
+const SANDBOX_CLOSE_MS = 10_000;
 const CONNECTION_CLOSE_MS = 2000;
 
 /**

@@ -91,3 +91,24 @@ test('a run that takes a warming sandbox tells its slot to stop yielding the CPU
   expect(hurried).toEqual([1]);
   await cold.close();
 });
+
+test('closing ends a sandbox still warming up instead of waiting for its start', async () => {
+  let launches = 0;
+  const endedWhileStarting: number[] = [];
+  // The first start completes; every later one hangs until the pool aborts it (a slow Chromium).
+  const launch = (_slot: number, signal: AbortSignal) => {
+    const n = ++launches;
+    if (n === 1) return Promise.resolve(fakeSandbox(n) as unknown as Sandbox);
+    return new Promise<Sandbox>((_resolve, reject) => {
+      signal.addEventListener('abort', () => {
+        endedWhileStarting.push(n);
+        reject(new OrderlyError('ORDERLY_E_SANDBOX_UNAVAILABLE', 'ended while starting'));
+      });
+    });
+  };
+  const p = new SandboxPool(launch, 1, true);
+  await p.start();
+  await p.acquire(0); // the slot's next sandbox starts now, and never finishes on its own
+  await p.close();
+  expect(endedWhileStarting).toEqual([2]);
+});

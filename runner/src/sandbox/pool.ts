@@ -11,10 +11,12 @@ export class SandboxPool {
   /** The sandbox each slot handed out last: a slot serves one run at a time. */
   private readonly handedOut: Array<Sandbox | undefined>;
   private closed = false;
+  /** Aborted at close: sandboxes still warming up are ended instead of awaited. */
+  private readonly closing = new AbortController();
 
   constructor(
-    /** Starts a sandbox for a slot (its own uid, limits and egress proxy). */
-    private readonly launch: (slot: number) => Promise<Sandbox>,
+    /** Starts a sandbox for a slot (its own uid, limits and egress proxy), ended early if `signal` aborts. */
+    private readonly launch: (slot: number, signal: AbortSignal) => Promise<Sandbox>,
     readonly size: number,
     private readonly prewarm: boolean,
     /** A run now waits for the slot's warming sandbox: it should stop yielding the CPU. */
@@ -26,7 +28,7 @@ export class SandboxPool {
 
   /** Warms every slot and waits for them: a host that cannot make a sandbox fails here, at start. */
   async start(): Promise<void> {
-    const first = Array.from({ length: this.size }, (_, slot) => this.launch(slot));
+    const first = Array.from({ length: this.size }, (_, slot) => this.launch(slot, this.closing.signal));
     const started = await Promise.allSettled(first);
     const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure || !this.prewarm) {
@@ -41,7 +43,7 @@ export class SandboxPool {
 
   private warmUp(slot: number): void {
     if (this.closed || !this.prewarm) return;
-    const next = this.launch(slot);
+    const next = this.launch(slot, this.closing.signal);
     next.catch(() => undefined); // a failed warm-up is met by the run that would take it
     this.warm[slot] = next;
   }
@@ -55,7 +57,7 @@ export class SandboxPool {
     let sandbox = waiting ? await waiting.catch(() => undefined) : undefined;
     if (!sandbox?.ready) {
       if (sandbox) void sandbox.destroy();
-      sandbox = await this.launch(slot);
+      sandbox = await this.launch(slot, this.closing.signal);
     }
     this.warmUp(slot);
     this.handedOut[slot] = sandbox;
@@ -68,6 +70,7 @@ export class SandboxPool {
    */
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort();
     const waiting = this.warm.splice(0);
     const handedOut = this.handedOut.splice(0);
     await Promise.all([

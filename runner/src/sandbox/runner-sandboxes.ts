@@ -87,7 +87,7 @@ export function createSandboxPool(config: RunnerConfig, log: Logger): SandboxPoo
   let serial = 0;
   // Only root may raise a session's priority back, so only a root runner's sandboxes yield.
   const warming = new Map<number, WarmPriority>();
-  const launch = (slot: number) => {
+  const launch = (slot: number, signal: AbortSignal) => {
     const id = sandbox.uidBase + slot;
     const priority = root ? new WarmPriority() : undefined;
     if (priority) warming.set(slot, priority);
@@ -104,6 +104,7 @@ export function createSandboxPool(config: RunnerConfig, log: Logger): SandboxPoo
       egress,
       log,
       priority,
+      signal,
     });
   };
   return new SandboxPool(launch, config.concurrency, sandbox.prewarm, (slot) => warming.get(slot)?.hurry());

@@ -71,6 +71,8 @@ export interface SandboxOptions {
   /** Set where the runner can give the priority back (root): the sandbox warms up yielding the CPU. */
   priority?: WarmPriority;
   entry?: string;
+  /** Aborted when the runner closes: a sandbox still starting is ended at once, not awaited. */
+  signal?: AbortSignal;
 }
 
 /** The compiled host entry; under ts-jest the sources run, so point at the build output. */
@@ -140,10 +142,18 @@ export class Sandbox {
       group = options.cgroups?.create(options.name, options.limits);
       const child = options.mode === 'bwrap' ? spawnBwrap(options, egressDir) : forkUncontained(options, egressDir);
       if (child.pid) options.priority?.attach(child.pid);
-      sandbox = new Sandbox(child, group, proxy, egressDir, options);
+      const started = (sandbox = new Sandbox(child, group, proxy, egressDir, options));
       onRefused = (r) => sandbox?.pending?.events.onEgressRefused?.(r);
-      await sandbox.boot(options.mode === 'bwrap' ? SANDBOX_EGRESS_SOCKET : join(egressDir, 'egress.sock'));
-      return sandbox;
+      // Ending the child makes boot reject, so the start ends in the catch below, destroyed.
+      const endStart = () => void started.destroy();
+      if (options.signal?.aborted) endStart();
+      options.signal?.addEventListener('abort', endStart, { once: true });
+      try {
+        await started.boot(options.mode === 'bwrap' ? SANDBOX_EGRESS_SOCKET : join(egressDir, 'egress.sock'));
+      } finally {
+        options.signal?.removeEventListener('abort', endStart);
+      }
+      return started;
     } catch (err) {
       if (sandbox) await sandbox.destroy();
       else {
