@@ -2,15 +2,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { Command } from 'commander';
+// The database and backup modules load only in the action that needs them: the CLI starts light.
 import { OrderlyError } from '@orderly/shared';
-import { AuditLog } from '../../audit/audit';
-import { backupKeyId, createBackup, restoreBackup } from '../../compliance/backup';
-import { recordEvidence } from '../../compliance/evidence';
-import { drillBackup } from '../../compliance/drill';
 import { join } from 'node:path';
 import { loadPrivateKey } from '@orderly/shared';
 import { loadControlRoomConfig } from '../../config';
-import { openDb } from '../../db/db';
 import { output } from '../output';
 
 /** Reads the 32-byte backup key (base64); `create` makes one (0600) when the file does not exist. */
@@ -44,6 +40,9 @@ export function backupCommand(): Command {
     .action(async (opts: { out: string; keyFile: string; databaseUrl?: string; json?: boolean }) => {
       const url = databaseUrl(opts.databaseUrl);
       const key = backupKey(opts.keyFile, true);
+      const [{ backupKeyId, createBackup }, { openDb }, { recordEvidence }, { AuditLog }] = await Promise.all([
+        import('../../compliance/backup.js'), import('../../db/db.js'), import('../../compliance/evidence.js'), import('../../audit/audit.js'),
+      ]);
       const { archive, manifest } = await createBackup({ databaseUrl: url, key });
       writeFileSync(opts.out, archive, { mode: 0o600 });
       const db = await openDb({ databaseUrl: url, pgliteDir: '' });
@@ -64,6 +63,7 @@ export function backupCommand(): Command {
     .option('--database-url <url>', 'instead of DATABASE_URL')
     .option('--json', 'the manifest as JSON')
     .action(async (file: string, opts: { keyFile: string; databaseUrl?: string; json?: boolean }) => {
+      const { restoreBackup } = await import('../../compliance/backup.js');
       const manifest = await restoreBackup({ databaseUrl: databaseUrl(opts.databaseUrl), key: backupKey(opts.keyFile, false), archive: readFileSync(file) });
       output(opts.json, manifest, `restored ${manifest.packages.length} packages, ${manifest.counts.runs ?? 0} runs, ${manifest.counts.audit_events ?? 0} audit events from the backup of ${manifest.createdAt}; run \`orderly audit verify\` next`);
     });
@@ -77,6 +77,7 @@ export function backupCommand(): Command {
     .action(async (file: string, opts: { keyFile: string; databaseUrl?: string; json?: boolean }) => {
       // The release key verifies the restored chain's signed heads; it is read from the control room's secrets.
       const releaseKey = loadPrivateKey(readFileSync(join(loadControlRoomConfig().secretsDir, 'release.key'), 'utf8'));
+      const { drillBackup } = await import('../../compliance/drill.js');
       const result = await drillBackup({ databaseUrl: databaseUrl(opts.databaseUrl), key: backupKey(opts.keyFile, false), archive: readFileSync(file), releaseKey, actor: `host:${userInfo().username}` });
       output(opts.json, result, `drill passed: ${result.manifest.packages.length} packages, ${result.manifest.counts.runs ?? 0} runs and ${result.audit.ok ? result.audit.events : 0} audit events restored and verified in a scratch database (dropped); recorded as restore_drill evidence`);
     });

@@ -1,6 +1,4 @@
 import { Command } from 'commander';
-import { loadControlRoomConfig } from '../../config';
-import { startControlRoom } from '../../main';
 import { checkConfigCommand } from './check-config';
 
 export function controlRoomCommand(): Command {
@@ -8,6 +6,9 @@ export function controlRoomCommand(): Command {
   cr.command('serve')
     .description('serve the control room (configured by environment: see the README)')
     .action(async () => {
+      // The server (Fastify, BullMQ, the database) is loaded only to serve: the CLI is a client.
+      const { loadControlRoomConfig } = await import('../../config.js');
+      const { startControlRoom } = await import('../../main.js');
       const config = loadControlRoomConfig();
       const running = await startControlRoom(config);
       process.stdout.write(`control room listening on ${running.url} (data in ${config.dataDir}, ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'})\n`);

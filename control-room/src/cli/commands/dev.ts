@@ -1,6 +1,5 @@
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { startDevVault } from '@orderly/shared/vault';
 
 export function devCommand(): Command {
   const dev = new Command('dev').description('development helpers');
@@ -11,6 +10,8 @@ export function devCommand(): Command {
     .option('--host <host>', 'loopback address to bind', '127.0.0.1')
     .option('--token-file <file>', 'also write the root token to this file (mode 0600)')
     .action(async (opts: { port: string; host: string; tokenFile?: string }) => {
+      // Loaded here, not at the top: every other command starts without the dev Vault's modules.
+      const { startDevVault } = await import('@orderly/shared/vault');
       const vault = await startDevVault({ port: Number(opts.port), host: opts.host });
       if (opts.tokenFile) writeFileSync(opts.tokenFile, vault.rootToken, { mode: 0o600 });
       process.stderr.write('WARNING: the dev Vault keeps everything in memory, unsealed, with a root token. It is not for production.\n');
