@@ -95,7 +95,8 @@ export function main(argv: string[]): void {
     .command('try')
     .description('run one bot once on this machine in a run sandbox, without a control room, Redis or Vault (what `orderly bot try` runs): reads its request as JSON on stdin, prints the outcome as one JSON line')
     .action(async () => {
-      process.exitCode = await runTryCommand();
+      // One run, then out: its outcome is written; a timer the interrupted sandbox left must not hold the process.
+      process.exit(await runTryCommand());
     });
   program.parseAsync(argv).catch((err: unknown) => {
     process.stderr.write(`orderly-runner: ${isOrderlyError(err) ? `${err.code}: ${err.message}` : 'failed to start'}\n`);
