@@ -14,6 +14,7 @@ import { createSegmentWorker } from './pipeline/worker';
 import { ReportPublisher } from './reports/publisher';
 import { createSandboxPool } from './sandbox/runner-sandboxes';
 import { checkRedisAccess } from './redis-acl-check';
+import { runTryCommand } from './local/try';
 
 /** The runner's composition root: load config and keys, warm the run sandboxes, consume the segment queue. */
 export async function startRunner(
@@ -89,6 +90,13 @@ export function main(argv: string[]): void {
       }
       writeFileSync(`${options.out}.pub`, pair.publicKeyPem, { mode: 0o644 });
       process.stdout.write(`signing key written to ${options.out}; public key in ${options.out}.pub\n`);
+    });
+  program
+    .command('try')
+    .description('run one bot once on this machine in a run sandbox, without a control room, Redis or Vault (what `orderly bot try` runs): reads its request as JSON on stdin, prints the outcome as one JSON line')
+    .action(async () => {
+      // One run, then out: its outcome is written; a timer the interrupted sandbox left must not hold the process.
+      process.exit(await runTryCommand());
     });
   program.parseAsync(argv).catch((err: unknown) => {
     process.stderr.write(`orderly-runner: ${isOrderlyError(err) ? `${err.code}: ${err.message}` : 'failed to start'}\n`);

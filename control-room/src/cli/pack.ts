@@ -15,22 +15,26 @@ export interface PackedBot {
   envelope: DsseEnvelope;
 }
 
-/**
- * Builds a bot package: the entry bundled (with the SDK it imports) into one CommonJS file, and
- * the manifest normalised to point at it. Same sources, same bytes: esbuild's output is
- * deterministic for a fixed working directory, and the archive fixes every other field.
- */
-export async function packBot(dir: string, keyPem: string): Promise<PackedBot> {
-  const botDir = resolve(dir);
+/** A bot bundled as a package holds it: the manifest pointing at the bundle, and the bundle's source. */
+export interface BundledBot {
+  manifest: BotManifest;
+  /** The entry bundled with the SDK it imports into one CommonJS file (the package's `bot.js`). */
+  code: string;
+}
+
+/** Reads and checks DIR's bot.json (`ORDERLY_E_MANIFEST_INVALID` when missing or invalid). */
+function readManifest(botDir: string, dir: string): BotManifest {
   let manifestText: string;
   try {
     manifestText = readFileSync(join(botDir, MANIFEST_FILE), 'utf8');
   } catch {
     throw new OrderlyError('ORDERLY_E_MANIFEST_INVALID', `no ${MANIFEST_FILE} in ${dir}`);
   }
-  const manifest = parseManifest(manifestText);
-  const key = loadPrivateKey(keyPem);
-  let bundle: string;
+  return parseManifest(manifestText);
+}
+
+/** The entry bundled (with the SDK it imports) into one CommonJS file; deterministic for a fixed directory. */
+async function bundleEntry(botDir: string, manifest: BotManifest): Promise<string> {
   try {
     const result = await build({
       absWorkingDir: botDir,
@@ -46,11 +50,34 @@ export async function packBot(dir: string, keyPem: string): Promise<PackedBot> {
       // The bot gets Playwright objects from its context; it must not load its own copy.
       external: ['playwright-core', 'playwright'],
     });
-    bundle = result.outputFiles[0]!.text;
+    return result.outputFiles[0]!.text;
   } catch (err) {
     const first = (err as { errors?: { text?: string }[] }).errors?.[0]?.text ?? 'build failed';
     throw new OrderlyError('ORDERLY_E_MANIFEST_INVALID', `cannot bundle ${manifest.entry}: ${first}`);
   }
+}
+
+/**
+ * Bundles the bot in DIR exactly as `orderly bot pack` puts it in its package (`bot pack` and
+ * `bot try` share it): the manifest normalised to point at the bundle, and the bundle.
+ */
+export async function bundleBot(dir: string): Promise<BundledBot> {
+  const botDir = resolve(dir);
+  const manifest = readManifest(botDir, dir);
+  const code = await bundleEntry(botDir, manifest);
+  return { manifest: { ...manifest, entry: BUNDLE_FILE }, code };
+}
+
+/**
+ * Builds a bot package: the entry bundled (with the SDK it imports) into one CommonJS file, and
+ * the manifest normalised to point at it. Same sources, same bytes: esbuild's output is
+ * deterministic for a fixed working directory, and the archive fixes every other field.
+ */
+export async function packBot(dir: string, keyPem: string): Promise<PackedBot> {
+  const botDir = resolve(dir);
+  const manifest = readManifest(botDir, dir);
+  const key = loadPrivateKey(keyPem);
+  const bundle = await bundleEntry(botDir, manifest);
   const packaged: BotManifest = { ...manifest, entry: BUNDLE_FILE };
   const archive = createArchive([
     { path: MANIFEST_FILE, data: Buffer.from(`${JSON.stringify(packaged, null, 2)}\n`) },

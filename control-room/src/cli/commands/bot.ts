@@ -9,6 +9,7 @@ import { diffLines } from '../../packages/permission-diff';
 import { ApiClient } from '../api-client';
 import { output } from '../output';
 import { packBot } from '../pack';
+import { botTryCommand } from './bot-try';
 
 const TEMPLATE_MANIFEST = (name: string) => ({
   name,
@@ -72,6 +73,7 @@ export function botCommand(client: () => ApiClient): Command {
       const data = { name: packed.manifest.name, version: packed.manifest.version, digest: packed.digest, package: `${base}.tgz`, envelope: `${base}.dsse.json`, bytes: packed.archive.length };
       output(opts.json, data, [`packed ${data.name}@${data.version} ${data.digest}`, `  ${data.package}`, `  ${data.envelope}`]);
     });
+  bot.addCommand(botTryCommand());
   bot
     .command('publish')
     .description('upload a package and its envelope to the control room')
