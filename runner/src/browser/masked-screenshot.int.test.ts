@@ -322,6 +322,68 @@ describe('maskedScreenshot (real Chromium)', () => {
     expect(maskPixels(image, await elementBox(main, '#clean-text'))).toBe(0);
   });
 
+  it('masks every match on a large page (2,000+ elements, hundreds of boxes) with one overlay element, and leaves the rest visible', async () => {
+    await page.setContent(`<!doctype html><html><head>${STYLE}</head><body><p id="clean-text">Claims</p><table id="claims"></table></body></html>`);
+    await page.evaluate(
+      ([memberId, name, dob]) => {
+        const table = document.getElementById('claims')!;
+        for (let r = 0; r < 400; r++) {
+          const row = document.createElement('tr');
+          const cells = [`CLM-${100000 + r}`, r % 3 === 0 ? `Seen with ${name} on ${dob}` : 'Office visit', `$${(r * 37) % 900}.00`, r % 7 === 0 ? `Member ${memberId}` : 'Paid', r % 11 === 0 ? name : 'Active'];
+          for (const text of cells) {
+            const cell = document.createElement('td');
+            cell.textContent = text;
+            row.append(cell);
+          }
+          table.append(row);
+        }
+        // What the page itself sees of the masking while it happens.
+        const seen = { added: 0 };
+        (window as unknown as { seen: typeof seen }).seen = seen;
+        new MutationObserver((records) => {
+          for (const record of records) seen.added += record.addedNodes.length;
+        }).observe(document, { subtree: true, childList: true });
+      },
+      [MEMBER_ID, NAME, DOB] as [string, string, string],
+    );
+    const main = page.mainFrame();
+    expect(await main.evaluate(() => document.querySelectorAll('body *').length)).toBeGreaterThan(2000);
+    const before = await domSnapshot(page);
+
+    const result = await maskedScreenshot(page, { ...options, fullPage: true });
+
+    expect(result.failedClosed).toBe('none');
+    expect(await domSnapshot(page)).toEqual(before);
+    // One element entered the page's DOM (the top-layer holder), not one per box.
+    expect(await main.evaluate(() => (window as unknown as { seen: { added: number } }).seen.added)).toBe(1);
+    const phi = await textBoxes(main, DECLARED);
+    // 134 names and dates in the visit cells, 37 more names, 58 member ids.
+    expect(phi.length).toBe(134 * 2 + 37 + 58);
+    expect(result.maskedBoxes).toBeGreaterThanOrEqual(phi.length);
+    const image = decodePng(result.png);
+    expect(image.height).toBeGreaterThan(5000);
+    const leaks = phi.map((box) => ({ what: box.what, y: box.y, unmasked: unmaskedPixels(image, box) })).filter((l) => l.unmasked > 0);
+    expect(leaks).toEqual([]);
+    // The clean cells of the last row stay visible, as does the heading.
+    const clean = [await elementBox(main, '#clean-text'), await elementBox(main, '#claims tr:last-child td:nth-child(1)'), await elementBox(main, '#claims tr:last-child td:nth-child(3)')];
+    for (const box of clean) expect({ what: box.what, maskPixels: maskPixels(image, box) }).toEqual({ what: box.what, maskPixels: 0 });
+  });
+
+  it('is not undone by page CSS aimed at SVG, paths or the overlay element', async () => {
+    await page.setContent(`<!doctype html><html><head>${STYLE}<style>
+  svg, path, svg *, orderly-redaction, orderly-redaction * { display: none !important; fill: transparent !important; fill-rule: evenodd !important; opacity: 0 !important; visibility: hidden !important; transform: scale(0) !important; translate: 500px 500px !important; d: path('M0 0') !important; }
+  * { fill-opacity: 0 !important; }
+</style></head><body><p id="clean-text">Coverage lookup</p><p id="para">Patient ${NAME}, born ${DOB}</p><div id="chart" class="phi-note">Chart note: ${NAME}</div></body></html>`);
+    const main = page.mainFrame();
+    const result = await maskedScreenshot(page, options);
+    expect(result.failedClosed).toBe('none');
+    const image = decodePng(result.png);
+    const boxes = [...(await textBoxes(main, DECLARED)), await elementBox(main, '#chart')];
+    expect(boxes).toHaveLength(4);
+    expect(boxes.map((box) => ({ what: box.what, unmasked: unmaskedPixels(image, box) }))).toEqual(boxes.map((box) => ({ what: box.what, unmasked: 0 })));
+    expect(maskPixels(image, await elementBox(main, '#clean-text'))).toBe(0);
+  });
+
   it('masks the whole page when the page keeps changing under the capture', async () => {
     await page.goto(`${origin}/busy`);
     const result = await maskedScreenshot(page, options);

@@ -14,9 +14,14 @@ import { encodeSolidPng } from './png';
  * Why overlays and not Playwright's `mask` option: `mask` takes locators only and cannot express
  * the rects of a text span; one pass per frame collects everything and draws it.
  *
- * The overlays live in each frame's own top layer (a manual popover), so nothing the page paints
- * (z-index, modal dialogs, filters on <html>) can sit above them, and each frame clips them exactly
- * as it clips its content. A frame that cannot be collected or drawn is covered whole by its parent;
+ * The overlay lives in each frame's own top layer (a manual popover), so nothing the page paints
+ * (z-index, modal dialogs, filters on <html>) can sit above it, and each frame clips it exactly
+ * as it clips its content. It is one element per frame however many boxes there are: an SVG with a
+ * single path holding every box, in a closed shadow root (page CSS cannot reach it), placed and
+ * checked with one layout. A frame's agent measures everything before it writes anything, and
+ * sends its texts and receives its plan as one JSON string each: on a page of thousands of
+ * elements and hundreds of boxes, per-box elements and Playwright's per-value serialisation cost
+ * several times the screenshot itself. A frame that cannot be collected or drawn is covered whole by its parent;
  * when the main frame fails, the result is a solid mask-coloured image and no screenshot is taken.
  *
  * Between measuring and the screenshot the page keeps running. A MutationObserver and a
@@ -126,7 +131,8 @@ interface DrawArg extends Plan {
 }
 
 interface PageAgent {
-  draw(token: string, arg: DrawArg): { stale: boolean; boxes: number };
+  /** `plan` is a Plan as JSON: one string crosses the protocol, not thousands of serialised numbers. */
+  draw(token: string, plan: string, covers: Element[]): { stale: boolean; boxes: number };
   cleanup(token: string): { clean: boolean };
 }
 
@@ -171,7 +177,9 @@ async function attemptOnce(page: Page, options: MaskedScreenshotOptions): Promis
       frames.map(async (frame) => {
         try {
           const expression = `${AGENT_SOURCE}(${JSON.stringify(agentOptions)}, ${JSON.stringify(key)}, ${JSON.stringify(token)})`;
-          collected.set(frame, await withTimeout(frame.evaluate<Collected>(expression)));
+          // The agent answers with JSON: Playwright's own serialisation of thousands of strings
+          // and numbers costs far more than JSON.stringify and JSON.parse.
+          collected.set(frame, parseCollected(await withTimeout(frame.evaluate<unknown>(expression))));
         } catch {
           failed.add(frame);
         }
@@ -201,13 +209,15 @@ async function attemptOnce(page: Page, options: MaskedScreenshotOptions): Promis
             const covers = await Promise.all(frame.childFrames().filter((child) => failed.has(child)).map((child) => withTimeout(child.frameElement())));
             const plan = plans.get(frame);
             if (!plan) throw new Error('frame without a plan');
-            const arg: { covers: ElementHandle[] } & Plan = { ...plan, covers };
             return await withTimeout(
-              frame.evaluate(([k, t, drawArg]) => {
-                const agent = (window as unknown as Record<string, PageAgent | undefined>)[k];
-                if (!agent) throw new Error('agent gone');
-                return agent.draw(t, drawArg as unknown as DrawArg);
-              }, [key, token, arg] as const),
+              frame.evaluate(
+                ([k, t, json, handles]) => {
+                  const agent = (window as unknown as Record<string, PageAgent | undefined>)[k];
+                  if (!agent) throw new Error('agent gone');
+                  return agent.draw(t, json, handles as unknown as Element[]);
+                },
+                [key, token, JSON.stringify(plan), covers] as [string, string, string, ElementHandle[]],
+              ),
             );
           } catch {
             failed.add(frame);
@@ -231,6 +241,18 @@ async function attemptOnce(page: Page, options: MaskedScreenshotOptions): Promis
   } finally {
     if (!released) await release();
   }
+}
+
+/** The agent's JSON answer, checked: anything malformed fails the frame (it is then covered whole). */
+function parseCollected(answer: unknown): Collected {
+  if (typeof answer !== 'string') throw new Error('agent answered without JSON');
+  const data = JSON.parse(answer) as Partial<Collected> | null;
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  const integers = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => Number.isInteger(x) && (x as number) >= 0);
+  if (!data || !strings(data.texts) || !integers(data.breaks) || !integers(data.groups) || data.groups.length % 2 !== 0 || !strings(data.allowedValues)) throw new Error('malformed agent answer');
+  const count = data.texts.length;
+  for (let i = 0; i < data.groups.length; i += 2) if (!(data.groups[i]! < data.groups[i + 1]! && data.groups[i + 1]! <= count)) throw new Error('malformed agent answer');
+  return data as Collected;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms = STEP_TIMEOUT_MS): Promise<T> {
@@ -375,7 +397,7 @@ function lastAtOrBefore(starts: number[], value: number): number {
 // ---------------------------------------------------------------------------------------------
 // Page side: runs inside each frame (main world), serialised. Self-contained by necessity.
 
-async function installAgent(opts: AgentOptions, key: string, token: string): Promise<Collected> {
+async function installAgent(opts: AgentOptions, key: string, token: string): Promise<string> {
   const doc = document;
   // Layout can still change while web fonts load; wait a bounded time (re-measuring catches the rest).
   await Promise.race([doc.fonts.ready, new Promise((resolve) => setTimeout(resolve, 2_000))]);
@@ -575,24 +597,46 @@ async function installAgent(opts: AgentOptions, key: string, token: string): Pro
       holder.showPopover();
       if (!holder.matches(':popover-open')) throw new Error('overlay container is not in the top layer');
       const origin = holder.getBoundingClientRect();
+      // All boxes are one SVG path (one element, one layout, one paint, one removal), in a closed
+      // shadow root that no page selector reaches. Edges are rounded outwards to 1/8 px.
       const pad = opts.pad;
-      const wanted = boxes.map((r) => ({ left: r.left - pad, top: r.top - pad, width: r.width + 2 * pad, height: r.height + 2 * pad }));
-      const overlays = wanted.map((w) => {
-        const overlay = doc.createElement('orderly-redaction');
-        overlay.style.cssText = `position:absolute!important;display:block!important;box-sizing:border-box!important;margin:0!important;padding:0!important;border:0!important;left:${w.left - origin.left}px!important;top:${w.top - origin.top}px!important;width:${w.width}px!important;height:${w.height}px!important;min-width:0!important;min-height:0!important;max-width:none!important;max-height:none!important;background:${opts.color}!important;opacity:1!important;visibility:visible!important;filter:none!important;transform:none!important;mix-blend-mode:normal!important;clip-path:none!important;mask:none!important;forced-color-adjust:none!important;pointer-events:none!important;`;
-        return overlay;
+      const out = (v: number): number => Math.floor(v * 8) / 8;
+      const up = (v: number): number => Math.ceil(v * 8) / 8;
+      let minX = Infinity;
+      let minY = Infinity;
+      let maxX = -Infinity;
+      let maxY = -Infinity;
+      const edges = boxes.map((r) => {
+        const e = [out(r.left - pad - origin.left), out(r.top - pad - origin.top), up(r.right + pad - origin.left), up(r.bottom + pad - origin.top)] as const;
+        minX = Math.min(minX, e[0]);
+        minY = Math.min(minY, e[1]);
+        maxX = Math.max(maxX, e[2]);
+        maxY = Math.max(maxY, e[3]);
+        return e;
       });
-      holder.append(...overlays);
-      // Verify where the overlays landed (zoom, transforms, odd containing blocks).
-      overlays.forEach((overlay, i) => {
-        const got = overlay.getBoundingClientRect();
-        const w = wanted[i]!;
-        if (Math.abs(got.left - w.left) > 0.5 || Math.abs(got.top - w.top) > 0.5 || got.width + 0.5 < w.width || got.height + 0.5 < w.height) {
-          throw new Error('overlay misplaced');
-        }
-      });
+      // Every subpath clockwise under the nonzero rule: overlapping boxes add up, never cancel out.
+      const d = edges.map(([x0, y0, x1, y1]) => `M${x0 - minX} ${y0 - minY}H${x1 - minX}V${y1 - minY}H${x0 - minX}Z`).join('');
+      const svgNs = 'http://www.w3.org/2000/svg';
+      const svg = doc.createElementNS(svgNs, 'svg');
+      const path = doc.createElementNS(svgNs, 'path');
+      const width = maxX - minX;
+      const height = maxY - minY;
+      svg.setAttribute('width', String(width));
+      svg.setAttribute('height', String(height));
+      svg.style.cssText = `position:absolute!important;display:block!important;box-sizing:content-box!important;margin:0!important;padding:0!important;border:0!important;left:${minX}px!important;top:${minY}px!important;width:${width}px!important;height:${height}px!important;min-width:0!important;min-height:0!important;max-width:none!important;max-height:none!important;overflow:visible!important;background:transparent!important;opacity:1!important;visibility:visible!important;filter:none!important;transform:none!important;translate:none!important;rotate:none!important;scale:none!important;zoom:1!important;mix-blend-mode:normal!important;clip-path:none!important;mask:none!important;forced-color-adjust:none!important;pointer-events:none!important;`;
+      path.setAttribute('d', d);
+      path.style.cssText = `display:inline!important;fill:${opts.color}!important;fill-opacity:1!important;fill-rule:nonzero!important;stroke:none!important;opacity:1!important;visibility:visible!important;filter:none!important;transform:none!important;translate:none!important;rotate:none!important;scale:none!important;clip-path:none!important;mask:none!important;marker:none!important;mix-blend-mode:normal!important;shape-rendering:crispEdges!important;pointer-events:none!important;`;
+      svg.appendChild(path);
+      holder.attachShadow({ mode: 'closed' }).appendChild(svg);
+      // Verify where the path landed (zoom, transforms, odd containing blocks): the SVG's box and
+      // the path's geometry both span exactly the boxes, with no transform in between.
+      const near = (got: DOMRect): boolean => Math.abs(got.left - origin.left - minX) <= 0.5 && Math.abs(got.top - origin.top - minY) <= 0.5 && Math.abs(got.width - width) <= 0.5 && Math.abs(got.height - height) <= 0.5;
+      const ctm = path.getCTM();
+      if (!near(svg.getBoundingClientRect()) || !near(path.getBoundingClientRect()) || !ctm || ctm.a !== 1 || ctm.b !== 0 || ctm.c !== 0 || ctm.d !== 1 || ctm.e !== 0 || ctm.f !== 0) {
+        throw new Error('overlay misplaced');
+      }
       observer.takeRecords(); // our own insertion
-      return { stale: false, boxes: overlays.length };
+      return { stale: false, boxes: boxes.length };
     } catch (error) {
       verdict = false;
       clearTimeout(timer);
@@ -602,9 +646,9 @@ async function installAgent(opts: AgentOptions, key: string, token: string): Pro
   };
 
   const agent: PageAgent = {
-    draw: (t, arg) => {
+    draw: (t, plan, covers) => {
       if (t !== token) throw new Error('wrong token');
-      return draw(arg);
+      return draw({ ...(JSON.parse(plan) as Plan), covers });
     },
     cleanup: (t) => {
       if (t !== token) throw new Error('wrong token');
@@ -612,7 +656,7 @@ async function installAgent(opts: AgentOptions, key: string, token: string): Pro
     },
   };
   Object.defineProperty(window, key, { value: agent, configurable: true, enumerable: false, writable: false });
-  return { texts, breaks, groups, allowedValues };
+  return JSON.stringify({ texts, breaks, groups, allowedValues });
 }
 
 /** The agent's source, with the `__name` esbuild's keepNames would otherwise leave undefined. */

@@ -93,6 +93,17 @@ const POSITIVES: [string, string, string][] = [
   ['URL', 'GET https://portal.example.com/e?memberId=ZQX1&dob=1980-01-02.', 'https://portal.example.com/e?memberId=ZQX1&dob=1980-01-02'],
   ['URL', 'link www.example.com/s?q=zorblax+mctestface', 'www.example.com/s?q=zorblax+mctestface'],
   ['URL', 'GET /api/eligibility?memberId=ZQX1 200', '/api/eligibility?memberId=ZQX1'],
+  ['URL', 'GET https://portal.example.com/patients/12345 200', 'https://portal.example.com/patients/12345'],
+  ['URL', 'opened portal.example.com/members/ZQX100200301/claims.', 'portal.example.com/members/ZQX100200301/claims'],
+  ['URL', 'GET /members/ZQX100200301 200', '/members/ZQX100200301'],
+  ['URL', 'see https://social.example.com/users/zorblax-mctestface', 'https://social.example.com/users/zorblax-mctestface'],
+  ['URL', 'link https://example.org/people/Zorblax%20Mctestface)', 'https://example.org/people/Zorblax%20Mctestface'],
+  ['URL', 'route https://portal.example.com/#/patients/4412', 'https://portal.example.com/#/patients/4412'],
+  ['URL', 'short link www.example.com/p/123456789', 'www.example.com/p/123456789'],
+  ['URL', 'bio https://social.example.com/@zorblax', 'https://social.example.com/@zorblax'],
+  ['URL', 'page http://example.net/~zmctestface/', 'http://example.net/~zmctestface/'],
+  ['URL', 'GET https://portal.example.com/claims/CLM-2024-10001/status', 'https://portal.example.com/claims/CLM-2024-10001/status'],
+  ['URL', '"url":"/api/patient-id/7731/chart"', '/api/patient-id/7731/chart'],
   ['ID', 'claim number CLM-00998877 denied', 'CLM-00998877'],
   ['ID', 'Your student ID is 4455667 on file', '4455667'],
   ['ID', 'case no. 2019-CV-0042 set', '2019-CV-0042'],
@@ -155,6 +166,11 @@ const NEGATIVES: [string, string][] = [
   ['uuid and ulid', 'run 3b241101-e2bb-4255-8caf-4136c566a962 and 01J9ZK3M4N5P6Q7R8S9T0V1W2X'],
   ['hex digest', 'sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'],
   ['a URL without a query', 'opened https://portal.example.com/claims/status'],
+  ['URLs whose path names no one', 'goto https://portal.example.com/eligibility, then https://portal.example.com/patients/search and /members/new'],
+  ['a request path with run ids', 'POST /v1/runner/runs/01J9ZK3M4N5P6Q7R8S9T0V1W2X/steps/complete 200, GET /v1/runs/3b241101-e2bb-4255-8caf-4136c566a962'],
+  ['a route template', 'GET /v1/users/:id/roles'],
+  ['versions, dates and assets in paths', 'https://cdn.example.com/chromium/131.0.6778.85/chrome-linux.zip, /blog/2024/notes, /static/main.8f3a2c91.js'],
+  ['file paths and slashes in prose', 'at run (/app/dist/bot.js:12:34), pain 5/10, and/or w/ patient/family'],
   ['a question mark in prose', 'why? really?yes'],
   ['keywords without ids', 'member count 42, account locked after 3 attempts, plan covers 12 visits'],
   ['may as a verb', 'this may 2 times fail'],
@@ -171,6 +187,18 @@ const NEGATIVES: [string, string][] = [
 describe('pattern layer: look-alikes stay', () => {
   it.each(NEGATIVES)('%s', (_name, text) => {
     expect(masked(text)).toEqual([]);
+  });
+});
+
+describe('URLs without a query', () => {
+  // The whole URL is one span, whatever label the merge keeps (a user name can read as an email too).
+  it.each([
+    ['a user name and password', 'fetch https://zmctestface:hunter2@portal.example.com/ failed', 'https://zmctestface:hunter2@portal.example.com/'],
+    ['a user name alone', 'ftp://zmctestface@files.example.org/in/ ok', 'ftp://zmctestface@files.example.org/in/'],
+    ['a path with an id after a person word', 'GET https://portal.example.com/patients/1234', 'https://portal.example.com/patients/1234'],
+  ])('%s', (_name, text, part) => {
+    const spans = mergeSpans(scanPatterns(text)).map((s) => text.slice(s.start, s.end));
+    expect(spans).toEqual([part]);
   });
 });
 

@@ -135,6 +135,63 @@ export interface Rule {
 const digitsOf = (s: string): string => s.replace(/\D/g, '');
 const ID_BEFORE = /(?:#|\b(?:acct|account|mrn|id|no|number|policy|member|claim|invoice|order|case|ref|reference|npi|transaction|routing)\b)[ \t:.=#-]*$/i;
 
+/**
+ * Path segments that name a collection of people or of their records: the segment after one
+ * (`/patients/12345`, `/members/ZZT100200301`, `/users/jane-doe`) identifies someone. Compared
+ * lower-cased, without `-`, `_` and a trailing `id`/`ids` (`patient-id`, `memberIds`).
+ */
+const URL_PERSON_WORDS = new Set(
+  [
+    'patient', 'member', 'mbr', 'subscriber', 'beneficiary', 'beneficiaries', 'enrollee', 'insured', 'dependent', 'person', 'persons', 'people',
+    'user', 'u', 'profile', 'customer', 'client', 'account', 'acct', 'chart', 'record', 'mrn', 'encounter', 'visit', 'appointment', 'claim',
+    'case', 'contact', 'employee', 'student', 'resident', 'guarantor', 'caregiver', 'guardian', 'provider', 'doctor', 'physician',
+  ].flatMap((w) => (w.endsWith('s') || w.endsWith('ies') || w === 'people' || w === 'u' ? [w] : [w, `${w}s`])),
+);
+/**
+ * Segments after a person word that are a route, not someone (`/patients/search`). Anything else
+ * there is masked: a number, a name (`john-smith`, `Okafor`), a user name, a hash.
+ */
+const URL_ROUTE_WORDS = new Set([
+  'new', 'search', 'list', 'all', 'edit', 'create', 'add', 'update', 'delete', 'remove', 'lookup', 'find', 'query', 'index', 'me', 'self',
+  'current', 'mine', 'details', 'detail', 'summary', 'status', 'history', 'export', 'import', 'upload', 'download', 'settings', 'overview',
+  'dashboard', 'home', 'login', 'logout', 'signin', 'signout', 'register', 'signup', 'active', 'inactive', 'recent', 'pending', 'open',
+  'closed', 'count', 'stats', 'page', 'view', 'print', 'report', 'reports', 'batch', 'bulk', 'filter', 'verify', 'eligibility', 'coverage',
+  'benefits', 'intake', 'admin', 'api', 'v1', 'v2', 'v3', 'password', 'security', 'preferences', 'billing', 'notifications', 'documents',
+  'messages', 'info', 'information', 'upcoming', 'past', 'today', 'scheduled', 'schedule', 'calendar',
+]);
+/** A record number as a path segment: letters, then five or more digits (`ZZT100200301`, `CLM-2024-10001`, `123456789`). */
+// Not a dotted version (`131.0.6778.85`), a hash or a ULID: digits are not broken up by letters or dots.
+const URL_ID_SEGMENT = /^[A-Za-z]{0,10}[-_.:]?\d[\d_-]*\d[A-Za-z]{0,3}$/;
+const URL_FILE_EXTENSION = /\.(?:html?|php|aspx?|jsp|json|xml|js|mjs|css|png|jpe?g|gif|svg|ico|pdf|txt|csv|webp|woff2?|map)$/i;
+
+/** Whether a URL's path (from its first `/`, query and fragment included) names a person or a record. */
+function urlPathCarriesPhi(path: string): boolean {
+  const q = path.indexOf('?');
+  const hash = path.indexOf('#');
+  // The fragment is a path too in single-page apps (`#/patients/12345`).
+  const parts = q < 0 ? path : path.slice(0, q) + (hash > q ? path.slice(hash) : '');
+  let afterPerson = false;
+  for (const raw of parts.split(/[/#]/)) {
+    if (raw === '') continue;
+    let segment = raw;
+    if (segment.includes('%')) {
+      try {
+        segment = decodeURIComponent(segment);
+      } catch {
+        // A malformed escape: read the segment as written.
+      }
+    }
+    const bare = segment.replace(URL_FILE_EXTENSION, '');
+    const key = bare.toLowerCase().replace(/[-_]/g, '').replace(/ids?$/, '');
+    if (afterPerson && !URL_PERSON_WORDS.has(key) && !URL_ROUTE_WORDS.has(bare.toLowerCase()) && !bare.startsWith(':')) return true;
+    // A handle (`/@jdoe`, `/~jdoe`), a record number anywhere, an email address in the path.
+    if (/^[@~][A-Za-z]/.test(bare) || bare.includes('@')) return true;
+    if (URL_ID_SEGMENT.test(bare) && digitsOf(bare).length >= 5) return true;
+    afterPerson = URL_PERSON_WORDS.has(key) && key !== '';
+  }
+  return false;
+}
+
 /** The whole match is the span. */
 function whole(label: PatternLabel, valid?: (m: RegExpExecArray) => boolean): Evaluate {
   return (m, _text, out) => {
@@ -323,13 +380,20 @@ const SPECS: readonly RuleSpec[] = [
     evaluate: whole('EMAIL'),
   },
   {
+    // With a scheme (or `www.`): masked whole when it has a query, a user name (`user:pw@host`), or
+    // a path or fragment that names a person or a record (see `urlPathCarriesPhi`).
     name: 'url',
-    source: `${NB}(?:${['https', 'http', 'ftp'].map((s) => `(?:${s}|${title(s)}|${s.toUpperCase()})`).join('|')}:\\/\\/|(?:www|WWW)\\.)[^\\s"'<>\\\\^\`{|}]*\\?[^\\s"'<>\\\\^\`{|}]+`,
+    source: `${NB}(?:${['https', 'http', 'ftp'].map((s) => `(?:${s}|${title(s)}|${s.toUpperCase()})`).join('|')}:\\/\\/|(?:www|WWW)\\.)[^\\s"'<>\\\\^\`{|}]+`,
     evaluate: (m, _text, out) => {
       // Sentence punctuation after a URL is not part of it.
       const url = m[0].replace(/[.,;:!)\]]+$/, '');
       const q = url.indexOf('?');
-      if (q < 0 || q === url.length - 1) return;
+      const scheme = url.indexOf('://');
+      const rest = scheme >= 0 ? url.slice(scheme + 3) : url;
+      const authorityEnd = rest.search(/[/?#]/);
+      const authority = authorityEnd < 0 ? rest : rest.slice(0, authorityEnd);
+      const hasQuery = q >= 0 && q < url.length - 1;
+      if (!hasQuery && !(scheme >= 0 && authority.includes('@')) && !(authorityEnd >= 0 && urlPathCarriesPhi(rest.slice(authorityEnd)))) return;
       out.push({ start: m.index, end: m.index + url.length, label: 'URL' });
     },
   },
@@ -339,6 +403,17 @@ const SPECS: readonly RuleSpec[] = [
     source: `(?<![^\\s"'<>\\\\^\`{|}(),;=])(?:(?:[A-Za-z0-9-]+\\.)+[A-Za-z]{2,24}(?::\\d{1,5})?)?\\/[^\\s"'<>\\\\^\`{|}?]*\\?[^\\s"'<>\\\\^\`{|}=]*=[^\\s"'<>\\\\^\`{|}]*`,
     evaluate: (m, _text, out) => {
       const url = m[0].replace(/[.,;:!)\]]+$/, '');
+      out.push({ start: m.index, end: m.index + url.length, label: 'URL' });
+    },
+  },
+  {
+    // Without a scheme, no query: `portal.example.com/patients/12345`, a request path
+    // `/members/ZZT100200301/claims`; masked only when the path names a person or a record.
+    name: 'url-path-id',
+    source: `(?<![^\\s"'<>\\\\^\`{|}(),;=])(?:(?:[A-Za-z0-9-]+\\.)+[A-Za-z]{2,24}(?::\\d{1,5})?)?\\/[^\\s"'<>\\\\^\`{|}]*`,
+    evaluate: (m, _text, out) => {
+      const url = m[0].replace(/[.,;:!)\]]+$/, '');
+      if (!urlPathCarriesPhi(url.slice(url.indexOf('/')))) return;
       out.push({ start: m.index, end: m.index + url.length, label: 'URL' });
     },
   },
@@ -573,7 +648,7 @@ const rule = (name: string): Rule => {
 
 const R = {
   ssn: rule('ssn'), phone: rule('phone'), phoneLocal: rule('phone-local'), phoneIntl: rule('phone-international'), phoneBare: rule('phone-bare'), dateOrdinal: rule('date-ordinal'), dateMonthDay: rule('date-month-day'), email: rule('email'), url: rule('url'),
-  urlPath: rule('url-path'), ipv4: rule('ipv4'), ipv6: rule('ipv6'), dateMdy: rule('date-mdy'), dateYmd: rule('date-ymd'), dateMonthFirst: rule('date-month-first'),
+  urlPath: rule('url-path'), urlPathId: rule('url-path-id'), ipv4: rule('ipv4'), ipv6: rule('ipv6'), dateMdy: rule('date-mdy'), dateYmd: rule('date-ymd'), dateMonthFirst: rule('date-month-first'),
   dateDayFirst: rule('date-day-first'), dateCompactMonth: rule('date-compact-month'), ageSuffix: rule('age-suffix'), zip4: rule('zip-plus4'),
   zipState: rule('zip-after-state'), address: rule('street-address'), poBox: rule('po-box'), npi: rule('npi'), card: rule('card'),
   mbi: rule('mbi'), vin: rule('vin'), cardMasked: rule('card-masked'), dea: rule('dea'), mac: rule('mac'), jsonKey: rule('json-key'),
@@ -698,6 +773,12 @@ export function scanPatterns(text: string, from = 0, to = text.length, out: Span
         tryAt(R.ipv6, text, i, out);
       } else if (c === C_STAR) {
         if (charCodeAt.call(text, i + 3) === C_STAR) tryAt(R.cardMasked, text, i, out);
+      } else if (c === C_SLASH) {
+        // A path: a URL without a scheme starts at the first `/` of its run, or at a host right
+        // before it. Each start is tried once, at the first slash after it.
+        let k = i;
+        while (k > 0 && !isUrlEnd(charCodeAt.call(text, k - 1)) && charCodeAt.call(text, k - 1) !== C_SLASH) k--;
+        for (let p = k; p <= i; p++) if (p === 0 || isUrlStartAfter(charCodeAt.call(text, p - 1))) tryAt(R.urlPathId, text, p, out);
       } else if (c === C_QUESTION) {
         // A query string: its URL starts somewhere in the run of URL characters before it.
         let s = i;
