@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 # PGlite loads its WebAssembly through import(), which Jest's VM allows only with this flag.
 JEST := NODE_OPTIONS=--experimental-vm-modules jest
 
-.PHONY: install build demo up test lint typecheck unit integration bench services clean images images-test images-lint
+.PHONY: install build demo up test lint typecheck unit integration bench soak services clean images images-test images-lint
 
 install:
 	@scripts/bootstrap.sh
@@ -52,6 +52,10 @@ test: lint typecheck unit integration
 
 bench: build services
 	tsx bench/run.ts
+
+# Runs under random real faults for SOAK_MINUTES (15); writes bench/soak.json. Not part of `make test`.
+soak: build services
+	tsx bench/soak.ts
 
 clean:
 	rm -rf */dist bots/*/dist .orderly
