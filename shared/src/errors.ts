@@ -85,6 +85,10 @@ export const ERROR_CODES = {
   ORDERLY_E_IDENTITY_CONFLICT: { status: 409, retryable: false, doc: 'A user, service account or runner identity with this name already exists.' },
   ORDERLY_E_SCHEDULE_INVALID: { status: 400, retryable: false, doc: 'A schedule needs exactly one of a valid cron pattern (UTC) or an interval in seconds, no more often than `ORDERLY_SCHEDULE_MIN_INTERVAL_SECONDS`, and a name of 1-64 lower-case letters, digits, `.`, `_` and `-` that is not a UUID.' },
   ORDERLY_E_SCHEDULE_CONFLICT: { status: 409, retryable: false, doc: 'A schedule with this name already exists.' },
+  ORDERLY_E_TIME_ZONE_UNKNOWN: { status: 400, retryable: false, doc: 'The time zone is not an IANA zone name this control room knows (e.g. `Europe/Berlin`, `America/New_York`, `UTC`).' },
+  ORDERLY_E_CALENDAR_UNKNOWN: { status: 400, retryable: false, doc: 'No business calendar has this name: create it first (`PUT /v1/calendars/NAME`).' },
+  ORDERLY_E_CALENDAR_INVALID: { status: 400, retryable: false, doc: 'A business calendar needs a name (1-64 lower-case letters, digits, `.`, `_`, `-`), an IANA time zone, working weekdays 1-7 and holidays as `YYYY-MM-DD` dates or an iCalendar file of all-day events without RRULE.' },
+  ORDERLY_E_CALENDAR_IN_USE: { status: 409, retryable: false, doc: 'A business calendar that a schedule uses cannot be deleted: move or delete the schedule first.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
