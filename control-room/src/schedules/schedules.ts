@@ -312,6 +312,11 @@ export class Schedules {
       }
       return outcome;
     }
+    if (row.overlap_policy === 'queue_one' && row.queued_fire_at && row.queued_fire_at.getTime() < fireTimeMs) {
+      // The previous run ended before the drain job looked: the queued fire goes first, this one
+      // then waits behind it (at most one fire waits, and fires run in order).
+      await this.drain(scheduleId, row.queued_fire_at.getTime());
+    }
     if (row.overlap_policy !== 'allow') {
       const active = await this.activeRun(scheduleId, fireTimeMs);
       if (active) {
