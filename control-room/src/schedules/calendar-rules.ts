@@ -66,21 +66,39 @@ export function nextFire(spec: CronSpec, afterMs: number): number | undefined {
     }
     return undefined;
   }
-  // Moved fires: a fire on a non-working day up to MAX_MOVE_DAYS back may land after `afterMs`.
+  // Moved fires: a fire on a non-working day before `afterMs` may land after it, but only one of
+  // the run of non-working days just before `afterMs`'s day (a working day in between takes them).
+  const wallDay = (ms: number) => Math.floor(wallOf(timeZone, ms) / DAY) * DAY;
+  const dayWorks = (wallDayStart: number) => isWorkingInstant(calendar, wallToInstant(timeZone, wallDayStart + DAY / 2));
+  let from = wallDay(afterMs);
+  for (let k = 0; k < MAX_MOVE_DAYS && !dayWorks(from - DAY); k++) from -= DAY;
+  // All fires of one non-working day move by the same number of days: found once per day.
+  const shiftOfDay = new Map<number, number | undefined>();
+  const moved = (c: number): number | undefined => {
+    const day = wallDay(c);
+    if (!shiftOfDay.has(day)) {
+      const m = moveToWorkingDay(calendar, timeZone, c);
+      shiftOfDay.set(day, m === undefined ? undefined : Math.round((wallDay(m) - day) / DAY));
+    }
+    const k = shiftOfDay.get(day);
+    if (k === undefined) return undefined;
+    const instant = wallToInstant(timeZone, wallOf(timeZone, c) + k * DAY);
+    return isWorkingInstant(calendar, instant) ? instant : moveToWorkingDay(calendar, timeZone, c);
+  };
   let best: number | undefined;
-  let c = nextZonedFire(cron, timeZone, afterMs - (MAX_MOVE_DAYS + 1) * DAY);
+  let c = nextZonedFire(cron, timeZone, Math.min(afterMs, wallToInstant(timeZone, from) - 1));
   while (c !== undefined && c <= horizon && (best === undefined || c < best)) {
     if (isWorkingInstant(calendar, c)) {
-      if (c > afterMs) best = best === undefined ? c : Math.min(best, c);
-      if (c <= afterMs) {
-        // A past working day's fires move nothing: jump to its end.
-        const dayEnd = wallToInstant(timeZone, Math.floor(wallOf(timeZone, c) / DAY) * DAY + DAY) - 1;
-        c = nextZonedFire(cron, timeZone, Math.max(c, Math.min(dayEnd, afterMs)));
+      if (c > afterMs) {
+        best = best === undefined ? c : Math.min(best, c);
+      } else {
+        // A past working day's fires move nothing: go on from `afterMs`.
+        c = nextZonedFire(cron, timeZone, afterMs);
         continue;
       }
     } else {
-      const moved = moveToWorkingDay(calendar, timeZone, c);
-      if (moved !== undefined && moved > afterMs) best = best === undefined ? moved : Math.min(best, moved);
+      const m = moved(c);
+      if (m !== undefined && m > afterMs) best = best === undefined ? m : Math.min(best, m);
     }
     c = nextZonedFire(cron, timeZone, c);
   }

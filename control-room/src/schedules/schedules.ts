@@ -14,7 +14,7 @@ import { Calendars } from './calendars';
 import { CreateScheduleRequest, FireRecord, NextFires, ScheduleName, ScheduleView } from './schemas';
 import { SchedulerQueue, schedulerMatches, SchedulerState } from './scheduler-queue';
 import { calendarOfTickName, parseTiming, Timing } from './timing';
-import { formatLocal } from './zoned';
+import { formatLocal, nextZonedFire } from './zoned';
 
 interface ScheduleRow {
   id: string;
@@ -56,6 +56,21 @@ export interface SchedulesDeps {
   misfireGraceMs?: number;
   /** How often a queue_one schedule's queued fire checks whether the previous run has ended. Default 5 s. */
   drainPollMs?: number;
+}
+
+/** A schedule that moves non-working days' fires may fire at most this often a day. */
+export const MAX_MOVED_FIRES_PER_DAY = 24;
+
+/** How many times `cron` fires on its busiest day of a sample week (counting stops at `limit`). */
+function firesPerDay(cron: string, limit: number): number {
+  let most = 0;
+  for (let day = 0; day < 7; day++) {
+    const start = Date.UTC(2027, 0, 4 + day); // a Monday, then the rest of the week (UTC: wall time, no changes)
+    let n = 0;
+    for (let t = nextZonedFire(cron, 'UTC', start - 1); t !== undefined && t < start + 86_400_000 && n < limit; t = nextZonedFire(cron, 'UTC', t)) n++;
+    most = Math.max(most, n);
+  }
+  return most;
 }
 
 /** At most this many missed fires are recorded for one outage (the count is always audited). */
@@ -160,6 +175,10 @@ export class Schedules {
     const calendarPolicy = request.calendar !== undefined ? request.calendarPolicy ?? 'skip' : null;
     if (calendarPolicy === 'next_working_day' && timing.kind === 'every') {
       throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', 'moving fires to the next working day needs a cron schedule; an interval schedule may only skip non-working days');
+    }
+    if (calendarPolicy === 'next_working_day' && timing.kind === 'cron' && firesPerDay(timing.cron, MAX_MOVED_FIRES_PER_DAY + 1) > MAX_MOVED_FIRES_PER_DAY) {
+      // Moving looks back over the non-working days before each fire; a pattern firing every minute would make that slow.
+      throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', `moving fires to the next working day is for patterns that fire at most ${MAX_MOVED_FIRES_PER_DAY} times a day`, { maximumPerDay: MAX_MOVED_FIRES_PER_DAY });
     }
     if (request.calendar !== undefined) await this.calendars.get(request.calendar);
     const pkg = await this.deps.packages.resolve(request.bot, request.version);
