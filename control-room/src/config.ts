@@ -41,6 +41,7 @@ export const ControlRoomConfigSchema = z
     ORDERLY_SESSION_MAX_HOURS: positiveInt(12),
     ORDERLY_TOKEN_MAX_DAYS: positiveInt(90),
     ORDERLY_SCHEDULE_MIN_INTERVAL_SECONDS: positiveInt(60),
+    ORDERLY_SCHEDULE_MISFIRE_GRACE_SECONDS: positiveInt(60),
   })
   .refine((env) => env.ORDERLY_PROD_SEGMENTS.every((s) => env.ORDERLY_SEGMENTS.includes(s)), { message: 'every production segment must be one of ORDERLY_SEGMENTS', path: ['ORDERLY_PROD_SEGMENTS'] })
   .refine((env) => !env.VAULT_ADDR || env.VAULT_TOKEN_FILE, { message: 'VAULT_TOKEN_FILE is required with VAULT_ADDR', path: ['VAULT_TOKEN_FILE'] })
@@ -114,6 +115,7 @@ export const ControlRoomConfigSchema = z
       tokenMaxDays: env.ORDERLY_TOKEN_MAX_DAYS,
       /** Schedules may not fire more often than this (interval, or the gap between cron fires). */
       scheduleMinIntervalSeconds: env.ORDERLY_SCHEDULE_MIN_INTERVAL_SECONDS,
+      scheduleMisfireGraceSeconds: env.ORDERLY_SCHEDULE_MISFIRE_GRACE_SECONDS,
     };
   });
 export type ControlRoomConfig = z.infer<typeof ControlRoomConfigSchema>;

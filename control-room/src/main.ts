@@ -146,7 +146,7 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     });
     const scheduling = await startSchedules({
       db, packages, runs, cipher, audit, log, connection: redis, prefix: config.queuePrefix, segments: config.segments,
-      minIntervalSeconds: config.scheduleMinIntervalSeconds, releaseGate: releases,
+      minIntervalSeconds: config.scheduleMinIntervalSeconds, releaseGate: releases, misfireGraceMs: config.scheduleMisfireGraceSeconds * 1000,
     });
     cleanups.push(() => scheduling.close());
     const metrics = new ControlRoomMetrics({ db, redis, queuePrefix: config.queuePrefix, segments: config.segments });

@@ -83,9 +83,13 @@ export const ERROR_CODES = {
   ORDERLY_E_GRANT_NOT_HELD: { status: 403, retryable: false, doc: 'Nobody grants a role they do not hold: the caller lacks a binding that covers one of the roles asked for.' },
   ORDERLY_E_ACCESS_REQUEST_INVALID: { status: 409, retryable: false, doc: 'The access request is not pending any more, or the caller may not confirm it (it is their own, or they lack the permission).' },
   ORDERLY_E_IDENTITY_CONFLICT: { status: 409, retryable: false, doc: 'A user, service account or runner identity with this name already exists.' },
-  ORDERLY_E_SCHEDULE_INVALID: { status: 400, retryable: false, doc: 'A schedule needs exactly one of a valid cron pattern (UTC) or an interval in seconds, no more often than `ORDERLY_SCHEDULE_MIN_INTERVAL_SECONDS`, and a name of 1-64 lower-case letters, digits, `.`, `_` and `-` that is not a UUID.' },
+  ORDERLY_E_SCHEDULE_INVALID: { status: 400, retryable: false, doc: 'A schedule needs exactly one of a valid cron pattern (read in the time zone of the schedule) or an interval in seconds, no more often than `ORDERLY_SCHEDULE_MIN_INTERVAL_SECONDS`, and a name of 1-64 lower-case letters, digits, `.`, `_` and `-` that is not a UUID; `calendarPolicy` needs a `calendar`, and `next_working_day` a cron pattern.' },
   ORDERLY_E_SCHEDULE_CONFLICT: { status: 409, retryable: false, doc: 'A schedule with this name already exists.' },
   ORDERLY_E_TRY_SECRETS_INVALID: { status: 400, retryable: false, doc: '`orderly bot try`: the `--secrets` file is not a readable JSON object of string values, lacks a credential the manifest declares, or names one it does not declare; nothing was run.' },
+  ORDERLY_E_TIME_ZONE_UNKNOWN: { status: 400, retryable: false, doc: 'The time zone is not an IANA zone name this control room knows (e.g. `Europe/Berlin`, `America/New_York`, `UTC`).' },
+  ORDERLY_E_CALENDAR_UNKNOWN: { status: 400, retryable: false, doc: 'No business calendar has this name: create it first (`PUT /v1/calendars/NAME`).' },
+  ORDERLY_E_CALENDAR_INVALID: { status: 400, retryable: false, doc: 'A business calendar needs a name (1-64 lower-case letters, digits, `.`, `_`, `-`), an IANA time zone, working weekdays 1-7 and holidays as `YYYY-MM-DD` dates or an iCalendar file of all-day events without RRULE.' },
+  ORDERLY_E_CALENDAR_IN_USE: { status: 409, retryable: false, doc: 'A business calendar that a schedule uses cannot be deleted: move or delete the schedule first.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; doc: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -4,7 +4,7 @@ import { OrderlyError } from '@orderly/shared';
 import { canIn, segmentsWith } from '../access/bindings';
 import { parseRequest } from '../http/errors';
 import { Schedules } from './schedules';
-import { CreateScheduleRequest, ScheduleRef } from './schemas';
+import { CalendarName, CreateScheduleRequest, NextFiresQuery, PutCalendarRequest, ScheduleRef } from './schemas';
 
 const RefParams = z.strictObject({ id: ScheduleRef });
 const NoQuery = z.strictObject({});
@@ -72,9 +72,54 @@ export function scheduleRoutes(app: FastifyInstance, schedules: Schedules): void
     auditSchedule(request, view);
     return view;
   });
+  app.get('/v1/schedules/:id/next', { config: { permission: 'runs.read' } }, async (request) => {
+    const { count } = parseRequest(NextFiresQuery, request.query, 'query');
+    return schedules.nextFires(await scopedRef(request, schedules, 'runs.read'), count);
+  });
+  app.get('/v1/schedules/:id/fire-records', { config: { permission: 'runs.read' } }, async (request) => {
+    parseRequest(NoQuery, request.query, 'query');
+    return { records: await schedules.fireRecords(await scopedRef(request, schedules, 'runs.read')) };
+  });
+  calendarRoutes(app, schedules);
   app.delete('/v1/schedules/:id', { config: { permission: 'schedules.manage', audit: 'schedule.delete' } }, async (request) => {
     const view = await schedules.remove(await scopedRef(request, schedules, 'schedules.manage'));
     auditSchedule(request, view);
+    return view;
+  });
+}
+
+const CalendarParams = z.strictObject({ name: CalendarName });
+
+/** Calendars are shared by schedules of every segment: changing one needs `schedules.manage` in all of them. */
+function assertAllSegments(request: FastifyRequest): void {
+  if (segmentsWith(request.principal, 'schedules.manage') !== 'all') {
+    throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'business calendars are shared by all segments: changing one needs schedules.manage in every segment', { permission: 'schedules.manage' });
+  }
+}
+
+/** Business calendars: read by whoever may read runs, created, replaced and deleted by operators. */
+function calendarRoutes(app: FastifyInstance, schedules: Schedules): void {
+  const calendars = schedules.calendars;
+  app.get('/v1/calendars', { config: { permission: 'runs.read' } }, async (request) => {
+    parseRequest(NoQuery, request.query, 'query');
+    return { calendars: await calendars.list() };
+  });
+  app.get('/v1/calendars/:name', { config: { permission: 'runs.read' } }, async (request) => calendars.view(parseRequest(CalendarParams, request.params, 'path').name));
+  app.put('/v1/calendars/:name', { config: { permission: 'schedules.manage', audit: 'calendar.put' } }, async (request) => {
+    const { name } = parseRequest(CalendarParams, request.params, 'path');
+    assertAllSegments(request);
+    const body = parseRequest(PutCalendarRequest, request.body);
+    const view = await calendars.put(name, body, request.principal!.actor);
+    request.auditTarget = `calendar:${name}`;
+    request.auditDetails = { calendar: name, timeZone: view.timeZone, workingDays: view.workingDays.join(","), holidays: view.holidays.length };
+    return view;
+  });
+  app.delete('/v1/calendars/:name', { config: { permission: 'schedules.manage', audit: 'calendar.delete' } }, async (request) => {
+    const { name } = parseRequest(CalendarParams, request.params, 'path');
+    assertAllSegments(request);
+    const view = await calendars.remove(name);
+    request.auditTarget = `calendar:${name}`;
+    request.auditDetails = { calendar: name };
     return view;
   });
 }

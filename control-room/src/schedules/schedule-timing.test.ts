@@ -1,6 +1,6 @@
 import { hasCode } from '@orderly/shared';
 import { fireTimeOf } from './scheduler-queue';
-import { parseTiming, repeatOptions } from './timing';
+import { calendarOfTickName, parseTiming, repeatOptions, tickName } from './timing';
 
 const NOW = Date.UTC(2026, 0, 5, 10, 0, 0); // a Monday
 
@@ -17,7 +17,9 @@ test('exactly one of cron and everySeconds', () => {
   expect(refusal(() => parseTiming({}, 60, NOW))).toBe('ORDERLY_E_SCHEDULE_INVALID');
   expect(refusal(() => parseTiming({ cron: '0 6 * * *', everySeconds: 3600 }, 60, NOW))).toBe('ORDERLY_E_SCHEDULE_INVALID');
   expect(parseTiming({ everySeconds: 3600 }, 60, NOW)).toEqual({ kind: 'every', everySeconds: 3600 });
-  expect(parseTiming({ cron: ' 0  6 * * 1-5 ' }, 60, NOW)).toEqual({ kind: 'cron', cron: '0 6 * * 1-5' });
+  expect(parseTiming({ cron: ' 0  6 * * 1-5 ' }, 60, NOW)).toEqual({ kind: 'cron', cron: '0 6 * * 1-5', timeZone: 'UTC' });
+  expect(parseTiming({ cron: '30 2 * * *', timeZone: 'America/New_York' }, 60, NOW)).toEqual({ kind: 'cron', cron: '30 2 * * *', timeZone: 'America/New_York' });
+  expect(() => parseTiming({ cron: '30 2 * * *', timeZone: 'Mars/Olympus' }, 60, NOW)).toThrow(expect.objectContaining({ code: 'ORDERLY_E_TIME_ZONE_UNKNOWN' }));
 });
 
 test('intervals are whole seconds, no shorter than the minimum', () => {
@@ -40,8 +42,14 @@ test('cron patterns the parser refuses, that never fire, or fire too often are r
   expect(refusal(() => parseTiming({ cron: '*/30 * * * * *' }, 30, NOW))).toBe('accepted');
 });
 
-test('cron is evaluated in UTC and intervals in milliseconds', () => {
-  expect(repeatOptions({ kind: 'cron', cron: '0 6 * * *' })).toEqual({ pattern: '0 6 * * *', tz: 'UTC' });
+test('cron is evaluated in the schedule zone and intervals in milliseconds; a calendar is named in the tick', () => {
+  expect(repeatOptions({ kind: 'cron', cron: '0 6 * * *', timeZone: 'UTC' })).toEqual({ pattern: '0 6 * * *', tz: 'UTC' });
+  expect(repeatOptions({ kind: 'cron', cron: '0 6 * * *', timeZone: 'Europe/Berlin' })).toEqual({ pattern: '0 6 * * *', tz: 'Europe/Berlin' });
+  const timing = { kind: 'cron', cron: '0 9 * * 1', timeZone: 'America/New_York', calendar: { name: 'ops-us', policy: 'next_working_day' } } as const;
+  expect(tickName(timing)).toBe('tick@ops-us@next_working_day');
+  expect(calendarOfTickName(tickName(timing))).toEqual({ name: 'ops-us', policy: 'next_working_day' });
+  expect(tickName({ kind: 'every', everySeconds: 60 })).toBe('tick');
+  for (const name of ['tick', 'tick@Bad@skip', 'tick@ops@later', undefined]) expect(calendarOfTickName(name)).toBeUndefined();
   expect(repeatOptions({ kind: 'every', everySeconds: 90 })).toEqual({ every: 90_000 });
 });
 

@@ -1,6 +1,6 @@
-import { Queue } from 'bullmq';
+import { Queue, RepeatStrategy } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { repeatOptions, Timing } from './timing';
+import { repeatOptions, tickName, Timing } from './timing';
 import { TickData } from './schemas';
 
 /** The control room's own queue of schedule ticks (runners never read it). */
@@ -25,6 +25,8 @@ export function fireTimeOf(jobId: string | undefined, scheduleId: string): numbe
 export interface SchedulerState {
   id: string;
   pattern: string | null;
+  tz: string | null;
+  name: string | null;
   every: number | null;
   next: number | null;
   data: unknown;
@@ -37,8 +39,8 @@ export const TICK_ATTEMPTS = 3;
 export class SchedulerQueue {
   readonly queue: Queue;
 
-  constructor(connection: Redis, prefix: string) {
-    this.queue = new Queue(SCHEDULES_QUEUE, { connection, prefix });
+  constructor(connection: Redis, prefix: string, repeatStrategy?: RepeatStrategy) {
+    this.queue = new Queue(SCHEDULES_QUEUE, { connection, prefix, ...(repeatStrategy ? { settings: { repeatStrategy } } : {}) });
     // Redis outages reach callers as failed calls; an unheard 'error' event would be printed raw.
     this.queue.on('error', () => undefined);
   }
@@ -46,7 +48,7 @@ export class SchedulerQueue {
   /** Creates or updates the scheduler of a schedule; the tick carries only the schedule's id. */
   async upsert(scheduleId: string, timing: Timing): Promise<void> {
     await this.queue.upsertJobScheduler(scheduleId, repeatOptions(timing), {
-      name: 'tick',
+      name: tickName(timing),
       data: { v: 1, scheduleId } satisfies TickData,
       opts: { attempts: TICK_ATTEMPTS, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { age: 3600, count: 1000 }, removeOnFail: { age: 7 * 24 * 3600 } },
     });
@@ -66,13 +68,27 @@ export class SchedulerQueue {
     return (await this.queue.getJobSchedulers(0, -1, true)).map(toState);
   }
 
+  /**
+   * A queue_one schedule's queued fire waits for the previous run: a `drain` job (one per queued
+   * fire) checks again every `pollMs` until the run has ended, then creates the queued fire's run.
+   */
+  async addDrain(scheduleId: string, fireTimeMs: number, pollMs: number): Promise<void> {
+    await this.queue.add('drain', { v: 1, scheduleId } satisfies TickData, {
+      jobId: `drain:${scheduleId}:${fireTimeMs}`, delay: pollMs, attempts: DRAIN_ATTEMPTS, backoff: { type: 'fixed', delay: pollMs },
+      removeOnComplete: { age: 3600, count: 1000 }, removeOnFail: { age: 7 * 24 * 3600 },
+    });
+  }
+
   async close(): Promise<void> {
     await this.queue.close();
   }
 }
 
-function toState(s: { key: string; pattern?: string | null; every?: number | null; next?: number | null; template?: { data?: unknown } }): SchedulerState {
-  return { id: s.key, pattern: s.pattern ?? null, every: s.every ?? null, next: s.next ?? null, data: s.template?.data };
+/** A queued fire is given up after this many checks (a day at the default 5 s). */
+export const DRAIN_ATTEMPTS = 17_280;
+
+function toState(s: { key: string; name?: string | null; pattern?: string | null; tz?: string | null; every?: number | null; next?: number | null; template?: { data?: unknown } }): SchedulerState {
+  return { id: s.key, name: s.name ?? null, pattern: s.pattern ?? null, tz: s.tz ?? null, every: s.every ?? null, next: s.next ?? null, data: s.template?.data };
 }
 
 /** True when the scheduler in Redis already is what `timing` asks for (reconcile leaves it alone). */
@@ -80,5 +96,6 @@ export function schedulerMatches(state: SchedulerState, scheduleId: string, timi
   const wanted = repeatOptions(timing);
   const data = TickData.safeParse(state.data);
   if (!data.success || data.data.scheduleId !== scheduleId) return false;
-  return 'every' in wanted ? state.every === wanted.every && state.pattern === null : state.pattern === wanted.pattern && state.every === null;
+  if (state.name !== tickName(timing)) return false;
+  return 'every' in wanted ? state.every === wanted.every && state.pattern === null : state.pattern === wanted.pattern && state.tz === wanted.tz && state.every === null;
 }

@@ -1,4 +1,4 @@
-import { Job, UnrecoverableError, Worker } from 'bullmq';
+import { Job, RepeatStrategy, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '@orderly/shared';
 import { fireTimeOf, SCHEDULES_QUEUE, TICK_ATTEMPTS } from './scheduler-queue';
@@ -30,12 +30,34 @@ export async function handleTick(schedules: Pick<Schedules, 'fire'>, log: Logger
   throw new Error(outcome.code);
 }
 
-/** The control room's worker on `orderly.schedules`. */
-export function createTickWorker(deps: { schedules: Schedules; connection: Redis; prefix: string; log: Logger }): Worker {
-  const worker = new Worker(SCHEDULES_QUEUE, (job: Job) => handleTick(deps.schedules, deps.log, job), {
+/** A drain job's id: `drain:<scheduleId>:<queued fire time in ms>` (see `SchedulerQueue.addDrain`). */
+const DRAIN_JOB_ID = /^drain:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):(\d{1,15})$/;
+
+/** Still waiting: the job fails this attempt and BullMQ checks again after its fixed backoff. */
+export class StillWaiting extends Error {}
+
+/**
+ * Handles a queue_one schedule's drain job: creates the queued fire's run once the previous run
+ * has ended; throws StillWaiting (retried after the poll interval) while it goes on.
+ */
+export async function handleDrain(schedules: Pick<Schedules, 'drain'>, log: Logger, job: Pick<Job, 'id' | 'data'>): Promise<void> {
+  const data = TickData.safeParse(job.data);
+  const match = DRAIN_JOB_ID.exec(job.id ?? '');
+  if (!data.success || !match || match[1] !== data.data.scheduleId) {
+    log.warn({ queue: SCHEDULES_QUEUE }, 'malformed schedule drain dropped');
+    throw new UnrecoverableError('malformed schedule drain');
+  }
+  const state = await schedules.drain(data.data.scheduleId, Number(match[2]));
+  if (state === 'waiting') throw new StillWaiting('the previous run is still going');
+}
+
+/** The control room's worker on `orderly.schedules`; `repeatStrategy` computes cron schedulers' next fires. */
+export function createTickWorker(deps: { schedules: Schedules; connection: Redis; prefix: string; log: Logger; repeatStrategy?: RepeatStrategy }): Worker {
+  const worker = new Worker(SCHEDULES_QUEUE, (job: Job) => (job.name === 'drain' ? handleDrain(deps.schedules, deps.log, job) : handleTick(deps.schedules, deps.log, job)), {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: 4,
+    ...(deps.repeatStrategy ? { settings: { repeatStrategy: deps.repeatStrategy } } : {}),
   });
   worker.on('error', (err) => deps.log.error({ err: { message: err.message } }, 'schedule worker error'));
   return worker;

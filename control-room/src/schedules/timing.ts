@@ -1,9 +1,17 @@
 import { getNextMillis } from 'bullmq';
 import { OrderlyError } from '@orderly/shared';
+import type { CalendarPolicy } from './calendar-rules';
 import { CronPattern } from './schemas';
+import { assertTimeZone } from './zoned';
 
-/** When a schedule fires: a cron pattern (evaluated in UTC) or a fixed interval. */
-export type Timing = { kind: 'cron'; cron: string } | { kind: 'every'; everySeconds: number };
+/**
+ * When a schedule fires: a cron pattern read on the wall clock of `timeZone` (see `zoned.ts`),
+ * optionally through a business calendar (`calendar`: its name, and the policy for non-working
+ * days), or a fixed interval (time zones do not change intervals; a calendar may only skip them).
+ */
+export type Timing =
+  | { kind: 'cron'; cron: string; timeZone: string; calendar?: { name: string; policy: CalendarPolicy } | undefined }
+  | { kind: 'every'; everySeconds: number; calendar?: { name: string; policy: CalendarPolicy } | undefined };
 
 /** Cron fires looked at to find the shortest gap between two of them (covers minute and hour steps). */
 const CRON_SAMPLES = 60;
@@ -25,7 +33,8 @@ function nextCronFire(cron: string, afterMs: number): number | undefined {
  * pattern the parser accepts and that fires at all, and no two fires closer than `minSeconds`
  * (a bot that touches PHI every second is a mistake, not a schedule).
  */
-export function parseTiming(request: { cron?: string | undefined; everySeconds?: number | undefined }, minSeconds: number, now = Date.now()): Timing {
+export function parseTiming(request: { cron?: string | undefined; everySeconds?: number | undefined; timeZone?: string | undefined }, minSeconds: number, now = Date.now()): Timing {
+  if (request.timeZone !== undefined) assertTimeZone(request.timeZone);
   if ((request.cron === undefined) === (request.everySeconds === undefined)) {
     throw invalid('a schedule needs exactly one of cron and everySeconds');
   }
@@ -50,10 +59,29 @@ export function parseTiming(request: { cron?: string | undefined; everySeconds?:
     }
     previous = next;
   }
-  return { kind: 'cron', cron };
+  return { kind: 'cron', cron, timeZone: request.timeZone ?? 'UTC' };
 }
 
-/** BullMQ job scheduler repeat options for a timing. */
-export function repeatOptions(timing: Timing): { pattern: string; tz: 'UTC' } | { every: number } {
-  return timing.kind === 'cron' ? { pattern: timing.cron, tz: 'UTC' } : { every: timing.everySeconds * 1000 };
+/**
+ * BullMQ job scheduler repeat options for a timing. A cron scheduler's next fire is computed by
+ * the control room's own repeat strategy (`scheduleRepeatStrategy`), not BullMQ's default, which
+ * shifts a nonexistent local time by the gap and fires a repeated one twice.
+ */
+export function repeatOptions(timing: Timing): { pattern: string; tz: string } | { every: number } {
+  return timing.kind === 'cron' ? { pattern: timing.cron, tz: timing.timeZone } : { every: timing.everySeconds * 1000 };
+}
+
+/**
+ * The job name of a schedule's ticks: `tick`, or `tick@CALENDAR@POLICY` when the schedule follows
+ * a calendar, so that the repeat strategy (which BullMQ gives the pattern, zone and job name
+ * only) knows which calendar to apply.
+ */
+export function tickName(timing: Timing): string {
+  return timing.calendar ? `tick@${timing.calendar.name}@${timing.calendar.policy}` : 'tick';
+}
+
+/** The calendar part of a tick's job name (see `tickName`). */
+export function calendarOfTickName(name: string | undefined): { name: string; policy: CalendarPolicy } | undefined {
+  const m = /^tick@([a-z0-9][a-z0-9._-]{0,63})@(skip|next_working_day)$/.exec(name ?? '');
+  return m ? { name: m[1]!, policy: m[2] as CalendarPolicy } : undefined;
 }
