@@ -88,14 +88,22 @@ if [ "${IMAGES_TEST_RUN:-1}" = 1 ]; then
     if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "ORDERLY_CACHE_DIR=$demo/runner-cache"; then kill "$pid"; fi
   done
   mkdir -m 0700 "$work/keys" "$work/data"
-  cp "$demo/control-room/secrets/control-room.pub" "$demo/control-room/secrets/runner-demo.token" "$work/keys/"
+  # The token and, beside it, the bootstrap runner's report-signing key (0600), as the runner looks for it.
+  cp "$demo/control-room/secrets/control-room.pub" "$demo/control-room/secrets/runner-demo.token" "$demo/control-room/secrets/runner-demo.key" "$work/keys/"
+  chmod 0600 "$work/keys/runner-demo.key"
   chown -R 10001:10001 "$work/keys" "$work/data"
   run -d --name "$ctr" --network host -v "$work/keys:/run/orderly:ro" -v "$work/data:/var/lib/orderly" \
     -e ORDERLY_SEGMENT=demo -e ORDERLY_CONTROL_ROOM_URL="http://127.0.0.1:$cr_port" -e ORDERLY_RUNNER_ID=images-test \
     -e ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE=/run/orderly/control-room.pub -e ORDERLY_RUNNER_TOKEN_FILE=/run/orderly/runner-demo.token \
     -e REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}" -e VAULT_ADDR="http://127.0.0.1:$vault_port" "$IMAGE" >/dev/null
-  for _ in $(seq 120); do pod logs "$ctr" 2>&1 | grep -q '"runner started"' && break; sleep 1; done
-  pod logs "$ctr" 2>&1 | grep -q '"runner started"' || { pod logs "$ctr" >&2; echo "images-test: the runner container did not start" >&2; exit 1; }
+  # Read the logs while they last: the container is --rm, so one that exits takes its logs along.
+  for _ in $(seq 120); do
+    pod logs "$ctr" >"$work/runner.log" 2>&1 || true
+    grep -q '"runner started"' "$work/runner.log" && break
+    pod container exists "$ctr" || break
+    sleep 1
+  done
+  grep -q '"runner started"' "$work/runner.log" || { cat "$work/runner.log" >&2; echo "images-test: the runner container did not start (or exited at once)" >&2; exit 1; }
   ok "the runner image starts as uid 10001 against the demo's control room"
   out=$(ORDERLY_URL="http://127.0.0.1:$cr_port" ORDERLY_DATA_DIR="$demo/control-room" node_modules/.bin/orderly run start eligibility-check \
     --input "$demo/input.json" --wait --timeout 150 2>&1) || true

@@ -1,7 +1,8 @@
 // Redis ACL per segment (issue 17), against a real redis-server of its own on a free port with the
 // ACL file that scripts/redis-acl.js writes: the machine's Redis is left alone.
 import { spawn, ChildProcess, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,6 +134,62 @@ test("a runner given another segment's user fails at start with a clear message;
   await expect(checkRedisAccess(prodUser, { prefix: 'orderly', segment: SegmentName.parse('dev'), production: false })).rejects.toMatchObject({ code: 'ORDERLY_E_CONFIG_INVALID' });
   await expect(checkRedisAccess(as('orderly-runner-dev'), { prefix: 'orderly', segment: SegmentName.parse('dev'), production: true })).resolves.toBeUndefined();
 });
+
+/**
+ * Starts the real `orderly-runner start` CLI for segment dev (sandbox off: this checks Redis, not
+ * bwrap) connecting as `user`, with keys of its own; resolves once it exits or logs "runner started".
+ */
+function startRunnerCli(user: string): Promise<{ code: number | null; stderr: string; started: boolean }> {
+  const keys = join(dir, `runner-as-${user}`);
+  mkdirSync(keys, { mode: 0o700 });
+  const pem = (k: { export(o: { type: 'spki'; format: 'pem' }): string | Buffer }) => k.export({ type: 'spki', format: 'pem' }).toString();
+  writeFileSync(join(keys, 'control-room.pub'), pem(generateKeyPairSync('ed25519').publicKey) + pem(generateKeyPairSync('x25519').publicKey));
+  writeFileSync(join(keys, 'runner.token'), 'orderly_synthetic-token-for-the-acl-test');
+  writeFileSync(join(keys, 'runner.key'), generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
+  const password = encodeURIComponent(readFileSync(join(dir, 'pw', user.replace(/^orderly-/, '')), 'utf8'));
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    ORDERLY_SEGMENT: 'dev',
+    ORDERLY_CONTROL_ROOM_URL: 'http://127.0.0.1:9',
+    ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: join(keys, 'control-room.pub'),
+    ORDERLY_RUNNER_TOKEN_FILE: join(keys, 'runner.token'),
+    ORDERLY_RUNNER_SIGNING_KEY_FILE: join(keys, 'runner.key'),
+    ORDERLY_CACHE_DIR: join(keys, 'cache'),
+    ORDERLY_SANDBOX: 'none',
+    ORDERLY_ENV: 'development',
+    REDIS_URL: `redis://${user}:${password}@127.0.0.1:${port}`,
+  };
+  delete env.NODE_OPTIONS;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(root, 'runner/bin/orderly-runner.js'), 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let started = false;
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdout.on('data', (c: Buffer) => {
+      if (!started && c.toString().includes('"runner started"')) {
+        started = true;
+        child.kill('SIGTERM');
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr, started });
+    });
+  });
+}
+
+test("the runner CLI for segment dev, given the prod segment's Redis user, exits at start with a clear message; with the dev user it starts", async () => {
+  const wrong = await startRunnerCli('orderly-runner-prod');
+  expect(wrong.started).toBe(false);
+  expect(wrong.code).toBe(1);
+  expect(wrong.stderr).toContain(
+    'orderly-runner: ORDERLY_E_CONFIG_INVALID: Redis user "orderly-runner-prod" may not use the queue of segment dev (orderly:orderly.run.dev:*): is REDIS_URL another segment\'s user?',
+  );
+  const right = await startRunnerCli('orderly-runner-dev');
+  expect(right.stderr).not.toContain('ORDERLY_E_');
+  expect(right.started).toBe(true);
+}, 60_000);
 
 test("a production runner refuses Redis's default user", async () => {
   const machine = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });

@@ -10,7 +10,8 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 test('refuses the demo configuration, naming each reason', () => {
-  // What scripts/demo.sh gives the control room, with the bootstrap tokens its first start writes.
+  // What scripts/demo.sh gives the control room, with the bootstrap tokens its first start writes;
+  // its runner here also has the sandbox off (the demo's does not: check-config.int.test.ts).
   const dataDir = join(dir, 'control-room');
   mkdirSync(join(dataDir, 'secrets'), { recursive: true });
   writeFileSync(join(dataDir, 'secrets', 'admin.token'), 'synthetic-not-a-token');
