@@ -101,6 +101,21 @@ test('claim: the last attempt lost is dead-lettered through DeadLettering, with 
   await expectDeadLetter(id, 'ORDERLY_E_ATTEMPT_LOST', 1);
 });
 
+test('claim: a last attempt that cannot start (Vault sealed while issuing its SecretID) is dead-lettered through DeadLettering', async () => {
+  const id = await waitingRun(1);
+  stack.vault!.devVault.seal();
+  let refused;
+  try {
+    refused = await claim(id);
+  } finally {
+    stack.vault!.devVault.unseal();
+  }
+  expect(refused.status).toBeGreaterThanOrEqual(400);
+  const code = refused.body.error.code as string;
+  expect(code).toMatch(/^ORDERLY_E_VAULT_/);
+  await expectDeadLetter(id, code, 1);
+});
+
 test('finish: a failed report of the last attempt is dead-lettered through DeadLettering, with its alert and DLQ entry', async () => {
   const id = await waitingRun(1);
   const claimed = await claim(id);
