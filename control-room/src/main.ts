@@ -25,6 +25,7 @@ import { Ownership } from './packages/ownership';
 import { Packages } from './packages/packages';
 import { DeadLetters } from './dlq/dlq';
 import { createReportConsumer } from './reports/consumer';
+import { DeadLettering } from './dlq/dead-letter';
 import { RUNNER_KEYS_TTL_MS, RunnerKeys } from './reports/runner-keys';
 import { RunCancellation } from './runs/cancel';
 import { AtRestCipher, localAtRestCipher, transitAtRestCipher } from './runs/at-rest';
@@ -105,8 +106,10 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     cleanups.push(() => alerts.close());
     const releases = new Releases(db, packages, keys, new ReleaseAuthority(secrets.releaseKey), config.prodSegments);
     const publicKeysPem = publishReleaseKey(config.secretsDir, publishPublicKeys(config.secretsDir, signer.publicKey, secrets.sealingKey), secrets.releaseKey);
+    // The one way a run becomes dead-lettered: state, alert (outbox) and DLQ entry, for claims and reports alike.
+    const deadLettering = new DeadLettering({ db, queues, cipher, alerts: alerts.outbox, log });
     const runs = new Runs({ db, packages, queues, cipher, signer, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, idempotencyWindowHours: config.idempotencyWindowHours, credentials, runnerEvents, releaseGate: releases,
-      onDeadLettered: (tx, runId, errorCode) => alerts.outbox.deadLettered(tx, runId, errorCode) });
+      deadLettering, log });
     // A revoked bootstrap runner token stops admitting HTTP requests as soon as any control room
     // sharing the database reads the revocation (at once here, within the key cache delay elsewhere).
     const runnerKeys = new RunnerKeys(db, secrets.runnerPublicKeys, RUNNER_KEYS_TTL_MS, Date.now, (segment) => secrets.runnerTokenHashes.delete(segment));
@@ -114,7 +117,7 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const keyRefresh = setInterval(() => void runnerKeys.reload().catch((err: Error) => log.warn({ err: { message: err.message } }, 'runner key refresh failed')), RUNNER_KEYS_TTL_MS);
     keyRefresh.unref();
     cleanups.push(async () => clearInterval(keyRefresh));
-    const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log, runnerEvents, alerts: alerts.outbox,
+    const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log, runnerEvents, deadLettering,
       runnerKeys, hashJobId: auditHash });
     cleanups.push(() => consumer.close());
     const screenshots = new Screenshots(db, cipher, config.screenshotRetentionDays);

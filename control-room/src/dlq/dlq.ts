@@ -2,8 +2,8 @@ import { canTransition, createRedactor, ErrorBody, OrderlyError, Redactor, RunId
 import type { Logger } from '@orderly/shared';
 import { AuditLog } from '../audit/audit';
 import { Db, Queryable } from '../db/db';
-import { dlqQueueName } from '../runs/queues';
-import { RunQueues } from '../runs/queues';
+import { discardDeadLetter, requeueDeadLetter } from '../runs/outcome';
+import { dlqQueueName, RunQueues } from '../runs/queues';
 import { Runs } from '../runs/runs';
 import { BulkRequeueRequest, DlqDetail, DlqEntry, DlqFilter, DlqListQuery } from './schemas';
 
@@ -170,14 +170,8 @@ export class DeadLetters {
     if (!canTransition(before.status, 'waiting') || before.status !== 'dead_lettered') throw await this.refused('dlq.requeue', runId, who, { reason: safeReason, ticket: ticket ?? null }, before.status);
     await this.removeFinishedJob(before.segment, this.deps.queues.jobIdOf(before.idempotency_key));
     const moved = await this.deps.db.transaction(async (tx) => {
-      const rows = await tx.query<DlqRow>(
-        // A fresh budget: the manifest's attempts again, numbered on from the last one, so the
-        // attempts history of the run before the requeue is kept.
-        `UPDATE runs SET status = 'waiting', enqueued_at = NULL, finished_at = NULL, requeues = requeues + 1, updated_at = now(),
-           max_attempts = attempts + (SELECT (p.manifest->>'attempts')::int FROM packages p WHERE p.digest = runs.digest)
-         WHERE id = $1 AND status = 'dead_lettered' RETURNING ${COLUMNS}`,
-        [runId],
-      );
+      // A fresh budget, numbered on from the last attempt (outcome.ts).
+      const rows = await requeueDeadLetter<DlqRow>(tx, runId);
       const row = rows[0];
       if (!row) return undefined;
       await this.deps.audit.append({
@@ -226,10 +220,7 @@ export class DeadLetters {
     const safeReason = this.reasons.redact(reason);
     if (before.status !== 'dead_lettered' || !canTransition(before.status, 'discarded')) throw await this.refused('dlq.discard', runId, who, { reason: safeReason }, before.status);
     const moved = await this.deps.db.transaction(async (tx) => {
-      const rows = await tx.query<DlqRow>(
-        `UPDATE runs SET status = 'discarded', discard_reason = $2, updated_at = now() WHERE id = $1 AND status = 'dead_lettered' RETURNING ${COLUMNS}`,
-        [runId, safeReason],
-      );
+      const rows = await discardDeadLetter<DlqRow>(tx, runId, safeReason);
       const row = rows[0];
       if (!row) return undefined;
       await this.deps.audit.append({

@@ -4,9 +4,9 @@ import type { Redis } from 'ioredis';
 import { ERROR_CODES, ErrorBody, ErrorCode, isOrderlyError, LogLine, openSealed, Report, REPORTS_QUEUE, ReportBody, reportAad, reportSignedBy, RunId, RunStatus } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { RunnerEvents } from '../audit/runner-events';
-import type { AlertOutbox } from '../alerts/outbox';
 import { Db, Queryable } from '../db/db';
-import { dlqQueueName, RunQueues } from '../runs/queues';
+import type { DeadLettering } from '../dlq/dead-letter';
+import { RunQueues } from '../runs/queues';
 import { RunnerKey, RunnerKeys } from './runner-keys';
 import type { KeyedHasher } from '../audit/keyed-hash';
 import { Runs } from '../runs/runs';
@@ -26,8 +26,8 @@ export interface ReportConsumerDeps {
   runnerKeys: RunnerKeys;
   /** Keyed hash of job ids (idempotency keys, or whatever was written as one) before they are stored or logged. */
   hashJobId: KeyedHasher;
-  /** Raises the dead-letter alert in the transaction that dead-letters the run. */
-  alerts?: AlertOutbox;
+  /** The one way a run becomes dead-lettered (state, alert and DLQ entry). */
+  deadLettering: DeadLettering;
 }
 
 
@@ -44,7 +44,7 @@ async function insertLines(tx: Queryable, runId: string, attempt: number, lines:
 }
 
 /** The status a failed attempt leaves the run in. */
-function failedStatus(final: boolean, error: ErrorBody | undefined): RunStatus {
+function failedStatus(final: boolean, error: ErrorBody | undefined): 'waiting' | 'failed' | 'dead_lettered' {
   if (!final) return 'waiting';
   return error?.code === 'ORDERLY_E_BOT_BUSINESS' ? 'failed' : 'dead_lettered';
 }
@@ -120,10 +120,7 @@ async function applyRefusal(deps: ReportConsumerDeps, report: Extract<Report, { 
   // execute from this job, so it must not sit in `waiting` forever.
   if (report.runId && runSegment !== undefined) {
     const error = { code: Object.hasOwn(ERROR_CODES, report.errorCode) ? (report.errorCode as ErrorCode) : 'ORDERLY_E_JOB_FORGED', message: report.reason, retryable: false, details: {} } satisfies ErrorBody;
-    await deps.db.transaction(async (tx) => {
-      const moved = await deps.runs.finish(tx, report.runId!, { status: 'dead_lettered', attempt: 1, error });
-      if (moved?.status === 'dead_lettered') await deps.alerts?.deadLettered(tx, report.runId!, error.code);
-    });
+    await deps.deadLettering.deadLetter(report.runId, { attempt: 1, error });
   }
 }
 
@@ -149,21 +146,18 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promi
       }
       // Fencing (issue 12): only the attempt's own claim may report its outcome.
       if (!(await fenceHolds(deps.db, report.runId, report.attempt, report.fence))) return refuseUnfencedReport(deps, report);
-      const status: RunStatus = report.outcome === 'succeeded' ? 'succeeded' : failedStatus(report.final, body.error);
-      const moved = await deps.db.transaction(async (tx) => {
-        await insertLines(tx, report.runId, report.attempt, body.lines);
-        const finished = await deps.runs.finish(tx, report.runId, {
-          status,
-          attempt: report.attempt,
-          ...(report.outcome === 'succeeded' ? { result: body.result ?? null } : {}),
-          ...(body.error ? { error: body.error } : {}),
-          flags: body.flags,
+      const status = report.outcome === 'succeeded' ? ('succeeded' as const) : failedStatus(report.final, body.error);
+      const outcome = { attempt: report.attempt, ...(body.error ? { error: body.error } : {}), flags: body.flags };
+      const lines = (tx: Queryable) => insertLines(tx, report.runId, report.attempt, body.lines);
+      let moved: { status: RunStatus } | undefined;
+      if (status === 'dead_lettered') {
+        moved = (await deps.deadLettering.deadLetter(report.runId, outcome, lines)) ? { status } : undefined;
+      } else {
+        moved = await deps.db.transaction(async (tx) => {
+          await lines(tx);
+          if (status === 'waiting') return deps.runs.retryLater(tx, report.runId, outcome);
+          return deps.runs.finish(tx, report.runId, status, { ...outcome, ...(report.outcome === 'succeeded' ? { result: body.result ?? null } : {}) });
         });
-        if (finished?.status === 'dead_lettered') await deps.alerts?.deadLettered(tx, report.runId, body.error?.code ?? null);
-        return finished;
-      });
-      if (moved?.status === 'dead_lettered') {
-        await deps.queues.queue(dlqQueueName(moved.segment)).add('dead-letter', { runId: report.runId, errorCode: body.error?.code ?? null, attempts: report.attempt }, { jobId: report.runId });
       }
       deps.log.info({ runId: report.runId, attempt: report.attempt, status, applied: moved !== undefined }, 'run outcome recorded');
       await deps.runnerEvents?.resultRecorded({ runId: report.runId, attempt: report.attempt, runnerId: report.runnerId, outcome: report.outcome, status, final: report.final, applied: moved !== undefined, errorCode: body.error?.code });

@@ -1,14 +1,13 @@
 import { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { cancelChannel, canTransition, signCancel, Signer, OrderlyError, RUN_STATUSES, RunId, runQueueName, RunStatus, SegmentName } from '@orderly/shared';
+import { cancelChannel, signCancel, Signer, OrderlyError, RunId, runQueueName, RunStatus, SegmentName } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import { canIn } from '../access/bindings';
 import { Db } from '../db/db';
 import { parseRequest } from '../http/errors';
+import { cancelRun } from './outcome';
 import { RunQueues } from './queues';
-
-const CANCELLABLE_FROM: RunStatus[] = RUN_STATUSES.filter((s) => canTransition(s, 'cancelled'));
 
 /**
  * Cancels waiting and active runs. The database moves first: once the run is `cancelled`, no
@@ -27,13 +26,7 @@ export class RunCancellation {
 
   async cancel(runId: string): Promise<{ runId: string; status: 'cancelled'; previous: RunStatus; jobRemoved: boolean }> {
     if (!RunId.safeParse(runId).success) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'run ids are UUIDs');
-    const rows = await this.deps.db.query<{ previous: RunStatus; segment: string; idempotency_key: string }>(
-      `WITH prev AS (SELECT id, status FROM runs WHERE id = $1 FOR UPDATE)
-       UPDATE runs r SET status = 'cancelled', finished_at = now(), updated_at = now()
-       FROM prev WHERE r.id = prev.id AND prev.status = ANY($2)
-       RETURNING prev.status AS previous, r.segment, r.idempotency_key`,
-      [runId, CANCELLABLE_FROM],
-    );
+    const rows = await cancelRun(this.deps.db, runId);
     const row = rows[0];
     if (!row) {
       const existing = await this.deps.db.query<{ status: RunStatus }>('SELECT status FROM runs WHERE id = $1', [runId]);

@@ -13,6 +13,24 @@ export interface RunJobToAdd {
 /** Where dead-lettered runs of a segment are listed for operators (BullMQ has no DLQ of its own). */
 export const dlqQueueName = (segment: string) => `orderly.dlq.${segment}`;
 
+/**
+ * Waits for `work` at most `ms`: 'done', 'failed' (it rejected) or 'timeout'. A Redis command
+ * issued while Redis is down waits in the client's offline queue instead of failing; callers
+ * that answer requests must not wait with it. Work that times out goes on, and its rejection is
+ * handled here.
+ */
+export async function settleWithin(work: Promise<unknown>, ms: number): Promise<'done' | 'failed' | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  try {
+    return await Promise.race([work.then(() => 'done' as const, () => 'failed' as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The BullMQ run queues, one per segment, created on first use. */
 export class RunQueues {
   private readonly queues = new Map<string, Queue>();
