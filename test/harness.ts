@@ -27,6 +27,8 @@ const RUNNER_CLOSE_BOUND_MS = 20_000;
  */
 const CONTROL_ROOM_CLOSE_BOUND_MS = 20_000;
 export const ELIGIBILITY_BOT = join(REPO, 'bots', 'eligibility-check');
+/** The fault tests' bot: one side effect on a ledger the test can hold at a chosen moment (faults.ts). */
+export const LEDGER_BOT = join(REPO, 'test', 'fixtures', 'bots', 'ledger');
 export const CHROMIUM = TEST_CHROMIUM_PATH;
 /** The demo portal's sign-in for tests: generated per process, stored in Vault by `publish`. */
 export const PORTAL_CREDENTIALS = { username: `svc-${randomBytes(4).toString('hex')}`, password: randomBytes(18).toString('base64url') };

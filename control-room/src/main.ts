@@ -125,6 +125,7 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const retention = new Retention({ db, audit, screenshotRetentionDays: config.screenshotRetentionDays, auditRetentionDays: config.auditRetentionDays });
     const sweep = setInterval(() => {
       runs.enqueuePending().catch((err: Error) => log.warn({ err: { message: err.message } }, 'enqueue sweep failed'));
+      deadLettering.publishPending().catch((err: Error) => log.warn({ err: { message: err.message } }, 'dlq entry sweep failed'));
       retention.purgeScreenshots().catch((err: Error) => log.warn({ err: { message: err.message } }, 'screenshot expiry failed'));
     }, 30_000);
     sweep.unref();

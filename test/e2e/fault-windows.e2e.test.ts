@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import { REPORTS_QUEUE, runQueueName, SegmentName } from '@orderly/shared';
 import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
 import { CuttableLink, Ledger, OwnRedis, startLedger, startOwnRedis, throughCuttableLink } from '../faults';
-import { BIN, REPO, runJobId, runnerProcessEnv, Stack, startStack } from '../harness';
+import { BIN, LEDGER_BOT, runJobId, runnerProcessEnv, Stack, startStack } from '../harness';
 
 /**
  * Faults struck inside the windows that would break exactly-once (issue 12), deterministically:
@@ -13,7 +13,6 @@ import { BIN, REPO, runJobId, runnerProcessEnv, Stack, startStack } from '../har
  * is in flight. Real crashes: the runner and the control room are child processes SIGKILLed. Each
  * ends with the side effect recorded once at the target and the run in one correct state.
  */
-const LEDGER_BOT = join(REPO, 'test', 'fixtures', 'bots', 'ledger');
 /** A dead runner's job is found within seconds: lock 2 s, stall check every second, lease = lock. */
 const FAST_TAKEOVER = { ORDERLY_JOB_LOCK_MS: '2000', ORDERLY_STALLED_INTERVAL_MS: '1000' };
 
