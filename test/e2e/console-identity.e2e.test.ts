@@ -66,6 +66,7 @@ describe('each role is offered only what the README role table gives it, and the
   const OFFERS: { page: string; permission: string; offer: (p: Page) => ReturnType<Page['locator']> }[] = [
     { page: '/console/tokens', permission: 'self', offer: (p) => p.getByRole('button', { name: 'Create token' }) },
     { page: '/console/service-accounts', permission: 'users.manage', offer: (p) => p.getByRole('button', { name: 'Create service account' }) },
+    { page: '/console/tokens', permission: 'users.manage', offer: (p) => p.getByRole('table', { name: 'Every API token' }) },
     { page: '/console/teams', permission: 'keys.manage', offer: (p) => p.getByRole('button', { name: 'Create team' }) },
   ];
   const PAGES: { page: string; permission: string; label: string }[] = [
@@ -78,6 +79,7 @@ describe('each role is offered only what the README role table gives it, and the
     { path: '/console/service-accounts', permission: 'users.manage', fields: { name: 'probe-account', roles: 'auditor' } },
     { path: '/console/service-accounts/probe-account/tokens', permission: 'users.manage', fields: { name: 'probe', expiresInDays: '1' } },
     { path: '/console/service-accounts/probe-account/owner', permission: 'users.manage', fields: { user: 'operator-i' } },
+    { path: '/console/service-accounts/probe-account/disable', permission: 'users.manage', fields: {} },
     { path: '/console/teams', permission: 'keys.manage', fields: { name: 'probe-team' } },
     { path: '/console/teams/probe-team/members', permission: 'keys.manage', fields: { kind: 'user', name: 'operator-i' } },
     { path: '/console/teams/probe-team/members/user/operator-i/remove', permission: 'keys.manage', fields: {} },
@@ -218,7 +220,19 @@ describe('as the security team', () => {
     await every.locator('tr', { hasText: 'service:ci-publisher' }).getByRole('button', { name: 'Revoke' }).click();
     await page.waitForURL(/done=token-revoked/);
     expect((await me(token)).status).toBe(401);
+    // Disabling the account stops every token it still has.
+    const second = await stack.api('POST', `/v1/service-accounts/${account!.id}/tokens`, { name: 'second', expiresInDays: 1 });
+    expect(second.status).toBe(201);
+    expect((await me(second.body.token as string)).status).toBe(200);
+    await page.goto(url('/console/service-accounts'));
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: 'Disable ci-publisher' }).click();
+    await page.waitForURL(/done=service-account-disabled/);
+    await expect(page.getByRole('table', { name: 'Service accounts' }).locator('tr', { hasText: 'ci-publisher' }).textContent()).resolves.toContain('disabled');
+    expect(await page.getByRole('button', { name: 'Disable ci-publisher' }).count()).toBe(0);
+    expect((await me(second.body.token as string)).status).toBe(401);
     const events = await auditEvents();
+    expect(events.filter((e) => e.action === 'service_account.disable' && e.outcome === 'success' && e.actor === `user:${people.security!.username}`)).toHaveLength(1);
     expect(events.filter((e) => e.action === 'service_account.create' && e.outcome === 'success' && e.actor === `user:${both.username}`)).toHaveLength(1);
     expect(events.filter((e) => e.action === 'service_account.create' && e.outcome !== 'success' && e.actor === `user:${people.security!.username}`)).toHaveLength(1);
     expect(events.filter((e) => e.action === 'service_account.token' && e.outcome === 'success')).toHaveLength(1);

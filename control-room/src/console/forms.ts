@@ -22,6 +22,7 @@ const DONE: Readonly<Record<string, string>> = {
   approved: 'Access request approved and applied.', rejected: 'Access request rejected.',
   'token-revoked': 'Token revoked: it stops working at once.',
   'service-account-created': 'Service account created: issue it a token below.', 'service-account-owner': 'Owner set: the account\'s uploads and keys count as theirs for separation of duties.',
+  'service-account-disabled': 'Service account disabled: its tokens stop working at once.',
   'team-created': 'Team created.', 'member-added': 'Member added.', 'member-removed': 'Member removed.',
   transferred: 'Bot name transferred: audited as bot.transfer with both teams.',
   'stepped-up': 'Second factor confirmed: changes that need it are open for 5 minutes.',

@@ -63,11 +63,12 @@ function tokenCreateForm(roles: readonly string[], maxDays: number): Html {
 }
 
 function serviceAccountsTable(accounts: readonly ServiceAccountView[], tokens: readonly TokenView[]): Html {
-  return html`${table('Service accounts', ['Name', 'Roles', 'Created', 'Live tokens', 'Actions'], accounts.map((a) => {
+  return html`${table('Service accounts', ['Name', 'Roles', 'Created', 'State', 'Live tokens', 'Actions'], accounts.map((a) => {
     const mine = tokens.filter((t) => t.owner === `service:${a.name}` && !t.revoked && Date.parse(t.expiresAt) > Date.now());
-    return html`<tr><td>${a.name}</td><td>${a.roles.join(', ')}</td><td>${time(a.createdAt)}</td><td>${mine.length ? mine.map((t) => html`${t.name} (until ${time(t.expiresAt)}) `) : html`<span class="muted">none</span>`}</td>
-<td><form method="post" action="/console/service-accounts/${a.id}/tokens" class="inline" aria-label="Issue a token for ${a.name}"><label>Token name <input name="name" required maxlength="64" size="12" autocomplete="off"></label> <label>Days <input name="expiresInDays" inputmode="numeric" required maxlength="4" size="3" value="30" autocomplete="off"></label> <button type="submit">Issue token</button></form>
-<form method="post" action="/console/service-accounts/${a.id}/owner" class="inline" aria-label="Set the owner of ${a.name}"><label>Owner (username) <input name="user" required maxlength="100" size="12" autocomplete="off"></label> <button type="submit">Set owner</button></form></td></tr>`;
+    return html`<tr><td>${a.name}</td><td>${a.roles.join(', ')}</td><td>${time(a.createdAt)}</td><td>${a.disabled ? 'disabled' : 'active'}</td><td>${mine.length ? mine.map((t) => html`${t.name} (until ${time(t.expiresAt)}) `) : html`<span class="muted">none</span>`}</td>
+<td>${a.disabled ? '' : html`<form method="post" action="/console/service-accounts/${a.id}/tokens" class="inline" aria-label="Issue a token for ${a.name}"><label>Token name <input name="name" required maxlength="64" size="12" autocomplete="off"></label> <label>Days <input name="expiresInDays" inputmode="numeric" required maxlength="4" size="3" value="30" autocomplete="off"></label> <button type="submit">Issue token</button></form>
+<form method="post" action="/console/service-accounts/${a.id}/owner" class="inline" aria-label="Set the owner of ${a.name}"><label>Owner (username) <input name="user" required maxlength="100" size="12" autocomplete="off"></label> <button type="submit">Set owner</button></form>
+<form method="post" action="/console/service-accounts/${a.id}/disable" class="inline" data-confirm="Disable service account ${a.name}? Its tokens stop working at once."><button type="submit" class="danger">Disable ${a.name}</button></form>`}</td></tr>`;
   }), 'No service accounts yet.')}
 <p class="muted">A service account's tokens are revoked on the <a href="/console/tokens">API tokens</a> page.</p>
 <h2>New service account</h2>
@@ -178,6 +179,14 @@ ${serviceAccountsTable(accounts, tokens)}`);
     const { user } = parseRequest(z.strictObject({ user: MemberRef.shape.name }), { user: (f.user ?? '').trim() });
     await ownership.setServiceAccountOwner(context(request), id, user);
     return done(reply, '/console/service-accounts', 'service-account-owner');
+  });
+
+  route('POST', '/console/service-accounts/:id/disable', { permission: 'users.manage', audit: 'service_account.disable' }, async (request, reply) => {
+    const { id } = parseRequest(IdParam, request.params, 'path');
+    expectNoFields(request.body);
+    const disabled = await identity.serviceAccounts.disable(id);
+    request.auditTarget = `service_account:${disabled.id}`;
+    return done(reply, '/console/service-accounts', 'service-account-disabled');
   });
 
   // ---- Teams and bot names: keys.read to read, keys.manage with step-up to change (as the API).
