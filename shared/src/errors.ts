@@ -71,6 +71,7 @@ export const ERROR_CODES = {
   ORDERLY_E_CLIENT_CERT_REQUIRED: { status: 401, retryable: false, doc: 'Runner routes need a TLS client certificate issued by the configured client CA.' },
   ORDERLY_E_RUN_NOT_DEAD_LETTERED: { status: 409, retryable: false, doc: 'The run is not (or no longer) dead-lettered: another operator may have requeued or discarded it first.' },
   ORDERLY_E_RUN_NOT_CANCELLABLE: { status: 409, retryable: false, doc: 'The run has already finished (succeeded, failed, dead-lettered, cancelled or discarded); only waiting or active runs can be cancelled.' },
+  ORDERLY_E_RUN_PHI_PURGED: { status: 410, retryable: false, doc: "The run finished longer ago than `ORDERLY_RUN_RETENTION_DAYS`: its input, result, step results, screenshots and logs were purged (a disposal record says when); its state is kept." },
   ORDERLY_E_RUN_CANCELLED: { status: 409, retryable: false, doc: 'An operator cancelled the run; its bot was aborted and the job is not retried.' },
   ORDERLY_E_JOB_LOCKED: { status: 409, retryable: true, doc: "A runner still holds the run's previous job; try again in a few seconds." },
   ORDERLY_E_CONFIRMATION_REQUIRED: { status: 400, retryable: false, doc: 'A bulk change needs explicit confirmation (`--yes`); nothing was changed.' },
