@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { canonicalJson, CreateRunRequest, ErrorBody, IdempotencyKey, isTerminal, OrderlyError, RUN_STATUSES, RunStatus } from '@orderly/shared';
 import type { KeyedHasher } from '../audit/keyed-hash';
-import { Db, Queryable } from '../db/db';
+import type { Db, Queryable } from '../db/db';
 import type { Runs } from '../runs/runs';
 import { checkItemCount, parseItems, ParsedItem } from './items';
 import type { BatchDetailView, BatchItemView, BatchProgress, BatchView, CreateBatchAnswer, CreateBatchRequest } from './types';
@@ -124,6 +124,11 @@ export class Batches {
         },
       });
     } catch (err) {
+      // A refused item is named by its line in the file.
+      if (err instanceof OrderlyError && typeof err.details.item === 'number' && (items[err.details.item]?.line ?? 0) > 0) {
+        const line = items[err.details.item]!.line;
+        throw new OrderlyError(err.code, err.message.replace(/^item \d+: /, `line ${line}: `), { ...err.details, line });
+      }
       // The same file loaded concurrently: the other load made the batch (and the runs).
       if (!isUniqueViolation(err)) throw err;
       const other = await this.byKey(batchKey);
