@@ -10,10 +10,7 @@ import { CreateBatchRequest } from './types';
 
 const IdParams = z.object({ id: z.string().max(100) });
 const ListQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) });
-const NoBody = z.union([z.undefined(), z.null(), z.strictObject({})]);
-
-/** 5,000 items of a few hundred bytes each, as JSON or CSV/JSONL text (escaped inside the JSON body). */
-export const BATCH_BODY_LIMIT = 16 * 1024 * 1024;
+const NoBody = z.union([z.undefined(), z.strictObject({})]);
 
 /** A batch is seen like its runs: `runs.read` in its segment, else it answers like a missing one. */
 async function visible(request: FastifyRequest, batches: Batches, id: string) {
@@ -29,7 +26,7 @@ async function visible(request: FastifyRequest, batches: Batches, id: string) {
  * reason, one `run.read_phi` audit event per run), as for a single run.
  */
 export function batchRoutes(app: FastifyInstance, batches: Batches, prodSegments: readonly SegmentName[], audit: AuditLog): void {
-  app.post('/v1/batches', { config: { permission: 'runs.create.dev' }, bodyLimit: BATCH_BODY_LIMIT }, async (request, reply) => {
+  app.post('/v1/batches', { config: { permission: 'runs.create.dev' } }, async (request, reply) => {
     const body = parseRequest(CreateBatchRequest, request.body);
     checkSegments(request, [body.segment], prodSegments);
     const answer = await batches.create(body, request.principal?.actor ?? 'unknown');
