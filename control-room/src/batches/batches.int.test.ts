@@ -1,5 +1,10 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client } from 'pg';
+import { isOrderlyError } from '@orderly/shared';
 import { Stack, startStack } from '../../../test/harness';
+import { buildProgram } from '../cli/main';
 
 /** Work queues against real PostgreSQL and Redis (no runner: run states are moved in the database). */
 let stack: Stack;
@@ -150,5 +155,50 @@ describe('bad files are refused with a stable code and nothing is created', () =
   test('an unknown batch is 404, a malformed id 400', async () => {
     expect((await stack.api('GET', '/v1/batches/00000000-0000-4000-8000-000000000000')).status).toBe(404);
     expect((await stack.api('GET', '/v1/batches/nope')).body.error.code).toBe('ORDERLY_E_BAD_REQUEST');
+  });
+});
+
+describe('orderly batch', () => {
+  async function cli(...args: string[]): Promise<string> {
+    const printed: string[] = [];
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: string) => printed.push(chunk) > 0) as typeof process.stdout.write;
+    try {
+      await buildProgram().parseAsync(['node', 'orderly', '--url', stack.controlRoom.url, '--token', stack.adminToken, ...args]);
+    } finally {
+      process.stdout.write = write;
+    }
+    return printed.join('');
+  }
+  const dir = () => mkdtempSync(join(tmpdir(), 'orderly-batch-'));
+
+  test('start from a JSONL file twice, show, list and retry', async () => {
+    const file = join(dir(), 'items.jsonl');
+    writeFileSync(file, `\uFEFF${[1, 2, 3].map((n) => JSON.stringify({ memberId: memberId(555000 + n), dateOfBirth: '1900-06-01', portalUrl: stack.portal.url })).join('\r\n')}\r\n\r\n`);
+    const before = await batchRuns();
+    const first = JSON.parse(await cli('batch', 'start', BOT, '--items', file, '--key-column', 'memberId', '--json'));
+    expect(first).toMatchObject({ created: true, runsCreated: 3 });
+    expect(await cli('batch', 'start', BOT, '--items', file, '--key-column', 'memberId')).toContain(`this file was loaded before: batch ${first.batch.id}`);
+    expect(await batchRuns()).toBe(before + 3);
+    const shown = await cli('batch', 'show', first.batch.id);
+    expect(shown).toContain('progress 0/3 done (0 %): waiting 3');
+    expect(shown).toContain('line 1 ');
+    expect(shown).not.toContain(memberId(555001));
+    const withPhi = JSON.parse(await cli('batch', 'show', first.batch.id, '--reason', 'checking batch results', '--json'));
+    expect(withPhi.items[0]).toMatchObject({ line: 1, status: 'waiting', input: { memberId: memberId(555001) }, result: null });
+    expect(JSON.parse(await cli('batch', 'list', '--json')).map((b: { id: string }) => b.id)).toContain(first.batch.id);
+    expect(await cli('batch', 'retry', first.batch.id, '--failed')).toBe(`requeued 0 items of batch ${first.batch.id}\n`);
+  });
+
+  test('a bad file fails before any request, with its code', async () => {
+    const csv = join(dir(), 'bad.csv');
+    writeFileSync(csv, 'memberId,dateOfBirth\n"ZZB1,1900-01-01\n');
+    const before = await batchCount();
+    const refused = await cli('batch', 'start', BOT, '--items', csv).then(() => 'no error', (err: unknown) => (isOrderlyError(err) ? err.code : String(err)));
+    expect(refused).toBe('ORDERLY_E_BATCH_ITEMS_INVALID');
+    const txt = join(dir(), 'items.txt');
+    writeFileSync(txt, 'a\n1\n');
+    expect(await cli('batch', 'start', BOT, '--items', txt).then(() => 'no error', (err: unknown) => (isOrderlyError(err) ? err.code : String(err)))).toBe('ORDERLY_E_BATCH_ITEMS_INVALID');
+    expect(await batchCount()).toBe(before);
   });
 });
