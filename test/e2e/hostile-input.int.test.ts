@@ -107,7 +107,7 @@ test('the route registry sees every route, and only large-payload routes have a 
   expect(routes.length).toBeGreaterThan(15);
   expect(routes.filter((r) => r.permission === undefined)).toEqual([]);
   const large = routes.filter((r) => r.bodyLimit > DEFAULT_BODY_LIMIT).map((r) => `${r.method} ${r.url}`).sort();
-  expect(large).toEqual(['POST /v1/packages', 'POST /v1/runner/runs/:id/screenshots', 'POST /v1/runner/runs/:id/steps/complete', 'POST /v1/runs/batch']);
+  expect(large).toEqual(['POST /v1/batches', 'POST /v1/packages', 'POST /v1/runner/runs/:id/screenshots', 'POST /v1/runner/runs/:id/steps/complete', 'POST /v1/runs/batch']);
 });
 
 test('every route refuses hostile bodies, parameters and headers with a stable code, and nothing changes', async () => {

@@ -4,6 +4,7 @@ import { isOrderlyError } from '@orderly/shared';
 import { ApiClient } from './api-client';
 import { accessCommand } from './commands/access';
 import { auditCommand } from './commands/audit';
+import { batchCommand } from './commands/batch';
 import { botCommand } from './commands/bot';
 import { controlRoomCommand } from './commands/control-room';
 import { credsCommand } from './commands/creds';
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   program.addCommand(botCommand(client));
   program.addCommand(teamsCommand(client));
   program.addCommand(runCommand(client));
+  program.addCommand(batchCommand(client));
   program.addCommand(credsCommand(client));
   program.addCommand(auditCommand(client));
   program.addCommand(accessCommand(client).addCommand(accessReviewCommand(client)));

@@ -16,6 +16,8 @@ import { ownershipRoutes } from '../packages/ownership-routes';
 import { runnerRoutes } from '../runner-api/routes';
 import { Runs } from '../runs/runs';
 import { runRoutes } from '../runs/routes';
+import { Batches } from '../batches/batches';
+import { batchRoutes } from '../batches/routes';
 import { Screenshots } from '../runs/screenshots';
 import { AuditLog } from '../audit/audit';
 import { auditRoutes } from '../audit/routes';
@@ -139,6 +141,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   packageRoutes(app, deps.packages, deps.releases);
   ownershipRoutes(app, deps.ownership);
   runRoutes(app, deps.runs, deps.screenshots, deps.prodSegments ?? [], deps.audit.log);
+  batchRoutes(app, new Batches({ db: deps.db, runs: deps.runs, hash: deps.audit.hash }), deps.prodSegments ?? [], deps.audit.log);
   runnerRoutes(app, deps.runs, deps.packages, deps.keys, deps.screenshots, deps.releases);
   credentialRoutes(app, deps.credentials);
   auditRoutes(app, deps.audit);

@@ -30,6 +30,8 @@ function largeBodyLimit(method: string, url: string, maxPackageBytes: number): n
     case 'POST /v1/runner/runs/:id/steps/complete': return 256 * 1024;
     // Up to 1,000 runs with their inputs.
     case 'POST /v1/runs/batch': return 8 * 1024 * 1024;
+    // Up to 5,000 work-queue items, as JSON or a CSV/JSONL file's text.
+    case 'POST /v1/batches': return 16 * 1024 * 1024;
     default: return undefined;
   }
 }

@@ -38,6 +38,21 @@ export interface RunCreationDeps {
   log?: Logger | undefined;
 }
 
+export interface CreateOptions {
+  /** Runs in the transaction that inserts the runs, after them (a batch record): throwing rolls them back. */
+  inTransaction?: (tx: Queryable, runs: readonly { runId: string; created: boolean }[]) => Promise<void>;
+}
+
+/** A request's refusal names which of several requests it was (`item`, 0-based). */
+function atItem<T>(count: number, index: number, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (count === 1 || !(err instanceof OrderlyError)) throw err;
+    throw new OrderlyError(err.code, `item ${index + 1}: ${err.message}`, { ...err.details, item: index });
+  }
+}
+
 /** Creation of runs: idempotency keys, sealed inputs, signed jobs on the segment queues. */
 export class RunCreation {
   constructor(private readonly deps: RunCreationDeps) {}
@@ -48,11 +63,11 @@ export class RunCreation {
    * for another bot, segment or input (409). Jobs are queued after commit; a run whose job could
    * not be queued stays `waiting` with no `enqueued_at` and is queued by `enqueuePending`.
    */
-  async create(requests: readonly CreateRunRequest[]): Promise<{ run: RunView; created: boolean }[]> {
+  async create(requests: readonly CreateRunRequest[], options: CreateOptions = {}): Promise<{ run: RunView; created: boolean }[]> {
     const resolved = new Map<string, Promise<StoredPackage>>();
     const gated = new Map<string, Promise<void>>();
     const prepared: { id: string; key: IdempotencyKey; mac: string; pkg: StoredPackage; segment: SegmentName; input: Record<string, unknown>; sealed: AtRestBox }[] = [];
-    for (const request of requests) {
+    for (const [index, request] of requests.entries()) {
       const cacheKey = `${request.bot}@${request.version ?? ''}|${request.segment ?? ''}`;
       if (!resolved.has(cacheKey)) resolved.set(cacheKey, this.resolvePackage(request));
       const pkg = await resolved.get(cacheKey)!;
@@ -66,9 +81,12 @@ export class RunCreation {
       const gateKey = `${pkg.view.digest}|${segment}`;
       if (!gated.has(gateKey)) gated.set(gateKey, this.deps.releaseGate.gate(pkg, segment));
       await gated.get(gateKey);
-      const input = validateInput(pkg.manifest.input, request.input);
-      // A declared PHI value too short to mask could not be kept out of logs: refused up front.
-      assertMaskable({ phi: declaredPhiFromInput(pkg.manifest.phi, input) });
+      const input = atItem(requests.length, index, () => {
+        const valid = validateInput(pkg.manifest.input, request.input);
+        // A declared PHI value too short to mask could not be kept out of logs: refused up front.
+        assertMaskable({ phi: declaredPhiFromInput(pkg.manifest.phi, valid) });
+        return valid;
+      });
       const id = randomUUID();
       const key = request.idempotencyKey ?? (`run-${id}` as IdempotencyKey);
       const mac = this.deps.cipher.mac(canonicalJson([pkg.view.name, pkg.view.version, segment, input]));
@@ -109,16 +127,18 @@ export class RunCreation {
       }
       const createdIds = new Set(inserted.map((r) => r.id));
       const byKey = new Map([...inserted, ...existing].map((r) => [r.idempotency_key, r]));
-      return prepared.map((p) => {
+      const outcome = prepared.map((p) => {
         const row = byKey.get(p.key)!;
         if (row.request_mac !== p.mac) {
           throw new OrderlyError('ORDERLY_E_IDEMPOTENCY_KEY_REUSED', `idempotency key ${p.key} belongs to a run with another bot, segment or input`, { runId: row.id });
         }
         return { row, created: createdIds.has(row.id) && row.id === p.id };
       });
+      await options.inTransaction?.(tx, outcome.map((o) => ({ runId: o.row.id, created: o.created })));
+      return outcome;
     };
     const retiredKeys: { key: string; segment: string }[] = [];
-    const inserting = prepared.length === 1 ? insert(this.deps.db) : this.deps.db.transaction(insert);
+    const inserting = prepared.length === 1 && !options.inTransaction ? insert(this.deps.db) : this.deps.db.transaction(insert);
     inserting.catch(() => undefined); // awaited below; not an unhandled rejection while signing
 
     // Signing (Ed25519, one envelope per job) is the largest CPU cost of a batch: do it while the

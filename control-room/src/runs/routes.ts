@@ -29,7 +29,7 @@ function checkIdempotencyKeys(body: unknown): void {
  * to its package's first segment, which may be a production one (or one outside the caller's
  * bindings), so such callers must name the segment.
  */
-function checkSegments(request: FastifyRequest, segments: readonly (SegmentName | undefined)[], prodSegments: readonly SegmentName[]): void {
+export function checkSegments(request: FastifyRequest, segments: readonly (SegmentName | undefined)[], prodSegments: readonly SegmentName[]): void {
   const anywhere = segmentsWith(request.principal, 'runs.create');
   if (anywhere === 'all' && can(request.principal, 'runs.create')) return;
   const devOnly = segmentsWith(request.principal, 'runs.create.dev');

@@ -7,7 +7,7 @@ import type { DeadLettering } from '../dlq/dead-letter';
 import { Packages } from '../packages/packages';
 import { AtRestCipher, rewrapTable, SEALED_AT_REST } from './at-rest';
 import { RunClaims } from './claim';
-import { ReleaseGate, RunCreation } from './creation';
+import { CreateOptions, ReleaseGate, RunCreation } from './creation';
 import { AttemptOutcome, backToWaiting, finishRun, Moved } from './outcome';
 import { RunQueues } from './queues';
 import { RunRepository } from './repository';
@@ -56,8 +56,8 @@ export class Runs {
     this.claims = new RunClaims(deps);
   }
 
-  create(requests: readonly CreateRunRequest[]): Promise<{ run: RunView; created: boolean }[]> {
-    return this.creation.create(requests);
+  create(requests: readonly CreateRunRequest[], options?: CreateOptions): Promise<{ run: RunView; created: boolean }[]> {
+    return this.creation.create(requests, options);
   }
 
   /** Queues waiting runs whose job never reached Redis (Redis was down at creation). */

@@ -1,0 +1,116 @@
+import { isOrderlyError } from '@orderly/shared';
+import { itemKeys } from './batches';
+import { BATCH_MAX_ITEMS, formatOf, parseCsv, parseItems, parseJsonl } from './items';
+
+/** The code (and details) an action throws, or 'no error'. */
+function refusal(fn: () => unknown): { code: string; details: Record<string, unknown> } | 'no error' {
+  try {
+    fn();
+    return 'no error';
+  } catch (err) {
+    if (!isOrderlyError(err)) throw err;
+    return { code: err.code, details: { ...err.details } };
+  }
+}
+
+describe('CSV items', () => {
+  test('a header and rows; quoted fields with commas, doubled quotes and newlines', () => {
+    const text = 'memberId,note,dateOfBirth\nZZT1,"a, b",1900-01-01\nZZT2,"say ""hi""\nsecond line",1900-01-02\n';
+    expect(parseCsv(text)).toEqual([
+      { line: 2, item: { memberId: 'ZZT1', note: 'a, b', dateOfBirth: '1900-01-01' } },
+      { line: 3, item: { memberId: 'ZZT2', note: 'say "hi"\nsecond line', dateOfBirth: '1900-01-02' } },
+    ]);
+  });
+
+  test('a BOM, CRLF line ends, blank lines and no final newline', () => {
+    const text = '\uFEFFmemberId,dateOfBirth\r\n\r\nZZT1,1900-01-01\r\n\r\nZZT2,1900-01-02';
+    expect(parseCsv(text)).toEqual([
+      { line: 3, item: { memberId: 'ZZT1', dateOfBirth: '1900-01-01' } },
+      { line: 5, item: { memberId: 'ZZT2', dateOfBirth: '1900-01-02' } },
+    ]);
+  });
+
+  test('an empty cell leaves the field out; a quoted empty cell too; header names are trimmed', () => {
+    expect(parseCsv(' a , b ,c\n1,,""\n')).toEqual([{ line: 2, item: { a: '1' } }]);
+  });
+
+  test('a line after a multi-line quoted field keeps its own line number', () => {
+    expect(parseCsv('a,b\n"x\ny\nz",1\nq,2\n').map((r) => r.line)).toEqual([2, 5]);
+  });
+
+  test.each([
+    ['an unclosed quote', 'a,b\n"x,1\n', 2],
+    ['text after a closing quote', 'a,b\n"x"y,1\n', 2],
+    ['a quote inside an unquoted field', 'a,b\nx"y,1\n', 2],
+    ['a row with too few fields', 'a,b\n1,2\n3\n', 3],
+    ['a row with too many fields', 'a,b\n1,2,3\n', 2],
+    ['a bare carriage return', 'a,b\n1,2\r3,4\n', 2],
+    ['a duplicated column name', 'a,b,a\n1,2,3\n', 1],
+    ['an empty column name', 'a,,b\n1,2,3\n', 1],
+  ])('%s is ORDERLY_E_BATCH_ITEMS_INVALID naming the line', (_name, text, line) => {
+    expect(refusal(() => parseCsv(text))).toEqual({ code: 'ORDERLY_E_BATCH_ITEMS_INVALID', details: { line } });
+  });
+
+  test('errors never echo a cell value', () => {
+    try {
+      parseCsv('memberId,b\nZZT-SECRET-1,"x"y\n');
+      throw new Error('expected a refusal');
+    } catch (err) {
+      expect((err as Error).message).not.toContain('ZZT-SECRET-1');
+    }
+  });
+
+  test('a header with no rows, and an empty file, hold no items', () => {
+    expect(refusal(() => parseItems('csv', 'a,b\n\n'))).toMatchObject({ code: 'ORDERLY_E_BATCH_ITEMS_INVALID' });
+    expect(refusal(() => parseItems('csv', ''))).toMatchObject({ code: 'ORDERLY_E_BATCH_ITEMS_INVALID' });
+  });
+});
+
+describe('JSONL items', () => {
+  test('one object a line; BOM, CRLF and blank lines accepted; values keep their JSON types', () => {
+    const text = '\uFEFF{"memberId":"ZZT1","count":2}\r\n\r\n{"memberId":"ZZT2","ok":true}\n\n';
+    expect(parseJsonl(text)).toEqual([
+      { line: 1, item: { memberId: 'ZZT1', count: 2 } },
+      { line: 3, item: { memberId: 'ZZT2', ok: true } },
+    ]);
+  });
+
+  test.each([
+    ['malformed JSON', '{"a":1}\n{"a":\n', 2],
+    ['an array', '[1,2]\n', 1],
+    ['a string', '"x"\n', 1],
+    ['null', '{"a":1}\n\nnull\n', 3],
+  ])('%s is ORDERLY_E_BATCH_ITEMS_INVALID naming the line', (_name, text, line) => {
+    expect(refusal(() => parseJsonl(text))).toEqual({ code: 'ORDERLY_E_BATCH_ITEMS_INVALID', details: { line } });
+  });
+});
+
+test('too many items is ORDERLY_E_BATCH_TOO_MANY_ITEMS', () => {
+  const text = `a\n${Array.from({ length: BATCH_MAX_ITEMS + 1 }, (_, i) => `v${i}`).join('\n')}\n`;
+  expect(refusal(() => parseItems('csv', text))).toMatchObject({ code: 'ORDERLY_E_BATCH_TOO_MANY_ITEMS', details: { count: BATCH_MAX_ITEMS + 1 } });
+  expect(parseItems('csv', `a\n${Array.from({ length: BATCH_MAX_ITEMS }, (_, i) => `v${i}`).join('\n')}\n`)).toHaveLength(BATCH_MAX_ITEMS);
+});
+
+test('the format comes from the file name', () => {
+  expect([formatOf('x.CSV'), formatOf('a/b.jsonl'), formatOf('c.ndjson'), formatOf('d.json')]).toEqual(['csv', 'jsonl', 'jsonl', undefined]);
+});
+
+describe('item keys', () => {
+  const items = parseCsv('memberId,dateOfBirth\nZZT1,1900-01-01\nZZT2,1900-01-01\n');
+
+  test('the key column value, or the whole item', () => {
+    expect(itemKeys(items, 'memberId')).toEqual(['ZZT1', 'ZZT2']);
+    const whole = itemKeys(items, undefined);
+    expect(new Set(whole).size).toBe(2);
+  });
+
+  test('a key column no item has, and an item without a value in it, are ORDERLY_E_BATCH_KEY_MISSING', () => {
+    expect(refusal(() => itemKeys(items, 'id'))).toMatchObject({ code: 'ORDERLY_E_BATCH_KEY_MISSING' });
+    expect(refusal(() => itemKeys(parseCsv('id,x\n1,a\n,b\n'), 'id'))).toMatchObject({ code: 'ORDERLY_E_BATCH_KEY_MISSING', details: { line: 3 } });
+  });
+
+  test('two items with one key, or two identical items without a key column, are ORDERLY_E_BATCH_KEY_DUPLICATE naming both lines', () => {
+    expect(refusal(() => itemKeys(parseCsv('id,x\n1,a\n2,b\n1,c\n'), 'id'))).toMatchObject({ code: 'ORDERLY_E_BATCH_KEY_DUPLICATE', details: { line: 4, firstLine: 2 } });
+    expect(refusal(() => itemKeys(parseJsonl('{"a":1,"b":2}\n{"b":2,"a":1}\n'), undefined))).toMatchObject({ code: 'ORDERLY_E_BATCH_KEY_DUPLICATE', details: { line: 2, firstLine: 1 } });
+  });
+});
