@@ -269,6 +269,8 @@ export interface ControlRoomProcess {
   /** Starts `orderly control-room serve` again with the same environment and port. */
   start(): Promise<void>;
   close(): Promise<void>;
+  /** The running process's id (undefined while stopped). */
+  pid(): number | undefined;
 }
 
 /**
@@ -306,6 +308,7 @@ export async function startControlRoomProcess(bin: string, env: Record<string, s
     url,
     kill,
     start,
+    pid: () => child?.pid,
     async close() {
       const proc = child;
       child = undefined;

@@ -43,6 +43,7 @@ export const ControlRoomConfigSchema = z
     ORDERLY_TOKEN_MAX_DAYS: positiveInt(90),
     ORDERLY_SCHEDULE_MIN_INTERVAL_SECONDS: positiveInt(60),
     ORDERLY_SCHEDULE_MISFIRE_GRACE_SECONDS: positiveInt(60),
+    ORDERLY_LEADER_POLL_SECONDS: positiveInt(5),
   })
   .refine((env) => env.ORDERLY_PROD_SEGMENTS.every((s) => env.ORDERLY_SEGMENTS.includes(s)), { message: 'every production segment must be one of ORDERLY_SEGMENTS', path: ['ORDERLY_PROD_SEGMENTS'] })
   .refine((env) => !env.VAULT_ADDR || env.VAULT_TOKEN_FILE, { message: 'VAULT_TOKEN_FILE is required with VAULT_ADDR', path: ['VAULT_TOKEN_FILE'] })
@@ -119,6 +120,8 @@ export const ControlRoomConfigSchema = z
       /** Schedules may not fire more often than this (interval, or the gap between cron fires). */
       scheduleMinIntervalSeconds: env.ORDERLY_SCHEDULE_MIN_INTERVAL_SECONDS,
       scheduleMisfireGraceSeconds: env.ORDERLY_SCHEDULE_MISFIRE_GRACE_SECONDS,
+      /** Replicas on one PostgreSQL: how often a follower tries to take leadership (and the leader checks it still holds it). */
+      leaderPollSeconds: env.ORDERLY_LEADER_POLL_SECONDS,
     };
   });
 export type ControlRoomConfig = z.infer<typeof ControlRoomConfigSchema>;

@@ -16,6 +16,8 @@ import { Credentials } from './credentials/credentials';
 import { vaultClient } from './credentials/vault';
 import { openDb } from './db/db';
 import { migrate } from './db/migrations';
+import { startLeadership } from './db/leadership';
+import { checkKeyFingerprints } from './identity/key-fingerprints';
 import { buildApp } from './http/app';
 import { loadOrCreateSecrets, publishPublicKeys } from './identity/secrets';
 import { Identity } from './identity/identity';
@@ -84,6 +86,10 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
   };
   try {
     await migrate(db);
+    // Several replicas on one PostgreSQL: the once-only background tasks run on the leader alone
+    // (a session advisory lock; db/leadership.ts).
+    const leadership = await startLeadership({ db, databaseUrl: config.databaseUrl, log, pollMs: config.leaderPollSeconds * 1000 });
+    cleanups.push(() => leadership.close());
     // BullMQ workers need maxRetriesPerRequest: null; the same connection serves queues.
     const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
     redis.on('error', () => undefined); // reconnects by itself; readiness reports it
@@ -102,6 +108,14 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const packages = new Packages(db, keys, { maxArchiveBytes: config.maxPackageBytes, segments: config.segments, prodSegments: config.prodSegments }, credentials, ownership);
     const cipher = await atRestCipher(config, vault, secrets.dataKey, secrets.dataKeyId);
     const signer = await jobSigner(config, vault, secrets.signingKey);
+    // A replica whose keys differ from the ones the database was initialised with stops here
+    // (ORDERLY_E_KEYS_MISMATCH) rather than failing runs, reports and signatures later.
+    await checkKeyFingerprints(db, {
+      dataKeyId: secrets.dataKeyId, transitKey: config.transitKey, signingTransitKey: config.signingTransitKey,
+      signerPublicKey: signer.publicKey, sealingKey: secrets.sealingKey, releaseKey: secrets.releaseKey,
+    });
+    // Safe on every replica at once: the sender claims outbox rows (FOR UPDATE SKIP LOCKED) before
+    // sending; the queue-age check dedupes on a per-window key; pruning deletes by age.
     const alerts = startAlerts({ db, audit, log, segments: config.segments, config: config.alerts });
     cleanups.push(() => alerts.close());
     const releases = new Releases(db, packages, keys, new ReleaseAuthority(secrets.releaseKey), config.prodSegments);
@@ -114,9 +128,11 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     // sharing the database reads the revocation (at once here, within the key cache delay elsewhere).
     const runnerKeys = new RunnerKeys(db, secrets.runnerPublicKeys, RUNNER_KEYS_TTL_MS, Date.now, (segment) => secrets.runnerTokenHashes.delete(segment));
     await runnerKeys.reload();
+    // Every replica: each keeps its own cache of runner keys.
     const keyRefresh = setInterval(() => void runnerKeys.reload().catch((err: Error) => log.warn({ err: { message: err.message } }, 'runner key refresh failed')), RUNNER_KEYS_TTL_MS);
     keyRefresh.unref();
     cleanups.push(async () => clearInterval(keyRefresh));
+    // Every replica: a BullMQ worker; each report job goes to one consumer and is applied under the attempt's fence.
     const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log, runnerEvents, deadLettering,
       runnerKeys, hashJobId: auditHash });
     cleanups.push(() => consumer.close());
@@ -124,24 +140,23 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     // Retention purges write disposal records (what went, how many, which policy) in their own transactions.
     const retention = new Retention({ db, audit, screenshotRetentionDays: config.screenshotRetentionDays, auditRetentionDays: config.auditRetentionDays,
       runRetentionDays: config.runRetentionDays });
-    const sweep = setInterval(() => {
-      runs.enqueuePending().catch((err: Error) => log.warn({ err: { message: err.message } }, 'enqueue sweep failed'));
-      deadLettering.publishPending().catch((err: Error) => log.warn({ err: { message: err.message } }, 'dlq entry sweep failed'));
-      retention.purgeScreenshots().catch((err: Error) => log.warn({ err: { message: err.message } }, 'screenshot expiry failed'));
-    }, 30_000);
-    sweep.unref();
-    cleanups.push(async () => clearInterval(sweep));
-    // Signed audit heads at intervals and once more on shutdown (after the app stopped taking
-    // requests: cleanups run in reverse), and retention expiry on the same timer.
-    const auditTick = () => {
-      auditHeads.signIfMoved().catch((err: Error) => log.error({ err: { message: err.message } }, 'audit head signing failed'));
-      retention.purgeAudit().catch((err: Error) => log.error({ err: { message: err.message } }, 'audit expiry failed'));
-      retention.purgeRuns().catch((err: Error) => log.error({ err: { message: err.message } }, 'run PHI purge failed'));
-    };
-    const auditTimer = setInterval(auditTick, config.auditHeadIntervalSeconds * 1000);
-    auditTimer.unref();
+    // Leader only. The sweeps would be safe anywhere (a run's job id and a dead letter's entry id
+    // are fixed, so BullMQ adds each once), but one sweep is enough; retention writes a disposal
+    // record per purge, so two replicas purging at once would record one disposal twice.
+    leadership.every('enqueue sweep', 30_000, () => runs.enqueuePending());
+    leadership.every('dlq entry sweep', 30_000, () => deadLettering.publishPending());
+    leadership.every('screenshot expiry', 30_000, () => retention.purgeScreenshots());
+    // Signed audit heads at intervals (leader only: one head per interval, not one per replica) and
+    // once more on shutdown by every replica (after the app stopped taking requests: cleanups run
+    // in reverse; a head already signed is kept once, ON CONFLICT), and audit and run PHI expiry
+    // on the same timer.
+    leadership.every('audit head signing', config.auditHeadIntervalSeconds * 1000, () => auditHeads.signIfMoved());
+    leadership.every('audit expiry', config.auditHeadIntervalSeconds * 1000, () => retention.purgeAudit());
+    leadership.every('run PHI purge', config.auditHeadIntervalSeconds * 1000, () => retention.purgeRuns());
+    // The timers stop (and the lock is handed over) after the shutdown head below; the earlier
+    // cleanup of the same leadership is then a no-op.
+    cleanups.push(() => leadership.close());
     cleanups.push(async () => {
-      clearInterval(auditTimer);
       await auditHeads.signIfMoved();
     });
     const deadLetters = new DeadLetters({ db, runs, queues, audit, log });
@@ -150,6 +165,9 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
       db, dataKey: secrets.dataKey, dataKeyId: secrets.dataKeyId, segments: config.segments, onRunnerKeysChanged: () => runnerKeys.reload(),
       settings: { sessionIdleMinutes: config.sessionIdleMinutes, sessionMaxHours: config.sessionMaxHours, tokenMaxDays: config.tokenMaxDays },
     });
+    // Every replica: BullMQ hands each tick to one worker, and a fire makes its run under an
+    // idempotency key of (schedule, fire time), so a tick redelivered after a crash fires once;
+    // reconciling Redis with the table is idempotent (upserts and removals of job schedulers).
     const scheduling = await startSchedules({
       db, packages, runs, cipher, audit, log, connection: redis, prefix: config.queuePrefix, segments: config.segments,
       minIntervalSeconds: config.scheduleMinIntervalSeconds, releaseGate: releases, misfireGraceMs: config.scheduleMisfireGraceSeconds * 1000,
@@ -158,7 +176,7 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const metrics = new ControlRoomMetrics({ db, redis, queuePrefix: config.queuePrefix, segments: config.segments });
     cleanups.push(() => metrics.close());
     const compliance = new Compliance({ db, audit, heads: auditHeads, releaseKey: secrets.releaseKey, settings: complianceSettings(config), alerts: alerts.outbox });
-    const dailyCompliance = startDailyCompliance(compliance, log);
+    const dailyCompliance = startDailyCompliance(compliance, log, undefined, () => leadership.isLeader);
     cleanups.push(() => dailyCompliance.close());
     const app = buildApp({
       db, redis, keys, packages, runs, screenshots, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log,
@@ -170,6 +188,7 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     warnIfPlainHttp({ tls: config.tls !== undefined, terminated: config.tlsTerminated, production: config.production }, log);
     cleanups.push(() => app.close());
     const address = await app.listen({ host: config.host, port: config.port });
+    // Every replica at start (safe concurrently: a run's job id is fixed).
     await runs.enqueuePending(0).catch(() => undefined);
     return { app, url: address.replace('[::1]', 'localhost'), runs, publicKeysPem, close, releases, schedules: scheduling.schedules };
   } catch (err) {

@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   ORDERLY_E_KEY_UNKNOWN: { status: 400, retryable: false, doc: 'The signing key is not registered (or is revoked).' },
   ORDERLY_E_KEY_INVALID: { status: 400, retryable: false, doc: 'A key file or PEM is not a valid Ed25519 key.' },
   ORDERLY_E_KEY_CONFLICT: { status: 409, retryable: false, doc: 'A different key is already registered under this name.' },
+  ORDERLY_E_KEYS_MISMATCH: { status: 500, retryable: false, doc: "This control room's key material (data key, at-rest sealing, job signer, report sealing key, release key) differs from what the database was initialised with; it refuses to start. The message names which keys differ, never their values." },
   ORDERLY_E_SEGMENT_UNKNOWN: { status: 400, retryable: false, doc: 'The segment is not configured, or the bot may not run in it.' },
   ORDERLY_E_BOT_UNKNOWN: { status: 404, retryable: false, doc: 'No published package has this bot name (and version).' },
   ORDERLY_E_INPUT_PATTERN_UNSUPPORTED: { status: 400, retryable: false, doc: "An input field's `pattern` in bot.json is not a regular expression the linear-time matcher (RE2 syntax: no backreferences or lookaround, repeat counts up to 1000) can compile; refused at publish." },

@@ -7,4 +7,6 @@ export const ADVISORY_LOCKS = {
   migrations: 7300,
   /** Audit appends are serialised so that concurrent ones cannot fork the hash chain. */
   auditChain: 7301,
+  /** Held (session lock) by the one control-room replica that runs the once-only background tasks (leadership.ts). */
+  leader: 7302,
 } as const;
