@@ -234,8 +234,12 @@ const sameRoles = (a: readonly string[], b: readonly string[]) => [...a].sort().
 
 /** A short, token-free reason for a failed callback: the provider's error or the check that failed. */
 function callbackReason(err: unknown): string {
-  const e = err as { code?: unknown; error?: unknown; cause?: { claim?: unknown } };
+  const e = err as { code?: unknown; error?: unknown };
   if (typeof e.error === 'string') return e.error.slice(0, 64); // the provider's OAuth error (invalid_grant: a replayed code)
-  if (typeof e.cause?.claim === 'string') return e.cause.claim.slice(0, 32); // nonce, aud, iss, exp…
+  // A failed ID token check names its claim (nonce, aud, iss, exp…), possibly a cause or two down.
+  for (let cause: unknown = err, depth = 0; cause && depth < 4; cause = (cause as { cause?: unknown }).cause, depth++) {
+    const claim = (cause as { claim?: unknown }).claim;
+    if (typeof claim === 'string') return claim.slice(0, 32);
+  }
   return typeof e.code === 'string' ? e.code.slice(0, 64) : 'invalid';
 }
