@@ -87,7 +87,7 @@ export interface AppDeps {
   /** Compliance checks and evidence (`/v1/compliance`). */
   compliance?: Compliance;
   accessReviews?: AccessReviews;
-  /** OpenID Connect single sign-on (`/v1/auth/sso/*`); its routes are registered when given. */
+  /** OpenID Connect single sign-on (`/v1/auth/sso/*`); without it those routes answer 404. */
   sso?: SsoLogin | undefined;
 }
 
@@ -154,7 +154,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.identity && access) {
     identityRoutes(app, deps.identity, access);
     accessRoutes(app, access, deps.db);
-    if (deps.sso) ssoRoutes(app, deps.sso, deps.identity);
+    ssoRoutes(app, deps.sso, deps.identity);
   }
   if (deps.schedules) scheduleRoutes(app, deps.schedules);
   consoleRoutes(app, deps, { access });

@@ -289,7 +289,7 @@ test('a tampered state, a missing or altered flow cookie, a wrong nonce and a re
   expect(await callback(tamperedState, flow)).toMatchObject({ status: 401, body: { error: { code: 'ORDERLY_E_SSO_STATE_INVALID' } }, session: undefined });
   expect(await callback(url, undefined)).toMatchObject({ status: 401, body: { error: { code: 'ORDERLY_E_SSO_STATE_INVALID' } } });
   const bytes = Buffer.from(flow, 'base64url');
-  bytes[bytes.length - 5] ^= 1;
+  bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 1;
   expect(await callback(url, bytes.toString('base64url'))).toMatchObject({ status: 401, body: { error: { code: 'ORDERLY_E_SSO_STATE_INVALID' } } });
 
   // A flow cookie with the right state and PKCE verifier but another nonce (sealed with the
