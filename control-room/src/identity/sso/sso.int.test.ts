@@ -24,6 +24,8 @@ const CLIENT_SECRET = randomBytes(24).toString('base64url');
 const GROUP_ROLES = { 'rpa-operators': ['operator@demo'], 'rpa-auditors': ['auditor'], 'rpa-security': ['security'] };
 
 let provider: OidcProvider;
+/** A provider on the same issuer with a fresh signing key (key rotation). */
+let makeProvider: (kid: string) => OidcProvider;
 let providerServer: Server;
 let issuer: string;
 let stack: Stack;
@@ -86,8 +88,7 @@ beforeAll(async () => {
   issuer = `http://127.0.0.1:${(providerServer.address() as AddressInfo).port}`;
   const crPort = await freePort();
   redirectUrl = `http://127.0.0.1:${crPort}/v1/auth/sso/callback`;
-  const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
-  provider = new Provider(issuer, {
+  makeProvider = (kid: string) => new Provider(issuer, {
     clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [redirectUrl], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post' }],
     pkce: { required: () => true },
     // `amr` with the openid scope, as the usual enterprise providers send it in every ID token.
@@ -99,10 +100,11 @@ beforeAll(async () => {
       return account && { accountId: id, claims: async () => ({ sub: id, preferred_username: account.username, groups: account.groups }) };
     },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
-    jwks: { keys: [{ ...signingKey, kid: 'test-key-1', alg: 'RS256', use: 'sig' }] },
+    jwks: { keys: [{ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' }] },
     features: { devInteractions: { enabled: false } },
     ttl: { AccessToken: 600, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 3600, Grant: 3600 },
   });
+  provider = makeProvider('test-key-1');
   secretsDir = mkdtempSync(join(tmpdir(), 'orderly-sso-'));
   const secretFile = join(secretsDir, 'oidc-client.secret');
   writeFileSync(secretFile, `${CLIENT_SECRET}\n`, { mode: 0o600 });
@@ -308,4 +310,22 @@ test('a tampered state, a missing or altered flow cookie, a wrong nonce and a re
   const all = JSON.stringify(await db.query('SELECT details, target FROM audit_events'));
   expect(all).not.toContain(url.searchParams.get('code')!);
   expect(all).not.toContain(flow.slice(0, 40));
+});
+
+test('the provider rotates its signing key: the next sign-in verifies against the new key without a restart', async () => {
+  accounts.set('sub-rita', { username: 'rita', groups: ['rpa-auditors'], amr: ['pwd'] });
+  expect(await signIn('sub-rita')).toMatchObject({ status: 303 });
+  // Same issuer and client, a new key id the control room has not seen.
+  provider = makeProvider(`test-key-${randomBytes(4).toString('hex')}`);
+  // openid-client fetches the JWKS again for an unknown key id once its copy is a minute old (and
+  // refreshes it every 5 minutes anyway): a shifted clock stands for that minute, for everyone.
+  const realNow = Date.now.bind(Date);
+  const shifted = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 61_000);
+  try {
+    const after = await signIn('sub-rita');
+    expect(after).toMatchObject({ status: 303, location: '/console' });
+    expect(await me(after.session!)).toMatchObject({ status: 200, body: { actor: 'user:rita', roles: ['auditor'] } });
+  } finally {
+    shifted.mockRestore();
+  }
 });
