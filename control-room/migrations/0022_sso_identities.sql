@@ -9,5 +9,7 @@ CREATE TABLE sso_identities (
   groups text[] NOT NULL DEFAULT '{}',
   created_at timestamptz NOT NULL DEFAULT now(),
   last_sign_in_at timestamptz,
+  -- Whether the last sign-in's ID token showed a second factor (amr): the compliance MFA check reads it.
+  last_mfa boolean NOT NULL DEFAULT false,
   PRIMARY KEY (issuer, subject)
 );

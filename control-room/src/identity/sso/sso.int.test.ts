@@ -258,6 +258,11 @@ test('a security-mapped person without MFA at the provider is refused; with amr 
   expect(await me(admitted.session!)).toMatchObject({ status: 200, body: { actor: 'user:sam', roles: ['security'] } });
   const [session] = await db.query<{ stepped_up_at: Date | null }>("SELECT s.stepped_up_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.username = 'sam'");
   expect(session!.stepped_up_at).not.toBeNull();
+  // The compliance MFA check counts the provider's second factor (olivia, without one, does not pass it).
+  const compliance = await stack.api('GET', '/v1/compliance');
+  const mfaCheck = (compliance.body.results as { checkId: string; observed: string }[]).find((c) => c.checkId === 'auth.mfa-every-person')!;
+  expect(mfaCheck.observed).toMatch(/\bolivia\b/);
+  expect(mfaCheck.observed).not.toMatch(/\bsam\b/);
 });
 
 test('a group change at the provider changes the roles at the next sign-in; losing every mapped group ends access', async () => {

@@ -181,8 +181,8 @@ export class SsoLogin {
 
     const now = new Date(this.deps.identity.clock()).toISOString();
     const user = linked
-      ? await this.update(linked, roles, groups, issuer, subject, now)
-      : await this.link(claims, roles, groups, issuer, subject, now);
+      ? await this.update(linked, roles, groups, mfa, issuer, subject, now)
+      : await this.link(claims, roles, groups, mfa, issuer, subject, now);
     if (!linked || !sameRoles(linked.roles, roles)) await this.rolesChanged(user.username, issuer, subject, linked?.roles ?? [], roles, meta);
     trace.target = `user:${user.username}`;
 
@@ -196,16 +196,16 @@ export class SsoLogin {
     return { user, roles, mfa, session };
   }
 
-  private async update(linked: UserRow, roles: string[], groups: string[], issuer: string, subject: string, now: string): Promise<UserRow> {
+  private async update(linked: UserRow, roles: string[], groups: string[], mfa: boolean, issuer: string, subject: string, now: string): Promise<UserRow> {
     return this.deps.db.transaction(async (tx) => {
       const [user] = await tx.query<UserRow>('UPDATE users SET roles = $2 WHERE id = $1 RETURNING *', [linked.id, roles]);
-      await tx.query('UPDATE sso_identities SET groups = $3, last_sign_in_at = $4 WHERE issuer = $1 AND subject = $2', [issuer, subject, groups, now]);
+      await tx.query('UPDATE sso_identities SET groups = $3, last_sign_in_at = $4, last_mfa = $5 WHERE issuer = $1 AND subject = $2', [issuer, subject, groups, now, mfa]);
       return user!;
     });
   }
 
   /** A first sign-in: a person (no password, no TOTP: they sign in at the provider) and the link. */
-  private async link(claims: Record<string, unknown>, roles: string[], groups: string[], issuer: string, subject: string, now: string): Promise<UserRow> {
+  private async link(claims: Record<string, unknown>, roles: string[], groups: string[], mfa: boolean, issuer: string, subject: string, now: string): Promise<UserRow> {
     const fallback = `sso-${createHash('sha256').update(`${issuer}\n${subject}`).digest('hex').slice(0, 12)}`;
     const wanted = typeof claims.preferred_username === 'string' ? claims.preferred_username.toLowerCase() : '';
     return this.deps.db.transaction(async (tx) => {
@@ -217,7 +217,7 @@ export class SsoLogin {
         'INSERT INTO users (id, username, roles, enrolled_at, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *',
         [randomUUID(), username, roles, now, `sso:${issuer}`.slice(0, 300)],
       );
-      await tx.query('INSERT INTO sso_identities (issuer, subject, user_id, groups, last_sign_in_at) VALUES ($1, $2, $3, $4, $5)', [issuer, subject, user!.id, groups, now]);
+      await tx.query('INSERT INTO sso_identities (issuer, subject, user_id, groups, last_sign_in_at, last_mfa) VALUES ($1, $2, $3, $4, $5, $6)', [issuer, subject, user!.id, groups, now, mfa]);
       return user!;
     });
   }
