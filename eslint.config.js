@@ -1,6 +1,16 @@
 const js = require('@eslint/js');
 const tseslint = require('typescript-eslint');
 
+// One `no-restricted-imports` per file: a later config's rule replaces an earlier one's, so each
+// file set names every group it must not import.
+const NOT_RUNNER = { group: ['@orderly/runner', '@orderly/runner/*', '**/runner/src/**'], message: 'The control room and the runner share only @orderly/shared.' };
+const NOT_CONTROL_ROOM = { group: ['@orderly/control-room', '@orderly/control-room/*', '**/control-room/src/**'], message: 'The control room and the runner share only @orderly/shared.' };
+const NOT_DEV_TOOLS = [
+  { group: ['@orderly/dev-vault', '@orderly/dev-vault/*', '**/dev-vault/src/**'], message: 'The dev Vault is a development tool: production code talks to a real Vault.' },
+  { group: ['@orderly/shared/testing', '**/testing', '**/testing/**'], message: 'Test helpers are for tests only.' },
+];
+const restrictImports = (...patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
+
 module.exports = tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', '**/*.js', '**/*.cjs', '**/*.mjs'] },
   js.configs.recommended,
@@ -17,8 +27,14 @@ module.exports = tseslint.config(
     },
   },
   // Invariant 8: the control room and the runner share only @orderly/shared.
-  { files: ['control-room/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: ['@orderly/runner', '@orderly/runner/*', '**/runner/src/**'] }] } },
-  { files: ['runner/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: ['@orderly/control-room', '@orderly/control-room/*', '**/control-room/src/**'] }] } },
+  { files: ['control-room/**/*.ts'], rules: restrictImports(NOT_RUNNER) },
+  { files: ['runner/**/*.ts'], rules: restrictImports(NOT_CONTROL_ROOM) },
+  // Development tools (the dev Vault, the test helpers) are never imported by production code. The
+  // one dev command that starts the dev Vault loads it lazily (a dynamic import, which this rule
+  // does not see), and says so when a production install lacks it.
+  { files: ['control-room/src/**/*.ts'], ignores: ['**/*.test.ts'], rules: restrictImports(NOT_RUNNER, ...NOT_DEV_TOOLS) },
+  { files: ['runner/src/**/*.ts'], ignores: ['**/*.test.ts'], rules: restrictImports(NOT_CONTROL_ROOM, ...NOT_DEV_TOOLS) },
+  { files: ['shared/src/**/*.ts', 'bots/*/src/**/*.ts'], ignores: ['**/*.test.ts', 'shared/src/testing/**'], rules: restrictImports(...NOT_DEV_TOOLS) },
   // Only the config modules read the environment.
   { files: ['**/*.ts'], ignores: ['**/config.ts', '**/config/*.ts', '**/*.test.ts', '**/testing/**', 'test/**', 'bench/**'], rules: { 'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through the zod config of the process.' }] } },
 );

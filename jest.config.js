@@ -6,13 +6,14 @@ const common = {
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }] },
   moduleNameMapper: {
     '^@orderly/shared(/.*)?$': '<rootDir>/shared/src$1',
+    '^@orderly/dev-vault$': '<rootDir>/dev-vault/src/index.ts',
     '^@orderly/control-room$': '<rootDir>/control-room/src/index.ts',
     '^@orderly/runner$': '<rootDir>/runner/src/index.ts',
     '^@orderly/demo-portal$': '<rootDir>/bots/demo-portal/src/index.ts',
   },
   testEnvironment: 'node',
   rootDir: __dirname,
-  roots: ['<rootDir>/shared', '<rootDir>/control-room', '<rootDir>/runner', '<rootDir>/bots', '<rootDir>/test'],
+  roots: ['<rootDir>/shared', '<rootDir>/dev-vault', '<rootDir>/control-room', '<rootDir>/runner', '<rootDir>/bots', '<rootDir>/test'],
   modulePathIgnorePatterns: ['<rootDir>/.*/dist/'],
 };
 module.exports = {

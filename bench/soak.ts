@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isTerminal, RunView } from '@orderly/shared';
 import { CuttableLink, Ledger, OwnRedis, startLedger, startOwnRedis, throughCuttableLink } from '../test/faults';
-import { CHROMIUM, REPO, Stack, startStack } from '../test/harness';
+import { BIN, REPO, runnerProcessEnv, Stack, startStack } from '../test/harness';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? '15');
 /** Mean seconds between faults (each gap is uniform in [0.5, 1.5] × this). */
@@ -24,7 +24,6 @@ const RUN_EVERY_S = Number(process.env.SOAK_RUN_EVERY_S ?? '1.5');
 const RUNNERS = 2;
 /** After the faults stop, how long every run gets to end before it counts as stuck. */
 const DRAIN_MS = 5 * 60_000;
-const BIN = join(REPO, 'node_modules', '.bin');
 const LEDGER_BOT = join(REPO, 'test', 'fixtures', 'bots', 'ledger');
 const NO_BROWSER_BOT = join(REPO, 'test', 'fixtures', 'bots', 'no-browser');
 /** A dead runner's job is found within seconds: lock 2 s, stall check every second. */
@@ -52,20 +51,7 @@ class RunnerProcess {
 
   start(): void {
     this.child = spawn(join(BIN, 'orderly'), ['runner', 'start', '--segment', 'demo'], {
-      env: {
-        PATH: `${BIN}:${process.env.PATH ?? ''}`,
-        HOME: this.stack.dataDir,
-        REDIS_URL: this.redisUrl,
-        ORDERLY_CHROMIUM_PATH: CHROMIUM,
-        ORDERLY_QUEUE_PREFIX: this.stack.prefix,
-        ORDERLY_CONTROL_ROOM_URL: this.stack.controlRoom.url,
-        ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: join(this.stack.dataDir, 'secrets', 'control-room.pub'),
-        ORDERLY_RUNNER_TOKEN_FILE: join(this.stack.dataDir, 'secrets', 'runner-demo.token'),
-        ORDERLY_CACHE_DIR: join(this.stack.dataDir, `${this.id}-cache`),
-        ORDERLY_RUNNER_ID: this.id,
-        ORDERLY_LOG_LEVEL: 'warn',
-        ...FAST_TAKEOVER,
-      },
+      env: runnerProcessEnv(this.stack, this.id, { REDIS_URL: this.redisUrl, ...FAST_TAKEOVER }),
       cwd: this.stack.dataDir,
       stdio: 'ignore',
       // A process group of its own, so SIGKILL reaches the runner and its sandboxes as a crash would.

@@ -13,7 +13,8 @@ import { ControlRoomProcess, startControlRoomProcess } from './faults';
 import { RunnerConfigSchema, startRunner } from '@orderly/runner';
 import { createLogger, credentialPath, generateSigningKeyPair, isTerminal, RunView } from '@orderly/shared';
 import { createTestDatabase, TEST_CHROMIUM_PATH, TEST_REDIS_URL, testRedisPrefix, waitFor } from '@orderly/shared/testing';
-import { createVaultClientFactory, DevVault, startDevVault } from '@orderly/shared/vault';
+import { DevVault, startDevVault } from '@orderly/dev-vault';
+import { createVaultClientFactory } from '@orderly/shared/vault';
 import { base32Decode, totpAt, totpStep } from '../control-room/src/identity/totp';
 
 export const REPO = join(__dirname, '..');
@@ -26,6 +27,8 @@ const RUNNER_CLOSE_BOUND_MS = 20_000;
  */
 const CONTROL_ROOM_CLOSE_BOUND_MS = 20_000;
 export const ELIGIBILITY_BOT = join(REPO, 'bots', 'eligibility-check');
+/** The fault tests' bot: one side effect on a ledger the test can hold at a chosen moment (faults.ts). */
+export const LEDGER_BOT = join(REPO, 'test', 'fixtures', 'bots', 'ledger');
 export const CHROMIUM = TEST_CHROMIUM_PATH;
 /** The demo portal's sign-in for tests: generated per process, stored in Vault by `publish`. */
 export const PORTAL_CREDENTIALS = { username: `svc-${randomBytes(4).toString('hex')}`, password: randomBytes(18).toString('base64url') };
@@ -73,6 +76,32 @@ export class CapturedLog extends Writable {
 }
 
 /** The reason the harness gives for reading a run's PHI (the X-Orderly-Reason header). */
+/** The `orderly` binaries as npm installs them, for tests that spawn real processes. */
+export const BIN = join(REPO, 'node_modules', '.bin');
+
+/**
+ * The environment of an `orderly runner start` child process for the demo segment of `stack`: the
+ * one place that knows what a runner needs, so a test that spawns one names only what it changes
+ * (its id, a faster takeover, another Redis).
+ */
+export function runnerProcessEnv(stack: Stack, id: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: `${BIN}:${process.env.PATH ?? ''}`,
+    HOME: stack.dataDir,
+    REDIS_URL: TEST_REDIS_URL,
+    ORDERLY_CHROMIUM_PATH: CHROMIUM,
+    ORDERLY_QUEUE_PREFIX: stack.prefix,
+    ORDERLY_CONTROL_ROOM_URL: stack.controlRoom.url,
+    ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: publicKeysPath(join(stack.dataDir, 'secrets')),
+    ORDERLY_RUNNER_TOKEN_FILE: runnerTokenPath(join(stack.dataDir, 'secrets'), 'demo'),
+    ORDERLY_CACHE_DIR: join(stack.dataDir, `${id}-cache`),
+    ORDERLY_RUNNER_ID: id,
+    ORDERLY_LOG_LEVEL: 'warn',
+    ...(stack.vault ? { VAULT_ADDR: stack.vault.address } : {}),
+    ...extra,
+  };
+}
+
 export const TEST_REASON = 'integration test, synthetic data';
 
 export interface Stack {

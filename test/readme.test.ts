@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { buildProgram, ControlRoomConfigSchema } from '@orderly/control-room';
@@ -34,4 +34,20 @@ test('every CLI command is in the CLI reference', () => {
   const paths = commandPaths(buildProgram()).filter((p) => p !== 'help');
   expect(paths).toContain('bot pack');
   expect(paths.filter((p) => !readme.includes(`\`orderly ${p}`))).toEqual([]);
+});
+
+test("the README's architecture and ../shared/DESIGN.md's layout name every workspace there is, and only those", () => {
+  const root = join(__dirname, '..');
+  const workspaces = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
+  const topLevel = [...new Set(workspaces.map((w) => w.split('/')[0]!))].sort();
+  expect(topLevel).toContain('dev-vault');
+  for (const dir of topLevel) expect(existsSync(join(root, dir))).toBe(true);
+  const inReadme = [...readme.matchAll(/^- \*\*`([a-z-]+)\/`\*\*/gm)].map((m) => m[1]).sort();
+  expect(inReadme).toEqual(topLevel);
+  const design = join(root, '..', 'shared', 'DESIGN.md');
+  if (!existsSync(design)) return; // a clone without ../shared beside it: the README check stands alone
+  const layout = /## 3\. Layout\s+```([\s\S]*?)```/.exec(readFileSync(design, 'utf8'))![1]!;
+  // images/ holds container files, not a workspace.
+  const inDesign = [...layout.matchAll(/^([a-z-]+)\/\s/gm)].map((m) => m[1]!).filter((dir) => dir !== 'images').sort();
+  expect(inDesign).toEqual(topLevel);
 });

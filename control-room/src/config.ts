@@ -28,6 +28,7 @@ export const ControlRoomConfigSchema = z
     ORDERLY_TRANSIT_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional()),
     ORDERLY_CREDENTIAL_MAX_AGE_DAYS: positiveInt(90),
     ORDERLY_SCREENSHOT_RETENTION_DAYS: z.coerce.number().min(0).default(30),
+    ORDERLY_RUN_RETENTION_DAYS: z.coerce.number().min(0).default(0),
     ORDERLY_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).default(2555),
     ORDERLY_AUDIT_HEAD_INTERVAL_SECONDS: positiveInt(300),
     ORDERLY_ENV: z.enum(['development', 'production']).default('development'),
@@ -87,6 +88,8 @@ export const ControlRoomConfigSchema = z
       signingTransitKey: env.ORDERLY_SIGNING_TRANSIT_KEY,
       /** Days a masked screenshot is kept (encrypted) before it is deleted. */
       screenshotRetentionDays: env.ORDERLY_SCREENSHOT_RETENTION_DAYS,
+      /** Days a finished run keeps its PHI (input, result, steps, screenshots, logs) before the purge; 0 keeps it forever. */
+      runRetentionDays: env.ORDERLY_RUN_RETENTION_DAYS,
       /** A credential without its own max age is overdue for rotation after this many days. */
       credentialMaxAgeDays: env.ORDERLY_CREDENTIAL_MAX_AGE_DAYS,
       /** Days audit events are kept before expiry removes them (a prefix of the chain, itself audited); 0 keeps them forever. */

@@ -123,9 +123,11 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     cleanups.push(() => consumer.close());
     const screenshots = new Screenshots(db, cipher, config.screenshotRetentionDays);
     // Retention purges write disposal records (what went, how many, which policy) in their own transactions.
-    const retention = new Retention({ db, audit, screenshotRetentionDays: config.screenshotRetentionDays, auditRetentionDays: config.auditRetentionDays });
+    const retention = new Retention({ db, audit, screenshotRetentionDays: config.screenshotRetentionDays, auditRetentionDays: config.auditRetentionDays,
+      runRetentionDays: config.runRetentionDays });
     const sweep = setInterval(() => {
       runs.enqueuePending().catch((err: Error) => log.warn({ err: { message: err.message } }, 'enqueue sweep failed'));
+      deadLettering.publishPending().catch((err: Error) => log.warn({ err: { message: err.message } }, 'dlq entry sweep failed'));
       retention.purgeScreenshots().catch((err: Error) => log.warn({ err: { message: err.message } }, 'screenshot expiry failed'));
     }, 30_000);
     sweep.unref();
@@ -135,6 +137,7 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const auditTick = () => {
       auditHeads.signIfMoved().catch((err: Error) => log.error({ err: { message: err.message } }, 'audit head signing failed'));
       retention.purgeAudit().catch((err: Error) => log.error({ err: { message: err.message } }, 'audit expiry failed'));
+      retention.purgeRuns().catch((err: Error) => log.error({ err: { message: err.message } }, 'run PHI purge failed'));
     };
     const auditTimer = setInterval(auditTick, config.auditHeadIntervalSeconds * 1000);
     auditTimer.unref();

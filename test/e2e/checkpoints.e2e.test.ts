@@ -3,15 +3,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { RunView } from '@orderly/shared';
-import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
-import { CHROMIUM, PORTAL_CREDENTIALS, REPO, setCredential, Stack, startStack } from '../harness';
+import { waitFor } from '@orderly/shared/testing';
+import { BIN, PORTAL_CREDENTIALS, REPO, runnerProcessEnv, setCredential, Stack, startStack } from '../harness';
 
 /**
  * Crash recovery end to end, with real processes: a runner SIGKILLed in the middle of a
  * multi-step run, another runner that picks the run up, and a browser killed mid-run. The demo
  * portal counts every side effect, so "exactly once" is measured where it happens.
  */
-const BIN = join(REPO, 'node_modules', '.bin');
 const BOT = join(REPO, 'test', 'fixtures', 'bots', 'claim-steps');
 let stack: Stack;
 let db: Client;
@@ -26,22 +25,8 @@ beforeAll(async () => {
   await setCredential(stack.vault!, 'claim-steps', 'portal_password', PORTAL_CREDENTIALS.password);
   db = new Client({ connectionString: stack.databaseUrl });
   await db.connect();
-  env = {
-    PATH: `${BIN}:${process.env.PATH ?? ''}`,
-    HOME: stack.dataDir,
-    REDIS_URL: TEST_REDIS_URL,
-    ORDERLY_CHROMIUM_PATH: CHROMIUM,
-    ORDERLY_QUEUE_PREFIX: stack.prefix,
-    ORDERLY_CONTROL_ROOM_URL: stack.controlRoom.url,
-    ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: join(stack.dataDir, 'secrets', 'control-room.pub'),
-    ORDERLY_RUNNER_TOKEN_FILE: join(stack.dataDir, 'secrets', 'runner-demo.token'),
-    ORDERLY_LOG_LEVEL: 'warn',
-    VAULT_ADDR: stack.vault!.address,
-    // A dead runner's job is found within seconds, not the production half minute.
-    ORDERLY_JOB_LOCK_MS: '2000',
-    ORDERLY_STALLED_INTERVAL_MS: '1000',
-    ORDERLY_SHUTDOWN_GRACE_SECONDS: '5',
-  };
+  // A dead runner's job is found within seconds, not the production half minute.
+  env = { ORDERLY_JOB_LOCK_MS: '2000', ORDERLY_STALLED_INTERVAL_MS: '1000', ORDERLY_SHUTDOWN_GRACE_SECONDS: '5' };
 }, 60_000);
 afterAll(async () => {
   for (const child of spawned) signalGroup(child, 'SIGKILL');
@@ -64,7 +49,7 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 function startRunnerProcess(): { child: ChildProcess; exited: Promise<number | null> } {
   const n = ++runnerSeq;
   const child = spawn(join(BIN, 'orderly'), ['runner', 'start', '--segment', 'demo'], {
-    env: { ...env, ORDERLY_RUNNER_ID: `checkpoint-runner-${n}`, ORDERLY_CACHE_DIR: join(stack.dataDir, `checkpoint-cache-${n}`) },
+    env: runnerProcessEnv(stack, `checkpoint-runner-${n}`, env),
     cwd: stack.dataDir,
     stdio: 'ignore',
     detached: true,

@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import { REPORTS_QUEUE, runQueueName, SegmentName } from '@orderly/shared';
 import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
 import { CuttableLink, Ledger, OwnRedis, startLedger, startOwnRedis, throughCuttableLink } from '../faults';
-import { CHROMIUM, REPO, runJobId, Stack, startStack } from '../harness';
+import { BIN, LEDGER_BOT, runJobId, runnerProcessEnv, Stack, startStack } from '../harness';
 
 /**
  * Faults struck inside the windows that would break exactly-once (issue 12), deterministically:
@@ -13,8 +13,6 @@ import { CHROMIUM, REPO, runJobId, Stack, startStack } from '../harness';
  * is in flight. Real crashes: the runner and the control room are child processes SIGKILLed. Each
  * ends with the side effect recorded once at the target and the run in one correct state.
  */
-const LEDGER_BOT = join(REPO, 'test', 'fixtures', 'bots', 'ledger');
-const BIN = join(REPO, 'node_modules', '.bin');
 /** A dead runner's job is found within seconds: lock 2 s, stall check every second, lease = lock. */
 const FAST_TAKEOVER = { ORDERLY_JOB_LOCK_MS: '2000', ORDERLY_STALLED_INTERVAL_MS: '1000' };
 
@@ -58,20 +56,7 @@ describe('the runner SIGKILLed after a side effect and before its completion', (
   /** `orderly runner start` in a process group of its own, so SIGKILL reaches the runner and its bot host. */
   function runnerProcess(): { child: ChildProcess; exited: Promise<unknown> } {
     const child = spawn(join(BIN, 'orderly'), ['runner', 'start', '--segment', 'demo'], {
-      env: {
-        PATH: `${BIN}:${process.env.PATH ?? ''}`,
-        HOME: stack.dataDir,
-        REDIS_URL: TEST_REDIS_URL,
-        ORDERLY_CHROMIUM_PATH: CHROMIUM,
-        ORDERLY_QUEUE_PREFIX: stack.prefix,
-        ORDERLY_CONTROL_ROOM_URL: stack.controlRoom.url,
-        ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: join(stack.dataDir, 'secrets', 'control-room.pub'),
-        ORDERLY_RUNNER_TOKEN_FILE: join(stack.dataDir, 'secrets', 'runner-demo.token'),
-        ORDERLY_CACHE_DIR: join(stack.dataDir, 'window-runner-cache'),
-        ORDERLY_RUNNER_ID: 'window-runner-1',
-        ORDERLY_LOG_LEVEL: 'warn',
-        ...FAST_TAKEOVER,
-      },
+      env: runnerProcessEnv(stack, 'window-runner-1', FAST_TAKEOVER),
       cwd: stack.dataDir,
       stdio: 'ignore',
       detached: true,

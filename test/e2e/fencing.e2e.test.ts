@@ -1,17 +1,15 @@
-import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { runQueueName, SegmentName } from '@orderly/shared';
 import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
 import { CuttableLink, Ledger, startCuttableLink, startLedger } from '../faults';
-import { REPO, runJobId, Stack, startStack } from '../harness';
+import { LEDGER_BOT, runJobId, Stack, startStack } from '../harness';
 
 /**
  * Fencing and durable step completions (issue 12), struck inside the window that matters: the
  * ledger holds its answer until the test has struck, so every fault falls between a side effect
  * and the moment the bot learns it happened (and so before its step is completed).
  */
-const LEDGER_BOT = join(REPO, 'test', 'fixtures', 'bots', 'ledger');
 /**
  * Short leases (renewed every second, so a refused duplicate asks again within seconds) and a fast
  * stall check. Every runner of the file uses the same check interval: BullMQ's stall check skips

@@ -1,34 +1,18 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TEST_REDIS_URL } from '@orderly/shared/testing';
-import { CHROMIUM, ELIGIBILITY_BOT, PORTAL_CREDENTIALS, REPO, setCredential, Stack, startStack } from '../harness';
+import { BIN, ELIGIBILITY_BOT, PORTAL_CREDENTIALS, REPO, runnerProcessEnv, setCredential, Stack, startStack } from '../harness';
 
 /**
  * The binaries as a user runs them: `orderly` (CLI) and `orderly runner …`, which commander
  * hands to the runner package's own `orderly-runner` binary.
  */
-const BIN = join(REPO, 'node_modules', '.bin');
 let stack: Stack;
 let env: Record<string, string>;
 
 beforeAll(async () => {
   stack = await startStack();
-  env = {
-    PATH: `${BIN}:${process.env.PATH ?? ''}`,
-    HOME: stack.dataDir,
-    ORDERLY_URL: stack.controlRoom.url,
-    ORDERLY_TOKEN: stack.adminToken,
-    REDIS_URL: TEST_REDIS_URL,
-    ORDERLY_CHROMIUM_PATH: CHROMIUM,
-    ORDERLY_QUEUE_PREFIX: stack.prefix,
-    ORDERLY_CONTROL_ROOM_URL: stack.controlRoom.url,
-    ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: join(stack.dataDir, 'secrets', 'control-room.pub'),
-    ORDERLY_RUNNER_TOKEN_FILE: join(stack.dataDir, 'secrets', 'runner-demo.token'),
-    ORDERLY_CACHE_DIR: join(stack.dataDir, 'process-runner-cache'),
-    ORDERLY_LOG_LEVEL: 'warn',
-    VAULT_ADDR: stack.vault!.address,
-  };
+  env = { ...runnerProcessEnv(stack, 'process-runner'), ORDERLY_URL: stack.controlRoom.url, ORDERLY_TOKEN: stack.adminToken };
 }, 60_000);
 afterAll(() => stack.close());
 

@@ -1,8 +1,7 @@
-import { join } from 'node:path';
 import { isTerminal, RunView } from '@orderly/shared';
 import { waitFor } from '@orderly/shared/testing';
 import { CuttableLink, Ledger, OwnRedis, startLedger, startOwnRedis, throughCuttableLink } from '../faults';
-import { REPO, Stack, startStack } from '../harness';
+import { LEDGER_BOT, Stack, startStack } from '../harness';
 
 /**
  * Nothing lost across restarts (issue 5): Redis, the control room and the database each go away
@@ -12,7 +11,6 @@ import { REPO, Stack, startStack } from '../harness';
 const RUNS = 16;
 /** Larger than the waits inside a test (60 s for the first runs, 120 s for every run to end). */
 const TEST_TIMEOUT_MS = 240_000;
-const LEDGER_BOT = join(REPO, 'test', 'fixtures', 'bots', 'ledger');
 
 let ledger: Ledger;
 beforeAll(async () => {

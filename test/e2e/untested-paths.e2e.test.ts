@@ -7,7 +7,7 @@ import { Client } from 'pg';
 import { runQueueName, SegmentName } from '@orderly/shared';
 import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
 import { Ledger, startLedger } from '../faults';
-import { CHROMIUM, REPO, runJobId, Stack, startStack } from '../harness';
+import { BIN, REPO, runJobId, runnerProcessEnv, Stack, startStack } from '../harness';
 
 /**
  * Paths the last review found untested (issue 12), each with the real services: the sweep that
@@ -16,7 +16,6 @@ import { CHROMIUM, REPO, runJobId, Stack, startStack } from '../harness';
  * a runner shutdown past its grace period (the bot aborted, the run retried), and screenshot expiry.
  */
 const BOTS = join(REPO, 'test', 'fixtures', 'bots');
-const BIN = join(REPO, 'node_modules', '.bin');
 /** The control room's sweep runs every 30 s and takes runs older than 5 s: one sweep and room to spare. */
 const SWEEP_WAIT_MS = 50_000;
 /** A dead runner's job is found within seconds: lock 2 s, stall check every second, lease = lock. */
@@ -133,13 +132,7 @@ describe('a late report from an attempt that was replaced', () => {
   test('is recorded and moves nothing: the run keeps the outcome of the attempt that replaced it', async () => {
     // `orderly runner start` in a process group of its own, so SIGSTOP reaches the runner and its bot host.
     child = spawn(join(BIN, 'orderly'), ['runner', 'start', '--segment', 'demo'], {
-      env: {
-        PATH: `${BIN}:${process.env.PATH ?? ''}`, HOME: stack.dataDir, REDIS_URL: TEST_REDIS_URL, ORDERLY_CHROMIUM_PATH: CHROMIUM,
-        ORDERLY_QUEUE_PREFIX: stack.prefix, ORDERLY_CONTROL_ROOM_URL: stack.controlRoom.url,
-        ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: join(stack.dataDir, 'secrets', 'control-room.pub'),
-        ORDERLY_RUNNER_TOKEN_FILE: join(stack.dataDir, 'secrets', 'runner-demo.token'),
-        ORDERLY_CACHE_DIR: join(stack.dataDir, 'late-runner-cache'), ORDERLY_RUNNER_ID: 'late-runner-1', ORDERLY_LOG_LEVEL: 'warn', ...FAST_TAKEOVER,
-      },
+      env: runnerProcessEnv(stack, 'late-runner-1', FAST_TAKEOVER),
       cwd: stack.dataDir, stdio: 'ignore', detached: true,
     });
     const pid = child.pid!;

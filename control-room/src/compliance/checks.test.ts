@@ -135,7 +135,7 @@ test('the report exports as escaped HTML and as OSCAL assessment results with on
   const [result] = oscal['assessment-results'].results;
   expect(result!.findings).toHaveLength(report.results.length);
   expect(result!.observations).toHaveLength(report.results.length);
-  const mfa = result!.findings.find((f) => f.target['target-id'] === 'hipaa-164.312(d)');
+  const mfa = result!.findings.find((f) => f.target['target-id'] === 'hipaa-164.312.d');
   expect(mfa?.target.status.state).toBe('not-satisfied');
   expect(JSON.stringify(reportToOscal(report))).toBe(JSON.stringify(oscal)); // stable ids
 });

@@ -37,13 +37,24 @@ export async function recordDisposal(q: Queryable, d: NewDisposal): Promise<Disp
   return toView(row!);
 }
 
+/** The statuses a run's PHI may be purged in: finished for good. A dead letter is not: an operator still has to work it. */
+export const PURGEABLE_STATUSES = ['succeeded', 'failed', 'cancelled', 'discarded'] as const;
+/** The audit action of a finished runs' PHI purge. */
+export const RUN_PHI_PURGE_ACTION = 'retention.run_phi_purge';
+const RUN_PURGE_BATCH = 500;
+
 /**
  * The retention purges and their disposal records (45 CFR 164.310(d)(2)(i)): expired screenshots,
- * and the oldest prefix of the audit chain past `ORDERLY_AUDIT_RETENTION_DAYS`. Each purge that
- * removes anything writes one record in its own transaction; a purge that finds nothing writes none.
+ * the oldest prefix of the audit chain past `ORDERLY_AUDIT_RETENTION_DAYS`, and the PHI of runs
+ * finished over `ORDERLY_RUN_RETENTION_DAYS` ago. Each purge that removes anything writes its
+ * records in its own transaction; a purge that finds nothing writes none.
  */
 export class Retention {
-  constructor(private readonly deps: { db: Db; audit: AuditLog; screenshotRetentionDays: number; auditRetentionDays: number; actor?: string }) {}
+  constructor(private readonly deps: {
+    db: Db; audit: AuditLog; screenshotRetentionDays: number; auditRetentionDays: number;
+    /** Days a finished run keeps its PHI; 0 keeps it forever. */
+    runRetentionDays?: number; actor?: string; runBatchSize?: number;
+  }) {}
 
   private get actor(): string {
     return this.deps.actor ?? 'control-room';
@@ -76,6 +87,81 @@ export class Retention {
     });
     return record;
   }
+
+  /**
+   * Purges the PHI of finished runs past `ORDERLY_RUN_RETENTION_DAYS`, in batches, each batch one
+   * transaction: the runs' sealed input and result are emptied and `phi_purged_at` set (the row
+   * stays: ids, bot, status, times), their step results emptied, their screenshots and log lines
+   * deleted, and the disposal records (`runs`, and `run_logs`/`screenshots` when there were any) and
+   * one audit event written. Anything failing rolls the batch back whole: nothing is purged without
+   * its record. A run counts from its last change (a discarded dead letter from its discard).
+   */
+  async purgeRuns(): Promise<RunPurge[]> {
+    const days = this.deps.runRetentionDays ?? 0;
+    if (!(days > 0)) return [];
+    const batch = this.deps.runBatchSize ?? RUN_PURGE_BATCH;
+    const purges: RunPurge[] = [];
+    for (;;) {
+      const purge = await this.deps.db.transaction((tx) => this.purgeRunBatch(tx, days, batch));
+      if (!purge) return purges;
+      purges.push(purge);
+      if (purge.runs.count < batch) return purges;
+    }
+  }
+
+  private async purgeRunBatch(tx: Queryable, days: number, batch: number): Promise<RunPurge | undefined> {
+    const actor = this.actor;
+    const policy = `finished over ${days} days ago (ORDERLY_RUN_RETENTION_DAYS=${days})`;
+    const due = await tx.query<{ id: string }>(
+      `SELECT id FROM runs
+       WHERE phi_purged_at IS NULL AND status = ANY($1) AND finished_at < now() - ($2::double precision * interval '1 day')
+         AND updated_at < now() - ($2::double precision * interval '1 day')
+       ORDER BY updated_at, id LIMIT $3 FOR UPDATE SKIP LOCKED`,
+      [[...PURGEABLE_STATUSES], days, batch],
+    );
+    if (due.length === 0) return undefined;
+    const ids = due.map((r) => r.id);
+    type Gone = { n: string; first: string | null; last: string | null };
+    const [logs] = await tx.query<Gone>(
+      'WITH gone AS (DELETE FROM run_logs WHERE run_id = ANY($1) RETURNING at) SELECT count(*) AS n, min(at) AS first, max(at) AS last FROM gone', [ids],
+    );
+    const [shots] = await tx.query<Gone>(
+      'WITH gone AS (DELETE FROM run_screenshots WHERE run_id = ANY($1) RETURNING created_at) SELECT count(*) AS n, min(created_at) AS first, max(created_at) AS last FROM gone', [ids],
+    );
+    const [steps] = await tx.query<{ n: string }>(
+      'WITH emptied AS (UPDATE run_steps SET result_sealed = NULL WHERE run_id = ANY($1) AND result_sealed IS NOT NULL RETURNING 1) SELECT count(*) AS n FROM emptied', [ids],
+    );
+    const [runs] = await tx.query<Gone>(
+      `WITH purged AS (UPDATE runs SET input_sealed = NULL, result_sealed = NULL, phi_purged_at = now(), updated_at = now() WHERE id = ANY($1) RETURNING created_at)
+       SELECT count(*) AS n, min(created_at) AS first, max(created_at) AS last FROM purged`, [ids],
+    );
+    const logLines = Number(logs?.n ?? 0);
+    const screenshots = Number(shots?.n ?? 0);
+    const stepResults = Number(steps?.n ?? 0);
+    const purge: RunPurge = {
+      runs: await recordDisposal(tx, {
+        kind: 'runs', count: Number(runs!.n), rangeStart: new Date(runs!.first!), rangeEnd: new Date(runs!.last!), policy, actor,
+        details: { purged: 'input, result, step results, screenshots, logs', stepResults, logLines, screenshots },
+      }),
+      stepResults,
+    };
+    if (logLines > 0) purge.runLogs = await recordDisposal(tx, { kind: 'run_logs', count: logLines, rangeStart: new Date(logs!.first!), rangeEnd: new Date(logs!.last!), policy, actor });
+    if (screenshots > 0) purge.screenshots = await recordDisposal(tx, { kind: 'screenshots', count: screenshots, rangeStart: new Date(shots!.first!), rangeEnd: new Date(shots!.last!), policy, actor });
+    await this.deps.audit.append({
+      actor, action: RUN_PHI_PURGE_ACTION, target: 'runs', outcome: 'success',
+      details: { runs: purge.runs.count, logLines, screenshots, stepResults, retentionDays: days, rangeStart: purge.runs.rangeStart, rangeEnd: purge.runs.rangeEnd, disposalId: purge.runs.id },
+    }, tx);
+    return purge;
+  }
+}
+
+/** The records of one batch of the finished runs' PHI purge. */
+export interface RunPurge {
+  runs: DisposalRecord;
+  runLogs?: DisposalRecord;
+  screenshots?: DisposalRecord;
+  /** Step checkpoints whose sealed results were emptied (the step rows stay). */
+  stepResults: number;
 }
 
 /** The disposal records, newest first. */

@@ -172,6 +172,7 @@ export function consoleActions(scope: FastifyInstance, deps: AppDeps, kit: Actio
       const body = parseRequest(CreateScheduleRequest, {
         name: f.name ?? '', bot: f.bot ?? '', input, ...(opt(f.version) ? { version: opt(f.version) } : {}), ...(opt(f.segment) ? { segment: opt(f.segment) } : {}),
         ...(opt(f.cron) ? { cron: opt(f.cron) } : {}), ...(everySeconds !== undefined ? { everySeconds } : {}),
+        ...Object.fromEntries((['timeZone', 'calendar', 'calendarPolicy', 'overlap', 'misfire'] as const).flatMap((k) => (opt(f[k]) ? [[k, opt(f[k])]] : []))),
       });
       assertSchedulesIn(request, body.segment);
       const view = await schedules.create(body, kit.who(request).actor);

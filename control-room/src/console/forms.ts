@@ -20,6 +20,11 @@ const DONE: Readonly<Record<string, string>> = {
   disabled: 'Person disabled: their sessions and tokens end now.', unlocked: 'Sign-in lock cleared.',
   roles: 'Roles changed.', 'roles-requested': 'The change waits for a second security person to approve it.',
   approved: 'Access request approved and applied.', rejected: 'Access request rejected.',
+  'token-revoked': 'Token revoked: it stops working at once.',
+  'service-account-created': 'Service account created: issue it a token below.', 'service-account-owner': 'Owner set: the account\'s uploads and keys count as theirs for separation of duties.',
+  'service-account-disabled': 'Service account disabled: its tokens stop working at once.',
+  'team-created': 'Team created.', 'member-added': 'Member added.', 'member-removed': 'Member removed.',
+  transferred: 'Bot name transferred: audited as bot.transfer with both teams.',
   'stepped-up': 'Second factor confirmed: changes that need it are open for 5 minutes.',
 };
 
@@ -65,8 +70,13 @@ export function scheduleCreateForm(segments: readonly string[]): Html {
 <label>Bot <input name="bot" required maxlength="100" autocomplete="off"></label>
 <label>Version (empty: the latest) <input name="version" maxlength="100" autocomplete="off"></label>
 <label>Segment <select name="segment">${segments.map((s) => html`<option>${s}</option>`)}</select></label>
-<label>Cron (UTC, 5 or 6 fields) <input name="cron" maxlength="200" autocomplete="off"></label>
+<label>Cron (5 or 6 fields) <input name="cron" maxlength="200" autocomplete="off"></label>
+<label>Cron time zone (IANA, empty: UTC) <input name="timeZone" maxlength="64" autocomplete="off"></label>
 <label>Or every N seconds <input name="everySeconds" inputmode="numeric" maxlength="9" autocomplete="off"></label>
+<label>Business calendar (empty: none) <input name="calendar" maxlength="64" autocomplete="off"></label>
+<label>On a non-working day <select name="calendarPolicy"><option value="">skip (default)</option><option value="skip">skip</option><option value="next_working_day">next working day</option></select></label>
+<label>If the last run is still going <select name="overlap"><option value="">allow (default)</option><option value="allow">allow</option><option value="skip">skip</option><option value="queue_one">queue one</option></select></label>
+<label>After missed fires <select name="misfire"><option value="">run once (default)</option><option value="run_once">run once</option><option value="skip">skip</option></select></label>
 <label>Input (a JSON object; never shown again) <textarea name="input" rows="2" cols="40" autocomplete="off" spellcheck="false"></textarea></label>
 <button type="submit">Create schedule</button>
 </form>`;

@@ -15,6 +15,9 @@ export const NAV: readonly { path: string; label: string; permission: Permission
   { path: '/console/credentials', label: 'Credentials', permission: 'credentials.read' },
   { path: '/console/runners', label: 'Runners', permission: 'runners.manage' },
   { path: '/console/people', label: 'People', permission: 'users.manage' },
+  { path: '/console/service-accounts', label: 'Service accounts', permission: 'users.manage' },
+  { path: '/console/teams', label: 'Teams', permission: 'keys.read' },
+  { path: '/console/tokens', label: 'API tokens', permission: 'self' },
   { path: '/console/audit', label: 'Audit', permission: 'audit.read' },
 ];
 

@@ -8,6 +8,7 @@ import { assertReadsPhi, assertSeesRun } from '../access/phi';
 import type { AccessRequests } from '../access/requests';
 import { scopedScheduleRef } from '../schedules/routes';
 import { BULK_CANCEL_MAX, consoleActions } from './actions';
+import { identityPages } from './identity-pages';
 import { bulkCancelForm, doneBanner, peopleTables, revealForm, runnersTable, scheduleCreateForm, stepUpNote } from './forms';
 import type { AppDeps } from '../http/app';
 import { parseRequest, sendError, toErrorBody } from '../http/errors';
@@ -348,8 +349,10 @@ ${manage ? html`<td><form method="post" action="/console/dead-letters/${e.runId}
         const managed = segmentsWith(request.principal, 'schedules.manage');
         const manage = can(who(request), 'schedules.manage');
         const q = request.query as Record<string, string | undefined>;
-        return send(request, reply, 'Schedules', html`${doneBanner(q.done)}${table('Schedules', ['Name', 'Bot', 'Segment', 'When', 'State', 'Next fire', 'Last fired', 'Last error', ...(manage ? ['Actions'] : [])], list.map((sc) => html`<tr>
+        return send(request, reply, 'Schedules', html`${doneBanner(q.done)}${table('Schedules', ['Name', 'Bot', 'Segment', 'When', 'Time zone', 'Calendar', 'Overlap', 'Misfire', 'State', 'Next fire', 'Last fired', 'Last error', ...(manage ? ['Actions'] : [])], list.map((sc) => html`<tr>
 <td>${sc.name}</td><td>${sc.bot} ${sc.version ?? '(latest)'}</td><td>${sc.segment}</td><td>${sc.cron ? html`cron <code>${sc.cron}</code>` : `every ${sc.everySeconds ?? '?'} s`}</td>
+<td>${sc.cron ? sc.timeZone : '—'}</td><td>${sc.calendar ? `${sc.calendar} (non-working day: ${sc.calendarPolicy === 'next_working_day' ? 'next working day' : 'skip'})` : '—'}</td>
+<td>${sc.overlap === 'queue_one' ? 'queue one' : sc.overlap}${sc.queuedFireAt ? html` (queued: ${time(sc.queuedFireAt)})` : ''}</td><td>${sc.misfire === 'run_once' ? 'run once' : sc.misfire}</td>
 <td>${sc.paused ? 'paused' : 'active'}</td><td>${time(sc.nextFireAt)}</td><td>${time(sc.lastFiredAt)}</td><td>${sc.lastErrorCode ?? ''}</td>
 ${manage ? html`<td>${sc.paused
     ? html`<form method="post" action="/console/schedules/${sc.id}/resume" class="inline"><button type="submit">Resume</button></form>`
@@ -395,6 +398,7 @@ ${promote ? html`<td>${b.channels.includes('prod') || b.publisherKeyRevokedAt ? 
     });
 
     consoleActions(scope, deps, { send, who, segments, access: options.access });
+    identityPages(scope, deps, { send, who, segments, access: options.access });
 
     // Auditors: search the audit log.
     get('/console/audit', 'audit.read', async (request, reply) => {

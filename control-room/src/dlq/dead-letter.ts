@@ -59,18 +59,57 @@ export class DeadLettering {
     const moved = await moveToDeadLetters(tx, this.deps.cipher, runId, cause);
     if (moved?.status !== 'dead_lettered') return undefined;
     await this.deps.alerts.deadLettered(tx, runId, cause.error?.code ?? null);
-    const [run] = await tx.query<{ bot_name: string; attempts: number; finished_at: Date }>('SELECT bot_name, attempts, finished_at FROM runs WHERE id = $1', [runId]);
+    // Unpublished until `publish` has added the entry (a run dead-lettered again after a requeue too).
+    const [run] = await tx.query<{ bot_name: string; attempts: number; finished_at: Date }>(
+      'UPDATE runs SET dlq_published_at = NULL WHERE id = $1 RETURNING bot_name, attempts, finished_at',
+      [runId],
+    );
     return DlqQueueEntry.parse({
       v: 1, runId, bot: run!.bot_name, segment: moved.segment, errorCode: cause.error?.code ?? null, attempts: run!.attempts, deadLetteredAt: run!.finished_at.toISOString(),
     });
   }
 
-  /** Adds the entry to `orderly.dlq.<segment>` (after the commit that wrote it). Never throws. */
-  async publish(entry: DlqQueueEntry | undefined): Promise<void> {
-    if (!entry) return;
+  /**
+   * Adds the entry to `orderly.dlq.<segment>` (after the commit that wrote it) and records that it
+   * went out. Never throws: an entry not added is left for `publishPending`. Answers whether the
+   * entry was added.
+   */
+  async publish(entry: DlqQueueEntry | undefined): Promise<boolean> {
+    if (!entry) return false;
     const added = this.deps.queues.queue(dlqQueueName(entry.segment)).add(DLQ_JOB_NAME, DlqQueueEntry.parse(entry), { jobId: entry.runId });
     const outcome = await settleWithin(added, this.deps.publishTimeoutMs ?? DLQ_PUBLISH_TIMEOUT_MS);
-    if (outcome !== 'done') this.deps.log.warn({ runId: entry.runId, segment: entry.segment, outcome }, 'dead letter recorded; its dlq queue entry was not added');
+    if (outcome !== 'done') {
+      this.deps.log.warn({ runId: entry.runId, segment: entry.segment, outcome }, 'dead letter recorded; its dlq queue entry is not added yet (the sweep retries)');
+      return false;
+    }
+    // Only while the run is still a dead letter: one requeued meanwhile keeps no entry.
+    await this.deps.db
+      .query("UPDATE runs SET dlq_published_at = now() WHERE id = $1 AND status = 'dead_lettered' AND dlq_published_at IS NULL", [entry.runId])
+      .catch((err: Error) => this.deps.log.warn({ runId: entry.runId, err: { message: err.message } }, 'dlq entry added; not yet recorded as added (the sweep adds it again, a no-op)'));
+    return true;
+  }
+
+  /**
+   * The entries of dead letters older than `olderThanMs` that did not go out (Redis was down
+   * after the commit, or the control room stopped between the two), added now (the enqueue
+   * sweep calls it). Returns how many were added.
+   */
+  async publishPending(olderThanMs = 5000, limit = 500): Promise<number> {
+    const rows = await this.deps.db.query<{ id: string; bot_name: string; segment: string; error_code: string | null; attempts: number; finished_at: Date }>(
+      `SELECT id, bot_name, segment, error->>'code' AS error_code, attempts, finished_at FROM runs
+       WHERE status = 'dead_lettered' AND dlq_published_at IS NULL AND finished_at < now() - make_interval(secs => $1::double precision / 1000)
+       ORDER BY finished_at LIMIT $2`,
+      [olderThanMs, limit],
+    );
+    let added = 0;
+    for (const row of rows) {
+      const entry = DlqQueueEntry.parse({
+        v: 1, runId: row.id, bot: row.bot_name, segment: row.segment, errorCode: row.error_code, attempts: row.attempts, deadLetteredAt: row.finished_at.toISOString(),
+      });
+      if (!(await this.publish(entry))) break; // Redis still down: the next sweep tries again
+      added++;
+    }
+    return added;
   }
 
   /** Dead-letters the run in a transaction of its own (with `alsoInTx`, e.g. the report's log lines), then publishes. */

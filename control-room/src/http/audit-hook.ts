@@ -49,6 +49,7 @@ const ROUTE_AUDIT: Readonly<Record<string, { action: string; self?: SelfAudit }>
   'DELETE /v1/teams/:team/members/:kind/:name': { action: 'team.member_remove' },
   'POST /v1/bots/:name/transfer': { action: 'bot.transfer', self: 'success' },
   'PUT /v1/service-accounts/:id/owner': { action: 'service_account.owner', self: 'success' },
+  'POST /v1/service-accounts/:id/disable': { action: 'service_account.disable' },
 };
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

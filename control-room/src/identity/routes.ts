@@ -116,6 +116,7 @@ export function identityRoutes(app: FastifyInstance, identity: Identity, access:
     return reply.code(201).send(await identity.serviceAccounts.create(body.name, body.roles, caller(request).actor));
   });
   app.get('/v1/service-accounts', { config: { permission: 'users.manage' } }, async () => ({ serviceAccounts: await identity.serviceAccounts.list() }));
+  app.post('/v1/service-accounts/:id/disable', { config: { permission: 'users.manage' } }, async (request) => identity.serviceAccounts.disable(parseRequest(IdParam, request.params, 'path').id));
   app.post('/v1/service-accounts/:id/tokens', { config: { permission: 'users.manage', stepUp: true } }, async (request, reply) => {
     const account = await identity.serviceAccounts.find(parseRequest(IdParam, request.params, 'path').id);
     const body = parseRequest(CreateTokenRequest, request.body);

@@ -100,7 +100,7 @@ export type TokenView = z.infer<typeof TokenView>;
 export const CreatedTokenView = TokenView.extend({ token: z.string() });
 export const TokenList = z.object({ tokens: z.array(TokenView) });
 
-export const ServiceAccountView = z.object({ id: z.string(), name: z.string(), roles: z.array(z.string()), createdAt: z.string() });
+export const ServiceAccountView = z.object({ id: z.string(), name: z.string(), roles: z.array(z.string()), createdAt: z.string(), disabled: z.boolean().default(false) });
 export const ServiceAccountList = z.object({ serviceAccounts: z.array(ServiceAccountView) });
 
 /** `keyId`: the fingerprint reports are signed under; null for identities registered before keys (their reports are refused). */

@@ -7,6 +7,7 @@ interface ServiceAccountRow {
   name: string;
   roles: string[];
   created_at: Date;
+  disabled_at: Date | null;
 }
 
 export interface ServiceAccountView {
@@ -14,6 +15,7 @@ export interface ServiceAccountView {
   name: string;
   roles: string[];
   createdAt: string;
+  disabled: boolean;
 }
 
 /**
@@ -44,7 +46,14 @@ export class ServiceAccounts {
     return this.view(row);
   }
 
+  /** Disables a service account: its tokens stop working at once (each request checks the owner). */
+  async disable(idOrName: string): Promise<ServiceAccountView> {
+    const account = await this.find(idOrName);
+    const [row] = await this.deps.db.query<ServiceAccountRow>('UPDATE service_accounts SET disabled_at = COALESCE(disabled_at, $2) WHERE id = $1 RETURNING *', [account.id, iso(this.deps.clock())]);
+    return this.view(row!);
+  }
+
   private view(row: ServiceAccountRow): ServiceAccountView {
-    return { id: row.id, name: row.name, roles: row.roles, createdAt: iso(ms(row.created_at)!) };
+    return { id: row.id, name: row.name, roles: row.roles, createdAt: iso(ms(row.created_at)!), disabled: row.disabled_at !== null };
   }
 }

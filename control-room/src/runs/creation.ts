@@ -18,7 +18,7 @@ export const ENQUEUE_TIMEOUT_MS = 2000;
 export interface ReleaseGate {
   gate(pkg: StoredPackage, segment: SegmentName): Promise<void>;
   /** The version a run without one takes in a segment: the newest released for its channel. */
-  defaultFor?(name: BotName, segment: SegmentName): Promise<StoredPackage>;
+  defaultFor(name: BotName, segment: SegmentName): Promise<StoredPackage>;
 }
 
 export interface RunCreationDeps {
@@ -32,7 +32,7 @@ export interface RunCreationDeps {
   jobTtlSeconds: number;
   /** How long after a run ended its idempotency key still returns it (default 7 days). */
   idempotencyWindowHours?: number | undefined;
-  releaseGate?: ReleaseGate | undefined;
+  releaseGate: ReleaseGate;
   /** Bound on queueing new runs' jobs before answering (default `ENQUEUE_TIMEOUT_MS`). */
   enqueueTimeoutMs?: number | undefined;
   log?: Logger | undefined;
@@ -64,7 +64,7 @@ export class RunCreation {
         throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `${pkg.view.name} may not run in segment ${segment}`, { segment, bot: pkg.view.name });
       }
       const gateKey = `${pkg.view.digest}|${segment}`;
-      if (!gated.has(gateKey)) gated.set(gateKey, this.deps.releaseGate?.gate(pkg, segment) ?? Promise.resolve());
+      if (!gated.has(gateKey)) gated.set(gateKey, this.deps.releaseGate.gate(pkg, segment));
       await gated.get(gateKey);
       const input = validateInput(pkg.manifest.input, request.input);
       // A declared PHI value too short to mask could not be kept out of logs: refused up front.
@@ -155,7 +155,7 @@ export class RunCreation {
    * upload names, which only picks the segment, never the version).
    */
   private async resolvePackage(request: CreateRunRequest): Promise<StoredPackage> {
-    if (request.version !== undefined || !this.deps.releaseGate?.defaultFor) return this.deps.packages.resolve(request.bot, request.version);
+    if (request.version !== undefined) return this.deps.packages.resolve(request.bot, request.version);
     const segment = request.segment ?? (await this.deps.packages.resolve(request.bot)).manifest.segments[0]!;
     if (!this.deps.segments.includes(segment)) throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `segment ${segment} is not served by this control room`, { segment });
     return this.deps.releaseGate.defaultFor(request.bot, segment);

@@ -12,6 +12,7 @@ export interface RunRow {
   digest: string;
   segment: string;
   status: RunStatus;
+  /** Null only once `phi_purged_at` is set, which only a finished run's retention purge does. */
   input_sealed: AtRestBox;
   attempts: number;
   max_attempts: number;
@@ -22,11 +23,22 @@ export interface RunRow {
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
+  /** When the retention purge emptied the run's PHI (input, result, steps, screenshots, logs). */
+  phi_purged_at?: Date | null;
 }
 
 /** Additional data bound to a run's sealed input and result. */
 export const inputAad = (runId: string) => `run-input:${runId}`;
 export const resultAad = (runId: string) => `run-result:${runId}`;
+
+/** A PHI read of a run whose PHI the retention purge removed is refused, not answered with nothing. */
+function refusePurged(row: RunRow): void {
+  if (row.phi_purged_at) {
+    throw new OrderlyError('ORDERLY_E_RUN_PHI_PURGED', `run ${row.id} finished longer ago than the run retention: its input, result and logs were purged`, {
+      runId: row.id, phiPurgedAt: new Date(row.phi_purged_at).toISOString(),
+    });
+  }
+}
 
 /** Read-only queries of runs: views, lists, PHI reads, logs. Nothing here changes a run. */
 export class RunRepository {
@@ -76,13 +88,14 @@ export class RunRepository {
   /** A run's PHI: its input and result, decrypted (the PHI read routes audit each call). */
   async readPhi(id: string): Promise<{ input: unknown; result: unknown }> {
     const row = await this.row(id);
+    refusePurged(row);
     const input = await this.cipher.open(row.input_sealed, inputAad(row.id));
     const result = row.result_sealed ? await this.cipher.open(row.result_sealed, resultAad(row.id)) : null;
     return { input, result };
   }
 
   async logs(id: string): Promise<LogLine[]> {
-    await this.row(id);
+    refusePurged(await this.row(id));
     const rows = await this.db.query<{ seq: number; attempt: number; at: Date; level: LogLine['level']; source: LogLine['source']; msg: string }>(
       'SELECT * FROM run_logs WHERE run_id = $1 ORDER BY attempt, seq', [id],
     );

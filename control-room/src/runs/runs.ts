@@ -30,7 +30,8 @@ export interface RunsDeps {
   deadLettering: DeadLettering;
   /** Audit events of claims and leases; optional so tests that need none can leave it out. */
   runnerEvents?: RunnerEvents;
-  releaseGate?: ReleaseGate;
+  /** Required: a wiring mistake must not skip the gate (tests pass an explicit fake). */
+  releaseGate: ReleaseGate;
   /** Bound on queueing new runs' jobs before a create answers (they are stored either way). */
   enqueueTimeoutMs?: number;
   log?: Logger;

@@ -51,7 +51,7 @@ export interface SchedulesDeps {
   /** Schedules may not fire more often than this. */
   minIntervalSeconds: number;
   /** Refuses schedules of packages a runner of the segment would refuse, like run creation does. */
-  releaseGate?: { gate(pkg: StoredPackage, segment: SegmentName): Promise<void> };
+  releaseGate: { gate(pkg: StoredPackage, segment: SegmentName): Promise<void> };
   /** A tick processed later than this after its fire time is a misfire (the control room was down). Default 60 s. */
   misfireGraceMs?: number;
   /** How often a queue_one schedule's queued fire checks whether the previous run has ended. Default 5 s. */
@@ -189,7 +189,7 @@ export class Schedules {
     if (!pkg.manifest.segments.includes(segment)) {
       throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `${pkg.view.name} may not run in segment ${segment}`, { segment, bot: pkg.view.name });
     }
-    await this.deps.releaseGate?.gate(pkg, segment);
+    await this.deps.releaseGate.gate(pkg, segment);
     const input = validateInput(pkg.manifest.input, request.input);
     assertMaskable({ phi: declaredPhiFromInput(pkg.manifest.phi, input) });
 

@@ -9,10 +9,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
  * Where the kernel has no autogroups, both sides are no-ops.
  */
 
-/** The autogroup a process is in (`/autogroup-42 nice 0` → `/autogroup-42`), or undefined. */
+/**
+ * The autogroup a process is in (`/autogroup-42 nice 0` → `/autogroup-42`); `''` for the init
+ * session's group, which the kernel shows as an empty file (a runner started by an init that never
+ * called setsid is in it, and its sandboxes are still in groups of their own); undefined where the
+ * kernel has no autogroups or the process is gone.
+ */
 function autogroupOf(pid: number | 'self'): string | undefined {
   try {
-    return readFileSync(`/proc/${pid}/autogroup`, 'utf8').split(' ')[0];
+    return readFileSync(`/proc/${pid}/autogroup`, 'utf8').split(' ')[0]!.trim();
   } catch {
     return undefined;
   }
@@ -55,7 +60,7 @@ export function restorePriority(pid: number): boolean {
   for (let seen = 0; queue.length && seen < 16; seen++) {
     const next = queue.shift()!;
     const group = autogroupOf(next);
-    if (group !== undefined && group !== ours) {
+    if (group && group !== ours) {
       try {
         writeFileSync(`/proc/${next}/autogroup`, '0');
       } catch {

@@ -5,7 +5,7 @@ import { inspect } from 'node:util';
 import { z } from 'zod';
 import { open, seal } from '../crypto/aead';
 import { createVaultClientFactory, type VaultClientConfig, type VaultClientFactory } from './client';
-import { startDevVault, type DevVault } from './dev-vault';
+import { startDevVault, type DevVault } from '@orderly/dev-vault';
 import { secretIdCreationPath } from './policy';
 import type { VaultRetryEvent } from './retry';
 

@@ -1,4 +1,4 @@
-/** Orderly's Vault client wrapper and the dev Vault. */
+/** Orderly's Vault client wrapper (the dev Vault is the `@orderly/dev-vault` workspace). */
 export {
   createVaultClientFactory,
   type VaultClient, type BotRoleSpec, type CallOptions, type KvMetadata, type KvSecret, type LoginResult, type TokenInfo, type TransitKeyInfo,
@@ -7,4 +7,3 @@ export {
 export { KvSecretPath, renderBotPolicy, secretIdCreationPath } from './policy';
 export { backoffDelay, type RetryClock, type VaultRetryEvent } from './retry';
 export { classifyFailure, sanitizeVaultMessage, type Failure, type FailureKind } from './failures';
-export { startDevVault, loopbackBindAddress, type DevVault, type DevVaultOptions } from './dev-vault';

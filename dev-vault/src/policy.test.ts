@@ -1,5 +1,5 @@
-import { Acl, parsePolicy } from './dev-vault/acl';
-import { renderBotPolicy, secretIdCreationPath } from './policy';
+import { Acl, parsePolicy } from './acl';
+import { renderBotPolicy, secretIdCreationPath } from '@orderly/shared/vault';
 
 describe('renderBotPolicy', () => {
   it('grants read on exactly the declared KV v2 data paths, and nothing else', () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { BlockList, createServer as createNetServer, isIPv4, isIPv6, type AddressInfo, type Socket } from 'node:net';
 import { z } from 'zod';
-import { OrderlyError } from '../../errors';
+import { OrderlyError } from '@orderly/shared';
 import { DevVaultCore, errorAnswer, type HttpAnswer } from './core';
 import type { Operation, VaultRequest } from './types';
 import { newTokenId, newUuid, parseDurationSeconds } from './util';

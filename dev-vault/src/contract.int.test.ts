@@ -11,7 +11,7 @@ import { shapeMismatches } from './shape';
  * envelope fields with the same JSON types, and the documented status.
  */
 
-const SAMPLES = resolve(__dirname, '../../../../../shared/vault-api');
+const SAMPLES = resolve(__dirname, '../../../shared/vault-api');
 
 function sample(file: string): Record<string, unknown> {
   const parsed = obj(JSON.parse(readFileSync(resolve(SAMPLES, file), 'utf8')));

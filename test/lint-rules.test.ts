@@ -1,0 +1,49 @@
+import { join } from 'node:path';
+import { ESLint, Linter } from 'eslint';
+
+// The repository's own eslint.config.js (loaded here: ESLint's own loader needs a dynamic import
+// that jest's sandbox refuses), without type information: the import rules need none, and a
+// type-aware lint refuses probe files that are in no tsconfig.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const config = require('../eslint.config.js') as Linter.Config[];
+const eslint = new ESLint({
+  cwd: join(__dirname, '..'),
+  overrideConfigFile: true,
+  baseConfig: [
+    ...config,
+    {
+      languageOptions: { parserOptions: { project: null, projectService: false } },
+      rules: { '@typescript-eslint/no-floating-promises': 'off', '@typescript-eslint/no-misused-promises': 'off' },
+    },
+  ],
+});
+
+async function importErrors(file: string, from: string): Promise<string[]> {
+  const [result] = await eslint.lintText(`import { x } from '${from}';\nexport const y = x;\n`, { filePath: join(__dirname, '..', file) });
+  return result!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+}
+
+test.each([
+  ['control-room/src/runs/probe.ts', '@orderly/dev-vault', /development tool/],
+  ['runner/src/pipeline/probe.ts', '@orderly/dev-vault', /development tool/],
+  ['control-room/src/runs/probe.ts', '@orderly/shared/testing', /tests only/],
+  ['shared/src/vault/probe.ts', '../testing', /tests only/],
+  ['bots/eligibility-check/src/probe.ts', '@orderly/shared/testing', /tests only/],
+  ['control-room/src/runs/probe.ts', '@orderly/runner', /share only/],
+  ['runner/src/pipeline/probe.ts', '@orderly/control-room', /share only/],
+  ['control-room/src/runs/probe.test.ts', '@orderly/runner', /share only/],
+])('lint refuses %s importing %s', async (file, from, message) => {
+  const errors = await importErrors(file, from);
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toMatch(message);
+}, 30_000);
+
+test.each([
+  ['control-room/src/runs/probe.test.ts', '@orderly/shared/testing'],
+  ['control-room/src/runs/probe.test.ts', '@orderly/dev-vault'],
+  ['test/e2e/probe.e2e.test.ts', '@orderly/dev-vault'],
+  ['shared/src/testing/probe.ts', './archives'],
+  ['control-room/src/runs/probe.ts', '@orderly/shared/vault'],
+])('lint lets %s import %s', async (file, from) => {
+  expect(await importErrors(file, from)).toEqual([]);
+}, 30_000);
