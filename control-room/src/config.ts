@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { csv, logLevel, optionalString, parseConfig, port, positiveInt, SegmentName } from '@orderly/shared';
+import { MfaRole, ssoConfig, ssoRefinements } from './identity/sso/config';
 
 /** The control room's configuration: parsed once from the environment, frozen. */
 export const ControlRoomConfigSchema = z
@@ -44,7 +45,17 @@ export const ControlRoomConfigSchema = z
     ORDERLY_SCHEDULE_MIN_INTERVAL_SECONDS: positiveInt(60),
     ORDERLY_SCHEDULE_MISFIRE_GRACE_SECONDS: positiveInt(60),
     ORDERLY_LEADER_POLL_SECONDS: positiveInt(5),
+    // Single sign-on (OpenID Connect): see identity/sso.
+    ORDERLY_OIDC_ISSUER: optionalString.pipe(z.url().optional()),
+    ORDERLY_OIDC_CLIENT_ID: optionalString.pipe(z.string().max(256).optional()),
+    ORDERLY_OIDC_CLIENT_SECRET_FILE: optionalString,
+    ORDERLY_OIDC_REDIRECT_URL: optionalString.pipe(z.url().optional()),
+    ORDERLY_OIDC_GROUPS_CLAIM: z.string().regex(/^[A-Za-z0-9_:./-]{1,200}$/).default('groups'),
+    ORDERLY_OIDC_GROUP_ROLES: optionalString,
+    ORDERLY_OIDC_MFA_AMR: csv(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/)).default(['mfa', 'otp', 'hwk'] as never),
+    ORDERLY_OIDC_MFA_ROLES: csv(MfaRole).default([...MfaRole.options] as never),
   })
+  .superRefine(ssoRefinements)
   .refine((env) => env.ORDERLY_PROD_SEGMENTS.every((s) => env.ORDERLY_SEGMENTS.includes(s)), { message: 'every production segment must be one of ORDERLY_SEGMENTS', path: ['ORDERLY_PROD_SEGMENTS'] })
   .refine((env) => !env.VAULT_ADDR || env.VAULT_TOKEN_FILE, { message: 'VAULT_TOKEN_FILE is required with VAULT_ADDR', path: ['VAULT_TOKEN_FILE'] })
   .refine((env) => !env.ORDERLY_TLS_CERT_FILE === !env.ORDERLY_TLS_KEY_FILE, { message: 'ORDERLY_TLS_CERT_FILE and ORDERLY_TLS_KEY_FILE go together', path: ['ORDERLY_TLS_KEY_FILE'] })
@@ -122,6 +133,8 @@ export const ControlRoomConfigSchema = z
       scheduleMisfireGraceSeconds: env.ORDERLY_SCHEDULE_MISFIRE_GRACE_SECONDS,
       /** Replicas on one PostgreSQL: how often a follower tries to take leadership (and the leader checks it still holds it). */
       leaderPollSeconds: env.ORDERLY_LEADER_POLL_SECONDS,
+      /** OpenID Connect single sign-on (identity/sso); unset without ORDERLY_OIDC_ISSUER. */
+      sso: ssoConfig(env, join(dataDir, 'secrets')),
     };
   });
 export type ControlRoomConfig = z.infer<typeof ControlRoomConfigSchema>;

@@ -21,6 +21,7 @@ import { checkKeyFingerprints } from './identity/key-fingerprints';
 import { buildApp } from './http/app';
 import { loadOrCreateSecrets, publishPublicKeys } from './identity/secrets';
 import { Identity } from './identity/identity';
+import { readClientSecret, SsoLogin } from './identity/sso/sso';
 import { transitSigner } from './identity/transit-signer';
 import { PublisherKeys } from './keys/publisher-keys';
 import { Ownership } from './packages/ownership';
@@ -184,6 +185,7 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
       deadLetters, alerts: alerts.outbox, cancellation, identity, prodSegments: config.prodSegments, segments: config.segments,
       releases, ownership, https: config.tls ? httpsOptions(config.tls) : undefined, requireRunnerCertificates: config.tls?.clientCaFile !== undefined,
       schedules: scheduling.schedules, metrics, compliance, accessReviews: new AccessReviews({ db, audit }),
+      sso: config.sso ? new SsoLogin({ config: config.sso, clientSecret: readClientSecret(config.sso.clientSecretFile), db, identity, audit, dataKey: secrets.dataKey, dataKeyId: secrets.dataKeyId }) : undefined,
     });
     warnIfPlainHttp({ tls: config.tls !== undefined, terminated: config.tlsTerminated, production: config.production }, log);
     cleanups.push(() => app.close());

@@ -86,7 +86,7 @@ export async function collectFacts(deps: { db: Db; audit: AuditLog; heads: Audit
   const now = deps.now ?? new Date();
   const policy = { ...DEFAULT_POLICY, ...deps.settings.policy };
   const people = await db.query<Record<string, unknown>>(
-    `SELECT u.id, u.username, u.roles, u.totp_sealed IS NOT NULL AS mfa, u.enrolled_at IS NOT NULL AS enrolled, u.disabled_at IS NOT NULL AS disabled, u.created_at,
+    `SELECT u.id, u.username, u.roles, (u.totp_sealed IS NOT NULL OR EXISTS (SELECT 1 FROM sso_identities i WHERE i.user_id = u.id AND i.last_mfa)) AS mfa, u.enrolled_at IS NOT NULL AS enrolled, u.disabled_at IS NOT NULL AS disabled, u.created_at,
        GREATEST((SELECT max(last_seen_at) FROM sessions s WHERE s.user_id = u.id), (SELECT max(last_used_at) FROM api_tokens t WHERE t.owner_kind = 'user' AND t.owner_id = u.id)) AS last_active,
        (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > $1) AS live_sessions,
        (SELECT count(*) FROM api_tokens t WHERE t.owner_kind = 'user' AND t.owner_id = u.id AND t.revoked_at IS NULL AND t.expires_at > $1) AS live_tokens

@@ -134,7 +134,7 @@ export function consoleRoutes(app: FastifyInstance, deps: AppDeps, options: { li
   <label for="password">Password <input id="password" name="password" type="password" autocomplete="current-password" required></label>
   <label for="code">Authenticator code <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required maxlength="32"></label>
   <button type="submit">Sign in</button>
-</form>`);
+</form>${deps.sso ? html`<p><a href="/v1/auth/sso/start">Sign in with SSO</a></p>` : ''}`);
     });
     post('/console/login', 'public', async (request, reply) => {
       const body = parseRequest(SignInForm, request.body);
@@ -454,7 +454,7 @@ function pagesFor(p: Principal): Html[] {
   return links.length ? links : [html`<li class="muted">No console pages beyond this one for your roles; use the CLI.</li>`];
 }
 
-function csrfCookie(token: string, maxHours: number): string {
+export function csrfCookie(token: string, maxHours: number): string {
   return `${CSRF_COOKIE}=${token}; Secure; HttpOnly; SameSite=Strict; Path=/console; Max-Age=${maxHours * 3600}`;
 }
 function clearCsrfCookie(): string {

@@ -28,6 +28,8 @@ import { authenticateRequest, authorize, TokenStore } from './auth';
 import { hardenedServerOptions, hardenRoutes } from './hardening';
 import type { Identity } from '../identity/identity';
 import { identityRoutes } from '../identity/routes';
+import type { SsoLogin } from '../identity/sso/sso';
+import { ssoRoutes } from '../identity/sso/routes';
 import { AccessRequests } from '../access/requests';
 import { accessRoutes } from '../access/routes';
 import { sendError } from './errors';
@@ -87,6 +89,8 @@ export interface AppDeps {
   /** Compliance checks and evidence (`/v1/compliance`). */
   compliance?: Compliance;
   accessReviews?: AccessReviews;
+  /** OpenID Connect single sign-on (`/v1/auth/sso/*`); without it those routes answer 404. */
+  sso?: SsoLogin | undefined;
 }
 
 /** Builds the control room's HTTP app; connects nothing (the composition root does). */
@@ -153,6 +157,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.identity && access) {
     identityRoutes(app, deps.identity, access);
     accessRoutes(app, access, deps.db);
+    ssoRoutes(app, deps.sso, deps.identity);
   }
   if (deps.schedules) scheduleRoutes(app, deps.schedules);
   consoleRoutes(app, deps, { access });

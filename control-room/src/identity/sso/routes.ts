@@ -1,0 +1,40 @@
+import { FastifyInstance } from 'fastify';
+import { OrderlyError } from '@orderly/shared';
+import { csrfCookie } from '../../console/routes';
+import type { Identity } from '../identity';
+import { clearFlowCookie, flowCookie, flowCookieValue } from './flow';
+import { SsoLogin, SsoTrace } from './sso';
+
+/**
+ * `GET /v1/auth/sso/start` sends the browser to the provider; `GET /v1/auth/sso/callback` is where
+ * it comes back (ORDERLY_OIDC_REDIRECT_URL). A successful callback sets the same session cookie
+ * the password sign-in sets (and the console's CSRF cookie) and goes to the console. Refusals are
+ * coded 401/403 answers, which the request audit hook records as `sso.sign_in` with the
+ * provider's subject; successes and role changes are recorded by SsoLogin. Without single sign-on
+ * configured both answer 404 (the routes exist either way, so the route table stays one table).
+ */
+export function ssoRoutes(app: FastifyInstance, configured: SsoLogin | undefined, identity: Identity): void {
+  const sso = (): SsoLogin => {
+    if (!configured) throw new OrderlyError('ORDERLY_E_NOT_FOUND', 'single sign-on is not configured (ORDERLY_OIDC_ISSUER)');
+    return configured;
+  };
+  app.get('/v1/auth/sso/start', { config: { permission: 'public', audit: 'sso.start' } }, async (_request, reply) => {
+    const { url, flow } = await sso().start();
+    return reply.header('set-cookie', flowCookie(flow)).header('cache-control', 'no-store').redirect(url, 303);
+  });
+  app.get('/v1/auth/sso/callback', { config: { permission: 'public', audit: 'sso.sign_in' } }, async (request, reply) => {
+    const login = sso();
+    const trace: SsoTrace = {};
+    const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
+    // The flow is single use, whatever the outcome.
+    reply.header('cache-control', 'no-store').header('set-cookie', clearFlowCookie());
+    try {
+      const signedIn = await login.callback(query, flowCookieValue(request.headers.cookie), trace, { sourceIp: request.ip, requestId: String(request.id) });
+      const cookies = [clearFlowCookie(), identity.sessions.cookie(signedIn.session.sessionId), csrfCookie(signedIn.session.csrfToken, identity.settings.sessionMaxHours)];
+      return reply.header('set-cookie', cookies).redirect('/console', 303);
+    } finally {
+      if (trace.target) request.auditTarget = trace.target;
+      if (trace.details) request.auditDetails = { ...request.auditDetails, ...trace.details };
+    }
+  });
+}
