@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 # PGlite loads its WebAssembly through import(), which Jest's VM allows only with this flag.
 JEST := NODE_OPTIONS=--experimental-vm-modules jest
 
-.PHONY: install build demo up test lint typecheck unit integration bench soak services clean images images-test images-lint
+.PHONY: install build demo up test lint format typecheck unit integration bench soak services clean images images-test images-lint
 
 install:
 	@scripts/bootstrap.sh
@@ -21,10 +21,15 @@ up: build
 services:
 	@scripts/services.sh
 
-# Import cycles (scripts/import-cycles.js, madge): about 30 s.
+# Formatting (prettier, .prettierrc.json: TypeScript files), eslint, import cycles
+# (scripts/import-cycles.js, madge: about 30 s). `make format` rewrites what the check refuses.
 lint: install images-lint
+	prettier --check --log-level warn "**/*.ts"
 	eslint .
 	@node scripts/import-cycles.js
+
+format: install
+	prettier --write --log-level warn "**/*.ts"
 
 # Dockerfiles (dockerfilelint) and images/compose.yaml (Compose specification schema): about 1 s.
 images-lint:
