@@ -28,7 +28,9 @@ export const consoleRunsPage: Measurement = {
            SELECT gen_random_uuid(), 'bench-' || g, 'bench', p.name, p.version, p.digest, 'demo',
                   (ARRAY['succeeded', 'failed', 'dead_lettered', 'waiting'])[1 + g % 4], '{}'::jsonb, 1, 3,
                   now() - make_interval(secs => g), now() - make_interval(secs => g) + interval '2 seconds'
-           FROM generate_series(1, $1) g, (SELECT name, version, digest FROM packages LIMIT 1) p`, [RUNS]);
+           FROM generate_series(1, $1) g, (SELECT name, version, digest FROM packages LIMIT 1) p`,
+          [RUNS],
+        );
         await db.query('ANALYZE runs');
       } finally {
         await db.end();
@@ -47,7 +49,12 @@ export const consoleRunsPage: Measurement = {
       const deep = await get(`/console/runs?after=${encodeURIComponent(new Date(Date.now() - 80_000_000).toISOString())}_ffffffff-ffff-ffff-ffff-ffffffffffff`);
       if (!deep.html.includes('<tbody>')) throw new Error('the deep page is empty');
       const samples: number[] = [];
-      const paths = ['/console/runs', '/console/runs?status=failed', `/console/runs?after=${cursor}`, '/console/runs?after=' + encodeURIComponent(new Date(Date.now() - 80_000_000).toISOString()) + '_ffffffff-ffff-ffff-ffff-ffffffffffff'];
+      const paths = [
+        '/console/runs',
+        '/console/runs?status=failed',
+        `/console/runs?after=${cursor}`,
+        '/console/runs?after=' + encodeURIComponent(new Date(Date.now() - 80_000_000).toISOString()) + '_ffffffff-ffff-ffff-ffff-ffffffffffff',
+      ];
       for (let i = 0; i < WARMUP + SAMPLES; i++) {
         for (const path of paths) {
           const { ms } = await get(path);

@@ -98,7 +98,9 @@ export const credentialLease: Measurement = {
       const rawMs = median(raw);
       const totalMs = median(leases.map((l) => l.claimMs + l.leaseMs + l.releaseMs));
       const part = (pick: (l: LeaseTiming) => number) => round(median(leases.map(pick)), 1);
-      note(`credential lease: claim+lease+release ${totalMs.toFixed(1)} ms (claim ${part((l) => l.claimMs)}, lease ${part((l) => l.leaseMs)}, release ${part((l) => l.releaseMs)}); raw reference run ${rawMs.toFixed(1)} ms (medians of ${ITERATIONS} and ${raw.length})`);
+      note(
+        `credential lease: claim+lease+release ${totalMs.toFixed(1)} ms (claim ${part((l) => l.claimMs)}, lease ${part((l) => l.leaseMs)}, release ${part((l) => l.releaseMs)}); raw reference run ${rawMs.toFixed(1)} ms (medians of ${ITERATIONS} and ${raw.length})`,
+      );
       return {
         credential_lease_share: round(totalMs / rawMs, 3),
         credential_lease_total_ms: round(totalMs, 1),

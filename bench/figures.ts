@@ -16,8 +16,16 @@ export const GOALS: Record<string, { op: '<=' | '>='; target: number }> = {
 
 /** Figures reported in the first part of the table even without a goal. */
 const HEADLINE = new Set([
-  'run_overhead_ratio_eligibility', 'run_overhead_ratio_eligibility_bot_steps', 'sandbox_start_ms', 'sandbox_throughput_ratio', 'enqueue_ratio_pglite', 'dispatch_p50_ms', 'dispatch_p99_ms',
-  'redaction_log_ratio_noop', 'redaction_log_ratio_cpu', 'redaction_log_ratio_with_values_cpu',
+  'run_overhead_ratio_eligibility',
+  'run_overhead_ratio_eligibility_bot_steps',
+  'sandbox_start_ms',
+  'sandbox_throughput_ratio',
+  'enqueue_ratio_pglite',
+  'dispatch_p50_ms',
+  'dispatch_p99_ms',
+  'redaction_log_ratio_noop',
+  'redaction_log_ratio_cpu',
+  'redaction_log_ratio_with_values_cpu',
 ]);
 
 export function meets(key: string, value: number): boolean | undefined {
@@ -41,5 +49,12 @@ export function table(results: Record<string, number>, errors: Record<string, st
   for (const key of rest) rows.push([key, String(results[key]), '', '']);
   for (const [name, message] of Object.entries(errors)) rows.push([`(${name})`, 'ERROR', message, '']);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

@@ -19,10 +19,14 @@ async function rawSeconds(prefix: string): Promise<number> {
   let done = 0;
   let finish: () => void = () => undefined;
   const all = new Promise<void>((resolve) => (finish = resolve));
-  const worker = new Worker(name, async () => {
-    if (++done === RUNS) finish();
-    return { ok: true };
-  }, { connection: { url: TEST_REDIS_URL, maxRetriesPerRequest: null }, prefix, concurrency: CONCURRENCY, autorun: false });
+  const worker = new Worker(
+    name,
+    async () => {
+      if (++done === RUNS) finish();
+      return { ok: true };
+    },
+    { connection: { url: TEST_REDIS_URL, maxRetriesPerRequest: null }, prefix, concurrency: CONCURRENCY, autorun: false },
+  );
   worker.on('error', () => undefined);
   try {
     await queue.waitUntilReady();
@@ -69,7 +73,9 @@ export const pipelineThroughput: Measurement = {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       const orderly = since(t0) / 1000;
-      note(`pipeline: ${RUNS} runs in ${orderly.toFixed(1)} s (${(RUNS / orderly).toFixed(0)} runs/s); raw BullMQ no-op ${raw.toFixed(2)} s (${(RUNS / raw).toFixed(0)} jobs/s)`);
+      note(
+        `pipeline: ${RUNS} runs in ${orderly.toFixed(1)} s (${(RUNS / orderly).toFixed(0)} runs/s); raw BullMQ no-op ${raw.toFixed(2)} s (${(RUNS / raw).toFixed(0)} jobs/s)`,
+      );
       return {
         pipeline_throughput_ratio: round(raw / orderly, 3),
         pipeline_runs_per_s: Math.round(RUNS / orderly),

@@ -158,7 +158,8 @@ async function shotMedians(page: Page, options: ShotOptions, minBoxes: number): 
     const t0 = performance.now();
     const shot = await maskedScreenshot(page, options);
     const ms = since(t0);
-    if (shot.failedClosed !== 'none' || shot.maskedBoxes < minBoxes) throw new Error(`masked screenshot: failedClosed ${shot.failedClosed}, ${shot.maskedBoxes} boxes`);
+    if (shot.failedClosed !== 'none' || shot.maskedBoxes < minBoxes)
+      throw new Error(`masked screenshot: failedClosed ${shot.failedClosed}, ${shot.maskedBoxes} boxes`);
     return ms;
   };
   const plain = async () => {
@@ -221,7 +222,13 @@ export const redactionScreenshot: Measurement = {
         const table = document.createElement('table');
         for (let r = 0; r < 400; r++) {
           const row = document.createElement('tr');
-          const cells = [`CLM-${100000 + r}`, r % 3 === 0 ? `Seen by Dr. Okafor on 03/${String((r % 28) + 1).padStart(2, '0')}/2024` : 'Office visit', `$${(r * 37) % 900}.00`, r % 7 === 0 ? `call (212) 555-${String(1000 + r).slice(-4)}` : 'Paid', r === 5 ? member : 'Active'];
+          const cells = [
+            `CLM-${100000 + r}`,
+            r % 3 === 0 ? `Seen by Dr. Okafor on 03/${String((r % 28) + 1).padStart(2, '0')}/2024` : 'Office visit',
+            `$${(r * 37) % 900}.00`,
+            r % 7 === 0 ? `call (212) 555-${String(1000 + r).slice(-4)}` : 'Paid',
+            r === 5 ? member : 'Active',
+          ];
           for (const text of cells) {
             const cell = document.createElement('td');
             cell.textContent = text;

@@ -47,7 +47,8 @@ export const runOverhead: Measurement = {
     const reference = { bot: 'reference', input: { portalUrl: portal.url, ...MEMBER } };
     const succeeded = async (runId: string, check?: (result: unknown) => boolean) => {
       const run = await stack.waitForRun(runId);
-      if (run.status !== 'succeeded' || (check && !check(run.result))) throw new Error(`run ${runId} of ${run.bot} ended ${run.status} ${run.error?.code ?? ''}`);
+      if (run.status !== 'succeeded' || (check && !check(run.result)))
+        throw new Error(`run ${runId} of ${run.bot} ended ${run.status} ${run.error?.code ?? ''}`);
     };
     try {
       for (let i = 0; i < WARMUP; i++) {
@@ -94,7 +95,9 @@ export const runOverhead: Measurement = {
       const rawMs = median(raw.map((x) => x.totalMs));
       const rawBotMs = median(rawBot.map((x) => x.totalMs));
       const orderlyMs = median(orderly.map((t) => t.completedAt - t.createdAt));
-      note(`run overhead: reference raw ${rawRefMs.toFixed(1)} ms (launching a browser per run ${rawRefLaunchMs.toFixed(1)} ms), orderly ${orderlyRefMs.toFixed(1)} ms; eligibility (sign-in) raw ${rawMs.toFixed(1)} ms, raw with the bot's calls ${rawBotMs.toFixed(1)} ms, orderly ${orderlyMs.toFixed(1)} ms (medians of ${ITERATIONS})`);
+      note(
+        `run overhead: reference raw ${rawRefMs.toFixed(1)} ms (launching a browser per run ${rawRefLaunchMs.toFixed(1)} ms), orderly ${orderlyRefMs.toFixed(1)} ms; eligibility (sign-in) raw ${rawMs.toFixed(1)} ms, raw with the bot's calls ${rawBotMs.toFixed(1)} ms, orderly ${orderlyMs.toFixed(1)} ms (medians of ${ITERATIONS})`,
+      );
       return {
         run_overhead_ratio: round(orderlyRefMs / rawRefMs, 3),
         // Against raw Playwright that launches a browser per run, as RPA tools do.

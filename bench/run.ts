@@ -29,7 +29,19 @@ import { consoleRunsPage } from './console';
 // (Chromium exiting, its database dropped) would weigh on the next measurement for a while. The
 // credential lease uses the idle PostgreSQL stack of the enqueue measurement, after both enqueues;
 // the masked screenshot comes last, after the runner stack has closed.
-const ALL: readonly Measurement[] = [redactionLogs, enqueuePostgres, enqueuePglite, credentialLease, runOverhead, sandboxCost, dispatch, checkpoint, redactionScreenshot, pipelineThroughput, consoleRunsPage];
+const ALL: readonly Measurement[] = [
+  redactionLogs,
+  enqueuePostgres,
+  enqueuePglite,
+  credentialLease,
+  runOverhead,
+  sandboxCost,
+  dispatch,
+  checkpoint,
+  redactionScreenshot,
+  pipelineThroughput,
+  consoleRunsPage,
+];
 /** Pause after a shared stack closes, so its teardown does not run into the next measurement. */
 const SETTLE_MS = 1000;
 const only = process.argv.slice(2).map((w) => w.toLowerCase());

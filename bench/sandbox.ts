@@ -23,7 +23,13 @@ export const sandboxCost: Measurement = {
   uses: ['runnerStack'],
   async run(ctx) {
     // Configuration only: the sandboxes need no control room or token.
-    const config = loadRunnerConfig({ ORDERLY_SEGMENT: 'demo', ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: '/dev/null', ORDERLY_RUNNER_TOKEN_FILE: '/dev/null', ORDERLY_SANDBOX_PREWARM: '0', ORDERLY_RUNNER_ID: 'bench-sandbox' });
+    const config = loadRunnerConfig({
+      ORDERLY_SEGMENT: 'demo',
+      ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: '/dev/null',
+      ORDERLY_RUNNER_TOKEN_FILE: '/dev/null',
+      ORDERLY_SANDBOX_PREWARM: '0',
+      ORDERLY_RUNNER_ID: 'bench-sandbox',
+    });
     const pool = createSandboxPool(config, createLogger({ level: 'warn', name: 'bench-sandbox' }));
     const starts: number[] = [];
     try {
@@ -50,7 +56,9 @@ export const sandboxCost: Measurement = {
       const rawMs = performance.now() - t1;
       if (portal.stats().eligibilityChecks !== 2 * BACK_TO_BACK) throw new Error(`the reference portal saw ${portal.stats().eligibilityChecks} checks`);
       const perMinute = (ms: number) => (BACK_TO_BACK * 60_000) / ms;
-      note(`sandbox: cold start p50 ${median(starts).toFixed(0)} ms; ${BACK_TO_BACK} back-to-back runs: orderly ${orderlyMs.toFixed(0)} ms, raw warm context ${rawMs.toFixed(0)} ms`);
+      note(
+        `sandbox: cold start p50 ${median(starts).toFixed(0)} ms; ${BACK_TO_BACK} back-to-back runs: orderly ${orderlyMs.toFixed(0)} ms, raw warm context ${rawMs.toFixed(0)} ms`,
+      );
       return {
         sandbox_start_ms: round(median(starts), 0),
         sandbox_throughput_ratio: round(perMinute(orderlyMs) / perMinute(rawMs), 3),

@@ -77,7 +77,13 @@ async function main(): Promise<void> {
   const ledger: Ledger = await startLedger();
   const redis: OwnRedis = await startOwnRedis({ appendfsync: 'everysec' });
   let link: CuttableLink | undefined;
-  const stack = await startStack({ redisUrl: redis.url, vault: false, controlRoomProcess: true, logLevel: 'info', mapDatabaseUrl: throughCuttableLink((l) => (link = l)) });
+  const stack = await startStack({
+    redisUrl: redis.url,
+    vault: false,
+    controlRoomProcess: true,
+    logLevel: 'info',
+    mapDatabaseUrl: throughCuttableLink((l) => (link = l)),
+  });
   const runners = Array.from({ length: RUNNERS }, (_, i) => new RunnerProcess(stack, redis.url, `soak-runner-${i + 1}`));
   const created: Created[] = [];
   const faults: Record<Fault, number> = { 'runner killed': 0, 'control room killed': 0, 'redis restarted': 0, 'database cut': 0 };
@@ -180,11 +186,13 @@ async function main(): Promise<void> {
       stuck: stuck.length,
       goal: 'lost 0, duplicated 0, stuck 0',
       met: lostRuns.length + lostEffects.length === 0 && duplicated.length === 0 && stuck.length === 0,
-      failures: [...final.values()].filter((r) => r && r.status !== 'succeeded').reduce<Record<string, number>>((acc, r) => {
-        const code = `${r!.status} ${r!.error?.code ?? ''}`.trim();
-        acc[code] = (acc[code] ?? 0) + 1;
-        return acc;
-      }, {}),
+      failures: [...final.values()]
+        .filter((r) => r && r.status !== 'succeeded')
+        .reduce<Record<string, number>>((acc, r) => {
+          const code = `${r!.status} ${r!.error?.code ?? ''}`.trim();
+          acc[code] = (acc[code] ?? 0) + 1;
+          return acc;
+        }, {}),
       stuck_states: stuck.map((r) => r!.status),
     };
     writeFileSync(join(__dirname, 'soak.json'), `${JSON.stringify(figures, null, 2)}\n`);

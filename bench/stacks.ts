@@ -70,7 +70,11 @@ export async function startRunnerStack(): Promise<RunnerStack> {
         else waiter?.reject(new Error(`run job ${jobId} completed without running the bot`));
       });
     });
-    events.on('failed', ({ jobId, failedReason }) => void runOfJob(jobId).then((runId) => (runId ? waiters.get(runId) : undefined)?.reject(new Error(`run job ${jobId} failed: ${failedReason}`))));
+    events.on(
+      'failed',
+      ({ jobId, failedReason }) =>
+        void runOfJob(jobId).then((runId) => (runId ? waiters.get(runId) : undefined)?.reject(new Error(`run job ${jobId} failed: ${failedReason}`))),
+    );
     let n = 0;
     note(`runner stack up in ${Math.round(since(t0))} ms`);
     const qe = events;

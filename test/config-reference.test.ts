@@ -27,7 +27,8 @@ function variablesRead(): Set<string> {
     for (const m of readFileSync(join(root, file), 'utf8').matchAll(/^\s+([A-Z][A-Z0-9_]+): /gm)) names.add(m[1] as string);
   }
   for (const file of ['control-room/src', 'runner/src', 'shared/src'].flatMap((d) => sources(join(root, d)))) {
-    for (const m of readFileSync(file, 'utf8').matchAll(/\benv(?:\.([A-Z][A-Z0-9_]+)\b|\['([A-Z][A-Z0-9_]+)'\])(?!\s*=[^=])/g)) names.add((m[1] ?? m[2]) as string);
+    for (const m of readFileSync(file, 'utf8').matchAll(/\benv(?:\.([A-Z][A-Z0-9_]+)\b|\['([A-Z][A-Z0-9_]+)'\])(?!\s*=[^=])/g))
+      names.add((m[1] ?? m[2]) as string);
   }
   return names;
 }
@@ -40,7 +41,12 @@ test('every configuration variable the code reads is in the README reference, wi
 });
 
 test('one .env.example per image, each variable in it documented', () => {
-  const dockerfiles = ['Dockerfile.runner', ...readdirSync(join(root, 'images')).filter((f) => f.startsWith('Dockerfile.')).map((f) => `images/${f}`)];
+  const dockerfiles = [
+    'Dockerfile.runner',
+    ...readdirSync(join(root, 'images'))
+      .filter((f) => f.startsWith('Dockerfile.'))
+      .map((f) => `images/${f}`),
+  ];
   const examples = readdirSync(join(root, 'images')).filter((f) => f.endsWith('.env.example'));
   expect(examples.map((f) => f.replace('.env.example', '')).sort()).toEqual(dockerfiles.map((f) => f.replace(/^.*Dockerfile\./, '')).sort());
   for (const example of examples) {

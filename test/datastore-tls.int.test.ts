@@ -32,7 +32,23 @@ const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir,
 
 /** A CA and a server certificate it signs for the name `localhost` only (no IP address). */
 function makeCa(name: string): void {
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=Orderly test CA ${name}`, '-keyout', `${name}-ca.key`, '-out', `${name}-ca.crt`);
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=Orderly test CA ${name}`,
+    '-keyout',
+    `${name}-ca.key`,
+    '-out',
+    `${name}-ca.crt`,
+  );
 }
 
 /** PostgreSQL's binaries: on PATH, else Debian's newest /usr/lib/postgresql/<v>/bin. */
@@ -74,7 +90,23 @@ beforeAll(async () => {
   makeCa('other');
   openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr');
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'private-ca.crt', '-CAkey', 'private-ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'server.ext', '-out', 'server.crt');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'private-ca.crt',
+    '-CAkey',
+    'private-ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    'server.ext',
+    '-out',
+    'server.crt',
+  );
   chmodSync(join(dir, 'server.key'), 0o600);
 
   // PostgreSQL: ssl=on, and pg_hba accepts only TLS connections.
@@ -89,7 +121,15 @@ beforeAll(async () => {
   pgPort = await freePort();
   writeFileSync(
     join(pgData, 'postgresql.auto.conf'),
-    [`port = ${pgPort}`, "listen_addresses = '127.0.0.1'", `unix_socket_directories = '${dir}'`, 'ssl = on', `ssl_cert_file = '${join(dir, 'server.crt')}'`, `ssl_key_file = '${join(dir, 'server.key')}'`, 'fsync = off'].join('\n') + '\n',
+    [
+      `port = ${pgPort}`,
+      "listen_addresses = '127.0.0.1'",
+      `unix_socket_directories = '${dir}'`,
+      'ssl = on',
+      `ssl_cert_file = '${join(dir, 'server.crt')}'`,
+      `ssl_key_file = '${join(dir, 'server.key')}'`,
+      'fsync = off',
+    ].join('\n') + '\n',
   );
   writeFileSync(join(pgData, 'pg_hba.conf'), 'hostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n');
   const [pgCmd, pgArgs] = asPostgres(pgBin('postgres'), ['-D', pgData]);
@@ -100,8 +140,28 @@ beforeAll(async () => {
   servers.push(
     spawn(
       'redis-server',
-      ['--port', '0', '--tls-port', String(redisPort), '--bind', '127.0.0.1', '--tls-cert-file', join(dir, 'server.crt'), '--tls-key-file', join(dir, 'server.key'),
-        '--tls-ca-cert-file', join(dir, 'private-ca.crt'), '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no', '--dir', dir],
+      [
+        '--port',
+        '0',
+        '--tls-port',
+        String(redisPort),
+        '--bind',
+        '127.0.0.1',
+        '--tls-cert-file',
+        join(dir, 'server.crt'),
+        '--tls-key-file',
+        join(dir, 'server.key'),
+        '--tls-ca-cert-file',
+        join(dir, 'private-ca.crt'),
+        '--tls-auth-clients',
+        'no',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+      ],
       { stdio: 'ignore' },
     ),
   );
@@ -109,7 +169,12 @@ beforeAll(async () => {
   const url = `postgres://postgres@localhost:${pgPort}/postgres?sslmode=verify-full&sslrootcert=${join(dir, 'private-ca.crt')}`;
   await waitFor(() => query(url, 'SELECT 1'), 'the TLS PostgreSQL');
   await waitFor(async () => {
-    const r = new Redis(`rediss://localhost:${redisPort}`, { tls: { ca: readFileSync(join(dir, 'private-ca.crt')) }, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const r = new Redis(`rediss://localhost:${redisPort}`, {
+      tls: { ca: readFileSync(join(dir, 'private-ca.crt')) },
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     r.on('error', () => undefined);
     try {
       await r.connect();
@@ -138,7 +203,10 @@ async function query(url: string, sql: string): Promise<Record<string, unknown>[
 const pgUrl = (host: string, query: string) => `postgres://postgres@${host}:${pgPort}/postgres?${query}`;
 
 test('the control room connects to PostgreSQL with sslmode=verify-full and the private CA, over TLS 1.3', async () => {
-  const db = await openDb({ databaseUrl: pgUrl('localhost', `sslmode=verify-full&sslrootcert=${join(dir, 'private-ca.crt')}`), pgliteDir: join(dir, 'unused') });
+  const db = await openDb({
+    databaseUrl: pgUrl('localhost', `sslmode=verify-full&sslrootcert=${join(dir, 'private-ca.crt')}`),
+    pgliteDir: join(dir, 'unused'),
+  });
   try {
     const [row] = await db.query<{ ssl: boolean; version: string }>('SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
     expect(row).toEqual({ ssl: true, version: 'TLSv1.3' });
@@ -167,12 +235,18 @@ test('the server (pg_hba hostssl only) refuses a client that does not speak TLS'
 
 /** A process with only REDIS_URL and NODE_EXTRA_CA_CERTS, as the runner and control room get them. */
 function redisPingWith(env: Record<string, string>): { code: number; out: string } {
-  const script = "const { Redis } = require('ioredis'); const r = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: 0, retryStrategy: () => null }); r.on('error', (e) => { console.log('error ' + e.message); process.exit(2); }); r.ping().then((p) => { console.log(p); r.disconnect(); });";
+  const script =
+    "const { Redis } = require('ioredis'); const r = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: 0, retryStrategy: () => null }); r.on('error', (e) => { console.log('error ' + e.message); process.exit(2); }); r.ping().then((p) => { console.log(p); r.disconnect(); });";
   const base: Record<string, string | undefined> = { ...process.env };
   delete base.NODE_EXTRA_CA_CERTS;
   delete base.NODE_OPTIONS;
   try {
-    return { code: 0, out: execFileSync(process.execPath, ['-e', script], { cwd: root, env: { ...base, ...env }, stdio: 'pipe', timeout: 20_000 }).toString().trim() };
+    return {
+      code: 0,
+      out: execFileSync(process.execPath, ['-e', script], { cwd: root, env: { ...base, ...env }, stdio: 'pipe', timeout: 20_000 })
+        .toString()
+        .trim(),
+    };
   } catch (err) {
     const e = err as { status: number; stdout: Buffer };
     return { code: e.status, out: e.stdout.toString().trim() };

@@ -17,7 +17,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-
 /** SIGKILLs a child process (a crash, not a close) and waits for its exit; one already gone is left alone. */
 async function killHard(proc: ChildProcess | undefined): Promise<void> {
   if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
@@ -49,20 +48,43 @@ export async function startOwnRedis(options: { appendfsync?: 'always' | 'everyse
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
   const start = async () => {
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', options.appendfsync ?? 'always', '--save', '', '--protected-mode', 'no'], { stdio: 'ignore' });
+    const proc = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        options.appendfsync ?? 'always',
+        '--save',
+        '',
+        '--protected-mode',
+        'no',
+      ],
+      { stdio: 'ignore' },
+    );
     child = proc;
-    await waitFor(async () => {
-      const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        return (await probe.ping()) === 'PONG' ? true : undefined;
-      } catch {
-        return undefined;
-      } finally {
-        probe.disconnect();
-      }
-    }, 10_000, 'redis-server to accept connections');
+    await waitFor(
+      async () => {
+        const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        probe.on('error', () => undefined);
+        try {
+          await probe.connect();
+          return (await probe.ping()) === 'PONG' ? true : undefined;
+        } catch {
+          return undefined;
+        } finally {
+          probe.disconnect();
+        }
+      },
+      10_000,
+      'redis-server to accept connections',
+    );
   };
   const kill = async () => {
     const proc = child;
@@ -255,10 +277,27 @@ export async function startLedger(): Promise<Ledger> {
         settle('timed out');
       }, timeoutMs);
       timer.unref();
-      holds.set(id, { arrived: () => { clearTimeout(timer); arrived(); setTimeout(() => settle('timed out'), timeoutMs).unref(); }, released });
-      return { arrived: arrivedP, release: () => { clearTimeout(timer); settle('released'); } };
+      holds.set(id, {
+        arrived: () => {
+          clearTimeout(timer);
+          arrived();
+          setTimeout(() => settle('timed out'), timeoutMs).unref();
+        },
+        released,
+      });
+      return {
+        arrived: arrivedP,
+        release: () => {
+          clearTimeout(timer);
+          settle('released');
+        },
+      };
     },
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

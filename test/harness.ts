@@ -121,7 +121,13 @@ export interface Stack {
   startRun(request: Record<string, unknown>): Promise<RunView>;
   waitForRun(id: string, done?: (run: RunView) => boolean, timeoutMs?: number): Promise<RunView>;
   /** `env`: runner variables that override the harness's (a lease, a lock, a control room URL through a cuttable link). */
-  startRunner(options?: { segment?: string; concurrency?: number; onBotStarted?: (runId: string, contextMs: number) => void; channel?: 'dev' | 'prod'; env?: Record<string, string> }): Promise<{ close(): Promise<void> }>;
+  startRunner(options?: {
+    segment?: string;
+    concurrency?: number;
+    onBotStarted?: (runId: string, contextMs: number) => void;
+    channel?: 'dev' | 'prod';
+    env?: Record<string, string>;
+  }): Promise<{ close(): Promise<void> }>;
   /** Stops the control room and starts it again on the same port, database and data directory. */
   restartControlRoom(): Promise<void>;
   /**
@@ -212,7 +218,11 @@ export async function startStack(
     const response = await fetch(`${live.url}${path}`, {
       method,
       // A reason on every request: the PHI read routes (result, logs, screenshots) ask for one.
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }), 'x-orderly-reason': TEST_REASON },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        'x-orderly-reason': TEST_REASON,
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     return { status: response.status, body: await response.json().catch(() => undefined) };
@@ -220,7 +230,17 @@ export async function startStack(
 
   const stack: Stack = {
     controlRoomProcess,
-    controlRoom, portal, dataDir, prefix, databaseUrl: db?.url, adminToken, publisher, log, redis, vault, api,
+    controlRoom,
+    portal,
+    dataDir,
+    prefix,
+    databaseUrl: db?.url,
+    adminToken,
+    publisher,
+    log,
+    redis,
+    vault,
+    api,
     async publish(dir = ELIGIBILITY_BOT) {
       await api('POST', '/v1/keys', { name: 'test-publisher', publicKeyPem: publisher.publicKeyPem });
       const packed = await packBot(dir, publisher.privateKeyPem);
@@ -238,14 +258,18 @@ export async function startStack(
       return res.body as RunView;
     },
     waitForRun(id, done = (run) => isTerminal(run.status) || run.status === 'dead_lettered', timeoutMs = 30_000) {
-      return waitFor(async () => {
-        const res = await api('GET', `/v1/runs/${id}`);
-        if (!done(res.body as RunView)) return undefined;
-        // The state view carries no result: that is a PHI read of its own.
-        const phi = await api('GET', `/v1/runs/${id}/result`);
-        const result = (phi.body as { result?: unknown } | undefined)?.result;
-        return (result === null || result === undefined ? res.body : { ...res.body, result }) as RunView;
-      }, timeoutMs, `run ${id}`);
+      return waitFor(
+        async () => {
+          const res = await api('GET', `/v1/runs/${id}`);
+          if (!done(res.body as RunView)) return undefined;
+          // The state view carries no result: that is a PHI read of its own.
+          const phi = await api('GET', `/v1/runs/${id}/result`);
+          const result = (phi.body as { result?: unknown } | undefined)?.result;
+          return (result === null || result === undefined ? res.body : { ...res.body, result }) as RunView;
+        },
+        timeoutMs,
+        `run ${id}`,
+      );
     },
     async startRunner(runnerOptions = {}) {
       const segment = runnerOptions.segment ?? 'demo';
@@ -283,7 +307,10 @@ export async function startStack(
       // Same port, database, data directory and Redis prefix: runners and clients keep their URL.
       const port = new URL(live.url).port;
       await live.close();
-      live = await startControlRoom(ControlRoomConfigSchema.parse({ ...controlRoomEnv, ORDERLY_PORT: port }), createLogger({ level: logLevel, name: 'control-room' }, log));
+      live = await startControlRoom(
+        ControlRoomConfigSchema.parse({ ...controlRoomEnv, ORDERLY_PORT: port }),
+        createLogger({ level: logLevel, name: 'control-room' }, log),
+      );
       stack.controlRoom = live;
     },
     async close() {
@@ -291,7 +318,8 @@ export async function startStack(
       try {
         // Bounded: a runner that cannot close (its Redis gone) must not hang the suite's teardown,
         // whose leftover work would then fail the suites after it.
-        for (const runner of runners.splice(0)) await Promise.race([runner.close().catch(() => undefined), delay(RUNNER_CLOSE_BOUND_MS, undefined, { ref: false })]);
+        for (const runner of runners.splice(0))
+          await Promise.race([runner.close().catch(() => undefined), delay(RUNNER_CLOSE_BOUND_MS, undefined, { ref: false })]);
         await Promise.race([live.close(), delay(CONTROL_ROOM_CLOSE_BOUND_MS, undefined, { ref: false })]);
         await portal.close();
         await vault?.devVault.close();

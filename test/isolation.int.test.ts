@@ -16,7 +16,15 @@ async function compileProbe(workspace: string, source: string): Promise<string> 
   const dir = mkdtempSync(join(REPO, workspace, '.isolation-probe-'));
   try {
     writeFileSync(join(dir, 'probe.ts'), source);
-    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ extends: '../tsconfig.json', compilerOptions: { noEmit: true, composite: false, incremental: false, rootDir: '.' }, include: ['probe.ts'], exclude: [] }));
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        extends: '../tsconfig.json',
+        compilerOptions: { noEmit: true, composite: false, incremental: false, rootDir: '.' },
+        include: ['probe.ts'],
+        exclude: [],
+      }),
+    );
     try {
       await promisify(execFile)(tsc, ['-p', join(dir, 'tsconfig.json')]);
       return '';

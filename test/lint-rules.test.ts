@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ESLint, Linter } from 'eslint';
 
@@ -18,6 +20,8 @@ const eslint = new ESLint({
   ],
 });
 
+const PRETTIER = join(__dirname, '..', 'node_modules', '.bin', 'prettier');
+
 async function importErrors(file: string, from: string): Promise<string[]> {
   const [result] = await eslint.lintText(`import { x } from '${from}';\nexport const y = x;\n`, { filePath: join(__dirname, '..', file) });
   return result!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
@@ -32,11 +36,15 @@ test.each([
   ['control-room/src/runs/probe.ts', '@orderly/runner', /share only/],
   ['runner/src/pipeline/probe.ts', '@orderly/control-room', /share only/],
   ['control-room/src/runs/probe.test.ts', '@orderly/runner', /share only/],
-])('lint refuses %s importing %s', async (file, from, message) => {
-  const errors = await importErrors(file, from);
-  expect(errors).toHaveLength(1);
-  expect(errors[0]).toMatch(message);
-}, 30_000);
+])(
+  'lint refuses %s importing %s',
+  async (file, from, message) => {
+    const errors = await importErrors(file, from);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(message);
+  },
+  30_000,
+);
 
 test.each([
   ['control-room/src/runs/probe.test.ts', '@orderly/shared/testing'],
@@ -44,6 +52,26 @@ test.each([
   ['test/e2e/probe.e2e.test.ts', '@orderly/dev-vault'],
   ['shared/src/testing/probe.ts', './archives'],
   ['control-room/src/runs/probe.ts', '@orderly/shared/vault'],
-])('lint lets %s import %s', async (file, from) => {
-  expect(await importErrors(file, from)).toEqual([]);
+])(
+  'lint lets %s import %s',
+  async (file, from) => {
+    expect(await importErrors(file, from)).toEqual([]);
+  },
+  30_000,
+);
+
+// `make lint` runs `prettier --check` with the repository's .prettierrc.json.
+test('the format check refuses an unformatted file and passes it once formatted', () => {
+  const dir = mkdtempSync(join(__dirname, '.format-probe-'));
+  try {
+    const file = join(dir, 'probe.ts');
+    writeFileSync(file, 'export const probe = {a:1,\n  b : "two"}\n');
+    const check = () => spawnSync(PRETTIER, ['--check', file], { cwd: join(__dirname, '..'), encoding: 'utf8' });
+    expect(check().status).toBe(1);
+    expect(spawnSync(PRETTIER, ['--write', file], { cwd: join(__dirname, '..') }).status).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe("export const probe = { a: 1, b: 'two' };\n");
+    expect(check().status).toBe(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }, 30_000);

@@ -26,7 +26,9 @@ test.each([
 });
 
 test('every error code is documented with its status and retryability', () => {
-  const missing = Object.entries(ERROR_CODES).filter(([code, { status, retryable }]) => !readme.includes(`| \`${code}\` | ${status} | ${retryable ? 'yes' : 'no'} |`));
+  const missing = Object.entries(ERROR_CODES).filter(
+    ([code, { status, retryable }]) => !readme.includes(`| \`${code}\` | ${status} | ${retryable ? 'yes' : 'no'} |`),
+  );
   expect(missing.map(([code]) => code)).toEqual([]);
 });
 
@@ -48,6 +50,9 @@ test("the README's architecture and ../shared/DESIGN.md's layout name every work
   if (!existsSync(design)) return; // a clone without ../shared beside it: the README check stands alone
   const layout = /## 3\. Layout\s+```([\s\S]*?)```/.exec(readFileSync(design, 'utf8'))![1]!;
   // images/ holds container files, not a workspace.
-  const inDesign = [...layout.matchAll(/^([a-z-]+)\/\s/gm)].map((m) => m[1]!).filter((dir) => dir !== 'images').sort();
+  const inDesign = [...layout.matchAll(/^([a-z-]+)\/\s/gm)]
+    .map((m) => m[1]!)
+    .filter((dir) => dir !== 'images')
+    .sort();
   expect(inDesign).toEqual(topLevel);
 });

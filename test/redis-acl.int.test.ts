@@ -40,7 +40,11 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'orderly-acl-'));
   execFileSync('node', [join(root, 'scripts/redis-acl.js'), '--segments', 'dev,prod', '--passwords', join(dir, 'pw'), '--out', join(dir, 'users.acl')]);
   port = await freePort();
-  server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--aclfile', join(dir, 'users.acl')], { stdio: 'ignore' });
+  server = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--aclfile', join(dir, 'users.acl')],
+    { stdio: 'ignore' },
+  );
   const probe = as('orderly-control-room');
   for (let i = 0; i < 100; i++) {
     try {
@@ -131,7 +135,9 @@ test("a runner given another segment's user fails at start with a clear message;
   await expect(checkRedisAccess(prodUser, { prefix: 'orderly', segment: SegmentName.parse('dev'), production: false })).rejects.toThrow(
     'Redis user "orderly-runner-prod" may not use the queue of segment dev (orderly:orderly.run.dev:*): is REDIS_URL another segment\'s user?',
   );
-  await expect(checkRedisAccess(prodUser, { prefix: 'orderly', segment: SegmentName.parse('dev'), production: false })).rejects.toMatchObject({ code: 'ORDERLY_E_CONFIG_INVALID' });
+  await expect(checkRedisAccess(prodUser, { prefix: 'orderly', segment: SegmentName.parse('dev'), production: false })).rejects.toMatchObject({
+    code: 'ORDERLY_E_CONFIG_INVALID',
+  });
   await expect(checkRedisAccess(as('orderly-runner-dev'), { prefix: 'orderly', segment: SegmentName.parse('dev'), production: true })).resolves.toBeUndefined();
 });
 
@@ -200,7 +206,9 @@ test("a production runner refuses Redis's default user", async () => {
 
 test('the ACL generator refuses names that would widen a key pattern', () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { aclLines } = require('../scripts/redis-acl.js') as { aclLines: (o: { prefix: string; segments: string[]; hashes: Record<string, string> }) => string[] };
+  const { aclLines } = require('../scripts/redis-acl.js') as {
+    aclLines: (o: { prefix: string; segments: string[]; hashes: Record<string, string> }) => string[];
+  };
   expect(() => aclLines({ prefix: 'orderly', segments: ['dev*'], hashes: {} })).toThrow(/ORDERLY_E_CONFIG_INVALID: "dev\*"/);
   expect(() => aclLines({ prefix: 'ord erly', segments: ['dev'], hashes: {} })).toThrow(/ORDERLY_E_CONFIG_INVALID/);
 });

@@ -11,7 +11,10 @@ export const ControlRoomConfigSchema = z
     ORDERLY_DATA_DIR: z.string().default('.orderly'),
     DATABASE_URL: optionalString,
     REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
-    ORDERLY_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('orderly'),
+    ORDERLY_QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .default('orderly'),
     ORDERLY_SEGMENTS: csv(SegmentName).default(['demo'] as never),
     ORDERLY_PROD_SEGMENTS: csv(SegmentName).default([]),
     ORDERLY_MAX_PACKAGE_BYTES: positiveInt(10 * 1024 * 1024),
@@ -24,8 +27,18 @@ export const ControlRoomConfigSchema = z
     ORDERLY_RUN_TOKEN_TTL_SECONDS: positiveInt(300),
     ORDERLY_VAULT_BUDGET_SECONDS: positiveInt(15),
     ORDERLY_RUNNER_CIDRS: csv(z.cidrv4().or(z.cidrv6())).default([]),
-    ORDERLY_SIGNING_TRANSIT_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional()),
-    ORDERLY_TRANSIT_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional()),
+    ORDERLY_SIGNING_TRANSIT_KEY: optionalString.pipe(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,64}$/)
+        .optional(),
+    ),
+    ORDERLY_TRANSIT_KEY: optionalString.pipe(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,64}$/)
+        .optional(),
+    ),
     ORDERLY_CREDENTIAL_MAX_AGE_DAYS: positiveInt(90),
     ORDERLY_SCREENSHOT_RETENTION_DAYS: z.coerce.number().min(0).default(30),
     ORDERLY_RUN_RETENTION_DAYS: z.coerce.number().min(0).default(0),
@@ -50,22 +63,38 @@ export const ControlRoomConfigSchema = z
     ORDERLY_OIDC_CLIENT_ID: optionalString.pipe(z.string().max(256).optional()),
     ORDERLY_OIDC_CLIENT_SECRET_FILE: optionalString,
     ORDERLY_OIDC_REDIRECT_URL: optionalString.pipe(z.url().optional()),
-    ORDERLY_OIDC_GROUPS_CLAIM: z.string().regex(/^[A-Za-z0-9_:./-]{1,200}$/).default('groups'),
+    ORDERLY_OIDC_GROUPS_CLAIM: z
+      .string()
+      .regex(/^[A-Za-z0-9_:./-]{1,200}$/)
+      .default('groups'),
     ORDERLY_OIDC_GROUP_ROLES: optionalString,
     ORDERLY_OIDC_MFA_AMR: csv(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/)).default(['mfa', 'otp', 'hwk'] as never),
     ORDERLY_OIDC_MFA_ROLES: csv(MfaRole).default([...MfaRole.options] as never),
   })
   .superRefine(ssoRefinements)
-  .refine((env) => env.ORDERLY_PROD_SEGMENTS.every((s) => env.ORDERLY_SEGMENTS.includes(s)), { message: 'every production segment must be one of ORDERLY_SEGMENTS', path: ['ORDERLY_PROD_SEGMENTS'] })
+  .refine((env) => env.ORDERLY_PROD_SEGMENTS.every((s) => env.ORDERLY_SEGMENTS.includes(s)), {
+    message: 'every production segment must be one of ORDERLY_SEGMENTS',
+    path: ['ORDERLY_PROD_SEGMENTS'],
+  })
   .refine((env) => !env.VAULT_ADDR || env.VAULT_TOKEN_FILE, { message: 'VAULT_TOKEN_FILE is required with VAULT_ADDR', path: ['VAULT_TOKEN_FILE'] })
-  .refine((env) => !env.ORDERLY_TLS_CERT_FILE === !env.ORDERLY_TLS_KEY_FILE, { message: 'ORDERLY_TLS_CERT_FILE and ORDERLY_TLS_KEY_FILE go together', path: ['ORDERLY_TLS_KEY_FILE'] })
-  .refine((env) => !env.ORDERLY_TLS_CLIENT_CA_FILE || env.ORDERLY_TLS_CERT_FILE, { message: 'client certificates (mTLS) need ORDERLY_TLS_CERT_FILE and ORDERLY_TLS_KEY_FILE', path: ['ORDERLY_TLS_CLIENT_CA_FILE'] })
+  .refine((env) => !env.ORDERLY_TLS_CERT_FILE === !env.ORDERLY_TLS_KEY_FILE, {
+    message: 'ORDERLY_TLS_CERT_FILE and ORDERLY_TLS_KEY_FILE go together',
+    path: ['ORDERLY_TLS_KEY_FILE'],
+  })
+  .refine((env) => !env.ORDERLY_TLS_CLIENT_CA_FILE || env.ORDERLY_TLS_CERT_FILE, {
+    message: 'client certificates (mTLS) need ORDERLY_TLS_CERT_FILE and ORDERLY_TLS_KEY_FILE',
+    path: ['ORDERLY_TLS_CLIENT_CA_FILE'],
+  })
   // Production never serves tokens and PHI in the clear, unless a TLS proxy terminates in front.
   .refine((env) => env.ORDERLY_ENV !== 'production' || env.ORDERLY_TLS_CERT_FILE || env.ORDERLY_TLS_TERMINATED === 'true', {
-    message: 'production refuses plain HTTP: set ORDERLY_TLS_CERT_FILE and ORDERLY_TLS_KEY_FILE, or ORDERLY_TLS_TERMINATED=true when TLS is terminated in front of the control room',
+    message:
+      'production refuses plain HTTP: set ORDERLY_TLS_CERT_FILE and ORDERLY_TLS_KEY_FILE, or ORDERLY_TLS_TERMINATED=true when TLS is terminated in front of the control room',
     path: ['ORDERLY_ENV'],
   })
-  .refine((env) => !env.ORDERLY_ALERT_WEBHOOK_URL || env.ORDERLY_ALERT_WEBHOOK_SECRET_FILE, { message: 'ORDERLY_ALERT_WEBHOOK_SECRET_FILE is required with ORDERLY_ALERT_WEBHOOK_URL', path: ['ORDERLY_ALERT_WEBHOOK_SECRET_FILE'] })
+  .refine((env) => !env.ORDERLY_ALERT_WEBHOOK_URL || env.ORDERLY_ALERT_WEBHOOK_SECRET_FILE, {
+    message: 'ORDERLY_ALERT_WEBHOOK_SECRET_FILE is required with ORDERLY_ALERT_WEBHOOK_URL',
+    path: ['ORDERLY_ALERT_WEBHOOK_SECRET_FILE'],
+  })
   .transform((env) => {
     const dataDir = resolve(env.ORDERLY_DATA_DIR);
     return {
@@ -110,7 +139,11 @@ export const ControlRoomConfigSchema = z
       production: env.ORDERLY_ENV === 'production',
       /** HTTPS (TLS 1.3 minimum) when a certificate is given; mTLS for runner routes with a client CA. */
       tls: env.ORDERLY_TLS_CERT_FILE
-        ? { certFile: resolve(env.ORDERLY_TLS_CERT_FILE), keyFile: resolve(env.ORDERLY_TLS_KEY_FILE!), clientCaFile: env.ORDERLY_TLS_CLIENT_CA_FILE ? resolve(env.ORDERLY_TLS_CLIENT_CA_FILE) : undefined }
+        ? {
+            certFile: resolve(env.ORDERLY_TLS_CERT_FILE),
+            keyFile: resolve(env.ORDERLY_TLS_KEY_FILE!),
+            clientCaFile: env.ORDERLY_TLS_CLIENT_CA_FILE ? resolve(env.ORDERLY_TLS_CLIENT_CA_FILE) : undefined,
+          }
         : undefined,
       /** TLS is terminated by a proxy in front: plain HTTP is allowed in production then. */
       tlsTerminated: env.ORDERLY_TLS_TERMINATED === 'true',

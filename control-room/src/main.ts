@@ -76,14 +76,18 @@ async function jobSigner(config: ControlRoomConfig, vault: VaultClient | undefin
 }
 
 /** The composition root: load secrets, connect, migrate, wire, listen. */
-export async function startControlRoom(config: ControlRoomConfig, log: Logger = createLogger({ level: config.logLevel, name: 'control-room' })): Promise<RunningControlRoom> {
+export async function startControlRoom(
+  config: ControlRoomConfig,
+  log: Logger = createLogger({ level: config.logLevel, name: 'control-room' }),
+): Promise<RunningControlRoom> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const secrets = loadOrCreateSecrets(config.secretsDir, config.segments, { bootstrapRunners: !config.production });
   const db = await openDb({ databaseUrl: config.databaseUrl, pgliteDir: config.pgliteDir });
   const cleanups: (() => Promise<unknown>)[] = [() => db.close()];
   const close = async () => {
     // Reverse order of creation; every step runs even if an earlier one fails.
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((err: Error) => log.warn({ err: { message: err.message } }, 'cleanup step failed'));
+    for (const cleanup of cleanups.splice(0).reverse())
+      await cleanup().catch((err: Error) => log.warn({ err: { message: err.message } }, 'cleanup step failed'));
   };
   try {
     await migrate(db);
@@ -106,14 +110,24 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const auditHeads = new AuditHeads(db, audit, secrets.releaseKey);
     const credentialStore = new Credentials({ db, audit, vault, defaultMaxAgeDays: config.credentialMaxAgeDays });
     const ownership = new Ownership(db, audit);
-    const packages = new Packages(db, keys, { maxArchiveBytes: config.maxPackageBytes, segments: config.segments, prodSegments: config.prodSegments }, credentials, ownership);
+    const packages = new Packages(
+      db,
+      keys,
+      { maxArchiveBytes: config.maxPackageBytes, segments: config.segments, prodSegments: config.prodSegments },
+      credentials,
+      ownership,
+    );
     const cipher = await atRestCipher(config, vault, secrets.dataKey, secrets.dataKeyId);
     const signer = await jobSigner(config, vault, secrets.signingKey);
     // A replica whose keys differ from the ones the database was initialised with stops here
     // (ORDERLY_E_KEYS_MISMATCH) rather than failing runs, reports and signatures later.
     await checkKeyFingerprints(db, {
-      dataKeyId: secrets.dataKeyId, transitKey: config.transitKey, signingTransitKey: config.signingTransitKey,
-      signerPublicKey: signer.publicKey, sealingKey: secrets.sealingKey, releaseKey: secrets.releaseKey,
+      dataKeyId: secrets.dataKeyId,
+      transitKey: config.transitKey,
+      signingTransitKey: config.signingTransitKey,
+      signerPublicKey: signer.publicKey,
+      sealingKey: secrets.sealingKey,
+      releaseKey: secrets.releaseKey,
     });
     // Safe on every replica at once: the sender claims outbox rows (FOR UPDATE SKIP LOCKED) before
     // sending; the queue-age check dedupes on a per-window key; pruning deletes by age.
@@ -123,24 +137,56 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const publicKeysPem = publishReleaseKey(config.secretsDir, publishPublicKeys(config.secretsDir, signer.publicKey, secrets.sealingKey), secrets.releaseKey);
     // The one way a run becomes dead-lettered: state, alert (outbox) and DLQ entry, for claims and reports alike.
     const deadLettering = new DeadLettering({ db, queues, cipher, alerts: alerts.outbox, log });
-    const runs = new Runs({ db, packages, queues, cipher, signer, segments: config.segments, jobTtlSeconds: config.jobTtlSeconds, idempotencyWindowHours: config.idempotencyWindowHours, credentials, runnerEvents, releaseGate: releases,
-      deadLettering, log });
+    const runs = new Runs({
+      db,
+      packages,
+      queues,
+      cipher,
+      signer,
+      segments: config.segments,
+      jobTtlSeconds: config.jobTtlSeconds,
+      idempotencyWindowHours: config.idempotencyWindowHours,
+      credentials,
+      runnerEvents,
+      releaseGate: releases,
+      deadLettering,
+      log,
+    });
     // A revoked bootstrap runner token stops admitting HTTP requests as soon as any control room
     // sharing the database reads the revocation (at once here, within the key cache delay elsewhere).
     const runnerKeys = new RunnerKeys(db, secrets.runnerPublicKeys, RUNNER_KEYS_TTL_MS, Date.now, (segment) => secrets.runnerTokenHashes.delete(segment));
     await runnerKeys.reload();
     // Every replica: each keeps its own cache of runner keys.
-    const keyRefresh = setInterval(() => void runnerKeys.reload().catch((err: Error) => log.warn({ err: { message: err.message } }, 'runner key refresh failed')), RUNNER_KEYS_TTL_MS);
+    const keyRefresh = setInterval(
+      () => void runnerKeys.reload().catch((err: Error) => log.warn({ err: { message: err.message } }, 'runner key refresh failed')),
+      RUNNER_KEYS_TTL_MS,
+    );
     keyRefresh.unref();
     cleanups.push(async () => clearInterval(keyRefresh));
     // Every replica: a BullMQ worker; each report job goes to one consumer and is applied under the attempt's fence.
-    const consumer = createReportConsumer({ db, runs, queues, sealingKey: secrets.sealingKey, connection: redis, prefix: config.queuePrefix, log, runnerEvents, deadLettering,
-      runnerKeys, hashJobId: auditHash });
+    const consumer = createReportConsumer({
+      db,
+      runs,
+      queues,
+      sealingKey: secrets.sealingKey,
+      connection: redis,
+      prefix: config.queuePrefix,
+      log,
+      runnerEvents,
+      deadLettering,
+      runnerKeys,
+      hashJobId: auditHash,
+    });
     cleanups.push(() => consumer.close());
     const screenshots = new Screenshots(db, cipher, config.screenshotRetentionDays);
     // Retention purges write disposal records (what went, how many, which policy) in their own transactions.
-    const retention = new Retention({ db, audit, screenshotRetentionDays: config.screenshotRetentionDays, auditRetentionDays: config.auditRetentionDays,
-      runRetentionDays: config.runRetentionDays });
+    const retention = new Retention({
+      db,
+      audit,
+      screenshotRetentionDays: config.screenshotRetentionDays,
+      auditRetentionDays: config.auditRetentionDays,
+      runRetentionDays: config.runRetentionDays,
+    });
     // Leader only. The sweeps would be safe anywhere (a run's job id and a dead letter's entry id
     // are fixed, so BullMQ adds each once), but one sweep is enough; retention writes a disposal
     // record per purge, so two replicas purging at once would record one disposal twice.
@@ -163,29 +209,81 @@ export async function startControlRoom(config: ControlRoomConfig, log: Logger = 
     const deadLetters = new DeadLetters({ db, runs, queues, audit, log });
     const cancellation = new RunCancellation({ db, queues, redis, prefix: config.queuePrefix, log, signer });
     const identity = new Identity({
-      db, dataKey: secrets.dataKey, dataKeyId: secrets.dataKeyId, segments: config.segments, onRunnerKeysChanged: () => runnerKeys.reload(),
+      db,
+      dataKey: secrets.dataKey,
+      dataKeyId: secrets.dataKeyId,
+      segments: config.segments,
+      onRunnerKeysChanged: () => runnerKeys.reload(),
       settings: { sessionIdleMinutes: config.sessionIdleMinutes, sessionMaxHours: config.sessionMaxHours, tokenMaxDays: config.tokenMaxDays },
     });
     // Every replica: BullMQ hands each tick to one worker, and a fire makes its run under an
     // idempotency key of (schedule, fire time), so a tick redelivered after a crash fires once;
     // reconciling Redis with the table is idempotent (upserts and removals of job schedulers).
     const scheduling = await startSchedules({
-      db, packages, runs, cipher, audit, log, connection: redis, prefix: config.queuePrefix, segments: config.segments,
-      minIntervalSeconds: config.scheduleMinIntervalSeconds, releaseGate: releases, misfireGraceMs: config.scheduleMisfireGraceSeconds * 1000,
+      db,
+      packages,
+      runs,
+      cipher,
+      audit,
+      log,
+      connection: redis,
+      prefix: config.queuePrefix,
+      segments: config.segments,
+      minIntervalSeconds: config.scheduleMinIntervalSeconds,
+      releaseGate: releases,
+      misfireGraceMs: config.scheduleMisfireGraceSeconds * 1000,
     });
     cleanups.push(() => scheduling.close());
     const metrics = new ControlRoomMetrics({ db, redis, queuePrefix: config.queuePrefix, segments: config.segments });
     cleanups.push(() => metrics.close());
-    const compliance = new Compliance({ db, audit, heads: auditHeads, releaseKey: secrets.releaseKey, settings: complianceSettings(config), alerts: alerts.outbox });
+    const compliance = new Compliance({
+      db,
+      audit,
+      heads: auditHeads,
+      releaseKey: secrets.releaseKey,
+      settings: complianceSettings(config),
+      alerts: alerts.outbox,
+    });
     const dailyCompliance = startDailyCompliance(compliance, log, undefined, () => leadership.isLeader);
     cleanups.push(() => dailyCompliance.close());
     const app = buildApp({
-      db, redis, keys, packages, runs, screenshots, credentials: credentialStore, tokens: secrets, publicKeysPem, maxPackageBytes: config.maxPackageBytes, log,
+      db,
+      redis,
+      keys,
+      packages,
+      runs,
+      screenshots,
+      credentials: credentialStore,
+      tokens: secrets,
+      publicKeysPem,
+      maxPackageBytes: config.maxPackageBytes,
+      log,
       audit: { log: audit, heads: auditHeads, hash: auditHash, releasePublicKeyPem: publicKeyPem(secrets.releaseKey) },
-      deadLetters, alerts: alerts.outbox, cancellation, identity, prodSegments: config.prodSegments, segments: config.segments,
-      releases, ownership, https: config.tls ? httpsOptions(config.tls) : undefined, requireRunnerCertificates: config.tls?.clientCaFile !== undefined,
-      schedules: scheduling.schedules, metrics, compliance, accessReviews: new AccessReviews({ db, audit }),
-      sso: config.sso ? new SsoLogin({ config: config.sso, clientSecret: readClientSecret(config.sso.clientSecretFile), db, identity, audit, dataKey: secrets.dataKey, dataKeyId: secrets.dataKeyId }) : undefined,
+      deadLetters,
+      alerts: alerts.outbox,
+      cancellation,
+      identity,
+      prodSegments: config.prodSegments,
+      segments: config.segments,
+      releases,
+      ownership,
+      https: config.tls ? httpsOptions(config.tls) : undefined,
+      requireRunnerCertificates: config.tls?.clientCaFile !== undefined,
+      schedules: scheduling.schedules,
+      metrics,
+      compliance,
+      accessReviews: new AccessReviews({ db, audit }),
+      sso: config.sso
+        ? new SsoLogin({
+            config: config.sso,
+            clientSecret: readClientSecret(config.sso.clientSecretFile),
+            db,
+            identity,
+            audit,
+            dataKey: secrets.dataKey,
+            dataKeyId: secrets.dataKeyId,
+          })
+        : undefined,
     });
     warnIfPlainHttp({ tls: config.tls !== undefined, terminated: config.tlsTerminated, production: config.production }, log);
     cleanups.push(() => app.close());

@@ -29,8 +29,15 @@ type Token =
   | { kind: 'punct'; value: '{' | '}' | '[' | ']' | '=' | ','; line: number };
 
 const UNSUPPORTED_ATTRIBUTES = new Set([
-  'allowed_parameters', 'denied_parameters', 'required_parameters', 'min_wrapping_ttl', 'max_wrapping_ttl',
-  'policy', 'control_group', 'mfa_methods', 'subscribe_event_types',
+  'allowed_parameters',
+  'denied_parameters',
+  'required_parameters',
+  'min_wrapping_ttl',
+  'max_wrapping_ttl',
+  'policy',
+  'control_group',
+  'mfa_methods',
+  'subscribe_event_types',
 ]);
 
 function tokenize(source: string): Token[] {
@@ -39,8 +46,15 @@ function tokenize(source: string): Token[] {
   let line = 1;
   while (i < source.length) {
     const c = source[i] ?? '';
-    if (c === '\n') { line += 1; i += 1; continue; }
-    if (/\s/.test(c)) { i += 1; continue; }
+    if (c === '\n') {
+      line += 1;
+      i += 1;
+      continue;
+    }
+    if (/\s/.test(c)) {
+      i += 1;
+      continue;
+    }
     if (c === '#' || (c === '/' && source[i + 1] === '/')) {
       while (i < source.length && source[i] !== '\n') i += 1;
       continue;
@@ -58,7 +72,10 @@ function tokenize(source: string): Token[] {
       for (;;) {
         const d = source[i];
         if (d === undefined || d === '\n') throw new PolicyParseError(`line ${line}: unterminated string`);
-        if (d === '"') { i += 1; break; }
+        if (d === '"') {
+          i += 1;
+          break;
+        }
         if (d === '\\') {
           const e = source[i + 1];
           const map: Record<string, string> = { '"': '"', '\\': '\\', n: '\n', t: '\t', '/': '/' };
@@ -188,7 +205,10 @@ export class Acl {
   private readonly exact = new Map<string, Set<Capability>>();
   private readonly nonExact: CompiledRule[] = [];
 
-  constructor(policies: readonly (readonly PathRule[])[], private readonly root = false) {
+  constructor(
+    policies: readonly (readonly PathRule[])[],
+    private readonly root = false,
+  ) {
     const merged = new Map<string, Set<Capability>>();
     for (const rules of policies) {
       for (const rule of rules) {

@@ -1,9 +1,7 @@
 import { z } from 'zod';
 import type { HandlerContext, MountEngine, Route } from './routing';
 import { MESSAGES, VaultHttpError, badRequest, type JsonObject, type LogicalResponse } from './types';
-import {
-  addressAllowed, fieldBool, fieldDuration, fieldInt, fieldString, fieldStringList, newUuid, parseCidrs, rfc3339,
-} from './util';
+import { addressAllowed, fieldBool, fieldDuration, fieldInt, fieldString, fieldStringList, newUuid, parseCidrs, rfc3339 } from './util';
 
 interface Role {
   name: string;
@@ -130,9 +128,21 @@ export class ApproleEngine implements MountEngine {
     const name = this.roleName(ctx);
     const b = ctx.req.body;
     const role: Role = this.roles.get(name) ?? {
-      name, roleId: fieldString(b, 'role_id') ?? newUuid(), bindSecretId: true, secretIdBoundCidrs: [], secretIdNumUses: 0,
-      secretIdTtl: 0, tokenBoundCidrs: [], tokenPolicies: [], tokenTtl: 0, tokenMaxTtl: 0, tokenExplicitMaxTtl: 0,
-      tokenNumUses: 0, tokenPeriod: 0, tokenType: 'default', tokenNoDefaultPolicy: false,
+      name,
+      roleId: fieldString(b, 'role_id') ?? newUuid(),
+      bindSecretId: true,
+      secretIdBoundCidrs: [],
+      secretIdNumUses: 0,
+      secretIdTtl: 0,
+      tokenBoundCidrs: [],
+      tokenPolicies: [],
+      tokenTtl: 0,
+      tokenMaxTtl: 0,
+      tokenExplicitMaxTtl: 0,
+      tokenNumUses: 0,
+      tokenPeriod: 0,
+      tokenType: 'default',
+      tokenNoDefaultPolicy: false,
     };
     const next: Role = { ...role };
     next.bindSecretId = fieldBool(b, 'bind_secret_id') ?? next.bindSecretId;
@@ -200,8 +210,17 @@ export class ApproleEngine implements MountEngine {
     const tokenBoundCidrs = parseCidrs(fieldStringList(b, 'token_bound_cidrs') ?? [], 'token_bound_cidrs');
     const now = ctx.core.now();
     const entry: SecretId = {
-      secretId: newUuid(), accessor: newUuid(), roleName: role.name, numUses, ttl, createdAt: now, updatedAt: now,
-      expiresAt: ttl > 0 ? now + ttl * 1000 : null, cidrList, tokenBoundCidrs, metadata,
+      secretId: newUuid(),
+      accessor: newUuid(),
+      roleName: role.name,
+      numUses,
+      ttl,
+      createdAt: now,
+      updatedAt: now,
+      expiresAt: ttl > 0 ? now + ttl * 1000 : null,
+      cidrList,
+      tokenBoundCidrs,
+      metadata,
     };
     this.secretIds.set(entry.secretId, entry);
     this.accessors.set(entry.accessor, entry.secretId);

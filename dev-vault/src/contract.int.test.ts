@@ -62,28 +62,39 @@ interface Case {
 
 const CASES: Case[] = [
   {
-    request: 'approle-role-create.request.json', status: [204],
+    request: 'approle-role-create.request.json',
+    status: [204],
     run: () => root.write(`auth/approle/role/${fake('role')}`, sample('approle-role-create.request.json')),
   },
   {
-    response: 'approle-role-read.response.json', status: [200],
-    run: async () => root.read(`auth/approle/role/${(await newRole({ token_ttl: 1200, token_max_ttl: 1800, secret_id_ttl: 600, secret_id_num_uses: 40 })).name}`),
+    response: 'approle-role-read.response.json',
+    status: [200],
+    run: async () =>
+      root.read(`auth/approle/role/${(await newRole({ token_ttl: 1200, token_max_ttl: 1800, secret_id_ttl: 600, secret_id_num_uses: 40 })).name}`),
   },
   {
-    response: 'approle-role-id.response.json', status: [200],
+    response: 'approle-role-id.response.json',
+    status: [200],
     run: async () => root.read(`auth/approle/role/${(await newRole()).name}/role-id`),
   },
   {
-    request: 'approle-secret-id.request.json', response: 'approle-secret-id.response.json', status: [200],
+    request: 'approle-secret-id.request.json',
+    response: 'approle-secret-id.response.json',
+    status: [200],
     run: async () => root.write(`auth/approle/role/${(await newRole()).name}/secret-id`, sample('approle-secret-id.request.json')),
   },
   {
     // README: a wrapped secret-id answer is shaped like sys-wrapping-wrap.response.json.
-    request: 'approle-secret-id.request.json', response: 'sys-wrapping-wrap.response.json', status: [200],
-    run: async () => root.write(`auth/approle/role/${(await newRole()).name}/secret-id`, sample('approle-secret-id.request.json'), { 'X-Vault-Wrap-TTL': '60' }),
+    request: 'approle-secret-id.request.json',
+    response: 'sys-wrapping-wrap.response.json',
+    status: [200],
+    run: async () =>
+      root.write(`auth/approle/role/${(await newRole()).name}/secret-id`, sample('approle-secret-id.request.json'), { 'X-Vault-Wrap-TTL': '60' }),
   },
   {
-    request: 'approle-login.request.json', response: 'approle-login.response.json', status: [200],
+    request: 'approle-login.request.json',
+    response: 'approle-login.response.json',
+    status: [200],
     run: async () => {
       const { name, roleId } = await newRole({ token_ttl: 1200 });
       const secretId = field(await root.write(`auth/approle/role/${name}/secret-id`, {}), 'data').secret_id;
@@ -91,19 +102,26 @@ const CASES: Case[] = [
     },
   },
   {
-    request: 'sys-wrapping-wrap.request.json', response: 'sys-wrapping-wrap.response.json', status: [200],
+    request: 'sys-wrapping-wrap.request.json',
+    response: 'sys-wrapping-wrap.response.json',
+    status: [200],
     run: () => root.write('sys/wrapping/wrap', sample('sys-wrapping-wrap.request.json'), { 'X-Vault-Wrap-TTL': '300' }),
   },
   {
-    request: 'sys-wrapping-lookup.request.json', response: 'sys-wrapping-lookup.response.json', status: [200],
+    request: 'sys-wrapping-lookup.request.json',
+    response: 'sys-wrapping-lookup.response.json',
+    status: [200],
     run: async () => anon.write('sys/wrapping/lookup', withValues('sys-wrapping-lookup.request.json', { token: await wrapToken({ zip: 'zap' }) })),
   },
   {
-    request: 'sys-wrapping-unwrap.request.json', response: 'sys-wrapping-unwrap.response.json', status: [200],
+    request: 'sys-wrapping-unwrap.request.json',
+    response: 'sys-wrapping-unwrap.response.json',
+    status: [200],
     run: async () => root.write('sys/wrapping/unwrap', withValues('sys-wrapping-unwrap.request.json', { token: await wrapToken({ zip: 'zap' }) })),
   },
   {
-    response: 'kv2-read.response.json', status: [200],
+    response: 'kv2-read.response.json',
+    status: [200],
     run: async () => {
       const key = fake('kv');
       await root.write(`secret/metadata/${key}`, { custom_metadata: { owner: 'fake-owner', mission_critical: 'false' } });
@@ -113,7 +131,9 @@ const CASES: Case[] = [
     },
   },
   {
-    request: 'kv2-write.request.json', response: 'kv2-write.response.json', status: [200],
+    request: 'kv2-write.request.json',
+    response: 'kv2-write.response.json',
+    status: [200],
     run: async () => {
       const key = fake('kv');
       await root.write(`secret/metadata/${key}`, { custom_metadata: { owner: 'fake-owner', mission_critical: 'false' } });
@@ -121,7 +141,8 @@ const CASES: Case[] = [
     },
   },
   {
-    response: 'kv2-metadata.response.json', status: [200],
+    response: 'kv2-metadata.response.json',
+    status: [200],
     run: async () => {
       const key = fake('kv');
       await root.write(`secret/metadata/${key}`, { custom_metadata: { foo: 'fake', bar: '123', baz: 'fake-baz' }, delete_version_after: '3h25m19s' });
@@ -130,7 +151,8 @@ const CASES: Case[] = [
     },
   },
   {
-    response: 'kv2-list.response.json', status: [200],
+    response: 'kv2-list.response.json',
+    status: [200],
     run: async () => {
       const dir = fake('dir');
       await root.write(`secret/data/${dir}/foo`, { data: { a: 'fake' } });
@@ -139,7 +161,8 @@ const CASES: Case[] = [
     },
   },
   {
-    response: 'transit-key-read.response.json', status: [200],
+    response: 'transit-key-read.response.json',
+    status: [200],
     run: async () => {
       const key = fake('key');
       await root.write(`transit/keys/${key}`, {});
@@ -148,7 +171,8 @@ const CASES: Case[] = [
   },
   {
     // Vault 1.12+ answers config writes with the key (200); README documents 204.
-    request: 'transit-key-config.request.json', status: [200, 204],
+    request: 'transit-key-config.request.json',
+    status: [200, 204],
     run: async () => {
       const key = fake('key');
       await root.write(`transit/keys/${key}`, {});
@@ -156,12 +180,16 @@ const CASES: Case[] = [
     },
   },
   {
-    request: 'transit-encrypt.request.json', response: 'transit-encrypt.response.json', status: [200],
+    request: 'transit-encrypt.request.json',
+    response: 'transit-encrypt.response.json',
+    status: [200],
     run: () => root.write(`transit/encrypt/${fake('key')}`, sample('transit-encrypt.request.json')),
   },
   {
     // The sample's ciphertext is from another server's key; the equivalent is one of ours.
-    request: 'transit-decrypt.request.json', response: 'transit-decrypt.response.json', status: [200],
+    request: 'transit-decrypt.request.json',
+    response: 'transit-decrypt.response.json',
+    status: [200],
     run: async () => {
       const key = fake('key');
       const ct = field(await root.write(`transit/encrypt/${key}`, sample('transit-encrypt.request.json')), 'data').ciphertext;
@@ -169,7 +197,9 @@ const CASES: Case[] = [
     },
   },
   {
-    request: 'transit-rewrap.request.json', response: 'transit-rewrap.response.json', status: [200],
+    request: 'transit-rewrap.request.json',
+    response: 'transit-rewrap.response.json',
+    status: [200],
     run: async () => {
       const key = fake('key');
       const ct = field(await root.write(`transit/encrypt/${key}`, sample('transit-encrypt.request.json')), 'data').ciphertext;
@@ -180,7 +210,9 @@ const CASES: Case[] = [
   {
     // The sample's context "Ab3==" is not valid padded base64, which Vault decodes strictly;
     // a valid context is the equivalent request (it is ignored for non-derived keys).
-    request: 'transit-datakey.request.json', response: 'transit-datakey.response.json', status: [200],
+    request: 'transit-datakey.request.json',
+    response: 'transit-datakey.response.json',
+    status: [200],
     run: async () => {
       const key = fake('key');
       await root.write(`transit/keys/${key}`, {});
@@ -189,14 +221,18 @@ const CASES: Case[] = [
   },
   {
     // identity_policies only appears when the token's entity has group policies; no identity store here.
-    response: 'token-lookup-self.response.json', status: [200], ignore: ['$.data.identity_policies'],
+    response: 'token-lookup-self.response.json',
+    status: [200],
+    ignore: ['$.data.identity_policies'],
     run: async () => {
       const created = await root.write('auth/token/create', { policies: ['default'], meta: { username: 'fake-user' }, display_name: 'fake' });
       return rawVault(dv.address, String(field(created, 'auth').client_token)).read('auth/token/lookup-self');
     },
   },
   {
-    request: 'token-renew-self.request.json', response: 'token-renew-self.response.json', status: [200],
+    request: 'token-renew-self.request.json',
+    response: 'token-renew-self.response.json',
+    status: [200],
     run: async () => {
       const created = await root.write('auth/token/create', { policies: ['default'], meta: { user: 'fake-user' }, ttl: '2h' });
       return rawVault(dv.address, String(field(created, 'auth').client_token)).write('auth/token/renew-self', sample('token-renew-self.request.json'));
@@ -204,8 +240,10 @@ const CASES: Case[] = [
   },
   { response: 'sys-health.response.json', status: [200], run: () => root.read('sys/health') },
   {
-    response: 'error.response.json', status: [403],
-    run: async () => rawVault(dv.address, String(field(await root.write('auth/token/create', { policies: ['default'] }), 'auth').client_token)).read('secret/data/x'),
+    response: 'error.response.json',
+    status: [403],
+    run: async () =>
+      rawVault(dv.address, String(field(await root.write('auth/token/create', { policies: ['default'] }), 'auth').client_token)).read('secret/data/x'),
   },
   { response: 'error-empty-list.response.json', status: [404], run: () => root.list(`secret/metadata/${fake('nothing')}`) },
 ];
@@ -293,7 +331,8 @@ describe('error-status-codes.json', () => {
       return root.write(`transit/decrypt/${key}`, { ciphertext: ct });
     },
     'encryption key not found': () => root.write(`transit/decrypt/${fake('nokey')}`, { ciphertext: 'vault:v1:eA==' }),
-    'permission denied': async () => rawVault(dv.address, String(field(await root.write('auth/token/create', { policies: ['default'] }), 'auth').client_token)).read('secret/data/x'),
+    'permission denied': async () =>
+      rawVault(dv.address, String(field(await root.write('auth/token/create', { policies: ['default'] }), 'auth').client_token)).read('secret/data/x'),
     '': () => root.read(`secret/data/${fake('missing')}`),
     'Vault is sealed': async () => {
       dv.seal();
@@ -319,7 +358,9 @@ describe('error-status-codes.json', () => {
   });
 
   it('documents at least the errors Orderly maps', () => {
-    expect(documented.map(([, m]) => m)).toEqual(expect.arrayContaining(['Vault is sealed', 'permission denied', 'wrapping token is not valid or does not exist']));
+    expect(documented.map(([, m]) => m)).toEqual(
+      expect.arrayContaining(['Vault is sealed', 'permission denied', 'wrapping token is not valid or does not exist']),
+    );
   });
 
   it('names a reason for each documented body it never gives', () => {
@@ -339,7 +380,12 @@ describe('error-status-codes.json', () => {
     await root.delete(`secret/data/${key}`);
     const deleted = await root.read(`secret/data/${key}`);
     expect(deleted.statusCode).toBe(404);
-    expect(shapeMismatches({ data: { data: null, metadata: { version: 1, created_time: '', deletion_time: '', destroyed: false, custom_metadata: null } } }, deleted.body)).toEqual([]);
+    expect(
+      shapeMismatches(
+        { data: { data: null, metadata: { version: 1, created_time: '', deletion_time: '', destroyed: false, custom_metadata: null } } },
+        deleted.body,
+      ),
+    ).toEqual([]);
     expect(field(deleted, 'data').data).toBeNull();
     dv.seal();
     try {
@@ -361,11 +407,26 @@ describe('error-status-codes.json', () => {
       [403, () => rawVault(dv.address, 'hvs' + '.fakeFAKEfake0000000000').read('secret/data/x')],
       [404, () => root.read(`secret/data/${fake('missing')}`)],
       [405, () => root.delete('auth/token/lookup-self')],
-      [503, async () => { dv.seal(); try { return await root.read('sys/mounts'); } finally { dv.unseal(); } }],
+      [
+        503,
+        async () => {
+          dv.seal();
+          try {
+            return await root.read('sys/mounts');
+          } finally {
+            dv.unseal();
+          }
+        },
+      ],
     ]);
     const cannot: Record<number, string> = {
-      412: 'Enterprise eventual consistency', 429: 'never a standby, no quotas', 472: 'no DR replication', 473: 'no performance standby',
-      500: 'only on a dev Vault bug', 501: 'always initialised', 502: 'no third-party backends',
+      412: 'Enterprise eventual consistency',
+      429: 'never a standby, no quotas',
+      472: 'no DR replication',
+      473: 'no performance standby',
+      500: 'only on a dev Vault bug',
+      501: 'always initialised',
+      502: 'no third-party backends',
     };
     expect(documentedCodes.filter((c) => !produced.has(c) && !(c in cannot))).toEqual([]);
     for (const [code, produce] of produced) {

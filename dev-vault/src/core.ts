@@ -7,8 +7,15 @@ import { TokenEngine } from './token-engine';
 import { TokenStore, type TokenEntry } from './tokens';
 import { TransitEngine } from './transit';
 import {
-  MESSAGES, VaultHttpError, badRequest, isRawResponse,
-  type JsonObject, type JsonValue, type LogicalResponse, type RawResponse, type VaultRequest,
+  MESSAGES,
+  VaultHttpError,
+  badRequest,
+  isRawResponse,
+  type JsonObject,
+  type JsonValue,
+  type LogicalResponse,
+  type RawResponse,
+  type VaultRequest,
 } from './types';
 import { addressAllowed, newUuid, randomBase62, rfc3339 } from './util';
 
@@ -56,7 +63,11 @@ export class DevVaultCore {
   private readonly sys: SysEngine;
   private readonly builtinPolicies = new Map<string, PathRule[]>([['response-wrapping', parsePolicy(RESPONSE_WRAPPING_POLICY)]]);
 
-  constructor(readonly now: () => number, rootToken: string, readonly unsealKey: Buffer) {
+  constructor(
+    readonly now: () => number,
+    rootToken: string,
+    readonly unsealKey: Buffer,
+  ) {
     this.tokens = new TokenStore(now);
     this.sys = new SysEngine();
     this.policies.set('default', { name: 'default', text: DEFAULT_POLICY, rules: parsePolicy(DEFAULT_POLICY) });
@@ -108,7 +119,14 @@ export class DevVaultCore {
     if (!this.authMounts.delete(path)) throw badRequest(`no matching mount at "auth/${path}"`);
   }
 
-  private newMount(path: string, type: string, engine: MountEngine, description: string, options: Record<string, string> | null, accessorPrefix: string): Mount {
+  private newMount(
+    path: string,
+    type: string,
+    engine: MountEngine,
+    description: string,
+    options: Record<string, string> | null,
+    accessorPrefix: string,
+  ): Mount {
     return { path, type, engine, description, options, uuid: newUuid(), accessor: `${accessorPrefix}_${randomBase62(8).toLowerCase()}` };
   }
 
@@ -123,8 +141,15 @@ export class DevVaultCore {
   wrap(req: VaultRequest, envelope: JsonObject, mountType: string): JsonObject {
     const ttl = req.wrapTtlSeconds ?? 0;
     const token = this.tokens.create({
-      policies: ['response-wrapping'], noDefaultPolicy: true, ttl, explicitMaxTtl: ttl, numUses: 1,
-      renewable: false, path: req.path, displayName: '', orphan: true,
+      policies: ['response-wrapping'],
+      noDefaultPolicy: true,
+      ttl,
+      explicitMaxTtl: ttl,
+      numUses: 1,
+      renewable: false,
+      path: req.path,
+      displayName: '',
+      orphan: true,
     });
     this.wraps.set(token.id, { creationPath: req.path, createdAt: token.createdAt, ttl, response: JSON.stringify(envelope) });
     const auth = envelope.auth;
@@ -140,8 +165,15 @@ export class DevVaultCore {
       wrapInfo.wrapped_accessor = auth.accessor;
     }
     return {
-      request_id: req.requestId, lease_id: '', renewable: false, lease_duration: 0, data: null,
-      wrap_info: wrapInfo, warnings: null, auth: null, mount_type: mountType,
+      request_id: req.requestId,
+      lease_id: '',
+      renewable: false,
+      lease_duration: 0,
+      data: null,
+      wrap_info: wrapInfo,
+      warnings: null,
+      auth: null,
+      mount_type: mountType,
     };
   }
 
@@ -230,10 +262,16 @@ export class DevVaultCore {
     try {
       if (resolved === undefined || route === undefined) throw new VaultHttpError(404, `no handler for route "${req.path}". route entry not found.`);
       if (req.path.endsWith('/') && req.operation === 'update') throw badRequest("cannot write to a path ending in '/'");
-      const handler = req.operation === 'read' ? route.read
-        : req.operation === 'list' ? route.list
-          : req.operation === 'delete' ? route.delete
-            : req.operation === 'patch' ? undefined : route.write;
+      const handler =
+        req.operation === 'read'
+          ? route.read
+          : req.operation === 'list'
+            ? route.list
+            : req.operation === 'delete'
+              ? route.delete
+              : req.operation === 'patch'
+                ? undefined
+                : route.write;
       if (handler === undefined) throw new VaultHttpError(405, MESSAGES.unsupportedOperation);
       const result = handler(ctx);
       return this.answer(req, result, resolved.mount);
@@ -291,7 +329,6 @@ function addressAllowedFor(entry: TokenEntry, remote: string): boolean {
   if (entry.boundCidrs.length === 0) return true;
   return addressAllowed(remote, entry.boundCidrs);
 }
-
 
 export function normaliseMountPath(raw: string): string {
   const trimmed = raw.replace(/^\/+|\/+$/g, '');

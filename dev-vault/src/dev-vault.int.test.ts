@@ -51,11 +51,14 @@ describe('policies', () => {
     for (const p of [`${base}/b1/portal`, `${base}/b1/extra/deep`, `${base}/b2/portal`, `${base}x/b1/portal`]) {
       expect((await root.write(`secret/data/${p}`, { data: { password: fake('pw') } })).statusCode).toBe(200);
     }
-    const t = rawVault(dv.address, await tokenWithPolicy(`
+    const t = rawVault(
+      dv.address,
+      await tokenWithPolicy(`
       path "secret/data/${base}/+/portal" { capabilities = ["read"] }
       path "secret/data/${base}/b1/*" { capabilities = ["read"] }
       path "secret/data/${base}/b2/portal" { capabilities = ["deny"] }
-    `));
+    `),
+    );
     expect((await t.read(`secret/data/${base}/b1/portal`)).statusCode).toBe(200);
     expect((await t.read(`secret/data/${base}/b1/extra/deep`)).statusCode).toBe(200);
     expect((await t.read(`secret/data/${base}/b2/portal`)).statusCode).toBe(403);
@@ -76,7 +79,7 @@ describe('policies', () => {
     const name = fake('p').toUpperCase();
     const hcl = 'path "secret/data/x" { capabilities = ["read"] }';
     expect((await root.client.addPolicy({ name, rules: hcl })) as unknown).toEqual(expect.objectContaining({ statusCode: 204 }));
-    const viaAlias = await root.client.getPolicy({ name }) as { statusCode: number; body: unknown };
+    const viaAlias = (await root.client.getPolicy({ name })) as { statusCode: number; body: unknown };
     expect(viaAlias.statusCode).toBe(200);
     expect(field(viaAlias, 'data')).toEqual({ name: name.toLowerCase(), rules: hcl });
     expect(field(await root.read(`sys/policies/acl/${name.toLowerCase()}`), 'data')).toEqual({ name: name.toLowerCase(), policy: hcl });
@@ -94,7 +97,10 @@ describe('policies', () => {
 describe('tokens', () => {
   it('needs a token, and takes it from X-Vault-Token or Authorization: Bearer', async () => {
     expect(await rawVault(dv.address).read('auth/token/lookup-self')).toEqual({ statusCode: 400, body: { errors: ['missing client token'] } });
-    expect(await rawVault(dv.address, 'hvs' + '.fakeFAKEfake0000000000').read('auth/token/lookup-self')).toEqual({ statusCode: 403, body: { errors: ['permission denied'] } });
+    expect(await rawVault(dv.address, 'hvs' + '.fakeFAKEfake0000000000').read('auth/token/lookup-self')).toEqual({
+      statusCode: 403,
+      body: { errors: ['permission denied'] },
+    });
     const bearer = await rawVault(dv.address).read('auth/token/lookup-self', { Authorization: `Bearer ${dv.rootToken}` });
     expect(bearer.statusCode).toBe(200);
     expect(field(bearer, 'data').policies).toEqual(['root']);
@@ -144,7 +150,10 @@ describe('tokens', () => {
   it('lets a non-root token create children only with a subset of its policies', async () => {
     const token = await tokenWithPolicy('path "auth/token/create" { capabilities = ["update"] }');
     const t = rawVault(dv.address, token);
-    expect(await t.write('auth/token/create', { policies: ['root'] })).toEqual({ statusCode: 400, body: { errors: ['child policies must be subset of parent'] } });
+    expect(await t.write('auth/token/create', { policies: ['root'] })).toEqual({
+      statusCode: 400,
+      body: { errors: ['child policies must be subset of parent'] },
+    });
     expect((await t.write('auth/token/create', { policies: ['default'] })).statusCode).toBe(200);
   });
 });
@@ -160,8 +169,16 @@ describe('approle', () => {
   it('reads back a role with Vault defaults and lists roles', async () => {
     const { name } = await role({ token_policies: 'default,reader', token_ttl: '10m', token_max_ttl: '15m', secret_id_num_uses: 1, secret_id_ttl: 600 });
     expect(field(await root.read(`auth/approle/role/${name}`), 'data')).toMatchObject({
-      bind_secret_id: true, token_policies: ['default', 'reader'], token_ttl: 600, token_max_ttl: 900, secret_id_num_uses: 1,
-      secret_id_ttl: 600, secret_id_bound_cidrs: [], token_bound_cidrs: [], token_type: 'default', period: 0,
+      bind_secret_id: true,
+      token_policies: ['default', 'reader'],
+      token_ttl: 600,
+      token_max_ttl: 900,
+      secret_id_num_uses: 1,
+      secret_id_ttl: 600,
+      secret_id_bound_cidrs: [],
+      token_bound_cidrs: [],
+      token_type: 'default',
+      period: 0,
     });
     expect(field(await root.list('auth/approle/role'), 'data').keys).toContain(name);
     expect((await root.delete(`auth/approle/role/${name}`)).statusCode).toBe(204);
@@ -176,11 +193,22 @@ describe('approle', () => {
     const login = await anon.write('auth/approle/login', { role_id: roleId, secret_id: secret.secret_id });
     expect(login.statusCode).toBe(200);
     expect(field(login, 'auth')).toMatchObject({
-      policies: ['default', 'reader'], token_policies: ['default', 'reader'], lease_duration: 300, renewable: true,
-      metadata: { role_name: name, run: 'fake-run-1' }, orphan: true, token_type: 'service',
+      policies: ['default', 'reader'],
+      token_policies: ['default', 'reader'],
+      lease_duration: 300,
+      renewable: true,
+      metadata: { role_name: name, run: 'fake-run-1' },
+      orphan: true,
+      token_type: 'service',
     });
-    expect(await anon.write('auth/approle/login', { role_id: roleId, secret_id: secret.secret_id })).toEqual({ statusCode: 400, body: { errors: ['invalid role or secret ID'] } });
-    expect(await anon.write('auth/approle/login', { role_id: fake('role-id'), secret_id: secret.secret_id })).toEqual({ statusCode: 400, body: { errors: ['invalid role or secret ID'] } });
+    expect(await anon.write('auth/approle/login', { role_id: roleId, secret_id: secret.secret_id })).toEqual({
+      statusCode: 400,
+      body: { errors: ['invalid role or secret ID'] },
+    });
+    expect(await anon.write('auth/approle/login', { role_id: fake('role-id'), secret_id: secret.secret_id })).toEqual({
+      statusCode: 400,
+      body: { errors: ['invalid role or secret ID'] },
+    });
     expect(await anon.write('auth/approle/login', { secret_id: secret.secret_id })).toEqual({ statusCode: 400, body: { errors: ['missing role_id'] } });
     expect(await anon.write('auth/approle/login', { role_id: roleId })).toEqual({ statusCode: 400, body: { errors: ['missing secret_id'] } });
   });
@@ -246,25 +274,34 @@ describe('approle', () => {
     expect((await root.write('sys/wrapping/unwrap', { token: w1.token })).statusCode).toBe(400);
 
     const w2 = field(await root.write('sys/wrapping/wrap', { note: fake('note') }, { 'X-Vault-Wrap-TTL': '30' }), 'wrap_info');
-    expect(await rawVault(dv.address).write('sys/wrapping/unwrap', { token: w2.token })).toEqual({ statusCode: 400, body: { errors: ['missing client token'] } });
+    expect(await rawVault(dv.address).write('sys/wrapping/unwrap', { token: w2.token })).toEqual({
+      statusCode: 400,
+      body: { errors: ['missing client token'] },
+    });
     // A wrapping token presented for any other path is denied, and its single use is gone.
     expect((await rawVault(dv.address, String(w2.token)).read('secret/data/x')).statusCode).toBe(403);
     expect((await root.write('sys/wrapping/unwrap', { token: w2.token })).statusCode).toBe(400);
-    expect(await root.write('sys/wrapping/wrap', { a: 'b' })).toEqual({ statusCode: 400, body: { errors: ['endpoint requires response wrapping to be used'] } });
+    expect(await root.write('sys/wrapping/wrap', { a: 'b' })).toEqual({
+      statusCode: 400,
+      body: { errors: ['endpoint requires response wrapping to be used'] },
+    });
   });
 
   it('names the wrapped token accessor when wrapping a login', async () => {
     const { name, roleId } = await role({});
     const s = field(await root.write(`auth/approle/role/${name}/secret-id`, {}), 'data');
-    const wrapped = field(await rawVault(dv.address).write('auth/approle/login', { role_id: roleId, secret_id: s.secret_id }, { 'X-Vault-Wrap-TTL': '60s' }), 'wrap_info');
+    const wrapped = field(
+      await rawVault(dv.address).write('auth/approle/login', { role_id: roleId, secret_id: s.secret_id }, { 'X-Vault-Wrap-TTL': '60s' }),
+      'wrap_info',
+    );
     const unwrapped = await root.write('sys/wrapping/unwrap', { token: wrapped.token });
     expect(field(unwrapped, 'auth').accessor).toBe(wrapped.wrapped_accessor);
   });
 
   it('works at another mount enabled through node-vault, next to KV v2 mounted the same way', async () => {
     const mount = fake('approle');
-    expect(await root.client.enableAuth({ mount_point: mount, type: 'approle' }) as unknown).toMatchObject({ statusCode: 204 });
-    expect((await root.client.enableAuth({ mount_point: mount, type: 'approle' }) as { statusCode: number }).statusCode).toBe(400);
+    expect((await root.client.enableAuth({ mount_point: mount, type: 'approle' })) as unknown).toMatchObject({ statusCode: 204 });
+    expect(((await root.client.enableAuth({ mount_point: mount, type: 'approle' })) as { statusCode: number }).statusCode).toBe(400);
     expect(Object.keys(field(await root.read('sys/auth'), 'data'))).toEqual(expect.arrayContaining(['token/', 'approle/', `${mount}/`]));
     const { name, roleId } = await role({}, mount);
     const s = field(await root.write(`auth/${mount}/role/${name}/secret-id`, {}), 'data');
@@ -272,13 +309,13 @@ describe('approle', () => {
     expect(field(login, 'auth').accessor).toEqual(expect.any(String));
 
     const kv = fake('kv');
-    expect(await root.client.mount({ mount_point: kv, type: 'kv', options: { version: '2' } }) as unknown).toMatchObject({ statusCode: 204 });
+    expect((await root.client.mount({ mount_point: kv, type: 'kv', options: { version: '2' } })) as unknown).toMatchObject({ statusCode: 204 });
     expect((await root.write(`${kv}/data/a`, { data: { v: '1' } })).statusCode).toBe(200);
     expect(field(await root.read(`${kv}/data/a`), 'data').data).toEqual({ v: '1' });
     expect(Object.keys(field(await root.read('sys/mounts'), 'data'))).toEqual(expect.arrayContaining(['secret/', 'transit/', `${kv}/`]));
-    expect((await root.client.mount({ mount_point: fake('kv1'), type: 'kv' }) as { statusCode: number }).statusCode).toBe(400);
-    expect((await root.client.mount({ mount_point: kv, type: 'transit' }) as { statusCode: number }).statusCode).toBe(400);
-    expect((await root.client.unmount({ mount_point: kv }) as { statusCode: number }).statusCode).toBe(204);
+    expect(((await root.client.mount({ mount_point: fake('kv1'), type: 'kv' })) as { statusCode: number }).statusCode).toBe(400);
+    expect(((await root.client.mount({ mount_point: kv, type: 'transit' })) as { statusCode: number }).statusCode).toBe(400);
+    expect(((await root.client.unmount({ mount_point: kv })) as { statusCode: number }).statusCode).toBe(204);
     expect((await root.read(`${kv}/data/a`)).statusCode).toBe(404);
   });
 });
@@ -301,7 +338,10 @@ describe('kv v2', () => {
   it('requires cas when cas_required is set on the key', async () => {
     const key = fake('cred');
     expect((await root.write(`secret/metadata/${key}`, { cas_required: true })).statusCode).toBe(204);
-    expect(await root.write(`secret/data/${key}`, { data: { a: 'b' } })).toEqual({ statusCode: 400, body: { errors: ['check-and-set parameter required for this call'] } });
+    expect(await root.write(`secret/data/${key}`, { data: { a: 'b' } })).toEqual({
+      statusCode: 400,
+      body: { errors: ['check-and-set parameter required for this call'] },
+    });
     expect((await root.write(`secret/data/${key}`, { options: { cas: 0 }, data: { a: 'b' } })).statusCode).toBe(200);
   });
 
@@ -345,7 +385,8 @@ describe('kv v2', () => {
 });
 
 describe('transit', () => {
-  const enc = async (key: string, text: string): Promise<string> => String(field(await root.write(`transit/encrypt/${key}`, { plaintext: b64(text) }), 'data').ciphertext);
+  const enc = async (key: string, text: string): Promise<string> =>
+    String(field(await root.write(`transit/encrypt/${key}`, { plaintext: b64(text) }), 'data').ciphertext);
 
   it('encrypts with real AES-256-GCM in vault:v<N>: form, and detects tampering', async () => {
     const key = fake('key');
@@ -357,8 +398,14 @@ describe('transit', () => {
     expect(field(await root.write(`transit/decrypt/${key}`, { ciphertext: ct }), 'data').plaintext).toBe(b64('fake member id 000-FAKE'));
     const raw = Buffer.from(ct.slice(9), 'base64');
     raw[raw.length - 20] = (raw[raw.length - 20] ?? 0) ^ 1;
-    expect(await root.write(`transit/decrypt/${key}`, { ciphertext: `vault:v1:${raw.toString('base64')}` })).toEqual({ statusCode: 400, body: { errors: ['cipher: message authentication failed'] } });
-    expect(await root.write(`transit/decrypt/${fake('nokey')}`, { ciphertext: ct })).toEqual({ statusCode: 400, body: { errors: ['encryption key not found'] } });
+    expect(await root.write(`transit/decrypt/${key}`, { ciphertext: `vault:v1:${raw.toString('base64')}` })).toEqual({
+      statusCode: 400,
+      body: { errors: ['cipher: message authentication failed'] },
+    });
+    expect(await root.write(`transit/decrypt/${fake('nokey')}`, { ciphertext: ct })).toEqual({
+      statusCode: 400,
+      body: { errors: ['encryption key not found'] },
+    });
     const aad = await root.write(`transit/encrypt/${key}`, { plaintext: b64('x'), associated_data: b64('run-1') });
     expect((await root.write(`transit/decrypt/${key}`, { ciphertext: field(aad, 'data').ciphertext, associated_data: b64('run-2') })).statusCode).toBe(400);
   });
@@ -389,7 +436,9 @@ describe('transit', () => {
     expect(field(await root.write(`transit/decrypt/${key}`, { ciphertext: dk.ciphertext }), 'data').plaintext).toBe(dk.plaintext);
     const wrapped = field(await root.write(`transit/datakey/wrapped/${key}`, { bits: 512 }), 'data');
     expect(wrapped).not.toHaveProperty('plaintext');
-    expect(Buffer.from(String(field(await root.write(`transit/decrypt/${key}`, { ciphertext: wrapped.ciphertext }), 'data').plaintext), 'base64')).toHaveLength(64);
+    expect(Buffer.from(String(field(await root.write(`transit/decrypt/${key}`, { ciphertext: wrapped.ciphertext }), 'data').plaintext), 'base64')).toHaveLength(
+      64,
+    );
   });
 
   it('signs and verifies with ed25519, honouring min_decryption_version', async () => {
@@ -407,7 +456,10 @@ describe('transit', () => {
     expect((await root.write(`transit/verify/${key}`, { input, signature: sig.signature })).statusCode).toBe(400);
     const aes = fake('key');
     await root.write(`transit/keys/${aes}`, {});
-    expect(await root.write(`transit/sign/${aes}`, { input })).toEqual({ statusCode: 400, body: { errors: ['key type aes256-gcm96 does not support signing'] } });
+    expect(await root.write(`transit/sign/${aes}`, { input })).toEqual({
+      statusCode: 400,
+      body: { errors: ['key type aes256-gcm96 does not support signing'] },
+    });
     expect((await root.write(`transit/encrypt/${key}`, { plaintext: input })).statusCode).toBe(400);
   });
 
@@ -426,10 +478,17 @@ describe('seal', () => {
 
   it('answers 503 "Vault is sealed" on every path but health, seal-status and unseal', async () => {
     const paths: Array<[string, string, unknown?]> = [
-      ['GET', 'secret/data/x'], ['POST', 'secret/data/x', { data: { a: 'b' } }], ['GET', 'auth/token/lookup-self'],
-      ['POST', 'auth/approle/login', { role_id: 'x', secret_id: 'y' }], ['POST', 'transit/encrypt/k', { plaintext: b64('x') }],
-      ['GET', 'sys/mounts'], ['GET', 'sys/policies/acl/default'], ['POST', 'sys/wrapping/lookup', { token: 'x' }],
-      ['POST', 'sys/wrapping/unwrap', { token: 'x' }], ['GET', 'no/such/path'], ['LIST', 'secret/metadata/'],
+      ['GET', 'secret/data/x'],
+      ['POST', 'secret/data/x', { data: { a: 'b' } }],
+      ['GET', 'auth/token/lookup-self'],
+      ['POST', 'auth/approle/login', { role_id: 'x', secret_id: 'y' }],
+      ['POST', 'transit/encrypt/k', { plaintext: b64('x') }],
+      ['GET', 'sys/mounts'],
+      ['GET', 'sys/policies/acl/default'],
+      ['POST', 'sys/wrapping/lookup', { token: 'x' }],
+      ['POST', 'sys/wrapping/unwrap', { token: 'x' }],
+      ['GET', 'no/such/path'],
+      ['LIST', 'secret/metadata/'],
     ];
     dv.seal();
     for (const [method, path, body] of paths) {
@@ -447,7 +506,10 @@ describe('seal', () => {
     expect((await t.write('sys/seal', {})).statusCode).toBe(403);
     expect((await root.write('sys/seal', {})).statusCode).toBe(204);
     expect((await root.read('auth/token/lookup-self')).statusCode).toBe(503);
-    expect(await root.write('sys/unseal', { key: Buffer.alloc(32, 7).toString('base64') })).toEqual({ statusCode: 400, body: { errors: ['Unseal failed, invalid key'] } });
+    expect(await root.write('sys/unseal', { key: Buffer.alloc(32, 7).toString('base64') })).toEqual({
+      statusCode: 400,
+      body: { errors: ['Unseal failed, invalid key'] },
+    });
     const unsealed = await rawVault(dv.address).write('sys/unseal', { key: Buffer.from(dv.unsealKey, 'base64').toString('hex') });
     expect(unsealed.statusCode).toBe(200);
     expect(obj(unsealed.body).sealed).toBe(false);
@@ -473,16 +535,32 @@ describe('http surface', () => {
     const blob = randomBytes(768 * 1024).toString('base64');
     expect((await root.write(`secret/data/${key}`, { data: { blob } })).statusCode).toBe(200);
     expect(field(await root.read(`secret/data/${key}`), 'data').data).toEqual({ blob });
-    expect(field(await root.write('auth/token/create', { policies: 'default', num_uses: '2', ttl: '90' }), 'auth')).toMatchObject({ num_uses: 2, lease_duration: 90 });
-    expect(await root.write('auth/token/create', { num_uses: 'many' })).toEqual({ statusCode: 400, body: { errors: ['error converting input for field "num_uses"'] } });
-    expect(await root.write(`secret/data/${key}`, { data: 'not-a-map' })).toEqual({ statusCode: 400, body: { errors: ['error converting input for field "data"'] } });
+    expect(field(await root.write('auth/token/create', { policies: 'default', num_uses: '2', ttl: '90' }), 'auth')).toMatchObject({
+      num_uses: 2,
+      lease_duration: 90,
+    });
+    expect(await root.write('auth/token/create', { num_uses: 'many' })).toEqual({
+      statusCode: 400,
+      body: { errors: ['error converting input for field "num_uses"'] },
+    });
+    expect(await root.write(`secret/data/${key}`, { data: 'not-a-map' })).toEqual({
+      statusCode: 400,
+      body: { errors: ['error converting input for field "data"'] },
+    });
   });
 
   it('answers with every envelope field, typed like Vault', async () => {
     const answer = await root.read('auth/token/lookup-self');
     expect(obj(answer.body)).toEqual({
-      request_id: expect.stringMatching(/^[0-9a-f-]{36}$/), lease_id: '', renewable: false, lease_duration: 0,
-      data: expect.any(Object), wrap_info: null, warnings: null, auth: null, mount_type: 'token',
+      request_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      lease_id: '',
+      renewable: false,
+      lease_duration: 0,
+      data: expect.any(Object),
+      wrap_info: null,
+      warnings: null,
+      auth: null,
+      mount_type: 'token',
     });
   });
 });

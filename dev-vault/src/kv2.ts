@@ -62,9 +62,28 @@ export class Kv2Engine implements MountEngine {
         return null;
       },
     },
-    { pattern: /^delete\/(?<path>.+)$/, write: (ctx) => this.eachVersion(ctx, (v, now) => { if (v.deletedAt === null && !v.destroyed) v.deletedAt = now; }) },
-    { pattern: /^undelete\/(?<path>.+)$/, write: (ctx) => this.eachVersion(ctx, (v) => { if (!v.destroyed) v.deletedAt = null; }) },
-    { pattern: /^destroy\/(?<path>.+)$/, write: (ctx) => this.eachVersion(ctx, (v) => { v.destroyed = true; v.data = null; }) },
+    {
+      pattern: /^delete\/(?<path>.+)$/,
+      write: (ctx) =>
+        this.eachVersion(ctx, (v, now) => {
+          if (v.deletedAt === null && !v.destroyed) v.deletedAt = now;
+        }),
+    },
+    {
+      pattern: /^undelete\/(?<path>.+)$/,
+      write: (ctx) =>
+        this.eachVersion(ctx, (v) => {
+          if (!v.destroyed) v.deletedAt = null;
+        }),
+    },
+    {
+      pattern: /^destroy\/(?<path>.+)$/,
+      write: (ctx) =>
+        this.eachVersion(ctx, (v) => {
+          v.destroyed = true;
+          v.data = null;
+        }),
+    },
     {
       pattern: /^metadata\/?(?<path>.*)$/,
       exists: (ctx) => this.entries.has(keyOf(ctx)),
@@ -131,8 +150,15 @@ export class Kv2Engine implements MountEngine {
 
   private newEntry(now: number): Entry {
     return {
-      versions: new Map(), currentVersion: 0, oldestVersion: 0, createdAt: now, updatedAt: now,
-      maxVersions: 0, casRequired: false, deleteVersionAfter: 0, customMetadata: null,
+      versions: new Map(),
+      currentVersion: 0,
+      oldestVersion: 0,
+      createdAt: now,
+      updatedAt: now,
+      maxVersions: 0,
+      casRequired: false,
+      deleteVersionAfter: 0,
+      customMetadata: null,
     };
   }
 

@@ -3,7 +3,11 @@ import { renderBotPolicy, secretIdCreationPath } from '@orderly/shared/vault';
 
 describe('renderBotPolicy', () => {
   it('grants read on exactly the declared KV v2 data paths, and nothing else', () => {
-    const hcl = renderBotPolicy({ roleName: 'eligibility-bot', kvMount: 'secret', kvPaths: ['bots/eligibility/portal', 'shared/payers/*', 'bots/eligibility/portal'] });
+    const hcl = renderBotPolicy({
+      roleName: 'eligibility-bot',
+      kvMount: 'secret',
+      kvPaths: ['bots/eligibility/portal', 'shared/payers/*', 'bots/eligibility/portal'],
+    });
     const rules = parsePolicy(hcl);
     expect(rules).toEqual([
       { path: 'secret/data/bots/eligibility/portal', capabilities: ['read'] },

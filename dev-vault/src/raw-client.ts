@@ -13,7 +13,8 @@ export interface RawAnswer {
 export function rawVault(address: string, token = '') {
   const client = NodeVault({ endpoint: address, apiVersion: 'v1', debug: () => undefined });
   client.token = token;
-  client.handleVaultResponse = (res) => Promise.resolve(res === undefined ? { statusCode: 0, body: undefined } : { statusCode: res.statusCode, body: res.body });
+  client.handleVaultResponse = (res) =>
+    Promise.resolve(res === undefined ? { statusCode: 0, body: undefined } : { statusCode: res.statusCode, body: res.body });
   const answer = (p: Promise<unknown>): Promise<RawAnswer> => p as Promise<RawAnswer>;
   const opts = (headers?: Record<string, string>) => (headers === undefined ? {} : { headers });
   return {

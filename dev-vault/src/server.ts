@@ -46,15 +46,16 @@ loopback.addAddress('::1', 'ipv6');
  * `localhost` is bound as 127.0.0.1 rather than resolved, so a hosts-file entry cannot widen it.
  */
 export function loopbackBindAddress(host: string): string {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
   if (h === 'localhost') return '127.0.0.1';
   if (isIPv4(h) && loopback.check(h, 'ipv4')) return h;
   if (isIPv6(h) && !h.includes('.') && loopback.check(h, 'ipv6')) return '::1';
-  throw new OrderlyError(
-    'ORDERLY_E_CONFIG_INVALID',
-    `the dev Vault binds only to loopback (127.0.0.0/8, ::1 or localhost); refusing to bind "${host}"`,
-    { host },
-  );
+  throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `the dev Vault binds only to loopback (127.0.0.0/8, ::1 or localhost); refusing to bind "${host}"`, {
+    host,
+  });
 }
 
 function isLoopbackAddress(address: string): boolean {
@@ -184,7 +185,10 @@ async function parseRequest(req: IncomingMessage, isList: boolean): Promise<Vaul
   if (!url.pathname.startsWith('/v1/')) return errorAnswer(404, []);
   let segments: string[];
   try {
-    segments = url.pathname.slice(4).split('/').map((s) => decodeURIComponent(s));
+    segments = url.pathname
+      .slice(4)
+      .split('/')
+      .map((s) => decodeURIComponent(s));
   } catch {
     return errorAnswer(400, ['invalid path encoding']);
   }

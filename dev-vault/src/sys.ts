@@ -41,9 +41,20 @@ function health(ctx: HandlerContext): RawResponse {
 function sealStatus(ctx: HandlerContext): JsonObject {
   const { core } = ctx;
   return {
-    type: 'shamir', initialized: true, sealed: core.sealed, t: 1, n: 1, progress: 0, nonce: '',
-    version: core.version, build_date: '2024-01-01T00:00:00Z', migration: false,
-    cluster_name: core.clusterName, cluster_id: core.clusterId, recovery_seal: false, storage_type: 'inmem',
+    type: 'shamir',
+    initialized: true,
+    sealed: core.sealed,
+    t: 1,
+    n: 1,
+    progress: 0,
+    nonce: '',
+    version: core.version,
+    build_date: '2024-01-01T00:00:00Z',
+    migration: false,
+    cluster_name: core.clusterName,
+    cluster_id: core.clusterId,
+    recovery_seal: false,
+    storage_type: 'inmem',
   };
 }
 
@@ -157,7 +168,8 @@ export class SysEngine implements MountEngine {
     { pattern: /^seal-status$/, unauthenticated: true, read: (ctx) => ({ status: 200, raw: sealStatus(ctx) }) },
     { pattern: /^unseal$/, unauthenticated: true, write: unseal },
     {
-      pattern: /^seal$/, sudo: true,
+      pattern: /^seal$/,
+      sudo: true,
       write: (ctx) => {
         ctx.core.sealed = true;
         return null;
@@ -171,13 +183,17 @@ export class SysEngine implements MountEngine {
     {
       pattern: /^policy\/(?<name>[^/]+)$/,
       exists: (ctx) => ctx.core.policies.has(policyName(ctx)),
-      read: readPolicy('rules'), write: writePolicy, delete: deletePolicy,
+      read: readPolicy('rules'),
+      write: writePolicy,
+      delete: deletePolicy,
     },
     { pattern: /^policies\/acl\/?$/, list: (ctx) => ({ data: { keys: policyNames(ctx) } }) },
     {
       pattern: /^policies\/acl\/(?<name>[^/]+)$/,
       exists: (ctx) => ctx.core.policies.has(policyName(ctx)),
-      read: readPolicy('policy'), write: writePolicy, delete: deletePolicy,
+      read: readPolicy('policy'),
+      write: writePolicy,
+      delete: deletePolicy,
     },
     {
       pattern: /^mounts\/?$/,
@@ -205,7 +221,8 @@ export class SysEngine implements MountEngine {
       read: (ctx) => ({ data: Object.fromEntries([...ctx.core.authMounts].map(([p, m]) => [p, mountInfo(m)])) }),
     },
     {
-      pattern: /^auth\/(?<path>.+)$/, sudo: true,
+      pattern: /^auth\/(?<path>.+)$/,
+      sudo: true,
       write: (ctx) => {
         const { type, description } = mountBody(ctx);
         ctx.core.enableAuth(ctx.params.path ?? '', type, description);

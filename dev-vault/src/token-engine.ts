@@ -15,9 +15,10 @@ function create(orphan: boolean) {
     const body = ctx.req.body;
     const isRootCaller = parent.policies.includes('root');
     const requested = fieldStringList(body, 'policies');
-    const policies = requested === undefined || requested.length === 0
-      ? parent.policies.filter((p) => p !== 'default' || fieldBool(body, 'no_default_policy') !== true)
-      : requested.map((p) => p.toLowerCase());
+    const policies =
+      requested === undefined || requested.length === 0
+        ? parent.policies.filter((p) => p !== 'default' || fieldBool(body, 'no_default_policy') !== true)
+        : requested.map((p) => p.toLowerCase());
     if (!isRootCaller) {
       const allowed = new Set([...parent.policies, 'default']);
       if (!policies.every((p) => allowed.has(p))) throw badRequest('child policies must be subset of parent');

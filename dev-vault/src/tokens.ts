@@ -85,7 +85,7 @@ export class TokenStore {
       explicitMaxTtl,
       numUses: type === 'batch' ? 0 : Math.max(0, input.numUses ?? 0),
       // Batch tokens and tokens that never expire have no lease to renew.
-      renewable: type === 'batch' || ttl === 0 ? false : input.renewable ?? true,
+      renewable: type === 'batch' || ttl === 0 ? false : (input.renewable ?? true),
       orphan: input.orphan ?? false,
       boundCidrs: input.boundCidrs ?? [],
       lastRenewal: null,

@@ -113,9 +113,8 @@ export class TransitEngine implements MountEngine {
     const keys: JsonObject = {};
     for (const [n, v] of key.versions) {
       if (n < key.minDecryptionVersion) continue;
-      keys[String(n)] = v.ed25519 === undefined
-        ? unixSeconds(v.createdAt)
-        : { creation_time: rfc3339(v.createdAt), name: 'ed25519', public_key: v.ed25519.publicKey };
+      keys[String(n)] =
+        v.ed25519 === undefined ? unixSeconds(v.createdAt) : { creation_time: rfc3339(v.createdAt), name: 'ed25519', public_key: v.ed25519.publicKey };
     }
     const aes = key.type === 'aes256-gcm96';
     return {
@@ -145,8 +144,16 @@ export class TransitEngine implements MountEngine {
       throw badRequest(`the dev Vault supports transit key types aes256-gcm96 and ed25519, not "${type}"`);
     }
     const key: TransitKey = {
-      name, type, versions: new Map([[1, newVersion(type, this.now())]]), latestVersion: 1, minDecryptionVersion: 1,
-      minEncryptionVersion: 0, deletionAllowed: false, exportable: false, allowPlaintextBackup: false, autoRotatePeriod: 0,
+      name,
+      type,
+      versions: new Map([[1, newVersion(type, this.now())]]),
+      latestVersion: 1,
+      minDecryptionVersion: 1,
+      minEncryptionVersion: 0,
+      deletionAllowed: false,
+      exportable: false,
+      allowPlaintextBackup: false,
+      autoRotatePeriod: 0,
     };
     this.keys.set(name, key);
     return key;
@@ -183,7 +190,8 @@ export class TransitEngine implements MountEngine {
     const nextDecryption = minDecryption === undefined ? key.minDecryptionVersion : minDecryption <= 0 ? 1 : minDecryption;
     const nextEncryption = minEncryption ?? key.minEncryptionVersion;
     if (nextDecryption > key.latestVersion) throw badRequest('cannot set min decryption version to a value greater than the latest version');
-    if (nextEncryption < 0 || nextEncryption > key.latestVersion) throw badRequest('cannot set min encryption version to a value greater than the latest version');
+    if (nextEncryption < 0 || nextEncryption > key.latestVersion)
+      throw badRequest('cannot set min encryption version to a value greater than the latest version');
     if (nextEncryption > 0 && nextEncryption < nextDecryption) {
       throw badRequest('cannot set min encryption/decryption values; min encryption version must be greater than or equal to min decryption version');
     }

@@ -3,7 +3,14 @@ import { addressAllowed, decodeBase64Strict, formatGoDuration, parseDurationSeco
 
 describe('durations', () => {
   it.each([
-    [60, 60], ['60', 60], ['60s', 60], ['10m', 600], ['1h30m', 5400], ['1d', 86400], ['1.5h', 5400], ['', 0],
+    [60, 60],
+    ['60', 60],
+    ['60s', 60],
+    ['10m', 600],
+    ['1h30m', 5400],
+    ['1d', 86400],
+    ['1.5h', 5400],
+    ['', 0],
   ])('parses %p as %p seconds', (input, seconds) => {
     expect(parseDurationSeconds(input)).toBe(seconds);
   });
@@ -34,15 +41,21 @@ describe('base64 and CIDRs', () => {
 });
 
 describe('loopback only', () => {
-  it.each([['127.0.0.1', '127.0.0.1'], ['127.8.9.10', '127.8.9.10'], ['localhost', '127.0.0.1'], ['::1', '::1'], ['[::1]', '::1'], ['0:0:0:0:0:0:0:1', '::1']])(
-    'binds %s as %s',
-    (host, bound) => {
-      expect(loopbackBindAddress(host)).toBe(bound);
-    },
-  );
+  it.each([
+    ['127.0.0.1', '127.0.0.1'],
+    ['127.8.9.10', '127.8.9.10'],
+    ['localhost', '127.0.0.1'],
+    ['::1', '::1'],
+    ['[::1]', '::1'],
+    ['0:0:0:0:0:0:0:1', '::1'],
+  ])('binds %s as %s', (host, bound) => {
+    expect(loopbackBindAddress(host)).toBe(bound);
+  });
 
   it.each([['0.0.0.0'], ['::'], ['10.0.0.5'], ['192.168.1.10'], ['example.com'], ['::ffff:127.0.0.1'], ['128.0.0.1'], ['']])('refuses %p', (host) => {
-    expect(() => loopbackBindAddress(host)).toThrow(expect.objectContaining({ code: 'ORDERLY_E_CONFIG_INVALID', message: expect.stringMatching(/only to loopback/) }));
+    expect(() => loopbackBindAddress(host)).toThrow(
+      expect.objectContaining({ code: 'ORDERLY_E_CONFIG_INVALID', message: expect.stringMatching(/only to loopback/) }),
+    );
   });
 
   it('refuses to start on 0.0.0.0 before binding anything', async () => {

@@ -87,7 +87,14 @@ export function decodeBase64Strict(value: string): Buffer | undefined {
  */
 const FieldSchemas = {
   string: z.union([z.string(), z.number().transform(String), z.boolean().transform(String)]),
-  int: z.union([z.number().int(), z.string().trim().regex(/^-?\d+$/).transform(Number)]),
+  int: z.union([
+    z.number().int(),
+    z
+      .string()
+      .trim()
+      .regex(/^-?\d+$/)
+      .transform(Number),
+  ]),
   bool: z.union([
     z.boolean(),
     z.enum(['true', '1']).transform(() => true),
@@ -103,8 +110,7 @@ const FieldSchemas = {
     }
     return seconds;
   }),
-  stringList: z.union([z.string().transform((v) => v.split(',')), z.array(z.string())])
-    .transform((list) => list.map((x) => x.trim()).filter((x) => x !== '')),
+  stringList: z.union([z.string().transform((v) => v.split(',')), z.array(z.string())]).transform((list) => list.map((x) => x.trim()).filter((x) => x !== '')),
   stringMap: z.record(z.string(), z.string()),
 };
 
@@ -123,7 +129,8 @@ export const fieldBool = (body: Record<string, unknown>, field: string): boolean
 export const fieldDuration = (body: Record<string, unknown>, field: string): number | undefined => readField(FieldSchemas.duration, body, field, false);
 /** A list given as a JSON array or as a comma-separated string (Vault's TypeCommaStringSlice). */
 export const fieldStringList = (body: Record<string, unknown>, field: string): string[] | undefined => readField(FieldSchemas.stringList, body, field, false);
-export const fieldStringMap = (body: Record<string, unknown>, field: string): Record<string, string> | undefined => readField(FieldSchemas.stringMap, body, field, false);
+export const fieldStringMap = (body: Record<string, unknown>, field: string): Record<string, string> | undefined =>
+  readField(FieldSchemas.stringMap, body, field, false);
 
 /** Validates a CIDR list (or bare addresses) up front so a typo fails the write, not the login. */
 export function parseCidrs(list: string[], field: string): string[] {

@@ -34,7 +34,8 @@ test('a runner without the control room public key refuses to start, naming the 
 
 test('every invalid variable is listed at once', () => {
   const failure = codeOf(() => loadRunnerConfig({}, { ORDERLY_SEGMENT: 'Not A Segment', ORDERLY_CONCURRENCY: 'many' }));
-  for (const variable of ['ORDERLY_SEGMENT', 'ORDERLY_CONCURRENCY', 'ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE', 'ORDERLY_RUNNER_TOKEN_FILE']) expect(failure?.message).toContain(variable);
+  for (const variable of ['ORDERLY_SEGMENT', 'ORDERLY_CONCURRENCY', 'ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE', 'ORDERLY_RUNNER_TOKEN_FILE'])
+    expect(failure?.message).toContain(variable);
 });
 
 test('command-line options override the environment', () => {
@@ -45,7 +46,9 @@ test('the key file must hold both control room keys, and the token file must be 
   const config = loadRunnerConfig({}, base);
   expect(loadRunnerCredentials(config).token).toBe('orderly_0123456789abcdefghij');
   const signingOnly = write('signing-only.pub', generateSigningKeyPair().publicKeyPem);
-  expect(codeOf(() => loadRunnerCredentials(loadRunnerConfig({}, { ...base, ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: signingOnly })))?.code).toBe('ORDERLY_E_KEY_INVALID');
+  expect(codeOf(() => loadRunnerCredentials(loadRunnerConfig({}, { ...base, ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: signingOnly })))?.code).toBe(
+    'ORDERLY_E_KEY_INVALID',
+  );
   const missing = codeOf(() => loadRunnerCredentials(loadRunnerConfig({}, { ...base, ORDERLY_RUNNER_TOKEN_FILE: join(dir, 'absent') })));
   expect(missing?.code).toBe('ORDERLY_E_CONFIG_INVALID');
   const short = codeOf(() => loadRunnerCredentials(loadRunnerConfig({}, { ...base, ORDERLY_RUNNER_TOKEN_FILE: write('short.token', 'abc') })));
@@ -66,7 +69,9 @@ test('the signing key sits beside the token by default, and a key others can rea
   expect(missing?.code).toBe('ORDERLY_E_CONFIG_INVALID');
   const notEd25519 = join(dir, 'box.key');
   writeFileSync(notEd25519, generateBoxKeyPair().privateKeyPem, { mode: 0o600 });
-  expect(codeOf(() => loadRunnerCredentials(loadRunnerConfig({}, { ...base, ORDERLY_RUNNER_SIGNING_KEY_FILE: notEd25519 })))?.message).toContain('not a PEM Ed25519 private key');
+  expect(codeOf(() => loadRunnerCredentials(loadRunnerConfig({}, { ...base, ORDERLY_RUNNER_SIGNING_KEY_FILE: notEd25519 })))?.message).toContain(
+    'not a PEM Ed25519 private key',
+  );
 });
 
 test('ORDERLY_SANDBOX=none is refused for the prod channel and for production, and allowed for development', () => {

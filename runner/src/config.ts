@@ -3,7 +3,20 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { KeyObject } from 'node:crypto';
-import { ATTEMPT_LEASE_MAX_MS, ATTEMPT_LEASE_MIN_MS, loadPrivateKey, logLevel, optionalString, OrderlyError, parseConfig, parseControlRoomPublicKeys, parseReleasePublicKey, positiveInt, ReleaseChannel, SegmentName } from '@orderly/shared';
+import {
+  ATTEMPT_LEASE_MAX_MS,
+  ATTEMPT_LEASE_MIN_MS,
+  loadPrivateKey,
+  logLevel,
+  optionalString,
+  OrderlyError,
+  parseConfig,
+  parseControlRoomPublicKeys,
+  parseReleasePublicKey,
+  positiveInt,
+  ReleaseChannel,
+  SegmentName,
+} from '@orderly/shared';
 
 /** The runner's configuration: parsed once from the environment, frozen. */
 export const RunnerConfigSchema = z
@@ -14,10 +27,16 @@ export const RunnerConfigSchema = z
     ORDERLY_RUNNER_TOKEN_FILE: z.string({ error: "is required: a file holding this runner's token" }).min(1),
     ORDERLY_RUNNER_SIGNING_KEY_FILE: optionalString,
     REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
-    ORDERLY_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('orderly'),
+    ORDERLY_QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .default('orderly'),
     ORDERLY_CHROMIUM_PATH: z.string().default('/usr/bin/chromium'),
     ORDERLY_CACHE_DIR: z.string().default('.orderly/runner-cache'),
-    ORDERLY_RUNNER_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).optional(),
+    ORDERLY_RUNNER_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,100}$/)
+      .optional(),
     ORDERLY_SANDBOX: z.enum(['bwrap', 'none']).default('bwrap'),
     ORDERLY_SANDBOX_UID_BASE: positiveInt(64200),
     ORDERLY_SANDBOX_MEMORY_MB: positiveInt(1536),
@@ -31,7 +50,10 @@ export const RunnerConfigSchema = z
     ORDERLY_CONCURRENCY: positiveInt(1),
     ORDERLY_SHUTDOWN_GRACE_SECONDS: positiveInt(30),
     ORDERLY_LOG_LEVEL: logLevel,
-    VAULT_ADDR: z.url().optional().or(z.literal('').transform(() => undefined)),
+    VAULT_ADDR: z
+      .url()
+      .optional()
+      .or(z.literal('').transform(() => undefined)),
     ORDERLY_JOB_LOCK_MS: positiveInt(30_000),
     ORDERLY_STALLED_INTERVAL_MS: positiveInt(30_000),
     ORDERLY_ATTEMPT_LEASE_MS: z.coerce.number().int().min(ATTEMPT_LEASE_MIN_MS).max(ATTEMPT_LEASE_MAX_MS).optional(),
@@ -44,7 +66,10 @@ export const RunnerConfigSchema = z
     message: 'ORDERLY_SANDBOX=none runs bot code uncontained and is for development only: refused for the prod channel and ORDERLY_ENV=production',
     path: ['ORDERLY_SANDBOX'],
   })
-  .refine((env) => !env.ORDERLY_RUNNER_CERT_FILE === !env.ORDERLY_RUNNER_KEY_FILE, { message: 'ORDERLY_RUNNER_CERT_FILE and ORDERLY_RUNNER_KEY_FILE go together', path: ['ORDERLY_RUNNER_KEY_FILE'] })
+  .refine((env) => !env.ORDERLY_RUNNER_CERT_FILE === !env.ORDERLY_RUNNER_KEY_FILE, {
+    message: 'ORDERLY_RUNNER_CERT_FILE and ORDERLY_RUNNER_KEY_FILE go together',
+    path: ['ORDERLY_RUNNER_KEY_FILE'],
+  })
   .transform((env) => ({
     segment: env.ORDERLY_SEGMENT,
     controlRoomUrl: env.ORDERLY_CONTROL_ROOM_URL.replace(/\/$/, ''),
@@ -121,7 +146,12 @@ export function loadRunnerConfig(overrides: Record<string, string> = {}, env: Re
 }
 
 /** Reads the key and token files the config names, with coded errors that name the file only. */
-export function loadRunnerCredentials(config: RunnerConfig): { controlRoomKeys: ReturnType<typeof parseControlRoomPublicKeys>; token: string; signingKey: KeyObject; releaseKey: KeyObject | undefined } {
+export function loadRunnerCredentials(config: RunnerConfig): {
+  controlRoomKeys: ReturnType<typeof parseControlRoomPublicKeys>;
+  token: string;
+  signingKey: KeyObject;
+  releaseKey: KeyObject | undefined;
+} {
   const read = (path: string, what: string) => {
     try {
       return readFileSync(path, 'utf8');
@@ -134,7 +164,10 @@ export function loadRunnerCredentials(config: RunnerConfig): { controlRoomKeys: 
   // Files written before release attestations lack the release key: fine for dev, not for prod.
   const releaseKey = parseReleasePublicKey(publicKeysText);
   if (config.channel === 'prod' && !releaseKey) {
-    throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `${config.publicKeyFile} holds no release key, which a prod-channel runner needs: fetch the current control-room.pub`);
+    throw new OrderlyError(
+      'ORDERLY_E_CONFIG_INVALID',
+      `${config.publicKeyFile} holds no release key, which a prod-channel runner needs: fetch the current control-room.pub`,
+    );
   }
   const token = read(config.tokenFile, 'the runner token').trim();
   if (token.length < 16) throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `the runner token in ${config.tokenFile} is too short`);
@@ -151,10 +184,17 @@ export function loadSigningKey(path: string): KeyObject {
   try {
     stat = statSync(path);
   } catch {
-    throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `cannot read the runner signing key at ${path}: create it with \`orderly runners register --key-out\` or \`orderly runner keygen\``);
+    throw new OrderlyError(
+      'ORDERLY_E_CONFIG_INVALID',
+      `cannot read the runner signing key at ${path}: create it with \`orderly runners register --key-out\` or \`orderly runner keygen\``,
+    );
   }
   if (!stat.isFile()) throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `the runner signing key at ${path} is not a regular file`);
-  if ((stat.mode & 0o077) !== 0) throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `the runner signing key at ${path} is readable by others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it`);
+  if ((stat.mode & 0o077) !== 0)
+    throw new OrderlyError(
+      'ORDERLY_E_CONFIG_INVALID',
+      `the runner signing key at ${path} is readable by others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it`,
+    );
   try {
     return loadPrivateKey(readFileSync(path, 'utf8'));
   } catch {

@@ -1,7 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
-import { ClaimAnswer, DsseEnvelope, ERROR_CODES, ErrorCode, KeyId, OrderlyError, PackageDigest, RenewResponse, RunnerPackageRelease, SafeDetails, StepBeginResponse } from '@orderly/shared';
+import {
+  ClaimAnswer,
+  DsseEnvelope,
+  ERROR_CODES,
+  ErrorCode,
+  KeyId,
+  OrderlyError,
+  PackageDigest,
+  RenewResponse,
+  RunnerPackageRelease,
+  SafeDetails,
+  StepBeginResponse,
+} from '@orderly/shared';
 
 export const PackageResponse = z.object({
   archive: z.base64(),
@@ -43,7 +55,11 @@ export interface ControlRoomTls {
 }
 
 /** Reads the runner's TLS files (config: ORDERLY_CONTROL_ROOM_CA_FILE, ORDERLY_RUNNER_CERT_FILE, ORDERLY_RUNNER_KEY_FILE). */
-export function loadControlRoomTls(files: { caFile?: string | undefined; certFile?: string | undefined; keyFile?: string | undefined }): ControlRoomTls | undefined {
+export function loadControlRoomTls(files: {
+  caFile?: string | undefined;
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+}): ControlRoomTls | undefined {
   if (!files.caFile && !files.certFile) return undefined;
   const read = (path: string | undefined, what: string) => {
     if (!path) return undefined;
@@ -53,13 +69,21 @@ export function loadControlRoomTls(files: { caFile?: string | undefined; certFil
       throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `cannot read ${what} at ${path}`);
     }
   };
-  return { ca: read(files.caFile, "the control room's CA"), cert: read(files.certFile, 'the runner certificate'), key: read(files.keyFile, 'the runner private key') };
+  return {
+    ca: read(files.caFile, "the control room's CA"),
+    cert: read(files.certFile, 'the runner certificate'),
+    key: read(files.keyFile, 'the runner private key'),
+  };
 }
 
 /** Error details from the control room, kept only when they are flat safe values (e.g. `retryInMs`). */
 function safeDetails(details: unknown): SafeDetails {
   if (typeof details !== 'object' || details === null) return {};
-  return Object.fromEntries(Object.entries(details).filter(([, v]) => typeof v === 'number' || typeof v === 'boolean' || (typeof v === 'string' && v.length <= 200)).slice(0, 20)) as SafeDetails;
+  return Object.fromEntries(
+    Object.entries(details)
+      .filter(([, v]) => typeof v === 'number' || typeof v === 'boolean' || (typeof v === 'string' && v.length <= 200))
+      .slice(0, 20),
+  ) as SafeDetails;
 }
 
 interface RawResponse {
@@ -72,7 +96,12 @@ const TIMEOUT_MS = 30_000;
 
 /** Node's fetch (plain HTTP, or HTTPS with the system's trust store). */
 const fetchTransport: Transport = async (url, init) => {
-  const response = await fetch(url, { method: init.method, headers: init.headers, ...(init.body === undefined ? {} : { body: init.body }), signal: AbortSignal.timeout(TIMEOUT_MS) });
+  const response = await fetch(url, {
+    method: init.method,
+    headers: init.headers,
+    ...(init.body === undefined ? {} : { body: init.body }),
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
   if (response.status === 204) return { status: 204, body: undefined };
   return { status: response.status, body: await response.json().catch(() => undefined) };
 };
@@ -132,16 +161,28 @@ export function httpControlRoomClient(baseUrl: string, token: string, tls?: Cont
     return parsed.data;
   }
   return {
-    claim: (runId, runnerId, leaseMs) => call(`/v1/runner/runs/${runId}/claim`, ClaimAnswer, { method: 'POST', body: JSON.stringify({ runnerId, ...(leaseMs === undefined ? {} : { leaseMs }) }) }),
+    claim: (runId, runnerId, leaseMs) =>
+      call(`/v1/runner/runs/${runId}/claim`, ClaimAnswer, {
+        method: 'POST',
+        body: JSON.stringify({ runnerId, ...(leaseMs === undefined ? {} : { leaseMs }) }),
+      }),
     renew: (runId, attempt, fence) => call(`/v1/runner/runs/${runId}/renew`, RenewResponse, { method: 'POST', body: JSON.stringify({ attempt, fence }) }),
-    beginStep: (runId, attempt, fence, name, rerun) => call(`/v1/runner/runs/${runId}/steps/begin`, StepBeginResponse, { method: 'POST', body: JSON.stringify({ attempt, fence, name, rerun }) }),
+    beginStep: (runId, attempt, fence, name, rerun) =>
+      call(`/v1/runner/runs/${runId}/steps/begin`, StepBeginResponse, { method: 'POST', body: JSON.stringify({ attempt, fence, name, rerun }) }),
     completeStep: (runId, attempt, fence, name, result) =>
-      call(`/v1/runner/runs/${runId}/steps/complete`, z.undefined(), { method: 'POST', body: JSON.stringify({ attempt, fence, name, ...(result === undefined ? {} : { result }) }) }),
+      call(`/v1/runner/runs/${runId}/steps/complete`, z.undefined(), {
+        method: 'POST',
+        body: JSON.stringify({ attempt, fence, name, ...(result === undefined ? {} : { result }) }),
+      }),
     fetchPackage: (digest) => call(`/v1/runner/packages/${digest}`, PackageResponse),
     packageRelease: (digest) => call(`/v1/runner/packages/${digest}/release`, RunnerPackageRelease),
     uploadScreenshot: async (runId, attempt, name, png) => {
-      await call(`/v1/runner/runs/${runId}/screenshots`, z.object({ id: z.number() }), { method: 'POST', body: JSON.stringify({ attempt, name, png: png.toString('base64') }) });
+      await call(`/v1/runner/runs/${runId}/screenshots`, z.object({ id: z.number() }), {
+        method: 'POST',
+        body: JSON.stringify({ attempt, name, png: png.toString('base64') }),
+      });
     },
-    recordLease: (runId, attempt, fence, accessor) => call(`/v1/runner/runs/${runId}/lease`, z.undefined(), { method: 'POST', body: JSON.stringify({ attempt, fence, accessor }) }),
+    recordLease: (runId, attempt, fence, accessor) =>
+      call(`/v1/runner/runs/${runId}/lease`, z.undefined(), { method: 'POST', body: JSON.stringify({ attempt, fence, accessor }) }),
   };
 }

@@ -27,10 +27,20 @@ export async function startRunner(
   await sandboxes.start();
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', () => undefined);
-  await checkRedisAccess(connection, { prefix: config.queuePrefix, segment: config.segment, production: config.production }).catch(async (err: unknown) => { connection.disconnect(); await sandboxes.close(); throw err; });
+  await checkRedisAccess(connection, { prefix: config.queuePrefix, segment: config.segment, production: config.production }).catch(async (err: unknown) => {
+    connection.disconnect();
+    await sandboxes.close();
+    throw err;
+  });
   const reports = new ReportPublisher(connection, config.queuePrefix, controlRoomKeys.sealing, config.runnerId, signingKey);
   const client = httpControlRoomClient(config.controlRoomUrl, token, loadControlRoomTls(config.controlRoomTls));
-  const cancellations = await RunCancellations.start({ connection, prefix: config.queuePrefix, log, controlRoomSigningKey: controlRoomKeys.signing, segment: config.segment }).catch(async (err: unknown) => {
+  const cancellations = await RunCancellations.start({
+    connection,
+    prefix: config.queuePrefix,
+    log,
+    controlRoomSigningKey: controlRoomKeys.signing,
+    segment: config.segment,
+  }).catch(async (err: unknown) => {
     await reports.close().catch(() => undefined);
     connection.disconnect();
     await sandboxes.close();
@@ -73,12 +83,21 @@ export function main(argv: string[]): void {
       const config = loadRunnerConfig(options.segment ? { ORDERLY_SEGMENT: options.segment } : {});
       const runner = await startRunner(config);
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-        process.once(signal, () => void runner.close().then(() => process.exit(0), () => process.exit(1)));
+        process.once(
+          signal,
+          () =>
+            void runner.close().then(
+              () => process.exit(0),
+              () => process.exit(1),
+            ),
+        );
       }
     });
   program
     .command('keygen')
-    .description("make this runner's Ed25519 report-signing key: the private key to --out (0600), the public key to <out>.pub for `orderly runners register --public-key`")
+    .description(
+      "make this runner's Ed25519 report-signing key: the private key to --out (0600), the public key to <out>.pub for `orderly runners register --public-key`",
+    )
     .requiredOption('--out <file>', 'the private key file (ORDERLY_RUNNER_SIGNING_KEY_FILE; by default the token file with .token -> .key)')
     .action((options: { out: string }) => {
       const pair = generateSigningKeyPair();
@@ -93,7 +112,9 @@ export function main(argv: string[]): void {
     });
   program
     .command('try')
-    .description('run one bot once on this machine in a run sandbox, without a control room, Redis or Vault (what `orderly bot try` runs): reads its request as JSON on stdin, prints the outcome as one JSON line')
+    .description(
+      'run one bot once on this machine in a run sandbox, without a control room, Redis or Vault (what `orderly bot try` runs): reads its request as JSON on stdin, prints the outcome as one JSON line',
+    )
     .action(async () => {
       // One run, then out: its outcome is written; a timer the interrupted sandbox left must not hold the process.
       process.exit(await runTryCommand());
@@ -103,4 +124,3 @@ export function main(argv: string[]): void {
     process.exit(1);
   });
 }
-

@@ -10,7 +10,10 @@ import type { SegmentName } from '@orderly/shared';
 export async function checkRedisAccess(connection: Redis, opts: { prefix: string; segment: SegmentName; production: boolean }): Promise<void> {
   const user = String(await connection.call('ACL', 'WHOAMI'));
   if (opts.production && user === 'default') {
-    throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', 'REDIS_URL connects as Redis\'s default user; production runners need their segment\'s own ACL user (see scripts/redis-acl.js)');
+    throw new OrderlyError(
+      'ORDERLY_E_CONFIG_INVALID',
+      "REDIS_URL connects as Redis's default user; production runners need their segment's own ACL user (see scripts/redis-acl.js)",
+    );
   }
   const probe = `${opts.prefix}:${runQueueName(opts.segment)}:meta`;
   try {

@@ -25,7 +25,12 @@ describe('OrderlyError', () => {
     expect(err).toBeInstanceOf(Error);
     expect(err.status).toBe(503);
     expect(err.retryable).toBe(true);
-    expect(JSON.parse(JSON.stringify(err))).toEqual({ code: 'ORDERLY_E_VAULT_UNAVAILABLE', message: 'vault is down', retryable: true, details: { attempt: 2 } });
+    expect(JSON.parse(JSON.stringify(err))).toEqual({
+      code: 'ORDERLY_E_VAULT_UNAVAILABLE',
+      message: 'vault is down',
+      retryable: true,
+      details: { attempt: 2 },
+    });
   });
 
   it('lets the caller override retryability', () => {

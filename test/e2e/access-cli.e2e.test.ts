@@ -30,7 +30,11 @@ test('login writes a 0600 token file that later commands use; logout revokes it 
   writeFileSync(path, 'stale\n', { mode: 0o644 });
 
   const config = { url: stack.controlRoom.url, token: undefined };
-  const wrong = await login(config, { username: user.username, password: 'not the password', code: await user.nextCode(), name: 'cli', expiresInDays: 7 }, path).catch((e: unknown) => e);
+  const wrong = await login(
+    config,
+    { username: user.username, password: 'not the password', code: await user.nextCode(), name: 'cli', expiresInDays: 7 },
+    path,
+  ).catch((e: unknown) => e);
   expect(wrong).toMatchObject({ code: 'ORDERLY_E_SIGN_IN_FAILED' });
   expect(readFileSync(path, 'utf8')).toBe('stale\n');
 

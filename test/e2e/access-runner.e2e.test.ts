@@ -36,7 +36,9 @@ test('a registered runner identity claims and runs; once revoked, its claims are
   expect(created.status).toBe(201);
   expect(await stack.waitForRun(created.body.id)).toMatchObject({ status: 'succeeded' });
   const runners = await stack.api('GET', '/v1/runners');
-  expect(runners.body.runners).toEqual([expect.objectContaining({ name: 'demo-r1', segment: 'demo', revoked: false, lastUsedAt: expect.any(String), keyId: registered.body.keyId })]);
+  expect(runners.body.runners).toEqual([
+    expect.objectContaining({ name: 'demo-r1', segment: 'demo', revoked: false, lastUsedAt: expect.any(String), keyId: registered.body.keyId }),
+  ]);
 
   expect(JSON.stringify(runners.body)).not.toContain(registered.body.token);
 

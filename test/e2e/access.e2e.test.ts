@@ -26,7 +26,11 @@ function readmeTable(head: string): { header: string[]; rows: string[][] } {
   const at = lines.findIndex((l) => l.startsWith(head));
   if (at < 0) throw new Error(`README has no table starting with ${head}`);
   // These two tables hold no `|` inside a cell.
-  const cells = (line: string) => line.split('|').slice(1, -1).map((c) => c.trim());
+  const cells = (line: string) =>
+    line
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
   const rows: string[][] = [];
   for (const line of lines.slice(at + 2)) {
     if (!line.startsWith('|')) break;
@@ -64,7 +68,10 @@ beforeAll(async () => {
   writeFileSync(secretFile, 'access-e2e-alert-secret-0123456789abcdef', { mode: 0o600 });
   // `other` is a production segment: developers may not start runs there. Alerts go to a closed
   // port, so they stay in the outbox where the test can see them.
-  stack = await startStack({ vault: false, controlRoomEnv: { ORDERLY_PROD_SEGMENTS: 'other', ORDERLY_ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/alerts', ORDERLY_ALERT_WEBHOOK_SECRET_FILE: secretFile } });
+  stack = await startStack({
+    vault: false,
+    controlRoomEnv: { ORDERLY_PROD_SEGMENTS: 'other', ORDERLY_ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/alerts', ORDERLY_ALERT_WEBHOOK_SECRET_FILE: secretFile },
+  });
   for (const role of PERSON_ROLES) people[role] = await createUser(stack, `${role}-1`, [role]);
   const account = await stack.api('POST', '/v1/service-accounts', { name: 'ci-publisher', roles: ['developer'] });
   serviceToken = (await stack.api('POST', `/v1/service-accounts/${account.body.id}/tokens`, { name: 'ci', expiresInDays: 7 })).body.token;
@@ -78,7 +85,8 @@ beforeAll(async () => {
   // steps up with a fresh code.
   const { diffDigest } = (await stack.api('GET', '/v1/packages/sleepy/1.0.0/permissions')).body as { diffDigest: string };
   const promoted = await fetch(`${stack.controlRoom.url}/v1/packages/sleepy/1.0.0/promote`, {
-    method: 'POST', headers: { authorization: `Bearer ${people.approver!.token}`, 'content-type': 'application/json', 'x-orderly-totp': await people.approver!.nextCode() },
+    method: 'POST',
+    headers: { authorization: `Bearer ${people.approver!.token}`, 'content-type': 'application/json', 'x-orderly-totp': await people.approver!.nextCode() },
     body: JSON.stringify({ channel: 'prod', ticket: 'CHG-ACCESS', acknowledgePermissions: diffDigest }),
   });
   if (promoted.status >= 300) throw new Error(`promote failed: ${await promoted.text()}`);
@@ -115,7 +123,11 @@ const withCode = async (user: TestUser) => ({ 'x-orderly-totp': await user.nextC
  * minutes, so a test can make several step-up requests without waiting for new TOTP steps.
  */
 async function freshSession(user: TestUser): Promise<Record<string, string>> {
-  const response = await fetch(`${stack.controlRoom.url}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: user.username, password: user.password, code: await user.nextCode() }) });
+  const response = await fetch(`${stack.controlRoom.url}/v1/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: user.username, password: user.password, code: await user.nextCode() }),
+  });
   if (response.status !== 201) throw new Error(`sign-in failed: ${await response.text()}`);
   const { csrfToken } = (await response.json()) as { csrfToken: string };
   return { cookie: response.headers.get('set-cookie')!.split(';')[0]!, 'x-csrf-token': csrfToken };
@@ -159,7 +171,12 @@ test('the README documents every registered route with the permission and step-u
   expect([...code.keys()].filter((k) => !README_ROUTES.has(k))).toEqual([]);
   expect([...README_ROUTES.keys()].filter((k) => !code.has(k))).toEqual([]);
   const differing = [...code].filter(([k, v]) => README_ROUTES.get(k)!.permission !== v.permission || README_ROUTES.get(k)!.stepUp !== v.stepUp);
-  expect(differing.map(([k, v]) => `${k}: code ${v.permission}${v.stepUp ? ' step-up' : ''}, README ${README_ROUTES.get(k)!.permission}${README_ROUTES.get(k)!.stepUp ? ' step-up' : ''}`)).toEqual([]);
+  expect(
+    differing.map(
+      ([k, v]) =>
+        `${k}: code ${v.permission}${v.stepUp ? ' step-up' : ''}, README ${README_ROUTES.get(k)!.permission}${README_ROUTES.get(k)!.stepUp ? ' step-up' : ''}`,
+    ),
+  ).toEqual([]);
   // Every permission a route names is in the README's permission table.
   expect([...README_ROUTES.values()].filter((r) => ![...README_ROLES.values()].some((perms) => perms.has(r.permission)))).toEqual([]);
 });
@@ -193,25 +210,32 @@ test('every registered route x every principal answers as the README tables say:
       const error = (response.json() as { error?: { code: string; details?: { permission?: string } } } | undefined)?.error;
       const expectedDenied = documented.permission !== 'public' && !principal.permissions.has(documented.permission);
       const expectedStatus = principal.token === undefined ? 401 : 403;
-      const deniedByTable = (response.statusCode === 401 && error?.code === 'ORDERLY_E_UNAUTHENTICATED')
-        || (response.statusCode === 403 && error?.code === 'ORDERLY_E_FORBIDDEN' && error.details?.permission === documented.permission);
+      const deniedByTable =
+        (response.statusCode === 401 && error?.code === 'ORDERLY_E_UNAUTHENTICATED') ||
+        (response.statusCode === 403 && error?.code === 'ORDERLY_E_FORBIDDEN' && error.details?.permission === documented.permission);
       const where = `${key} as ${principal.name}: ${response.statusCode} ${error?.code ?? ''}`;
       if (response.statusCode >= 500) mismatches.push(`${where} (a 5xx)`);
-      else if (expectedDenied !== deniedByTable || (expectedDenied && response.statusCode !== expectedStatus)) mismatches.push(`${where} (expected ${expectedDenied ? expectedStatus : 'admitted'})`);
-      else if (!expectedDenied && documented.stepUp && principal.person && error?.code !== 'ORDERLY_E_STEP_UP_REQUIRED') mismatches.push(`${where} (expected ORDERLY_E_STEP_UP_REQUIRED: no TOTP code was sent)`);
+      else if (expectedDenied !== deniedByTable || (expectedDenied && response.statusCode !== expectedStatus))
+        mismatches.push(`${where} (expected ${expectedDenied ? expectedStatus : 'admitted'})`);
+      else if (!expectedDenied && documented.stepUp && principal.person && error?.code !== 'ORDERLY_E_STEP_UP_REQUIRED')
+        mismatches.push(`${where} (expected ORDERLY_E_STEP_UP_REQUIRED: no TOTP code was sent)`);
     }
   }
   expect(mismatches).toEqual([]);
 }, 180_000);
 
-test("a runner of another segment reaches nothing of a production run or of a package not allowed in its segment", async () => {
+test('a runner of another segment reaches nothing of a production run or of a package not allowed in its segment', async () => {
   for (const token of [demoRunnerToken, runnerIdentityToken]) {
     for (const [key, body] of Object.entries(RUNNER_BODIES)) {
       const path = key.split(' ')[1]!.replace(':id', real.prodRun);
       const response = await inject('POST', path, token, body);
       const code = response.json()?.error?.code;
       // Refused by the handler's segment check: not a validation error (the probe reached it), not a success.
-      expect({ key, status: response.statusCode, code }).toEqual({ key, status: expect.any(Number), code: expect.stringMatching(/^ORDERLY_E_(NOT_FOUND|FORBIDDEN|RUN_NOT_CLAIMABLE|JOB_WRONG_SEGMENT|ATTEMPT_STALE)$/) });
+      expect({ key, status: response.statusCode, code }).toEqual({
+        key,
+        status: expect.any(Number),
+        code: expect.stringMatching(/^ORDERLY_E_(NOT_FOUND|FORBIDDEN|RUN_NOT_CLAIMABLE|JOB_WRONG_SEGMENT|ATTEMPT_STALE)$/),
+      });
       expect(response.statusCode).toBeGreaterThanOrEqual(403);
       expect(response.statusCode).toBeLessThan(500);
     }
@@ -232,14 +256,23 @@ describe('PHI by segment and by reason', () => {
   beforeAll(async () => {
     devOperator = await createUser(stack, 'operator-of-demo', ['operator@demo']);
   }, 60_000);
-  const phiReads = async () => (await inject('GET', `/v1/access/phi-reads?runId=${real.prodRun}`, people.auditor!.token)).json().reads as { actor: string; runId: string; part: string; reason: string; segment: string }[];
+  const phiReads = async () =>
+    (await inject('GET', `/v1/access/phi-reads?runId=${real.prodRun}`, people.auditor!.token)).json().reads as {
+      actor: string;
+      runId: string;
+      part: string;
+      reason: string;
+      segment: string;
+    }[];
 
   test('an operator bound to demo reads nothing of a prod run, not even that it exists', async () => {
     const listed = (await inject('GET', '/v1/runs?limit=500', devOperator.token)).json().runs as { id: string; segment: string }[];
     expect(listed.map((r) => r.id)).toContain(real.demoRun);
     expect(listed.filter((r) => r.segment !== 'demo')).toEqual([]);
     for (const path of ['', '/result', '/logs', '/screenshots', '/screenshots/1']) {
-      const response = await inject('GET', `/v1/runs/${real.prodRun}${path}`, devOperator.token, undefined, { 'x-orderly-reason': 'ticket CHG-7 eligibility question' });
+      const response = await inject('GET', `/v1/runs/${real.prodRun}${path}`, devOperator.token, undefined, {
+        'x-orderly-reason': 'ticket CHG-7 eligibility question',
+      });
       expect([path, response.statusCode, response.json()?.error?.code]).toEqual([path, 404, 'ORDERLY_E_NOT_FOUND']);
     }
     const cancel = await inject('POST', `/v1/runs/${real.prodRun}/cancel`, devOperator.token);
@@ -247,7 +280,9 @@ describe('PHI by segment and by reason', () => {
     const start = await inject('POST', '/v1/runs', devOperator.token, { bot: 'sleepy', segment: 'other', input: {} });
     expect([start.statusCode, start.json().error.code]).toEqual([403, 'ORDERLY_E_FORBIDDEN']);
     // In its own segment it reads with a reason.
-    const own = await inject('GET', `/v1/runs/${real.demoRun}/result`, devOperator.token, undefined, { 'x-orderly-reason': 'ticket CHG-7 eligibility question' });
+    const own = await inject('GET', `/v1/runs/${real.demoRun}/result`, devOperator.token, undefined, {
+      'x-orderly-reason': 'ticket CHG-7 eligibility question',
+    });
     expect(own.statusCode).toBe(200);
     expect(own.json()).toMatchObject({ runId: real.demoRun, input: {}, result: null });
     // Dead letters and schedules of prod are out of its sight too.
@@ -262,7 +297,13 @@ describe('PHI by segment and by reason', () => {
     expect(schedules.map((x) => x.name)).not.toContain('prod-yearly');
     expect((await inject('GET', '/v1/schedules/prod-yearly', devOperator.token)).statusCode).toBe(404);
     expect((await inject('POST', '/v1/schedules/prod-yearly/pause', devOperator.token)).statusCode).toBe(404);
-    const schedule = await inject('POST', '/v1/schedules', devOperator.token, { name: 'sneaky', bot: 'sleepy', segment: 'other', input: {}, cron: '0 0 1 1 *' });
+    const schedule = await inject('POST', '/v1/schedules', devOperator.token, {
+      name: 'sneaky',
+      bot: 'sleepy',
+      segment: 'other',
+      input: {},
+      cron: '0 0 1 1 *',
+    });
     expect([schedule.statusCode, schedule.json().error.code]).toEqual([403, 'ORDERLY_E_FORBIDDEN']);
     expect((await stack.api('GET', '/v1/schedules/prod-yearly')).body).toMatchObject({ paused: false });
     // Nothing of the prod run was read by it (the review holds only the matrix's reads).
@@ -341,7 +382,12 @@ describe('step-up and two people for identity changes', () => {
       const response = await inject(method, path, secA.token, body);
       expect([path, response.statusCode, response.json().error.code]).toEqual([path, 403, 'ORDERLY_E_STEP_UP_REQUIRED']);
     }
-    const names = JSON.stringify([(await stack.api('GET', '/v1/users')).body, (await stack.api('GET', '/v1/runners')).body, (await stack.api('GET', '/v1/service-accounts')).body, (await stack.api('GET', '/v1/tokens?all=true')).body]);
+    const names = JSON.stringify([
+      (await stack.api('GET', '/v1/users')).body,
+      (await stack.api('GET', '/v1/runners')).body,
+      (await stack.api('GET', '/v1/service-accounts')).body,
+      (await stack.api('GET', '/v1/tokens?all=true')).body,
+    ]);
     expect(names).not.toContain('no-step-up');
     // With a fresh code the same request goes through.
     const created = await inject('POST', '/v1/users', secA.token, { username: 'with-step-up', roles: ['developer'] }, await withCode(secA));
@@ -442,12 +488,27 @@ test('a route without a permission cannot be registered', () => {
 });
 
 test('step-up is required on credential and key changes, promotion and every identity change', () => {
-  const stepUp = registeredRoutes(stack.controlRoom.app).filter((r) => r.stepUp).map((r) => `${r.method} ${r.url}`);
-  expect(stepUp).toEqual(expect.arrayContaining([
-    'PUT /v1/credentials/:bot/:name', 'POST /v1/credentials/:bot/:name/rotate', 'POST /v1/credentials/:bot/revoke-runs', 'POST /v1/keys', 'POST /v1/keys/:id/revoke',
-    'POST /v1/packages/:name/:version/promote', 'PUT /v1/users/:id/roles', 'POST /v1/users', 'POST /v1/service-accounts', 'POST /v1/service-accounts/:id/tokens',
-    'POST /v1/runners', 'POST /v1/tokens', 'POST /v1/access/requests/:id/approve', 'POST /v1/access/requests/:id/reject',
-  ]));
+  const stepUp = registeredRoutes(stack.controlRoom.app)
+    .filter((r) => r.stepUp)
+    .map((r) => `${r.method} ${r.url}`);
+  expect(stepUp).toEqual(
+    expect.arrayContaining([
+      'PUT /v1/credentials/:bot/:name',
+      'POST /v1/credentials/:bot/:name/rotate',
+      'POST /v1/credentials/:bot/revoke-runs',
+      'POST /v1/keys',
+      'POST /v1/keys/:id/revoke',
+      'POST /v1/packages/:name/:version/promote',
+      'PUT /v1/users/:id/roles',
+      'POST /v1/users',
+      'POST /v1/service-accounts',
+      'POST /v1/service-accounts/:id/tokens',
+      'POST /v1/runners',
+      'POST /v1/tokens',
+      'POST /v1/access/requests/:id/approve',
+      'POST /v1/access/requests/:id/reject',
+    ]),
+  );
 });
 
 describe('separation of duties', () => {
@@ -460,7 +521,11 @@ describe('separation of duties', () => {
   });
 
   test('a developer cannot set or rotate credentials or register keys', async () => {
-    for (const [method, url] of [['PUT', '/v1/credentials/some-bot/api_key'], ['POST', '/v1/credentials/some-bot/api_key/rotate'], ['POST', '/v1/keys']] as const) {
+    for (const [method, url] of [
+      ['PUT', '/v1/credentials/some-bot/api_key'],
+      ['POST', '/v1/credentials/some-bot/api_key/rotate'],
+      ['POST', '/v1/keys'],
+    ] as const) {
       const response = await inject(method, url, people.developer!.token, { value: 'x'.repeat(12) });
       expect(response.statusCode).toBe(403);
       expect(response.json().error.code).toBe('ORDERLY_E_FORBIDDEN');
@@ -473,7 +538,12 @@ describe('separation of duties', () => {
       expect(response.statusCode).toBe(403);
       expect(response.json().error).toMatchObject({ code: 'ORDERLY_E_FORBIDDEN', details: { permission: 'runs.create' } });
     }
-    const batch = await inject('POST', '/v1/runs/batch', people.developer!.token, { runs: [{ bot: 'no-such-bot', segment: 'demo' }, { bot: 'no-such-bot', segment: 'other' }] });
+    const batch = await inject('POST', '/v1/runs/batch', people.developer!.token, {
+      runs: [
+        { bot: 'no-such-bot', segment: 'demo' },
+        { bot: 'no-such-bot', segment: 'other' },
+      ],
+    });
     expect(batch.statusCode).toBe(403);
     // Admitted (the bot does not exist): the segment check passed.
     expect((await run(people.developer!.token, 'demo')).json().error.code).toBe('ORDERLY_E_BOT_UNKNOWN');
@@ -485,7 +555,13 @@ describe('separation of duties', () => {
     // A security person who holds the roles they grant (nobody grants a role they do not hold).
     const security = await createUser(stack, 'sec-granter', ['security', 'auditor', 'operator']);
     const auditor = people.auditor!;
-    const own = await inject('PUT', `/v1/users/${security.id}/roles`, security.token, { roles: ['security', 'auditor'] }, { 'x-orderly-totp': await security.nextCode() });
+    const own = await inject(
+      'PUT',
+      `/v1/users/${security.id}/roles`,
+      security.token,
+      { roles: ['security', 'auditor'] },
+      { 'x-orderly-totp': await security.nextCode() },
+    );
     expect(own.json().error.code).toBe('ORDERLY_E_FORBIDDEN');
     const noCode = await inject('PUT', `/v1/users/${auditor.id}/roles`, security.token, { roles: ['auditor', 'operator'] });
     expect(noCode.statusCode).toBe(403);
@@ -500,7 +576,6 @@ describe('separation of duties', () => {
     // The auditor's token carries only the roles it was issued with: auditor, not the new operator role.
     expect((await inject('GET', '/v1/runs', auditor.token)).statusCode).toBe(403);
   }, 90_000);
-
 });
 
 describe('console sessions', () => {
@@ -512,13 +587,21 @@ describe('console sessions', () => {
   const signIn = async (code: string) => stack.api('POST', '/v1/session', { username: user.username, password: user.password, code }, '');
 
   test('no session without a second factor; the cookie is Secure, HttpOnly, SameSite=Strict', async () => {
-    const noCode = await fetch(`${stack.controlRoom.url}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: user.username, password: user.password }) });
+    const noCode = await fetch(`${stack.controlRoom.url}/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: user.username, password: user.password }),
+    });
     expect(noCode.status).toBe(400);
     expect(noCode.headers.get('set-cookie')).toBeNull();
     const wrong = await signIn('000000');
     expect(wrong.status).toBe(401);
     expect(wrong.body.error.code).toBe('ORDERLY_E_SIGN_IN_FAILED');
-    const response = await fetch(`${stack.controlRoom.url}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: user.username, password: user.password, code: await user.nextCode() }) });
+    const response = await fetch(`${stack.controlRoom.url}/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: user.username, password: user.password, code: await user.nextCode() }),
+    });
     expect(response.status).toBe(201);
     const cookie = response.headers.get('set-cookie')!;
     expect(cookie).toMatch(/^orderly_session=[A-Za-z0-9_-]+; /);
@@ -532,7 +615,13 @@ describe('console sessions', () => {
     const forged = await inject('POST', '/v1/tokens', undefined, { name: 'from-console', expiresInDays: 1 }, { cookie: session });
     expect(forged.statusCode).toBe(403);
     expect(forged.json().error.code).toBe('ORDERLY_E_CSRF_TOKEN_INVALID');
-    const wrongCsrf = await inject('POST', '/v1/tokens', undefined, { name: 'from-console', expiresInDays: 1 }, { cookie: session, 'x-csrf-token': `${csrfToken}x` });
+    const wrongCsrf = await inject(
+      'POST',
+      '/v1/tokens',
+      undefined,
+      { name: 'from-console', expiresInDays: 1 },
+      { cookie: session, 'x-csrf-token': `${csrfToken}x` },
+    );
     expect(wrongCsrf.json().error.code).toBe('ORDERLY_E_CSRF_TOKEN_INVALID');
     const made = await inject('POST', '/v1/tokens', undefined, { name: 'from-console', expiresInDays: 1 }, { cookie: session, 'x-csrf-token': csrfToken });
     expect(made.statusCode).toBe(201);
@@ -542,7 +631,11 @@ describe('console sessions', () => {
   });
 
   test('a session step-up takes a fresh TOTP code, once', async () => {
-    const response = await fetch(`${stack.controlRoom.url}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: user.username, password: user.password, code: await user.nextCode() }) });
+    const response = await fetch(`${stack.controlRoom.url}/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: user.username, password: user.password, code: await user.nextCode() }),
+    });
     const session = response.headers.get('set-cookie')!.split(';')[0]!;
     const { csrfToken } = (await response.json()) as { csrfToken: string };
     const headers = { cookie: session, 'x-csrf-token': csrfToken };
@@ -573,7 +666,8 @@ test('brute force: five failures lock the username, known or not, with the same 
   const user = await createUser(stack, 'target', ['auditor']);
   for (const username of [user.username, 'no-such-person']) {
     const answers: string[] = [];
-    for (let i = 0; i < 6; i++) answers.push((await stack.api('POST', '/v1/session', { username, password: 'wrong password', code: '000000' }, '')).body.error.code);
+    for (let i = 0; i < 6; i++)
+      answers.push((await stack.api('POST', '/v1/session', { username, password: 'wrong password', code: '000000' }, '')).body.error.code);
     expect(answers).toEqual([...Array(5).fill('ORDERLY_E_SIGN_IN_FAILED'), 'ORDERLY_E_SIGN_IN_LOCKED']);
   }
   const locked = await stack.api('POST', '/v1/session', { username: user.username, password: user.password, code: await user.nextCode() }, '');

@@ -17,7 +17,14 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => stack?.close());
 
-const events = async () => (await stack.api('GET', '/v1/audit/events?limit=5000')).body.events as { action: string; actor: string; target: string; outcome: string; details: Record<string, unknown> }[];
+const events = async () =>
+  (await stack.api('GET', '/v1/audit/events?limit=5000')).body.events as {
+    action: string;
+    actor: string;
+    target: string;
+    outcome: string;
+    details: Record<string, unknown>;
+  }[];
 
 test('a run leaves claim, lease and result events, and a refused job leaves job.refused; none holds PHI or raw keys', async () => {
   const key = 'audit-run-ZZT100200301';
@@ -27,7 +34,11 @@ test('a run leaves claim, lease and result events, and a refused job leaves job.
     const list = (await events()).filter((e) => e.target === run.id);
     return list.some((e) => e.action === 'run.result') ? list : undefined;
   });
-  expect(forRun.map((e) => [e.action, e.outcome])).toEqual([['run.claim', 'success'], ['credential.lease', 'success'], ['run.result', 'success']]);
+  expect(forRun.map((e) => [e.action, e.outcome])).toEqual([
+    ['run.claim', 'success'],
+    ['credential.lease', 'success'],
+    ['run.result', 'success'],
+  ]);
   expect(forRun[0]!.actor).toBe('runner:demo');
   expect(forRun[1]!.details.accessor).toMatch(/^hmac:[0-9a-f]{32}$/);
   expect(forRun[2]!.details).toMatchObject({ attempt: 1, status: 'succeeded', applied: true });

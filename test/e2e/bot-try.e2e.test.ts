@@ -87,7 +87,11 @@ function expectNowhere(dir: string, stdout: string, values: Record<string, strin
   }
 }
 
-const logLines = (out: string) => readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { level: string; source: string; msg: string });
+const logLines = (out: string) =>
+  readFileSync(join(out, 'log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { level: string; source: string; msg: string });
 
 test('the demo bot succeeds against the demo portal in the sandbox, with secrets from a local file; no secret or PHI in what it wrote', async () => {
   const before = portal.stats().eligibilityChecks;
@@ -110,7 +114,13 @@ test('a bot that writes its secret everywhere: the result, log and screenshot na
   const secrets = writeJson('leak-secrets.json', { api_key: API_KEY });
   const res = await orderly(['bot', 'try', FIXTURE, '--input', input, '--secrets', secrets, '--json']);
   expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 0, stderr: '' });
-  const outcome = JSON.parse(res.stdout) as { ok: boolean; out: string; flags?: string[]; screenshots: string[]; result: { echoed: string; title: string; recorded: unknown } };
+  const outcome = JSON.parse(res.stdout) as {
+    ok: boolean;
+    out: string;
+    flags?: string[];
+    screenshots: string[];
+    result: { echoed: string; title: string; recorded: unknown };
+  };
   expect(outcome.ok).toBe(true);
   expect(relative(work, outcome.out)).toMatch(/^\.orderly-try\/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z$/);
   // The result leaves as it would leave a runner: the secret masked, the run flagged.
@@ -134,17 +144,40 @@ test('a bot that writes its secret everywhere: the result, log and screenshot na
 test('invalid input, a bad secrets file or a folder without bot.json is refused with its code, and nothing is run or written', async () => {
   const secrets = writeJson('refused-secrets.json', { api_key: API_KEY });
   const cases: Array<{ args: string[]; code: string }> = [
-    { args: [FIXTURE, '--input', writeJson('bad-input.json', { portalUrl: countedUrl, memberId: 'not-a-member-id' }), '--secrets', secrets], code: 'ORDERLY_E_INPUT_INVALID' },
-    { args: [FIXTURE, '--input', writeJson('extra-input.json', { portalUrl: countedUrl, memberId: MEMBER.memberId, extra: 1 }), '--secrets', secrets], code: 'ORDERLY_E_INPUT_INVALID' },
-    { args: [FIXTURE, '--input', writeJson('good-input.json', { portalUrl: countedUrl, memberId: MEMBER.memberId }), '--secrets', writeJson('missing-secrets.json', {})], code: 'ORDERLY_E_TRY_SECRETS_INVALID' },
-    { args: [FIXTURE, '--input', join(work, 'good-input.json'), '--secrets', writeJson('undeclared-secrets.json', { api_key: API_KEY, other: 'x'.repeat(20) })], code: 'ORDERLY_E_TRY_SECRETS_INVALID' },
+    {
+      args: [FIXTURE, '--input', writeJson('bad-input.json', { portalUrl: countedUrl, memberId: 'not-a-member-id' }), '--secrets', secrets],
+      code: 'ORDERLY_E_INPUT_INVALID',
+    },
+    {
+      args: [FIXTURE, '--input', writeJson('extra-input.json', { portalUrl: countedUrl, memberId: MEMBER.memberId, extra: 1 }), '--secrets', secrets],
+      code: 'ORDERLY_E_INPUT_INVALID',
+    },
+    {
+      args: [
+        FIXTURE,
+        '--input',
+        writeJson('good-input.json', { portalUrl: countedUrl, memberId: MEMBER.memberId }),
+        '--secrets',
+        writeJson('missing-secrets.json', {}),
+      ],
+      code: 'ORDERLY_E_TRY_SECRETS_INVALID',
+    },
+    {
+      args: [FIXTURE, '--input', join(work, 'good-input.json'), '--secrets', writeJson('undeclared-secrets.json', { api_key: API_KEY, other: 'x'.repeat(20) })],
+      code: 'ORDERLY_E_TRY_SECRETS_INVALID',
+    },
     { args: [FIXTURE, '--input', join(work, 'good-input.json')], code: 'ORDERLY_E_TRY_SECRETS_INVALID' },
     { args: [work, '--input', join(work, 'good-input.json')], code: 'ORDERLY_E_MANIFEST_INVALID' },
   ];
   for (const [i, c] of cases.entries()) {
     const out = join(work, `refused-${i}`);
     const res = await orderly(['bot', 'try', ...c.args, '--out', out]);
-    expect({ i, code: res.code, stderr: res.stderr.split(':')[1]?.trim(), lines: res.stderr.trim().split('\n').length }).toEqual({ i, code: 1, stderr: c.code, lines: 1 });
+    expect({ i, code: res.code, stderr: res.stderr.split(':')[1]?.trim(), lines: res.stderr.trim().split('\n').length }).toEqual({
+      i,
+      code: 1,
+      stderr: c.code,
+      lines: 1,
+    });
     expect({ i, written: existsSync(out) }).toEqual({ i, written: false });
     expect(res.stderr).not.toContain(API_KEY);
   }

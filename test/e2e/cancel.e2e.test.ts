@@ -32,7 +32,8 @@ afterAll(async () => {
 });
 
 /** Run job ids are keyed hashes of idempotency keys (never the key itself): the test holds the data key. */
-const jobIdOf = (idempotencyKey: string) => runJobIdHasher(Buffer.from(readFileSync(join(stack.dataDir, 'secrets', 'data.key'), 'utf8').trim(), 'base64'))(idempotencyKey);
+const jobIdOf = (idempotencyKey: string) =>
+  runJobIdHasher(Buffer.from(readFileSync(join(stack.dataDir, 'secrets', 'data.key'), 'utf8').trim(), 'base64'))(idempotencyKey);
 const queueOf = (segment: string) => new Queue(runQueueName(segment as SegmentName), { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
 
 test('a waiting run is cancelled and its job leaves the queue; a finished run cannot be cancelled', async () => {
@@ -84,17 +85,25 @@ test('an active run is aborted through ctx.signal, not retried, and ends cancell
   const queue = queueOf('demo');
   try {
     // The job is read after it is seen failed: a copy read before would hold the attempts of then.
-    const job = await waitFor(async () => ((await queue.getJobState(jobIdOf(created.idempotencyKey))) === 'failed' ? queue.getJob(jobIdOf(created.idempotencyKey)) : undefined), 20_000, 'the job to fail');
+    const job = await waitFor(
+      async () => ((await queue.getJobState(jobIdOf(created.idempotencyKey))) === 'failed' ? queue.getJob(jobIdOf(created.idempotencyKey)) : undefined),
+      20_000,
+      'the job to fail',
+    );
     expect(job.attemptsMade).toBe(1);
     expect(job.failedReason).toBe('ORDERLY_E_RUN_CANCELLED');
   } finally {
     await queue.close();
   }
   expect(Date.now() - started).toBeLessThan(20_000);
-  const attempt = await waitFor(async () => {
-    const rows = (await db.query('SELECT attempt, outcome, error FROM run_attempts WHERE run_id = $1', [created.id])).rows;
-    return rows[0]?.outcome ? rows : undefined;
-  }, 10_000, 'the attempt to be recorded');
+  const attempt = await waitFor(
+    async () => {
+      const rows = (await db.query('SELECT attempt, outcome, error FROM run_attempts WHERE run_id = $1', [created.id])).rows;
+      return rows[0]?.outcome ? rows : undefined;
+    },
+    10_000,
+    'the attempt to be recorded',
+  );
   expect(attempt).toEqual([{ attempt: 1, outcome: 'failed', error: expect.objectContaining({ code: 'ORDERLY_E_RUN_CANCELLED', retryable: false }) }]);
 
   const run = (await stack.api('GET', `/v1/runs/${created.id}`)).body;

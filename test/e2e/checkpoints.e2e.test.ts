@@ -63,13 +63,22 @@ const startClaimRun = (key: string, onUncertain: 'rerun' | 'none') =>
 
 /** Waits until the first attempt is inside its slow step (the claim is submitted and recorded). */
 const waitUntilWaiting = (runId: string) =>
-  waitFor(async () => {
-    const rows = await db.query("SELECT 1 FROM run_steps WHERE run_id = $1 AND name = 'wait-for-adjudication' AND status = 'started'", [runId]);
-    return rows.rowCount ? true : undefined;
-  }, 45_000, 'the run to reach its slow step');
+  waitFor(
+    async () => {
+      const rows = await db.query("SELECT 1 FROM run_steps WHERE run_id = $1 AND name = 'wait-for-adjudication' AND status = 'started'", [runId]);
+      return rows.rowCount ? true : undefined;
+    },
+    45_000,
+    'the run to reach its slow step',
+  );
 
 const attempts = async (runId: string) =>
-  (await db.query<{ attempt: number; runner_id: string; outcome: string | null; error: { code: string } | null }>('SELECT attempt, runner_id, outcome, error FROM run_attempts WHERE run_id = $1 ORDER BY attempt', [runId])).rows;
+  (
+    await db.query<{ attempt: number; runner_id: string; outcome: string | null; error: { code: string } | null }>(
+      'SELECT attempt, runner_id, outcome, error FROM run_attempts WHERE run_id = $1 ORDER BY attempt',
+      [runId],
+    )
+  ).rows;
 
 test('a runner SIGKILLed mid-run: another runner retries it after a backoff, skips recorded steps, and each side effect happens once', async () => {
   const first = startRunnerProcess();
@@ -159,7 +168,9 @@ const cmdlineOf = (pid: number) => {
  * sandbox's init once their launcher exits.
  */
 function ourBrowsers(): number[] {
-  const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  const pids = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number);
   return pids.filter((pid) => {
     const cmdline = cmdlineOf(pid);
     return cmdline.includes('--remote-debugging-pipe') && !cmdline.includes('--type=') && descendsFromUs(pid);

@@ -52,7 +52,12 @@ const url = (path: string) => `${stack.controlRoom.url}${path}`;
 type AuditEvent = { action: string; actor: string; target: string; outcome: string; details: Record<string, unknown> };
 const auditEvents = async (): Promise<AuditEvent[]> => (await stack.api('GET', '/v1/audit/events?limit=5000')).body.events;
 /** After a form post through console.js: the next page, or the error banner. */
-const settled = (page: Page) => page.waitForFunction(() => document.readyState === 'complete' && (/done=|cancelPreview=|cancelled=/.test(location.search) || !document.getElementById('flash')?.hidden || !document.getElementById('shown')?.hidden));
+const settled = (page: Page) =>
+  page.waitForFunction(
+    () =>
+      document.readyState === 'complete' &&
+      (/done=|cancelPreview=|cancelled=/.test(location.search) || !document.getElementById('flash')?.hidden || !document.getElementById('shown')?.hidden),
+  );
 
 describe('each role is offered only its actions, and the others are refused', () => {
   /** What a role sees offered, page by page (the role table: README's permission table). */
@@ -78,23 +83,27 @@ describe('each role is offered only its actions, and the others are refused', ()
     { path: () => '/console/people', permission: 'users.manage', fields: { username: 'probe-person', roles: 'auditor' } },
   ];
 
-  test.each(ROLES)('as %s', async (role) => {
-    const context = await cb.newContext();
-    const page = await cb.signIn(context, people[role]!);
-    const principal = { kind: 'user' as const, id: 'x', actor: 'x', permissions: permissionsOf([role]) };
-    for (const o of OFFERS) {
-      const response = await page.goto(url(o.page()));
-      if (response!.status() === 403) continue; // the page itself is not this role's (console.e2e checks pages)
-      expect({ page: o.page(), offered: (await o.offer(page).count()) > 0 }).toEqual({ page: o.page(), offered: can(principal, o.permission) });
-      await page.screenshot({ path: join(ARTIFACTS, `actions-${role}-${o.page().split('/')[2] ?? 'overview'}.png`), fullPage: true });
-    }
-    await page.goto(url('/console'));
-    for (const a of ACTIONS.filter((x) => !can(principal, x.permission))) {
-      const answer = await postAs(context, page, url(a.path()), a.fields);
-      expect({ path: a.path(), status: answer.status, code: answer.code }).toEqual({ path: a.path(), status: 403, code: 'ORDERLY_E_FORBIDDEN' });
-    }
-    await context.close();
-  }, 90_000);
+  test.each(ROLES)(
+    'as %s',
+    async (role) => {
+      const context = await cb.newContext();
+      const page = await cb.signIn(context, people[role]!);
+      const principal = { kind: 'user' as const, id: 'x', actor: 'x', permissions: permissionsOf([role]) };
+      for (const o of OFFERS) {
+        const response = await page.goto(url(o.page()));
+        if (response!.status() === 403) continue; // the page itself is not this role's (console.e2e checks pages)
+        expect({ page: o.page(), offered: (await o.offer(page).count()) > 0 }).toEqual({ page: o.page(), offered: can(principal, o.permission) });
+        await page.screenshot({ path: join(ARTIFACTS, `actions-${role}-${o.page().split('/')[2] ?? 'overview'}.png`), fullPage: true });
+      }
+      await page.goto(url('/console'));
+      for (const a of ACTIONS.filter((x) => !can(principal, x.permission))) {
+        const answer = await postAs(context, page, url(a.path()), a.fields);
+        expect({ path: a.path(), status: answer.status, code: answer.code }).toEqual({ path: a.path(), status: 403, code: 'ORDERLY_E_FORBIDDEN' });
+      }
+      await context.close();
+    },
+    90_000,
+  );
 });
 
 describe('as the operator', () => {
@@ -114,8 +123,10 @@ describe('as the operator', () => {
     const loads: string[] = [];
     page.on('load', () => loads.push(page.url()));
     await page.waitForTimeout(1500); // the stream is open
-    await db.query("INSERT INTO run_logs (run_id, attempt, seq, at, level, source, msg) VALUES ($1, 1, 900, now(), 'info', 'bot', $2), ($1, 1, 901, now(), 'error', 'bot', $3)",
-      [canaryRunId, 'followed line one', '<script>window.__pwned = 1</script><img src=x id=pwn-img><a href="javascript:window.__pwned=2">x</a>']);
+    await db.query(
+      "INSERT INTO run_logs (run_id, attempt, seq, at, level, source, msg) VALUES ($1, 1, 900, now(), 'info', 'bot', $2), ($1, 1, 901, now(), 'error', 'bot', $3)",
+      [canaryRunId, 'followed line one', '<script>window.__pwned = 1</script><img src=x id=pwn-img><a href="javascript:window.__pwned=2">x</a>'],
+    );
     await page.waitForFunction(() => (document.querySelector('pre.log')?.textContent ?? '').includes('followed line one'), undefined, { timeout: 15_000 });
     await expect(page.locator('pre.log').textContent()).resolves.toContain('<script>window.__pwned = 1</script>');
     expect(await page.locator('#pwn-img').count()).toBe(0);
@@ -128,7 +139,11 @@ describe('as the operator', () => {
     // A masked screenshot of the run, uploaded as its runner would (the run is active meanwhile).
     await db.query("UPDATE runs SET status = 'active', attempts = 1 WHERE id = $1", [canaryRunId]);
     const runnerToken = readFileSync(runnerTokenPath(join(stack.dataDir, 'secrets'), 'demo'), 'utf8').trim();
-    const uploaded = await fetch(url(`/v1/runner/runs/${canaryRunId}/screenshots`), { method: 'POST', headers: { authorization: `Bearer ${runnerToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ attempt: 1, name: 'form', png: ONE_PIXEL_PNG }) });
+    const uploaded = await fetch(url(`/v1/runner/runs/${canaryRunId}/screenshots`), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${runnerToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ attempt: 1, name: 'form', png: ONE_PIXEL_PNG }),
+    });
     expect(uploaded.status).toBe(201);
     await page.goto(url(`/console/runs/${canaryRunId}`));
     expect(CANARY_VALUES.filter((v) => page.url().includes(v))).toEqual([]);
@@ -146,10 +161,20 @@ describe('as the operator', () => {
     const img = page.locator('#shown img');
     await expect(page.waitForFunction(() => (document.querySelector('#shown img') as HTMLImageElement | null)?.naturalWidth === 1)).resolves.toBeTruthy();
     const link = (await img.getAttribute('src'))!;
-    expect((await fetch(url(link.replace(/sig=[^&]+/, 'sig=hmac%3A00')), { headers: { cookie: (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ') } })).status).toBe(400);
+    expect(
+      (
+        await fetch(url(link.replace(/sig=[^&]+/, 'sig=hmac%3A00')), {
+          headers: { cookie: (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ') },
+        })
+      ).status,
+    ).toBe(400);
     expect((await fetch(url(link), { headers: { authorization: `Bearer ${people.developer!.token}` } })).status).toBe(400);
     await page.screenshot({ path: join(ARTIFACTS, 'actions-operator-revealed.png'), fullPage: true });
-    const reads = (await stack.api('GET', `/v1/access/phi-reads?runId=${canaryRunId}`, undefined, people.auditor!.token)).body.reads as { actor: string; reason: string; part: string }[];
+    const reads = (await stack.api('GET', `/v1/access/phi-reads?runId=${canaryRunId}`, undefined, people.auditor!.token)).body.reads as {
+      actor: string;
+      reason: string;
+      part: string;
+    }[];
     expect(reads.map((r) => r.part).sort()).toEqual(['result', 'screenshot']);
     expect(reads.every((r) => r.actor === `user:${people.operator!.username}` && r.reason === reason)).toBe(true);
     // Nowhere else: not in a URL, cookie or storage; and gone on reload.
@@ -181,10 +206,14 @@ describe('as the operator', () => {
     expect(events.every((e) => e.actor === `user:${people.operator!.username}`)).toBe(true);
   }, 60_000);
 
-  test('a console action without the session\'s CSRF token is refused and changes nothing', async () => {
+  test("a console action without the session's CSRF token is refused and changes nothing", async () => {
     const cookie = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
     for (const headers of [{}, { 'x-csrf-token': 'not-the-token-of-this-session' }] as Record<string, string>[]) {
-      const response = await fetch(url('/console/schedules'), { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: 'name=forged&bot=sleepy&segment=demo&everySeconds=3600' });
+      const response = await fetch(url('/console/schedules'), {
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: 'name=forged&bot=sleepy&segment=demo&everySeconds=3600',
+      });
       expect(response.status).toBe(403);
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe('ORDERLY_E_CSRF_TOKEN_INVALID');
     }
@@ -240,7 +269,9 @@ describe('as the approver', () => {
     await page.waitForURL(/\/console\/bots\?done=promoted/);
     const sleepy = ((await stack.api('GET', '/v1/packages')).body.packages as { name: string; channels: string[] }[]).find((p) => p.name === 'sleepy');
     expect(sleepy!.channels).toContain('prod');
-    expect((await auditEvents()).filter((e) => e.action === 'package.promote' && e.outcome === 'success' && e.actor === `user:${people.approver!.username}`)).toHaveLength(1);
+    expect(
+      (await auditEvents()).filter((e) => e.action === 'package.promote' && e.outcome === 'success' && e.actor === `user:${people.approver!.username}`),
+    ).toHaveLength(1);
     await context.close();
   }, 90_000);
 });
@@ -308,7 +339,9 @@ describe('as the security team', () => {
     await field.fill(value);
     await row.getByRole('button', { name: 'Rotate' }).click();
     await page.waitForURL(/done=rotated/);
-    const status = ((await stack.api('GET', '/v1/credentials?bot=leaky')).body.credentials as { name: string; version: number; rotatedBy: string }[]).find((c) => c.name === 'api_key');
+    const status = ((await stack.api('GET', '/v1/credentials?bot=leaky')).body.credentials as { name: string; version: number; rotatedBy: string }[]).find(
+      (c) => c.name === 'api_key',
+    );
     expect(status).toMatchObject({ version: 2, rotatedBy: `user:${people.security!.username}` });
     expect((await page.content()).includes(value)).toBe(false);
     expect((await cb.held(context, page)).includes(value)).toBe(false);
@@ -328,14 +361,18 @@ describe('as the security team', () => {
     const token = (await page.locator('#shown pre').first().textContent())!;
     expect(token.length).toBeGreaterThan(20);
     expect((await cb.held(context, page)).includes(token)).toBe(false);
-    const runner = ((await stack.api('GET', '/v1/runners')).body.runners as { id: string; name: string; revoked: boolean }[]).find((r) => r.name === 'console-runner-1');
+    const runner = ((await stack.api('GET', '/v1/runners')).body.runners as { id: string; name: string; revoked: boolean }[]).find(
+      (r) => r.name === 'console-runner-1',
+    );
     expect(runner).toMatchObject({ revoked: false });
     await page.reload();
     expect((await page.content()).includes(token)).toBe(false);
     page.once('dialog', (d) => void d.accept());
     await page.locator('tr', { hasText: 'console-runner-1' }).getByRole('button', { name: 'Revoke' }).click();
     await page.waitForURL(/done=runner-revoked/);
-    expect(((await stack.api('GET', '/v1/runners')).body.runners as { name: string; revoked: boolean }[]).find((r) => r.name === 'console-runner-1')!.revoked).toBe(true);
+    expect(
+      ((await stack.api('GET', '/v1/runners')).body.runners as { name: string; revoked: boolean }[]).find((r) => r.name === 'console-runner-1')!.revoked,
+    ).toBe(true);
   }, 60_000);
 
   test('people: add (enrolment secret shown once), set roles, a sensitive grant waits for a second person, unlock, disable', async () => {
@@ -380,7 +417,11 @@ describe('as the security team', () => {
     await expect(row().locator('td').nth(1).textContent()).resolves.toBe('');
     // Lock a person by failed sign-ins, then unlock from the console.
     for (let i = 0; i < 5; i++) {
-      await fetch(url('/v1/session'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: people.developer!.username, password: 'wrong-password-on-purpose', code: '000000' }) });
+      await fetch(url('/v1/session'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: people.developer!.username, password: 'wrong-password-on-purpose', code: '000000' }),
+      });
     }
     await page.reload();
     const dev = peopleTable().locator('tr', { hasText: people.developer!.username });
@@ -393,7 +434,9 @@ describe('as the security team', () => {
     await page.waitForURL(/done=disabled/);
     await expect(row().textContent()).resolves.toContain('disabled');
     const actions = (await auditEvents()).filter((e) => e.actor === `user:${people.security!.username}`).map((e) => e.action);
-    expect(actions).toEqual(expect.arrayContaining(['user.create', 'user.roles', 'user.unlock', 'user.disable', 'credential.rotate', 'runner.register', 'runner.revoke']));
+    expect(actions).toEqual(
+      expect.arrayContaining(['user.create', 'user.roles', 'user.unlock', 'user.disable', 'credential.rotate', 'runner.register', 'runner.revoke']),
+    );
   }, 90_000);
 });
 

@@ -17,11 +17,16 @@ export interface ConsoleBrowser {
 }
 
 export async function launchConsoleBrowser(stack: () => Stack): Promise<ConsoleBrowser> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
   const cspViolations: string[] = [];
   const seenUrls: string[] = [];
   return {
-    browser, cspViolations, seenUrls,
+    browser,
+    cspViolations,
+    seenUrls,
     async newContext() {
       const context = await browser.newContext();
       await context.exposeBinding('__cspViolation', (_source, text: string) => {
@@ -59,10 +64,20 @@ export async function launchConsoleBrowser(stack: () => Stack): Promise<ConsoleB
 }
 
 /** A form post as console.js makes it: the session's cookies and its CSRF token (from the page's meta tag). */
-export async function postAs(context: BrowserContext, page: Page, url: string, fields: Record<string, string>): Promise<{ status: number; code: string | undefined; location: string | null }> {
+export async function postAs(
+  context: BrowserContext,
+  page: Page,
+  url: string,
+  fields: Record<string, string>,
+): Promise<{ status: number; code: string | undefined; location: string | null }> {
   const cookie = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
   const csrf = await page.locator('meta[name="orderly-csrf"]').getAttribute('content');
-  const response = await fetch(url, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', 'x-csrf-token': csrf ?? '' }, body: new URLSearchParams(fields).toString() });
+  const response = await fetch(url, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', 'x-csrf-token': csrf ?? '' },
+    body: new URLSearchParams(fields).toString(),
+  });
   const text = await response.text();
   let code: string | undefined;
   try {
@@ -79,7 +94,9 @@ const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 export async function accessibilityProblems(page: Page): Promise<string[]> {
   await page.evaluate(axeSource);
   const result = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(ctx: Document, opts: object): Promise<{ violations: { id: string; impact: string; nodes: unknown[] }[] }> } }).axe;
+    const axe = (
+      window as unknown as { axe: { run(ctx: Document, opts: object): Promise<{ violations: { id: string; impact: string; nodes: unknown[] }[] }> } }
+    ).axe;
     return axe.run(document, { resultTypes: ['violations'] });
   });
   return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.nodes.length})`);

@@ -21,7 +21,11 @@ const README_PERMISSIONS: ReadonlyMap<string, ReadonlySet<string>> = (() => {
   const lines = readFileSync(join(REPO, 'README.md'), 'utf8').split('\n');
   const at = lines.findIndex((l) => l.startsWith('| permission | developer |'));
   if (at < 0) throw new Error('README has no permission table');
-  const cells = (l: string) => l.split('|').slice(1, -1).map((c) => c.trim());
+  const cells = (l: string) =>
+    l
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
   const head = cells(lines[at]!);
   const out = new Map<string, Set<string>>(head.slice(1).map((r) => [r, new Set<string>()]));
   for (const line of lines.slice(at + 2)) {
@@ -86,29 +90,33 @@ describe('each role is offered only what the README role table gives it, and the
     { path: '/console/bots/sleepy/transfer', permission: 'keys.manage', fields: { team: 'probe-team' } },
   ];
 
-  test.each(ROLES)('as %s', async (role) => {
-    const context = await cb.newContext();
-    const page = await cb.signIn(context, people[role]!);
-    const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents();
-    for (const p of PAGES) {
-      expect({ page: p.page, inNav: nav.includes(p.label) }).toEqual({ page: p.page, inNav: holds(role, p.permission) });
-      const response = await page.goto(url(p.page));
-      expect({ page: p.page, status: response!.status() }).toEqual({ page: p.page, status: holds(role, p.permission) ? 200 : 403 });
-    }
-    for (const o of OFFERS) {
-      const response = await page.goto(url(o.page));
-      if (response!.status() === 403) continue;
-      expect({ page: o.page, offered: (await o.offer(page).count()) > 0 }).toEqual({ page: o.page, offered: holds(role, o.permission) });
-      expect(await accessibilityProblems(page)).toEqual([]);
-      await page.screenshot({ path: join(ARTIFACTS, `identity-${role}-${o.page.split('/')[2]}.png`), fullPage: true });
-    }
-    await page.goto(url('/console/tokens'));
-    for (const a of ACTIONS.filter((x) => !holds(role, x.permission))) {
-      const answer = await postAs(context, page, url(a.path), a.fields);
-      expect({ path: a.path, status: answer.status, code: answer.code }).toEqual({ path: a.path, status: 403, code: 'ORDERLY_E_FORBIDDEN' });
-    }
-    await context.close();
-  }, 120_000);
+  test.each(ROLES)(
+    'as %s',
+    async (role) => {
+      const context = await cb.newContext();
+      const page = await cb.signIn(context, people[role]!);
+      const nav = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents();
+      for (const p of PAGES) {
+        expect({ page: p.page, inNav: nav.includes(p.label) }).toEqual({ page: p.page, inNav: holds(role, p.permission) });
+        const response = await page.goto(url(p.page));
+        expect({ page: p.page, status: response!.status() }).toEqual({ page: p.page, status: holds(role, p.permission) ? 200 : 403 });
+      }
+      for (const o of OFFERS) {
+        const response = await page.goto(url(o.page));
+        if (response!.status() === 403) continue;
+        expect({ page: o.page, offered: (await o.offer(page).count()) > 0 }).toEqual({ page: o.page, offered: holds(role, o.permission) });
+        expect(await accessibilityProblems(page)).toEqual([]);
+        await page.screenshot({ path: join(ARTIFACTS, `identity-${role}-${o.page.split('/')[2]}.png`), fullPage: true });
+      }
+      await page.goto(url('/console/tokens'));
+      for (const a of ACTIONS.filter((x) => !holds(role, x.permission))) {
+        const answer = await postAs(context, page, url(a.path), a.fields);
+        expect({ path: a.path, status: answer.status, code: answer.code }).toEqual({ path: a.path, status: 403, code: 'ORDERLY_E_FORBIDDEN' });
+      }
+      await context.close();
+    },
+    120_000,
+  );
 });
 
 describe('API tokens', () => {
@@ -193,7 +201,9 @@ describe('as the security team', () => {
     await f2.getByLabel(/^Roles/).fill('developer');
     await f2.getByRole('button', { name: 'Create service account' }).click();
     await p2.waitForURL(/done=service-account-created/);
-    const account = ((await stack.api('GET', '/v1/service-accounts')).body.serviceAccounts as { id: string; name: string; roles: string[] }[]).find((a) => a.name === 'ci-publisher');
+    const account = ((await stack.api('GET', '/v1/service-accounts')).body.serviceAccounts as { id: string; name: string; roles: string[] }[]).find(
+      (a) => a.name === 'ci-publisher',
+    );
     expect(account).toMatchObject({ roles: ['developer'] });
     const row = p2.getByRole('table', { name: 'Service accounts' }).locator('tr', { hasText: 'ci-publisher' });
     await row.getByLabel('Token name').fill('ci');
@@ -232,9 +242,13 @@ describe('as the security team', () => {
     expect(await page.getByRole('button', { name: 'Disable ci-publisher' }).count()).toBe(0);
     expect((await me(second.body.token as string)).status).toBe(401);
     const events = await auditEvents();
-    expect(events.filter((e) => e.action === 'service_account.disable' && e.outcome === 'success' && e.actor === `user:${people.security!.username}`)).toHaveLength(1);
+    expect(
+      events.filter((e) => e.action === 'service_account.disable' && e.outcome === 'success' && e.actor === `user:${people.security!.username}`),
+    ).toHaveLength(1);
     expect(events.filter((e) => e.action === 'service_account.create' && e.outcome === 'success' && e.actor === `user:${both.username}`)).toHaveLength(1);
-    expect(events.filter((e) => e.action === 'service_account.create' && e.outcome !== 'success' && e.actor === `user:${people.security!.username}`)).toHaveLength(1);
+    expect(
+      events.filter((e) => e.action === 'service_account.create' && e.outcome !== 'success' && e.actor === `user:${people.security!.username}`),
+    ).toHaveLength(1);
     expect(events.filter((e) => e.action === 'service_account.token' && e.outcome === 'success')).toHaveLength(1);
     expect(events.filter((e) => e.action === 'service_account.owner' && e.outcome === 'success' && e.details.to === both.id)).toHaveLength(1);
     expect(events.filter((e) => e.action === 'token.revoke' && e.outcome === 'success' && e.actor === `user:${people.security!.username}`)).toHaveLength(1);
@@ -252,7 +266,11 @@ describe('as the security team', () => {
       await form.getByRole('button', { name: 'Create team' }).click();
       await page.waitForURL(/done=team-created/);
     }
-    const teamRow = (name: string) => page.getByRole('table', { name: 'Teams' }).getByRole('row').filter({ has: page.getByRole('cell', { name, exact: true }) });
+    const teamRow = (name: string) =>
+      page
+        .getByRole('table', { name: 'Teams' })
+        .getByRole('row')
+        .filter({ has: page.getByRole('cell', { name, exact: true }) });
     const add = page.getByRole('form', { name: 'Add a member to team-alpha' });
     await add.getByLabel('Name').fill(people.developer!.username);
     await add.getByRole('button', { name: 'Add member' }).click();
@@ -286,11 +304,18 @@ describe('as the security team', () => {
     expect(teams.find((t) => t.name === 'team-alpha')!.bots).toEqual([]);
     // Remove the member.
     page.once('dialog', (d) => void d.accept());
-    await teamRow('team-alpha').getByRole('button', { name: `Remove ${people.developer!.username}` }).click();
+    await teamRow('team-alpha')
+      .getByRole('button', { name: `Remove ${people.developer!.username}` })
+      .click();
     await page.waitForURL(/done=member-removed/);
-    expect(((await stack.api('GET', '/v1/teams')).body.teams as { name: string; members: unknown[] }[]).find((t) => t.name === 'team-alpha')!.members).toEqual([]);
+    expect(((await stack.api('GET', '/v1/teams')).body.teams as { name: string; members: unknown[] }[]).find((t) => t.name === 'team-alpha')!.members).toEqual(
+      [],
+    );
     const events = (await auditEvents()).filter((e) => e.actor === `user:${people.security!.username}`);
-    expect(events.filter((e) => e.action === 'bot.transfer' && e.outcome === 'success').map((e) => e.details)).toEqual([{ from: null, to: 'team-alpha' }, { from: 'team-alpha', to: 'team-beta' }]);
+    expect(events.filter((e) => e.action === 'bot.transfer' && e.outcome === 'success').map((e) => e.details)).toEqual([
+      { from: null, to: 'team-alpha' },
+      { from: 'team-alpha', to: 'team-beta' },
+    ]);
     expect(events.filter((e) => e.action === 'team.create' && e.outcome === 'success')).toHaveLength(2);
     expect(events.filter((e) => e.action === 'team.member_add' && e.outcome === 'success')).toHaveLength(1);
     expect(events.filter((e) => e.action === 'team.member_remove' && e.outcome === 'success')).toHaveLength(1);
@@ -301,7 +326,16 @@ describe('as the security team', () => {
 
 describe('schedules page', () => {
   test("shows each schedule's time zone, calendar, overlap and misfire policies", async () => {
-    const created = await stack.api('POST', '/v1/schedules', { name: 'zoned-nightly', bot: 'sleepy', segment: 'demo', input: {}, cron: '0 2 * * *', timeZone: 'Europe/Berlin', overlap: 'queue_one', misfire: 'skip' });
+    const created = await stack.api('POST', '/v1/schedules', {
+      name: 'zoned-nightly',
+      bot: 'sleepy',
+      segment: 'demo',
+      input: {},
+      cron: '0 2 * * *',
+      timeZone: 'Europe/Berlin',
+      overlap: 'queue_one',
+      misfire: 'skip',
+    });
     expect(created.status).toBe(201);
     const context = await cb.newContext();
     const page = await cb.signIn(context, people.operator!);

@@ -12,7 +12,10 @@ let operator: TestUser;
 beforeAll(async () => {
   stack = await startStack({ vault: false, controlRoomEnv: { ORDERLY_SESSION_IDLE_MINUTES: '1' } });
   operator = await createUser(stack, 'idle-operator', ['operator']);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
 }, 60_000);
 afterAll(async () => {
   await browser?.close();

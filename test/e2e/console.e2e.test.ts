@@ -16,7 +16,13 @@ import { accessibilityProblems, ConsoleBrowser, launchConsoleBrowser } from './c
  */
 const ARTIFACTS = join(REPO, '.orderly', 'test-artifacts', 'console');
 const CANARY = { memberId: 'ZZCANARY4417', fullName: 'Canary Q Fakeperson', dateOfBirth: '1900-11-23' };
-const CANARY_VALUES = [CANARY.memberId, CANARY.fullName, CANARY.dateOfBirth, encodeURIComponent(CANARY.fullName), Buffer.from(CANARY.memberId).toString('base64')];
+const CANARY_VALUES = [
+  CANARY.memberId,
+  CANARY.fullName,
+  CANARY.dateOfBirth,
+  encodeURIComponent(CANARY.fullName),
+  Buffer.from(CANARY.memberId).toString('base64'),
+];
 const ROLES_UNDER_TEST: Role[] = ['operator', 'developer', 'approver', 'security', 'auditor'];
 
 let stack: Stack;
@@ -108,7 +114,9 @@ describe('as the operator', () => {
     page.on('load', () => loads.push(page.url()));
     const run = await stack.startRun({ bot: 'leaky', input: { ...CANARY, mode: 'throw' } });
     canaryRunId = run.id;
-    await expect(page.waitForFunction((n) => Number(document.querySelector('[data-live="demo.deadLettered"]')?.textContent) === n, before + 1, { timeout: 45_000 })).resolves.toBeTruthy();
+    await expect(
+      page.waitForFunction((n) => Number(document.querySelector('[data-live="demo.deadLettered"]')?.textContent) === n, before + 1, { timeout: 45_000 }),
+    ).resolves.toBeTruthy();
     expect(loads).toEqual([]);
     await expect(page.locator('#recent-runs a[href$="' + canaryRunId + '"]').count()).resolves.toBe(1);
   }, 60_000);
@@ -132,8 +140,10 @@ describe('as the operator', () => {
     const db = new Client({ connectionString: stack.databaseUrl });
     await db.connect();
     try {
-      await db.query("INSERT INTO run_logs (run_id, attempt, seq, at, level, source, msg) VALUES ($1, 99, 1, now(), 'error', 'bot', $2)",
-        [canaryRunId, '<script>window.__pwned = 1</script><img src=x id=pwn-img><a href="javascript:window.__pwned=2">click</a>']);
+      await db.query("INSERT INTO run_logs (run_id, attempt, seq, at, level, source, msg) VALUES ($1, 99, 1, now(), 'error', 'bot', $2)", [
+        canaryRunId,
+        '<script>window.__pwned = 1</script><img src=x id=pwn-img><a href="javascript:window.__pwned=2">click</a>',
+      ]);
     } finally {
       await db.end();
     }
@@ -160,7 +170,9 @@ describe('as the operator', () => {
     const cookie = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
     for (const headers of [{}, { 'x-csrf-token': 'not-the-token-of-this-session' }] as Record<string, string>[]) {
       const response = await fetch(`${stack.controlRoom.url}/console/dead-letters/${canaryRunId}/discard`, {
-        method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: 'reason=forged+request',
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: 'reason=forged+request',
       });
       expect(response.status).toBe(403);
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe('ORDERLY_E_CSRF_TOKEN_INVALID');
@@ -185,7 +197,13 @@ describe('as the operator', () => {
     expect(new URL(page.url()).searchParams.get('requeued')).toBe('1');
     const run = (await stack.api('GET', `/v1/runs/${canaryRunId}`)).body as { status: string };
     expect(['waiting', 'active', 'dead_lettered']).toContain(run.status);
-    const events = (await stack.api('GET', '/v1/audit/events?limit=1000')).body.events as { action: string; actor: string; target: string; outcome: string; details: { reason?: string } }[];
+    const events = (await stack.api('GET', '/v1/audit/events?limit=1000')).body.events as {
+      action: string;
+      actor: string;
+      target: string;
+      outcome: string;
+      details: { reason?: string };
+    }[];
     expect(events.filter((e) => e.action === 'dlq.requeue' && e.target === `run:${canaryRunId}`)).toEqual([
       expect.objectContaining({ actor: `user:${people.operator!.username}`, outcome: 'success', details: expect.objectContaining({ reason }) }),
     ]);
@@ -202,7 +220,12 @@ describe('as the auditor', () => {
     await expect(page.getByRole('status').filter({ hasText: 'intact' }).textContent()).resolves.toMatch(/The chain is intact: \d+ event/);
     const cookie = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
     const jsonl = await (await fetch(`${stack.controlRoom.url}/console/audit/export?format=jsonl`, { headers: { cookie } })).text();
-    expect(jsonl.trim().split('\n').map((l) => (JSON.parse(l) as { action: string }).action)).toContain('dlq.requeue');
+    expect(
+      jsonl
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { action: string }).action),
+    ).toContain('dlq.requeue');
     expect(CANARY_VALUES.filter((v) => jsonl.includes(v))).toEqual([]);
     await context.close();
   }, 60_000);
@@ -219,10 +242,14 @@ describe('after every page above', () => {
       script.textContent = 'window.__ran = 1';
       document.body.appendChild(script);
     });
-    await expect(page.waitForFunction(() => true).then(async () => {
-      for (let i = 0; i < 50 && cb.cspViolations.length === before; i++) await new Promise((resolve) => setTimeout(resolve, 100));
-      return cb.cspViolations.length - before;
-    })).resolves.toBeGreaterThan(0);
+    await expect(
+      page
+        .waitForFunction(() => true)
+        .then(async () => {
+          for (let i = 0; i < 50 && cb.cspViolations.length === before; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+          return cb.cspViolations.length - before;
+        }),
+    ).resolves.toBeGreaterThan(0);
     expect(await page.evaluate(() => (window as unknown as { __ran?: number }).__ran)).toBeUndefined();
     await context.close();
     // This test's own violations are not the console's.

@@ -49,21 +49,40 @@ async function query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
 const leaseCount = async (runId: string) => (await query<{ n: number }>('SELECT count(*)::int AS n FROM run_leases WHERE run_id = $1', [runId]))[0]!.n;
 
 const root = () => nodeVault({ endpoint: stack.vault!.address, token: stack.vault!.rootToken });
-const tokenAlive = (accessor: string) => root().write('auth/token/lookup-accessor', { accessor }).then(() => true, () => false);
-const leaseOf = (runId: string) => waitFor(async () => (await query<{ accessor: string; released_at: Date | null }>('SELECT accessor, released_at FROM run_leases WHERE run_id = $1', [runId]))[0], 15_000, 'lease');
+const tokenAlive = (accessor: string) =>
+  root()
+    .write('auth/token/lookup-accessor', { accessor })
+    .then(
+      () => true,
+      () => false,
+    );
+const leaseOf = (runId: string) =>
+  waitFor(
+    async () => (await query<{ accessor: string; released_at: Date | null }>('SELECT accessor, released_at FROM run_leases WHERE run_id = $1', [runId]))[0],
+    15_000,
+    'lease',
+  );
 
 test('the demo bot signs in with leased credentials; no credential is left in Redis, the database, reports or logs', async () => {
   const before = stack.portal.stats().logins;
-  const run = await stack.waitForRun((await stack.startRun({ bot: 'eligibility-check', input: { portalUrl: stack.portal.url, memberId: 'ZZT100200303', dateOfBirth: '1900-07-04' } })).id);
+  const run = await stack.waitForRun(
+    (await stack.startRun({ bot: 'eligibility-check', input: { portalUrl: stack.portal.url, memberId: 'ZZT100200303', dateOfBirth: '1900-07-04' } })).id,
+  );
   expect(run).toMatchObject({ status: 'succeeded', result: { coverage: 'Active' } });
   expect(stack.portal.stats().logins).toBe(before + 1);
   const logs = JSON.stringify((await stack.api('GET', `/v1/runs/${run.id}/logs`)).body);
-  for (const [where, text] of [['redis', await dumpRedis(stack.redis, stack.prefix)], ['database', await dumpDatabase(stack.databaseUrl!)], ['process logs', stack.log.text()], ['run view and logs', JSON.stringify(run) + logs]] as const) {
-    for (const secret of [PORTAL_CREDENTIALS.password, PORTAL_CREDENTIALS.username]) expect({ where, leaked: text.includes(secret) }).toEqual({ where, leaked: false });
+  for (const [where, text] of [
+    ['redis', await dumpRedis(stack.redis, stack.prefix)],
+    ['database', await dumpDatabase(stack.databaseUrl!)],
+    ['process logs', stack.log.text()],
+    ['run view and logs', JSON.stringify(run) + logs],
+  ] as const) {
+    for (const secret of [PORTAL_CREDENTIALS.password, PORTAL_CREDENTIALS.username])
+      expect({ where, leaked: text.includes(secret) }).toEqual({ where, leaked: false });
   }
 });
 
-test("after a run its Vault token is revoked: the recorded accessor no longer resolves", async () => {
+test('after a run its Vault token is revoked: the recorded accessor no longer resolves', async () => {
   const run = await stack.waitForRun((await stack.startRun({ bot: 'slow-creds', input: { ms: 0 } })).id);
   expect(run.status).toBe('succeeded');
   const lease = await leaseOf(run.id);
@@ -71,7 +90,7 @@ test("after a run its Vault token is revoked: the recorded accessor no longer re
   expect(await tokenAlive(lease.accessor)).toBe(false);
 });
 
-test("revoke-runs cuts an active run off Vault at once, and is audited", async () => {
+test('revoke-runs cuts an active run off Vault at once, and is audited', async () => {
   const created = await heldRun('revoke-runs-1');
   await created.arrived;
   const lease = await leaseOf(created.id);
@@ -81,7 +100,9 @@ test("revoke-runs cuts an active run off Vault at once, and is audited", async (
   expect(await tokenAlive(lease.accessor)).toBe(false);
   created.release();
   expect((await stack.waitForRun(created.id)).status).toBe('succeeded'); // the bot already had its secrets
-  const events = await query<{ action: string; target: string; outcome: string }>("SELECT action, target, outcome FROM audit_events WHERE action = 'credential.revoke_runs'");
+  const events = await query<{ action: string; target: string; outcome: string }>(
+    "SELECT action, target, outcome FROM audit_events WHERE action = 'credential.revoke_runs'",
+  );
   expect(events).toContainEqual({ action: 'credential.revoke_runs', target: 'slow-creds', outcome: 'success' });
 });
 

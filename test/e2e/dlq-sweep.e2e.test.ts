@@ -34,7 +34,8 @@ afterAll(async () => {
   await redis?.close();
 });
 
-const published = async (id: string) => (await db.query<{ status: string; published: Date | null }>('SELECT status, dlq_published_at AS published FROM runs WHERE id = $1', [id])).rows[0]!;
+const published = async (id: string) =>
+  (await db.query<{ status: string; published: Date | null }>('SELECT status, dlq_published_at AS published FROM runs WHERE id = $1', [id])).rows[0]!;
 
 test('the entry of a run dead-lettered while Redis was down, by a control room that then crashed, is added by the next sweep', async () => {
   const token = readFileSync(runnerTokenPath(join(stack.dataDir, 'secrets'), 'demo'), 'utf8').trim();
@@ -56,6 +57,14 @@ test('the entry of a run dead-lettered while Redis was down, by a control room t
   expect(await dlq.getJob(run.id)).toBeUndefined(); // lost with the crashed process
   await stack.controlRoomProcess!.start();
   const job = await waitFor(async () => (await dlq!.getJob(run.id)) ?? undefined, 90_000, 'the sweep to add the dlq entry');
-  expect(job.data).toEqual({ v: 1, runId: run.id, bot: 'ledger', segment: 'demo', errorCode: 'ORDERLY_E_ATTEMPT_LOST', attempts: 1, deadLetteredAt: expect.any(String) });
+  expect(job.data).toEqual({
+    v: 1,
+    runId: run.id,
+    bot: 'ledger',
+    segment: 'demo',
+    errorCode: 'ORDERLY_E_ATTEMPT_LOST',
+    attempts: 1,
+    deadLetteredAt: expect.any(String),
+  });
   await waitFor(async () => ((await published(run.id)).published ? true : undefined), 10_000, 'the entry to be recorded as added');
 }, 180_000);

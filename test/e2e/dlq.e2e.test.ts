@@ -162,7 +162,9 @@ test('a run that fails every attempt is dead-lettered with its history; requeued
     expect(attempt.error.message).not.toContain(MEMBER_ID);
   }
   expect(shown.body.lastScreenshotId).toEqual(expect.any(Number));
-  const shot = await fetch(`${stack.controlRoom.url}/v1/runs/${runId}/screenshots/${shown.body.lastScreenshotId}`, { headers: { authorization: `Bearer ${stack.adminToken}`, 'x-orderly-reason': 'integration test, synthetic data' } });
+  const shot = await fetch(`${stack.controlRoom.url}/v1/runs/${runId}/screenshots/${shown.body.lastScreenshotId}`, {
+    headers: { authorization: `Bearer ${stack.adminToken}`, 'x-orderly-reason': 'integration test, synthetic data' },
+  });
   expect(shot.status).toBe(200);
   expect(shot.headers.get('content-type')).toBe('image/png');
   const queue = dlqQueue();
@@ -191,7 +193,10 @@ test('a run that fails every attempt is dead-lettered with its history; requeued
   }
   const requeues = await auditEvents('dlq.requeue', runId);
   expect(requeues.map((e) => e.outcome).sort()).toEqual(['failure', 'success']);
-  expect(requeues.find((e) => e.outcome === 'success')).toMatchObject({ actor: 'admin', details: { reason: 'target fixed', ticket: 'OPS-101', bot: 'dlq-flaky', segment: 'demo' } });
+  expect(requeues.find((e) => e.outcome === 'success')).toMatchObject({
+    actor: 'admin',
+    details: { reason: 'target fixed', ticket: 'OPS-101', bot: 'dlq-flaky', segment: 'demo' },
+  });
 
   // Requeueing a run that is no longer dead-lettered is refused with the same code, and audited.
   const again = await stack.api('POST', `/v1/dlq/${runId}/requeue`, { reason: 'once more' });
@@ -199,21 +204,44 @@ test('a run that fails every attempt is dead-lettered with its history; requeued
   expect((await auditEvents('dlq.requeue', runId)).at(-1)).toMatchObject({ outcome: 'failure', details: { reason: 'once more', status: 'succeeded' } });
 
   // The dead-letter alert: first delivery answered 503, then retried and accepted, signed each time.
-  const deliveries = await waitFor(() => {
-    const d = receiver.forRun(runId);
-    return d.some((x) => x.answered === 200) ? d : undefined;
-  }, 20_000, 'the dead-letter alert to be delivered');
+  const deliveries = await waitFor(
+    () => {
+      const d = receiver.forRun(runId);
+      return d.some((x) => x.answered === 200) ? d : undefined;
+    },
+    20_000,
+    'the dead-letter alert to be delivered',
+  );
   expect(deliveries.map((d) => d.answered)).toEqual([503, 200]);
   for (const d of deliveries) {
-    const verified = verifyAlertSignature(Buffer.from(secret), { timestamp: d.headers['x-orderly-timestamp'] as string, signature: d.headers['x-orderly-signature'] as string }, d.body);
+    const verified = verifyAlertSignature(
+      Buffer.from(secret),
+      { timestamp: d.headers['x-orderly-timestamp'] as string, signature: d.headers['x-orderly-signature'] as string },
+      d.body,
+    );
     expect(verified).toEqual({ ok: true });
     expect(d.body).not.toContain(MEMBER_ID);
   }
   expect(deliveries[0]!.headers['x-orderly-alert-id']).toBe(deliveries[1]!.headers['x-orderly-alert-id']);
-  expect(JSON.parse(deliveries[1]!.body)).toEqual({ v: 1, id: deliveries[1]!.headers['x-orderly-alert-id'], kind: 'run.dead_lettered', runId, bot: 'dlq-flaky', segment: 'demo', errorCode: 'ORDERLY_E_BOT_FAILED', attempts: 2 });
+  expect(JSON.parse(deliveries[1]!.body)).toEqual({
+    v: 1,
+    id: deliveries[1]!.headers['x-orderly-alert-id'],
+    kind: 'run.dead_lettered',
+    runId,
+    bot: 'dlq-flaky',
+    segment: 'demo',
+    errorCode: 'ORDERLY_E_BOT_FAILED',
+    attempts: 2,
+  });
   // A tampered body does not verify with the same headers.
   const first = deliveries[1]!;
-  expect(verifyAlertSignature(Buffer.from(secret), { timestamp: first.headers['x-orderly-timestamp'] as string, signature: first.headers['x-orderly-signature'] as string }, first.body.replace('dlq-flaky', 'other-bot')).ok).toBe(false);
+  expect(
+    verifyAlertSignature(
+      Buffer.from(secret),
+      { timestamp: first.headers['x-orderly-timestamp'] as string, signature: first.headers['x-orderly-signature'] as string },
+      first.body.replace('dlq-flaky', 'other-bot'),
+    ).ok,
+  ).toBe(false);
 }, 120_000);
 
 test('discard records the reason (masked of PHI shapes) and audits it; a discarded run cannot be requeued', async () => {
@@ -267,7 +295,9 @@ test('bulk requeue by filter: a dry run counts, a cap limits, every requeued run
   expect(rest.body).toMatchObject({ matched: 1, requeued: [second] });
   for (const id of [first, second]) {
     expect((await stack.waitForRun(id, (r) => r.status === 'succeeded' || r.status === 'dead_lettered', 60_000)).status).toBe('succeeded');
-    expect(await auditEvents('dlq.requeue', id)).toEqual([{ actor: 'admin', outcome: 'success', details: expect.objectContaining({ reason: 'bulk retry', ticket: 'OPS-202' }) }]);
+    expect(await auditEvents('dlq.requeue', id)).toEqual([
+      { actor: 'admin', outcome: 'success', details: expect.objectContaining({ reason: 'bulk retry', ticket: 'OPS-202' }) },
+    ]);
   }
 }, 180_000);
 
@@ -275,7 +305,10 @@ describe('the orderly dlq commands', () => {
   const BIN = join(REPO, 'node_modules', '.bin', 'orderly');
   function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      const child = spawn(BIN, args, { env: { PATH: process.env.PATH ?? '', HOME: stack.dataDir, ORDERLY_URL: stack.controlRoom.url, ORDERLY_TOKEN: stack.adminToken }, cwd: stack.dataDir });
+      const child = spawn(BIN, args, {
+        env: { PATH: process.env.PATH ?? '', HOME: stack.dataDir, ORDERLY_URL: stack.controlRoom.url, ORDERLY_TOKEN: stack.adminToken },
+        cwd: stack.dataDir,
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -315,17 +348,33 @@ test('a queue whose oldest waiting run passes the threshold raises one alert per
   receiver.answer = () => 200;
   // No runner serves segment `other`: its run waits.
   const created = await stack.startRun({ bot: 'dlq-flaky', segment: 'other', input: { targetUrl: target.url, memberId: MEMBER_ID } });
-  const ageAlerts = () => receiver.deliveries.filter((d) => d.answered === 200 && (JSON.parse(d.body) as { kind: string; segment?: string }).kind === 'queue.age' && d.body.includes('"segment":"other"'));
+  const ageAlerts = () =>
+    receiver.deliveries.filter(
+      (d) => d.answered === 200 && (JSON.parse(d.body) as { kind: string; segment?: string }).kind === 'queue.age' && d.body.includes('"segment":"other"'),
+    );
   const [alert] = await waitFor(() => (ageAlerts().length > 0 ? ageAlerts() : undefined), 15_000, 'a queue age alert');
-  expect(JSON.parse(alert!.body)).toMatchObject({ kind: 'queue.age', segment: 'other', queue: runQueueName('other' as SegmentName), waiting: 1, thresholdSeconds: 3 });
+  expect(JSON.parse(alert!.body)).toMatchObject({
+    kind: 'queue.age',
+    segment: 'other',
+    queue: runQueueName('other' as SegmentName),
+    waiting: 1,
+    thresholdSeconds: 3,
+  });
   expect(JSON.parse(alert!.body).oldestWaitingSeconds).toBeGreaterThanOrEqual(3);
   // Checked every 1.5 s, yet no two alerts for the queue within one 3 s threshold window: the
   // test waits for a few alerts' rows (however slowly the machine raises them), then checks their spacing.
-  const raisedAt = async () => (await db.query<{ at: Date }>("SELECT created_at AS at FROM alert_outbox WHERE kind = 'queue.age' AND body->>'segment' = 'other' ORDER BY id")).rows.map((r) => r.at.getTime());
-  const raised = await waitFor(async () => {
-    const rows = await raisedAt();
-    return rows.length >= 3 ? rows : undefined;
-  }, 30_000, 'three queue age alerts');
+  const raisedAt = async () =>
+    (await db.query<{ at: Date }>("SELECT created_at AS at FROM alert_outbox WHERE kind = 'queue.age' AND body->>'segment' = 'other' ORDER BY id")).rows.map(
+      (r) => r.at.getTime(),
+    );
+  const raised = await waitFor(
+    async () => {
+      const rows = await raisedAt();
+      return rows.length >= 3 ? rows : undefined;
+    },
+    30_000,
+    'three queue age alerts',
+  );
   for (let i = 1; i < raised.length; i++) expect(raised[i]! - raised[i - 1]!).toBeGreaterThanOrEqual(3000);
   expect((await stack.api('POST', `/v1/runs/${created.id}/cancel`)).status).toBe(200);
 }, 60_000);
@@ -346,18 +395,40 @@ test('an alert that cannot be delivered stays pending and visible, and is delive
   // On the same port, so the tests after this one reach the control room through the stack.
   restarted = await startControlRoom(
     ControlRoomConfigSchema.parse({
-      ORDERLY_DATA_DIR: stack.dataDir, ORDERLY_PORT: new URL(stack.controlRoom.url).port, DATABASE_URL: stack.databaseUrl, REDIS_URL: TEST_REDIS_URL, ORDERLY_QUEUE_PREFIX: stack.prefix,
-      ORDERLY_SEGMENTS: 'demo,other', ORDERLY_MAX_PACKAGE_BYTES: String(1024 * 1024), ...controlRoomEnv(),
+      ORDERLY_DATA_DIR: stack.dataDir,
+      ORDERLY_PORT: new URL(stack.controlRoom.url).port,
+      DATABASE_URL: stack.databaseUrl,
+      REDIS_URL: TEST_REDIS_URL,
+      ORDERLY_QUEUE_PREFIX: stack.prefix,
+      ORDERLY_SEGMENTS: 'demo,other',
+      ORDERLY_MAX_PACKAGE_BYTES: String(1024 * 1024),
+      ...controlRoomEnv(),
     }),
     createLogger({ level: 'silent', name: 'control-room' }),
   );
-  const delivered = await waitFor(() => receiver.forRun(runId).slice(before).find((d) => d.answered === 200), 20_000, 'delivery after restart');
+  const delivered = await waitFor(
+    () =>
+      receiver
+        .forRun(runId)
+        .slice(before)
+        .find((d) => d.answered === 200),
+    20_000,
+    'delivery after restart',
+  );
   expect(JSON.parse(delivered.body)).toMatchObject({ kind: 'run.dead_lettered', runId });
   // Every dead-letter alert held back is delivered, this run's and any an earlier test left pending.
-  const undelivered = await waitFor(async () => {
-    const body = (await (await fetch(`${restarted!.url}/v1/alerts`, { headers: { authorization: `Bearer ${stack.adminToken}`, 'x-orderly-reason': 'integration test, synthetic data' } })).json()) as { undelivered: { kind: string }[] };
-    const left = body.undelivered.filter((u) => u.kind === 'run.dead_lettered');
-    return left.length === 0 ? left : undefined;
-  }, 20_000, 'every dead-letter alert to be delivered');
+  const undelivered = await waitFor(
+    async () => {
+      const body = (await (
+        await fetch(`${restarted!.url}/v1/alerts`, {
+          headers: { authorization: `Bearer ${stack.adminToken}`, 'x-orderly-reason': 'integration test, synthetic data' },
+        })
+      ).json()) as { undelivered: { kind: string }[] };
+      const left = body.undelivered.filter((u) => u.kind === 'run.dead_lettered');
+      return left.length === 0 ? left : undefined;
+    },
+    20_000,
+    'every dead-letter alert to be delivered',
+  );
   expect(undelivered).toEqual([]);
 }, 120_000);

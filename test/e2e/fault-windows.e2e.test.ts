@@ -30,7 +30,12 @@ async function connect(stack: Stack): Promise<Client> {
 const stepRows = async (db: Client, runId: string) =>
   (await db.query<{ status: string; attempt: number }>("SELECT status, attempt FROM run_steps WHERE run_id = $1 AND name = 'record'", [runId])).rows;
 const attemptRows = async (db: Client, runId: string) =>
-  (await db.query<{ attempt: number; outcome: string | null; code: string | null }>("SELECT attempt, outcome, error->>'code' AS code FROM run_attempts WHERE run_id = $1 ORDER BY attempt", [runId])).rows;
+  (
+    await db.query<{ attempt: number; outcome: string | null; code: string | null }>(
+      "SELECT attempt, outcome, error->>'code' AS code FROM run_attempts WHERE run_id = $1 ORDER BY attempt",
+      [runId],
+    )
+  ).rows;
 
 describe('the runner SIGKILLed after a side effect and before its completion', () => {
   let stack: Stack;

@@ -39,7 +39,12 @@ afterAll(async () => {
 const attemptRows = async (runId: string) =>
   (await db.query<{ attempt: number; outcome: string | null }>('SELECT attempt, outcome FROM run_attempts WHERE run_id = $1 ORDER BY attempt', [runId])).rows;
 const refusedClaims = async (runId: string) =>
-  (await db.query<{ details: Record<string, unknown> }>("SELECT details FROM audit_events WHERE action = 'run.claim' AND target = $1 AND outcome = 'failure' ORDER BY seq", [runId])).rows;
+  (
+    await db.query<{ details: Record<string, unknown> }>(
+      "SELECT details FROM audit_events WHERE action = 'run.claim' AND target = $1 AND outcome = 'failure' ORDER BY seq",
+      [runId],
+    )
+  ).rows;
 
 test('the genuine job re-added under another job id while attempt 1 runs: the bot runs once, the second claim is refused and recorded', async () => {
   const runner = await stack.startRunner({ concurrency: 2, env: RUNNER_ENV });
@@ -58,7 +63,11 @@ test('the genuine job re-added under another job id while attempt 1 runs: the bo
     await queue.add('run', genuine!.data, { jobId: duplicateId, attempts: 6 });
 
     // The second runner slot takes the duplicate at once; its claim is refused and audited.
-    const refused = await waitFor(async () => ((await refusedClaims(run.id)).length > 0 ? refusedClaims(run.id) : undefined), 20_000, 'the duplicate claim to be refused');
+    const refused = await waitFor(
+      async () => ((await refusedClaims(run.id)).length > 0 ? refusedClaims(run.id) : undefined),
+      20_000,
+      'the duplicate claim to be refused',
+    );
     expect(refused[0]!.details).toMatchObject({ code: 'ORDERLY_E_RUN_ALREADY_ACTIVE', activeAttempt: 1 });
     expect(await attemptRows(run.id)).toEqual([{ attempt: 1, outcome: null }]);
 
@@ -75,7 +84,7 @@ test('the genuine job re-added under another job id while attempt 1 runs: the bo
   }
 });
 
-test('a live job that BullMQ wrongly declares stalled: the redelivery\'s claim is refused and the bot runs once', async () => {
+test("a live job that BullMQ wrongly declares stalled: the redelivery's claim is refused and the bot runs once", async () => {
   const runner = await stack.startRunner({ concurrency: 2, env: RUNNER_ENV });
   try {
     const key = 'fencing-stalled-1';
@@ -86,7 +95,11 @@ test('a live job that BullMQ wrongly declares stalled: the redelivery\'s claim i
     // The job's lock vanishes while its runner is alive (a Redis failover, a long pause): BullMQ's
     // stall check puts the job back and the runner's free slot takes it again.
     expect(await stack.redis.del(`${stack.prefix}:${runQueueName('demo' as SegmentName)}:${await runJobId(queue, run.id)}:lock`)).toBe(1);
-    const refused = await waitFor(async () => ((await refusedClaims(run.id)).length > 0 ? refusedClaims(run.id) : undefined), 20_000, 'the redelivered claim to be refused');
+    const refused = await waitFor(
+      async () => ((await refusedClaims(run.id)).length > 0 ? refusedClaims(run.id) : undefined),
+      20_000,
+      'the redelivered claim to be refused',
+    );
     expect(refused[0]!.details).toMatchObject({ code: 'ORDERLY_E_RUN_ALREADY_ACTIVE', activeAttempt: 1 });
     expect(await attemptRows(run.id)).toEqual([{ attempt: 1, outcome: null }]);
 
@@ -123,7 +136,9 @@ describe('the control room unreachable between a side effect and its completion'
       link.restore();
       const ended = await stack.waitForRun(run.id);
       expect(ended).toMatchObject({ status: 'succeeded', attempts: 1 });
-      expect((await db.query("SELECT status, attempt FROM run_steps WHERE run_id = $1 AND name = 'record'", [run.id])).rows).toEqual([{ status: 'done', attempt: 1 }]);
+      expect((await db.query("SELECT status, attempt FROM run_steps WHERE run_id = $1 AND name = 'record'", [run.id])).rows).toEqual([
+        { status: 'done', attempt: 1 },
+      ]);
       expect(stack.log.text()).toContain('step completion recorded after retries');
       expect(ledger.counts()[key]).toBe(1);
     } finally {

@@ -44,31 +44,62 @@ function sealed(runId: string, attempt: number, body: object) {
 }
 
 function logsReport(runId: string, marker: string, seq = 0): UnsignedReport {
-  return { v: 1, kind: 'logs', runnerId: 'someone', at: new Date().toISOString(), runId: runId as never, attempt: 1, sealed: sealed(runId, 1, { lines: [{ ...line(marker), seq }] }) };
+  return {
+    v: 1,
+    kind: 'logs',
+    runnerId: 'someone',
+    at: new Date().toISOString(),
+    runId: runId as never,
+    attempt: 1,
+    sealed: sealed(runId, 1, { lines: [{ ...line(marker), seq }] }),
+  };
 }
 
 /** `fence`: the claim's fencing token, as the genuine runner sends it (a forger may have it too). */
 function finishedReport(runId: string, attempt: number, marker: string, fence?: string): UnsignedReport {
   return {
-    v: 1, kind: 'finished', runnerId: 'someone', at: new Date().toISOString(), runId: runId as never, attempt, outcome: 'succeeded', final: true, durationMs: 5, ...(fence ? { fence } : {}),
+    v: 1,
+    kind: 'finished',
+    runnerId: 'someone',
+    at: new Date().toISOString(),
+    runId: runId as never,
+    attempt,
+    outcome: 'succeeded',
+    final: true,
+    durationMs: 5,
+    ...(fence ? { fence } : {}),
     sealed: sealed(runId, attempt, { result: { eligible: true, forgedBy: marker }, lines: [{ ...line(marker), seq: 90 }] }),
   };
 }
 
 let counter = 0;
 const add = (name: string, report: object) => reports.add('report', report, { jobId: `${name}-${++counter}-${randomBytes(4).toString('hex')}`, attempts: 1 });
-const logLines = async (runId: string) => (await db.query<{ msg: string; seq: number }>('SELECT seq, msg FROM run_logs WHERE run_id = $1 ORDER BY attempt, seq', [runId])).rows;
+const logLines = async (runId: string) =>
+  (await db.query<{ msg: string; seq: number }>('SELECT seq, msg FROM run_logs WHERE run_id = $1 ORDER BY attempt, seq', [runId])).rows;
 const refusalsOf = (runId: string, n: number) =>
-  waitFor(async () => {
-    const rows = (await db.query<{ reason: string; error_code: string; job_id: string }>('SELECT reason, error_code, job_id FROM job_refusals WHERE run_id = $1 ORDER BY id', [runId])).rows;
-    return rows.length >= n ? rows : undefined;
-  }, 20_000, `${n} refusals`);
+  waitFor(
+    async () => {
+      const rows = (
+        await db.query<{ reason: string; error_code: string; job_id: string }>(
+          'SELECT reason, error_code, job_id FROM job_refusals WHERE run_id = $1 ORDER BY id',
+          [runId],
+        )
+      ).rows;
+      return rows.length >= n ? rows : undefined;
+    },
+    20_000,
+    `${n} refusals`,
+  );
 /** Waits until the consumer has taken every report off the queue (each is applied or refused by then). */
 const drained = () =>
-  waitFor(async () => {
-    const counts = await reports.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-    return Object.values(counts).every((n) => n === 0) || undefined;
-  }, 20_000, 'the reports queue to drain');
+  waitFor(
+    async () => {
+      const counts = await reports.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      return Object.values(counts).every((n) => n === 0) || undefined;
+    },
+    20_000,
+    'the reports queue to drain',
+  );
 
 /** A run made active by claiming it over the runner API as the demo runner: no bot runs it, so only reports can move it. */
 async function activeRun(): Promise<{ id: string; attempt: number; fence: string }> {
@@ -92,10 +123,14 @@ test('logs reports: unsigned, unknown key, another segment, tampered and databas
   await add('genuine', signReport(demo, logsReport(run.id, 'GENUINE')));
 
   const refusals = await refusalsOf(run.id, 4);
-  const lines = await waitFor(async () => {
-    const rows = (await logLines(run.id)).map((r) => r.msg);
-    return rows.includes('GENUINE') ? rows : undefined;
-  }, 15_000, 'the genuine report');
+  const lines = await waitFor(
+    async () => {
+      const rows = (await logLines(run.id)).map((r) => r.msg);
+      return rows.includes('GENUINE') ? rows : undefined;
+    },
+    15_000,
+    'the genuine report',
+  );
   expect(lines).toEqual(['GENUINE']);
   expect(refusals.map((r) => r.error_code)).toEqual(Array(4).fill('ORDERLY_E_REPORT_FORGED'));
   expect(refusals.map((r) => r.reason).sort()).toEqual([
@@ -107,10 +142,14 @@ test('logs reports: unsigned, unknown key, another segment, tampered and databas
   expect((await stack.api('GET', `/v1/runs/${run.id}`)).body.status).toBe('waiting');
 }, 60_000);
 
-test("a report forged with everything the database holds of a runner (token hash, public key, key id) is refused", async () => {
+test('a report forged with everything the database holds of a runner (token hash, public key, key id) is refused', async () => {
   const registered = await stack.api('POST', '/v1/runners', { name: 'db-forgery-target', segment: 'demo' });
   expect(registered.status).toBe(201);
-  const [row] = (await db.query<{ token_hash: string; public_key: string; key_id: string }>("SELECT token_hash, public_key, key_id FROM runner_identities WHERE name = 'db-forgery-target'")).rows;
+  const [row] = (
+    await db.query<{ token_hash: string; public_key: string; key_id: string }>(
+      "SELECT token_hash, public_key, key_id FROM runner_identities WHERE name = 'db-forgery-target'",
+    )
+  ).rows;
   expect(row?.key_id).toBe(registered.body.keyId);
   // The database keeps no private key material: nothing there parses as one.
   expect(JSON.stringify(row)).not.toContain('PRIVATE KEY');
@@ -140,9 +179,15 @@ test('forged finished reports for an active run never move it, each is recorded,
   const tampered = signReport(demo, finishedReport(run.id, run.attempt, 'FORGED-TAMPERED', run.fence));
 
   await add('finished-unsigned', finishedReport(run.id, run.attempt, 'FORGED-UNSIGNED', run.fence));
-  await add('finished-tampered', { ...tampered, sealed: (finishedReport(run.id, run.attempt, 'FORGED-SWAPPED-BODY', run.fence) as { sealed: unknown }).sealed });
+  await add('finished-tampered', {
+    ...tampered,
+    sealed: (finishedReport(run.id, run.attempt, 'FORGED-SWAPPED-BODY', run.fence) as { sealed: unknown }).sealed,
+  });
   await add('finished-other-segment', signReport(bootstrapKey('other'), finishedReport(run.id, run.attempt, 'FORGED-OTHER-SEGMENT', run.fence)));
-  await add('finished-revoked', signReport(loadPrivateKey(revoked.body.signingKey as string), finishedReport(run.id, run.attempt, 'FORGED-REVOKED', run.fence)));
+  await add(
+    'finished-revoked',
+    signReport(loadPrivateKey(revoked.body.signingKey as string), finishedReport(run.id, run.attempt, 'FORGED-REVOKED', run.fence)),
+  );
   await add('finished-stranger', signReport(strangerKey(), finishedReport(run.id, run.attempt, 'FORGED-STRANGER', run.fence)));
 
   const refusals = await refusalsOf(run.id, 5);
@@ -169,14 +214,28 @@ test('forged finished reports for an active run never move it, each is recorded,
 
 test("a refusal moves only its own segment's runs: another segment's runner refusing a run's envelope is a security event, the run is untouched", async () => {
   const run = await stack.startRun({ bot: 'eligibility-check', input: INPUT() });
-  const refusal = (code: string): UnsignedReport => ({ v: 1, kind: 'refused', runnerId: 'r', at: new Date().toISOString(), jobId: 'copied-job', runId: run.id as never, errorCode: code, reason: 'job is for segment demo' });
+  const refusal = (code: string): UnsignedReport => ({
+    v: 1,
+    kind: 'refused',
+    runnerId: 'r',
+    at: new Date().toISOString(),
+    jobId: 'copied-job',
+    runId: run.id as never,
+    errorCode: code,
+    reason: 'job is for segment demo',
+  });
   await add('foreign-refusal', signReport(bootstrapKey('other'), refusal('ORDERLY_E_JOB_WRONG_SEGMENT')));
   const [row] = await refusalsOf(run.id, 1);
   expect(row!.reason).toMatch(/^security: refused by a runner of segment other for a run of another segment; the run was left untouched/);
   expect(row!.job_id).toMatch(/^hmac:[a-f0-9]{32}$/);
   await drained();
   expect((await stack.api('GET', `/v1/runs/${run.id}`)).body.status).toBe('waiting');
-  const security = (await db.query<{ actor: string; details: { runnerSegment: string } }>("SELECT actor, details FROM audit_events WHERE action = 'security.job_crossed_segments' AND target = $1", [run.id])).rows;
+  const security = (
+    await db.query<{ actor: string; details: { runnerSegment: string } }>(
+      "SELECT actor, details FROM audit_events WHERE action = 'security.job_crossed_segments' AND target = $1",
+      [run.id],
+    )
+  ).rows;
   expect(security).toEqual([{ actor: 'runner:other', details: expect.objectContaining({ runnerSegment: 'other' }) }]);
 
   // The same refusal from a runner of the run's own segment (an expired envelope) does end it.
@@ -226,7 +285,18 @@ test('orderly runners register makes the key pair locally (0600, beside the toke
   expect(statSync(join(dir, 'cli-r2.key')).mode & 0o777).toBe(0o600);
   // An existing key is never overwritten.
   expect((await cli(['runner', 'keygen', '--out', join(dir, 'cli-r2.key')])).code).not.toBe(0);
-  const registered = await cli(['runners', 'register', 'cli-r2', '--segment', 'demo', '--public-key', join(dir, 'cli-r2.key.pub'), '--out', join(dir, 'cli-r2.token'), '--json']);
+  const registered = await cli([
+    'runners',
+    'register',
+    'cli-r2',
+    '--segment',
+    'demo',
+    '--public-key',
+    join(dir, 'cli-r2.key.pub'),
+    '--out',
+    join(dir, 'cli-r2.token'),
+    '--json',
+  ]);
   expect(registered.code).toBe(0);
   expect(JSON.parse(registered.stdout).keyId).toBe(runnerKeyId(createPublicKey(loadPrivateKey(readFileSync(join(dir, 'cli-r2.key'), 'utf8')))));
   // Its reports are heard: the key made on the runner is the one the control room knows.

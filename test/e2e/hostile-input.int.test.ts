@@ -20,19 +20,32 @@ let runnerToken: string;
 let routes: readonly RegisteredRoute[];
 let port: number;
 
-interface Answer { status: number; text: string }
+interface Answer {
+  status: number;
+  text: string;
+}
 
 /** A raw HTTP request: node:http does not normalise `..` in paths the way fetch does. */
 function raw(method: string, path: string, token: string | undefined, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({
-      host: '127.0.0.1', port, method, path,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }), ...headers },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }),
+          ...headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -61,10 +74,18 @@ function expectRefusal(answer: Answer, what: string): void {
   expect({ context, internals: /\bat .+:\d+:\d+|node_modules|\.ts:\d+|stack|ECONN|SELECT |INSERT /i.test(answer.text) }).toEqual({ context, internals: false });
 }
 
-const tokenFor = (route: RegisteredRoute): string | undefined => (route.permission === 'runner.api' ? runnerToken : route.permission === 'public' ? undefined : stack.adminToken);
+const tokenFor = (route: RegisteredRoute): string | undefined =>
+  route.permission === 'runner.api' ? runnerToken : route.permission === 'public' ? undefined : stack.adminToken;
 
 /** Plausible parameter values, so the part under test is what fails. */
-const VALID_PARAM: Record<string, string> = { id: randomUUID(), digest: `sha256:${'0'.repeat(64)}`, bot: 'hostile-bot', name: 'api_key', shot: '1', version: '1.0.0' };
+const VALID_PARAM: Record<string, string> = {
+  id: randomUUID(),
+  digest: `sha256:${'0'.repeat(64)}`,
+  bot: 'hostile-bot',
+  name: 'api_key',
+  shot: '1',
+  version: '1.0.0',
+};
 const fill = (url: string, override?: [string, string]): string =>
   url.replace(/:([A-Za-z0-9_]+)/g, (_, name: string) => (override && override[0] === name ? override[1] : encodeURIComponent(VALID_PARAM[name] ?? 'x')));
 
@@ -75,7 +96,9 @@ async function tableCounts(): Promise<Record<string, number>> {
   const db = new Client({ connectionString: stack.databaseUrl });
   await db.connect();
   try {
-    const tables = (await db.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'audit_events' ORDER BY 1")).rows;
+    const tables = (
+      await db.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'audit_events' ORDER BY 1")
+    ).rows;
     const counts: Record<string, number> = {};
     for (const { tablename } of tables) counts[tablename] = Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM "${tablename}"`)).rows[0]!.n);
     return counts;
@@ -106,8 +129,17 @@ afterAll(() => stack?.close());
 test('the route registry sees every route, and only large-payload routes have a large body limit', () => {
   expect(routes.length).toBeGreaterThan(15);
   expect(routes.filter((r) => r.permission === undefined)).toEqual([]);
-  const large = routes.filter((r) => r.bodyLimit > DEFAULT_BODY_LIMIT).map((r) => `${r.method} ${r.url}`).sort();
-  expect(large).toEqual(['POST /v1/batches', 'POST /v1/packages', 'POST /v1/runner/runs/:id/screenshots', 'POST /v1/runner/runs/:id/steps/complete', 'POST /v1/runs/batch']);
+  const large = routes
+    .filter((r) => r.bodyLimit > DEFAULT_BODY_LIMIT)
+    .map((r) => `${r.method} ${r.url}`)
+    .sort();
+  expect(large).toEqual([
+    'POST /v1/batches',
+    'POST /v1/packages',
+    'POST /v1/runner/runs/:id/screenshots',
+    'POST /v1/runner/runs/:id/steps/complete',
+    'POST /v1/runs/batch',
+  ]);
 });
 
 test('every route refuses hostile bodies, parameters and headers with a stable code, and nothing changes', async () => {
@@ -158,7 +190,9 @@ test('every route refuses hostile bodies, parameters and headers with a stable c
   expectRefusal(query, 'unknown query parameter');
 
   // Headers that reach us: bad idempotency keys and tickets are refused by name.
-  const badKey = await raw('POST', '/v1/runs', stack.adminToken, JSON.stringify({ bot: 'eligibility-check', input: {} }), { 'idempotency-key': '../../etc/passwd' });
+  const badKey = await raw('POST', '/v1/runs', stack.adminToken, JSON.stringify({ bot: 'eligibility-check', input: {} }), {
+    'idempotency-key': '../../etc/passwd',
+  });
   expectRefusal(badKey, 'Idempotency-Key with path characters');
   expect(JSON.parse(badKey.text).error.code).toBe('ORDERLY_E_IDEMPOTENCY_KEY_INVALID');
   for (const ticket of ['a b', '../x', 'x'.repeat(65), '\u00e9t\u00e9']) {
@@ -168,7 +202,9 @@ test('every route refuses hostile bodies, parameters and headers with a stable c
   // CR, LF, NUL and other control characters inside a header value never reach a route: Node's
   // parser refuses them and our handler answers in our format.
   for (const value of ['abc\rX-Injected: 1', 'abc\u0000def', 'abc\u0001def', 'abc\u007fdef']) {
-    const answer = await rawSocket(`POST /v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${stack.adminToken}\r\nIdempotency-Key: ${value}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`);
+    const answer = await rawSocket(
+      `POST /v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${stack.adminToken}\r\nIdempotency-Key: ${value}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
+    );
     expectRefusal(answer, `control character in a header: ${JSON.stringify(value)}`);
   }
   const oversizeHeader = await rawSocket(`GET /v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Orderly-Ticket: ${'a'.repeat(70_000)}\r\n\r\n`);

@@ -72,13 +72,19 @@ test('after a batch of runs no idempotency key is in Redis, in the logs or outsi
 
   for (const run of batch.body.runs as { id: string }[]) expect(await stack.waitForRun(run.id)).toMatchObject({ status: 'succeeded' });
   expect(await stack.waitForRun(failing.id)).toMatchObject({ status: 'dead_lettered' });
-  const refusal = await waitFor(async () => (await db.query<{ job_id: string }>('SELECT job_id FROM job_refusals WHERE run_id = $1', [copiedRun.id])).rows[0], 15_000, 'the refusal of the copied job');
+  const refusal = await waitFor(
+    async () => (await db.query<{ job_id: string }>('SELECT job_id FROM job_refusals WHERE run_id = $1', [copiedRun.id])).rows[0],
+    15_000,
+    'the refusal of the copied job',
+  );
   expect(refusal.job_id).toMatch(/^hmac:[a-f0-9]{32}$/);
 
   const keys = [1, 2, 3, 4, 5, 6, 7].map(key);
   // The runs table does hold them: the scan below would find a key if one leaked.
   expect((await db.query('SELECT count(*)::int AS n FROM runs WHERE idempotency_key = ANY($1)', [keys])).rows[0].n).toBe(7);
-  const tables = (await db.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'runs'")).rows.map((r) => r.tablename);
+  const tables = (await db.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'runs'")).rows.map(
+    (r) => r.tablename,
+  );
   const rows: string[] = [];
   for (const table of tables) rows.push(...(await db.query<{ j: string }>(`SELECT row_to_json(x)::text AS j FROM "${table}" x`)).rows.map((r) => r.j));
   const places = { redis: await redisText(), logs: stack.log.text(), 'other tables': rows.join('\n') };

@@ -35,7 +35,20 @@ function startRunnerProcess(extraEnv: Record<string, string> = {}): { child: Chi
 }
 
 test('every command has --help', async () => {
-  for (const args of [[], ['keys'], ['keys', 'generate'], ['keys', 'register'], ['bot'], ['bot', 'init'], ['bot', 'pack'], ['bot', 'publish'], ['run'], ['run', 'start'], ['run', 'show'], ['control-room', 'serve']]) {
+  for (const args of [
+    [],
+    ['keys'],
+    ['keys', 'generate'],
+    ['keys', 'register'],
+    ['bot'],
+    ['bot', 'init'],
+    ['bot', 'pack'],
+    ['bot', 'publish'],
+    ['run'],
+    ['run', 'start'],
+    ['run', 'show'],
+    ['control-room', 'serve'],
+  ]) {
     const res = await cli([...args, '--help']);
     expect({ args, code: res.code, usage: res.stdout.includes('Usage:') }).toEqual({ args, code: 0, usage: true });
   }
@@ -68,7 +81,21 @@ test('pack is deterministic, publish uploads, and a run started with --wait succ
   try {
     const input = join(stack.dataDir, 'input.json');
     writeFileSync(input, JSON.stringify({ portalUrl: stack.portal.url, memberId: 'ZZT100200303', dateOfBirth: '1900-07-04' }));
-    const run = await cli(['run', 'start', 'eligibility-check', '--input', input, '--wait', '--timeout', '60', '--json', '--idempotency-key', 'cli-run-1', '--reason', 'e2e test, synthetic member']);
+    const run = await cli([
+      'run',
+      'start',
+      'eligibility-check',
+      '--input',
+      input,
+      '--wait',
+      '--timeout',
+      '60',
+      '--json',
+      '--idempotency-key',
+      'cli-run-1',
+      '--reason',
+      'e2e test, synthetic member',
+    ]);
     expect(run.code).toBe(0);
     const view = JSON.parse(run.stdout);
     expect(view).toMatchObject({ status: 'succeeded', result: { coverage: 'Active' }, idempotencyKey: 'cli-run-1' });

@@ -25,23 +25,42 @@ let db: Client;
 function helloBot(version: string, name = 'promo-hello'): string {
   const dir = join(stack.dataDir, `${name}-${version}`);
   mkdirSync(join(dir, 'src'), { recursive: true });
-  writeFileSync(join(dir, 'bot.json'), JSON.stringify({
-    name, version, entry: 'src/index.ts', segments: ['demo', 'other', 'live'],
-    input: { type: 'object', properties: { ms: { type: 'integer', minimum: 0, maximum: 10000 } } }, hosts: [], timeoutSeconds: 30, attempts: 1,
-    contacts: { owner: 'Fake Owner', dataSteward: 'Fake Steward', securityContact: 'fake-security@example.test' },
-  }));
-  writeFileSync(join(dir, 'src', 'index.ts'), 'export default { orderlyBot: 1, async run({ input }: { input: { ms?: number } }) { await new Promise((r) => setTimeout(r, input.ms ?? 0)); return { hello: true }; } };\n');
+  writeFileSync(
+    join(dir, 'bot.json'),
+    JSON.stringify({
+      name,
+      version,
+      entry: 'src/index.ts',
+      segments: ['demo', 'other', 'live'],
+      input: { type: 'object', properties: { ms: { type: 'integer', minimum: 0, maximum: 10000 } } },
+      hosts: [],
+      timeoutSeconds: 30,
+      attempts: 1,
+      contacts: { owner: 'Fake Owner', dataSteward: 'Fake Steward', securityContact: 'fake-security@example.test' },
+    }),
+  );
+  writeFileSync(
+    join(dir, 'src', 'index.ts'),
+    'export default { orderlyBot: 1, async run({ input }: { input: { ms?: number } }) { await new Promise((r) => setTimeout(r, input.ms ?? 0)); return { hello: true }; } };\n',
+  );
   return dir;
 }
 
 /** Promotes as APPROVER, acknowledging the version's permission diff against prod as an approver would after reading it. */
 const promoteWith = async (name: string, version: string, request: { expiresInDays: number; ticket?: string }, now?: Date) => {
   const { diffDigest } = await stack.controlRoom.releases.permissions(name as BotName, version as BotVersion, now);
-  return stack.controlRoom.releases.promote(name as BotName, version as BotVersion, { channel: 'prod', ...request, acknowledgePermissions: diffDigest }, APPROVER, now);
+  return stack.controlRoom.releases.promote(
+    name as BotName,
+    version as BotVersion,
+    { channel: 'prod', ...request, acknowledgePermissions: diffDigest },
+    APPROVER,
+    now,
+  );
 };
 const promote = (name: string, version: string, now?: Date) => promoteWith(name, version, { expiresInDays: 1 }, now);
 
-const refusals = async (runId: string) => (await db.query<{ error_code: string }>('SELECT error_code FROM job_refusals WHERE run_id = $1', [runId])).rows.map((r) => r.error_code);
+const refusals = async (runId: string) =>
+  (await db.query<{ error_code: string }>('SELECT error_code FROM job_refusals WHERE run_id = $1', [runId])).rows.map((r) => r.error_code);
 
 /** The run ended refused by the runner with `code`: dead-lettered, never claimed, refusal recorded. */
 async function expectRefused(run: RunView, code: string): Promise<void> {
@@ -74,8 +93,15 @@ test('the control room refuses runs in a production segment for an unpromoted pa
   await stack.publish(helloBot('1.0.0'));
   const res = await stack.api('POST', '/v1/runs', { bot: 'promo-hello', version: '1.0.0', segment: 'live', input: {} });
   expect({ status: res.status, code: res.body.error.code }).toEqual({ status: 409, code: 'ORDERLY_E_RELEASE_MISSING' });
-  const listed = (await stack.api('GET', '/v1/packages')).body.packages.find((p: { name: string; version: string }) => p.name === 'promo-hello' && p.version === '1.0.0');
-  expect(listed).toMatchObject({ publishedBy: 'admin', channels: [], runnable: { dev: true, prod: false }, notRunnable: { dev: null, prod: 'ORDERLY_E_RELEASE_MISSING' } });
+  const listed = (await stack.api('GET', '/v1/packages')).body.packages.find(
+    (p: { name: string; version: string }) => p.name === 'promo-hello' && p.version === '1.0.0',
+  );
+  expect(listed).toMatchObject({
+    publishedBy: 'admin',
+    channels: [],
+    runnable: { dev: true, prod: false },
+    notRunnable: { dev: null, prod: 'ORDERLY_E_RELEASE_MISSING' },
+  });
 });
 
 test('separation of duties: the publisher cannot promote; another approver can, and the prod runner then runs it', async () => {
@@ -152,19 +178,28 @@ test('after its publisher key is revoked, a package the runner has cached and ru
   expect(revoked.body.revokedAt).toEqual(expect.any(String));
 
   await expectRefused(queued, 'ORDERLY_E_KEY_REVOKED');
-  const listed = (await stack.api('GET', '/v1/packages')).body.packages as { name: string; version: string; publisherKeyRevokedAt: string | null; runnable: object; notRunnable: { dev: string | null; prod: string | null } }[];
+  const listed = (await stack.api('GET', '/v1/packages')).body.packages as {
+    name: string;
+    version: string;
+    publisherKeyRevokedAt: string | null;
+    runnable: object;
+    notRunnable: { dev: string | null; prod: string | null };
+  }[];
   const mine = listed.filter((p) => p.name === 'promo-revoked');
   expect(mine.map((p) => p.version).sort()).toEqual(['2.0.0', '2.0.1', '2.0.2']);
   for (const pkg of mine) {
     expect({ version: pkg.version, runnable: pkg.runnable, notRunnable: pkg.notRunnable }).toEqual({
-      version: pkg.version, runnable: { dev: false, prod: false }, notRunnable: { dev: 'ORDERLY_E_KEY_REVOKED', prod: 'ORDERLY_E_KEY_REVOKED' },
+      version: pkg.version,
+      runnable: { dev: false, prod: false },
+      notRunnable: { dev: 'ORDERLY_E_KEY_REVOKED', prod: 'ORDERLY_E_KEY_REVOKED' },
     });
     expect(pkg.publisherKeyRevokedAt).toEqual(revoked.body.revokedAt);
   }
   // The packages of the other key are untouched.
   const others = listed.filter((p) => p.name !== 'promo-revoked');
   expect(others.length).toBeGreaterThan(0);
-  for (const pkg of others) expect({ name: pkg.name, revokedAt: pkg.publisherKeyRevokedAt, dev: pkg.notRunnable.dev }).toEqual({ name: pkg.name, revokedAt: null, dev: null });
+  for (const pkg of others)
+    expect({ name: pkg.name, revokedAt: pkg.publisherKeyRevokedAt, dev: pkg.notRunnable.dev }).toEqual({ name: pkg.name, revokedAt: null, dev: null });
   for (const segment of ['demo', 'other']) {
     const refused = await stack.api('POST', '/v1/runs', { bot: 'promo-revoked', version: '2.0.1', segment, input: {} });
     expect({ segment, status: refused.status, code: refused.body.error.code }).toEqual({ segment, status: 409, code: 'ORDERLY_E_KEY_REVOKED' });

@@ -24,10 +24,14 @@ beforeAll(async () => {
     vault: false,
     mapDatabaseUrl: throughCuttableLink((l) => (link = l)),
   });
-  redisClients = await waitFor(async () => {
-    const n = await redis.clients();
-    return n > 0 ? n : undefined;
-  }, 10_000, 'the control room to connect to Redis');
+  redisClients = await waitFor(
+    async () => {
+      const n = await redis.clients();
+      return n > 0 ? n : undefined;
+    },
+    10_000,
+    'the control room to connect to Redis',
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -48,10 +52,14 @@ async function readyz(): Promise<{ status: number; body: unknown; ms: number }> 
 
 const READY = { status: 200, body: { status: 'ready', database: 'ok', redis: 'ok' } };
 const backToReady = async () => {
-  const ready = await waitFor(async () => {
-    const probe = await readyz();
-    return probe.status === 200 ? probe : undefined;
-  }, 30_000, '/readyz to answer 200 again');
+  const ready = await waitFor(
+    async () => {
+      const probe = await readyz();
+      return probe.status === 200 ? probe : undefined;
+    },
+    30_000,
+    '/readyz to answer 200 again',
+  );
   // Every connection of the control room back, not only the one readiness asks on: a worker
   // still reconnecting when the control room closes would hold its close open.
   await waitFor(async () => ((await redis.clients()) >= redisClients ? true : undefined), 30_000, 'every Redis connection of the control room to be back');

@@ -22,13 +22,29 @@ beforeAll(async () => {
 afterAll(() => stack.close());
 
 const FORBIDDEN = [
-  INPUT.memberId, INPUT.fullName, INPUT.fullName.toUpperCase(), encodeURIComponent(INPUT.fullName), INPUT.dateOfBirth, '03/09/1900',
-  Buffer.from(INPUT.memberId).toString('base64'), API_KEY, Buffer.from(API_KEY).toString('base64'), '123-45-6789', 'testy.mcfake@example.test',
+  INPUT.memberId,
+  INPUT.fullName,
+  INPUT.fullName.toUpperCase(),
+  encodeURIComponent(INPUT.fullName),
+  INPUT.dateOfBirth,
+  '03/09/1900',
+  Buffer.from(INPUT.memberId).toString('base64'),
+  API_KEY,
+  Buffer.from(API_KEY).toString('base64'),
+  '123-45-6789',
+  'testy.mcfake@example.test',
   // Undeclared: found by the entity and pattern layers (issue 14).
-  'Quintavia', 'Okafor', '742 Evergreen', 'Springfield', 'March 3rd', 'Daviston',
+  'Quintavia',
+  'Okafor',
+  '742 Evergreen',
+  'Springfield',
+  'March 3rd',
+  'Daviston',
   // The fragments a cut or a split write would leave: the key's first 17 characters (its 18th is
   // where the 4,000-character cut falls), the rest of it, and the first half of the member id.
-  API_KEY.slice(0, 17), API_KEY.slice(17), INPUT.memberId.slice(0, 6),
+  API_KEY.slice(0, 17),
+  API_KEY.slice(17),
+  INPUT.memberId.slice(0, 6),
 ];
 
 test.each(['throw', 'reject'] as const)('a bot that leaks and then %ss: nothing of it leaves the run unmasked', async (mode) => {
@@ -88,7 +104,9 @@ test('screenshots, taken by the bot and on failure, are masked before they leave
   }
 
   for (const shot of list) {
-    const response = await fetch(`${stack.controlRoom.url}/v1/runs/${created.id}/screenshots/${shot.id}`, { headers: { authorization: `Bearer ${stack.adminToken}`, 'x-orderly-reason': 'integration test, synthetic data' } });
+    const response = await fetch(`${stack.controlRoom.url}/v1/runs/${created.id}/screenshots/${shot.id}`, {
+      headers: { authorization: `Bearer ${stack.adminToken}`, 'x-orderly-reason': 'integration test, synthetic data' },
+    });
     expect(response.headers.get('content-type')).toBe('image/png');
     const png = decodePng(Buffer.from(await response.arrayBuffer()));
     const channels = png.data.length / (png.width * png.height);

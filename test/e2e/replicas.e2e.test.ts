@@ -70,8 +70,13 @@ beforeAll(async () => {
   replicaA = stack.controlRoomProcess!;
   // Replica B: the same environment (database, Redis prefix, data and secrets directory), another port.
   env = {
-    ORDERLY_DATA_DIR: stack.dataDir, DATABASE_URL: stack.databaseUrl!, REDIS_URL: TEST_REDIS_URL, ORDERLY_QUEUE_PREFIX: stack.prefix,
-    ORDERLY_SEGMENTS: 'demo,other', ORDERLY_MAX_PACKAGE_BYTES: String(1024 * 1024), ...extra,
+    ORDERLY_DATA_DIR: stack.dataDir,
+    DATABASE_URL: stack.databaseUrl!,
+    REDIS_URL: TEST_REDIS_URL,
+    ORDERLY_QUEUE_PREFIX: stack.prefix,
+    ORDERLY_SEGMENTS: 'demo,other',
+    ORDERLY_MAX_PACKAGE_BYTES: String(1024 * 1024),
+    ...extra,
   };
   replicaB = await startControlRoomProcess(BIN, env);
   db = new Client({ connectionString: stack.databaseUrl });
@@ -87,10 +92,15 @@ afterAll(async () => {
   rmSync(secretDir, { recursive: true, force: true });
 });
 
-async function api(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function api(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const response = await fetch(`${url}${path}`, {
     method,
-    headers: { authorization: `Bearer ${stack.adminToken}`, 'x-orderly-reason': TEST_REASON, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${stack.adminToken}`,
+      'x-orderly-reason': TEST_REASON,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: response.status, body: await response.json().catch(() => undefined) };
@@ -123,64 +133,86 @@ async function deadLetter(url: string, label: string, n: number): Promise<string
     expect(res.status).toBe(201);
     ids.push(res.body.id as string);
   }
-  await waitFor(async () => {
-    const { rows } = await db.query<{ n: string }>("SELECT count(*) AS n FROM alert_outbox WHERE kind = 'run.dead_lettered' AND delivered_at IS NOT NULL AND body->>'runId' = ANY($1)", [ids]);
-    return Number(rows[0]!.n) === n ? true : undefined;
-  }, 120_000, `${label}: ${n} alerts delivered`);
+  await waitFor(
+    async () => {
+      const { rows } = await db.query<{ n: string }>(
+        "SELECT count(*) AS n FROM alert_outbox WHERE kind = 'run.dead_lettered' AND delivered_at IS NOT NULL AND body->>'runId' = ANY($1)",
+        [ids],
+      );
+      return Number(rows[0]!.n) === n ? true : undefined;
+    },
+    120_000,
+    `${label}: ${n} alerts delivered`,
+  );
   return ids;
 }
 
-test('two replicas: one leader; schedules fire once per time, alerts are sent once; the leader SIGKILLed, the other takes over', async () => {
-  const b = replicaB!;
-  expect(await leaderPids()).toEqual([replicaA.pid()]);
-  // The runner talks to replica B, which survives; reports flow through Redis to either replica.
-  await stack.startRunner({ concurrency: 2, env: { ORDERLY_CONTROL_ROOM_URL: b.url } });
+test(
+  'two replicas: one leader; schedules fire once per time, alerts are sent once; the leader SIGKILLed, the other takes over',
+  async () => {
+    const b = replicaB!;
+    expect(await leaderPids()).toEqual([replicaA.pid()]);
+    // The runner talks to replica B, which survives; reports flow through Redis to either replica.
+    await stack.startRunner({ concurrency: 2, env: { ORDERLY_CONTROL_ROOM_URL: b.url } });
 
-  const created = await api(replicaA.url, 'POST', '/v1/schedules', { bot: 'no-browser', input: {}, name: 'replicas-every-second', everySeconds: 1 });
-  expect(created.status).toBe(201);
-  const scheduleId = created.body.id as string;
-  await waitFor(async () => ((await scheduledRuns(b.url, scheduleId)).length >= 4 ? true : undefined), 60_000, 'four scheduled runs');
+    const created = await api(replicaA.url, 'POST', '/v1/schedules', { bot: 'no-browser', input: {}, name: 'replicas-every-second', everySeconds: 1 });
+    expect(created.status).toBe(201);
+    const scheduleId = created.body.id as string;
+    await waitFor(async () => ((await scheduledRuns(b.url, scheduleId)).length >= 4 ? true : undefined), 60_000, 'four scheduled runs');
 
-  // Alerts raised while both replicas send: each delivered once (the senders claim rows).
-  const before = await deadLetter(b.url, 'replicas-both', 3);
+    // Alerts raised while both replicas send: each delivered once (the senders claim rows).
+    const before = await deadLetter(b.url, 'replicas-both', 3);
 
-  // The leader dies; B takes the lock within its poll interval.
-  const headsBefore = Number((await db.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM audit_heads')).rows[0]!.seq ?? 0);
-  await replicaA.kill();
-  const killedAt = Date.now();
-  await waitFor(async () => ((await leaderPids()).join() === String(b.pid()) ? true : undefined), 30_000, 'replica B to lead');
+    // The leader dies; B takes the lock within its poll interval.
+    const headsBefore = Number((await db.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM audit_heads')).rows[0]!.seq ?? 0);
+    await replicaA.kill();
+    const killedAt = Date.now();
+    await waitFor(async () => ((await leaderPids()).join() === String(b.pid()) ? true : undefined), 30_000, 'replica B to lead');
 
-  // Leader-only tasks continue on B: the audit head is signed past what A signed.
-  const after = await deadLetter(b.url, 'replicas-after-kill', 2);
-  await waitFor(async () => {
-    const { rows } = await db.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM audit_heads');
-    return Number(rows[0]!.seq ?? 0) > headsBefore ? true : undefined;
-  }, 30_000, 'an audit head signed by the new leader');
-  // Schedules continue: fires after the kill, made into runs that succeed.
-  await waitFor(async () => {
+    // Leader-only tasks continue on B: the audit head is signed past what A signed.
+    const after = await deadLetter(b.url, 'replicas-after-kill', 2);
+    await waitFor(
+      async () => {
+        const { rows } = await db.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM audit_heads');
+        return Number(rows[0]!.seq ?? 0) > headsBefore ? true : undefined;
+      },
+      30_000,
+      'an audit head signed by the new leader',
+    );
+    // Schedules continue: fires after the kill, made into runs that succeed.
+    await waitFor(
+      async () => {
+        const runs = await scheduledRuns(b.url, scheduleId);
+        return runs.filter((r) => fireTime(r) > killedAt + 2000 && r.status === 'succeeded').length >= 3 ? true : undefined;
+      },
+      90_000,
+      'scheduled runs after the kill',
+    );
+    expect((await api(b.url, 'POST', `/v1/schedules/${scheduleId}/pause`)).status).toBe(200);
+
+    // Once per fire time: one run per fire time, each run a single attempt that succeeded (or is still going).
     const runs = await scheduledRuns(b.url, scheduleId);
-    return runs.filter((r) => fireTime(r) > killedAt + 2000 && r.status === 'succeeded').length >= 3 ? true : undefined;
-  }, 90_000, 'scheduled runs after the kill');
-  expect((await api(b.url, 'POST', `/v1/schedules/${scheduleId}/pause`)).status).toBe(200);
+    const times = runs.map(fireTime);
+    expect(new Set(times).size).toBe(times.length);
+    const { rows: fires } = await db.query<{ n: string; distinct_keys: string }>(
+      'SELECT count(*) AS n, count(DISTINCT idempotency_key) AS distinct_keys FROM runs WHERE idempotency_key LIKE $1',
+      [`schedule-${scheduleId}-%`],
+    );
+    expect(Number(fires[0]!.n)).toBe(Number(fires[0]!.distinct_keys));
+    expect(
+      runs.filter((r) => r.status !== 'succeeded' && r.status !== 'waiting' && r.status !== 'active').map((r) => ({ status: r.status, key: r.idempotencyKey })),
+    ).toEqual([]);
+    expect(runs.filter((r) => r.status === 'succeeded').every((r) => r.attempts === 1)).toBe(true);
 
-  // Once per fire time: one run per fire time, each run a single attempt that succeeded (or is still going).
-  const runs = await scheduledRuns(b.url, scheduleId);
-  const times = runs.map(fireTime);
-  expect(new Set(times).size).toBe(times.length);
-  const { rows: fires } = await db.query<{ n: string; distinct_keys: string }>(
-    'SELECT count(*) AS n, count(DISTINCT idempotency_key) AS distinct_keys FROM runs WHERE idempotency_key LIKE $1', [`schedule-${scheduleId}-%`],
-  );
-  expect(Number(fires[0]!.n)).toBe(Number(fires[0]!.distinct_keys));
-  expect(runs.filter((r) => r.status !== 'succeeded' && r.status !== 'waiting' && r.status !== 'active').map((r) => ({ status: r.status, key: r.idempotencyKey }))).toEqual([]);
-  expect(runs.filter((r) => r.status === 'succeeded').every((r) => r.attempts === 1)).toBe(true);
-
-  // Every dead-letter alert reached the receiver exactly once, before and after the kill.
-  const deadLetterDeliveries = receiver.deliveries.filter((d) => d.kind === 'run.dead_lettered');
-  const perRun = Object.fromEntries([...before, ...after].map((id) => [id, deadLetterDeliveries.filter((d) => d.runId === id).length]));
-  expect(perRun).toEqual(Object.fromEntries([...before, ...after].map((id) => [id, 1])));
-  const ids = receiver.deliveries.map((d) => d.id);
-  expect(new Set(ids).size).toBe(ids.length);
-}, TEST_TIMEOUT_MS);
+    // Every dead-letter alert reached the receiver exactly once, before and after the kill.
+    const deadLetterDeliveries = receiver.deliveries.filter((d) => d.kind === 'run.dead_lettered');
+    const perRun = Object.fromEntries([...before, ...after].map((id) => [id, deadLetterDeliveries.filter((d) => d.runId === id).length]));
+    expect(perRun).toEqual(Object.fromEntries([...before, ...after].map((id) => [id, 1])));
+    const ids = receiver.deliveries.map((d) => d.id);
+    expect(new Set(ids).size).toBe(ids.length);
+  },
+  TEST_TIMEOUT_MS,
+);
 
 test('a replica whose key material differs from the database exits with ORDERLY_E_KEYS_MISMATCH', async () => {
   const fingerprints = async () => (await db.query<{ name: string; fingerprint: string }>('SELECT name, fingerprint FROM key_fingerprints ORDER BY name')).rows;
@@ -190,7 +222,15 @@ test('a replica whose key material differs from the database exits with ORDERLY_
   try {
     // Another data directory: another secrets directory, so freshly made keys.
     const child = spawn(BIN, ['control-room', 'serve'], {
-      env: { PATH: process.env.PATH, HOME: otherDataDir, ORDERLY_LOG_LEVEL: 'warn', ...env, ORDERLY_DATA_DIR: otherDataDir, ORDERLY_PORT: '0', ORDERLY_HOST: '127.0.0.1' },
+      env: {
+        PATH: process.env.PATH,
+        HOME: otherDataDir,
+        ORDERLY_LOG_LEVEL: 'warn',
+        ...env,
+        ORDERLY_DATA_DIR: otherDataDir,
+        ORDERLY_PORT: '0',
+        ORDERLY_HOST: '127.0.0.1',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -198,7 +238,11 @@ test('a replica whose key material differs from the database exits with ORDERLY_
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect({ code, stdout, stderr: stderr.trim().split('\n') }).toEqual({ code: 1, stdout: '', stderr: [expect.stringMatching(/^orderly: ORDERLY_E_KEYS_MISMATCH: .*\(at_rest, data_key, job_signer, release, report_sealing\)/)] });
+    expect({ code, stdout, stderr: stderr.trim().split('\n') }).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: [expect.stringMatching(/^orderly: ORDERLY_E_KEYS_MISMATCH: .*\(at_rest, data_key, job_signer, release, report_sealing\)/)],
+    });
     // Nothing it did changed the recorded fingerprints.
     expect(await fingerprints()).toEqual(recorded);
   } finally {

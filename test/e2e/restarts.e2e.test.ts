@@ -42,10 +42,14 @@ async function waitForSucceeded(stack: Stack, n: number): Promise<void> {
 
 /** Every run of the batch ends succeeded, exactly once each, and the ledger saw each key once. */
 async function expectBatchDoneOnce(stack: Stack, created: RunView[], label: string): Promise<void> {
-  const runs = await waitFor(async () => {
-    const all = await statuses(stack);
-    return all.length >= RUNS && all.every((r) => isTerminal(r.status) || r.status === 'dead_lettered') ? all : undefined;
-  }, 120_000, 'every run to end');
+  const runs = await waitFor(
+    async () => {
+      const all = await statuses(stack);
+      return all.length >= RUNS && all.every((r) => isTerminal(r.status) || r.status === 'dead_lettered') ? all : undefined;
+    },
+    120_000,
+    'every run to end',
+  );
   expect(runs.map((r) => r.id).sort()).toEqual(created.map((r) => r.id).sort());
   expect(runs.filter((r) => r.status !== 'succeeded').map((r) => ({ status: r.status, error: r.error?.code }))).toEqual([]);
   const counts = ledger.counts();
@@ -67,14 +71,18 @@ describe('Redis restarted from its append-only file in the middle of a batch', (
     await redis?.close();
   });
 
-  test('every run ends succeeded, none lost or repeated', async () => {
-    const created = await startBatch(stack, 'redis-restart');
-    await waitForSucceeded(stack, 3);
-    await redis.kill();
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    await redis.start();
-    await expectBatchDoneOnce(stack, created, 'redis-restart');
-  }, TEST_TIMEOUT_MS);
+  test(
+    'every run ends succeeded, none lost or repeated',
+    async () => {
+      const created = await startBatch(stack, 'redis-restart');
+      await waitForSucceeded(stack, 3);
+      await redis.kill();
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await redis.start();
+      await expectBatchDoneOnce(stack, created, 'redis-restart');
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
 
 describe('the control room restarted while reports are flowing', () => {
@@ -87,12 +95,16 @@ describe('the control room restarted while reports are flowing', () => {
     await stack?.close();
   });
 
-  test('reports written while it was down are consumed when it returns', async () => {
-    const created = await startBatch(stack, 'control-room-restart');
-    await waitForSucceeded(stack, 3);
-    await stack.restartControlRoom();
-    await expectBatchDoneOnce(stack, created, 'control-room-restart');
-  }, TEST_TIMEOUT_MS);
+  test(
+    'reports written while it was down are consumed when it returns',
+    async () => {
+      const created = await startBatch(stack, 'control-room-restart');
+      await waitForSucceeded(stack, 3);
+      await stack.restartControlRoom();
+      await expectBatchDoneOnce(stack, created, 'control-room-restart');
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
 
 describe('the database unreachable for a while', () => {
@@ -112,15 +124,19 @@ describe('the database unreachable for a while', () => {
     await link?.close();
   });
 
-  test('runs end in a correct state, none duplicated or missing; the API answers 503 meanwhile', async () => {
-    const created = await startBatch(stack, 'database-outage');
-    await waitForSucceeded(stack, 3);
-    link!.cut();
-    const during = await stack.api('GET', `/v1/runs/${created[0]!.id}`);
-    expect(during.status).toBe(503);
-    expect(during.body.error.code).toBe('ORDERLY_E_DEPENDENCY_UNAVAILABLE');
-    await new Promise((resolve) => setTimeout(resolve, 3000));
-    link!.restore();
-    await expectBatchDoneOnce(stack, created, 'database-outage');
-  }, TEST_TIMEOUT_MS);
+  test(
+    'runs end in a correct state, none duplicated or missing; the API answers 503 meanwhile',
+    async () => {
+      const created = await startBatch(stack, 'database-outage');
+      await waitForSucceeded(stack, 3);
+      link!.cut();
+      const during = await stack.api('GET', `/v1/runs/${created[0]!.id}`);
+      expect(during.status).toBe(503);
+      expect(during.body.error.code).toBe('ORDERLY_E_DEPENDENCY_UNAVAILABLE');
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      link!.restore();
+      await expectBatchDoneOnce(stack, created, 'database-outage');
+    },
+    TEST_TIMEOUT_MS,
+  );
 });

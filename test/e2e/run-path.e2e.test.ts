@@ -39,13 +39,20 @@ test('a published bot runs in Chromium and its result is recorded; no PHI in Red
   const logs = await stack.api('GET', `/v1/runs/${created.id}/logs`);
   expect(logs.body.lines.map((l: { msg: string }) => l.msg)).toContainEqual(expect.stringContaining('eligibility checked'));
 
-  for (const [where, text] of [['redis', await dumpRedis(stack.redis, stack.prefix)], ['database', await dumpDatabase(stack.databaseUrl!)], ['process logs', stack.log.text()]] as const) {
+  for (const [where, text] of [
+    ['redis', await dumpRedis(stack.redis, stack.prefix)],
+    ['database', await dumpDatabase(stack.databaseUrl!)],
+    ['process logs', stack.log.text()],
+  ] as const) {
     expect({ where, leaked: text.includes(MEMBER.memberId) || text.includes(MEMBER.dateOfBirth) }).toEqual({ where, leaked: false });
   }
 });
 
 test('an unknown member is a business failure: not retried', async () => {
-  const created = await stack.startRun({ bot: 'eligibility-check', input: { portalUrl: stack.portal.url, memberId: 'ZZT999999999', dateOfBirth: '1900-12-31' } });
+  const created = await stack.startRun({
+    bot: 'eligibility-check',
+    input: { portalUrl: stack.portal.url, memberId: 'ZZT999999999', dateOfBirth: '1900-12-31' },
+  });
   const run = await stack.waitForRun(created.id);
   expect(run.status).toBe('failed');
   expect(run.attempts).toBe(1);
@@ -92,17 +99,29 @@ describe('jobs that did not come from the control room', () => {
 
   // job_refusals keeps job ids as keyed hashes (they may be idempotency keys): the test holds the data key.
   const dataKey = () => Buffer.from(readFileSync(join(stack.dataDir, 'secrets', 'data.key'), 'utf8').trim(), 'base64');
-  const refusals = async (jobId: string) => (await db.query('SELECT error_code, run_id, reason FROM job_refusals WHERE job_id = $1', [keyedHasher(dataKey())(jobId)])).rows;
+  const refusals = async (jobId: string) =>
+    (await db.query('SELECT error_code, run_id, reason FROM job_refusals WHERE job_id = $1', [keyedHasher(dataKey())(jobId)])).rows;
 
   test('a job pushed straight into Redis is refused, reported and never run', async () => {
     const before = stack.portal.stats().eligibilityChecks;
     await queue.add('run', { envelope: { payloadType: 'x', payload: 'eyJ2IjoxfQ==', signatures: [{ keyid: 'k', sig: 'c2ln' }] } }, { jobId: 'forged-plain' });
     await queue.add('run', { runId: 'anything', input: MEMBER }, { jobId: 'forged-raw' });
     const attacker = loadPrivateKey(generateSigningKeyPair().privateKeyPem);
-    const victim = await stack.startRun({ bot: 'eligibility-check', input: { portalUrl: stack.portal.url, ...MEMBER }, segment: 'demo', idempotencyKey: 'forged-victim' });
+    const victim = await stack.startRun({
+      bot: 'eligibility-check',
+      input: { portalUrl: stack.portal.url, ...MEMBER },
+      segment: 'demo',
+      idempotencyKey: 'forged-victim',
+    });
     const forgedPayload = {
-      v: 1, runId: victim.id, jobId: `job-${'f'.repeat(32)}`, segment: 'demo', bot: { name: 'eligibility-check', version: '1.0.0', digest: victim.digest },
-      publisherKeyId: 'a'.repeat(64), issuedAt: new Date().toISOString(), notAfter: new Date(Date.now() + 60_000).toISOString(),
+      v: 1,
+      runId: victim.id,
+      jobId: `job-${'f'.repeat(32)}`,
+      segment: 'demo',
+      bot: { name: 'eligibility-check', version: '1.0.0', digest: victim.digest },
+      publisherKeyId: 'a'.repeat(64),
+      issuedAt: new Date().toISOString(),
+      notAfter: new Date(Date.now() + 60_000).toISOString(),
     };
     await queue.add('run', { envelope: signEnvelope(JOB_PAYLOAD_TYPE, Buffer.from(JSON.stringify(forgedPayload)), attacker) }, { jobId: 'forged-signed' });
     for (const jobId of ['forged-plain', 'forged-raw', 'forged-signed']) {
@@ -116,12 +135,22 @@ describe('jobs that did not come from the control room', () => {
   /** A control-room-signed job for `run`, as the control room would sign it, with a job id of its own. */
   function genuineJob(run: { id: string; bot: string; version: string; digest: string }, segment: string, publisherKeyId: string, ttlMs: number) {
     const signingKey = loadPrivateKey(readFileSync(join(stack.dataDir, 'secrets', 'signing.key'), 'utf8'));
-    return signJob({
-      v: 1, runId: run.id as never, jobId: `job-${'0'.repeat(32)}`, segment: segment as never, bot: { name: run.bot as never, version: run.version as never, digest: run.digest as never },
-      publisherKeyId: publisherKeyId as never, issuedAt: new Date(Date.now() - 120_000).toISOString(), notAfter: new Date(Date.now() + ttlMs).toISOString(),
-    }, signingKey);
+    return signJob(
+      {
+        v: 1,
+        runId: run.id as never,
+        jobId: `job-${'0'.repeat(32)}`,
+        segment: segment as never,
+        bot: { name: run.bot as never, version: run.version as never, digest: run.digest as never },
+        publisherKeyId: publisherKeyId as never,
+        issuedAt: new Date(Date.now() - 120_000).toISOString(),
+        notAfter: new Date(Date.now() + ttlMs).toISOString(),
+      },
+      signingKey,
+    );
   }
-  const publisherKeyOf = async (bot: string) => (await stack.api('GET', '/v1/packages')).body.packages.find((p: { name: string }) => p.name === bot).publisherKeyId as string;
+  const publisherKeyOf = async (bot: string) =>
+    (await stack.api('GET', '/v1/packages')).body.packages.find((p: { name: string }) => p.name === bot).publisherKeyId as string;
   /** The run's own job, taken off its queue before any runner serves that queue. */
   async function takeOwnJob(segment: string, runId: string): Promise<void> {
     const own = new Queue(runQueueName(segment as never), { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
@@ -158,16 +187,28 @@ describe('jobs that did not come from the control room', () => {
     const copied = `copied-${run.id}`;
     await queue.add('run', genuineJob(run, 'other', await publisherKeyOf('sleepy'), 60_000), { jobId: copied });
     const [row] = await waitFor(async () => ((await refusals(copied)).length ? refusals(copied) : undefined), 15_000, 'the refusal of the copied job');
-    expect(row).toMatchObject({ error_code: 'ORDERLY_E_JOB_WRONG_SEGMENT', run_id: run.id, reason: expect.stringMatching(/^security: refused by a runner of segment demo for a run of another segment; the run was left untouched/) });
+    expect(row).toMatchObject({
+      error_code: 'ORDERLY_E_JOB_WRONG_SEGMENT',
+      run_id: run.id,
+      reason: expect.stringMatching(/^security: refused by a runner of segment demo for a run of another segment; the run was left untouched/),
+    });
     // The security event is written after the refusal row and before anything could touch the run.
-    const security = await waitFor(async () => {
-      const rows = (await db.query("SELECT actor FROM audit_events WHERE action = 'security.job_crossed_segments' AND target = $1", [run.id])).rows;
-      return rows.length ? rows : undefined;
-    }, 15_000, 'the security event');
+    const security = await waitFor(
+      async () => {
+        const rows = (await db.query("SELECT actor FROM audit_events WHERE action = 'security.job_crossed_segments' AND target = $1", [run.id])).rows;
+        return rows.length ? rows : undefined;
+      },
+      15_000,
+      'the security event',
+    );
     expect(security).toEqual([{ actor: 'runner:demo' }]);
     expect((await stack.api('GET', `/v1/runs/${run.id}`)).body).toMatchObject({ status: 'waiting', attempts: 0 });
     // Its own segment's runner still runs it (the sleepy bot then times out, as it always does).
     await stack.startRunner({ segment: 'other' });
-    expect(await stack.waitForRun(run.id)).toMatchObject({ status: 'dead_lettered', attempts: 1, error: expect.objectContaining({ code: 'ORDERLY_E_BOT_TIMEOUT' }) });
+    expect(await stack.waitForRun(run.id)).toMatchObject({
+      status: 'dead_lettered',
+      attempts: 1,
+      error: expect.objectContaining({ code: 'ORDERLY_E_BOT_TIMEOUT' }),
+    });
   });
 });

@@ -108,7 +108,18 @@ test('no way out: Redis, the control room, Vault, the database, unlisted and pri
     'private address': 'http://10.20.30.40:80',
     metadata: 'http://169.254.169.254/latest/meta-data/',
   };
-  const { run, seen } = await runBot('hostile-escape', { portalUrl: stack.portal.url, targets: JSON.stringify(targets), redirectUrl, unlistedUrl, files: files.join(','), hostPids: [process.pid, process.ppid].join(',') }, 120_000);
+  const { run, seen } = await runBot(
+    'hostile-escape',
+    {
+      portalUrl: stack.portal.url,
+      targets: JSON.stringify(targets),
+      redirectUrl,
+      unlistedUrl,
+      files: files.join(','),
+      hostPids: [process.pid, process.ppid].join(','),
+    },
+    120_000,
+  );
   expect({ status: run.status, error: run.error }).toEqual({ status: 'succeeded', error: undefined });
   const out = run.result as Record<string, string>;
   for (const name of Object.keys(targets)) {
@@ -118,7 +129,16 @@ test('no way out: Redis, the control room, Vault, the database, unlisted and pri
   // The egress proxy answers with its code; the listed portal is reachable through it.
   expect(out['fetch redis']).toBe('REFUSED:ORDERLY_E_EGRESS_REFUSED');
   expect(out['fetch listed portal']).toMatch(/^REACHED:200/);
-  for (const probe of ['fetch redirect to unlisted', 'dns lookup', 'dns resolve', 'udp 10.0.0.1:53', 'createRequire ioredis', 'debugProcess others', 'context.request to unlisted', 'websocket to unlisted']) {
+  for (const probe of [
+    'fetch redirect to unlisted',
+    'dns lookup',
+    'dns resolve',
+    'udp 10.0.0.1:53',
+    'createRequire ioredis',
+    'debugProcess others',
+    'context.request to unlisted',
+    'websocket to unlisted',
+  ]) {
     expect({ probe, outcome: out[probe]!.slice(0, 8) }).toEqual({ probe, outcome: 'REFUSED:' });
   }
   for (const path of files) expect({ path, outcome: out[`read ${path}`]!.slice(0, 8) }).toEqual({ path, outcome: 'REFUSED:' });
@@ -141,13 +161,17 @@ test.each([
   ['memory', 'ORDERLY_E_SANDBOX_LIMIT', 'memory'],
   ['big-write', 'ORDERLY_E_SANDBOX_LIMIT', 'file-size'],
   ['busy-loop', 'ORDERLY_E_BOT_TIMEOUT', undefined],
-])('a %s ends with %s, the runner survives and the next run succeeds', async (mode, code, limit) => {
-  const { run, seen } = await runBot('hostile-limits', { mode }, 90_000);
-  expect({ status: run.status, code: run.error?.code }).toEqual({ status: 'dead_lettered', code });
-  if (limit) expect(run.error?.details).toMatchObject({ limit });
-  expectNothingOfTheVictim(seen);
-  await victim();
-}, 180_000);
+])(
+  'a %s ends with %s, the runner survives and the next run succeeds',
+  async (mode, code, limit) => {
+    const { run, seen } = await runBot('hostile-limits', { mode }, 90_000);
+    expect({ status: run.status, code: run.error?.code }).toEqual({ status: 'dead_lettered', code });
+    if (limit) expect(run.error?.details).toMatchObject({ limit });
+    expectNothingOfTheVictim(seen);
+    await victim();
+  },
+  180_000,
+);
 
 test('a detached child dies with its sandbox', async () => {
   const { run } = await runBot('hostile-limits', { mode: 'detached-child' });

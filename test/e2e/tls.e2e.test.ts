@@ -31,31 +31,60 @@ function makeCertificates(dir: string): typeof certs {
   writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
   const issue = (name: string, cn: string, ca: string, ext: string) => {
     openssl(dir, 'req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-    openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '1', '-extfile', ext);
+    openssl(
+      dir,
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      `${ca}.crt`,
+      '-CAkey',
+      `${ca}.key`,
+      '-CAcreateserial',
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '1',
+      '-extfile',
+      ext,
+    );
   };
   issue('server', 'localhost', 'ca', 'server.ext');
   issue('runner', 'runner-demo', 'ca', 'client.ext');
   issue('stranger', 'runner-demo', 'stranger-ca', 'client.ext');
   const at = (f: string) => join(dir, f);
   return {
-    ca: at('ca.crt'), serverCert: at('server.crt'), serverKey: at('server.key'), runnerCert: at('runner.crt'), runnerKey: at('runner.key'),
-    strangerCert: at('stranger.crt'), strangerKey: at('stranger.key'),
+    ca: at('ca.crt'),
+    serverCert: at('server.crt'),
+    serverKey: at('server.key'),
+    runnerCert: at('runner.crt'),
+    runnerKey: at('runner.key'),
+    strangerCert: at('stranger.crt'),
+    strangerKey: at('stranger.key'),
   };
 }
 
 /** JSON over HTTPS trusting the test CA (the global fetch cannot be given a CA). */
-function https(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; protocol: string | null }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function https(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; protocol: string | null }> {
   return new Promise((resolve, reject) => {
-    const req = request(new URL(path, origin), {
-      method, ca: readFileSync(certs.ca), headers: { authorization: `Bearer ${stack.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    }, (res) => {
-      const protocol = (res.socket as import('node:tls').TLSSocket).getProtocol();
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null'), protocol });
-      });
-    });
+    const req = request(
+      new URL(path, origin),
+      {
+        method,
+        ca: readFileSync(certs.ca),
+        headers: { authorization: `Bearer ${stack.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      },
+      (res) => {
+        const protocol = (res.socket as import('node:tls').TLSSocket).getProtocol();
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null'), protocol });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
@@ -110,6 +139,10 @@ test('people need no client certificate; runner routes need one from the client 
   expect(digestOf(Buffer.from(fetched.archive, 'base64'))).toBe(packed.digest);
   await expect(runner.packageRelease(`sha256:${'0'.repeat(64)}` as PackageDigest)).rejects.toMatchObject({ code: 'ORDERLY_E_NOT_FOUND' });
   // A client certificate is not a credential by itself: the runner token is still required.
-  const noToken = httpControlRoomClient(stack.controlRoom.url, 'orderly_not-a-real-runner-token', { ca, cert: readFileSync(certs.runnerCert), key: readFileSync(certs.runnerKey) });
+  const noToken = httpControlRoomClient(stack.controlRoom.url, 'orderly_not-a-real-runner-token', {
+    ca,
+    cert: readFileSync(certs.runnerCert),
+    key: readFileSync(certs.runnerKey),
+  });
   await expect(noToken.packageRelease(packed.digest)).rejects.toMatchObject({ code: 'ORDERLY_E_UNAUTHENTICATED' });
 });

@@ -42,10 +42,21 @@ async function connect(stack: Stack): Promise<Client> {
   return db;
 }
 const attemptRows = async (db: Client, runId: string) =>
-  (await db.query<{ attempt: number; outcome: string | null; code: string | null }>("SELECT attempt, outcome, error->>'code' AS code FROM run_attempts WHERE run_id = $1 ORDER BY attempt", [runId])).rows;
+  (
+    await db.query<{ attempt: number; outcome: string | null; code: string | null }>(
+      "SELECT attempt, outcome, error->>'code' AS code FROM run_attempts WHERE run_id = $1 ORDER BY attempt",
+      [runId],
+    )
+  ).rows;
 const auditRows = async (db: Client, action: string, target: string) =>
-  (await db.query<{ outcome: string; details: Record<string, unknown> }>('SELECT outcome, details FROM audit_events WHERE action = $1 AND target = $2 ORDER BY seq', [action, target])).rows;
-const queueOf = (stack: Stack, segment: string) => new Queue(runQueueName(segment as SegmentName), { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
+  (
+    await db.query<{ outcome: string; details: Record<string, unknown> }>(
+      'SELECT outcome, details FROM audit_events WHERE action = $1 AND target = $2 ORDER BY seq',
+      [action, target],
+    )
+  ).rows;
+const queueOf = (stack: Stack, segment: string) =>
+  new Queue(runQueueName(segment as SegmentName), { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
 
 describe("the control room's sweep", () => {
   let stack: Stack;
@@ -66,7 +77,12 @@ describe("the control room's sweep", () => {
   test('a waiting run whose job never reached Redis is queued by the sweep and then runs once', async () => {
     // No runner serves `other` yet: the run waits with its job queued.
     const key = 'sweep-never-queued-1';
-    const created = await stack.startRun({ bot: 'dlq-flaky', segment: 'other', idempotencyKey: key, input: { targetUrl: `${ledger.url}/record`, memberId: 'ZZT000000001' } });
+    const created = await stack.startRun({
+      bot: 'dlq-flaky',
+      segment: 'other',
+      idempotencyKey: key,
+      input: { targetUrl: `${ledger.url}/record`, memberId: 'ZZT000000001' },
+    });
     const queue = queueOf(stack, 'other');
     queues.push(queue);
     const jobId = await waitFor(() => runJobId(queue, created.id).catch(() => undefined), 10_000, 'the job to be queued');
@@ -76,10 +92,14 @@ describe("the control room's sweep", () => {
     await db.query('UPDATE runs SET enqueued_at = NULL WHERE id = $1', [created.id]);
     expect(await queue.getJob(jobId)).toBeUndefined();
 
-    const requeued = await waitFor(async () => {
-      const rows = await db.query<{ enqueued_at: Date | null }>('SELECT enqueued_at FROM runs WHERE id = $1', [created.id]);
-      return rows.rows[0]?.enqueued_at ? queue.getJob(jobId) : undefined;
-    }, SWEEP_WAIT_MS, 'the sweep to queue the run');
+    const requeued = await waitFor(
+      async () => {
+        const rows = await db.query<{ enqueued_at: Date | null }>('SELECT enqueued_at FROM runs WHERE id = $1', [created.id]);
+        return rows.rows[0]?.enqueued_at ? queue.getJob(jobId) : undefined;
+      },
+      SWEEP_WAIT_MS,
+      'the sweep to queue the run',
+    );
     expect(requeued?.id).toBe(jobId);
     expect((await stack.api('GET', `/v1/runs/${created.id}`)).body.status).toBe('waiting');
 
@@ -97,7 +117,10 @@ describe("the control room's sweep", () => {
     const newest = listed.at(-1)!;
     expect(Date.parse(newest.expiresAt) - Date.parse(newest.createdAt)).toBeGreaterThanOrEqual(19_000);
     expect(Date.parse(newest.expiresAt) - Date.parse(newest.createdAt)).toBeLessThanOrEqual(21_000);
-    const read = () => fetch(`${stack.controlRoom.url}/v1/runs/${created.id}/screenshots/${newest.id}`, { headers: { authorization: `Bearer ${stack.adminToken}`, 'x-orderly-reason': 'integration test, synthetic data' } });
+    const read = () =>
+      fetch(`${stack.controlRoom.url}/v1/runs/${created.id}/screenshots/${newest.id}`, {
+        headers: { authorization: `Bearer ${stack.adminToken}`, 'x-orderly-reason': 'integration test, synthetic data' },
+      });
     // Served while it is kept (unless this machine took its whole retention to get here).
     if (Date.now() < Date.parse(newest.expiresAt) - 1000) expect((await read()).status).toBe(200);
 
@@ -133,7 +156,9 @@ describe('a late report from an attempt that was replaced', () => {
     // `orderly runner start` in a process group of its own, so SIGSTOP reaches the runner and its bot host.
     child = spawn(join(BIN, 'orderly'), ['runner', 'start', '--segment', 'demo'], {
       env: runnerProcessEnv(stack, 'late-runner-1', FAST_TAKEOVER),
-      cwd: stack.dataDir, stdio: 'ignore', detached: true,
+      cwd: stack.dataDir,
+      stdio: 'ignore',
+      detached: true,
     });
     const pid = child.pid!;
     const key = 'late-report-1';
@@ -193,21 +218,32 @@ describe('a dead letter requeued while a runner still holds its old job', () => 
     let taken = false;
     try {
       const jobId = await waitFor(() => runJobId(queue, created.id).catch(() => undefined), 10_000, 'the job to be queued');
-      const worker: Worker = new Worker(runQueueName('other' as SegmentName), async (): Promise<void> => {
-        taken = true;
-        await held;
-        // It takes no other job (the fresh one is for a real runner), and fails this one as a
-        // runner fails a job with no attempts left.
-        void worker.close();
-        throw new UnrecoverableError('the final attempt failed');
-      }, { connection: { url: TEST_REDIS_URL, maxRetriesPerRequest: null }, prefix: stack.prefix });
+      const worker: Worker = new Worker(
+        runQueueName('other' as SegmentName),
+        async (): Promise<void> => {
+          taken = true;
+          await held;
+          // It takes no other job (the fresh one is for a real runner), and fails this one as a
+          // runner fails a job with no attempts left.
+          void worker.close();
+          throw new UnrecoverableError('the final attempt failed');
+        },
+        { connection: { url: TEST_REDIS_URL, maxRetriesPerRequest: null }, prefix: stack.prefix },
+      );
       holder = worker;
       await waitFor(async () => (taken && (await queue.getJobState(jobId)) === 'active' ? true : undefined), 10_000, 'the job to be held');
       // The run as the control room records it once that final report is consumed.
-      await db.query("UPDATE runs SET status = 'dead_lettered', finished_at = now(), error = $2 WHERE id = $1", [created.id, JSON.stringify({ code: 'ORDERLY_E_BOT_FAILED', message: 'target answered 500', retryable: true, details: {} })]);
+      await db.query("UPDATE runs SET status = 'dead_lettered', finished_at = now(), error = $2 WHERE id = $1", [
+        created.id,
+        JSON.stringify({ code: 'ORDERLY_E_BOT_FAILED', message: 'target answered 500', retryable: true, details: {} }),
+      ]);
 
       const refused = await stack.api('POST', `/v1/dlq/${created.id}/requeue`, { reason: 'target fixed' });
-      expect({ status: refused.status, code: refused.body.error.code, retryable: refused.body.error.retryable }).toEqual({ status: 409, code: 'ORDERLY_E_JOB_LOCKED', retryable: true });
+      expect({ status: refused.status, code: refused.body.error.code, retryable: refused.body.error.retryable }).toEqual({
+        status: 409,
+        code: 'ORDERLY_E_JOB_LOCKED',
+        retryable: true,
+      });
       expect((await stack.api('GET', `/v1/runs/${created.id}`)).body.status).toBe('dead_lettered');
       expect(await queue.getJobState(jobId)).toBe('active');
       expect((await auditRows(db, 'dlq.requeue', `run:${created.id}`)).filter((e) => e.outcome === 'success')).toEqual([]);
@@ -251,10 +287,14 @@ describe('a runner shut down past its grace period', () => {
     await first.close();
     const closedAfter = Date.now() - closing;
     expect(closedAfter).toBeGreaterThanOrEqual(4500); // it waited out the grace
-    const attempt1 = await waitFor(async () => {
-      const rows = await attemptRows(db, created.id);
-      return rows[0]?.outcome ? rows : undefined;
-    }, 20_000, 'attempt 1 to be recorded');
+    const attempt1 = await waitFor(
+      async () => {
+        const rows = await attemptRows(db, created.id);
+        return rows[0]?.outcome ? rows : undefined;
+      },
+      20_000,
+      'attempt 1 to be recorded',
+    );
     expect(attempt1[0]).toMatchObject({ attempt: 1, outcome: 'failed' });
     const run = (await stack.api('GET', `/v1/runs/${created.id}`)).body;
     expect(run.status).not.toBe('dead_lettered');
@@ -264,7 +304,8 @@ describe('a runner shut down past its grace period', () => {
     const ended = await stack.waitForRun(created.id, undefined, 60_000);
     expect(ended).toMatchObject({ status: 'succeeded', attempts: 2, result: { finished: true } });
     expect((await attemptRows(db, created.id)).map((r) => r.outcome)).toEqual(['failed', 'succeeded']);
-    const lines = (await db.query<{ attempt: number; msg: string }>('SELECT attempt, msg FROM run_logs WHERE run_id = $1 ORDER BY attempt, seq', [created.id])).rows;
+    const lines = (await db.query<{ attempt: number; msg: string }>('SELECT attempt, msg FROM run_logs WHERE run_id = $1 ORDER BY attempt, seq', [created.id]))
+      .rows;
     expect(lines.filter((l) => l.msg.includes('work started')).map((l) => l.attempt)).toEqual([1, 2]);
     expect(lines.filter((l) => l.msg.includes('work finished')).map((l) => l.attempt)).toEqual([2]);
   }, 120_000);

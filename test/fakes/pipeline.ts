@@ -4,14 +4,34 @@
 import { generateKeyPairSync, KeyObject, randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import {
-  BotManifest, ClaimAnswer, ClaimResponse, createLogger, ErrorBody, errorBody, JobPayload, LogLine, OrderlyError, RenewResponse, signJob, StepBeginResponse,
+  BotManifest,
+  ClaimAnswer,
+  ClaimResponse,
+  createLogger,
+  ErrorBody,
+  errorBody,
+  JobPayload,
+  LogLine,
+  OrderlyError,
+  RenewResponse,
+  signJob,
+  StepBeginResponse,
 } from '@orderly/shared';
 import type { ErrorCode, Logger } from '@orderly/shared';
 import type { HostRun } from '../../runner/src/bot-host/protocol';
 import type { CredentialLease } from '../../runner/src/credentials/lease';
 import type { VerifiedBot } from '../../runner/src/packages/cache';
 import type { PipelineDeps } from '../../runner/src/pipeline/attempt';
-import type { CancellationPort, ControlRoomPort, CredentialLeaser, PackagePort, ReportPort, RunOutcomeReport, RunSandbox, SandboxPort } from '../../runner/src/pipeline/ports';
+import type {
+  CancellationPort,
+  ControlRoomPort,
+  CredentialLeaser,
+  PackagePort,
+  ReportPort,
+  RunOutcomeReport,
+  RunSandbox,
+  SandboxPort,
+} from '../../runner/src/pipeline/ports';
 import type { HostOutcome, RunEvents } from '../../runner/src/sandbox/sandbox';
 
 export const SEGMENT = 'demo' as PipelineDeps['segment'];
@@ -42,7 +62,11 @@ export function jobPayload(overrides: Partial<JobPayload> = {}): JobPayload {
     runId: randomUUID() as JobPayload['runId'],
     jobId: `job-${randomBytes(16).toString('hex')}`,
     segment: SEGMENT,
-    bot: { name: 'fake-bot' as JobPayload['bot']['name'], version: '1.0.0' as JobPayload['bot']['version'], digest: fakeDigest() as JobPayload['bot']['digest'] },
+    bot: {
+      name: 'fake-bot' as JobPayload['bot']['name'],
+      version: '1.0.0' as JobPayload['bot']['version'],
+      digest: fakeDigest() as JobPayload['bot']['digest'],
+    },
     publisherKeyId: randomBytes(32).toString('hex') as JobPayload['publisherKeyId'],
     issuedAt: new Date(now).toISOString(),
     notAfter: new Date(now + 60_000).toISOString(),
@@ -154,8 +178,12 @@ export class FakePackages implements PackagePort {
 /** What a fake bot does in its sandbox: emit events, then end with an outcome. */
 export type FakeBot = (request: Omit<HostRun, 'type'>, events: RunEvents, sandbox: FakeSandbox) => Promise<HostOutcome>;
 
-export const succeeds = (result: unknown = { eligible: true }): FakeBot => async () => ({ ok: true, result });
-export const fails = (code: ErrorCode, message = 'the fake bot failed'): FakeBot => async () => ({ ok: false, error: errorBody(code, message) });
+export const succeeds =
+  (result: unknown = { eligible: true }): FakeBot =>
+  async () => ({ ok: true, result });
+export const fails =
+  (code: ErrorCode, message = 'the fake bot failed'): FakeBot =>
+  async () => ({ ok: false, error: errorBody(code, message) });
 /** A bot that runs until it is aborted, then ends as an aborted bot does. */
 export const runsUntilAborted: FakeBot = (_request, _events, sandbox) =>
   new Promise((resolve) => sandbox.onAbort(() => resolve({ ok: false, error: errorBody('ORDERLY_E_BOT_TIMEOUT', 'the bot was aborted') })));
@@ -166,7 +194,10 @@ export class FakeSandbox implements RunSandbox {
   destroyed = 0;
   private abortListeners: Array<() => void> = [];
 
-  constructor(readonly slot: number, private readonly bot: FakeBot) {}
+  constructor(
+    readonly slot: number,
+    private readonly bot: FakeBot,
+  ) {}
 
   onAbort(listener: () => void): void {
     this.abortListeners.push(listener);
@@ -190,7 +221,10 @@ export class FakeSandboxPool implements SandboxPort {
   readonly made: FakeSandbox[] = [];
   readonly acquired: number[] = [];
   failAcquire: Error | undefined;
-  constructor(public bot: FakeBot = succeeds(), readonly size = 1) {}
+  constructor(
+    public bot: FakeBot = succeeds(),
+    readonly size = 1,
+  ) {}
   async acquire(slot: number): Promise<FakeSandbox> {
     this.acquired.push(slot);
     if (this.failAcquire) throw this.failAcquire;
@@ -231,7 +265,15 @@ export class FakeReports implements ReportPort {
   async logs(_runId: string, _attempt: number, lines: LogLine[]): Promise<void> {
     this.logBatches.push(lines);
   }
-  async finished(runId: string, attempt: number, outcome: RunOutcomeReport, final: boolean, _durationMs: number, lines: LogLine[], fence?: string): Promise<void> {
+  async finished(
+    runId: string,
+    attempt: number,
+    outcome: RunOutcomeReport,
+    final: boolean,
+    _durationMs: number,
+    lines: LogLine[],
+    fence?: string,
+  ): Promise<void> {
     const failure = this.failFinished.shift();
     if (failure) throw failure;
     this.finishedReports.push({ runId, attempt, outcome, final, lines, fence });

@@ -117,7 +117,13 @@ export function startDemoPortal(options: { port?: number; host?: string; credent
           if (key) byIdempotencyKey[key] = (byIdempotencyKey[key] ?? 0) + 1;
           const member = findMember(form.get('memberId') ?? '', form.get('dateOfBirth') ?? '');
           if (!member) return send(200, page('Eligibility result', '<p id="not-found">No member matches this member ID and date of birth.</p>'));
-          send(200, page('Eligibility result', `<dl><dt>Coverage</dt><dd id="coverage-status">${member.coverage}</dd><dt>Plan</dt><dd id="plan">${escape(member.plan)}</dd></dl>`));
+          send(
+            200,
+            page(
+              'Eligibility result',
+              `<dl><dt>Coverage</dt><dd id="coverage-status">${member.coverage}</dd><dt>Plan</dt><dd id="plan">${escape(member.plan)}</dd></dl>`,
+            ),
+          );
         },
         () => send(413, page('Error', '<p>Bad request</p>')),
       );
@@ -147,7 +153,11 @@ export function startDemoPortal(options: { port?: number; host?: string; credent
       resolve({
         url: `http://127.0.0.1:${port}`,
         stats: () => ({ eligibilityChecks, byIdempotencyKey: { ...byIdempotencyKey }, logins, failedLogins, claimSubmissions: { ...claimSubmissions } }),
-        close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+        close: () =>
+          new Promise<void>((r) => {
+            server.closeAllConnections();
+            server.close(() => r());
+          }),
       });
     });
   });

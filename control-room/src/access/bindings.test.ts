@@ -10,7 +10,8 @@ test('a binding is a role, or a run role in one segment; anything else grants no
   expect(parseBinding('operator')).toEqual({ role: 'operator', segment: null });
   expect(parseBinding('operator@dev')).toEqual({ role: 'operator', segment: seg('dev') });
   expect(parseBinding('developer@dev-2')).toEqual({ role: 'developer', segment: 'dev-2' });
-  for (const bad of ['security@dev', 'approver@prod', 'admin@dev', 'operator@', 'operator@Dev', 'root', '@dev', 'operator@dev@prod']) expect(parseBinding(bad)).toBeUndefined();
+  for (const bad of ['security@dev', 'approver@prod', 'admin@dev', 'operator@', 'operator@Dev', 'root', '@dev', 'operator@dev@prod'])
+    expect(parseBinding(bad)).toBeUndefined();
   expect(bindingsOf(['operator@dev', 'nonsense'])).toEqual([{ role: 'operator', segment: seg('dev') }]);
   expect(permissionsOf(['nonsense']).size).toBe(0);
 });

@@ -16,7 +16,15 @@ export interface Binding {
 
 /** Permissions whose objects live in one segment: only these are narrowed by a scoped binding. */
 export const SEGMENT_PERMISSIONS: ReadonlySet<Permission> = new Set<Permission>([
-  'runs.create', 'runs.create.dev', 'runs.read', 'runs.read_phi', 'runs.read_phi.dev', 'runs.cancel', 'dlq.read', 'dlq.manage', 'schedules.manage',
+  'runs.create',
+  'runs.create.dev',
+  'runs.read',
+  'runs.read_phi',
+  'runs.read_phi.dev',
+  'runs.cancel',
+  'dlq.read',
+  'dlq.manage',
+  'schedules.manage',
 ]);
 
 /** Roles a binding may scope to a segment: those whose work is about runs. */

@@ -63,9 +63,7 @@ export interface Principal {
 }
 
 export type PrincipalCredential =
-  | { kind: 'bootstrap' }
-  | { kind: 'session'; sessionHash: string; csrfHash: string; steppedUpAt: number | null }
-  | { kind: 'token'; tokenId: string };
+  { kind: 'bootstrap' } | { kind: 'session'; sessionHash: string; csrfHash: string; steppedUpAt: number | null } | { kind: 'token'; tokenId: string };
 
 /** All a runner identity may do: the runner API of its own segment. */
 export const RUNNER_PERMISSIONS: ReadonlySet<Permission> = new Set(['runner.api']);

@@ -23,7 +23,10 @@ export function readReason(request: FastifyRequest): string {
 export function checkReason(given: string): string {
   const text = given.trim();
   if (text.length < 3 || text.length > 200 || [...text].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
-    throw new OrderlyError('ORDERLY_E_REASON_REQUIRED', `reading a run's input, result, logs or screenshots needs a reason (3-200 characters) in the X-Orderly-Reason header (CLI: --reason)`);
+    throw new OrderlyError(
+      'ORDERLY_E_REASON_REQUIRED',
+      `reading a run's input, result, logs or screenshots needs a reason (3-200 characters) in the X-Orderly-Reason header (CLI: --reason)`,
+    );
   }
   return reasons.redact(text);
 }
@@ -51,11 +54,21 @@ export function assertReadsPhi(request: FastifyRequest, run: { id: string; segme
   const principal = request.principal;
   if (canIn(principal, 'runs.read_phi', run.segment)) return;
   if (canIn(principal, 'runs.read_phi.dev', run.segment) && !prodSegments.includes(run.segment as SegmentName)) return;
-  throw new OrderlyError('ORDERLY_E_FORBIDDEN', `reading this run's PHI needs the runs.read_phi permission in segment ${run.segment}`, { permission: 'runs.read_phi', segment: run.segment });
+  throw new OrderlyError('ORDERLY_E_FORBIDDEN', `reading this run's PHI needs the runs.read_phi permission in segment ${run.segment}`, {
+    permission: 'runs.read_phi',
+    segment: run.segment,
+  });
 }
 
 /** Records one PHI read: who, which run and part, and why. Written before the answer leaves. */
-export async function auditPhiRead(audit: AuditLog, request: FastifyRequest, run: { id: string; segment: string }, part: PhiPart, reason: string, extra: Record<string, string | number> = {}): Promise<void> {
+export async function auditPhiRead(
+  audit: AuditLog,
+  request: FastifyRequest,
+  run: { id: string; segment: string },
+  part: PhiPart,
+  reason: string,
+  extra: Record<string, string | number> = {},
+): Promise<void> {
   await audit.append({
     actor: request.principal?.actor ?? 'anonymous',
     action: 'run.read_phi',
@@ -79,7 +92,10 @@ export interface PhiReadView {
 }
 
 /** The review of PHI reads (`GET /v1/access/phi-reads`): newest first, filtered by time, actor or run. */
-export async function listPhiReads(db: Db, filter: { since?: string | undefined; until?: string | undefined; actor?: string | undefined; runId?: string | undefined; limit: number }): Promise<PhiReadView[]> {
+export async function listPhiReads(
+  db: Db,
+  filter: { since?: string | undefined; until?: string | undefined; actor?: string | undefined; runId?: string | undefined; limit: number },
+): Promise<PhiReadView[]> {
   const rows = await db.query<{ seq: string; at: Date; actor: string; target: string; request_id: string | null; details: Record<string, unknown> }>(
     `SELECT seq, at, actor, target, request_id, details FROM audit_events
      WHERE action = 'run.read_phi' AND ($1::timestamptz IS NULL OR at >= $1) AND ($2::timestamptz IS NULL OR at < $2)
@@ -89,7 +105,13 @@ export async function listPhiReads(db: Db, filter: { since?: string | undefined;
   );
   const text = (v: unknown) => (typeof v === 'string' ? v : null);
   return rows.map((r) => ({
-    seq: Number(r.seq), at: r.at.toISOString(), actor: r.actor, runId: r.target.replace(/^run:/, ''),
-    segment: text(r.details.segment), part: text(r.details.part), reason: text(r.details.reason), requestId: r.request_id,
+    seq: Number(r.seq),
+    at: r.at.toISOString(),
+    actor: r.actor,
+    runId: r.target.replace(/^run:/, ''),
+    segment: text(r.details.segment),
+    part: text(r.details.part),
+    reason: text(r.details.reason),
+    requestId: r.request_id,
   }));
 }

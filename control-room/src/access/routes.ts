@@ -21,12 +21,19 @@ const PhiReadsQuery = z.strictObject({
  * rejects, with a fresh second factor) and the review of PHI reads (auditors).
  */
 export function accessRoutes(app: FastifyInstance, access: AccessRequests, db: Db): void {
-  app.get('/v1/access/requests', { config: { permission: 'users.manage' } }, async (request) => ({ requests: await access.list(parseRequest(ListRequestsQuery, request.query, 'query').status) }));
-  for (const [verb, decision] of [['approve', 'approved'], ['reject', 'rejected']] as const) {
+  app.get('/v1/access/requests', { config: { permission: 'users.manage' } }, async (request) => ({
+    requests: await access.list(parseRequest(ListRequestsQuery, request.query, 'query').status),
+  }));
+  for (const [verb, decision] of [
+    ['approve', 'approved'],
+    ['reject', 'rejected'],
+  ] as const) {
     app.post(`/v1/access/requests/:id/${verb}`, { config: { permission: 'users.manage', stepUp: true } }, async (request) => {
       if (!request.principal) throw new OrderlyError('ORDERLY_E_UNAUTHENTICATED', 'a valid credential is required');
       return access.decide(request.principal, parseRequest(RequestId, request.params, 'path').id, decision);
     });
   }
-  app.get('/v1/access/phi-reads', { config: { permission: 'audit.read' } }, async (request) => ({ reads: await listPhiReads(db, parseRequest(PhiReadsQuery, request.query, 'query')) }));
+  app.get('/v1/access/phi-reads', { config: { permission: 'audit.read' } }, async (request) => ({
+    reads: await listPhiReads(db, parseRequest(PhiReadsQuery, request.query, 'query')),
+  }));
 }

@@ -25,12 +25,18 @@ describe('alert signature', () => {
     const signature = signAlert(secret, ts, body);
     expect(verifyAlertSignature(secret, { timestamp: String(ts), signature }, `${body} `, { now })).toEqual({ ok: false, reason: 'mismatch' });
     expect(verifyAlertSignature(secret, { timestamp: String(ts - 1), signature }, body, { now })).toEqual({ ok: false, reason: 'mismatch' });
-    expect(verifyAlertSignature(Buffer.from('another-synthetic-secret-value'), { timestamp: String(ts), signature }, body, { now })).toEqual({ ok: false, reason: 'mismatch' });
+    expect(verifyAlertSignature(Buffer.from('another-synthetic-secret-value'), { timestamp: String(ts), signature }, body, { now })).toEqual({
+      ok: false,
+      reason: 'mismatch',
+    });
   });
 
   test('an old delivery (a replay) is refused even with a valid MAC', () => {
     const old = ts - 3600;
-    expect(verifyAlertSignature(secret, { timestamp: String(old), signature: signAlert(secret, old, body) }, body, { now })).toEqual({ ok: false, reason: 'stale' });
+    expect(verifyAlertSignature(secret, { timestamp: String(old), signature: signAlert(secret, old, body) }, body, { now })).toEqual({
+      ok: false,
+      reason: 'stale',
+    });
     expect(verifyAlertSignature(secret, { timestamp: undefined, signature: 'v1=00' }, body, { now })).toEqual({ ok: false, reason: 'missing' });
   });
 
@@ -63,7 +69,9 @@ describe('alert configuration', () => {
 
   test('a webhook URL needs a secret file; the threshold defaults to 15 minutes', () => {
     expect(() => loadControlRoomConfig({ ORDERLY_ALERT_WEBHOOK_URL: 'https://alerts.example.test/hook' })).toThrow(/ORDERLY_ALERT_WEBHOOK_SECRET_FILE/);
-    expect(() => loadControlRoomConfig({ ORDERLY_ALERT_WEBHOOK_URL: 'not a url', ORDERLY_ALERT_WEBHOOK_SECRET_FILE: 'x' })).toThrow(/ORDERLY_ALERT_WEBHOOK_URL/);
+    expect(() => loadControlRoomConfig({ ORDERLY_ALERT_WEBHOOK_URL: 'not a url', ORDERLY_ALERT_WEBHOOK_SECRET_FILE: 'x' })).toThrow(
+      /ORDERLY_ALERT_WEBHOOK_URL/,
+    );
     expect(() => loadControlRoomConfig({ ORDERLY_ALERT_QUEUE_AGE_SECONDS: '0' })).toThrow(/ORDERLY_ALERT_QUEUE_AGE_SECONDS/);
     expect(loadControlRoomConfig({}).alerts).toEqual({ webhookUrl: undefined, secretFile: undefined, queueAgeSeconds: 900 });
   });

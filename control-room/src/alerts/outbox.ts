@@ -4,11 +4,40 @@ import { Db, Queryable } from '../db/db';
 
 /** What an alert says. No PHI: ids, names, codes and counts only. */
 export const AlertBody = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('run.dead_lettered'), runId: z.string(), bot: z.string(), segment: z.string(), errorCode: z.string().nullable(), attempts: z.number() }),
-  z.object({ kind: z.literal('queue.age'), segment: z.string(), queue: z.string(), oldestWaitingSeconds: z.number(), waiting: z.number(), thresholdSeconds: z.number() }),
+  z.object({
+    kind: z.literal('run.dead_lettered'),
+    runId: z.string(),
+    bot: z.string(),
+    segment: z.string(),
+    errorCode: z.string().nullable(),
+    attempts: z.number(),
+  }),
+  z.object({
+    kind: z.literal('queue.age'),
+    segment: z.string(),
+    queue: z.string(),
+    oldestWaitingSeconds: z.number(),
+    waiting: z.number(),
+    thresholdSeconds: z.number(),
+  }),
   // A sensitive identity change waits for a second security person (access/requests.ts).
-  z.object({ kind: z.literal('access.requested'), requestId: z.string(), request: z.enum(['grant_roles', 'register_runner']), target: z.string(), roles: z.array(z.string()), segment: z.string().nullable(), requestedBy: z.string() }),
-  z.object({ kind: z.literal('compliance.check_failed'), reportId: z.string(), reportDigest: z.string(), checkId: z.string(), controlId: z.string(), result: z.string() }),
+  z.object({
+    kind: z.literal('access.requested'),
+    requestId: z.string(),
+    request: z.enum(['grant_roles', 'register_runner']),
+    target: z.string(),
+    roles: z.array(z.string()),
+    segment: z.string().nullable(),
+    requestedBy: z.string(),
+  }),
+  z.object({
+    kind: z.literal('compliance.check_failed'),
+    reportId: z.string(),
+    reportDigest: z.string(),
+    checkId: z.string(),
+    controlId: z.string(),
+    result: z.string(),
+  }),
 ]);
 export type AlertBody = z.infer<typeof AlertBody>;
 
@@ -39,10 +68,26 @@ export class AlertOutbox {
 
   private async insert(q: Queryable, dedupeKey: string, body: AlertBody): Promise<void> {
     if (!this.configured) {
-      this.log.warn({ alert: body.kind, ...('runId' in body ? { runId: body.runId } : 'requestId' in body ? { requestId: body.requestId } : 'segment' in body ? { segment: body.segment } : { checkId: body.checkId }) }, 'alert raised (no webhook configured)');
+      this.log.warn(
+        {
+          alert: body.kind,
+          ...('runId' in body
+            ? { runId: body.runId }
+            : 'requestId' in body
+              ? { requestId: body.requestId }
+              : 'segment' in body
+                ? { segment: body.segment }
+                : { checkId: body.checkId }),
+        },
+        'alert raised (no webhook configured)',
+      );
       return;
     }
-    await q.query('INSERT INTO alert_outbox (kind, dedupe_key, body) VALUES ($1, $2, $3) ON CONFLICT (dedupe_key) DO NOTHING', [body.kind, dedupeKey, JSON.stringify(body)]);
+    await q.query('INSERT INTO alert_outbox (kind, dedupe_key, body) VALUES ($1, $2, $3) ON CONFLICT (dedupe_key) DO NOTHING', [
+      body.kind,
+      dedupeKey,
+      JSON.stringify(body),
+    ]);
   }
 
   /** A sensitive identity change is pending (call inside the transaction that recorded it). */
@@ -57,11 +102,21 @@ export class AlertOutbox {
 
   /** A run has just been dead-lettered (call inside the transaction that moved it). */
   async deadLettered(tx: Queryable, runId: string, errorCode: string | null): Promise<void> {
-    const rows = await tx.query<{ bot_name: string; segment: string; attempts: number; requeues: number }>('SELECT bot_name, segment, attempts, requeues FROM runs WHERE id = $1', [runId]);
+    const rows = await tx.query<{ bot_name: string; segment: string; attempts: number; requeues: number }>(
+      'SELECT bot_name, segment, attempts, requeues FROM runs WHERE id = $1',
+      [runId],
+    );
     const run = rows[0];
     if (!run) return;
     // One alert per arrival in the DLQ: a requeued run that dead-letters again alerts again.
-    await this.insert(tx, `dead_letter:${runId}:${run.requeues}`, { kind: 'run.dead_lettered', runId, bot: run.bot_name, segment: run.segment, errorCode, attempts: run.attempts });
+    await this.insert(tx, `dead_letter:${runId}:${run.requeues}`, {
+      kind: 'run.dead_lettered',
+      runId,
+      bot: run.bot_name,
+      segment: run.segment,
+      errorCode,
+      attempts: run.attempts,
+    });
   }
 
   /**
@@ -99,7 +154,12 @@ export class AlertOutbox {
       delivered: Number(counts?.delivered ?? 0),
       oldestPendingAt: counts?.oldest ? counts.oldest.toISOString() : null,
       undelivered: undelivered.map((r) => ({
-        id: String(r.id), kind: r.kind, attempts: r.attempts, lastError: r.last_error, nextAttemptAt: r.next_attempt_at.toISOString(), createdAt: r.created_at.toISOString(),
+        id: String(r.id),
+        kind: r.kind,
+        attempts: r.attempts,
+        lastError: r.last_error,
+        nextAttemptAt: r.next_attempt_at.toISOString(),
+        createdAt: r.created_at.toISOString(),
       })),
     };
   }

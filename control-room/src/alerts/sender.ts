@@ -47,7 +47,10 @@ export class AlertSender {
     const tick = () => {
       if (this.stopped) return;
       this.running = this.deliverDue()
-        .then(() => undefined, (err: Error) => this.deps.log.warn({ err: { message: err.message } }, 'alert delivery pass failed'))
+        .then(
+          () => undefined,
+          (err: Error) => this.deps.log.warn({ err: { message: err.message } }, 'alert delivery pass failed'),
+        )
         .finally(() => {
           if (!this.stopped) this.timer = setTimeout(tick, this.deps.pollMs ?? 1000);
         });
@@ -103,7 +106,10 @@ export class AlertSender {
       failure = e.name === 'TimeoutError' ? 'timeout' : (e.cause?.code ?? 'network error');
     }
     if (failure === undefined) {
-      await this.deps.db.query('UPDATE alert_outbox SET delivered_at = now(), last_attempt_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1', [id]);
+      await this.deps.db.query(
+        'UPDATE alert_outbox SET delivered_at = now(), last_attempt_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = $1',
+        [id],
+      );
       this.deps.log.info({ alertId: id, kind: row.kind, attempts: row.attempts + 1 }, 'alert delivered');
       return true;
     }
@@ -119,7 +125,14 @@ export class AlertSender {
       // alert shows as failing in GET /v1/alerts until it gets through.
       this.deps.log.error(fields, 'alert delivery keeps failing; still retrying');
       if (attempts === FAILING_AFTER_ATTEMPTS) {
-        await this.deps.audit.append({ actor: 'control-room', action: 'alert.delivery_failing', target: `alert:${id}`, outcome: 'failure', details: { kind: row.kind, attempts, failure } })
+        await this.deps.audit
+          .append({
+            actor: 'control-room',
+            action: 'alert.delivery_failing',
+            target: `alert:${id}`,
+            outcome: 'failure',
+            details: { kind: row.kind, attempts, failure },
+          })
           .catch((err: Error) => this.deps.log.warn({ err: { message: err.message } }, 'audit append failed'));
       }
     } else {

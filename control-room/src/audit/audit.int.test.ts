@@ -7,7 +7,15 @@ import { migrate } from '../db/migrations';
 import { AUDIT_GENESIS_HASH, AuditLog, verifyAuditChain } from './audit';
 
 /** The audit log on both databases: a serialised hash chain, and a table that refuses UPDATE, DELETE and TRUNCATE. */
-const event = (i: number) => ({ actor: 'admin', action: 'credential.rotate', target: `bot-${i % 3}/api_key`, outcome: 'success' as const, requestId: `req-${i}`, sourceIp: '127.0.0.1', details: { version: i } });
+const event = (i: number) => ({
+  actor: 'admin',
+  action: 'credential.rotate',
+  target: `bot-${i % 3}/api_key`,
+  outcome: 'success' as const,
+  requestId: `req-${i}`,
+  sourceIp: '127.0.0.1',
+  details: { version: i },
+});
 
 async function exercise(db: Db, concurrent: number): Promise<void> {
   await migrate(db);

@@ -8,7 +8,17 @@ test('canonical JSON sorts keys at every depth and drops undefined', () => {
 });
 
 test('the hash covers the previous hash and every field of the event', () => {
-  const base = { at: '2026-01-01T00:00:00.000Z', actor: 'admin', action: 'credential.set', target: 'bot/name', outcome: 'success' as const, sourceIp: null, requestId: 'r', details: { version: 1 }, prevHash: AUDIT_GENESIS_HASH };
+  const base = {
+    at: '2026-01-01T00:00:00.000Z',
+    actor: 'admin',
+    action: 'credential.set',
+    target: 'bot/name',
+    outcome: 'success' as const,
+    sourceIp: null,
+    requestId: 'r',
+    details: { version: 1 },
+    prevHash: AUDIT_GENESIS_HASH,
+  };
   const h = auditHash(AUDIT_GENESIS_HASH, base);
   expect(h).toMatch(/^[0-9a-f]{64}$/);
   expect(auditHash('1'.repeat(64), base)).not.toBe(h);

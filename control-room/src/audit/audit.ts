@@ -16,11 +16,18 @@ import { Db, Queryable, Transaction } from '../db/db';
  */
 
 /** What one expiry removed: bounds and counts only (for the disposal record). */
-export interface ExpiredPrefix { count: number; firstSeq: number; throughSeq: number; firstAt: Date; lastAt: Date; before: string; retentionDays: number }
+export interface ExpiredPrefix {
+  count: number;
+  firstSeq: number;
+  throughSeq: number;
+  firstAt: Date;
+  lastAt: Date;
+  before: string;
+  retentionDays: number;
+}
 
 /** The hash the first event follows. */
 export const AUDIT_GENESIS_HASH = '0'.repeat(64);
-
 
 /** `denied`: the caller was not authenticated or not allowed (401/403); `failure`: any other refusal or error. */
 export const AUDIT_OUTCOMES = ['success', 'failure', 'denied'] as const;
@@ -35,7 +42,10 @@ export const AuditEvent = z.strictObject({
   /** Who or what acted: `admin`, `runner:<segment>`, later a user id. */
   actor: z.string().min(1).max(200),
   /** Dotted verb: `credential.set`, `credential.rotate`. */
-  action: z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/).max(100),
+  action: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/)
+    .max(100),
   /** What was acted on, e.g. `<bot>/<credential>`. */
   target: z.string().min(1).max(300),
   outcome: z.enum(AUDIT_OUTCOMES),
@@ -77,8 +87,14 @@ interface AuditRow {
 /** The hashed content of an event: everything but its sequence number and its own hash. */
 function hashedContent(r: Omit<AuditRecord, 'seq' | 'hash' | 'prevHash'>): string {
   return canonicalJson({
-    at: r.at, actor: r.actor, action: r.action, target: r.target, outcome: r.outcome,
-    sourceIp: r.sourceIp, requestId: r.requestId, details: r.details,
+    at: r.at,
+    actor: r.actor,
+    action: r.action,
+    target: r.target,
+    outcome: r.outcome,
+    sourceIp: r.sourceIp,
+    requestId: r.requestId,
+    details: r.details,
   });
 }
 
@@ -88,8 +104,17 @@ export function auditHash(prevHash: string, event: Omit<AuditRecord, 'seq' | 'ha
 }
 
 const toRecord = (r: AuditRow): AuditRecord => ({
-  seq: Number(r.seq), at: r.at.toISOString(), actor: r.actor, action: r.action, target: r.target, outcome: r.outcome,
-  sourceIp: r.source_ip, requestId: r.request_id, details: r.details, prevHash: r.prev_hash, hash: r.hash,
+  seq: Number(r.seq),
+  at: r.at.toISOString(),
+  actor: r.actor,
+  action: r.action,
+  target: r.target,
+  outcome: r.outcome,
+  sourceIp: r.source_ip,
+  requestId: r.request_id,
+  details: r.details,
+  prevHash: r.prev_hash,
+  hash: r.hash,
 });
 
 /** Checks the chain of `records` (in seq order, from the first event); returns the seq of the first bad link, or undefined. */
@@ -117,14 +142,28 @@ export class AuditLog {
     const parsed = AuditEvent.parse(event);
     // Millisecond precision survives timestamptz unchanged, so the stored row re-hashes the same.
     const record = {
-      at: this.now().toISOString(), actor: parsed.actor, action: parsed.action, target: parsed.target, outcome: parsed.outcome,
-      sourceIp: parsed.sourceIp ?? null, requestId: parsed.requestId ?? null, details: parsed.details,
+      at: this.now().toISOString(),
+      actor: parsed.actor,
+      action: parsed.action,
+      target: parsed.target,
+      outcome: parsed.outcome,
+      sourceIp: parsed.sourceIp ?? null,
+      requestId: parsed.requestId ?? null,
+      details: parsed.details,
     };
     // One round trip: audit_append (migration 11) takes the chain's advisory lock to the end of the
     // transaction (the caller's, or the statement's own), reads the last hash and inserts the event
     // with sha256(prev_hash || content), the same hash auditHash computes.
     await (tx ?? this.db).query('SELECT audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9)', [
-      record.at, record.actor, record.action, record.target, record.outcome, record.sourceIp, record.requestId, JSON.stringify(record.details), hashedContent(record),
+      record.at,
+      record.actor,
+      record.action,
+      record.target,
+      record.outcome,
+      record.sourceIp,
+      record.requestId,
+      JSON.stringify(record.details),
+      hashedContent(record),
     ]);
   }
 
@@ -151,7 +190,11 @@ export class AuditLog {
    * DELETE through only for rows at or below the transaction-local `orderly.audit_expire_through`
    * and older than `orderly.audit_expire_before` (migration 9); any other DELETE still fails.
    */
-  async expire(retentionDays: number, actor = 'control-room', onExpired?: (tx: Transaction, expired: ExpiredPrefix) => Promise<void>): Promise<{ count: number; throughSeq: number; throughHash: string } | undefined> {
+  async expire(
+    retentionDays: number,
+    actor = 'control-room',
+    onExpired?: (tx: Transaction, expired: ExpiredPrefix) => Promise<void>,
+  ): Promise<{ count: number; throughSeq: number; throughHash: string } | undefined> {
     if (retentionDays <= 0) return undefined;
     const before = new Date(this.now().getTime() - retentionDays * 24 * 3600 * 1000).toISOString();
     return this.db.transaction(async (tx) => {
@@ -167,15 +210,27 @@ export class AuditLog {
       );
       if (!last[0]) return undefined;
       const throughSeq = Number(last[0].seq);
-      await tx.query("SELECT set_config('orderly.audit_expire_through', $1, true), set_config('orderly.audit_expire_before', $2, true)", [String(throughSeq), before]);
+      await tx.query("SELECT set_config('orderly.audit_expire_through', $1, true), set_config('orderly.audit_expire_before', $2, true)", [
+        String(throughSeq),
+        before,
+      ]);
       const [deleted] = await tx.query<{ n: string; first_seq: string; first_at: Date | string; last_at: Date | string }>(
-        'WITH gone AS (DELETE FROM audit_events WHERE seq <= $1 RETURNING seq, at) SELECT count(*) AS n, min(seq) AS first_seq, min(at) AS first_at, max(at) AS last_at FROM gone', [throughSeq],
+        'WITH gone AS (DELETE FROM audit_events WHERE seq <= $1 RETURNING seq, at) SELECT count(*) AS n, min(seq) AS first_seq, min(at) AS first_at, max(at) AS last_at FROM gone',
+        [throughSeq],
       );
       const result = { count: Number(deleted!.n), throughSeq, throughHash: last[0].hash };
       await this.append({ actor, action: AUDIT_EXPIRE_ACTION, target: 'audit_events', outcome: 'success', details: { ...result, before, retentionDays } }, tx);
       // The disposal record, in the same transaction: no expiry without its record.
       if (onExpired && result.count > 0) {
-        await onExpired(tx, { count: result.count, firstSeq: Number(deleted!.first_seq), throughSeq, firstAt: new Date(deleted!.first_at), lastAt: new Date(deleted!.last_at), before, retentionDays });
+        await onExpired(tx, {
+          count: result.count,
+          firstSeq: Number(deleted!.first_seq),
+          throughSeq,
+          firstAt: new Date(deleted!.first_at),
+          lastAt: new Date(deleted!.last_at),
+          before,
+          retentionDays,
+        });
       }
       return result;
     });

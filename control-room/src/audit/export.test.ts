@@ -10,7 +10,18 @@ function chain(n: number): AuditRecord[] {
   const out: AuditRecord[] = [];
   let prev = AUDIT_GENESIS_HASH;
   for (let i = 1; i <= n; i++) {
-    const r = { seq: i, at: `2026-01-01T00:00:0${i}.000Z`, actor: 'admin', action: 'run.create', target: `/v1/runs/${i}`, outcome: 'success' as const, sourceIp: '127.0.0.1', requestId: `r${i}`, details: { status: 201 }, prevHash: prev };
+    const r = {
+      seq: i,
+      at: `2026-01-01T00:00:0${i}.000Z`,
+      actor: 'admin',
+      action: 'run.create',
+      target: `/v1/runs/${i}`,
+      outcome: 'success' as const,
+      sourceIp: '127.0.0.1',
+      requestId: `r${i}`,
+      details: { status: 201 },
+      prevHash: prev,
+    };
     const hash = auditHash(prev, r);
     out.push({ ...r, hash });
     prev = hash;
@@ -20,7 +31,14 @@ function chain(n: number): AuditRecord[] {
 
 test('CEF lines escape header and extension fields so a hostile target cannot forge fields or lines', () => {
   const [record] = chain(1);
-  const hostile = { ...record!, action: 'run.create', actor: 'user:a|b', target: '/v1/x=1\r\nCEF:0|evil', details: { ticket: 'CHG-1', code: 'ORDERLY_E_BAD_REQUEST', status: 400 }, outcome: 'failure' as const };
+  const hostile = {
+    ...record!,
+    action: 'run.create',
+    actor: 'user:a|b',
+    target: '/v1/x=1\r\nCEF:0|evil',
+    details: { ticket: 'CHG-1', code: 'ORDERLY_E_BAD_REQUEST', status: 400 },
+    outcome: 'failure' as const,
+  };
   const line = toCefLine(hostile);
   expect(line.split('\n')).toHaveLength(1);
   expect(line.startsWith('CEF:0|Orderly|control-room|1|run.create|run.create failure|5|')).toBe(true);
@@ -39,9 +57,19 @@ test('verification names the first broken link and a cut tail, in memory', () =>
   const head = signHead(privateKey, { seq: 5, hash: records[4]!.hash, at: '2026-01-02T00:00:00.000Z' });
   expect(verifyAuditLog(records, [head], publicKey)).toMatchObject({ ok: true, events: 5, headsChecked: 1 });
   expect(verifyAuditLog(records.slice(0, 3), [head], publicKey)).toMatchObject({ ok: false, seq: 5, reason: expect.stringMatching(/beyond the last event/) });
-  expect(verifyAuditLog(records.map((r) => (r.seq === 2 ? { ...r, actor: 'mallory' } : r)), [head], publicKey)).toMatchObject({ ok: false, seq: 2 });
+  expect(
+    verifyAuditLog(
+      records.map((r) => (r.seq === 2 ? { ...r, actor: 'mallory' } : r)),
+      [head],
+      publicKey,
+    ),
+  ).toMatchObject({ ok: false, seq: 2 });
   const other = generateKeyPairSync('ed25519');
-  expect(verifyAuditLog(records, [signHead(other.privateKey, head)], publicKey)).toMatchObject({ ok: false, seq: 5, reason: expect.stringMatching(/invalid signature/) });
+  expect(verifyAuditLog(records, [signHead(other.privateKey, head)], publicKey)).toMatchObject({
+    ok: false,
+    seq: 5,
+    reason: expect.stringMatching(/invalid signature/),
+  });
   expect(verifyAuditLog(records, [{ ...head, hash: records[3]!.hash }], publicKey)).toMatchObject({ ok: false, seq: 5 });
 });
 

@@ -10,7 +10,11 @@ import { AuditRecord } from './audit';
 export const toJsonLine = (record: AuditRecord): string => JSON.stringify(record);
 
 /** CEF header fields: `\` and `|` are escaped, line breaks become spaces. */
-const header = (value: string): string => value.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ');
+const header = (value: string): string =>
+  value
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/[\r\n]+/g, ' ');
 /** CEF extension values: `\` and `=` are escaped, line breaks become `\n` / `\r`. */
 const ext = (value: string): string => value.replace(/\\/g, '\\\\').replace(/=/g, '\\=').replace(/\r/g, '\\r').replace(/\n/g, '\\n');
 
@@ -27,9 +31,12 @@ export function toCefLine(record: AuditRecord): string {
     ['act', record.action],
     ['suser', record.actor],
     ['outcome', record.outcome],
-    ['cs1Label', 'target'], ['cs1', record.target],
-    ['cn1Label', 'seq'], ['cn1', record.seq],
-    ['cs4Label', 'hash'], ['cs4', record.hash],
+    ['cs1Label', 'target'],
+    ['cs1', record.target],
+    ['cn1Label', 'seq'],
+    ['cn1', record.seq],
+    ['cs4Label', 'hash'],
+    ['cs4', record.hash],
   ];
   // CEF's src must be an IP address; anything else stays out rather than break a parser.
   if (record.sourceIp && isIP(record.sourceIp)) pairs.push(['src', record.sourceIp]);

@@ -58,14 +58,19 @@ export class AuditHeads {
     const signed = signHead(this.releaseKey, { ...head, at: this.now().toISOString() });
     // Two control rooms on one database may sign the same head: one row is enough.
     await this.db.query('INSERT INTO audit_heads (seq, hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING', [
-      signed.seq, signed.hash, signed.at, signed.keyId, signed.signature,
+      signed.seq,
+      signed.hash,
+      signed.at,
+      signed.keyId,
+      signed.signature,
     ]);
     return signed;
   }
 
   async list(options: { afterSeq?: number; limit?: number } = {}): Promise<AuditHead[]> {
     const rows = await this.db.query<{ seq: string; hash: string; at: Date; key_id: string; signature: string }>(
-      'SELECT * FROM audit_heads WHERE seq > $1 ORDER BY seq LIMIT $2', [options.afterSeq ?? 0, options.limit ?? 10_000],
+      'SELECT * FROM audit_heads WHERE seq > $1 ORDER BY seq LIMIT $2',
+      [options.afterSeq ?? 0, options.limit ?? 10_000],
     );
     return rows.map((r) => ({ seq: Number(r.seq), hash: r.hash, at: r.at.toISOString(), keyId: r.key_id, signature: r.signature }));
   }

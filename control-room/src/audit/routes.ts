@@ -19,5 +19,7 @@ export function auditRoutes(app: FastifyInstance, deps: { log: AuditLog; heads: 
     const heads = await deps.heads.list(query);
     return { heads, nextAfterSeq: heads.length === query.limit ? heads[heads.length - 1]!.seq : null };
   });
-  app.get('/v1/audit/release-key', { config: { permission: 'public' } }, async (_request, reply) => reply.type('application/x-pem-file').send(deps.releasePublicKeyPem));
+  app.get('/v1/audit/release-key', { config: { permission: 'public' } }, async (_request, reply) =>
+    reply.type('application/x-pem-file').send(deps.releasePublicKeyPem),
+  );
 }

@@ -50,10 +50,12 @@ async function asAttacker<T>(fn: (db: Client) => Promise<T>): Promise<T> {
 }
 
 async function reinsert(r: AuditRecord): Promise<void> {
-  await asAttacker((db) => db.query(
-    'INSERT INTO audit_events (seq, at, actor, action, target, outcome, source_ip, request_id, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
-    [r.seq, r.at, r.actor, r.action, r.target, r.outcome, r.sourceIp, r.requestId, JSON.stringify(r.details), r.prevHash, r.hash],
-  ));
+  await asAttacker((db) =>
+    db.query(
+      'INSERT INTO audit_events (seq, at, actor, action, target, outcome, source_ip, request_id, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+      [r.seq, r.at, r.actor, r.action, r.target, r.outcome, r.sourceIp, r.requestId, JSON.stringify(r.details), r.prevHash, r.hash],
+    ),
+  );
 }
 
 beforeAll(async () => {
@@ -71,7 +73,9 @@ beforeAll(async () => {
   // A rolled-back append leaves a gap in the sequence; an attacker can try to fill it.
   await superuser.query("SELECT nextval(pg_get_serial_sequence('audit_events', 'seq'))");
   const ticketed = await fetch(`${stack.controlRoom.url}/v1/keys`, {
-    method: 'POST', headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json', 'x-orderly-ticket': 'CHG-1042' }, body: JSON.stringify({ name: 'bad name!' }),
+    method: 'POST',
+    headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json', 'x-orderly-ticket': 'CHG-1042' },
+    body: JSON.stringify({ name: 'bad name!' }),
   });
   expect(ticketed.status).toBe(400);
   expect((await stack.api('POST', '/v1/runs/batch', { runs: [] })).status).toBe(400);
@@ -138,16 +142,25 @@ test('an event inserted into a gap, with a correct hash of its own, is named by 
   expect(gapAfter).toBeGreaterThanOrEqual(0);
   const previous = events[gapAfter]!;
   const forged = {
-    seq: previous.seq + 1, at: previous.at, actor: 'admin', action: 'run.create', target: '/v1/runs', outcome: 'success' as const,
-    sourceIp: '127.0.0.1', requestId: 'forged', details: {}, prevHash: previous.hash,
+    seq: previous.seq + 1,
+    at: previous.at,
+    actor: 'admin',
+    action: 'run.create',
+    target: '/v1/runs',
+    outcome: 'success' as const,
+    sourceIp: '127.0.0.1',
+    requestId: 'forged',
+    details: {},
+    prevHash: previous.hash,
   };
   const hash = auditHash(previous.hash, forged);
   // The attacker also has to drop the constraint that stops two events following one.
   await asAttacker(async (db) => {
     await db.query('ALTER TABLE audit_events DROP CONSTRAINT audit_events_prev_hash_key');
-    await db.query('INSERT INTO audit_events (seq, at, actor, action, target, outcome, source_ip, request_id, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)', [
-      forged.seq, forged.at, forged.actor, forged.action, forged.target, forged.outcome, forged.sourceIp, forged.requestId, '{}', forged.prevHash, hash,
-    ]);
+    await db.query(
+      'INSERT INTO audit_events (seq, at, actor, action, target, outcome, source_ip, request_id, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+      [forged.seq, forged.at, forged.actor, forged.action, forged.target, forged.outcome, forged.sourceIp, forged.requestId, '{}', forged.prevHash, hash],
+    );
   });
   try {
     const { verdict, exitCode } = await cliVerify();
@@ -187,15 +200,23 @@ test('a tail cut below a signed head is detected; a forged head is refused', asy
 
 test("the application's connection cannot UPDATE, DELETE or TRUNCATE events or heads, nor expire what is not an old prefix", async () => {
   for (const sql of [
-    "UPDATE audit_events SET outcome = 'failure'", 'DELETE FROM audit_events', 'TRUNCATE audit_events',
-    "UPDATE audit_heads SET hash = 'x'", 'DELETE FROM audit_heads', 'TRUNCATE audit_heads',
+    "UPDATE audit_events SET outcome = 'failure'",
+    'DELETE FROM audit_events',
+    'TRUNCATE audit_events',
+    "UPDATE audit_heads SET hash = 'x'",
+    'DELETE FROM audit_heads',
+    'TRUNCATE audit_heads',
   ]) {
     await expect(appDb.query(sql)).rejects.toMatchObject({ message: expect.stringMatching(/append-only/) });
   }
   // The expiry path lets through only rows at or below the named seq AND older than the cut-off.
-  await expect(appDb.transaction(async (tx) => {
-    await tx.query("SELECT set_config('orderly.audit_expire_through', '999999', true), set_config('orderly.audit_expire_before', '2000-01-01T00:00:00Z', true)");
-    await tx.query('DELETE FROM audit_events');
-  })).rejects.toMatchObject({ message: expect.stringMatching(/append-only/) });
+  await expect(
+    appDb.transaction(async (tx) => {
+      await tx.query(
+        "SELECT set_config('orderly.audit_expire_through', '999999', true), set_config('orderly.audit_expire_before', '2000-01-01T00:00:00Z', true)",
+      );
+      await tx.query('DELETE FROM audit_events');
+    }),
+  ).rejects.toMatchObject({ message: expect.stringMatching(/append-only/) });
   expect((await cliVerify()).verdict).toMatchObject({ ok: true, events: 5 });
 });

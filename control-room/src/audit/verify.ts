@@ -58,7 +58,8 @@ export class AuditVerifier {
     let anchoredByExpiry = false;
     if (this.firstSeq !== null && this.firstPrevHash !== AUDIT_GENESIS_HASH) {
       if (this.expiryAnchors.has(this.firstPrevHash!)) anchoredByExpiry = true;
-      else problems.push({ seq: this.firstSeq, reason: 'the first event does not follow the genesis hash, and no audit.expire event names the events before it' });
+      else
+        problems.push({ seq: this.firstSeq, reason: 'the first event does not follow the genesis hash, and no audit.expire event names the events before it' });
     }
     let headsChecked = 0;
     let headsBeforeRetention = 0;
@@ -68,7 +69,10 @@ export class AuditVerifier {
         continue;
       }
       if (this.lastSeq === null || head.seq > this.lastSeq) {
-        problems.push({ seq: head.seq, reason: `a signed head names seq ${head.seq}, beyond the last event (${this.lastSeq ?? 'none'}): events were removed from the end` });
+        problems.push({
+          seq: head.seq,
+          reason: `a signed head names seq ${head.seq}, beyond the last event (${this.lastSeq ?? 'none'}): events were removed from the end`,
+        });
         continue;
       }
       if (head.seq < this.firstSeq!) {

@@ -37,12 +37,19 @@ describe('a batch loaded twice creates each run once', () => {
     const before = await batchRuns();
     const res = await stack.api('POST', '/v1/batches', { bot: BOT, keyColumn: 'memberId', csv: csvOf(1, N) });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ created: true, runsCreated: N, runsExisting: 0, batch: { bot: BOT, segment: 'demo', version: '1.0.0', keyColumn: 'memberId' } });
+    expect(res.body).toMatchObject({
+      created: true,
+      runsCreated: N,
+      runsExisting: 0,
+      batch: { bot: BOT, segment: 'demo', version: '1.0.0', keyColumn: 'memberId' },
+    });
     expect(res.body.batch.progress).toMatchObject({ total: N, done: 0, percent: 0, counts: { waiting: N, active: 0, succeeded: 0 } });
     batchId = res.body.batch.id;
     expect(await batchRuns()).toBe(before + N);
     // The run keys are keyed hashes: no member id in any key.
-    const keys = (await db.query<{ idempotency_key: string }>('SELECT r.idempotency_key FROM batch_items i JOIN runs r ON r.id = i.run_id WHERE i.batch_id = $1', [batchId])).rows;
+    const keys = (
+      await db.query<{ idempotency_key: string }>('SELECT r.idempotency_key FROM batch_items i JOIN runs r ON r.id = i.run_id WHERE i.batch_id = $1', [batchId])
+    ).rows;
     expect(keys).toHaveLength(N);
     expect(keys.every((k) => /^batch-[0-9a-f]{32}$/.test(k.idempotency_key))).toBe(true);
   });
@@ -74,17 +81,24 @@ describe('a batch loaded twice creates each run once', () => {
   });
 
   test('progress counts move as runs finish; items show state and error code, never input', async () => {
-    const runIds = (await db.query<{ run_id: string }>('SELECT run_id FROM batch_items WHERE batch_id = $1 ORDER BY position', [batchId])).rows.map((r) => r.run_id);
+    const runIds = (await db.query<{ run_id: string }>('SELECT run_id FROM batch_items WHERE batch_id = $1 ORDER BY position', [batchId])).rows.map(
+      (r) => r.run_id,
+    );
     await db.query("UPDATE runs SET status = 'active', started_at = now() WHERE id = ANY($1)", [runIds.slice(0, 30)]);
     let view = (await stack.api('GET', `/v1/batches/${batchId}`)).body;
     expect(view.progress).toMatchObject({ total: N, done: 0, counts: { waiting: N - 30, active: 30 } });
 
     await db.query("UPDATE runs SET status = 'succeeded', finished_at = now() WHERE id = ANY($1)", [runIds.slice(0, 20)]);
-    await db.query(`UPDATE runs SET status = 'failed', finished_at = now(), error = '{"code":"ORDERLY_E_BOT_FAILED","message":"portal said no","retryable":false,"details":{}}' WHERE id = ANY($1)`, [runIds.slice(20, 25)]);
+    await db.query(
+      `UPDATE runs SET status = 'failed', finished_at = now(), error = '{"code":"ORDERLY_E_BOT_FAILED","message":"portal said no","retryable":false,"details":{}}' WHERE id = ANY($1)`,
+      [runIds.slice(20, 25)],
+    );
     await db.query("UPDATE runs SET status = 'dead_lettered' WHERE id = ANY($1)", [runIds.slice(25, 27)]);
     view = (await stack.api('GET', `/v1/batches/${batchId}`)).body;
     expect(view.progress).toEqual({
-      total: N, done: 27, percent: 5.4,
+      total: N,
+      done: 27,
+      percent: 5.4,
       counts: { waiting: N - 30, active: 3, succeeded: 20, failed: 5, dead_lettered: 2, cancelled: 0, discarded: 0 },
     });
     expect(view.items).toHaveLength(N);
@@ -125,19 +139,35 @@ describe('a batch loaded twice creates each run once', () => {
 });
 
 describe('bad files are refused with a stable code and nothing is created', () => {
-  const tooMany = () => `memberId,dateOfBirth,portalUrl\n${Array.from({ length: 5001 }, (_, i) => `${memberId(900000 + i)},1900-01-01,${stack.portal.url}`).join('\n')}\n`;
+  const tooMany = () =>
+    `memberId,dateOfBirth,portalUrl\n${Array.from({ length: 5001 }, (_, i) => `${memberId(900000 + i)},1900-01-01,${stack.portal.url}`).join('\n')}\n`;
   test.each<[string, () => Record<string, unknown>, number, string]>([
     ['an unclosed quote', () => ({ csv: `memberId,dateOfBirth,portalUrl\nZZB777001,1900-01-01,"${stack.portal.url}\n` }), 400, 'ORDERLY_E_BATCH_ITEMS_INVALID'],
     ['a ragged row', () => ({ csv: `memberId,dateOfBirth,portalUrl\nZZB777001,1900-01-01\n` }), 400, 'ORDERLY_E_BATCH_ITEMS_INVALID'],
     ['a JSONL line that is not an object', () => ({ jsonl: `{"memberId":"ZZB777001"}\n[1]\n` }), 400, 'ORDERLY_E_BATCH_ITEMS_INVALID'],
     ['a missing key column', () => ({ keyColumn: 'rowId', csv: csvOf(777001, 777003) }), 400, 'ORDERLY_E_BATCH_KEY_MISSING'],
-    ['duplicate keys', () => ({ keyColumn: 'memberId', csv: csvOf(777001, 777003) + `${memberId(777002)},1900-05-05,${stack.portal.url}\r\n` }), 400, 'ORDERLY_E_BATCH_KEY_DUPLICATE'],
+    [
+      'duplicate keys',
+      () => ({ keyColumn: 'memberId', csv: csvOf(777001, 777003) + `${memberId(777002)},1900-05-05,${stack.portal.url}\r\n` }),
+      400,
+      'ORDERLY_E_BATCH_KEY_DUPLICATE',
+    ],
     ['too many items', () => ({ csv: tooMany() }), 400, 'ORDERLY_E_BATCH_TOO_MANY_ITEMS'],
-    ['an item failing the input schema', () => ({ csv: csvOf(777001, 777003) + `${memberId(777004)},not-a-date,${stack.portal.url}\r\n` }), 400, 'ORDERLY_E_INPUT_INVALID'],
+    [
+      'an item failing the input schema',
+      () => ({ csv: csvOf(777001, 777003) + `${memberId(777004)},not-a-date,${stack.portal.url}\r\n` }),
+      400,
+      'ORDERLY_E_INPUT_INVALID',
+    ],
     ['an unknown bot', () => ({ bot: 'no-such-bot', csv: csvOf(777001, 777002) }), 404, 'ORDERLY_E_BOT_UNKNOWN'],
     ['both csv and jsonl', () => ({ csv: csvOf(777001, 777002), jsonl: '{}' }), 400, 'ORDERLY_E_BAD_REQUEST'],
     // Item 1 is new; item 2's key already has a run with another date of birth: all or nothing.
-    ['an item whose key has a run with other data', () => ({ keyColumn: 'memberId', csv: csvOf(777001, 777001) + `${memberId(1)},1911-11-11,${stack.portal.url}\r\n` }), 409, 'ORDERLY_E_IDEMPOTENCY_KEY_REUSED'],
+    [
+      'an item whose key has a run with other data',
+      () => ({ keyColumn: 'memberId', csv: csvOf(777001, 777001) + `${memberId(1)},1911-11-11,${stack.portal.url}\r\n` }),
+      409,
+      'ORDERLY_E_IDEMPOTENCY_KEY_REUSED',
+    ],
   ])('%s', async (_name, body, status, code) => {
     const [runs, batches] = [await count('SELECT count(*) AS n FROM runs'), await batchCount()];
     const res = await stack.api('POST', '/v1/batches', { bot: BOT, ...body() });
@@ -174,7 +204,10 @@ describe('orderly batch', () => {
 
   test('start from a JSONL file twice, show, list and retry', async () => {
     const file = join(dir(), 'items.jsonl');
-    writeFileSync(file, `\uFEFF${[1, 2, 3].map((n) => JSON.stringify({ memberId: memberId(555000 + n), dateOfBirth: '1900-06-01', portalUrl: stack.portal.url })).join('\r\n')}\r\n\r\n`);
+    writeFileSync(
+      file,
+      `\uFEFF${[1, 2, 3].map((n) => JSON.stringify({ memberId: memberId(555000 + n), dateOfBirth: '1900-06-01', portalUrl: stack.portal.url })).join('\r\n')}\r\n\r\n`,
+    );
     const before = await batchRuns();
     const first = JSON.parse(await cli('batch', 'start', BOT, '--items', file, '--key-column', 'memberId', '--json'));
     expect(first).toMatchObject({ created: true, runsCreated: 3 });
@@ -194,11 +227,19 @@ describe('orderly batch', () => {
     const csv = join(dir(), 'bad.csv');
     writeFileSync(csv, 'memberId,dateOfBirth\n"ZZB1,1900-01-01\n');
     const before = await batchCount();
-    const refused = await cli('batch', 'start', BOT, '--items', csv).then(() => 'no error', (err: unknown) => (isOrderlyError(err) ? err.code : String(err)));
+    const refused = await cli('batch', 'start', BOT, '--items', csv).then(
+      () => 'no error',
+      (err: unknown) => (isOrderlyError(err) ? err.code : String(err)),
+    );
     expect(refused).toBe('ORDERLY_E_BATCH_ITEMS_INVALID');
     const txt = join(dir(), 'items.txt');
     writeFileSync(txt, 'a\n1\n');
-    expect(await cli('batch', 'start', BOT, '--items', txt).then(() => 'no error', (err: unknown) => (isOrderlyError(err) ? err.code : String(err)))).toBe('ORDERLY_E_BATCH_ITEMS_INVALID');
+    expect(
+      await cli('batch', 'start', BOT, '--items', txt).then(
+        () => 'no error',
+        (err: unknown) => (isOrderlyError(err) ? err.code : String(err)),
+      ),
+    ).toBe('ORDERLY_E_BATCH_ITEMS_INVALID');
     expect(await batchCount()).toBe(before);
   });
 });

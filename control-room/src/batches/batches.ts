@@ -56,14 +56,23 @@ export function itemKeys(items: readonly ParsedItem[], keyColumn: string | undef
     } else {
       const value = p.item[keyColumn];
       if ((typeof value !== 'string' && typeof value !== 'number') || String(value).trim() === '') {
-        throw new OrderlyError('ORDERLY_E_BATCH_KEY_MISSING', `${where(p, i)} has no value in the key column ${JSON.stringify(keyColumn)}`, { keyColumn, line: p.line, item: i });
+        throw new OrderlyError('ORDERLY_E_BATCH_KEY_MISSING', `${where(p, i)} has no value in the key column ${JSON.stringify(keyColumn)}`, {
+          keyColumn,
+          line: p.line,
+          item: i,
+        });
       }
       key = String(value);
     }
     const first = seen.get(key);
     if (first !== undefined) {
       const what = keyColumn === undefined ? 'is identical to' : `has the same ${JSON.stringify(keyColumn)} as`;
-      throw new OrderlyError('ORDERLY_E_BATCH_KEY_DUPLICATE', `${where(p, i)} ${what} ${where(items[first]!, first)}`, { line: p.line, item: i, firstLine: items[first]!.line, firstItem: first });
+      throw new OrderlyError('ORDERLY_E_BATCH_KEY_DUPLICATE', `${where(p, i)} ${what} ${where(items[first]!, first)}`, {
+        line: p.line,
+        item: i,
+        firstLine: items[first]!.line,
+        firstItem: first,
+      });
     }
     seen.set(key, i);
     return key;
@@ -107,8 +116,11 @@ export class Batches {
 
     const id = randomUUID();
     const runRequests: CreateRunRequest[] = items.map((p, i) => ({
-      bot: request.bot, input: p.item, idempotencyKey: keys[i]!,
-      ...(request.version ? { version: request.version } : {}), ...(request.segment ? { segment: request.segment } : {}),
+      bot: request.bot,
+      input: p.item,
+      idempotencyKey: keys[i]!,
+      ...(request.version ? { version: request.version } : {}),
+      ...(request.segment ? { segment: request.segment } : {}),
     }));
     let created = 0;
     try {
@@ -120,7 +132,13 @@ export class Batches {
             `INSERT INTO batches (id, batch_key, bot_name, bot_version, segment, key_column, item_count, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
             [id, batchKey, request.bot, first!.bot_version, first!.segment, request.keyColumn ?? null, items.length, actor],
           );
-          await this.insertItems(tx, id, items, keys, runs.map((r) => r.runId));
+          await this.insertItems(
+            tx,
+            id,
+            items,
+            keys,
+            runs.map((r) => r.runId),
+          );
         },
       });
     } catch (err) {
@@ -153,8 +171,14 @@ export class Batches {
 
   private view(row: BatchRow): BatchView {
     return {
-      id: row.id, bot: row.bot_name, version: row.bot_version, segment: row.segment, keyColumn: row.key_column,
-      createdBy: row.created_by, createdAt: row.created_at.toISOString(), progress: progressOf(row.item_count, row.counts ?? {}),
+      id: row.id,
+      bot: row.bot_name,
+      version: row.bot_version,
+      segment: row.segment,
+      keyColumn: row.key_column,
+      createdBy: row.created_by,
+      createdAt: row.created_at.toISOString(),
+      progress: progressOf(row.item_count, row.counts ?? {}),
     };
   }
 
@@ -184,7 +208,8 @@ export class Batches {
   /** Batches newest first; `segments` (when given) narrows to the caller's bindings. */
   async list(filter: { limit: number; segments?: readonly string[] | undefined }): Promise<BatchView[]> {
     const rows = await this.deps.db.query<BatchRow>(`${BATCH_SELECT} WHERE ($1::text[] IS NULL OR b.segment = ANY($1)) ORDER BY b.created_at DESC LIMIT $2`, [
-      filter.segments ? [...filter.segments] : null, filter.limit,
+      filter.segments ? [...filter.segments] : null,
+      filter.limit,
     ]);
     return rows.map((r) => this.view(r));
   }
@@ -192,7 +217,9 @@ export class Batches {
   /** Each item's input and result (PHI: the route checks the permission and audits each run). */
   async results(id: string): Promise<{ position: number; line: number | null; runId: string; status: RunStatus; input: unknown; result: unknown }[]> {
     const rows = await this.itemRows(id);
-    return Promise.all(rows.map(async (r) => ({ position: r.position, line: r.line, runId: r.run_id, status: r.status, ...(await this.deps.runs.readPhi(r.run_id)) })));
+    return Promise.all(
+      rows.map(async (r) => ({ position: r.position, line: r.line, runId: r.run_id, status: r.status, ...(await this.deps.runs.readPhi(r.run_id)) })),
+    );
   }
 
   /**
@@ -207,8 +234,13 @@ export class Batches {
     const requests: CreateRunRequest[] = [];
     for (const row of failed) {
       const { input } = await this.deps.runs.readPhi(row.run_id);
-      requests.push({ bot: batch.bot as CreateRunRequest['bot'], version: batch.version as CreateRunRequest['version'], segment: batch.segment as CreateRunRequest['segment'],
-        input: input as Record<string, unknown>, idempotencyKey: `${row.item_key}.r${row.retries + 1}` as IdempotencyKey });
+      requests.push({
+        bot: batch.bot as CreateRunRequest['bot'],
+        version: batch.version as CreateRunRequest['version'],
+        segment: batch.segment as CreateRunRequest['segment'],
+        input: input as Record<string, unknown>,
+        idempotencyKey: `${row.item_key}.r${row.retries + 1}` as IdempotencyKey,
+      });
     }
     let moved: { position: number; runId: string }[] = [];
     await this.deps.runs.create(requests, {
@@ -229,7 +261,13 @@ export class Batches {
 
 function itemView(r: ItemRow): BatchItemView {
   return {
-    position: r.position, line: r.line, runId: r.run_id, retries: r.retries, status: r.status, attempts: r.attempts,
-    finishedAt: r.finished_at?.toISOString() ?? null, ...(r.error ? { error: r.error } : {}),
+    position: r.position,
+    line: r.line,
+    runId: r.run_id,
+    retries: r.retries,
+    status: r.status,
+    attempts: r.attempts,
+    finishedAt: r.finished_at?.toISOString() ?? null,
+    ...(r.error ? { error: r.error } : {}),
   };
 }

@@ -110,7 +110,13 @@ describe('item keys', () => {
   });
 
   test('two items with one key, or two identical items without a key column, are ORDERLY_E_BATCH_KEY_DUPLICATE naming both lines', () => {
-    expect(refusal(() => itemKeys(parseCsv('id,x\n1,a\n2,b\n1,c\n'), 'id'))).toMatchObject({ code: 'ORDERLY_E_BATCH_KEY_DUPLICATE', details: { line: 4, firstLine: 2 } });
-    expect(refusal(() => itemKeys(parseJsonl('{"a":1,"b":2}\n{"b":2,"a":1}\n'), undefined))).toMatchObject({ code: 'ORDERLY_E_BATCH_KEY_DUPLICATE', details: { line: 2, firstLine: 1 } });
+    expect(refusal(() => itemKeys(parseCsv('id,x\n1,a\n2,b\n1,c\n'), 'id'))).toMatchObject({
+      code: 'ORDERLY_E_BATCH_KEY_DUPLICATE',
+      details: { line: 4, firstLine: 2 },
+    });
+    expect(refusal(() => itemKeys(parseJsonl('{"a":1,"b":2}\n{"b":2,"a":1}\n'), undefined))).toMatchObject({
+      code: 'ORDERLY_E_BATCH_KEY_DUPLICATE',
+      details: { line: 2, firstLine: 1 },
+    });
   });
 });

@@ -125,19 +125,21 @@ function csvRows(text: string): { line: number; fields: string[] }[] {
 /** JSON Lines: one JSON object per non-blank line; CRLF and a leading BOM are accepted. */
 export function parseJsonl(text: string): ParsedItem[] {
   const items: ParsedItem[] = [];
-  stripBom(text).split('\n').forEach((raw, index) => {
-    const line = index + 1;
-    const source = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (source.trim() === '') return;
-    let value: unknown;
-    try {
-      value = JSON.parse(source);
-    } catch {
-      throw invalid(`line ${line} is not valid JSON`, line);
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`line ${line} is not a JSON object`, line);
-    items.push({ line, item: value as Record<string, unknown> });
-  });
+  stripBom(text)
+    .split('\n')
+    .forEach((raw, index) => {
+      const line = index + 1;
+      const source = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+      if (source.trim() === '') return;
+      let value: unknown;
+      try {
+        value = JSON.parse(source);
+      } catch {
+        throw invalid(`line ${line} is not valid JSON`, line);
+      }
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`line ${line} is not a JSON object`, line);
+      items.push({ line, item: value as Record<string, unknown> });
+    });
   return items;
 }
 
@@ -150,5 +152,9 @@ export function parseItems(format: ItemsFormat, text: string): ParsedItem[] {
 }
 
 export function checkItemCount(count: number): void {
-  if (count > BATCH_MAX_ITEMS) throw new OrderlyError('ORDERLY_E_BATCH_TOO_MANY_ITEMS', `a batch holds at most ${BATCH_MAX_ITEMS} items; this one has ${count}`, { count, max: BATCH_MAX_ITEMS });
+  if (count > BATCH_MAX_ITEMS)
+    throw new OrderlyError('ORDERLY_E_BATCH_TOO_MANY_ITEMS', `a batch holds at most ${BATCH_MAX_ITEMS} items; this one has ${count}`, {
+      count,
+      max: BATCH_MAX_ITEMS,
+    });
 }

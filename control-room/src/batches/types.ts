@@ -61,7 +61,9 @@ export type CreateBatchAnswer = z.infer<typeof CreateBatchAnswer>;
 
 export const BatchResultsView = z.object({
   batchId: z.string(),
-  items: z.array(z.object({ position: z.number(), line: z.number().nullable(), runId: z.string(), status: z.enum(RUN_STATUSES), input: z.unknown(), result: z.unknown() })),
+  items: z.array(
+    z.object({ position: z.number(), line: z.number().nullable(), runId: z.string(), status: z.enum(RUN_STATUSES), input: z.unknown(), result: z.unknown() }),
+  ),
 });
 
 export const RetryBatchAnswer = z.object({ batchId: z.string(), requeued: z.number(), runs: z.array(z.object({ position: z.number(), runId: z.string() })) });

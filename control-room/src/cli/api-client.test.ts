@@ -27,7 +27,11 @@ beforeEach(() => {
 });
 
 const Ok = z.object({ ok: z.literal(true) });
-const codeOf = (promise: Promise<unknown>) => promise.then(() => 'resolved', (err: { code?: string }) => err.code);
+const codeOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'resolved',
+    (err: { code?: string }) => err.code,
+  );
 
 test('a step-up request is sent again once, with the code the prompt gave', async () => {
   const prompt = jest.fn(async () => accepted);

@@ -46,7 +46,10 @@ export class ApiClient {
     const payload = (await response.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
     if (!response.ok) {
       const code = payload?.error?.code;
-      throw new OrderlyError(code && Object.hasOwn(ERROR_CODES, code) ? (code as ErrorCode) : 'ORDERLY_E_INTERNAL', payload?.error?.message ?? `control room answered ${response.status}`);
+      throw new OrderlyError(
+        code && Object.hasOwn(ERROR_CODES, code) ? (code as ErrorCode) : 'ORDERLY_E_INTERNAL',
+        payload?.error?.message ?? `control room answered ${response.status}`,
+      );
     }
     const parsed = schema.safeParse(payload);
     if (!parsed.success) throw new OrderlyError('ORDERLY_E_INTERNAL', `unexpected response from ${method} ${path}`);

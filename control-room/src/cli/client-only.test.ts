@@ -8,7 +8,11 @@ const SERVER_ENGINES = ['fastify', 'bullmq', 'ioredis', 'pg', '@electric-sql/pgl
 
 test('loading the CLI loads none of the server engines', () => {
   const main = join(__dirname, 'main.ts');
-  const loaded = execFileSync(process.execPath, ['--import', 'tsx', '-e', `require(${JSON.stringify(main)}); process.stdout.write(JSON.stringify(Object.keys(require.cache)))`], { encoding: 'utf8' });
+  const loaded = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', '-e', `require(${JSON.stringify(main)}); process.stdout.write(JSON.stringify(Object.keys(require.cache)))`],
+    { encoding: 'utf8' },
+  );
   const engines = new Set<string>();
   for (const file of JSON.parse(loaded) as string[]) {
     const match = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(file);

@@ -40,9 +40,10 @@ function readToken(path: string): string | undefined {
 export function loadCliConfig(options: { url?: string; token?: string }, env: Record<string, string | undefined> = process.env): CliConfig {
   const parsed = parseConfig(CliConfigSchema, env);
   // A named token file is the only file looked at: a typo must not fall back to another identity.
-  const fromFiles = parsed.ORDERLY_TOKEN_FILE !== undefined
-    ? readToken(parsed.ORDERLY_TOKEN_FILE)
-    : readToken(loginTokenPath(env)) ?? readToken(adminTokenPath(join(resolve(parsed.ORDERLY_DATA_DIR), 'secrets')));
+  const fromFiles =
+    parsed.ORDERLY_TOKEN_FILE !== undefined
+      ? readToken(parsed.ORDERLY_TOKEN_FILE)
+      : (readToken(loginTokenPath(env)) ?? readToken(adminTokenPath(join(resolve(parsed.ORDERLY_DATA_DIR), 'secrets'))));
   // Nothing found: commands that need a token say so.
   const token = options.token ?? parsed.ORDERLY_TOKEN ?? fromFiles;
   return { url: (options.url ?? parsed.ORDERLY_URL).replace(/\/$/, ''), token };

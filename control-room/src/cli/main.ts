@@ -46,7 +46,8 @@ export function buildProgram(): Command {
       throw err;
     });
   // Promotion, key and credential changes and role changes may ask for a fresh TOTP code.
-  const client = () => new ApiClient(loadCliConfig(program.opts<{ url?: string; token?: string }>()), () => readSecret('this action needs a fresh second factor: TOTP code: '));
+  const client = () =>
+    new ApiClient(loadCliConfig(program.opts<{ url?: string; token?: string }>()), () => readSecret('this action needs a fresh second factor: TOTP code: '));
   program.addCommand(keysCommand(client));
   program.addCommand(botCommand(client));
   program.addCommand(teamsCommand(client));
@@ -84,9 +85,10 @@ export function main(): void {
         process.exitCode = err.exitCode;
         return;
       }
-      const line = isOrderlyError(err) ? `${err.code}: ${err.message.split('\n').join(' ')}` : `unexpected error: ${err instanceof Error ? err.message : String(err)}`;
+      const line = isOrderlyError(err)
+        ? `${err.code}: ${err.message.split('\n').join(' ')}`
+        : `unexpected error: ${err instanceof Error ? err.message : String(err)}`;
       process.stderr.write(`orderly: ${line}\n`);
       process.exitCode = 1;
     });
 }
-

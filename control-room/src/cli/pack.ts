@@ -2,8 +2,18 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import {
-  BotManifest, createArchive, digestOf, DsseEnvelope, IN_TOTO_PAYLOAD_TYPE, loadPrivateKey, MANIFEST_FILE, OrderlyError,
-  PackageDigest, packageStatement, parseManifest, signEnvelope,
+  BotManifest,
+  createArchive,
+  digestOf,
+  DsseEnvelope,
+  IN_TOTO_PAYLOAD_TYPE,
+  loadPrivateKey,
+  MANIFEST_FILE,
+  OrderlyError,
+  PackageDigest,
+  packageStatement,
+  parseManifest,
+  signEnvelope,
 } from '@orderly/shared';
 
 export const BUNDLE_FILE = 'bot.js';

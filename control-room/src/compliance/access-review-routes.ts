@@ -16,7 +16,9 @@ export function accessReviewRoutes(app: FastifyInstance, reviews: AccessReviews)
     const body = parseRequest(StartRequest, request.body === undefined ? {} : request.body);
     return reply.code(201).send(await reviews.start(actor(request), body.dueInDays));
   });
-  app.get('/v1/access-reviews/:id', { config: { permission: 'users.manage' } }, async (request) => reviews.get(parseRequest(Params, request.params, 'parameters').id));
+  app.get('/v1/access-reviews/:id', { config: { permission: 'users.manage' } }, async (request) =>
+    reviews.get(parseRequest(Params, request.params, 'parameters').id),
+  );
   app.post('/v1/access-reviews/:id/items/:itemId', { config: { permission: 'users.manage' } }, async (request) => {
     const params = parseRequest(ItemParams, request.params, 'parameters');
     return reviews.decide(params.id, params.itemId, parseRequest(DecideRequest, request.body).decision, actor(request));

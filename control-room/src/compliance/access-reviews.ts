@@ -44,7 +44,12 @@ export class AccessReviews {
     if (!Number.isInteger(dueInDays) || dueInDays < 1 || dueInDays > 90) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'dueInDays must be 1-90');
     const id = randomUUID();
     await this.deps.db.transaction(async (tx) => {
-      await tx.query('INSERT INTO access_reviews (id, started_at, started_by, due_at) VALUES ($1, $2, $3, $4)', [id, now, actor, new Date(now.getTime() + dueInDays * 86_400_000)]);
+      await tx.query('INSERT INTO access_reviews (id, started_at, started_by, due_at) VALUES ($1, $2, $3, $4)', [
+        id,
+        now,
+        actor,
+        new Date(now.getTime() + dueInDays * 86_400_000),
+      ]);
       // One statement: the snapshot is consistent across the five kinds.
       await tx.query(
         `INSERT INTO access_review_items (review_id, item_id, kind, subject_id, label, roles, last_used_at)
@@ -69,10 +74,21 @@ export class AccessReviews {
     if (!review) throw new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such access review');
     const items = await q.query<Record<string, unknown>>('SELECT * FROM access_review_items WHERE review_id = $1 ORDER BY item_id', [id]);
     return {
-      id, startedAt: iso(review.started_at)!, startedBy: String(review.started_by), dueAt: iso(review.due_at)!, completedAt: iso(review.completed_at),
+      id,
+      startedAt: iso(review.started_at)!,
+      startedBy: String(review.started_by),
+      dueAt: iso(review.due_at)!,
+      completedAt: iso(review.completed_at),
       items: items.map((r) => ({
-        itemId: Number(r.item_id), kind: r.kind as AccessReviewItemKind, subjectId: String(r.subject_id), label: String(r.label), roles: r.roles as string[],
-        lastUsedAt: iso(r.last_used_at), decision: (r.decision as AccessDecision | null) ?? null, decidedBy: (r.decided_by as string | null) ?? null, decidedAt: iso(r.decided_at),
+        itemId: Number(r.item_id),
+        kind: r.kind as AccessReviewItemKind,
+        subjectId: String(r.subject_id),
+        label: String(r.label),
+        roles: r.roles as string[],
+        lastUsedAt: iso(r.last_used_at),
+        decision: (r.decision as AccessDecision | null) ?? null,
+        decidedBy: (r.decided_by as string | null) ?? null,
+        decidedAt: iso(r.decided_at),
       })),
     };
   }
@@ -80,14 +96,31 @@ export class AccessReviews {
   /** Confirms or revokes one item; completes the campaign when it was the last one open. */
   async decide(id: string, itemId: number, decision: AccessDecision, actor: string): Promise<AccessReview> {
     const completed = await this.deps.db.transaction(async (tx) => {
-      const [item] = await tx.query<{ kind: AccessReviewItemKind; subject_id: string; decision: string | null }>(
-        'SELECT i.kind, i.subject_id, i.decision FROM access_review_items i JOIN access_reviews r ON r.id = i.review_id WHERE i.review_id = $1 AND i.item_id = $2 FOR UPDATE', [id, itemId],
-      ).catch(() => []);
+      const [item] = await tx
+        .query<{ kind: AccessReviewItemKind; subject_id: string; decision: string | null }>(
+          'SELECT i.kind, i.subject_id, i.decision FROM access_review_items i JOIN access_reviews r ON r.id = i.review_id WHERE i.review_id = $1 AND i.item_id = $2 FOR UPDATE',
+          [id, itemId],
+        )
+        .catch(() => []);
       if (!item) throw new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such access review item');
       if (item.decision !== null) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', `item ${itemId} was already ${item.decision}`);
-      await tx.query('UPDATE access_review_items SET decision = $3, decided_by = $4, decided_at = now() WHERE review_id = $1 AND item_id = $2', [id, itemId, decision, actor]);
+      await tx.query('UPDATE access_review_items SET decision = $3, decided_by = $4, decided_at = now() WHERE review_id = $1 AND item_id = $2', [
+        id,
+        itemId,
+        decision,
+        actor,
+      ]);
       if (decision === 'revoked') await revoke(tx, item.kind, item.subject_id, actor);
-      await this.deps.audit.append({ actor, action: `access_review.${decision === 'revoked' ? 'revoke' : 'confirm'}`, target: `${id}/${itemId}`, outcome: 'success', details: { kind: item.kind } }, tx);
+      await this.deps.audit.append(
+        {
+          actor,
+          action: `access_review.${decision === 'revoked' ? 'revoke' : 'confirm'}`,
+          target: `${id}/${itemId}`,
+          outcome: 'success',
+          details: { kind: item.kind },
+        },
+        tx,
+      );
       const [open] = await tx.query<{ n: string }>('SELECT count(*) AS n FROM access_review_items WHERE review_id = $1 AND decision IS NULL', [id]);
       if (Number(open?.n ?? 0) > 0) return false;
       const done = await tx.query('UPDATE access_reviews SET completed_at = now() WHERE id = $1 AND completed_at IS NULL RETURNING id', [id]);
@@ -96,7 +129,9 @@ export class AccessReviews {
     if (completed) {
       const review = await this.get(id);
       await recordEvidence(this.deps.db, this.deps.audit, 'access_review', actor, {
-        reviewId: id, items: review.items.length, revoked: review.items.filter((i) => i.decision === 'revoked').length,
+        reviewId: id,
+        items: review.items.length,
+        revoked: review.items.filter((i) => i.decision === 'revoked').length,
       });
     }
     return this.get(id);
@@ -106,7 +141,8 @@ export class AccessReviews {
   async status(now = new Date()): Promise<{ overdueItems: number; lastCompletedAt: Date | null }> {
     const [row] = await this.deps.db.query<{ overdue: string; last: unknown }>(
       `SELECT (SELECT count(*) FROM access_review_items i JOIN access_reviews r ON r.id = i.review_id WHERE r.completed_at IS NULL AND r.due_at < $1 AND i.decision IS NULL) AS overdue,
-              (SELECT max(completed_at) FROM access_reviews) AS last`, [now],
+              (SELECT max(completed_at) FROM access_reviews) AS last`,
+      [now],
     );
     return { overdueItems: Number(row?.overdue ?? 0), lastCompletedAt: row?.last ? new Date(row.last as string) : null };
   }
@@ -118,11 +154,17 @@ async function revoke(tx: Queryable, kind: AccessReviewItemKind, subjectId: stri
     case 'person':
       await tx.query('UPDATE users SET disabled_at = now() WHERE id = $1 AND disabled_at IS NULL', [subjectId]);
       await tx.query('DELETE FROM sessions WHERE user_id = $1', [subjectId]);
-      await tx.query("UPDATE api_tokens SET revoked_at = now(), revoked_by = $2 WHERE owner_kind = 'user' AND owner_id = $1 AND revoked_at IS NULL", [subjectId, actor]);
+      await tx.query("UPDATE api_tokens SET revoked_at = now(), revoked_by = $2 WHERE owner_kind = 'user' AND owner_id = $1 AND revoked_at IS NULL", [
+        subjectId,
+        actor,
+      ]);
       return;
     case 'service_account':
       await tx.query('UPDATE service_accounts SET disabled_at = now() WHERE id = $1 AND disabled_at IS NULL', [subjectId]);
-      await tx.query("UPDATE api_tokens SET revoked_at = now(), revoked_by = $2 WHERE owner_kind = 'service' AND owner_id = $1 AND revoked_at IS NULL", [subjectId, actor]);
+      await tx.query("UPDATE api_tokens SET revoked_at = now(), revoked_by = $2 WHERE owner_kind = 'service' AND owner_id = $1 AND revoked_at IS NULL", [
+        subjectId,
+        actor,
+      ]);
       return;
     case 'runner_identity':
       await tx.query('UPDATE runner_identities SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [subjectId]);

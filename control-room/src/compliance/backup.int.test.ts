@@ -14,12 +14,28 @@ afterAll(() => stack?.close());
 
 const CLI = join(REPO, 'control-room', 'bin', 'orderly.js');
 /** Runs the built CLI as a process (async: the control room under test lives in this process). */
-const cli = (args: string[], env: Record<string, string> = {}) => new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-  execFile(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: stack.dataDir, ORDERLY_DATA_DIR: stack.dataDir, DATABASE_URL: stack.databaseUrl!, ORDERLY_URL: stack.controlRoom.url, ORDERLY_TOKEN: stack.adminToken, ...env },
-    encoding: 'utf8', timeout: 60_000, maxBuffer: 16 * 1024 * 1024,
-  }, (err, stdout, stderr) => resolve({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
-});
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: stack.dataDir,
+          ORDERLY_DATA_DIR: stack.dataDir,
+          DATABASE_URL: stack.databaseUrl!,
+          ORDERLY_URL: stack.controlRoom.url,
+          ORDERLY_TOKEN: stack.adminToken,
+          ...env,
+        },
+        encoding: 'utf8',
+        timeout: 60_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => resolve({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
+  });
 
 async function recreateDatabase(url: string): Promise<void> {
   const name = new URL(url).pathname.slice(1);
@@ -53,7 +69,9 @@ test('backup create, drop the database, a tampered archive is refused, restore, 
   const packagesBefore = (await stack.api('GET', '/v1/packages')).body;
 
   // A drill restores into a scratch database, verifies the chain there and records evidence here.
-  const drillCheck = async () => ((await stack.api('GET', '/v1/compliance')).body.results as { checkId: string; result: string }[]).find((r) => r.checkId === 'contingency.restore-drill')?.result;
+  const drillCheck = async () =>
+    ((await stack.api('GET', '/v1/compliance')).body.results as { checkId: string; result: string }[]).find((r) => r.checkId === 'contingency.restore-drill')
+      ?.result;
   expect(await drillCheck()).toBe('fail');
   const drill = await cli(['backup', 'drill', archive, '--key-file', keyFile, '--json']);
   expect(drill.stderr).toBe('');

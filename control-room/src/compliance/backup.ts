@@ -84,8 +84,10 @@ export async function createBackup(options: { databaseUrl: string; key: Buffer; 
     return { manifestBase: base, dump: dumped };
   });
   const manifest: BackupManifest = {
-    v: 1, createdAt: (options.now ?? new Date()).toISOString(),
-    database: { format: 'pg_dump-custom', sha256: sha256(dump), bytes: dump.length }, ...manifestBase,
+    v: 1,
+    createdAt: (options.now ?? new Date()).toISOString(),
+    database: { format: 'pg_dump-custom', sha256: sha256(dump), bytes: dump.length },
+    ...manifestBase,
   };
   const manifestBytes = Buffer.from(JSON.stringify(manifest), 'utf8');
   const length = Buffer.alloc(4);
@@ -104,7 +106,8 @@ export async function createBackup(options: { databaseUrl: string; key: Buffer; 
 
 /** Decrypts and checks an archive without touching any database. */
 export function openBackup(archive: Buffer, key: Buffer): { manifest: BackupManifest; dump: Buffer } {
-  if (archive.length < MAGIC.length + 4 + 16 || !archive.subarray(0, MAGIC.length).equals(MAGIC)) throw new OrderlyError('ORDERLY_E_BACKUP_INVALID', 'not an Orderly backup archive');
+  if (archive.length < MAGIC.length + 4 + 16 || !archive.subarray(0, MAGIC.length).equals(MAGIC))
+    throw new OrderlyError('ORDERLY_E_BACKUP_INVALID', 'not an Orderly backup archive');
   const headerLength = archive.readUInt32BE(MAGIC.length);
   const headerEnd = MAGIC.length + 4 + headerLength;
   if (headerEnd + 16 > archive.length) throw new OrderlyError('ORDERLY_E_BACKUP_TAMPERED', 'the archive is truncated');
@@ -114,7 +117,8 @@ export function openBackup(archive: Buffer, key: Buffer): { manifest: BackupMani
   } catch {
     throw new OrderlyError('ORDERLY_E_BACKUP_TAMPERED', 'the archive header is not valid');
   }
-  if (header.keyId !== backupKeyId(key)) throw new OrderlyError('ORDERLY_E_BACKUP_WRONG_KEY', `the archive was sealed with backup key ${header.keyId}, not ${backupKeyId(key)}`);
+  if (header.keyId !== backupKeyId(key))
+    throw new OrderlyError('ORDERLY_E_BACKUP_WRONG_KEY', `the archive was sealed with backup key ${header.keyId}, not ${backupKeyId(key)}`);
   let plaintext: Buffer;
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(header.iv, 'base64'));
@@ -127,7 +131,8 @@ export function openBackup(archive: Buffer, key: Buffer): { manifest: BackupMani
   const manifestLength = plaintext.readUInt32BE(0);
   const manifest = BackupManifest.parse(JSON.parse(plaintext.subarray(4, 4 + manifestLength).toString('utf8')));
   const dump = plaintext.subarray(4 + manifestLength);
-  if (sha256(dump) !== manifest.database.sha256 || dump.length !== manifest.database.bytes) throw new OrderlyError('ORDERLY_E_BACKUP_TAMPERED', 'the database dump does not match its manifest sha256');
+  if (sha256(dump) !== manifest.database.sha256 || dump.length !== manifest.database.bytes)
+    throw new OrderlyError('ORDERLY_E_BACKUP_TAMPERED', 'the database dump does not match its manifest sha256');
   return { manifest, dump };
 }
 
@@ -137,15 +142,22 @@ export function openBackup(archive: Buffer, key: Buffer): { manifest: BackupMani
  */
 export async function restoreBackup(options: { databaseUrl: string; key: Buffer; archive: Buffer }): Promise<BackupManifest> {
   const { manifest, dump } = openBackup(options.archive, options.key);
-  const tables = await withClient(options.databaseUrl, async (c) => Number((await c.query<{ n: string }>("SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'")).rows[0]!.n));
+  const tables = await withClient(options.databaseUrl, async (c) =>
+    Number((await c.query<{ n: string }>("SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'")).rows[0]!.n),
+  );
   if (tables > 0) throw new OrderlyError('ORDERLY_E_BACKUP_TARGET_NOT_EMPTY', `the target database has ${tables} tables; restore only into an empty database`);
   await run('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', `--dbname=${options.databaseUrl}`], dump);
   const restored = await withClient(options.databaseUrl, inventory);
   const expected = new Map(manifest.packages.map((p) => [p.digest, p.sha256]));
   const mismatched = restored.packages.filter((p) => expected.get(p.digest) !== p.sha256).map((p) => p.digest);
-  const countsOff = Object.entries(manifest.counts).filter(([table, n]) => restored.counts[table] !== n).map(([table]) => table);
+  const countsOff = Object.entries(manifest.counts)
+    .filter(([table, n]) => restored.counts[table] !== n)
+    .map(([table]) => table);
   if (mismatched.length > 0 || countsOff.length > 0 || restored.packages.length !== manifest.packages.length) {
-    throw new OrderlyError('ORDERLY_E_BACKUP_FAILED', `the restored database differs from the manifest (blobs: ${mismatched.join(', ') || 'ok'}; tables: ${countsOff.join(', ') || 'ok'})`);
+    throw new OrderlyError(
+      'ORDERLY_E_BACKUP_FAILED',
+      `the restored database differs from the manifest (blobs: ${mismatched.join(', ') || 'ok'}; tables: ${countsOff.join(', ') || 'ok'})`,
+    );
   }
   return manifest;
 }

@@ -13,14 +13,39 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function certificate(name: string, days: number): string {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', String(days), '-subj', '/CN=fake.orderly.invalid'], { cwd: dir, stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+      '-days',
+      String(days),
+      '-subj',
+      '/CN=fake.orderly.invalid',
+    ],
+    { cwd: dir, stdio: 'ignore' },
+  );
   return join(dir, `${name}.crt`);
 }
 
 const expiry = CHECKS.find((c) => c.id === 'transmission.certificate-expiry')!;
 const judge = (certFile: string) => {
   const now = new Date();
-  const facts = { now, settings: { tls: { certFile } }, policy: { certificateMinDays: 14 }, certificateNotAfter: readCertificateNotAfter(certFile) } as unknown as ComplianceFacts;
+  const facts = {
+    now,
+    settings: { tls: { certFile } },
+    policy: { certificateMinDays: 14 },
+    certificateNotAfter: readCertificateNotAfter(certFile),
+  } as unknown as ComplianceFacts;
   return expiry.evaluate(facts).result;
 };
 

@@ -13,66 +13,171 @@ function healthy(): ComplianceFacts {
   return {
     now: NOW,
     settings: {
-      production: true, segments: ['demo', 'prod-a'], prodSegments: ['prod-a'], tls: { certFile: '/fake/cert.pem', clientCaFile: '/fake/ca.pem' }, tlsTerminated: false,
-      transitKey: 'orderly-at-rest', sessionIdleMinutes: 15, sessionMaxHours: 12, tokenMaxDays: 90, credentialMaxAgeDays: 90,
-      screenshotRetentionDays: 30, auditRetentionDays: 2555, alertWebhook: true,
+      production: true,
+      segments: ['demo', 'prod-a'],
+      prodSegments: ['prod-a'],
+      tls: { certFile: '/fake/cert.pem', clientCaFile: '/fake/ca.pem' },
+      tlsTerminated: false,
+      transitKey: 'orderly-at-rest',
+      sessionIdleMinutes: 15,
+      sessionMaxHours: 12,
+      tokenMaxDays: 90,
+      credentialMaxAgeDays: 90,
+      screenshotRetentionDays: 30,
+      auditRetentionDays: 2555,
+      alertWebhook: true,
     },
     policy: DEFAULT_POLICY,
-    people: [{ id: 'u1', username: 'fake-operator', roles: ['operator'], mfa: true, enrolled: true, disabled: false, createdAt: daysAgo(200), lastActiveAt: daysAgo(1), liveSessions: 1, liveTokens: 1 }],
+    people: [
+      {
+        id: 'u1',
+        username: 'fake-operator',
+        roles: ['operator'],
+        mfa: true,
+        enrolled: true,
+        disabled: false,
+        createdAt: daysAgo(200),
+        lastActiveAt: daysAgo(1),
+        liveSessions: 1,
+        liveTokens: 1,
+      },
+    ],
     serviceAccounts: [],
     tokens: [{ id: 't1', ownerKind: 'user', ownerDisabled: false, createdAt: daysAgo(10), expiresAt: daysAgo(-80), lastUsedAt: daysAgo(1) }],
     runnerIdentities: [{ id: 'r1', segment: 'prod-a', createdAt: daysAgo(100), lastUsedAt: daysAgo(0) }],
     credentials: [{ bot: 'fake-bot', name: 'portal_password', at: daysAgo(10), maxAgeDays: null }],
-    audit: { verdict: { ok: true, events: 10, firstSeq: 1, lastSeq: 10, headsChecked: 2, headsBeforeRetention: 0, anchoredByExpiry: false }, eventsWithoutActor: 0,
-      appendOnlyTriggers: ['audit_events_no_truncate', 'audit_events_no_update_delete', 'audit_heads_no_truncate', 'audit_heads_no_update_delete'], lastEventAt: NOW, bootstrapActionsLast30Days: 0 },
+    audit: {
+      verdict: { ok: true, events: 10, firstSeq: 1, lastSeq: 10, headsChecked: 2, headsBeforeRetention: 0, anchoredByExpiry: false },
+      eventsWithoutActor: 0,
+      appendOnlyTriggers: ['audit_events_no_truncate', 'audit_events_no_update_delete', 'audit_heads_no_truncate', 'audit_heads_no_update_delete'],
+      lastEventAt: NOW,
+      bootstrapActionsLast30Days: 0,
+    },
     deadLetters: { pastSla: 0, pastSlaAlerted: 0 },
-    screenshotsPastExpiry: 0, runnablePackagesWithRevokedKey: 0, prodRunsWithoutRelease: 0,
+    screenshotsPastExpiry: 0,
+    runnablePackagesWithRevokedKey: 0,
+    prodRunsWithoutRelease: 0,
     evidence: { backup: daysAgo(0.5), restore_drill: daysAgo(100), access_review: daysAgo(30), audit_review: daysAgo(7) },
     accessReview: { overdueItems: 0, lastCompletedAt: daysAgo(30) },
-    certificateNotAfter: daysAgo(-60), lockoutThreshold: 5,
-    inventory: { v: 1, collectedAt: NOW.toISOString(), bots: [
-      { ...inventoryBot('fake-prod-bot', ['demo', 'prod-a'], ['prod-a']), contacts: { owner: 'Fake Owner', dataSteward: 'Fake Steward', securityContact: 'fake-security@example.test' } },
-      inventoryBot('fake-demo-bot', ['demo'], []), // no contacts: not needed outside production
-    ] },
+    certificateNotAfter: daysAgo(-60),
+    lockoutThreshold: 5,
+    inventory: {
+      v: 1,
+      collectedAt: NOW.toISOString(),
+      bots: [
+        {
+          ...inventoryBot('fake-prod-bot', ['demo', 'prod-a'], ['prod-a']),
+          contacts: { owner: 'Fake Owner', dataSteward: 'Fake Steward', securityContact: 'fake-security@example.test' },
+        },
+        inventoryBot('fake-demo-bot', ['demo'], []), // no contacts: not needed outside production
+      ],
+    },
   };
 }
 
 function inventoryBot(name: string, segments: string[], productionSegments: string[]): InventoryBot {
   return {
-    name, team: 'fake-team', version: '1.0.0', digest: `sha256:${'0'.repeat(64)}`, publishedAt: daysAgo(3).toISOString(), contacts: null,
-    phi: ['memberId'], hosts: ['portal.example.test'], credentials: ['portal_password'], segments, productionSegments, schedules: [], lastRun: null,
+    name,
+    team: 'fake-team',
+    version: '1.0.0',
+    digest: `sha256:${'0'.repeat(64)}`,
+    publishedAt: daysAgo(3).toISOString(),
+    contacts: null,
+    phi: ['memberId'],
+    hosts: ['portal.example.test'],
+    credentials: ['portal_password'],
+    segments,
+    productionSegments,
+    schedules: [],
+    lastRun: null,
   };
 }
 
 /** How to break each automated check; the list must cover every check that is not manual. */
 const BREAKS: Record<string, (f: ComplianceFacts) => void> = {
-  'access.unique-user-ids': (f) => { f.audit.bootstrapActionsLast30Days = 3; },
-  'access.automatic-logoff': (f) => { f.settings.sessionIdleMinutes = 240; },
-  'access.token-lifetime': (f) => { f.tokens[0]!.expiresAt = daysAgo(-400); },
-  'encryption.at-rest': (f) => { f.settings.transitKey = undefined; },
-  'audit.chain-verifies': (f) => { f.audit.verdict = { ok: false, seq: 4, reason: 'prev_hash does not match' }; },
-  'audit.append-only': (f) => { f.audit.appendOnlyTriggers = f.audit.appendOnlyTriggers.slice(1); },
-  'audit.retention': (f) => { f.settings.auditRetentionDays = 30; },
-  'audit.activity-review': (f) => { f.evidence.audit_review = daysAgo(45); },
-  'integrity.revoked-keys': (f) => { f.runnablePackagesWithRevokedKey = 1; },
-  'integrity.prod-released': (f) => { f.prodRunsWithoutRelease = 2; },
-  'auth.mfa-every-person': (f) => { f.people[0]!.mfa = false; },
-  'auth.runner-identities': (f) => { f.runnerIdentities = []; },
-  'auth.lockout': (f) => { f.lockoutThreshold = 0; },
-  'transmission.tls': (f) => { f.settings.tls = undefined; },
-  'transmission.certificate-expiry': (f) => { f.certificateNotAfter = daysAgo(-3); },
-  'transmission.runner-mtls': (f) => { f.settings.tls = { certFile: '/fake/cert.pem' }; },
-  'workforce.termination': (f) => { f.people[0]!.disabled = true; },
-  'access.stale-accounts': (f) => { f.people[0]!.lastActiveAt = daysAgo(120); },
-  'access.stale-tokens': (f) => { f.tokens[0]!.lastUsedAt = daysAgo(100); f.tokens[0]!.createdAt = daysAgo(100); f.tokens[0]!.expiresAt = daysAgo(-1); },
-  'access.review': (f) => { f.evidence.access_review = daysAgo(91); },
-  'access.roles-assigned': (f) => { f.people[0]!.roles = ['admin']; },
-  'credentials.rotation-age': (f) => { f.credentials[0]!.at = daysAgo(91); },
-  'incident.dead-letters': (f) => { f.deadLetters = { pastSla: 1, pastSlaAlerted: 1 }; },
-  'contingency.backup': (f) => { f.evidence.backup = null; },
-  'contingency.restore-drill': (f) => { f.evidence.restore_drill = daysAgo(400); },
-  'media.screenshot-purge': (f) => { f.screenshotsPastExpiry = 5; },
-  'inventory.contacts': (f) => { f.inventory.bots[0]!.contacts = null; },
+  'access.unique-user-ids': (f) => {
+    f.audit.bootstrapActionsLast30Days = 3;
+  },
+  'access.automatic-logoff': (f) => {
+    f.settings.sessionIdleMinutes = 240;
+  },
+  'access.token-lifetime': (f) => {
+    f.tokens[0]!.expiresAt = daysAgo(-400);
+  },
+  'encryption.at-rest': (f) => {
+    f.settings.transitKey = undefined;
+  },
+  'audit.chain-verifies': (f) => {
+    f.audit.verdict = { ok: false, seq: 4, reason: 'prev_hash does not match' };
+  },
+  'audit.append-only': (f) => {
+    f.audit.appendOnlyTriggers = f.audit.appendOnlyTriggers.slice(1);
+  },
+  'audit.retention': (f) => {
+    f.settings.auditRetentionDays = 30;
+  },
+  'audit.activity-review': (f) => {
+    f.evidence.audit_review = daysAgo(45);
+  },
+  'integrity.revoked-keys': (f) => {
+    f.runnablePackagesWithRevokedKey = 1;
+  },
+  'integrity.prod-released': (f) => {
+    f.prodRunsWithoutRelease = 2;
+  },
+  'auth.mfa-every-person': (f) => {
+    f.people[0]!.mfa = false;
+  },
+  'auth.runner-identities': (f) => {
+    f.runnerIdentities = [];
+  },
+  'auth.lockout': (f) => {
+    f.lockoutThreshold = 0;
+  },
+  'transmission.tls': (f) => {
+    f.settings.tls = undefined;
+  },
+  'transmission.certificate-expiry': (f) => {
+    f.certificateNotAfter = daysAgo(-3);
+  },
+  'transmission.runner-mtls': (f) => {
+    f.settings.tls = { certFile: '/fake/cert.pem' };
+  },
+  'workforce.termination': (f) => {
+    f.people[0]!.disabled = true;
+  },
+  'access.stale-accounts': (f) => {
+    f.people[0]!.lastActiveAt = daysAgo(120);
+  },
+  'access.stale-tokens': (f) => {
+    f.tokens[0]!.lastUsedAt = daysAgo(100);
+    f.tokens[0]!.createdAt = daysAgo(100);
+    f.tokens[0]!.expiresAt = daysAgo(-1);
+  },
+  'access.review': (f) => {
+    f.evidence.access_review = daysAgo(91);
+  },
+  'access.roles-assigned': (f) => {
+    f.people[0]!.roles = ['admin'];
+  },
+  'credentials.rotation-age': (f) => {
+    f.credentials[0]!.at = daysAgo(91);
+  },
+  'incident.dead-letters': (f) => {
+    f.deadLetters = { pastSla: 1, pastSlaAlerted: 1 };
+  },
+  'contingency.backup': (f) => {
+    f.evidence.backup = null;
+  },
+  'contingency.restore-drill': (f) => {
+    f.evidence.restore_drill = daysAgo(400);
+  },
+  'media.screenshot-purge': (f) => {
+    f.screenshotsPastExpiry = 5;
+  },
+  'inventory.contacts': (f) => {
+    f.inventory.bots[0]!.contacts = null;
+  },
 };
 
 const resultOf = (facts: ComplianceFacts, id: string) => evaluate(facts).find((r) => r.checkId === id)!;
@@ -81,7 +186,9 @@ test('at least 20 checks, unique ids, each cited in 45 CFR 164.308, 164.310 or 1
   expect(CHECKS.length).toBeGreaterThanOrEqual(20);
   expect(new Set(CHECKS.map((c) => c.id)).size).toBe(CHECKS.length);
   for (const check of CHECKS) expect(check.control).toMatch(/^164\.(308|310|312)\(/);
-  const automated = evaluate(healthy()).filter((r) => r.result !== 'manual' && r.result !== 'not_applicable').map((r) => r.checkId);
+  const automated = evaluate(healthy())
+    .filter((r) => r.result !== 'manual' && r.result !== 'not_applicable')
+    .map((r) => r.checkId);
   expect(automated.length).toBeGreaterThanOrEqual(20);
   expect(Object.keys(BREAKS).sort()).toEqual([...automated].sort());
 });
@@ -131,7 +238,9 @@ test('the report exports as escaped HTML and as OSCAL assessment results with on
   const html = reportToHtml(report);
   expect(html).not.toContain('<script>');
   expect(html).toContain('&lt;script&gt;');
-  const oscal = reportToOscal(report) as { 'assessment-results': { results: { findings: { target: { 'target-id': string; status: { state: string } } }[]; observations: unknown[] }[] } };
+  const oscal = reportToOscal(report) as {
+    'assessment-results': { results: { findings: { target: { 'target-id': string; status: { state: string } } }[]; observations: unknown[] }[] };
+  };
   const [result] = oscal['assessment-results'].results;
   expect(result!.findings).toHaveLength(report.results.length);
   expect(result!.observations).toHaveLength(report.results.length);
@@ -174,7 +283,9 @@ test('inventory CSV: quoted per RFC 4180, formulas neutralised, one row per bot'
   const facts = healthy();
   // Hostile values, as a manifest stored before validation might hold them.
   facts.inventory.bots[1]!.hosts = ['a.example.test', '=cmd|calc'];
-  facts.inventory.bots[1]!.schedules = [{ name: 'nightly', version: null, segment: 'demo', cron: '0 2 * * *', everySeconds: null, paused: true, lastFiredAt: null }];
+  facts.inventory.bots[1]!.schedules = [
+    { name: 'nightly', version: null, segment: 'demo', cron: '0 2 * * *', everySeconds: null, paused: true, lastFiredAt: null },
+  ];
   const lines = inventoryToCsv(facts.inventory).split('\r\n');
   expect(lines[0]).toMatch(/^bot,team,version,digest,published_at,owner,data_steward,security_contact,phi_fields,hosts,/);
   expect(lines).toHaveLength(4); // header, two bots, trailing empty

@@ -23,7 +23,8 @@ export interface ComplianceCheck {
 const DAY = 24 * 3600 * 1000;
 const ageDays = (facts: ComplianceFacts, at: Date) => (facts.now.getTime() - at.getTime()) / DAY;
 const verdict = (ok: boolean, expected: string, observed: string): CheckOutcome => ({ result: ok ? 'pass' : 'fail', expected, observed });
-const names = (list: readonly string[], max = 10) => (list.length === 0 ? 'none' : `${list.length}: ${list.slice(0, max).join(', ')}${list.length > max ? ', …' : ''}`);
+const names = (list: readonly string[], max = 10) =>
+  list.length === 0 ? 'none' : `${list.length}: ${list.slice(0, max).join(', ')}${list.length > max ? ', …' : ''}`;
 
 function evidenceCheck(kind: EvidenceKind, maxDays: (f: ComplianceFacts) => number, what: string): (f: ComplianceFacts) => CheckOutcome {
   return (f) => {
@@ -42,39 +43,84 @@ function evidenceCheck(kind: EvidenceKind, maxDays: (f: ComplianceFacts) => numb
  */
 export const CHECKS: readonly ComplianceCheck[] = [
   {
-    id: 'access.unique-user-ids', control: '164.312(a)(2)(i)', title: 'Unique user identification: every audit event has an actor, and the shared bootstrap identity is not used for daily work',
-    evaluate: (f) => verdict(f.audit.eventsWithoutActor === 0 && (!f.settings.production || f.audit.bootstrapActionsLast30Days === 0),
-      f.settings.production ? 'no event without an actor; no action by the bootstrap admin in 30 days' : 'no event without an actor',
-      `${f.audit.eventsWithoutActor} events without an actor; ${f.audit.bootstrapActionsLast30Days} bootstrap admin actions in 30 days`),
+    id: 'access.unique-user-ids',
+    control: '164.312(a)(2)(i)',
+    title: 'Unique user identification: every audit event has an actor, and the shared bootstrap identity is not used for daily work',
+    evaluate: (f) =>
+      verdict(
+        f.audit.eventsWithoutActor === 0 && (!f.settings.production || f.audit.bootstrapActionsLast30Days === 0),
+        f.settings.production ? 'no event without an actor; no action by the bootstrap admin in 30 days' : 'no event without an actor',
+        `${f.audit.eventsWithoutActor} events without an actor; ${f.audit.bootstrapActionsLast30Days} bootstrap admin actions in 30 days`,
+      ),
   },
   {
-    id: 'access.emergency-procedure', control: '164.312(a)(2)(ii)', title: 'Emergency access procedure: the bootstrap admin token is the break-glass identity; its storage and alerting are a procedure',
-    evaluate: () => ({ result: 'manual', expected: 'a documented break-glass procedure; the bootstrap token kept offline; each use reviewed', observed: 'not visible to the control room' }),
+    id: 'access.emergency-procedure',
+    control: '164.312(a)(2)(ii)',
+    title: 'Emergency access procedure: the bootstrap admin token is the break-glass identity; its storage and alerting are a procedure',
+    evaluate: () => ({
+      result: 'manual',
+      expected: 'a documented break-glass procedure; the bootstrap token kept offline; each use reviewed',
+      observed: 'not visible to the control room',
+    }),
   },
   {
-    id: 'access.automatic-logoff', control: '164.312(a)(2)(iii)', title: 'Automatic logoff: idle and absolute session limits in force',
-    evaluate: (f) => verdict(f.settings.sessionIdleMinutes <= 30 && f.settings.sessionMaxHours <= 12, 'idle limit at most 30 minutes, absolute at most 12 hours',
-      `idle ${f.settings.sessionIdleMinutes} minutes, absolute ${f.settings.sessionMaxHours} hours`),
+    id: 'access.automatic-logoff',
+    control: '164.312(a)(2)(iii)',
+    title: 'Automatic logoff: idle and absolute session limits in force',
+    evaluate: (f) =>
+      verdict(
+        f.settings.sessionIdleMinutes <= 30 && f.settings.sessionMaxHours <= 12,
+        'idle limit at most 30 minutes, absolute at most 12 hours',
+        `idle ${f.settings.sessionIdleMinutes} minutes, absolute ${f.settings.sessionMaxHours} hours`,
+      ),
   },
   {
-    id: 'access.token-lifetime', control: '164.312(a)(2)(iii)', title: 'API tokens expire within the policy lifetime',
+    id: 'access.token-lifetime',
+    control: '164.312(a)(2)(iii)',
+    title: 'API tokens expire within the policy lifetime',
     evaluate: (f) => {
       const long = f.tokens.filter((t) => (t.expiresAt.getTime() - t.createdAt.getTime()) / DAY > f.settings.tokenMaxDays + 0.01).map((t) => t.id);
-      return verdict(long.length === 0 && f.settings.tokenMaxDays <= 90, 'token lifetime at most 90 days', `max ${f.settings.tokenMaxDays} days; tokens beyond it: ${names(long)}`);
+      return verdict(
+        long.length === 0 && f.settings.tokenMaxDays <= 90,
+        'token lifetime at most 90 days',
+        `max ${f.settings.tokenMaxDays} days; tokens beyond it: ${names(long)}`,
+      );
     },
   },
   {
-    id: 'encryption.at-rest', control: '164.312(a)(2)(iv)', title: 'Encryption at rest: run inputs, results, screenshots sealed under a Vault Transit key in production',
-    evaluate: (f) => f.settings.production
-      ? verdict(f.settings.transitKey !== undefined, 'ORDERLY_TRANSIT_KEY set (envelope encryption in Vault Transit)', f.settings.transitKey ? `Transit key ${f.settings.transitKey}` : 'local data key only')
-      : { result: 'pass', expected: 'inputs and results sealed (AES-256-GCM)', observed: f.settings.transitKey ? `Transit key ${f.settings.transitKey}` : 'local data key (development)' },
+    id: 'encryption.at-rest',
+    control: '164.312(a)(2)(iv)',
+    title: 'Encryption at rest: run inputs, results, screenshots sealed under a Vault Transit key in production',
+    evaluate: (f) =>
+      f.settings.production
+        ? verdict(
+            f.settings.transitKey !== undefined,
+            'ORDERLY_TRANSIT_KEY set (envelope encryption in Vault Transit)',
+            f.settings.transitKey ? `Transit key ${f.settings.transitKey}` : 'local data key only',
+          )
+        : {
+            result: 'pass',
+            expected: 'inputs and results sealed (AES-256-GCM)',
+            observed: f.settings.transitKey ? `Transit key ${f.settings.transitKey}` : 'local data key (development)',
+          },
   },
   {
-    id: 'audit.chain-verifies', control: '164.312(b)', title: 'Audit controls: the hash chain and its signed heads verify end to end',
-    evaluate: (f) => verdict(f.audit.verdict.ok, 'chain and signed heads verify', f.audit.verdict.ok ? `${f.audit.verdict.events} events, ${f.audit.verdict.headsChecked} heads` : `broken at seq ${f.audit.verdict.seq}: ${f.audit.verdict.reason}`),
+    id: 'audit.chain-verifies',
+    control: '164.312(b)',
+    title: 'Audit controls: the hash chain and its signed heads verify end to end',
+    evaluate: (f) =>
+      verdict(
+        f.audit.verdict.ok,
+        'chain and signed heads verify',
+        f.audit.verdict.ok
+          ? `${f.audit.verdict.events} events, ${f.audit.verdict.headsChecked} heads`
+          : `broken at seq ${f.audit.verdict.seq}: ${f.audit.verdict.reason}`,
+      ),
   },
   {
-    id: 'audit.append-only', control: '164.312(b)', title: 'Audit controls: the append-only triggers are in place and enabled',
+    id: 'audit.append-only',
+    control: '164.312(b)',
+    title: 'Audit controls: the append-only triggers are in place and enabled',
     evaluate: (f) => {
       const wanted = ['audit_events_no_truncate', 'audit_events_no_update_delete', 'audit_heads_no_truncate', 'audit_heads_no_update_delete'];
       const missing = wanted.filter((t) => !f.audit.appendOnlyTriggers.includes(t));
@@ -82,83 +128,131 @@ export const CHECKS: readonly ComplianceCheck[] = [
     },
   },
   {
-    id: 'audit.retention', control: '164.312(b)', title: 'Audit controls: audit retention meets policy (six years)',
-    evaluate: (f) => verdict(f.settings.auditRetentionDays === 0 || f.settings.auditRetentionDays >= f.policy.minAuditRetentionDays,
-      `at least ${f.policy.minAuditRetentionDays} days (0: kept forever)`, `${f.settings.auditRetentionDays} days`),
+    id: 'audit.retention',
+    control: '164.312(b)',
+    title: 'Audit controls: audit retention meets policy (six years)',
+    evaluate: (f) =>
+      verdict(
+        f.settings.auditRetentionDays === 0 || f.settings.auditRetentionDays >= f.policy.minAuditRetentionDays,
+        `at least ${f.policy.minAuditRetentionDays} days (0: kept forever)`,
+        `${f.settings.auditRetentionDays} days`,
+      ),
   },
   {
-    id: 'audit.activity-review', control: '164.308(a)(1)(ii)(D)', title: 'Information system activity review: an audit review was recorded recently',
+    id: 'audit.activity-review',
+    control: '164.308(a)(1)(ii)(D)',
+    title: 'Information system activity review: an audit review was recorded recently',
     evaluate: evidenceCheck('audit_review', (f) => f.policy.auditReviewMaxDays, 'an audit log review'),
   },
   {
-    id: 'integrity.revoked-keys', control: '164.312(c)(1)', title: 'Integrity: no run of a package whose publisher key was revoked',
-    evaluate: (f) => verdict(f.runnablePackagesWithRevokedKey === 0, 'no package run after its key was revoked (30 days)', `${f.runnablePackagesWithRevokedKey} packages`),
+    id: 'integrity.revoked-keys',
+    control: '164.312(c)(1)',
+    title: 'Integrity: no run of a package whose publisher key was revoked',
+    evaluate: (f) =>
+      verdict(f.runnablePackagesWithRevokedKey === 0, 'no package run after its key was revoked (30 days)', `${f.runnablePackagesWithRevokedKey} packages`),
   },
   {
-    id: 'integrity.prod-released', control: '164.312(c)(1)', title: 'Integrity: every production run had a live prod release attestation',
-    evaluate: (f) => f.settings.prodSegments.length === 0
-      ? { result: 'not_applicable', expected: 'production segments', observed: 'no production segment configured' }
-      : verdict(f.prodRunsWithoutRelease === 0, 'every production run released (30 days)', `${f.prodRunsWithoutRelease} runs without a release`),
+    id: 'integrity.prod-released',
+    control: '164.312(c)(1)',
+    title: 'Integrity: every production run had a live prod release attestation',
+    evaluate: (f) =>
+      f.settings.prodSegments.length === 0
+        ? { result: 'not_applicable', expected: 'production segments', observed: 'no production segment configured' }
+        : verdict(f.prodRunsWithoutRelease === 0, 'every production run released (30 days)', `${f.prodRunsWithoutRelease} runs without a release`),
   },
   {
-    id: 'auth.mfa-every-person', control: '164.312(d)', title: 'Person authentication: every active person has a second factor (TOTP) enrolled',
+    id: 'auth.mfa-every-person',
+    control: '164.312(d)',
+    title: 'Person authentication: every active person has a second factor (TOTP) enrolled',
     evaluate: (f) => {
       const without = f.people.filter((p) => !p.disabled && !p.mfa).map((p) => p.username);
       return verdict(without.length === 0, 'every active person has TOTP', `without: ${names(without)}`);
     },
   },
   {
-    id: 'auth.runner-identities', control: '164.312(d)', title: 'Entity authentication: every production segment has its own runner identities (not the bootstrap runner token)',
+    id: 'auth.runner-identities',
+    control: '164.312(d)',
+    title: 'Entity authentication: every production segment has its own runner identities (not the bootstrap runner token)',
     evaluate: (f) => {
-      if (f.settings.prodSegments.length === 0) return { result: 'not_applicable', expected: 'production segments', observed: 'no production segment configured' };
+      if (f.settings.prodSegments.length === 0)
+        return { result: 'not_applicable', expected: 'production segments', observed: 'no production segment configured' };
       const missing = f.settings.prodSegments.filter((s) => !f.runnerIdentities.some((r) => r.segment === s));
       return verdict(missing.length === 0, 'a runner identity per production segment', `segments without one: ${names(missing)}`);
     },
   },
   {
-    id: 'auth.lockout', control: '164.308(a)(5)(ii)(C)', title: 'Log-in monitoring: sign-in lockout after repeated failures is on',
+    id: 'auth.lockout',
+    control: '164.308(a)(5)(ii)(C)',
+    title: 'Log-in monitoring: sign-in lockout after repeated failures is on',
     evaluate: (f) => verdict(f.lockoutThreshold > 0 && f.lockoutThreshold <= 10, 'lockout after at most 10 failures', `after ${f.lockoutThreshold} failures`),
   },
   {
-    id: 'transmission.tls', control: '164.312(e)(1)', title: 'Transmission security: TLS 1.3 on (or terminated in front) in production',
+    id: 'transmission.tls',
+    control: '164.312(e)(1)',
+    title: 'Transmission security: TLS 1.3 on (or terminated in front) in production',
     evaluate: (f) => {
-      const observed = f.settings.tls?.certFile ? 'TLS 1.3 minimum served by the control room' : f.settings.tlsTerminated ? 'terminated by a proxy' : 'plain HTTP';
-      if (!f.settings.production) return { result: f.settings.tls?.certFile || f.settings.tlsTerminated ? 'pass' : 'not_applicable', expected: 'TLS in production', observed };
+      const observed = f.settings.tls?.certFile
+        ? 'TLS 1.3 minimum served by the control room'
+        : f.settings.tlsTerminated
+          ? 'terminated by a proxy'
+          : 'plain HTTP';
+      if (!f.settings.production)
+        return { result: f.settings.tls?.certFile || f.settings.tlsTerminated ? 'pass' : 'not_applicable', expected: 'TLS in production', observed };
       return verdict(Boolean(f.settings.tls?.certFile) || f.settings.tlsTerminated, 'TLS 1.3 or terminated TLS', observed);
     },
   },
   {
-    id: 'transmission.certificate-expiry', control: '164.312(e)(2)(ii)', title: 'Transmission security: the server certificate is valid for more than the policy days',
+    id: 'transmission.certificate-expiry',
+    control: '164.312(e)(2)(ii)',
+    title: 'Transmission security: the server certificate is valid for more than the policy days',
     evaluate: (f) => {
-      if (!f.settings.tls?.certFile) return { result: 'not_applicable', expected: 'a certificate served by the control room', observed: 'no certificate configured' };
+      if (!f.settings.tls?.certFile)
+        return { result: 'not_applicable', expected: 'a certificate served by the control room', observed: 'no certificate configured' };
       if (!f.certificateNotAfter) return { result: 'fail', expected: 'a readable certificate', observed: 'the certificate could not be read' };
       const days = (f.certificateNotAfter.getTime() - f.now.getTime()) / DAY;
-      return verdict(days > f.policy.certificateMinDays, `more than ${f.policy.certificateMinDays} days left`, `expires ${f.certificateNotAfter.toISOString()} (${days.toFixed(1)} days)`);
+      return verdict(
+        days > f.policy.certificateMinDays,
+        `more than ${f.policy.certificateMinDays} days left`,
+        `expires ${f.certificateNotAfter.toISOString()} (${days.toFixed(1)} days)`,
+      );
     },
   },
   {
-    id: 'transmission.runner-mtls', control: '164.312(e)(1)', title: 'Transmission security: runners authenticate with client certificates (mTLS) in production',
-    evaluate: (f) => f.settings.production
-      ? verdict(Boolean(f.settings.tls?.clientCaFile), 'ORDERLY_TLS_CLIENT_CA_FILE set', f.settings.tls?.clientCaFile ? 'mTLS on' : 'mTLS off')
-      : { result: 'not_applicable', expected: 'mTLS in production', observed: 'development' },
+    id: 'transmission.runner-mtls',
+    control: '164.312(e)(1)',
+    title: 'Transmission security: runners authenticate with client certificates (mTLS) in production',
+    evaluate: (f) =>
+      f.settings.production
+        ? verdict(Boolean(f.settings.tls?.clientCaFile), 'ORDERLY_TLS_CLIENT_CA_FILE set', f.settings.tls?.clientCaFile ? 'mTLS on' : 'mTLS off')
+        : { result: 'not_applicable', expected: 'mTLS in production', observed: 'development' },
   },
   {
-    id: 'workforce.termination', control: '164.308(a)(3)(ii)(C)', title: 'Termination procedures: disabled people and service accounts have no live sessions or tokens',
+    id: 'workforce.termination',
+    control: '164.308(a)(3)(ii)(C)',
+    title: 'Termination procedures: disabled people and service accounts have no live sessions or tokens',
     evaluate: (f) => {
       const live = f.people.filter((p) => p.disabled && (p.liveSessions > 0 || p.liveTokens > 0)).map((p) => p.username);
       const tokens = f.tokens.filter((t) => t.ownerDisabled).length;
-      return verdict(live.length === 0 && tokens === 0, 'no live session or token of a disabled principal', `people: ${names(live)}; live tokens of disabled owners: ${tokens}`);
+      return verdict(
+        live.length === 0 && tokens === 0,
+        'no live session or token of a disabled principal',
+        `people: ${names(live)}; live tokens of disabled owners: ${tokens}`,
+      );
     },
   },
   {
-    id: 'access.stale-accounts', control: '164.308(a)(4)(ii)(C)', title: 'Access modification: no active person unused for longer than the stale limit',
+    id: 'access.stale-accounts',
+    control: '164.308(a)(4)(ii)(C)',
+    title: 'Access modification: no active person unused for longer than the stale limit',
     evaluate: (f) => {
       const stale = f.people.filter((p) => !p.disabled && ageDays(f, p.lastActiveAt ?? p.createdAt) > f.policy.staleDays).map((p) => p.username);
       return verdict(stale.length === 0, `every active person used within ${f.policy.staleDays} days`, `stale: ${names(stale)}`);
     },
   },
   {
-    id: 'access.stale-tokens', control: '164.308(a)(4)(ii)(C)', title: 'Access modification: no live API token or runner identity unused for longer than the stale limit',
+    id: 'access.stale-tokens',
+    control: '164.308(a)(4)(ii)(C)',
+    title: 'Access modification: no live API token or runner identity unused for longer than the stale limit',
     evaluate: (f) => {
       const stale = [
         ...f.tokens.filter((t) => ageDays(f, t.lastUsedAt ?? t.createdAt) > f.policy.staleDays).map((t) => `token ${t.id}`),
@@ -168,34 +262,61 @@ export const CHECKS: readonly ComplianceCheck[] = [
     },
   },
   {
-    id: 'access.review', control: '164.308(a)(4)(ii)(C)', title: 'Access review: an access review was completed within 90 days and no open campaign is past its due date',
+    id: 'access.review',
+    control: '164.308(a)(4)(ii)(C)',
+    title: 'Access review: an access review was completed within 90 days and no open campaign is past its due date',
     evaluate: (f) => {
       const recorded = evidenceCheck('access_review', (g) => g.policy.accessReviewMaxDays, 'a completed access review')(f);
-      if (f.accessReview.overdueItems > 0) return { result: 'fail', expected: `${recorded.expected}; no undecided item past its due date`, observed: `${f.accessReview.overdueItems} items past due; ${recorded.observed}` };
+      if (f.accessReview.overdueItems > 0)
+        return {
+          result: 'fail',
+          expected: `${recorded.expected}; no undecided item past its due date`,
+          observed: `${f.accessReview.overdueItems} items past due; ${recorded.observed}`,
+        };
       return recorded;
     },
   },
   {
-    id: 'access.roles-assigned', control: '164.308(a)(4)(ii)(B)', title: 'Access authorization: every active person holds at least one role and none holds admin',
+    id: 'access.roles-assigned',
+    control: '164.308(a)(4)(ii)(B)',
+    title: 'Access authorization: every active person holds at least one role and none holds admin',
     evaluate: (f) => {
       const odd = f.people.filter((p) => !p.disabled && (p.roles.length === 0 || (f.settings.production && p.roles.includes('admin')))).map((p) => p.username);
-      return verdict(odd.length === 0, f.settings.production ? 'each active person has a role; no person holds admin' : 'each active person has a role', `exceptions: ${names(odd)}`);
+      return verdict(
+        odd.length === 0,
+        f.settings.production ? 'each active person has a role; no person holds admin' : 'each active person has a role',
+        `exceptions: ${names(odd)}`,
+      );
     },
   },
   {
-    id: 'credentials.rotation-age', control: '164.308(a)(5)(ii)(D)', title: 'Password management: every bot credential rotated within its maximum age',
+    id: 'credentials.rotation-age',
+    control: '164.308(a)(5)(ii)(D)',
+    title: 'Password management: every bot credential rotated within its maximum age',
     evaluate: (f) => {
       const overdue = f.credentials.filter((c) => ageDays(f, c.at) > (c.maxAgeDays ?? f.settings.credentialMaxAgeDays)).map((c) => `${c.bot}/${c.name}`);
-      return verdict(overdue.length === 0, `rotated within max age (default ${f.settings.credentialMaxAgeDays} days)`, `${f.credentials.length} credentials; overdue: ${names(overdue)}`);
+      return verdict(
+        overdue.length === 0,
+        `rotated within max age (default ${f.settings.credentialMaxAgeDays} days)`,
+        `${f.credentials.length} credentials; overdue: ${names(overdue)}`,
+      );
     },
   },
   {
-    id: 'incident.dead-letters', control: '164.308(a)(6)(ii)', title: 'Security incident procedures: dead letters past their SLA were escalated (alerted) and none is left past it unresolved',
-    evaluate: (f) => verdict(f.deadLetters.pastSla === 0, `no dead letter older than ${f.policy.deadLetterSlaHours} hours`,
-      `${f.deadLetters.pastSla} past the SLA (${f.deadLetters.pastSlaAlerted} alerted); webhook ${f.settings.alertWebhook ? 'configured' : 'not configured'}`),
+    id: 'incident.dead-letters',
+    control: '164.308(a)(6)(ii)',
+    title: 'Security incident procedures: dead letters past their SLA were escalated (alerted) and none is left past it unresolved',
+    evaluate: (f) =>
+      verdict(
+        f.deadLetters.pastSla === 0,
+        `no dead letter older than ${f.policy.deadLetterSlaHours} hours`,
+        `${f.deadLetters.pastSla} past the SLA (${f.deadLetters.pastSlaAlerted} alerted); webhook ${f.settings.alertWebhook ? 'configured' : 'not configured'}`,
+      ),
   },
   {
-    id: 'contingency.backup', control: '164.308(a)(7)(ii)(A)', title: 'Data backup plan: a backup was taken recently',
+    id: 'contingency.backup',
+    control: '164.308(a)(7)(ii)(A)',
+    title: 'Data backup plan: a backup was taken recently',
     evaluate: (f) => {
       const at = f.evidence.backup;
       const hours = f.policy.backupMaxAgeHours;
@@ -205,31 +326,55 @@ export const CHECKS: readonly ComplianceCheck[] = [
     },
   },
   {
-    id: 'contingency.restore-drill', control: '164.308(a)(7)(ii)(B)', title: 'Disaster recovery plan: a restore drill within 12 months',
+    id: 'contingency.restore-drill',
+    control: '164.308(a)(7)(ii)(B)',
+    title: 'Disaster recovery plan: a restore drill within 12 months',
     evaluate: evidenceCheck('restore_drill', (f) => f.policy.restoreDrillMaxDays, 'a restore drill'),
   },
   {
-    id: 'inventory.contacts', control: '164.308(a)(2)', title: 'Assigned security responsibility: every bot in a production segment names an owner, a data steward and a security contact',
+    id: 'inventory.contacts',
+    control: '164.308(a)(2)',
+    title: 'Assigned security responsibility: every bot in a production segment names an owner, a data steward and a security contact',
     evaluate: (f) => {
       const inProduction = f.inventory.bots.filter((b) => b.productionSegments.length > 0).length;
-      if (f.settings.prodSegments.length === 0) return { result: 'not_applicable', expected: 'production segments', observed: 'no production segment configured' };
+      if (f.settings.prodSegments.length === 0)
+        return { result: 'not_applicable', expected: 'production segments', observed: 'no production segment configured' };
       const without = botsWithoutContacts(f.inventory);
-      return verdict(without.length === 0, 'contacts in the latest version of every bot in a production segment', `${inProduction} bots in production; without contacts: ${names(without)}`);
+      return verdict(
+        without.length === 0,
+        'contacts in the latest version of every bot in a production segment',
+        `${inProduction} bots in production; without contacts: ${names(without)}`,
+      );
     },
   },
   {
-    id: 'media.screenshot-purge', control: '164.310(d)(2)(i)', title: 'Media disposal: screenshot retention is configured and expired screenshots were purged',
-    evaluate: (f) => verdict(f.settings.screenshotRetentionDays > 0 && f.screenshotsPastExpiry === 0, 'retention set; no screenshot kept a day past its expiry',
-      `retention ${f.settings.screenshotRetentionDays} days; ${f.screenshotsPastExpiry} past expiry`),
+    id: 'media.screenshot-purge',
+    control: '164.310(d)(2)(i)',
+    title: 'Media disposal: screenshot retention is configured and expired screenshots were purged',
+    evaluate: (f) =>
+      verdict(
+        f.settings.screenshotRetentionDays > 0 && f.screenshotsPastExpiry === 0,
+        'retention set; no screenshot kept a day past its expiry',
+        `retention ${f.settings.screenshotRetentionDays} days; ${f.screenshotsPastExpiry} past expiry`,
+      ),
   },
   {
-    id: 'media.run-sandbox', control: '164.310(d)(1)', title: 'Device and media controls: every production runner runs bots in the sandbox with redaction on',
-    evaluate: (f) => f.settings.prodSegments.length === 0
-      ? { result: 'not_applicable', expected: 'production segments', observed: 'no production segment configured' }
-      : { result: 'manual', expected: 'ORDERLY_SANDBOX on every runner of segments ' + f.settings.prodSegments.join(', '), observed: 'runners do not report their sandbox setting to the control room yet' },
+    id: 'media.run-sandbox',
+    control: '164.310(d)(1)',
+    title: 'Device and media controls: every production runner runs bots in the sandbox with redaction on',
+    evaluate: (f) =>
+      f.settings.prodSegments.length === 0
+        ? { result: 'not_applicable', expected: 'production segments', observed: 'no production segment configured' }
+        : {
+            result: 'manual',
+            expected: 'ORDERLY_SANDBOX on every runner of segments ' + f.settings.prodSegments.join(', '),
+            observed: 'runners do not report their sandbox setting to the control room yet',
+          },
   },
   {
-    id: 'facility.workstation', control: '164.310(b)', title: 'Workstation use: operators read PHI only from managed workstations',
+    id: 'facility.workstation',
+    control: '164.310(b)',
+    title: 'Workstation use: operators read PHI only from managed workstations',
     evaluate: () => ({ result: 'manual', expected: 'a workstation policy and its evidence', observed: 'not visible to the control room' }),
   },
 ];

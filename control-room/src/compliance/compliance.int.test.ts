@@ -15,7 +15,10 @@ beforeAll(async () => {
   // A webhook nobody answers: alerts stay in the outbox, where the test reads them.
   secretDir = mkdtempSync(join(tmpdir(), 'orderly-alert-secret-'));
   writeFileSync(join(secretDir, 'secret'), 'fake-webhook-secret-for-tests', { mode: 0o600 });
-  stack = await startStack({ vault: false, controlRoomEnv: { ORDERLY_ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/fake-hook', ORDERLY_ALERT_WEBHOOK_SECRET_FILE: join(secretDir, 'secret') } });
+  stack = await startStack({
+    vault: false,
+    controlRoomEnv: { ORDERLY_ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/fake-hook', ORDERLY_ALERT_WEBHOOK_SECRET_FILE: join(secretDir, 'secret') },
+  });
   pg = new Client({ connectionString: stack.databaseUrl });
   await pg.connect();
 }, 120_000);
@@ -40,7 +43,9 @@ test('the signed report has at least 20 cited checks, and its digest is in the a
   const releaseKey = loadPrivateKey(readFileSync(join(stack.dataDir, 'secrets', 'release.key'), 'utf8'));
   expect(verifyReport(report, createPublicKey(releaseKey))).toBe(true);
   const events = await stack.api('GET', '/v1/audit/events?limit=1000');
-  const logged = (events.body.events as { action: string; details: { digest?: string }; actor: string }[]).find((e) => e.action === 'compliance.report' && e.details.digest === report.digest);
+  const logged = (events.body.events as { action: string; details: { digest?: string }; actor: string }[]).find(
+    (e) => e.action === 'compliance.report' && e.details.digest === report.digest,
+  );
   expect(logged?.actor).toBe('user:fake-auditor');
   const operator = await createUser(stack, 'fake-operator', ['operator']);
   expect((await stack.api('GET', '/v1/compliance', undefined, operator.token)).status).toBe(403);
@@ -53,10 +58,14 @@ test('MFA: a person without a second factor fails the check; disabling them pass
   const failed = await check();
   expect(resultOf(failed, 'auth.mfa-every-person')).toBe('fail');
   // It passed in the previous report: the turn to fail is an alert for the signed webhook.
-  const alerts = (await pg.query("SELECT body FROM alert_outbox WHERE kind = 'compliance.check_failed'")).rows.map((r: { body: { checkId: string; reportId: string } }) => r.body);
+  const alerts = (await pg.query("SELECT body FROM alert_outbox WHERE kind = 'compliance.check_failed'")).rows.map(
+    (r: { body: { checkId: string; reportId: string } }) => r.body,
+  );
   expect(alerts).toContainEqual(expect.objectContaining({ checkId: 'auth.mfa-every-person', reportId: failed.id }));
   await check(); // still failing: no second alert
-  expect((await pg.query("SELECT count(*) AS n FROM alert_outbox WHERE kind = 'compliance.check_failed' AND body->>'checkId' = 'auth.mfa-every-person'")).rows[0].n).toBe('1');
+  expect(
+    (await pg.query("SELECT count(*) AS n FROM alert_outbox WHERE kind = 'compliance.check_failed' AND body->>'checkId' = 'auth.mfa-every-person'")).rows[0].n,
+  ).toBe('1');
   await pg.query("UPDATE users SET disabled_at = now() WHERE username = 'fake-no-mfa'");
   expect(resultOf(await check(), 'auth.mfa-every-person')).toBe('pass');
 });
@@ -90,7 +99,8 @@ test('backup and reviews: missing evidence fails, recorded evidence passes', asy
   let report = await check();
   expect(resultOf(report, 'contingency.backup')).toBe('fail');
   expect(resultOf(report, 'audit.activity-review')).toBe('fail');
-  for (const kind of ['backup', 'audit_review']) expect((await stack.api('POST', '/v1/compliance/evidence', { kind, details: { note: 'FAKE-1' } })).status).toBe(201);
+  for (const kind of ['backup', 'audit_review'])
+    expect((await stack.api('POST', '/v1/compliance/evidence', { kind, details: { note: 'FAKE-1' } })).status).toBe(201);
   report = await check();
   expect(resultOf(report, 'contingency.backup')).toBe('pass');
   expect(resultOf(report, 'audit.activity-review')).toBe('pass');
@@ -101,7 +111,9 @@ test('dead letters past their SLA fail the incident check', async () => {
   expect(resultOf(await check(), 'incident.dead-letters')).toBe('pass');
   // A synthetic dead-lettered run finished two days ago (a package row is needed for the reference).
   await pg.query("INSERT INTO publisher_keys (key_id, name, public_key_pem) VALUES ('fake-key', 'fake-key', 'fake')");
-  await pg.query("INSERT INTO packages (digest, name, version, publisher_key_id, manifest, envelope, size) VALUES ('sha256:fake', 'fake-bot', '1.0.0', 'fake-key', '{}', '{}', 1)");
+  await pg.query(
+    "INSERT INTO packages (digest, name, version, publisher_key_id, manifest, envelope, size) VALUES ('sha256:fake', 'fake-bot', '1.0.0', 'fake-key', '{}', '{}', 1)",
+  );
   await pg.query(`INSERT INTO runs (id, idempotency_key, request_mac, bot_name, bot_version, digest, segment, status, input_sealed, max_attempts, started_at, finished_at)
     VALUES (gen_random_uuid(), 'fake-key-1', 'mac', 'fake-bot', '1.0.0', 'sha256:fake', 'demo', 'dead_lettered', '{}', 1, now() - interval '49 hours', now() - interval '48 hours')`);
   expect(resultOf(await check(), 'incident.dead-letters')).toBe('fail');

@@ -5,7 +5,12 @@ import { Compliance } from './report';
  * Runs the compliance checks once a day, so the chain holds a signed
  * report per day without anyone asking. Failures are logged by check id, never with observed values.
  */
-export function startDailyCompliance(compliance: Compliance, log: Logger, intervalMs = 24 * 3600 * 1000, isLeader: () => boolean = () => true): { close(): Promise<void> } {
+export function startDailyCompliance(
+  compliance: Compliance,
+  log: Logger,
+  intervalMs = 24 * 3600 * 1000,
+  isLeader: () => boolean = () => true,
+): { close(): Promise<void> } {
   const tick = () => {
     if (!isLeader()) return; // several replicas: only the leader reports (db/leadership.ts)
     compliance.check('control-room').then(

@@ -66,11 +66,20 @@ export async function drillBackup(options: { databaseUrl: string; key: Buffer; a
     const verdict = result.audit;
     if (!verdict.ok) {
       // A failed drill is no evidence of recovery: it is an audit event, and the check stays failing.
-      await new AuditLog(live).append({ actor: options.actor, action: 'compliance.evidence.restore_drill', target: 'restore_drill', outcome: 'failure', details: { archiveSha256, seq: verdict.seq } });
+      await new AuditLog(live).append({
+        actor: options.actor,
+        action: 'compliance.evidence.restore_drill',
+        target: 'restore_drill',
+        outcome: 'failure',
+        details: { archiveSha256, seq: verdict.seq },
+      });
       throw new OrderlyError('ORDERLY_E_BACKUP_FAILED', `the restored audit chain does not verify at seq ${verdict.seq}: ${verdict.reason}`);
     }
     await recordEvidence(live, new AuditLog(live), 'restore_drill', options.actor, {
-      archiveSha256, auditEvents: verdict.events, runs: result.manifest.counts.runs ?? 0, packages: result.manifest.packages.length,
+      archiveSha256,
+      auditEvents: verdict.events,
+      runs: result.manifest.counts.runs ?? 0,
+      packages: result.manifest.packages.length,
     });
   } finally {
     await live.close();

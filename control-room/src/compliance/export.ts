@@ -24,7 +24,10 @@ export const oscalControlId = (citation: string) => `hipaa-${citation.replace(/\
 
 /** A self-contained HTML page a person reads: summary, then one row per check. */
 export function reportToHtml(report: ComplianceReportView): string {
-  const rows = report.results.map((r) => `<tr class="${r.result}"><td>${escapeHtml(r.result)}</td><td>${escapeHtml(r.controlId)}</td><td>${escapeHtml(r.checkId)}<br><small>${escapeHtml(r.title)}</small></td><td>${escapeHtml(r.expected)}</td><td>${escapeHtml(r.observed)}</td><td><code>${escapeHtml(r.evidenceSha256)}</code></td></tr>`);
+  const rows = report.results.map(
+    (r) =>
+      `<tr class="${r.result}"><td>${escapeHtml(r.result)}</td><td>${escapeHtml(r.controlId)}</td><td>${escapeHtml(r.checkId)}<br><small>${escapeHtml(r.title)}</small></td><td>${escapeHtml(r.expected)}</td><td>${escapeHtml(r.observed)}</td><td><code>${escapeHtml(r.evidenceSha256)}</code></td></tr>`,
+  );
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Orderly compliance report ${escapeHtml(report.id)}</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.3em;vertical-align:top;text-align:left}tr.fail td:first-child,tr.error td:first-child{background:#fdd}tr.pass td:first-child{background:#dfd}tr.manual td:first-child{background:#ffd}code{font-size:.8em;word-break:break-all}</style></head>
@@ -44,10 +47,13 @@ ${inventoryHtml(report)}</body></html>
 function inventoryHtml(report: ComplianceReportView): string {
   if (!report.inventory) return '';
   const list = (xs: readonly string[]) => escapeHtml(xs.join(', ') || '-');
-  const rows = report.inventory.bots.map((b) => `<tr><td>${escapeHtml(`${b.name}@${b.version}`)}</td><td>${escapeHtml(b.team ?? '-')}</td>`
-    + `<td>${b.contacts ? `${escapeHtml(b.contacts.owner)}<br>${escapeHtml(b.contacts.dataSteward)}<br>${escapeHtml(b.contacts.securityContact)}` : 'none'}</td>`
-    + `<td>${list(b.phi)}</td><td>${list(b.hosts)}</td><td>${list(b.credentials)}</td><td>${list(b.segments)}</td><td>${list(b.productionSegments)}</td>`
-    + `<td>${list(b.schedules.map((x) => x.name))}</td><td>${b.lastRun ? escapeHtml(`${b.lastRun.status} at ${b.lastRun.createdAt}`) : 'never'}</td></tr>`);
+  const rows = report.inventory.bots.map(
+    (b) =>
+      `<tr><td>${escapeHtml(`${b.name}@${b.version}`)}</td><td>${escapeHtml(b.team ?? '-')}</td>` +
+      `<td>${b.contacts ? `${escapeHtml(b.contacts.owner)}<br>${escapeHtml(b.contacts.dataSteward)}<br>${escapeHtml(b.contacts.securityContact)}` : 'none'}</td>` +
+      `<td>${list(b.phi)}</td><td>${list(b.hosts)}</td><td>${list(b.credentials)}</td><td>${list(b.segments)}</td><td>${list(b.productionSegments)}</td>` +
+      `<td>${list(b.schedules.map((x) => x.name))}</td><td>${b.lastRun ? escapeHtml(`${b.lastRun.status} at ${b.lastRun.createdAt}`) : 'never'}</td></tr>`,
+  );
   return `<h2>Bot data inventory</h2>
 <table><thead><tr><th>bot</th><th>team</th><th>owner, data steward, security contact</th><th>PHI fields</th><th>hosts</th><th>credentials</th><th>segments</th><th>production</th><th>schedules</th><th>last run</th></tr></thead>
 <tbody>
@@ -91,19 +97,31 @@ function inventoryToOscal(reportId: string, bots: readonly InventoryBot[]) {
     const each = (name: string, values: readonly string[]) => values.flatMap((v) => prop(name, v));
     const props = [
       ...(oneLine(b.name) ? [{ name: 'asset-id', value: oneLine(b.name) }] : []),
-      ...prop('bot-version', b.version), ...prop('package-digest', b.digest), ...prop('published-at', b.publishedAt), ...prop('team', b.team),
-      ...each('phi-field', b.phi), ...each('host', b.hosts), ...each('credential', b.credentials),
-      ...each('segment', b.segments), ...each('production-segment', b.productionSegments),
-      ...each('schedule', b.schedules.map((x) => `${x.name} (${x.segment}, ${x.cron !== null ? `cron ${x.cron}` : `every ${x.everySeconds}s`}${x.paused ? ', paused' : ''})`)),
-      ...prop('last-run-status', b.lastRun?.status), ...prop('last-run-at', b.lastRun?.createdAt),
+      ...prop('bot-version', b.version),
+      ...prop('package-digest', b.digest),
+      ...prop('published-at', b.publishedAt),
+      ...prop('team', b.team),
+      ...each('phi-field', b.phi),
+      ...each('host', b.hosts),
+      ...each('credential', b.credentials),
+      ...each('segment', b.segments),
+      ...each('production-segment', b.productionSegments),
+      ...each(
+        'schedule',
+        b.schedules.map((x) => `${x.name} (${x.segment}, ${x.cron !== null ? `cron ${x.cron}` : `every ${x.everySeconds}s`}${x.paused ? ', paused' : ''})`),
+      ),
+      ...prop('last-run-status', b.lastRun?.status),
+      ...prop('last-run-at', b.lastRun?.createdAt),
       ...(b.contacts ? [] : prop('contacts', 'none')),
     ];
-    const responsible = b.contacts ? CONTACT_ROLES.map((role) => {
-      const party = partyOf(b.contacts![role.key]);
-      parties.set(party.uuid, party);
-      roles.add(role.id);
-      return { 'role-id': role.id, 'party-uuids': [party.uuid] };
-    }) : [];
+    const responsible = b.contacts
+      ? CONTACT_ROLES.map((role) => {
+          const party = partyOf(b.contacts![role.key]);
+          parties.set(party.uuid, party);
+          roles.add(role.id);
+          return { 'role-id': role.id, 'party-uuids': [party.uuid] };
+        })
+      : [];
     return {
       uuid: uuidOf('orderly-inventory', reportId, b.name),
       description: `Orderly bot ${b.name} ${b.version}: the PHI fields it takes, the hosts it reaches, the credentials it leases, where it runs and who answers for it.`,
@@ -124,29 +142,52 @@ export function reportToOscal(report: ComplianceReportView): unknown {
   return {
     'assessment-results': {
       uuid: uuidOf('orderly-ar', report.id),
-      metadata: { title: `Orderly compliance report ${report.id}`, 'last-modified': report.collectedAt, version: report.version, 'oscal-version': '1.1.2',
+      metadata: {
+        title: `Orderly compliance report ${report.id}`,
+        'last-modified': report.collectedAt,
+        version: report.version,
+        'oscal-version': '1.1.2',
         props: [{ name: 'report-digest', ns: ORDERLY_NS, value: report.digest }],
-        ...(inventory && inventory.roles.length > 0 ? { roles: inventory.roles, parties: inventory.parties } : {}) },
+        ...(inventory && inventory.roles.length > 0 ? { roles: inventory.roles, parties: inventory.parties } : {}),
+      },
       'import-ap': { href: '#orderly-self-assessment' },
-      results: [{
-        uuid: uuidOf('orderly-result', report.id),
-        title: 'HIPAA Security Rule self-assessment (45 CFR 164.308, 164.310, 164.312)',
-        description: 'Checks Orderly runs on itself from its database, audit chain and configuration.',
-        start: report.collectedAt, end: report.collectedAt,
-        ...(inventory ? { 'local-definitions': { 'inventory-items': inventory.items } } : {}),
-        'reviewed-controls': { 'control-selections': [{ 'include-controls': [...new Set(report.results.map((r) => r.controlId))].map((id) => ({ 'control-id': oscalControlId(id) })) }] },
-        observations: report.results.map((r) => ({
-          uuid: uuidOf('orderly-obs', report.id, r.checkId), title: r.checkId, description: `Expected: ${r.expected}. Observed: ${r.observed}.`,
-          methods: [r.result === 'manual' ? 'EXAMINE' : 'TEST'], collected: r.collectedAt,
-          props: [{ name: 'result', ns: ORDERLY_NS, value: r.result }],
-          'relevant-evidence': [{ href: `#sha256:${r.evidenceSha256}`, description: 'sha256 of the canonical JSON of check id, expected, observed and collection time' }],
-        })),
-        findings: report.results.map((r) => ({
-          uuid: uuidOf('orderly-finding', report.id, r.checkId), title: r.title, description: r.observed,
-          target: { type: 'objective-id', 'target-id': oscalControlId(r.controlId), status: { state: state(r.result), ...(r.result === 'pass' ? {} : { reason: r.result }) } },
-          'related-observations': [{ 'observation-uuid': uuidOf('orderly-obs', report.id, r.checkId) }],
-        })),
-      }],
+      results: [
+        {
+          uuid: uuidOf('orderly-result', report.id),
+          title: 'HIPAA Security Rule self-assessment (45 CFR 164.308, 164.310, 164.312)',
+          description: 'Checks Orderly runs on itself from its database, audit chain and configuration.',
+          start: report.collectedAt,
+          end: report.collectedAt,
+          ...(inventory ? { 'local-definitions': { 'inventory-items': inventory.items } } : {}),
+          'reviewed-controls': {
+            'control-selections': [
+              { 'include-controls': [...new Set(report.results.map((r) => r.controlId))].map((id) => ({ 'control-id': oscalControlId(id) })) },
+            ],
+          },
+          observations: report.results.map((r) => ({
+            uuid: uuidOf('orderly-obs', report.id, r.checkId),
+            title: r.checkId,
+            description: `Expected: ${r.expected}. Observed: ${r.observed}.`,
+            methods: [r.result === 'manual' ? 'EXAMINE' : 'TEST'],
+            collected: r.collectedAt,
+            props: [{ name: 'result', ns: ORDERLY_NS, value: r.result }],
+            'relevant-evidence': [
+              { href: `#sha256:${r.evidenceSha256}`, description: 'sha256 of the canonical JSON of check id, expected, observed and collection time' },
+            ],
+          })),
+          findings: report.results.map((r) => ({
+            uuid: uuidOf('orderly-finding', report.id, r.checkId),
+            title: r.title,
+            description: r.observed,
+            target: {
+              type: 'objective-id',
+              'target-id': oscalControlId(r.controlId),
+              status: { state: state(r.result), ...(r.result === 'pass' ? {} : { reason: r.result }) },
+            },
+            'related-observations': [{ 'observation-uuid': uuidOf('orderly-obs', report.id, r.checkId) }],
+          })),
+        },
+      ],
     },
   };
 }

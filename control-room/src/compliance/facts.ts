@@ -40,14 +40,48 @@ export interface CompliancePolicy {
 }
 
 export const DEFAULT_POLICY: CompliancePolicy = {
-  staleDays: 90, deadLetterSlaHours: 24, backupMaxAgeHours: 26, restoreDrillMaxDays: 365, accessReviewMaxDays: 90,
-  auditReviewMaxDays: 30, certificateMinDays: 14, minAuditRetentionDays: 2190,
+  staleDays: 90,
+  deadLetterSlaHours: 24,
+  backupMaxAgeHours: 26,
+  restoreDrillMaxDays: 365,
+  accessReviewMaxDays: 90,
+  auditReviewMaxDays: 30,
+  certificateMinDays: 14,
+  minAuditRetentionDays: 2190,
 };
 
-export interface PersonFact { id: string; username: string; roles: string[]; mfa: boolean; enrolled: boolean; disabled: boolean; createdAt: Date; lastActiveAt: Date | null; liveSessions: number; liveTokens: number }
-export interface TokenFact { id: string; ownerKind: string; ownerDisabled: boolean; createdAt: Date; expiresAt: Date; lastUsedAt: Date | null }
-export interface RunnerIdentityFact { id: string; segment: string; createdAt: Date; lastUsedAt: Date | null }
-export interface CredentialFact { bot: string; name: string; at: Date; maxAgeDays: number | null }
+export interface PersonFact {
+  id: string;
+  username: string;
+  roles: string[];
+  mfa: boolean;
+  enrolled: boolean;
+  disabled: boolean;
+  createdAt: Date;
+  lastActiveAt: Date | null;
+  liveSessions: number;
+  liveTokens: number;
+}
+export interface TokenFact {
+  id: string;
+  ownerKind: string;
+  ownerDisabled: boolean;
+  createdAt: Date;
+  expiresAt: Date;
+  lastUsedAt: Date | null;
+}
+export interface RunnerIdentityFact {
+  id: string;
+  segment: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+}
+export interface CredentialFact {
+  bot: string;
+  name: string;
+  at: Date;
+  maxAgeDays: number | null;
+}
 export type EvidenceKind = 'backup' | 'restore_drill' | 'access_review' | 'audit_review';
 
 /** Everything the checks look at, collected once: the checks are pure functions of it. */
@@ -81,7 +115,14 @@ const date = (v: unknown): Date | null => (v === null || v === undefined ? null 
 const count = (row: Record<string, unknown> | undefined, key: string): number => Number(row?.[key] ?? 0);
 
 /** Reads the facts from the database, the audit chain and the TLS certificate. */
-export async function collectFacts(deps: { db: Db; audit: AuditLog; heads: AuditHeads; releasePublicKey: KeyObject; settings: ComplianceSettings; now?: Date }): Promise<ComplianceFacts> {
+export async function collectFacts(deps: {
+  db: Db;
+  audit: AuditLog;
+  heads: AuditHeads;
+  releasePublicKey: KeyObject;
+  settings: ComplianceSettings;
+  now?: Date;
+}): Promise<ComplianceFacts> {
   const { db } = deps;
   const now = deps.now ?? new Date();
   const policy = { ...DEFAULT_POLICY, ...deps.settings.policy };
@@ -90,7 +131,8 @@ export async function collectFacts(deps: { db: Db; audit: AuditLog; heads: Audit
        GREATEST((SELECT max(last_seen_at) FROM sessions s WHERE s.user_id = u.id), (SELECT max(last_used_at) FROM api_tokens t WHERE t.owner_kind = 'user' AND t.owner_id = u.id)) AS last_active,
        (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > $1) AS live_sessions,
        (SELECT count(*) FROM api_tokens t WHERE t.owner_kind = 'user' AND t.owner_id = u.id AND t.revoked_at IS NULL AND t.expires_at > $1) AS live_tokens
-     FROM users u ORDER BY u.username`, [now],
+     FROM users u ORDER BY u.username`,
+    [now],
   );
   const serviceAccounts = await db.query<Record<string, unknown>>(
     `SELECT a.id, a.disabled_at IS NOT NULL AS disabled, a.created_at, (SELECT max(last_used_at) FROM api_tokens t WHERE t.owner_kind = 'service' AND t.owner_id = a.id) AS last_used FROM service_accounts a`,
@@ -98,7 +140,8 @@ export async function collectFacts(deps: { db: Db; audit: AuditLog; heads: Audit
   const tokens = await db.query<Record<string, unknown>>(
     `SELECT t.id, t.owner_kind, t.created_at, t.expires_at, t.last_used_at,
        COALESCE((SELECT u.disabled_at IS NOT NULL FROM users u WHERE t.owner_kind = 'user' AND u.id = t.owner_id), (SELECT a.disabled_at IS NOT NULL FROM service_accounts a WHERE t.owner_kind = 'service' AND a.id = t.owner_id), false) AS owner_disabled
-     FROM api_tokens t WHERE t.revoked_at IS NULL AND t.expires_at > $1`, [now],
+     FROM api_tokens t WHERE t.revoked_at IS NULL AND t.expires_at > $1`,
+    [now],
   );
   const runners = await db.query<Record<string, unknown>>('SELECT id, segment, created_at, last_used_at FROM runner_identities WHERE revoked_at IS NULL');
   const credentials = await db.query<Record<string, unknown>>(
@@ -115,19 +158,24 @@ export async function collectFacts(deps: { db: Db; audit: AuditLog; heads: Audit
   const verdict = verifier.finish(await deps.heads.list({ limit: 100_000 }), deps.releasePublicKey);
   const [auditStats] = await db.query<Record<string, unknown>>(
     `SELECT count(*) FILTER (WHERE actor IS NULL OR btrim(actor) = '') AS no_actor, max(at) AS last_at,
-       count(*) FILTER (WHERE actor = 'admin' AND at > $1::timestamptz - interval '30 days') AS bootstrap FROM audit_events`, [now],
+       count(*) FILTER (WHERE actor = 'admin' AND at > $1::timestamptz - interval '30 days') AS bootstrap FROM audit_events`,
+    [now],
   );
   const triggers = await db.query<{ tgname: string }>(
     `SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D' AND tgrelid IN ('audit_events'::regclass, 'audit_heads'::regclass) ORDER BY tgname`,
   );
   const [dead] = await db.query<Record<string, unknown>>(
     `SELECT count(*) AS past, count(*) FILTER (WHERE EXISTS (SELECT 1 FROM alert_outbox o WHERE o.kind = 'run.dead_lettered' AND o.body->>'runId' = r.id::text)) AS alerted
-     FROM runs r WHERE r.status = 'dead_lettered' AND r.finished_at < $1::timestamptz - make_interval(hours => $2::int)`, [now, policy.deadLetterSlaHours],
+     FROM runs r WHERE r.status = 'dead_lettered' AND r.finished_at < $1::timestamptz - make_interval(hours => $2::int)`,
+    [now, policy.deadLetterSlaHours],
   );
-  const [shots] = await db.query<Record<string, unknown>>(`SELECT count(*) AS n FROM run_screenshots WHERE expires_at < $1::timestamptz - interval '1 day'`, [now]);
+  const [shots] = await db.query<Record<string, unknown>>(`SELECT count(*) AS n FROM run_screenshots WHERE expires_at < $1::timestamptz - interval '1 day'`, [
+    now,
+  ]);
   const [revoked] = await db.query<Record<string, unknown>>(
     `SELECT count(DISTINCT p.digest) AS n FROM packages p JOIN publisher_keys k ON k.key_id = p.publisher_key_id
-     WHERE k.revoked_at IS NOT NULL AND EXISTS (SELECT 1 FROM runs r WHERE r.digest = p.digest AND r.created_at > $1::timestamptz - interval '30 days' AND r.created_at > k.revoked_at)`, [now],
+     WHERE k.revoked_at IS NOT NULL AND EXISTS (SELECT 1 FROM runs r WHERE r.digest = p.digest AND r.created_at > $1::timestamptz - interval '30 days' AND r.created_at > k.revoked_at)`,
+    [now],
   );
   const [unreleased] = await db.query<Record<string, unknown>>(
     `SELECT count(*) AS n FROM runs r WHERE r.segment = ANY($2) AND r.created_at > $1::timestamptz - interval '30 days'
@@ -138,26 +186,63 @@ export async function collectFacts(deps: { db: Db; audit: AuditLog; heads: Audit
   const evidenceAt = new Map(evidenceRows.map((r) => [r.kind, date(r.at)]));
 
   return {
-    now, settings: deps.settings, policy,
+    now,
+    settings: deps.settings,
+    policy,
     people: people.map((r) => ({
-      id: String(r.id), username: String(r.username), roles: r.roles as string[], mfa: r.mfa === true, enrolled: r.enrolled === true, disabled: r.disabled === true,
-      createdAt: new Date(r.created_at as string), lastActiveAt: date(r.last_active), liveSessions: Number(r.live_sessions), liveTokens: Number(r.live_tokens),
+      id: String(r.id),
+      username: String(r.username),
+      roles: r.roles as string[],
+      mfa: r.mfa === true,
+      enrolled: r.enrolled === true,
+      disabled: r.disabled === true,
+      createdAt: new Date(r.created_at as string),
+      lastActiveAt: date(r.last_active),
+      liveSessions: Number(r.live_sessions),
+      liveTokens: Number(r.live_tokens),
     })),
-    serviceAccounts: serviceAccounts.map((r) => ({ id: String(r.id), disabled: r.disabled === true, lastUsedAt: date(r.last_used), createdAt: new Date(r.created_at as string) })),
-    tokens: tokens.map((r) => ({ id: String(r.id), ownerKind: String(r.owner_kind), ownerDisabled: r.owner_disabled === true, createdAt: new Date(r.created_at as string), expiresAt: new Date(r.expires_at as string), lastUsedAt: date(r.last_used_at) })),
-    runnerIdentities: runners.map((r) => ({ id: String(r.id), segment: String(r.segment), createdAt: new Date(r.created_at as string), lastUsedAt: date(r.last_used_at) })),
-    credentials: credentials.map((r) => ({ bot: String(r.bot), name: String(r.name), at: new Date(r.at as string), maxAgeDays: r.max_age_days === null ? null : Number(r.max_age_days) })),
+    serviceAccounts: serviceAccounts.map((r) => ({
+      id: String(r.id),
+      disabled: r.disabled === true,
+      lastUsedAt: date(r.last_used),
+      createdAt: new Date(r.created_at as string),
+    })),
+    tokens: tokens.map((r) => ({
+      id: String(r.id),
+      ownerKind: String(r.owner_kind),
+      ownerDisabled: r.owner_disabled === true,
+      createdAt: new Date(r.created_at as string),
+      expiresAt: new Date(r.expires_at as string),
+      lastUsedAt: date(r.last_used_at),
+    })),
+    runnerIdentities: runners.map((r) => ({
+      id: String(r.id),
+      segment: String(r.segment),
+      createdAt: new Date(r.created_at as string),
+      lastUsedAt: date(r.last_used_at),
+    })),
+    credentials: credentials.map((r) => ({
+      bot: String(r.bot),
+      name: String(r.name),
+      at: new Date(r.at as string),
+      maxAgeDays: r.max_age_days === null ? null : Number(r.max_age_days),
+    })),
     audit: {
-      verdict, eventsWithoutActor: count(auditStats, 'no_actor'), appendOnlyTriggers: triggers.map((t) => t.tgname),
-      lastEventAt: date(auditStats?.last_at), bootstrapActionsLast30Days: count(auditStats, 'bootstrap'),
+      verdict,
+      eventsWithoutActor: count(auditStats, 'no_actor'),
+      appendOnlyTriggers: triggers.map((t) => t.tgname),
+      lastEventAt: date(auditStats?.last_at),
+      bootstrapActionsLast30Days: count(auditStats, 'bootstrap'),
     },
     deadLetters: { pastSla: count(dead, 'past'), pastSlaAlerted: count(dead, 'alerted') },
     screenshotsPastExpiry: count(shots, 'n'),
     runnablePackagesWithRevokedKey: count(revoked, 'n'),
     prodRunsWithoutRelease: count(unreleased, 'n'),
     evidence: {
-      backup: evidenceAt.get('backup') ?? null, restore_drill: evidenceAt.get('restore_drill') ?? null,
-      access_review: evidenceAt.get('access_review') ?? null, audit_review: evidenceAt.get('audit_review') ?? null,
+      backup: evidenceAt.get('backup') ?? null,
+      restore_drill: evidenceAt.get('restore_drill') ?? null,
+      access_review: evidenceAt.get('access_review') ?? null,
+      audit_review: evidenceAt.get('audit_review') ?? null,
     },
     accessReview: await new AccessReviews({ db, audit: deps.audit }).status(now),
     certificateNotAfter: readCertificateNotAfter(deps.settings.tls?.certFile),

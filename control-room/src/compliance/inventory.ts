@@ -21,11 +21,20 @@ export const InventoryBotView = z.object({
   segments: z.array(z.string()),
   /** The segments above that are production segments (`ORDERLY_PROD_SEGMENTS`). */
   productionSegments: z.array(z.string()),
-  schedules: z.array(z.object({
-    name: z.string(), version: z.string().nullable(), segment: z.string(), cron: z.string().nullable(), everySeconds: z.number().nullable(),
-    paused: z.boolean(), lastFiredAt: z.string().nullable(),
-  })),
-  lastRun: z.object({ id: z.string(), version: z.string(), segment: z.string(), status: z.string(), createdAt: z.string(), finishedAt: z.string().nullable() }).nullable(),
+  schedules: z.array(
+    z.object({
+      name: z.string(),
+      version: z.string().nullable(),
+      segment: z.string(),
+      cron: z.string().nullable(),
+      everySeconds: z.number().nullable(),
+      paused: z.boolean(),
+      lastFiredAt: z.string().nullable(),
+    }),
+  ),
+  lastRun: z
+    .object({ id: z.string(), version: z.string(), segment: z.string(), status: z.string(), createdAt: z.string(), finishedAt: z.string().nullable() })
+    .nullable(),
 });
 export type InventoryBot = z.infer<typeof InventoryBotView>;
 export const BotInventoryView = z.object({ v: z.literal(1), collectedAt: z.string(), bots: z.array(InventoryBotView) });
@@ -55,20 +64,38 @@ export async function botInventory(db: Queryable, prodSegments: readonly string[
     const segments = strings(manifest.segments);
     const run = runByBot.get(String(p.name));
     return {
-      name: String(p.name), team: p.team === null || p.team === undefined ? null : String(p.team), version: String(p.version), digest: String(p.digest),
+      name: String(p.name),
+      team: p.team === null || p.team === undefined ? null : String(p.team),
+      version: String(p.version),
+      digest: String(p.digest),
       publishedAt: iso(p.created_at)!,
       contacts: contacts.success ? contacts.data : null,
-      phi: strings(manifest.phi), hosts: strings(manifest.hosts), credentials: strings(manifest.credentials), segments,
+      phi: strings(manifest.phi),
+      hosts: strings(manifest.hosts),
+      credentials: strings(manifest.credentials),
+      segments,
       productionSegments: segments.filter((s) => prodSegments.includes(s)),
-      schedules: schedules.filter((s) => s.bot_name === p.name).map((s) => ({
-        name: String(s.name), version: s.bot_version === null ? null : String(s.bot_version), segment: String(s.segment),
-        cron: s.cron === null ? null : String(s.cron), everySeconds: s.every_seconds === null ? null : Number(s.every_seconds),
-        paused: s.paused === true, lastFiredAt: iso(s.last_fired_at),
-      })),
-      lastRun: run ? {
-        id: String(run.id), version: String(run.bot_version), segment: String(run.segment), status: String(run.status),
-        createdAt: iso(run.created_at)!, finishedAt: iso(run.finished_at),
-      } : null,
+      schedules: schedules
+        .filter((s) => s.bot_name === p.name)
+        .map((s) => ({
+          name: String(s.name),
+          version: s.bot_version === null ? null : String(s.bot_version),
+          segment: String(s.segment),
+          cron: s.cron === null ? null : String(s.cron),
+          everySeconds: s.every_seconds === null ? null : Number(s.every_seconds),
+          paused: s.paused === true,
+          lastFiredAt: iso(s.last_fired_at),
+        })),
+      lastRun: run
+        ? {
+            id: String(run.id),
+            version: String(run.bot_version),
+            segment: String(run.segment),
+            status: String(run.status),
+            createdAt: iso(run.created_at)!,
+            finishedAt: iso(run.finished_at),
+          }
+        : null,
     };
   });
   return { v: 1, collectedAt: now.toISOString(), bots };
@@ -89,17 +116,47 @@ export function csvField(value: string): string {
 }
 
 const CSV_COLUMNS = [
-  'bot', 'team', 'version', 'digest', 'published_at', 'owner', 'data_steward', 'security_contact', 'phi_fields', 'hosts', 'credentials',
-  'segments', 'production_segments', 'schedules', 'last_run_at', 'last_run_status', 'last_run_segment',
+  'bot',
+  'team',
+  'version',
+  'digest',
+  'published_at',
+  'owner',
+  'data_steward',
+  'security_contact',
+  'phi_fields',
+  'hosts',
+  'credentials',
+  'segments',
+  'production_segments',
+  'schedules',
+  'last_run_at',
+  'last_run_status',
+  'last_run_segment',
 ] as const;
 
 /** The inventory as CSV, one row per bot; lists are joined with `;`. */
 export function inventoryToCsv(inventory: BotInventory): string {
   const rows = inventory.bots.map((b) => [
-    b.name, b.team ?? '', b.version, b.digest, b.publishedAt, b.contacts?.owner ?? '', b.contacts?.dataSteward ?? '', b.contacts?.securityContact ?? '',
-    b.phi.join(';'), b.hosts.join(';'), b.credentials.join(';'), b.segments.join(';'), b.productionSegments.join(';'),
-    b.schedules.map((s) => `${s.name} (${s.segment}, ${s.cron !== null ? `cron ${s.cron}` : `every ${s.everySeconds}s`}${s.paused ? ', paused' : ''})`).join(';'),
-    b.lastRun?.createdAt ?? '', b.lastRun?.status ?? '', b.lastRun?.segment ?? '',
+    b.name,
+    b.team ?? '',
+    b.version,
+    b.digest,
+    b.publishedAt,
+    b.contacts?.owner ?? '',
+    b.contacts?.dataSteward ?? '',
+    b.contacts?.securityContact ?? '',
+    b.phi.join(';'),
+    b.hosts.join(';'),
+    b.credentials.join(';'),
+    b.segments.join(';'),
+    b.productionSegments.join(';'),
+    b.schedules
+      .map((s) => `${s.name} (${s.segment}, ${s.cron !== null ? `cron ${s.cron}` : `every ${s.everySeconds}s`}${s.paused ? ', paused' : ''})`)
+      .join(';'),
+    b.lastRun?.createdAt ?? '',
+    b.lastRun?.status ?? '',
+    b.lastRun?.segment ?? '',
   ]);
   return [CSV_COLUMNS as readonly string[], ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
 }

@@ -20,7 +20,13 @@ test('compliance check, inventory, disposals and metrics scrape on PGlite', asyn
   expect(report.body.inventory.bots.map((b: { name: string }) => b.name)).toContain('no-browser');
   const inventory = await stack.api('GET', '/v1/compliance/inventory');
   expect(inventory.status).toBe(200);
-  expect(inventory.body.bots.find((b: { name: string }) => b.name === 'no-browser')).toMatchObject({ phi: [], segments: ['demo'], productionSegments: [], contacts: null, lastRun: null });
+  expect(inventory.body.bots.find((b: { name: string }) => b.name === 'no-browser')).toMatchObject({
+    phi: [],
+    segments: ['demo'],
+    productionSegments: [],
+    contacts: null,
+    lastRun: null,
+  });
   expect((await stack.api('GET', '/v1/compliance/disposals')).body).toEqual({ disposals: [] });
   const metrics = await fetch(`${stack.controlRoom.url}/metrics`, { headers: { authorization: `Bearer ${stack.adminToken}` } });
   expect(metrics.status).toBe(200);

@@ -11,7 +11,11 @@ import { REPO, Stack, startStack } from '../../../test/harness';
 describe.each(['postgres', 'pglite'] as const)('on %s', (database) => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ database, vault: false, controlRoomEnv: { ORDERLY_RUN_RETENTION_DAYS: String(1 / 86_400), ORDERLY_AUDIT_HEAD_INTERVAL_SECONDS: '1' } });
+    stack = await startStack({
+      database,
+      vault: false,
+      controlRoomEnv: { ORDERLY_RUN_RETENTION_DAYS: String(1 / 86_400), ORDERLY_AUDIT_HEAD_INTERVAL_SECONDS: '1' },
+    });
     await stack.publish(join(REPO, 'test', 'fixtures', 'bots', 'no-browser'));
   }, 120_000);
   afterAll(() => stack?.close());
@@ -26,11 +30,15 @@ describe.each(['postgres', 'pglite'] as const)('on %s', (database) => {
     await waitFor(async () => ((await statusOf(dead.id)) === 'dead_lettered' ? true : undefined), 30_000, 'the run to be dead-lettered');
     await runner.close();
 
-    const disposals = await waitFor(async () => {
-      const res = await stack.api('GET', '/v1/compliance/disposals');
-      const records = (res.body?.disposals ?? []) as { kind: string; count: number; policy: string }[];
-      return records.some((d) => d.kind === 'runs') ? records : undefined;
-    }, 30_000, 'a runs disposal record');
+    const disposals = await waitFor(
+      async () => {
+        const res = await stack.api('GET', '/v1/compliance/disposals');
+        const records = (res.body?.disposals ?? []) as { kind: string; count: number; policy: string }[];
+        return records.some((d) => d.kind === 'runs') ? records : undefined;
+      },
+      30_000,
+      'a runs disposal record',
+    );
     expect(disposals.filter((d) => d.kind === 'runs').reduce((n, d) => n + d.count, 0)).toBe(1);
     expect(disposals.find((d) => d.kind === 'runs')?.policy).toMatch(/ORDERLY_RUN_RETENTION_DAYS=/);
 

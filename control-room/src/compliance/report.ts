@@ -62,7 +62,15 @@ export function evaluate(facts: ComplianceFacts, checks: readonly ComplianceChec
 export function signReport(results: CheckRecord[], collectedAt: Date, releaseKey: KeyObject, evidence: { inventory?: BotInventory } = {}): ComplianceReport {
   const summary: Record<CheckResult, number> = { pass: 0, fail: 0, manual: 0, not_applicable: 0, error: 0 };
   for (const r of results) summary[r.result]++;
-  const body = { v: 1 as const, id: randomUUID(), collectedAt: collectedAt.toISOString(), version: ORDERLY_VERSION, summary, results, ...(evidence.inventory ? { inventory: evidence.inventory } : {}) };
+  const body = {
+    v: 1 as const,
+    id: randomUUID(),
+    collectedAt: collectedAt.toISOString(),
+    version: ORDERLY_VERSION,
+    summary,
+    results,
+    ...(evidence.inventory ? { inventory: evidence.inventory } : {}),
+  };
   const digest = sha256(canonicalJson(body));
   const signature = sign(null, Buffer.from(digest, 'utf8'), releaseKey).toString('base64');
   return { ...body, digest, signature };
@@ -77,25 +85,54 @@ export function verifyReport(report: ComplianceReport, releasePublicKey: KeyObje
 
 /** Runs the checks, signs the report, stores it and appends its digest to the audit chain. */
 export class Compliance {
-  constructor(private readonly deps: { db: Db; audit: AuditLog; heads: AuditHeads; releaseKey: KeyObject; settings: ComplianceSettings; alerts?: AlertOutbox }) {}
+  constructor(
+    private readonly deps: { db: Db; audit: AuditLog; heads: AuditHeads; releaseKey: KeyObject; settings: ComplianceSettings; alerts?: AlertOutbox },
+  ) {}
 
   async check(actor: string, now = new Date()): Promise<ComplianceReport> {
-    const facts = await collectFacts({ db: this.deps.db, audit: this.deps.audit, heads: this.deps.heads, releasePublicKey: createPublicKey(this.deps.releaseKey), settings: this.deps.settings, now });
+    const facts = await collectFacts({
+      db: this.deps.db,
+      audit: this.deps.audit,
+      heads: this.deps.heads,
+      releasePublicKey: createPublicKey(this.deps.releaseKey),
+      settings: this.deps.settings,
+      now,
+    });
     const report = signReport(evaluate(facts), now, this.deps.releaseKey, { inventory: facts.inventory });
     await this.deps.db.transaction(async (tx) => {
       // A check that passed last time and fails now sends the signed alert webhook, once per report.
-      const [previous] = await tx.query<{ results: { checkId: string; result: string }[] }>("SELECT report->'results' AS results FROM compliance_reports ORDER BY collected_at DESC LIMIT 1");
+      const [previous] = await tx.query<{ results: { checkId: string; result: string }[] }>(
+        "SELECT report->'results' AS results FROM compliance_reports ORDER BY collected_at DESC LIMIT 1",
+      );
       const passedBefore = new Set((previous?.results ?? []).filter((r) => r.result === 'pass').map((r) => r.checkId));
       for (const r of report.results) {
         if ((r.result === 'fail' || r.result === 'error') && passedBefore.has(r.checkId)) {
-          await this.deps.alerts?.complianceRegressed(tx, { kind: 'compliance.check_failed', reportId: report.id, reportDigest: report.digest, checkId: r.checkId, controlId: r.controlId, result: r.result });
+          await this.deps.alerts?.complianceRegressed(tx, {
+            kind: 'compliance.check_failed',
+            reportId: report.id,
+            reportDigest: report.digest,
+            checkId: r.checkId,
+            controlId: r.controlId,
+            result: r.result,
+          });
         }
       }
-      await tx.query('INSERT INTO compliance_reports (id, collected_at, digest, report) VALUES ($1, $2, $3, $4)', [report.id, report.collectedAt, report.digest, JSON.stringify(report)]);
-      await this.deps.audit.append({
-        actor, action: 'compliance.report', target: report.id, outcome: 'success',
-        details: { digest: report.digest, pass: report.summary.pass, fail: report.summary.fail, manual: report.summary.manual, error: report.summary.error },
-      }, tx);
+      await tx.query('INSERT INTO compliance_reports (id, collected_at, digest, report) VALUES ($1, $2, $3, $4)', [
+        report.id,
+        report.collectedAt,
+        report.digest,
+        JSON.stringify(report),
+      ]);
+      await this.deps.audit.append(
+        {
+          actor,
+          action: 'compliance.report',
+          target: report.id,
+          outcome: 'success',
+          details: { digest: report.digest, pass: report.summary.pass, fail: report.summary.fail, manual: report.summary.manual, error: report.summary.error },
+        },
+        tx,
+      );
     });
     return report;
   }

@@ -18,7 +18,9 @@ beforeAll(async () => {
   db = postgresDb(database.url);
   await migrate(db);
   await db.query("INSERT INTO publisher_keys (key_id, name, public_key_pem) VALUES ('fake-key', 'fake-key', 'fake')");
-  await db.query("INSERT INTO packages (digest, name, version, publisher_key_id, manifest, envelope, size) VALUES ('sha256:fake', 'fake-bot', '1.0.0', 'fake-key', '{}', '{}', 1)");
+  await db.query(
+    "INSERT INTO packages (digest, name, version, publisher_key_id, manifest, envelope, size) VALUES ('sha256:fake', 'fake-bot', '1.0.0', 'fake-key', '{}', '{}', 1)",
+  );
 });
 afterAll(async () => {
   await db?.close();
@@ -26,19 +28,30 @@ afterAll(async () => {
 });
 
 test('the screenshot purge deletes expired screenshots only and records kind, count, time range and policy, never content', async () => {
-  const [run] = await db.query<{ id: string }>(`INSERT INTO runs (id, idempotency_key, request_mac, bot_name, bot_version, digest, segment, status, input_sealed, max_attempts)
+  const [run] = await db.query<{
+    id: string;
+  }>(`INSERT INTO runs (id, idempotency_key, request_mac, bot_name, bot_version, digest, segment, status, input_sealed, max_attempts)
     VALUES (gen_random_uuid(), 'fake-run-1', 'mac', 'fake-bot', '1.0.0', 'sha256:fake', 'demo', 'succeeded', '{}', 1) RETURNING id`);
   const at = (daysAgo: number) => new Date(Date.now() - daysAgo * DAY).toISOString();
   const created = { a: at(50), b: at(45), c: at(31) };
-  await db.query(`INSERT INTO run_screenshots (run_id, attempt, name, png_sealed, bytes, created_at, expires_at) VALUES
+  await db.query(
+    `INSERT INTO run_screenshots (run_id, attempt, name, png_sealed, bytes, created_at, expires_at) VALUES
     ($1, 1, 'fake-a', '{"fake":"sealed-a"}', 10, $2, $3), ($1, 1, 'fake-b', '{"fake":"sealed-b"}', 10, $4, $5), ($1, 2, 'fake-c', '{"fake":"sealed-c"}', 10, $6, $7), ($1, 2, 'fake-kept', '{}', 10, $8, $9)`,
-  [run!.id, created.a, at(20), created.b, at(15), created.c, at(1), at(2), at(-28)]);
+    [run!.id, created.a, at(20), created.b, at(15), created.c, at(1), at(2), at(-28)],
+  );
   const retention = new Retention({ db, audit: new AuditLog(db), screenshotRetentionDays: 30, auditRetentionDays: 30 });
 
   const record = await retention.purgeScreenshots();
   expect(record).toEqual({
-    id: expect.any(Number), disposedAt: expect.any(String), kind: 'screenshots', count: 3, rangeStart: created.a, rangeEnd: created.c,
-    policy: 'expired (ORDERLY_SCREENSHOT_RETENTION_DAYS=30)', actor: 'control-room', details: {},
+    id: expect.any(Number),
+    disposedAt: expect.any(String),
+    kind: 'screenshots',
+    count: 3,
+    rangeStart: created.a,
+    rangeEnd: created.c,
+    policy: 'expired (ORDERLY_SCREENSHOT_RETENTION_DAYS=30)',
+    actor: 'control-room',
+    details: {},
   });
   expect((await db.query('SELECT name FROM run_screenshots')).map((r) => r.name)).toEqual(['fake-kept']);
   const [stored] = await db.query('SELECT * FROM disposal_records');
@@ -48,7 +61,7 @@ test('the screenshot purge deletes expired screenshots only and records kind, co
   expect(await listDisposals(db)).toEqual([record]);
 });
 
-test('the audit purge records the expired prefix (count, time range, seq bounds) in the expiry\'s transaction, and the chain still verifies', async () => {
+test("the audit purge records the expired prefix (count, time range, seq bounds) in the expiry's transaction, and the chain still verifies", async () => {
   let now = Date.parse('2026-01-01T00:00:00Z');
   const audit = new AuditLog(db, () => new Date(now));
   const event = (i: number) => ({ actor: 'admin', action: 'run.create', target: `/v1/runs/fake-${i}`, outcome: 'success' as const, details: { i } });
@@ -64,7 +77,11 @@ test('the audit purge records the expired prefix (count, time range, seq bounds)
   const retention = new Retention({ db, audit, screenshotRetentionDays: 30, auditRetentionDays: 30 });
   const record = await retention.purgeAudit();
   expect(record).toMatchObject({
-    kind: 'audit_events', count: 3, rangeStart: old[0]!.at, rangeEnd: old[2]!.at, policy: 'older than 30 days (ORDERLY_AUDIT_RETENTION_DAYS)',
+    kind: 'audit_events',
+    count: 3,
+    rangeStart: old[0]!.at,
+    rangeEnd: old[2]!.at,
+    policy: 'older than 30 days (ORDERLY_AUDIT_RETENTION_DAYS)',
     details: { firstSeq: old[0]!.seq, throughSeq: old[2]!.seq, before: new Date(now - 30 * DAY).toISOString() },
   });
   const remaining = await audit.list();
@@ -80,7 +97,7 @@ test('disposal records are append-only', async () => {
   await expect(db.query('DELETE FROM disposal_records')).rejects.toThrow(/append-only/);
 });
 
-describe('the finished runs\' PHI purge', () => {
+describe("the finished runs' PHI purge", () => {
   const cipher = localAtRestCipher(randomBytes(32), 'fake-local');
   let n = 0;
   /** A run in `status`, finished and last changed `daysAgo`, with sealed input/result, a step result, two log lines and a screenshot. */
@@ -89,29 +106,59 @@ describe('the finished runs\' PHI purge', () => {
     const when = new Date(Date.now() - daysAgo * DAY).toISOString();
     const input = await cipher.seal({ memberId: `fake-member-${++n}` }, inputAad(id));
     const result = await cipher.seal({ claimStatus: 'fake-paid' }, resultAad(id));
-    await db.query(`INSERT INTO runs (id, idempotency_key, request_mac, bot_name, bot_version, digest, segment, status, input_sealed, result_sealed, max_attempts, attempts,
+    await db.query(
+      `INSERT INTO runs (id, idempotency_key, request_mac, bot_name, bot_version, digest, segment, status, input_sealed, result_sealed, max_attempts, attempts,
       created_at, started_at, finished_at, updated_at) VALUES ($1, $2, 'mac', 'fake-bot', '1.0.0', 'sha256:fake', 'demo', $3, $4, $5, 1, 1, $6, $6, $6, $6)`,
-    [id, `fake-purge-${id}`, status, JSON.stringify(input), JSON.stringify(result), when]);
-    await db.query("INSERT INTO run_steps (run_id, name, attempt, status, result_sealed, done_at) VALUES ($1, 'fake-step', 1, 'done', $2, now())", [id, JSON.stringify(result)]);
-    await db.query("INSERT INTO run_logs (run_id, attempt, seq, at, level, source, msg) VALUES ($1, 1, 1, $2, 'info', 'bot', 'fake line one'), ($1, 1, 2, $2, 'info', 'bot', 'fake line two')", [id, when]);
-    await db.query("INSERT INTO run_screenshots (run_id, attempt, name, png_sealed, bytes, created_at, expires_at) VALUES ($1, 1, 'fake-shot', '{\"fake\":\"sealed\"}', 10, $2, now() + interval '30 days')", [id, when]);
+      [id, `fake-purge-${id}`, status, JSON.stringify(input), JSON.stringify(result), when],
+    );
+    await db.query("INSERT INTO run_steps (run_id, name, attempt, status, result_sealed, done_at) VALUES ($1, 'fake-step', 1, 'done', $2, now())", [
+      id,
+      JSON.stringify(result),
+    ]);
+    await db.query(
+      "INSERT INTO run_logs (run_id, attempt, seq, at, level, source, msg) VALUES ($1, 1, 1, $2, 'info', 'bot', 'fake line one'), ($1, 1, 2, $2, 'info', 'bot', 'fake line two')",
+      [id, when],
+    );
+    await db.query(
+      "INSERT INTO run_screenshots (run_id, attempt, name, png_sealed, bytes, created_at, expires_at) VALUES ($1, 1, 'fake-shot', '{\"fake\":\"sealed\"}', 10, $2, now() + interval '30 days')",
+      [id, when],
+    );
     return id;
   }
   const retentionWith = (audit: AuditLog, runRetentionDays: number, runBatchSize?: number) =>
     new Retention({ db, audit, screenshotRetentionDays: 30, auditRetentionDays: 0, runRetentionDays, ...(runBatchSize ? { runBatchSize } : {}) });
   const phiLeft = async (id: string) => {
-    const [run] = await db.query<{ input_sealed: unknown; result_sealed: unknown; phi_purged_at: Date | null; status: string; bot_name: string }>('SELECT * FROM runs WHERE id = $1', [id]);
+    const [run] = await db.query<{ input_sealed: unknown; result_sealed: unknown; phi_purged_at: Date | null; status: string; bot_name: string }>(
+      'SELECT * FROM runs WHERE id = $1',
+      [id],
+    );
     const [logs] = await db.query<{ n: string }>('SELECT count(*) AS n FROM run_logs WHERE run_id = $1', [id]);
     const [shots] = await db.query<{ n: string }>('SELECT count(*) AS n FROM run_screenshots WHERE run_id = $1', [id]);
-    const [steps] = await db.query<{ n: string; sealed: string }>('SELECT count(*) AS n, count(result_sealed) AS sealed FROM run_steps WHERE run_id = $1', [id]);
-    return { input: run!.input_sealed !== null, result: run!.result_sealed !== null, purged: run!.phi_purged_at !== null, status: run!.status, bot: run!.bot_name,
-      logs: Number(logs!.n), screenshots: Number(shots!.n), steps: Number(steps!.n), stepResults: Number(steps!.sealed) };
+    const [steps] = await db.query<{ n: string; sealed: string }>('SELECT count(*) AS n, count(result_sealed) AS sealed FROM run_steps WHERE run_id = $1', [
+      id,
+    ]);
+    return {
+      input: run!.input_sealed !== null,
+      result: run!.result_sealed !== null,
+      purged: run!.phi_purged_at !== null,
+      status: run!.status,
+      bot: run!.bot_name,
+      logs: Number(logs!.n),
+      screenshots: Number(shots!.n),
+      steps: Number(steps!.n),
+      stepResults: Number(steps!.sealed),
+    };
   };
   const untouched = { input: true, result: true, purged: false, logs: 2, screenshots: 1, steps: 1, stepResults: 1 };
 
   test('purges finished runs past the retention (never dead letters or recent runs), keeps the row, records disposals and an audit event, and PHI reads refuse', async () => {
     await db.query('DELETE FROM run_screenshots');
-    const old = { succeeded: await seedRun('succeeded', 100), failed: await seedRun('failed', 95), cancelled: await seedRun('cancelled', 91), discarded: await seedRun('discarded', 92) };
+    const old = {
+      succeeded: await seedRun('succeeded', 100),
+      failed: await seedRun('failed', 95),
+      cancelled: await seedRun('cancelled', 91),
+      discarded: await seedRun('discarded', 92),
+    };
     const deadLetter = await seedRun('dead_lettered', 200);
     const recent = await seedRun('succeeded', 10);
     const audit = new AuditLog(db);
@@ -122,20 +169,42 @@ describe('the finished runs\' PHI purge', () => {
     expect(purges).toHaveLength(1);
     const [purge] = purges;
     expect(purge).toMatchObject({
-      runs: { kind: 'runs', count: 4, policy: 'finished over 90 days ago (ORDERLY_RUN_RETENTION_DAYS=90)', actor: 'control-room',
-        details: { stepResults: 4, logLines: 8, screenshots: 4 } },
-      runLogs: { kind: 'run_logs', count: 8 }, screenshots: { kind: 'screenshots', count: 4 }, stepResults: 4,
+      runs: {
+        kind: 'runs',
+        count: 4,
+        policy: 'finished over 90 days ago (ORDERLY_RUN_RETENTION_DAYS=90)',
+        actor: 'control-room',
+        details: { stepResults: 4, logLines: 8, screenshots: 4 },
+      },
+      runLogs: { kind: 'run_logs', count: 8 },
+      screenshots: { kind: 'screenshots', count: 4 },
+      stepResults: 4,
     });
     expect(Date.parse(purge!.runs.rangeStart)).toBeLessThan(Date.parse(purge!.runs.rangeEnd));
     for (const [status, id] of Object.entries(old)) {
-      expect(await phiLeft(id)).toEqual({ input: false, result: false, purged: true, status, bot: 'fake-bot', logs: 0, screenshots: 0, steps: 1, stepResults: 0 });
+      expect(await phiLeft(id)).toEqual({
+        input: false,
+        result: false,
+        purged: true,
+        status,
+        bot: 'fake-bot',
+        logs: 0,
+        screenshots: 0,
+        steps: 1,
+        stepResults: 0,
+      });
     }
     expect(await phiLeft(deadLetter)).toEqual({ ...untouched, status: 'dead_lettered', bot: 'fake-bot' });
     expect(await phiLeft(recent)).toEqual({ ...untouched, status: 'succeeded', bot: 'fake-bot' });
 
     const events = (await audit.list()).filter((e) => e.action === RUN_PHI_PURGE_ACTION);
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ actor: 'control-room', target: 'runs', outcome: 'success', details: { runs: 4, logLines: 8, screenshots: 4, stepResults: 4, retentionDays: 90, disposalId: purge!.runs.id } });
+    expect(events[0]).toMatchObject({
+      actor: 'control-room',
+      target: 'runs',
+      outcome: 'success',
+      details: { runs: 4, logLines: 8, screenshots: 4, stepResults: 4, retentionDays: 90, disposalId: purge!.runs.id },
+    });
     const stored = JSON.stringify([await db.query("SELECT * FROM disposal_records WHERE kind IN ('runs', 'run_logs')"), events]);
     expect(stored).not.toMatch(/fake-member|fake line|fake-paid|fake-purge/); // counts and times, never content or keys
 
@@ -163,7 +232,9 @@ describe('the finished runs\' PHI purge', () => {
     const before = (await audit.list()).length;
     const disposalsBefore = (await listDisposals(db, { limit: 1000 })).length;
     await db.query(`CREATE FUNCTION fake_refuse_disposal() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'fake disposal failure'; END $$`);
-    await db.query("CREATE TRIGGER fake_refuse_disposal BEFORE INSERT ON disposal_records FOR EACH ROW WHEN (NEW.kind = 'run_logs') EXECUTE FUNCTION fake_refuse_disposal()");
+    await db.query(
+      "CREATE TRIGGER fake_refuse_disposal BEFORE INSERT ON disposal_records FOR EACH ROW WHEN (NEW.kind = 'run_logs') EXECUTE FUNCTION fake_refuse_disposal()",
+    );
     try {
       await expect(retentionWith(audit, 90).purgeRuns()).rejects.toThrow(/fake disposal failure/);
     } finally {

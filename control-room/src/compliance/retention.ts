@@ -20,12 +20,26 @@ export const DisposalRecordView = z.object({
 export type DisposalRecord = z.infer<typeof DisposalRecordView>;
 export const DisposalListView = z.object({ disposals: z.array(DisposalRecordView) });
 
-interface NewDisposal { kind: DisposalKind; count: number; rangeStart: Date; rangeEnd: Date; policy: string; actor: string; details?: Record<string, string | number | boolean | null> }
+interface NewDisposal {
+  kind: DisposalKind;
+  count: number;
+  rangeStart: Date;
+  rangeEnd: Date;
+  policy: string;
+  actor: string;
+  details?: Record<string, string | number | boolean | null>;
+}
 
 const toView = (r: Record<string, unknown>): DisposalRecord => ({
-  id: Number(r.id), disposedAt: new Date(r.disposed_at as string).toISOString(), kind: r.kind as DisposalKind, count: Number(r.count),
-  rangeStart: new Date(r.range_start as string).toISOString(), rangeEnd: new Date(r.range_end as string).toISOString(),
-  policy: String(r.policy), actor: String(r.actor), details: (r.details ?? {}) as DisposalRecord['details'],
+  id: Number(r.id),
+  disposedAt: new Date(r.disposed_at as string).toISOString(),
+  kind: r.kind as DisposalKind,
+  count: Number(r.count),
+  rangeStart: new Date(r.range_start as string).toISOString(),
+  rangeEnd: new Date(r.range_end as string).toISOString(),
+  policy: String(r.policy),
+  actor: String(r.actor),
+  details: (r.details ?? {}) as DisposalRecord['details'],
 });
 
 /** Writes one disposal record, in the caller's transaction (the purge's own). */
@@ -50,11 +64,18 @@ const RUN_PURGE_BATCH = 500;
  * records in its own transaction; a purge that finds nothing writes none.
  */
 export class Retention {
-  constructor(private readonly deps: {
-    db: Db; audit: AuditLog; screenshotRetentionDays: number; auditRetentionDays: number;
-    /** Days a finished run keeps its PHI; 0 keeps it forever. */
-    runRetentionDays?: number; actor?: string; runBatchSize?: number;
-  }) {}
+  constructor(
+    private readonly deps: {
+      db: Db;
+      audit: AuditLog;
+      screenshotRetentionDays: number;
+      auditRetentionDays: number;
+      /** Days a finished run keeps its PHI; 0 keeps it forever. */
+      runRetentionDays?: number;
+      actor?: string;
+      runBatchSize?: number;
+    },
+  ) {}
 
   private get actor(): string {
     return this.deps.actor ?? 'control-room';
@@ -69,8 +90,12 @@ export class Retention {
       const count = Number(gone?.n ?? 0);
       if (count === 0) return undefined;
       return recordDisposal(tx, {
-        kind: 'screenshots', count, rangeStart: new Date(gone!.first!), rangeEnd: new Date(gone!.last!),
-        policy: `expired (ORDERLY_SCREENSHOT_RETENTION_DAYS=${this.deps.screenshotRetentionDays})`, actor: this.actor,
+        kind: 'screenshots',
+        count,
+        rangeStart: new Date(gone!.first!),
+        rangeEnd: new Date(gone!.last!),
+        policy: `expired (ORDERLY_SCREENSHOT_RETENTION_DAYS=${this.deps.screenshotRetentionDays})`,
+        actor: this.actor,
       });
     });
   }
@@ -80,8 +105,12 @@ export class Retention {
     let record: DisposalRecord | undefined;
     await this.deps.audit.expire(this.deps.auditRetentionDays, this.actor, async (tx, expired) => {
       record = await recordDisposal(tx, {
-        kind: 'audit_events', count: expired.count, rangeStart: expired.firstAt, rangeEnd: expired.lastAt,
-        policy: `older than ${expired.retentionDays} days (ORDERLY_AUDIT_RETENTION_DAYS)`, actor: this.actor,
+        kind: 'audit_events',
+        count: expired.count,
+        rangeStart: expired.firstAt,
+        rangeEnd: expired.lastAt,
+        policy: `older than ${expired.retentionDays} days (ORDERLY_AUDIT_RETENTION_DAYS)`,
+        actor: this.actor,
         details: { firstSeq: expired.firstSeq, throughSeq: expired.throughSeq, before: expired.before },
       });
     });
@@ -123,34 +152,74 @@ export class Retention {
     const ids = due.map((r) => r.id);
     type Gone = { n: string; first: string | null; last: string | null };
     const [logs] = await tx.query<Gone>(
-      'WITH gone AS (DELETE FROM run_logs WHERE run_id = ANY($1) RETURNING at) SELECT count(*) AS n, min(at) AS first, max(at) AS last FROM gone', [ids],
+      'WITH gone AS (DELETE FROM run_logs WHERE run_id = ANY($1) RETURNING at) SELECT count(*) AS n, min(at) AS first, max(at) AS last FROM gone',
+      [ids],
     );
     const [shots] = await tx.query<Gone>(
-      'WITH gone AS (DELETE FROM run_screenshots WHERE run_id = ANY($1) RETURNING created_at) SELECT count(*) AS n, min(created_at) AS first, max(created_at) AS last FROM gone', [ids],
+      'WITH gone AS (DELETE FROM run_screenshots WHERE run_id = ANY($1) RETURNING created_at) SELECT count(*) AS n, min(created_at) AS first, max(created_at) AS last FROM gone',
+      [ids],
     );
     const [steps] = await tx.query<{ n: string }>(
-      'WITH emptied AS (UPDATE run_steps SET result_sealed = NULL WHERE run_id = ANY($1) AND result_sealed IS NOT NULL RETURNING 1) SELECT count(*) AS n FROM emptied', [ids],
+      'WITH emptied AS (UPDATE run_steps SET result_sealed = NULL WHERE run_id = ANY($1) AND result_sealed IS NOT NULL RETURNING 1) SELECT count(*) AS n FROM emptied',
+      [ids],
     );
     const [runs] = await tx.query<Gone>(
       `WITH purged AS (UPDATE runs SET input_sealed = NULL, result_sealed = NULL, phi_purged_at = now(), updated_at = now() WHERE id = ANY($1) RETURNING created_at)
-       SELECT count(*) AS n, min(created_at) AS first, max(created_at) AS last FROM purged`, [ids],
+       SELECT count(*) AS n, min(created_at) AS first, max(created_at) AS last FROM purged`,
+      [ids],
     );
     const logLines = Number(logs?.n ?? 0);
     const screenshots = Number(shots?.n ?? 0);
     const stepResults = Number(steps?.n ?? 0);
     const purge: RunPurge = {
       runs: await recordDisposal(tx, {
-        kind: 'runs', count: Number(runs!.n), rangeStart: new Date(runs!.first!), rangeEnd: new Date(runs!.last!), policy, actor,
+        kind: 'runs',
+        count: Number(runs!.n),
+        rangeStart: new Date(runs!.first!),
+        rangeEnd: new Date(runs!.last!),
+        policy,
+        actor,
         details: { purged: 'input, result, step results, screenshots, logs', stepResults, logLines, screenshots },
       }),
       stepResults,
     };
-    if (logLines > 0) purge.runLogs = await recordDisposal(tx, { kind: 'run_logs', count: logLines, rangeStart: new Date(logs!.first!), rangeEnd: new Date(logs!.last!), policy, actor });
-    if (screenshots > 0) purge.screenshots = await recordDisposal(tx, { kind: 'screenshots', count: screenshots, rangeStart: new Date(shots!.first!), rangeEnd: new Date(shots!.last!), policy, actor });
-    await this.deps.audit.append({
-      actor, action: RUN_PHI_PURGE_ACTION, target: 'runs', outcome: 'success',
-      details: { runs: purge.runs.count, logLines, screenshots, stepResults, retentionDays: days, rangeStart: purge.runs.rangeStart, rangeEnd: purge.runs.rangeEnd, disposalId: purge.runs.id },
-    }, tx);
+    if (logLines > 0)
+      purge.runLogs = await recordDisposal(tx, {
+        kind: 'run_logs',
+        count: logLines,
+        rangeStart: new Date(logs!.first!),
+        rangeEnd: new Date(logs!.last!),
+        policy,
+        actor,
+      });
+    if (screenshots > 0)
+      purge.screenshots = await recordDisposal(tx, {
+        kind: 'screenshots',
+        count: screenshots,
+        rangeStart: new Date(shots!.first!),
+        rangeEnd: new Date(shots!.last!),
+        policy,
+        actor,
+      });
+    await this.deps.audit.append(
+      {
+        actor,
+        action: RUN_PHI_PURGE_ACTION,
+        target: 'runs',
+        outcome: 'success',
+        details: {
+          runs: purge.runs.count,
+          logLines,
+          screenshots,
+          stepResults,
+          retentionDays: days,
+          rangeStart: purge.runs.rangeStart,
+          rangeEnd: purge.runs.rangeEnd,
+          disposalId: purge.runs.id,
+        },
+      },
+      tx,
+    );
     return purge;
   }
 }
@@ -166,8 +235,9 @@ export interface RunPurge {
 
 /** The disposal records, newest first. */
 export async function listDisposals(q: Queryable, options: { limit?: number | undefined; kind?: DisposalKind | undefined } = {}): Promise<DisposalRecord[]> {
-  const rows = await q.query(
-    'SELECT * FROM disposal_records WHERE ($1::text IS NULL OR kind = $1) ORDER BY disposed_at DESC, id DESC LIMIT $2', [options.kind ?? null, options.limit ?? 100],
-  );
+  const rows = await q.query('SELECT * FROM disposal_records WHERE ($1::text IS NULL OR kind = $1) ORDER BY disposed_at DESC, id DESC LIMIT $2', [
+    options.kind ?? null,
+    options.limit ?? 100,
+  ]);
   return rows.map(toView);
 }

@@ -9,10 +9,19 @@ export const ComplianceReportView = z.object({
   collectedAt: z.string(),
   version: z.string(),
   summary: z.record(z.enum(CHECK_RESULTS), z.number()),
-  results: z.array(z.object({
-    controlId: z.string(), checkId: z.string(), title: z.string(), result: z.enum(CHECK_RESULTS),
-    expected: z.string(), observed: z.string(), evidenceSha256: z.string(), collectedAt: z.string(), version: z.string(),
-  })),
+  results: z.array(
+    z.object({
+      controlId: z.string(),
+      checkId: z.string(),
+      title: z.string(),
+      result: z.enum(CHECK_RESULTS),
+      expected: z.string(),
+      observed: z.string(),
+      evidenceSha256: z.string(),
+      collectedAt: z.string(),
+      version: z.string(),
+    }),
+  ),
   inventory: BotInventoryView.optional(),
   digest: z.string(),
   signature: z.string(),

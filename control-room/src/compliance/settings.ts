@@ -4,10 +4,18 @@ import { ComplianceSettings } from './facts';
 /** The slice of the control room's configuration the compliance checks judge. */
 export function complianceSettings(config: ControlRoomConfig): ComplianceSettings {
   return {
-    production: config.production, segments: config.segments, prodSegments: config.prodSegments,
-    tls: config.tls, tlsTerminated: config.tlsTerminated, transitKey: config.transitKey,
-    sessionIdleMinutes: config.sessionIdleMinutes, sessionMaxHours: config.sessionMaxHours, tokenMaxDays: config.tokenMaxDays,
-    credentialMaxAgeDays: config.credentialMaxAgeDays, screenshotRetentionDays: config.screenshotRetentionDays,
-    auditRetentionDays: config.auditRetentionDays, alertWebhook: config.alerts.webhookUrl !== undefined,
+    production: config.production,
+    segments: config.segments,
+    prodSegments: config.prodSegments,
+    tls: config.tls,
+    tlsTerminated: config.tlsTerminated,
+    transitKey: config.transitKey,
+    sessionIdleMinutes: config.sessionIdleMinutes,
+    sessionMaxHours: config.sessionMaxHours,
+    tokenMaxDays: config.tokenMaxDays,
+    credentialMaxAgeDays: config.credentialMaxAgeDays,
+    screenshotRetentionDays: config.screenshotRetentionDays,
+    auditRetentionDays: config.auditRetentionDays,
+    alertWebhook: config.alerts.webhookUrl !== undefined,
   };
 }

@@ -39,7 +39,11 @@ const num = (v: string | undefined): number | string | undefined => (opt(v) === 
 
 /** Where a step-up may send the person back to: a console page, nothing else. */
 export function safeNext(next: unknown): string {
-  const ok = typeof next === 'string' && next.length <= 500 && /^\/console(\/[A-Za-z0-9/_.@-]*)?(\?[A-Za-z0-9=&%._@+-]*)?$/.test(next) && !/\/\.\.?(\/|\?|$)|\/\//.test(next);
+  const ok =
+    typeof next === 'string' &&
+    next.length <= 500 &&
+    /^\/console(\/[A-Za-z0-9/_.@-]*)?(\?[A-Za-z0-9=&%._@+-]*)?$/.test(next) &&
+    !/\/\.\.?(\/|\?|$)|\/\//.test(next);
   return ok ? next : '/console';
 }
 
@@ -67,25 +71,43 @@ interface RouteOptions {
 export function consoleActions(scope: FastifyInstance, deps: AppDeps, kit: ActionKit): void {
   const identity = deps.identity!;
   const route = (method: 'GET' | 'POST', url: string, options: RouteOptions, handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
-    scope.route({ method, url, config: { permission: options.permission, ...(options.stepUp ? { stepUp: true } : {}), ...(options.audit ? { audit: options.audit } : {}), ...(options.auditedByRoute ? { auditedByRoute: options.auditedByRoute } : {}) }, handler });
+    scope.route({
+      method,
+      url,
+      config: {
+        permission: options.permission,
+        ...(options.stepUp ? { stepUp: true } : {}),
+        ...(options.audit ? { audit: options.audit } : {}),
+        ...(options.auditedByRoute ? { auditedByRoute: options.auditedByRoute } : {}),
+      },
+      handler,
+    });
   const form = (request: FastifyRequest) => formFields(request.body);
   const noFields = (request: FastifyRequest) => expectNoFields(request.body);
-  const done = (reply: FastifyReply, path: string, what: string, query: Record<string, string | number | undefined> = {}) => reply.redirect(consolePath(path, { ...query, done: what }), 303);
+  const done = (reply: FastifyReply, path: string, what: string, query: Record<string, string | number | undefined> = {}) =>
+    reply.redirect(consolePath(path, { ...query, done: what }), 303);
   const once = (reply: FastifyReply, answer: ShownOnce) => reply.header('cache-control', 'no-store').send(answer);
   // A revealed screenshot is fetched by an <img>, which cannot send a reason: the reveal (which
   // audited the read with its reason) hands out a link signed for this person, run, shot and minute.
-  const screenshotSig = (actor: string, runId: string, shot: number, exp: number) => deps.audit.hash(`console-screenshot-link/v1|${actor}|${runId}|${shot}|${exp}`);
+  const screenshotSig = (actor: string, runId: string, shot: number, exp: number) =>
+    deps.audit.hash(`console-screenshot-link/v1|${actor}|${runId}|${shot}|${exp}`);
 
   // ---- Step-up: a fresh second factor for this session, as `POST /v1/session/step-up` does.
   route('GET', '/console/step-up', { permission: 'self' }, async (request, reply) => {
     const next = safeNext((request.query as { next?: unknown }).next);
-    return kit.send(request, reply, 'Step up', html`<p>Some changes need a second factor from the last 5 minutes. Enter a current code from your authenticator app; you go back to the page you came from.</p>${stepUpForm(next)}`);
+    return kit.send(
+      request,
+      reply,
+      'Step up',
+      html`<p>Some changes need a second factor from the last 5 minutes. Enter a current code from your authenticator app; you go back to the page you came from.</p>${stepUpForm(next)}`,
+    );
   });
   route('POST', '/console/step-up', { permission: 'self', audit: 'session.step_up' }, async (request, reply) => {
     const body = form(request);
     const { code } = parseRequest(StepUpRequest, { code: body.code ?? '' });
     const principal = kit.who(request);
-    if (principal.kind !== 'user' || principal.credential?.kind !== 'session') throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'step-up is for console sessions; API tokens send the X-Orderly-TOTP header');
+    if (principal.kind !== 'user' || principal.credential?.kind !== 'session')
+      throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'step-up is for console sessions; API tokens send the X-Orderly-TOTP header');
     if (!(await identity.users.stepUp(principal.id, code))) throw new OrderlyError('ORDERLY_E_SIGN_IN_FAILED', 'the code is wrong or was already used');
     await identity.sessions.markSteppedUp(principal.credential.sessionHash);
     const next = safeNext(body.next);
@@ -105,11 +127,22 @@ export function consoleActions(scope: FastifyInstance, deps: AppDeps, kit: Actio
     const images = [];
     for (const shot of shots) {
       await auditPhiRead(deps.audit.log, request, view, 'screenshot', reason, { shot: shot.id });
-      images.push({ label: `Screenshot ${shot.name} (attempt ${shot.attempt}, masked)`, image: consolePath(`/console/runs/${view.id}/screenshots/${shot.id}`, { exp, sig: screenshotSig(actor, view.id, shot.id, exp) }) });
+      images.push({
+        label: `Screenshot ${shot.name} (attempt ${shot.attempt}, masked)`,
+        image: consolePath(`/console/runs/${view.id}/screenshots/${shot.id}`, { exp, sig: screenshotSig(actor, view.id, shot.id, exp) }),
+      });
     }
-    return once(reply, { show: { title: 'Input and result', note: 'Shown once, in this page only; reload to hide. This read is in the audit log with your reason.', items: [
-      { label: 'Input', text: JSON.stringify(phi.input, null, 2) }, { label: 'Result', text: phi.result === null || phi.result === undefined ? '(no result)' : JSON.stringify(phi.result, null, 2) }, ...images,
-    ] } });
+    return once(reply, {
+      show: {
+        title: 'Input and result',
+        note: 'Shown once, in this page only; reload to hide. This read is in the audit log with your reason.',
+        items: [
+          { label: 'Input', text: JSON.stringify(phi.input, null, 2) },
+          { label: 'Result', text: phi.result === null || phi.result === undefined ? '(no result)' : JSON.stringify(phi.result, null, 2) },
+          ...images,
+        ],
+      },
+    });
   });
   route('GET', '/console/runs/:id/screenshots/:shot', { permission: 'runs.read_phi.dev' }, async (request, reply) => {
     const { id, shot } = parseRequest(z.strictObject({ id: z.uuid(), shot: z.coerce.number().int().positive() }), request.params, 'path');
@@ -121,7 +154,10 @@ export function consoleActions(scope: FastifyInstance, deps: AppDeps, kit: Actio
     }
     const view = await deps.runs.get(id);
     assertReadsPhi(request, view, deps.prodSegments ?? []);
-    return reply.type('image/png').header('cache-control', 'no-store').send(await deps.screenshots.png(id, shot));
+    return reply
+      .type('image/png')
+      .header('cache-control', 'no-store')
+      .send(await deps.screenshots.png(id, shot));
   });
 
   // ---- Runs: cancel by filter, previewed, at most BULK_CANCEL_MAX, each run as `POST /v1/runs/:id/cancel` does.
@@ -143,7 +179,15 @@ export function consoleActions(scope: FastifyInstance, deps: AppDeps, kit: Actio
         try {
           const answer = await cancellation.cancel(runId);
           cancelled += 1;
-          await deps.audit.log.append({ actor: kit.who(request).actor, action: 'run.cancel', target: `run:${runId}`, outcome: 'success', sourceIp: request.ip, requestId: request.id, details: { reason: why, previous: answer.previous, bulk: true } });
+          await deps.audit.log.append({
+            actor: kit.who(request).actor,
+            action: 'run.cancel',
+            target: `run:${runId}`,
+            outcome: 'success',
+            sourceIp: request.ip,
+            requestId: request.id,
+            details: { reason: why, previous: answer.previous, bulk: true },
+          });
         } catch (err) {
           // Finished meanwhile: nothing to cancel. Anything else is a real failure.
           if (!hasCode(err, 'ORDERLY_E_RUN_NOT_CANCELLABLE')) throw err;
@@ -170,8 +214,13 @@ export function consoleActions(scope: FastifyInstance, deps: AppDeps, kit: Actio
       const everySeconds = num(f.everySeconds);
       if (typeof everySeconds === 'string') throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', 'every N seconds takes a whole number');
       const body = parseRequest(CreateScheduleRequest, {
-        name: f.name ?? '', bot: f.bot ?? '', input, ...(opt(f.version) ? { version: opt(f.version) } : {}), ...(opt(f.segment) ? { segment: opt(f.segment) } : {}),
-        ...(opt(f.cron) ? { cron: opt(f.cron) } : {}), ...(everySeconds !== undefined ? { everySeconds } : {}),
+        name: f.name ?? '',
+        bot: f.bot ?? '',
+        input,
+        ...(opt(f.version) ? { version: opt(f.version) } : {}),
+        ...(opt(f.segment) ? { segment: opt(f.segment) } : {}),
+        ...(opt(f.cron) ? { cron: opt(f.cron) } : {}),
+        ...(everySeconds !== undefined ? { everySeconds } : {}),
         ...Object.fromEntries((['timeZone', 'calendar', 'calendarPolicy', 'overlap', 'misfire'] as const).flatMap((k) => (opt(f[k]) ? [[k, opt(f[k])]] : []))),
       });
       assertSchedulesIn(request, body.segment);
@@ -186,14 +235,21 @@ export function consoleActions(scope: FastifyInstance, deps: AppDeps, kit: Actio
   route('GET', '/console/bots/:name/:version/promote', { permission: 'packages.promote' }, async (request, reply) => {
     const { name, version } = parseRequest(NameVersion, request.params, 'path');
     const diff = await deps.releases.permissions(name, version);
-    return kit.send(request, reply, `Promote ${name} ${version}`, html`${doneBanner((request.query as { done?: string }).done)}${stepUpNote(request.url.split('?')[0]!)}${promoteForm(diff)}`);
+    return kit.send(
+      request,
+      reply,
+      `Promote ${name} ${version}`,
+      html`${doneBanner((request.query as { done?: string }).done)}${stepUpNote(request.url.split('?')[0]!)}${promoteForm(diff)}`,
+    );
   });
   route('POST', '/console/bots/:name/:version/promote', { permission: 'packages.promote', stepUp: true, audit: 'package.promote' }, async (request, reply) => {
     const { name, version } = parseRequest(NameVersion, request.params, 'path');
     const f = form(request);
     // The acknowledgement is the digest of the diff the page showed, sent only when the box is ticked.
     const body = parseRequest(PromoteRequest, {
-      channel: 'prod', ...(opt(f.ticket) ? { ticket: opt(f.ticket) } : {}), ...(num(f.expiresInDays) !== undefined ? { expiresInDays: num(f.expiresInDays) } : {}),
+      channel: 'prod',
+      ...(opt(f.ticket) ? { ticket: opt(f.ticket) } : {}),
+      ...(num(f.expiresInDays) !== undefined ? { expiresInDays: num(f.expiresInDays) } : {}),
       ...(f.acknowledge === 'yes' && opt(f.acknowledgePermissions) ? { acknowledgePermissions: opt(f.acknowledgePermissions) } : {}),
     });
     const p = kit.who(request);
@@ -213,24 +269,36 @@ export function consoleActions(scope: FastifyInstance, deps: AppDeps, kit: Actio
       body = html`<p class="banner warn" role="status">This control room has no Vault (VAULT_ADDR): bot credentials cannot be read or written here.</p>`;
     }
     const q = request.query as { done?: string };
-    return kit.send(request, reply, 'Credentials', html`${doneBanner(q.done)}${manage ? stepUpNote('/console/credentials') : ''}
-<p class="muted">Values are typed into a password field, sent once and never shown, logged or kept in the browser.</p>${body}`);
+    return kit.send(
+      request,
+      reply,
+      'Credentials',
+      html`${doneBanner(q.done)}${manage ? stepUpNote('/console/credentials') : ''}
+<p class="muted">Values are typed into a password field, sent once and never shown, logged or kept in the browser.</p>${body}`,
+    );
   });
   for (const verb of ['set', 'rotate'] as const) {
-    route('POST', `/console/credentials/:bot/:name/${verb}`, { permission: 'credentials.manage', stepUp: true, auditedByRoute: 'all' }, async (request, reply) => {
-      const ctx = credentialContext(request);
-      const target = parseRequest(CredentialParams, request.params, 'path');
-      const f = form(request);
-      if (verb === 'set') {
-        const body = await deps.credentials.parseAudited('set', ctx, target, () => parseRequest(SetCredentialRequest, { value: f.value ?? '' }));
-        await deps.credentials.set(ctx, target, body);
-      } else {
-        const expected = num(f.expectedVersion);
-        const body = await deps.credentials.parseAudited('rotate', ctx, target, () => parseRequest(RotateCredentialRequest, { value: f.value ?? '', ...(expected !== undefined ? { expectedVersion: expected } : {}) }));
-        await deps.credentials.rotate(ctx, target, body);
-      }
-      return done(reply, '/console/credentials', verb === 'set' ? 'set' : 'rotated');
-    });
+    route(
+      'POST',
+      `/console/credentials/:bot/:name/${verb}`,
+      { permission: 'credentials.manage', stepUp: true, auditedByRoute: 'all' },
+      async (request, reply) => {
+        const ctx = credentialContext(request);
+        const target = parseRequest(CredentialParams, request.params, 'path');
+        const f = form(request);
+        if (verb === 'set') {
+          const body = await deps.credentials.parseAudited('set', ctx, target, () => parseRequest(SetCredentialRequest, { value: f.value ?? '' }));
+          await deps.credentials.set(ctx, target, body);
+        } else {
+          const expected = num(f.expectedVersion);
+          const body = await deps.credentials.parseAudited('rotate', ctx, target, () =>
+            parseRequest(RotateCredentialRequest, { value: f.value ?? '', ...(expected !== undefined ? { expectedVersion: expected } : {}) }),
+          );
+          await deps.credentials.rotate(ctx, target, body);
+        }
+        return done(reply, '/console/credentials', verb === 'set' ? 'set' : 'rotated');
+      },
+    );
   }
   route('POST', '/console/credentials/:bot/revoke-runs', { permission: 'credentials.manage', stepUp: true, auditedByRoute: 'all' }, async (request, reply) => {
     const { bot } = parseRequest(CredentialParams.pick({ bot: true }), request.params, 'path');
@@ -244,12 +312,23 @@ export function consoleActions(scope: FastifyInstance, deps: AppDeps, kit: Actio
   if (access) {
     route('POST', '/console/runners', { permission: 'runners.manage', stepUp: true, audit: 'runner.register' }, async (request, reply) => {
       const f = form(request);
-      const body = parseRequest(RegisterRunnerRequest, { name: f.name ?? '', segment: f.segment ?? '', ...(opt(f.publicKey) ? { publicKey: opt(f.publicKey) } : {}) });
+      const body = parseRequest(RegisterRunnerRequest, {
+        name: f.name ?? '',
+        segment: f.segment ?? '',
+        ...(opt(f.publicKey) ? { publicKey: opt(f.publicKey) } : {}),
+      });
       const registered = await access.registerRunner(kit.who(request), body.name, body.segment, body.publicKey);
       request.auditTarget = `runner:${registered.id}`;
       const items = [{ label: 'Runner token (its ORDERLY_RUNNER_TOKEN_FILE)', text: registered.token }];
-      if (registered.signingKey) items.push({ label: 'Report-signing private key (its key file; the control room keeps only the public half)', text: registered.signingKey });
-      return once(reply, { show: { title: `Runner ${registered.name} registered`, note: `${registered.request ? 'A production runner: the token admits nothing until a second security person approves the access request. ' : ''}Copy these now: they are shown once and not kept anywhere.`, items } });
+      if (registered.signingKey)
+        items.push({ label: 'Report-signing private key (its key file; the control room keeps only the public half)', text: registered.signingKey });
+      return once(reply, {
+        show: {
+          title: `Runner ${registered.name} registered`,
+          note: `${registered.request ? 'A production runner: the token admits nothing until a second security person approves the access request. ' : ''}Copy these now: they are shown once and not kept anywhere.`,
+          items,
+        },
+      });
     });
     route('POST', '/console/runners/:id/revoke', { permission: 'runners.manage', audit: 'runner.revoke' }, async (request, reply) => {
       const { id } = parseRequest(IdParam, request.params, 'path');
@@ -264,9 +343,13 @@ export function consoleActions(scope: FastifyInstance, deps: AppDeps, kit: Actio
       const body = parseRequest(CreateUserRequest, { username: f.username ?? '', roles: bindings(f.roles) });
       const created = await access.createUser(kit.who(request), body.username, body.roles);
       request.auditTarget = `user:${created.user.id}`;
-      return once(reply, { show: { title: `${created.user.username} added`, note: `${created.request ? `Waiting for a second security person: ${created.request.rolesAfter.join(', ')}. ` : ''}Give the enrolment secret to the person over a separate channel; they enrol with it (orderly enrol) before ${created.enrolmentExpiresAt}. It is shown once.`, items: [
-        { label: 'Enrolment secret', text: created.enrolmentSecret },
-      ] } });
+      return once(reply, {
+        show: {
+          title: `${created.user.username} added`,
+          note: `${created.request ? `Waiting for a second security person: ${created.request.rolesAfter.join(', ')}. ` : ''}Give the enrolment secret to the person over a separate channel; they enrol with it (orderly enrol) before ${created.enrolmentExpiresAt}. It is shown once.`,
+          items: [{ label: 'Enrolment secret', text: created.enrolmentSecret }],
+        },
+      });
     });
     route('POST', '/console/people/:id/roles', { permission: 'users.manage', stepUp: true, audit: 'user.roles' }, async (request, reply) => {
       const { id } = parseRequest(IdParam, request.params, 'path');
@@ -286,7 +369,10 @@ export function consoleActions(scope: FastifyInstance, deps: AppDeps, kit: Actio
       await identity.users.unlock(id);
       return done(reply, '/console/people', 'unlocked');
     });
-    for (const [verb, decision] of [['approve', 'approved'], ['reject', 'rejected']] as const) {
+    for (const [verb, decision] of [
+      ['approve', 'approved'],
+      ['reject', 'rejected'],
+    ] as const) {
       route('POST', `/console/access-requests/:id/${verb}`, { permission: 'users.manage', stepUp: true }, async (request, reply) => {
         const { id } = parseRequest(RequestParam, request.params, 'path');
         noFields(request);

@@ -11,10 +11,19 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { base32Decode, totpAt, totpStep } from '../identity/totp';
 
-interface DemoUser { username: string; role: string; password: string; totpSecret: string }
+interface DemoUser {
+  username: string;
+  role: string;
+  password: string;
+  totpSecret: string;
+}
 
 async function call(url: string, method: string, path: string, body: unknown, token?: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${url}${path}`, { method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
   return { status: response.status, body: (await response.json().catch(() => ({}))) as Record<string, unknown> };
 }
 
@@ -51,7 +60,9 @@ async function main(argv: string[]): Promise<void> {
   }
   const lines = [`console: ${url}/console`];
   for (const u of users) {
-    lines.push(`  ${u.role}: username ${u.username}  password ${u.password}  TOTP secret ${u.totpSecret} (add it to an authenticator app, or get the current code with: node control-room/dist/console/demo-users.js --code ${stateFile} ${u.username})`);
+    lines.push(
+      `  ${u.role}: username ${u.username}  password ${u.password}  TOTP secret ${u.totpSecret} (add it to an authenticator app, or get the current code with: node control-room/dist/console/demo-users.js --code ${stateFile} ${u.username})`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

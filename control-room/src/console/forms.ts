@@ -13,17 +13,28 @@ import { table } from './layout';
 
 /** Outcomes a redirect may name (`?done=`): only these texts are ever shown, never the parameter. */
 const DONE: Readonly<Record<string, string>> = {
-  paused: 'Schedule paused.', resumed: 'Schedule resumed.', deleted: 'Schedule deleted.', created: 'Schedule created.',
+  paused: 'Schedule paused.',
+  resumed: 'Schedule resumed.',
+  deleted: 'Schedule deleted.',
+  created: 'Schedule created.',
   promoted: 'Promoted to prod: the release attestation is signed.',
-  rotated: 'Credential rotated: the new version is in Vault.', set: 'Credential set.', 'runs-revoked': 'The Vault tokens of the bot\'s active runs are revoked.',
+  rotated: 'Credential rotated: the new version is in Vault.',
+  set: 'Credential set.',
+  'runs-revoked': "The Vault tokens of the bot's active runs are revoked.",
   'runner-revoked': 'Runner identity revoked: its next request is refused.',
-  disabled: 'Person disabled: their sessions and tokens end now.', unlocked: 'Sign-in lock cleared.',
-  roles: 'Roles changed.', 'roles-requested': 'The change waits for a second security person to approve it.',
-  approved: 'Access request approved and applied.', rejected: 'Access request rejected.',
+  disabled: 'Person disabled: their sessions and tokens end now.',
+  unlocked: 'Sign-in lock cleared.',
+  roles: 'Roles changed.',
+  'roles-requested': 'The change waits for a second security person to approve it.',
+  approved: 'Access request approved and applied.',
+  rejected: 'Access request rejected.',
   'token-revoked': 'Token revoked: it stops working at once.',
-  'service-account-created': 'Service account created: issue it a token below.', 'service-account-owner': 'Owner set: the account\'s uploads and keys count as theirs for separation of duties.',
+  'service-account-created': 'Service account created: issue it a token below.',
+  'service-account-owner': "Owner set: the account's uploads and keys count as theirs for separation of duties.",
   'service-account-disabled': 'Service account disabled: its tokens stop working at once.',
-  'team-created': 'Team created.', 'member-added': 'Member added.', 'member-removed': 'Member removed.',
+  'team-created': 'Team created.',
+  'member-added': 'Member added.',
+  'member-removed': 'Member removed.',
   transferred: 'Bot name transferred: audited as bot.transfer with both teams.',
   'stepped-up': 'Second factor confirmed: changes that need it are open for 5 minutes.',
 };
@@ -85,7 +96,10 @@ export function scheduleCreateForm(segments: readonly string[]): Html {
 /** The approver's review: what the version adds to the one in prod, acknowledged before promotion. */
 export function promoteForm(diff: PermissionDiffView): Html {
   const added = diff.added as Record<string, unknown[]>;
-  const rows = Object.entries(added).map(([kind, items]) => html`<tr><th scope="row">${kind}</th><td>${items.length ? items.map((i) => html`<code>${typeof i === 'string' ? i : JSON.stringify(i)}</code> `) : html`<span class="muted">nothing added</span>`}</td></tr>`);
+  const rows = Object.entries(added).map(
+    ([kind, items]) =>
+      html`<tr><th scope="row">${kind}</th><td>${items.length ? items.map((i) => html`<code>${typeof i === 'string' ? i : JSON.stringify(i)}</code> `) : html`<span class="muted">nothing added</span>`}</td></tr>`,
+  );
   return html`<p>${diff.name} ${diff.version} (<code>${diff.digest}</code>) compared with ${diff.against ? html`${diff.against.version} in prod` : 'nothing (no version is in prod yet: everything it declares is added)'}.</p>
 <table><caption>Permissions this version adds</caption><thead><tr><th scope="col">Kind</th><th scope="col">Added</th></tr></thead><tbody>${rows}</tbody></table>
 <form method="post" action="/console/bots/${diff.name}/${diff.version}/promote" class="login" aria-label="Promote">
@@ -100,22 +114,41 @@ ${diff.widens ? html`<label class="check"><span><input type="checkbox" name="ack
 /** Credentials: status per declared credential; rotate (or set) with a value typed once, revoke the bot's runs. */
 export function credentialsTable(list: readonly CredentialStatusView[], manage: boolean): Html {
   const bots = [...new Set(list.map((c) => c.bot))];
-  const valueField = (id: string) => html`<label for="${id}">New value <input id="${id}" name="value" type="password" autocomplete="off" required minlength="8" maxlength="8192"></label>`;
-  return html`${table('Bot credentials', ['Bot', 'Credential', 'In Vault', 'Version', 'Age', 'Max age', 'Rotation', 'Last rotated by', ...(manage ? ['Actions'] : [])], list.map((c) => {
-    const id = `value-${c.bot}-${c.name}`;
-    return html`<tr><td>${c.bot}</td><td>${c.name}</td><td>${c.exists ? 'yes' : 'not set'}</td><td>${c.version ?? '—'}</td><td>${c.ageDays === null ? '—' : `${c.ageDays} d`}</td><td>${c.maxAgeDays} d</td>
+  const valueField = (id: string) =>
+    html`<label for="${id}">New value <input id="${id}" name="value" type="password" autocomplete="off" required minlength="8" maxlength="8192"></label>`;
+  return html`${table(
+    'Bot credentials',
+    ['Bot', 'Credential', 'In Vault', 'Version', 'Age', 'Max age', 'Rotation', 'Last rotated by', ...(manage ? ['Actions'] : [])],
+    list.map((c) => {
+      const id = `value-${c.bot}-${c.name}`;
+      return html`<tr><td>${c.bot}</td><td>${c.name}</td><td>${c.exists ? 'yes' : 'not set'}</td><td>${c.version ?? '—'}</td><td>${c.ageDays === null ? '—' : `${c.ageDays} d`}</td><td>${c.maxAgeDays} d</td>
 <td>${c.overdue ? html`<strong class="overdue">overdue</strong>` : c.exists ? 'in time' : '—'}</td><td>${c.rotatedBy ?? '—'} ${time(c.rotatedAt)}</td>
-${manage ? html`<td>${c.exists
-    ? html`<form method="post" action="/console/credentials/${c.bot}/${c.name}/rotate" class="inline" autocomplete="off"><input type="hidden" name="expectedVersion" value="${c.version ?? ''}">${valueField(id)} <button type="submit">Rotate</button></form>`
-    : html`<form method="post" action="/console/credentials/${c.bot}/${c.name}/set" class="inline" autocomplete="off">${valueField(id)} <button type="submit">Set</button></form>`}</td>` : ''}</tr>`;
-  }), 'No published bot declares a credential.')}
+${
+  manage
+    ? html`<td>${
+        c.exists
+          ? html`<form method="post" action="/console/credentials/${c.bot}/${c.name}/rotate" class="inline" autocomplete="off"><input type="hidden" name="expectedVersion" value="${c.version ?? ''}">${valueField(id)} <button type="submit">Rotate</button></form>`
+          : html`<form method="post" action="/console/credentials/${c.bot}/${c.name}/set" class="inline" autocomplete="off">${valueField(id)} <button type="submit">Set</button></form>`
+      }</td>`
+    : ''
+}</tr>`;
+    }),
+    'No published bot declares a credential.',
+  )}
 ${manage && bots.length ? html`<h2>Revoke the Vault tokens of a bot's active runs</h2>${bots.map((b) => html`<form method="post" action="/console/credentials/${b}/revoke-runs" class="inline" data-confirm="Revoke the Vault tokens of every active run of ${b}?"><button type="submit" class="danger">Revoke runs of ${b}</button></form> `)}` : ''}`;
 }
 
 export function runnersTable(runners: readonly RunnerIdentityView[], segments: readonly string[]): Html {
-  return html`${table('Runner identities', ['Name', 'Segment', 'Registered', 'Last seen', 'State', 'Actions'], runners.map((r) => html`<tr><td>${r.name}</td><td>${r.segment}</td><td>${time(r.createdAt)}</td><td>${time(r.lastUsedAt)}</td>
+  return html`${table(
+    'Runner identities',
+    ['Name', 'Segment', 'Registered', 'Last seen', 'State', 'Actions'],
+    runners.map(
+      (r) => html`<tr><td>${r.name}</td><td>${r.segment}</td><td>${time(r.createdAt)}</td><td>${time(r.lastUsedAt)}</td>
 <td>${r.revoked ? 'revoked' : r.pending ? 'waiting for approval' : 'active'}</td>
-<td>${r.revoked ? '' : html`<form method="post" action="/console/runners/${r.id}/revoke" class="inline" data-confirm="Revoke runner ${r.name}? Its next request is refused."><button type="submit" class="danger">Revoke</button></form>`}</td></tr>`), 'No runner identities; runners use the bootstrap segment tokens.')}
+<td>${r.revoked ? '' : html`<form method="post" action="/console/runners/${r.id}/revoke" class="inline" data-confirm="Revoke runner ${r.name}? Its next request is refused."><button type="submit" class="danger">Revoke</button></form>`}</td></tr>`,
+    ),
+    'No runner identities; runners use the bootstrap segment tokens.',
+  )}
 <h2>Register a runner</h2>
 <form method="post" action="/console/runners" class="filters" aria-label="Register a runner">
 <label>Name <input name="name" required maxlength="100" autocomplete="off"></label>
@@ -126,16 +159,41 @@ export function runnersTable(runners: readonly RunnerIdentityView[], segments: r
 }
 
 export function peopleTables(users: readonly UserView[], requests: readonly AccessRequestView[], self: string): Html {
-  const roleForm = (u: UserView) => html`<form method="post" action="/console/people/${u.id}/roles" class="inline"><label>Roles <input name="roles" value="${u.roles.join(' ')}" size="24" maxlength="400" autocomplete="off"></label> <button type="submit">Set roles</button></form>`;
-  return html`${table('People', ['Username', 'Roles', 'Enrolled', 'State', 'Actions'], users.map((u) => html`<tr><td>${u.username}</td><td>${u.roles.join(', ')}</td><td>${u.enrolled ? 'yes' : 'not yet'}</td>
+  const roleForm = (u: UserView) =>
+    html`<form method="post" action="/console/people/${u.id}/roles" class="inline"><label>Roles <input name="roles" value="${u.roles.join(' ')}" size="24" maxlength="400" autocomplete="off"></label> <button type="submit">Set roles</button></form>`;
+  return html`${table(
+    'People',
+    ['Username', 'Roles', 'Enrolled', 'State', 'Actions'],
+    users.map(
+      (u) => html`<tr><td>${u.username}</td><td>${u.roles.join(', ')}</td><td>${u.enrolled ? 'yes' : 'not yet'}</td>
 <td>${u.disabled ? 'disabled' : u.lockedUntil ? html`locked until ${time(u.lockedUntil)}` : 'active'}</td>
-<td>${u.disabled || `user:${u.username}` === self ? '' : html`${roleForm(u)}
-<form method="post" action="/console/people/${u.id}/disable" class="inline" data-confirm="Disable ${u.username}? Their sessions and tokens end now."><button type="submit" class="danger">Disable</button></form>`}
-${u.lockedUntil ? html`<form method="post" action="/console/people/${u.id}/unlock" class="inline"><button type="submit">Unlock</button></form>` : ''}</td></tr>`), 'No people yet.')}
+<td>${
+        u.disabled || `user:${u.username}` === self
+          ? ''
+          : html`${roleForm(u)}
+<form method="post" action="/console/people/${u.id}/disable" class="inline" data-confirm="Disable ${u.username}? Their sessions and tokens end now."><button type="submit" class="danger">Disable</button></form>`
+      }
+${u.lockedUntil ? html`<form method="post" action="/console/people/${u.id}/unlock" class="inline"><button type="submit">Unlock</button></form>` : ''}</td></tr>`,
+    ),
+    'No people yet.',
+  )}
 <h2>Access requests waiting for a second person</h2>
-${table('Pending access requests', ['Kind', 'Target', 'Roles before', 'Roles after', 'Segment', 'Requested by', 'Requested', 'Actions'], requests.map((r) => html`<tr><td>${r.kind}</td><td>${r.target}</td><td>${r.rolesBefore.join(', ')}</td><td>${r.rolesAfter.join(', ')}</td><td>${r.segment ?? '—'}</td><td>${r.requestedBy}</td><td>${time(r.createdAt)}</td>
-<td>${r.requestedBy === self ? html`<span class="muted">yours: another person decides</span>` : html`<form method="post" action="/console/access-requests/${r.id}/approve" class="inline"><button type="submit">Approve</button></form>
-<form method="post" action="/console/access-requests/${r.id}/reject" class="inline"><button type="submit" class="danger">Reject</button></form>`}</td></tr>`), 'No access request is waiting.')}
+${table(
+  'Pending access requests',
+  ['Kind', 'Target', 'Roles before', 'Roles after', 'Segment', 'Requested by', 'Requested', 'Actions'],
+  requests.map(
+    (
+      r,
+    ) => html`<tr><td>${r.kind}</td><td>${r.target}</td><td>${r.rolesBefore.join(', ')}</td><td>${r.rolesAfter.join(', ')}</td><td>${r.segment ?? '—'}</td><td>${r.requestedBy}</td><td>${time(r.createdAt)}</td>
+<td>${
+      r.requestedBy === self
+        ? html`<span class="muted">yours: another person decides</span>`
+        : html`<form method="post" action="/console/access-requests/${r.id}/approve" class="inline"><button type="submit">Approve</button></form>
+<form method="post" action="/console/access-requests/${r.id}/reject" class="inline"><button type="submit" class="danger">Reject</button></form>`
+    }</td></tr>`,
+  ),
+  'No access request is waiting.',
+)}
 <h2>Add a person</h2>
 <form method="post" action="/console/people" class="filters" aria-label="Add a person">
 <label>Username <input name="username" required maxlength="64" autocomplete="off"></label>

@@ -4,7 +4,9 @@ describe('the console template', () => {
   test('escapes every interpolated value, so hostile text is inert', () => {
     const name = '<script>alert(1)</script>" onmouseover="x\'`&';
     const out = html`<td title="${name}">${name}</td>`.value;
-    expect(out).toBe('<td title="&lt;script&gt;alert(1)&lt;/script&gt;&quot; onmouseover=&quot;x&#39;&#96;&amp;">&lt;script&gt;alert(1)&lt;/script&gt;&quot; onmouseover=&quot;x&#39;&#96;&amp;</td>');
+    expect(out).toBe(
+      '<td title="&lt;script&gt;alert(1)&lt;/script&gt;&quot; onmouseover=&quot;x&#39;&#96;&amp;">&lt;script&gt;alert(1)&lt;/script&gt;&quot; onmouseover=&quot;x&#39;&#96;&amp;</td>',
+    );
     expect(out).not.toMatch(/<script/);
   });
 
@@ -19,7 +21,9 @@ describe('the console template', () => {
   });
 
   test('times carry the UTC value for the hover title', () => {
-    expect(time('2026-01-02T03:04:05.678Z').value).toBe('<time datetime="2026-01-02T03:04:05.678Z" title="2026-01-02T03:04:05.678Z">2026-01-02 03:04:05Z</time>');
+    expect(time('2026-01-02T03:04:05.678Z').value).toBe(
+      '<time datetime="2026-01-02T03:04:05.678Z" title="2026-01-02T03:04:05.678Z">2026-01-02 03:04:05Z</time>',
+    );
     expect(time(null).value).toContain('—');
   });
 });

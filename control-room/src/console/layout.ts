@@ -50,8 +50,12 @@ ${p ? html`<meta name="orderly-idle-minutes" content="${ctx.idleMinutes}">` : ''
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
   <span class="brand">Orderly control room</span>
-  ${p ? html`<nav aria-label="Main"><ul>${nav.map((n) => html`<li><a href="${n.path}"${n.path === ctx.path ? html` aria-current="page"` : ''}>${n.label}</a></li>`)}</ul></nav>
-  <form method="post" action="/console/logout" class="logout"><span class="who">${p.actor} (${(p.roles ?? []).join(', ')})</span> <button type="submit">Sign out</button></form>` : ''}
+  ${
+    p
+      ? html`<nav aria-label="Main"><ul>${nav.map((n) => html`<li><a href="${n.path}"${n.path === ctx.path ? html` aria-current="page"` : ''}>${n.label}</a></li>`)}</ul></nav>
+  <form method="post" action="/console/logout" class="logout"><span class="who">${p.actor} (${(p.roles ?? []).join(', ')})</span> <button type="submit">Sign out</button></form>`
+      : ''
+  }
 </header>
 <div id="idle-warning" class="banner warn" role="alert" hidden>You will be signed out soon for inactivity. Move on to another page or reload to stay signed in.</div>
 <div id="flash" class="banner" role="status" aria-live="polite" hidden></div>

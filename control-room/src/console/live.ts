@@ -36,7 +36,15 @@ export class LiveHub {
   /** Database polls since start (the bench and tests read it: it must not scale with subscribers). */
   polls = 0;
 
-  constructor(private readonly deps: { db: Db; segments: readonly string[]; intervalMs: number; sessionAlive: (sessionHash: string) => Promise<boolean>; log: { warn(obj: object, msg: string): void } }) {}
+  constructor(
+    private readonly deps: {
+      db: Db;
+      segments: readonly string[];
+      intervalMs: number;
+      sessionAlive: (sessionHash: string) => Promise<boolean>;
+      log: { warn(obj: object, msg: string): void };
+    },
+  ) {}
 
   get size(): number {
     return this.subscribers.size;
@@ -122,13 +130,22 @@ export class LiveHub {
     const followers = [...this.subscribers.values()].filter((s) => s.follow);
     if (followers.length === 0) return;
     const runIds = [...new Set(followers.map((s) => s.follow!.runId))];
-    const statuses = new Map((await this.deps.db.query<{ id: string; status: string }>('SELECT id, status FROM runs WHERE id = ANY($1)', [runIds])).map((r) => [r.id, r.status]));
+    const statuses = new Map(
+      (await this.deps.db.query<{ id: string; status: string }>('SELECT id, status FROM runs WHERE id = ANY($1)', [runIds])).map((r) => [r.id, r.status]),
+    );
     const lines = new Map<string, LogRow[]>();
     for (const runId of runIds) {
-      const from = followers.filter((s) => s.follow!.runId === runId).map((s) => s.follow!).reduce((a, b) => (after(a, b) ? b : a));
-      lines.set(runId, await this.deps.db.query<LogRow>(
-        'SELECT run_id, attempt, seq, at, level, source, msg FROM run_logs WHERE run_id = $1 AND (attempt, seq) > ($2, $3) ORDER BY attempt, seq LIMIT 500', [runId, from.attempt, from.seq],
-      ));
+      const from = followers
+        .filter((s) => s.follow!.runId === runId)
+        .map((s) => s.follow!)
+        .reduce((a, b) => (after(a, b) ? b : a));
+      lines.set(
+        runId,
+        await this.deps.db.query<LogRow>(
+          'SELECT run_id, attempt, seq, at, level, source, msg FROM run_logs WHERE run_id = $1 AND (attempt, seq) > ($2, $3) ORDER BY attempt, seq LIMIT 500',
+          [runId, from.attempt, from.seq],
+        ),
+      );
     }
     for (const sub of followers) {
       const f = sub.follow!;
@@ -138,7 +155,11 @@ export class LiveHub {
       const last = fresh[fresh.length - 1];
       if (last) Object.assign(f, { attempt: last.attempt, seq: last.seq });
       f.status = status;
-      const data = { runId: f.runId, status, lines: fresh.map((l) => ({ attempt: l.attempt, seq: l.seq, at: l.at.toISOString(), level: l.level, source: l.source, msg: l.msg })) };
+      const data = {
+        runId: f.runId,
+        status,
+        lines: fresh.map((l) => ({ attempt: l.attempt, seq: l.seq, at: l.at.toISOString(), level: l.level, source: l.source, msg: l.msg })),
+      };
       sub.res.write(`event: log\ndata: ${JSON.stringify(data)}\n\n`);
     }
   }

@@ -42,15 +42,29 @@ function cookieValue(header: string | undefined, name: string): string | undefin
  */
 function csp(nonce: string): string {
   return [
-    "default-src 'none'", `script-src 'nonce-${nonce}'`, "style-src 'self'", "img-src 'self'", "connect-src 'self'",
-    "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'",
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'`,
+    "style-src 'self'",
+    "img-src 'self'",
+    "connect-src 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
   ].join('; ');
 }
 
 const DlqFilterForm = z.object({
-  segment: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).optional().catch(undefined),
+  segment: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,31}$/)
+    .optional()
+    .catch(undefined),
   bot: z.string().min(1).max(100).optional().catch(undefined),
-  errorCode: z.string().regex(/^ORDERLY_E_[A-Z_]+$/).optional().catch(undefined),
+  errorCode: z
+    .string()
+    .regex(/^ORDERLY_E_[A-Z_]+$/)
+    .optional()
+    .catch(undefined),
 });
 const ReasonForm = z.object({ reason: z.string() });
 const BulkForm = DlqFilterForm.extend({ reason: z.string().default(''), intent: z.enum(['preview', 'requeue']) });
@@ -72,11 +86,15 @@ export function consoleRoutes(app: FastifyInstance, deps: AppDeps, options: { li
   if (!identity) return;
   const segments = [...deps.tokens.runnerTokenHashes.keys()].map(String);
   const hub = new LiveHub({
-    db: deps.db, segments, intervalMs: options.liveIntervalMs ?? 1000, log: deps.log,
+    db: deps.db,
+    segments,
+    intervalMs: options.liveIntervalMs ?? 1000,
+    log: deps.log,
     // Read without touching the idle clock: an open stream must not keep a session alive.
     sessionAlive: async (hash) => {
       const rows = await deps.db.query<{ ok: boolean }>(
-        `SELECT (last_seen_at + make_interval(mins => $2) > now() AND expires_at > now()) AS ok FROM sessions WHERE id_hash = $1`, [hash, identity.settings.sessionIdleMinutes],
+        `SELECT (last_seen_at + make_interval(mins => $2) > now() AND expires_at > now()) AS ok FROM sessions WHERE id_hash = $1`,
+        [hash, identity.settings.sessionIdleMinutes],
       );
       return rows[0]?.ok === true;
     },
@@ -90,8 +108,13 @@ export function consoleRoutes(app: FastifyInstance, deps: AppDeps, options: { li
     scope.decorateRequest('cspNonce', '');
     scope.addHook('onRequest', async (request, reply) => {
       request.cspNonce = randomBytes(16).toString('base64');
-      reply.header('content-security-policy', csp(request.cspNonce)).header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY')
-        .header('referrer-policy', 'no-referrer').header('cross-origin-opener-policy', 'same-origin').header('cross-origin-resource-policy', 'same-origin');
+      reply
+        .header('content-security-policy', csp(request.cspNonce))
+        .header('x-content-type-options', 'nosniff')
+        .header('x-frame-options', 'DENY')
+        .header('referrer-policy', 'no-referrer')
+        .header('cross-origin-opener-policy', 'same-origin')
+        .header('cross-origin-resource-policy', 'same-origin');
       if (!request.url.startsWith('/console/assets/')) reply.header('cache-control', 'no-store');
     });
     // Pages answer errors as pages: no session goes to sign-in; a form's fetch gets the coded JSON.
@@ -104,44 +127,72 @@ export function consoleRoutes(app: FastifyInstance, deps: AppDeps, options: { li
         const reason = body.code === 'ORDERLY_E_SESSION_EXPIRED' ? 'expired' : undefined;
         return reply.header('set-cookie', [Sessions.clearCookie(), clearCsrfCookie()]).redirect(consolePath('/console/login', { reason }), 303);
       }
-      return reply.code(status).type('text/html; charset=utf-8').send(page(ctx(request), status === 403 ? 'Not allowed' : status === 404 ? 'Not found' : 'Something went wrong',
-        html`<p class="banner error" role="alert">${body.code}: ${body.message}</p><p><a href="/console">Back to the overview</a></p>`));
+      return reply
+        .code(status)
+        .type('text/html; charset=utf-8')
+        .send(
+          page(
+            ctx(request),
+            status === 403 ? 'Not allowed' : status === 404 ? 'Not found' : 'Something went wrong',
+            html`<p class="banner error" role="alert">${body.code}: ${body.message}</p><p><a href="/console">Back to the overview</a></p>`,
+          ),
+        );
     });
 
     const ctx = (request: FastifyRequest): PageContext => ({
-      principal: request.principal, csrfToken: cookieValue(request.headers.cookie, CSRF_COOKIE), idleMinutes: identity.settings.sessionIdleMinutes,
-      path: request.routeOptions.url?.replace(/\/:id.*$/, '') ?? '', nonce: request.cspNonce,
+      principal: request.principal,
+      csrfToken: cookieValue(request.headers.cookie, CSRF_COOKIE),
+      idleMinutes: identity.settings.sessionIdleMinutes,
+      path: request.routeOptions.url?.replace(/\/:id.*$/, '') ?? '',
+      nonce: request.cspNonce,
     });
-    const send = (request: FastifyRequest, reply: FastifyReply, title: string, body: Html) => reply.type('text/html; charset=utf-8').send(page(ctx(request), title, body));
-    const get = (url: string, permission: Permission, handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) => scope.get(url, { config: { permission } }, handler);
-    const post = (url: string, permission: Permission, handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) => scope.post(url, { config: { permission } }, handler);
+    const send = (request: FastifyRequest, reply: FastifyReply, title: string, body: Html) =>
+      reply.type('text/html; charset=utf-8').send(page(ctx(request), title, body));
+    const get = (url: string, permission: Permission, handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
+      scope.get(url, { config: { permission } }, handler);
+    const post = (url: string, permission: Permission, handler: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
+      scope.post(url, { config: { permission } }, handler);
     const who = (request: FastifyRequest): Principal => {
       if (!request.principal) throw new OrderlyError('ORDERLY_E_UNAUTHENTICATED', 'sign in first');
       return request.principal;
     };
     const actorOf = (request: FastifyRequest) => ({ actor: who(request).actor, sourceIp: request.ip, requestId: String(request.id) });
 
-    get('/console/assets/console.js', 'public', async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'max-age=300').send(CONSOLE_JS));
-    get('/console/assets/console.css', 'public', async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'max-age=300').send(CONSOLE_CSS));
+    get('/console/assets/console.js', 'public', async (_request, reply) =>
+      reply.type('text/javascript; charset=utf-8').header('cache-control', 'max-age=300').send(CONSOLE_JS),
+    );
+    get('/console/assets/console.css', 'public', async (_request, reply) =>
+      reply.type('text/css; charset=utf-8').header('cache-control', 'max-age=300').send(CONSOLE_CSS),
+    );
 
     // Sign-in: password and TOTP, always both, on the same sessions as the API.
     get('/console/login', 'public', async (request, reply) => {
       const reason = (request.query as { reason?: string }).reason;
-      const note = reason === 'idle' || reason === 'expired' ? html`<p class="banner warn" role="status">You were signed out after ${identity.settings.sessionIdleMinutes} minutes without activity, or your session reached its limit.</p>` : '';
-      return send(request, reply, 'Sign in', html`${note}
+      const note =
+        reason === 'idle' || reason === 'expired'
+          ? html`<p class="banner warn" role="status">You were signed out after ${identity.settings.sessionIdleMinutes} minutes without activity, or your session reached its limit.</p>`
+          : '';
+      return send(
+        request,
+        reply,
+        'Sign in',
+        html`${note}
 <form method="post" action="/console/login" class="login">
   <label for="username">Username <input id="username" name="username" autocomplete="username" required maxlength="64"></label>
   <label for="password">Password <input id="password" name="password" type="password" autocomplete="current-password" required></label>
   <label for="code">Authenticator code <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required maxlength="32"></label>
   <button type="submit">Sign in</button>
-</form>${deps.sso ? html`<p><a href="/v1/auth/sso/start">Sign in with SSO</a></p>` : ''}`);
+</form>${deps.sso ? html`<p><a href="/v1/auth/sso/start">Sign in with SSO</a></p>` : ''}`,
+      );
     });
     post('/console/login', 'public', async (request, reply) => {
       const body = parseRequest(SignInForm, request.body);
       request.auditTarget = `user:${body.username}`;
       const user = await identity.users.signIn(body.username, body.password, body.code);
       const session = await identity.sessions.create(user.id);
-      return reply.header('set-cookie', [identity.sessions.cookie(session.sessionId), csrfCookie(session.csrfToken, identity.settings.sessionMaxHours)]).redirect('/console', 303);
+      return reply
+        .header('set-cookie', [identity.sessions.cookie(session.sessionId), csrfCookie(session.csrfToken, identity.settings.sessionMaxHours)])
+        .redirect('/console', 303);
     });
     post('/console/logout', 'self', async (request, reply) => {
       expectNoFields(request.body); // the sign-out form sends nothing
@@ -160,16 +211,26 @@ export function consoleRoutes(app: FastifyInstance, deps: AppDeps, options: { li
       const readable = segmentsWith(request.principal, 'runs.read');
       const sees = (segment: string | null) => readable === 'all' || (segment !== null && readable.has(segment));
       const all = await overview(deps.db, segments);
-      const o = { segments: all.segments.filter((s) => sees(s.segment)), runners: all.runners.filter((r) => sees(r.segment)), recent: all.recent.filter((r) => sees(r.segment)) };
+      const o = {
+        segments: all.segments.filter((s) => sees(s.segment)),
+        runners: all.runners.filter((r) => sees(r.segment)),
+        recent: all.recent.filter((r) => sees(r.segment)),
+      };
       const now = Date.now();
       const alerts: Html[] = [];
       for (const s of o.segments) {
-        if (s.deadLettered > 0) alerts.push(html`<li>${s.segment}: ${s.deadLettered} dead letter(s) waiting for an operator${can(p, 'dlq.read') ? html` — <a href="${consolePath('/console/dead-letters', { segment: s.segment })}">work them</a>` : ''}</li>`);
-        if (s.oldestWaitingAt && now - Date.parse(s.oldestWaitingAt) > QUEUE_AGE_ALERT_MS) alerts.push(html`<li>${s.segment}: the oldest waiting run has waited ${duration(now - Date.parse(s.oldestWaitingAt))}</li>`);
+        if (s.deadLettered > 0)
+          alerts.push(
+            html`<li>${s.segment}: ${s.deadLettered} dead letter(s) waiting for an operator${can(p, 'dlq.read') ? html` — <a href="${consolePath('/console/dead-letters', { segment: s.segment })}">work them</a>` : ''}</li>`,
+          );
+        if (s.oldestWaitingAt && now - Date.parse(s.oldestWaitingAt) > QUEUE_AGE_ALERT_MS)
+          alerts.push(html`<li>${s.segment}: the oldest waiting run has waited ${duration(now - Date.parse(s.oldestWaitingAt))}</li>`);
       }
       const gone = o.runners.filter((r) => !r.revoked && r.lastSeenAt && now - Date.parse(r.lastSeenAt) > 3600_000);
       for (const r of gone) alerts.push(html`<li>runner ${r.runner} (${r.segment ?? '?'}) last seen ${duration(now - Date.parse(r.lastSeenAt!))} ago</li>`);
-      const card = (s: (typeof o.segments)[number]) => html`<section class="card" aria-labelledby="seg-${s.segment}"><h2 id="seg-${s.segment}">${s.segment}</h2><dl>
+      const card = (
+        s: (typeof o.segments)[number],
+      ) => html`<section class="card" aria-labelledby="seg-${s.segment}"><h2 id="seg-${s.segment}">${s.segment}</h2><dl>
 <dt>Waiting</dt><dd data-live="${s.segment}.waiting">${s.waiting}</dd>
 <dt>Retry pending</dt><dd data-live="${s.segment}.retrying">${s.retrying}</dd>
 <dt>Active</dt><dd data-live="${s.segment}.active">${s.active}</dd>
@@ -178,13 +239,25 @@ export function consoleRoutes(app: FastifyInstance, deps: AppDeps, options: { li
 <dt>Runs per minute (5 min)</dt><dd data-live="${s.segment}.perMinute">${(s.finishedLast5Min / 5).toFixed(1)}</dd>
 <dt>Success rate (5 min)</dt><dd data-live="${s.segment}.successRate">${successRate(s)}</dd>
 </dl></section>`;
-      return send(request, reply, 'Overview', html`<div data-live-stream="/console/events" data-live-seq="0">
+      return send(
+        request,
+        reply,
+        'Overview',
+        html`<div data-live-stream="/console/events" data-live-seq="0">
 ${alerts.length ? html`<div class="banner warn" role="alert"><strong>Needs attention</strong><ul>${alerts}</ul></div>` : html`<p class="banner ok">No dead letters, no queue over ${duration(QUEUE_AGE_ALERT_MS)}, no runner gone.</p>`}
 <div class="cards">${o.segments.map(card)}</div>
 <h2>Latest runs</h2>
 <ul id="recent-runs">${o.recent.length ? o.recent.map((r) => html`<li><a href="/console/runs/${r.id}">${r.bot} ${r.version}</a> <span class="status status-${r.status}">${r.status}</span></li>`) : html`<li class="empty">No runs yet.</li>`}</ul>
-${table('Runners', ['Runner', 'Segment', 'Last seen', 'State'], o.runners.map((r) => html`<tr><td>${r.runner}</td><td>${r.segment ?? '—'}</td><td>${time(r.lastSeenAt)}</td><td>${r.revoked ? 'revoked' : 'registered'}</td></tr>`), 'No runner has registered or claimed a run in the last day.')}
-</div>`);
+${table(
+  'Runners',
+  ['Runner', 'Segment', 'Last seen', 'State'],
+  o.runners.map(
+    (r) => html`<tr><td>${r.runner}</td><td>${r.segment ?? '—'}</td><td>${time(r.lastSeenAt)}</td><td>${r.revoked ? 'revoked' : 'registered'}</td></tr>`,
+  ),
+  'No runner has registered or claimed a run in the last day.',
+)}
+</div>`,
+      );
     });
     get('/console/events', 'runs.read', async (request, reply) => {
       const credential = who(request).credential;
@@ -192,7 +265,17 @@ ${table('Runners', ['Runner', 'Segment', 'Last seen', 'State'], o.runners.map((r
       if (credential?.kind !== 'session') throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'the live stream is for console sessions');
       const key = credential.sessionHash;
       // A run detail page follows its run's log on the same stream.
-      const q = parseRequest(z.object({ follow: z.uuid().optional(), after: z.string().regex(/^\d{1,9}\.\d{1,9}$/).optional() }), request.query, 'query');
+      const q = parseRequest(
+        z.object({
+          follow: z.uuid().optional(),
+          after: z
+            .string()
+            .regex(/^\d{1,9}\.\d{1,9}$/)
+            .optional(),
+        }),
+        request.query,
+        'query',
+      );
       let follow: { runId: string; attempt: number; seq: number } | undefined;
       if (q.follow) {
         const [run] = await deps.db.query<{ id: string; segment: string }>('SELECT id, segment FROM runs WHERE id = $1', [q.follow]);
@@ -202,7 +285,12 @@ ${table('Runners', ['Runner', 'Segment', 'Last seen', 'State'], o.runners.map((r
         follow = { runId: run.id, attempt: attempt!, seq: seq! };
       }
       reply.hijack();
-      reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', connection: 'keep-alive' });
+      reply.raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        connection: 'keep-alive',
+      });
       reply.raw.write('retry: 5000\n\n');
       hub.subscribe(key, reply.raw, follow, segmentsWith(request.principal, 'runs.read'));
     });
@@ -213,12 +301,26 @@ ${table('Runners', ['Runner', 'Segment', 'Last seen', 'State'], o.runners.map((r
       const { cancelPreview: _preview, cancelled: _cancelled, ...query } = request.query as Record<string, string | undefined>;
       const filter = parseRequest(RunsFilter, query, 'filters');
       const { rows, next } = await runsPage(deps.db, filter, segmentsWith(request.principal, 'runs.read'));
-      const f = { bot: blank(filter.bot), version: blank(filter.version), segment: blank(filter.segment), status: blank(filter.status), from: blank(filter.from), to: blank(filter.to) };
+      const f = {
+        bot: blank(filter.bot),
+        version: blank(filter.version),
+        segment: blank(filter.segment),
+        status: blank(filter.status),
+        from: blank(filter.from),
+        to: blank(filter.to),
+      };
       const q = request.query as Record<string, string | undefined>;
-      const cancelPreview = q.cancelPreview && /^(\d{1,3}|more than \d{1,3})$/.test(q.cancelPreview) ? html`<p class="banner info" role="status">${q.cancelPreview} waiting or active run(s) match this filter; cancel them below with a reason (at most ${BULK_CANCEL_MAX}).</p>` : '';
+      const cancelPreview =
+        q.cancelPreview && /^(\d{1,3}|more than \d{1,3})$/.test(q.cancelPreview)
+          ? html`<p class="banner info" role="status">${q.cancelPreview} waiting or active run(s) match this filter; cancel them below with a reason (at most ${BULK_CANCEL_MAX}).</p>`
+          : '';
       const cancelled = q.cancelled && /^\d{1,3}$/.test(q.cancelled) ? html`<p class="banner ok" role="status">${q.cancelled} run(s) cancelled.</p>` : '';
       const canCancel = deps.cancellation !== undefined && can(who(request), 'runs.cancel');
-      return send(request, reply, 'Runs', html`${cancelPreview}${cancelled}<form method="get" action="/console/runs" class="filters" role="search">
+      return send(
+        request,
+        reply,
+        'Runs',
+        html`${cancelPreview}${cancelled}<form method="get" action="/console/runs" class="filters" role="search">
 <label>Bot <input name="bot" value="${f.bot ?? ''}"></label>
 <label>Version <input name="version" value="${f.version ?? ''}"></label>
 <label>Segment <select name="segment"><option value="">any</option>${segments.map((s) => html`<option${s === f.segment ? html` selected` : ''}>${s}</option>`)}</select></label>
@@ -228,14 +330,25 @@ ${table('Runners', ['Runner', 'Segment', 'Last seen', 'State'], o.runners.map((r
 <button type="submit">Filter</button> <a href="/console/runs">Clear</a>
 </form>
 ${canCancel ? bulkCancelForm(f, BULK_CANCEL_MAX) : ''}
-${table('Runs, newest first', ['Run', 'Bot', 'Version', 'Segment', 'Status', 'Attempts', 'Error', 'Created', 'Finished'], rows.map((r) => html`<tr>
+${table(
+  'Runs, newest first',
+  ['Run', 'Bot', 'Version', 'Segment', 'Status', 'Attempts', 'Error', 'Created', 'Finished'],
+  rows.map(
+    (r) => html`<tr>
 <td><a href="/console/runs/${r.id}">${r.id.slice(0, 8)}</a></td><td>${r.bot}</td><td>${r.version}</td><td>${r.segment}</td><td class="status status-${r.status}">${r.status}</td>
-<td>${r.attempts}</td><td>${r.errorCode ?? ''}</td><td>${time(r.createdAt)}</td><td>${time(r.finishedAt)}</td></tr>`), 'No runs match these filters.')}
-${next ? html`<p><a rel="next" href="${consolePath('/console/runs', { ...f, after: next })}">Older runs</a></p>` : ''}`);
+<td>${r.attempts}</td><td>${r.errorCode ?? ''}</td><td>${time(r.createdAt)}</td><td>${time(r.finishedAt)}</td></tr>`,
+  ),
+  'No runs match these filters.',
+)}
+${next ? html`<p><a rel="next" href="${consolePath('/console/runs', { ...f, after: next })}">Older runs</a></p>` : ''}`,
+      );
     });
     get('/console/runs/:id', 'runs.read', async (request, reply) => {
       const { id } = parseRequest(IdParam, request.params, 'path');
-      const level = z.enum(LOG_LEVELS).catch('debug').parse((request.query as { level?: string }).level);
+      const level = z
+        .enum(LOG_LEVELS)
+        .catch('debug')
+        .parse((request.query as { level?: string }).level);
       const [d, logs] = await Promise.all([runDetail(deps.db, id), runLogs(deps.db, id, level)]);
       const r = d.run;
       // Role bindings are per segment: another segment's run answers like a missing one, as in the API.
@@ -250,7 +363,11 @@ ${next ? html`<p><a rel="next" href="${consolePath('/console/runs', { ...f, afte
       })();
       const last = logs[logs.length - 1];
       const finished = ['succeeded', 'failed', 'dead_lettered', 'cancelled', 'discarded'].includes(r.status);
-      return send(request, reply, `Run ${r.id.slice(0, 8)}`, html`<dl class="card">
+      return send(
+        request,
+        reply,
+        `Run ${r.id.slice(0, 8)}`,
+        html`<dl class="card">
 <dt>Run</dt><dd>${r.id}</dd><dt>Bot</dt><dd>${r.bot} ${r.version}</dd><dt>Package</dt><dd>${r.digest}</dd>
 <dt>Release</dt><dd>${d.release.length ? d.release.map((x) => html`${x.channel} (${time(x.at)}) `) : 'no release attestation (dev only)'}</dd>
 <dt>Segment</dt><dd>${r.segment}</dd><dt>Status</dt><dd class="status status-${r.status}">${r.status}</dd>
@@ -260,14 +377,36 @@ ${r.error ? html`<dt>Error</dt><dd>${r.error.code}: ${r.error.message}</dd>` : '
 <dt>Input and result</dt><dd class="muted">Hidden: they may hold PHI.${mayReveal ? ' Reveal them below with a reason (audited).' : ''}</dd>
 </dl>
 ${mayReveal ? revealForm(r.id) : ''}
-${table('Attempts', ['Attempt', 'Runner', 'Claimed', 'Duration', 'Outcome', 'Code'], d.attempts.map((a) => html`<tr><td>${a.attempt}</td><td>${a.runner}</td><td>${time(a.claimedAt)}</td><td>${a.finishedAt ? duration(Date.parse(a.finishedAt) - Date.parse(a.claimedAt)) : 'running'}</td><td>${a.outcome ?? '—'}</td><td>${a.code ?? ''}</td></tr>`), 'No attempt yet: the run has not been claimed.')}
-${table('Steps', ['Step', 'Attempt', 'State', 'Started', 'Done'], d.steps.map((s) => html`<tr><td>${s.name}</td><td>${s.attempt}</td><td>${s.status === 'done' ? 'done' : 'uncertain (started, not recorded done)'}</td><td>${time(s.startedAt)}</td><td>${time(s.doneAt)}</td></tr>`), 'No checkpointed steps.')}
-${table('Credential leases', ['Attempt', 'Vault accessor', 'Leased', 'Released'], d.leases.map((l) => html`<tr><td>${l.attempt}</td><td>${l.accessor}</td><td>${time(l.leasedAt)}</td><td>${time(l.releasedAt)}</td></tr>`), 'No credentials were leased.')}
+${table(
+  'Attempts',
+  ['Attempt', 'Runner', 'Claimed', 'Duration', 'Outcome', 'Code'],
+  d.attempts.map(
+    (a) =>
+      html`<tr><td>${a.attempt}</td><td>${a.runner}</td><td>${time(a.claimedAt)}</td><td>${a.finishedAt ? duration(Date.parse(a.finishedAt) - Date.parse(a.claimedAt)) : 'running'}</td><td>${a.outcome ?? '—'}</td><td>${a.code ?? ''}</td></tr>`,
+  ),
+  'No attempt yet: the run has not been claimed.',
+)}
+${table(
+  'Steps',
+  ['Step', 'Attempt', 'State', 'Started', 'Done'],
+  d.steps.map(
+    (s) =>
+      html`<tr><td>${s.name}</td><td>${s.attempt}</td><td>${s.status === 'done' ? 'done' : 'uncertain (started, not recorded done)'}</td><td>${time(s.startedAt)}</td><td>${time(s.doneAt)}</td></tr>`,
+  ),
+  'No checkpointed steps.',
+)}
+${table(
+  'Credential leases',
+  ['Attempt', 'Vault accessor', 'Leased', 'Released'],
+  d.leases.map((l) => html`<tr><td>${l.attempt}</td><td>${l.accessor}</td><td>${time(l.leasedAt)}</td><td>${time(l.releasedAt)}</td></tr>`),
+  'No credentials were leased.',
+)}
 ${d.screenshots.length ? html`<h2>Screenshots (masked)</h2><ul>${d.screenshots.map((s) => html`<li>${s.name} (attempt ${s.attempt})</li>`)}</ul><p class="muted">${mayReveal ? 'Shown with the input and result when you reveal them with a reason.' : 'Reading them needs the runs.read_phi permission in this segment.'}</p>` : ''}
 <h2>Log (redacted)</h2>
 <form method="get" action="/console/runs/${r.id}" class="filters"><label>Level at least <select name="level">${LOG_LEVELS.map((l) => html`<option${l === level ? html` selected` : ''}>${l}</option>`)}</select></label><button type="submit">Show</button></form>
 ${finished ? '' : html`<p id="log-follow" data-live-stream="${consolePath('/console/events', { follow: r.id, after: last ? `${last.attempt}.${last.seq}` : '0.0' })}" data-level="${level}" role="status" aria-live="polite">Following the log: new lines appear below as the run writes them.</p>`}
-<pre class="log"${logs.length ? '' : html` hidden`}>${logs.map((l) => html`<span class="level-${l.level}">${l.at} ${l.level.toUpperCase()} [${l.source}] ${l.msg}</span>\n`)}</pre>${logs.length ? '' : html`<p class="empty" id="log-empty">No log lines at this level.</p>`}`);
+<pre class="log"${logs.length ? '' : html` hidden`}>${logs.map((l) => html`<span class="level-${l.level}">${l.at} ${l.level.toUpperCase()} [${l.source}] ${l.msg}</span>\n`)}</pre>${logs.length ? '' : html`<p class="empty" id="log-empty">No log lines at this level.</p>`}`,
+      );
     });
 
     // Dead letters: filter, requeue one or in bulk (with a preview count), discard; always with a reason.
@@ -293,26 +432,54 @@ ${finished ? '' : html`<p id="log-follow" data-live-stream="${consolePath('/cons
         const inScope = scoped(request, 'dlq.read', filter);
         const { entries } = inScope ? await dlq.list({ ...inScope, limit: 100 }) : { entries: [] };
         const manage = can(who(request), 'dlq.manage');
-        const preview = q.preview !== undefined ? html`<p class="banner info" role="status">${Number(q.preview)} dead letter(s) match this filter; requeue them below with a reason.</p>` : '';
-        const done = q.requeued !== undefined ? html`<p class="banner ok" role="status">${Number(q.requeued)} run(s) requeued.</p>` : q.discarded ? html`<p class="banner ok" role="status">Run discarded.</p>` : '';
-        return send(request, reply, 'Dead letters', html`${preview}${done}
+        const preview =
+          q.preview !== undefined
+            ? html`<p class="banner info" role="status">${Number(q.preview)} dead letter(s) match this filter; requeue them below with a reason.</p>`
+            : '';
+        const done =
+          q.requeued !== undefined
+            ? html`<p class="banner ok" role="status">${Number(q.requeued)} run(s) requeued.</p>`
+            : q.discarded
+              ? html`<p class="banner ok" role="status">Run discarded.</p>`
+              : '';
+        return send(
+          request,
+          reply,
+          'Dead letters',
+          html`${preview}${done}
 <form method="get" action="/console/dead-letters" class="filters" role="search">
 <label>Segment <select name="segment"><option value="">any</option>${segments.map((s) => html`<option${s === filter.segment ? html` selected` : ''}>${s}</option>`)}</select></label>
 <label>Bot <input name="bot" value="${filter.bot ?? ''}"></label>
 <label>Error code <input name="errorCode" value="${filter.errorCode ?? ''}"></label>
 <button type="submit">Filter</button></form>
-${manage ? html`<form method="post" action="/console/dead-letters/requeue" class="filters" aria-label="Requeue by filter">
+${
+  manage
+    ? html`<form method="post" action="/console/dead-letters/requeue" class="filters" aria-label="Requeue by filter">
 <input type="hidden" name="segment" value="${filter.segment ?? ''}"><input type="hidden" name="bot" value="${filter.bot ?? ''}"><input type="hidden" name="errorCode" value="${filter.errorCode ?? ''}">
 <label>Reason for requeueing all matching <input name="reason" maxlength="500" size="40"></label>
 <button type="submit" name="intent" value="preview">Preview count</button>
 <button type="submit" name="intent" value="requeue" data-confirm="Requeue every dead letter matching this filter (up to 100)?">Requeue all matching</button>
-</form>` : ''}
-${table('Dead letters, newest first', ['Run', 'Bot', 'Segment', 'Error', 'Attempts', 'Requeues', 'Dead-lettered', ...(manage ? ['Actions'] : [])], entries.map((e) => html`<tr>
+</form>`
+    : ''
+}
+${table(
+  'Dead letters, newest first',
+  ['Run', 'Bot', 'Segment', 'Error', 'Attempts', 'Requeues', 'Dead-lettered', ...(manage ? ['Actions'] : [])],
+  entries.map(
+    (e) => html`<tr>
 <td><a href="/console/runs/${e.runId}">${e.runId.slice(0, 8)}</a></td><td>${e.bot} ${e.version}</td><td>${e.segment}</td><td>${e.error ? html`${e.error.code}: ${e.error.message}` : ''}</td>
 <td>${e.attempts}</td><td>${e.requeues}</td><td>${time(e.deadLetteredAt)}</td>
-${manage ? html`<td><form method="post" action="/console/dead-letters/${e.runId}/requeue" class="inline"><label>Reason <input name="reason" required minlength="3" maxlength="500"></label> <button type="submit">Requeue</button></form>
-<form method="post" action="/console/dead-letters/${e.runId}/discard" class="inline" data-confirm="Discard this run for good?"><label>Reason <input name="reason" required minlength="3" maxlength="500"></label> <button type="submit" class="danger">Discard</button></form></td>` : ''}
-</tr>`), 'No dead letters match. Nothing waits for an operator.')}`);
+${
+  manage
+    ? html`<td><form method="post" action="/console/dead-letters/${e.runId}/requeue" class="inline"><label>Reason <input name="reason" required minlength="3" maxlength="500"></label> <button type="submit">Requeue</button></form>
+<form method="post" action="/console/dead-letters/${e.runId}/discard" class="inline" data-confirm="Discard this run for good?"><label>Reason <input name="reason" required minlength="3" maxlength="500"></label> <button type="submit" class="danger">Discard</button></form></td>`
+    : ''
+}
+</tr>`,
+  ),
+  'No dead letters match. Nothing waits for an operator.',
+)}`,
+        );
       });
       post('/console/dead-letters/requeue', 'dlq.manage', async (request, reply) => {
         const body = parseRequest(BulkForm, request.body);
@@ -320,8 +487,17 @@ ${manage ? html`<td><form method="post" action="/console/dead-letters/${e.runId}
         const clean = Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined));
         // A preview needs no reason; requeueing does (the service refuses a short one).
         const inScope = scoped(request, 'dlq.manage', clean);
-        if (!inScope) return reply.redirect(consolePath('/console/dead-letters', body.intent === 'preview' ? { ...filter, preview: 0 } : { ...filter, requeued: 0 }), 303);
-        const answer = await dlq.requeueMany({ filter: inScope, reason: body.intent === 'preview' && body.reason.trim().length < 3 ? 'preview only' : body.reason, limit: 100, dryRun: body.intent === 'preview' }, actorOf(request));
+        if (!inScope)
+          return reply.redirect(consolePath('/console/dead-letters', body.intent === 'preview' ? { ...filter, preview: 0 } : { ...filter, requeued: 0 }), 303);
+        const answer = await dlq.requeueMany(
+          {
+            filter: inScope,
+            reason: body.intent === 'preview' && body.reason.trim().length < 3 ? 'preview only' : body.reason,
+            limit: 100,
+            dryRun: body.intent === 'preview',
+          },
+          actorOf(request),
+        );
         const where = body.intent === 'preview' ? { ...filter, preview: answer.matched } : { ...filter, requeued: answer.requeued.length };
         return reply.redirect(consolePath('/console/dead-letters', where), 303);
       });
@@ -349,16 +525,48 @@ ${manage ? html`<td><form method="post" action="/console/dead-letters/${e.runId}
         const managed = segmentsWith(request.principal, 'schedules.manage');
         const manage = can(who(request), 'schedules.manage');
         const q = request.query as Record<string, string | undefined>;
-        return send(request, reply, 'Schedules', html`${doneBanner(q.done)}${table('Schedules', ['Name', 'Bot', 'Segment', 'When', 'Time zone', 'Calendar', 'Overlap', 'Misfire', 'State', 'Next fire', 'Last fired', 'Last error', ...(manage ? ['Actions'] : [])], list.map((sc) => html`<tr>
+        return send(
+          request,
+          reply,
+          'Schedules',
+          html`${doneBanner(q.done)}${table(
+            'Schedules',
+            [
+              'Name',
+              'Bot',
+              'Segment',
+              'When',
+              'Time zone',
+              'Calendar',
+              'Overlap',
+              'Misfire',
+              'State',
+              'Next fire',
+              'Last fired',
+              'Last error',
+              ...(manage ? ['Actions'] : []),
+            ],
+            list.map(
+              (sc) => html`<tr>
 <td>${sc.name}</td><td>${sc.bot} ${sc.version ?? '(latest)'}</td><td>${sc.segment}</td><td>${sc.cron ? html`cron <code>${sc.cron}</code>` : `every ${sc.everySeconds ?? '?'} s`}</td>
 <td>${sc.cron ? sc.timeZone : '—'}</td><td>${sc.calendar ? `${sc.calendar} (non-working day: ${sc.calendarPolicy === 'next_working_day' ? 'next working day' : 'skip'})` : '—'}</td>
 <td>${sc.overlap === 'queue_one' ? 'queue one' : sc.overlap}${sc.queuedFireAt ? html` (queued: ${time(sc.queuedFireAt)})` : ''}</td><td>${sc.misfire === 'run_once' ? 'run once' : sc.misfire}</td>
 <td>${sc.paused ? 'paused' : 'active'}</td><td>${time(sc.nextFireAt)}</td><td>${time(sc.lastFiredAt)}</td><td>${sc.lastErrorCode ?? ''}</td>
-${manage ? html`<td>${sc.paused
-    ? html`<form method="post" action="/console/schedules/${sc.id}/resume" class="inline"><button type="submit">Resume</button></form>`
-    : html`<form method="post" action="/console/schedules/${sc.id}/pause" class="inline"><button type="submit">Pause</button></form>`}
-<form method="post" action="/console/schedules/${sc.id}/delete" class="inline" data-confirm="Delete this schedule?"><button type="submit" class="danger">Delete</button></form></td>` : ''}</tr>`), manage ? 'No schedules yet: create one below.' : 'No schedules.')}
-${manage ? scheduleCreateForm(managed === 'all' ? segments : segments.filter((s) => managed.has(s))) : ''}`);
+${
+  manage
+    ? html`<td>${
+        sc.paused
+          ? html`<form method="post" action="/console/schedules/${sc.id}/resume" class="inline"><button type="submit">Resume</button></form>`
+          : html`<form method="post" action="/console/schedules/${sc.id}/pause" class="inline"><button type="submit">Pause</button></form>`
+      }
+<form method="post" action="/console/schedules/${sc.id}/delete" class="inline" data-confirm="Delete this schedule?"><button type="submit" class="danger">Delete</button></form></td>`
+    : ''
+}</tr>`,
+            ),
+            manage ? 'No schedules yet: create one below.' : 'No schedules.',
+          )}
+${manage ? scheduleCreateForm(managed === 'all' ? segments : segments.filter((s) => managed.has(s))) : ''}`,
+        );
       });
       const change = (verb: 'pause' | 'resume' | 'delete', done: string, act: (id: string) => Promise<{ id: string; bot: string; segment: string }>) =>
         scope.post(`/console/schedules/:id/${verb}`, { config: { permission: 'schedules.manage', audit: `schedule.${verb}` } }, async (request, reply) => {
@@ -379,10 +587,22 @@ ${manage ? scheduleCreateForm(managed === 'all' ? segments : segments.filter((s)
       const where = (ok: boolean, why: string | null) => (ok ? 'yes' : `no (${why ?? 'unknown'})`);
       const promote = can(who(request), 'packages.promote');
       const q = request.query as Record<string, string | undefined>;
-      return send(request, reply, 'Bots', html`${doneBanner(q.done)}${table('Published bot versions', ['Bot', 'Version', 'Publisher', 'Key revoked', 'Channels', 'Runs in dev', 'Runs in prod', 'Published', ...(promote ? ['Promotion'] : [])], list.map((b) => html`<tr>
+      return send(
+        request,
+        reply,
+        'Bots',
+        html`${doneBanner(q.done)}${table(
+          'Published bot versions',
+          ['Bot', 'Version', 'Publisher', 'Key revoked', 'Channels', 'Runs in dev', 'Runs in prod', 'Published', ...(promote ? ['Promotion'] : [])],
+          list.map(
+            (b) => html`<tr>
 <td>${b.name}</td><td>${b.version}</td><td>${b.publishedByActor ?? 'not recorded'}</td><td>${b.publisherKeyRevokedAt ? time(b.publisherKeyRevokedAt) : 'no'}</td>
 <td>${b.channels.join(', ') || '—'}</td><td>${where(b.runnable.dev, b.notRunnable.dev)}</td><td>${where(b.runnable.prod, b.notRunnable.prod)}</td><td>${time(b.createdAt)}</td>
-${promote ? html`<td>${b.channels.includes('prod') || b.publisherKeyRevokedAt ? '' : html`<a href="${consolePath(`/console/bots/${encodeURIComponent(b.name)}/${encodeURIComponent(b.version)}/promote`)}">Review and promote ${b.name} ${b.version}</a>`}</td>` : ''}</tr>`), 'No bot has been published yet.')}`);
+${promote ? html`<td>${b.channels.includes('prod') || b.publisherKeyRevokedAt ? '' : html`<a href="${consolePath(`/console/bots/${encodeURIComponent(b.name)}/${encodeURIComponent(b.version)}/promote`)}">Review and promote ${b.name} ${b.version}</a>`}</td>` : ''}</tr>`,
+          ),
+          'No bot has been published yet.',
+        )}`,
+      );
     });
 
     // The security team: people and runner identities.
@@ -405,13 +625,23 @@ ${promote ? html`<td>${b.channels.includes('prod') || b.publisherKeyRevokedAt ? 
       const q = request.query as Record<string, string | undefined>;
       const filter = parseRequest(AuditFilter, Object.fromEntries(Object.entries(q).filter(([, v]) => v !== '')), 'filters');
       const events = await auditSearch(deps.db, filter);
-      return send(request, reply, 'Audit', html`<form method="get" action="/console/audit" class="filters" role="search">
+      return send(
+        request,
+        reply,
+        'Audit',
+        html`<form method="get" action="/console/audit" class="filters" role="search">
 <label>Actor <input name="actor" value="${filter.actor ?? ''}"></label><label>Action <input name="action" value="${filter.action ?? ''}"></label>
 <label>Target <input name="target" value="${filter.target ?? ''}"></label>
 <label>From (UTC) <input name="from" type="datetime-local" value="${filter.from ?? ''}"></label><label>Before (UTC) <input name="to" type="datetime-local" value="${filter.to ?? ''}"></label>
 <button type="submit">Search</button></form>
 <p><a href="/console/audit/verify">Verify the chain</a> · Export the whole log: <a href="/console/audit/export?format=jsonl" download>JSONL</a> · <a href="/console/audit/export?format=cef" download>CEF</a></p>
-${table('Audit events, newest first (at most 200)', ['Seq', 'When', 'Actor', 'Action', 'Target', 'Outcome'], events.map((e) => html`<tr><td>${e.seq}</td><td>${time(e.at)}</td><td>${e.actor}</td><td>${e.action}</td><td>${e.target}</td><td>${e.outcome}</td></tr>`), 'No audit events match.')}`);
+${table(
+  'Audit events, newest first (at most 200)',
+  ['Seq', 'When', 'Actor', 'Action', 'Target', 'Outcome'],
+  events.map((e) => html`<tr><td>${e.seq}</td><td>${time(e.at)}</td><td>${e.actor}</td><td>${e.action}</td><td>${e.target}</td><td>${e.outcome}</td></tr>`),
+  'No audit events match.',
+)}`,
+      );
     });
     // Verification as a client would do it (the same verifier as `orderly audit verify`), over every retained event and signed head.
     get('/console/audit/verify', 'audit.read', async (request, reply) => {
@@ -430,9 +660,14 @@ ${table('Audit events, newest first (at most 200)', ['Seq', 'When', 'Actor', 'Ac
         after = page[page.length - 1]!.seq;
       }
       const verdict = verifier.finish(heads, createPublicKey(deps.audit.releasePublicKeyPem));
-      return send(request, reply, 'Audit chain', verdict.ok
-        ? html`<p class="banner ok" role="status">The chain is intact: ${verdict.events} event(s) from seq ${verdict.firstSeq ?? '—'} to ${verdict.lastSeq ?? '—'}, ${verdict.headsChecked} signed head(s) verified.</p><p><a href="/console/audit">Back to the audit log</a></p>`
-        : html`<p class="banner error" role="alert">The chain is broken at seq ${verdict.seq}: ${verdict.reason}.</p><p><a href="/console/audit">Back to the audit log</a></p>`);
+      return send(
+        request,
+        reply,
+        'Audit chain',
+        verdict.ok
+          ? html`<p class="banner ok" role="status">The chain is intact: ${verdict.events} event(s) from seq ${verdict.firstSeq ?? '—'} to ${verdict.lastSeq ?? '—'}, ${verdict.headsChecked} signed head(s) verified.</p><p><a href="/console/audit">Back to the audit log</a></p>`
+          : html`<p class="banner error" role="alert">The chain is broken at seq ${verdict.seq}: ${verdict.reason}.</p><p><a href="/console/audit">Back to the audit log</a></p>`,
+      );
     });
     get('/console/audit/export', 'audit.read', async (request, reply) => {
       const { format } = parseRequest(z.object({ format: z.enum(['jsonl', 'cef']) }), request.query, 'query');
@@ -443,8 +678,10 @@ ${table('Audit events, newest first (at most 200)', ['Seq', 'When', 'Actor', 'Ac
         if (page.length < 5000) break;
         after = page[page.length - 1]!.seq;
       }
-      return reply.type(format === 'jsonl' ? 'application/x-ndjson; charset=utf-8' : 'text/plain; charset=utf-8')
-        .header('content-disposition', `attachment; filename="orderly-audit.${format === 'jsonl' ? 'jsonl' : 'cef'}"`).send(`${lines.join('\n')}\n`);
+      return reply
+        .type(format === 'jsonl' ? 'application/x-ndjson; charset=utf-8' : 'text/plain; charset=utf-8')
+        .header('content-disposition', `attachment; filename="orderly-audit.${format === 'jsonl' ? 'jsonl' : 'cef'}"`)
+        .send(`${lines.join('\n')}\n`);
     });
   });
 }

@@ -38,7 +38,10 @@ async function api(method: string, path: string, body?: unknown) {
 /** Publishes a minimal bot declaring `credentials` (no bundling needed: ingest only reads the manifest). */
 async function publishBot(name: string, credentials: string[]): Promise<void> {
   const manifest = { name, version: '1.0.0', entry: 'bot.js', segments: ['demo'], input: { type: 'object', properties: {} }, credentials };
-  const archive = createArchive([{ path: 'bot.json', data: Buffer.from(JSON.stringify(manifest)) }, { path: 'bot.js', data: Buffer.from('module.exports = {}') }]);
+  const archive = createArchive([
+    { path: 'bot.json', data: Buffer.from(JSON.stringify(manifest)) },
+    { path: 'bot.js', data: Buffer.from('module.exports = {}') },
+  ]);
   const statement = packageStatement(name as never, '1.0.0' as never, createHash('sha256').update(archive).digest('hex'));
   const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), loadPrivateKey(stack.publisher.privateKeyPem));
   const res = await stack.api('POST', '/v1/packages', { archive: archive.toString('base64'), envelope });
@@ -57,8 +60,17 @@ async function auditRows(): Promise<AuditRecord[]> {
   try {
     const rows = (await pg.query('SELECT * FROM audit_events ORDER BY seq')).rows;
     return rows.map((r) => ({
-      seq: Number(r.seq), at: (r.at as Date).toISOString(), actor: r.actor, action: r.action, target: r.target, outcome: r.outcome,
-      sourceIp: r.source_ip, requestId: r.request_id, details: r.details, prevHash: r.prev_hash, hash: r.hash,
+      seq: Number(r.seq),
+      at: (r.at as Date).toISOString(),
+      actor: r.actor,
+      action: r.action,
+      target: r.target,
+      outcome: r.outcome,
+      sourceIp: r.source_ip,
+      requestId: r.request_id,
+      details: r.details,
+      prevHash: r.prev_hash,
+      hash: r.hash,
     }));
   } finally {
     await pg.end();
@@ -114,7 +126,8 @@ test('of two concurrent rotations expecting the same version exactly one wins; V
 test('status lists every declared credential: version, who rotated it, age, max age and overdue', async () => {
   // Written outside Orderly: the version is reported, but nobody is named as having rotated it.
   await publishBot('other-bot', ['token_a']);
-  await createVaultClientFactory({ address: stack.vault!.address }).withToken(stack.vault!.rootToken)
+  await createVaultClientFactory({ address: stack.vault!.address })
+    .withToken(stack.vault!.rootToken)
     .kvWrite(credentialPath('other-bot', 'token_a'), { value: fresh('outside') }, { mount: 'secret' });
   expect((await api('GET', '/v1/credentials?bot=other-bot')).body.credentials).toEqual([
     expect.objectContaining({ bot: 'other-bot', name: 'token_a', exists: true, version: 1, rotatedBy: null, rotatedAt: null, maxAgeDays: 90, overdue: false }),
@@ -126,8 +139,17 @@ test('status lists every declared credential: version, who rotated it, age, max 
   const byKey = new Map((all.body.credentials as { bot: string; name: string }[]).map((c) => [`${c.bot}/${c.name}`, c]));
   expect([...byKey.keys()].sort()).toEqual(['cred-bot/api_key', 'cred-bot/cli_token', 'cred-bot/db_password', 'cred-bot/race_key', 'other-bot/token_a']);
   expect(byKey.get('cred-bot/api_key')).toEqual({
-    bot: BOT, name: 'api_key', exists: true, version: 3, createdAt: expect.any(String), updatedAt: expect.any(String), ageDays: 0,
-    rotatedBy: 'admin', rotatedAt: expect.any(String), maxAgeDays: 30, overdue: false,
+    bot: BOT,
+    name: 'api_key',
+    exists: true,
+    version: 3,
+    createdAt: expect.any(String),
+    updatedAt: expect.any(String),
+    ageDays: 0,
+    rotatedBy: 'admin',
+    rotatedAt: expect.any(String),
+    maxAgeDays: 30,
+    overdue: false,
   });
   expect(byKey.get('cred-bot/db_password')).toMatchObject({ exists: false, version: null, ageDays: null, rotatedBy: null, maxAgeDays: 90, overdue: false });
   expect(byKey.get('other-bot/token_a')).toMatchObject({ exists: true, version: 2, rotatedBy: 'admin', maxAgeDays: 0, overdue: true });
@@ -139,7 +161,8 @@ test('status with an injected clock: a credential past the default max age is ov
   const db = postgresDb(stack.databaseUrl!);
   try {
     const client = createVaultClientFactory({ address: stack.vault!.address }).withToken(stack.vault!.rootToken);
-    const later = (days: number) => new Credentials({ db, audit: new AuditLog(db), vault: client, defaultMaxAgeDays: 90, now: () => new Date(Date.now() + days * 86_400_000) });
+    const later = (days: number) =>
+      new Credentials({ db, audit: new AuditLog(db), vault: client, defaultMaxAgeDays: 90, now: () => new Date(Date.now() + days * 86_400_000) });
     const race = async (days: number) => (await later(days).status('cred-bot' as never)).find((c) => c.name === 'race_key')!;
     expect(await race(89)).toMatchObject({ ageDays: 89, maxAgeDays: 90, overdue: false });
     expect(await race(91)).toMatchObject({ ageDays: 91, maxAgeDays: 90, overdue: true });
@@ -155,7 +178,10 @@ test.each([
   ['an invalid credential name', `/v1/credentials/${BOT}/API-KEY`, 400, 'ORDERLY_E_BAD_REQUEST'],
 ])('set and rotate refuse %s', async (_what, path, status, code) => {
   const value = fresh('refused');
-  for (const [method, url] of [['PUT', path], ['POST', `${path}/rotate`]] as const) {
+  for (const [method, url] of [
+    ['PUT', path],
+    ['POST', `${path}/rotate`],
+  ] as const) {
     const res = await api(method, url, { value });
     expect({ method, status: res.status, code: res.body.error.code }).toEqual({ method, status, code });
   }
@@ -171,7 +197,9 @@ test('values shorter than 8 or longer than 8192 characters are refused', async (
   values.push(tooLong);
   expect(long.body.error.code).toBe('ORDERLY_E_BAD_REQUEST');
   expect((await api('PUT', `/v1/credentials/${BOT}/db_password`, { value: fresh('x'), extra: 1 })).status).toBe(400);
-  expect(await vault.read(`secret/data/${credentialPath(BOT, 'db_password')}`).catch((err: { response?: { statusCode?: number } }) => err.response?.statusCode)).toBe(404);
+  expect(
+    await vault.read(`secret/data/${credentialPath(BOT, 'db_password')}`).catch((err: { response?: { statusCode?: number } }) => err.response?.statusCode),
+  ).toBe(404);
 });
 
 test('without Vault the routes answer ORDERLY_E_VAULT_NOT_CONFIGURED, and the attempt is audited', async () => {
@@ -181,9 +209,13 @@ test('without Vault the routes answer ORDERLY_E_VAULT_NOT_CONFIGURED, and the at
     await migrate(db);
     const audit = new AuditLog(db);
     const credentials = new Credentials({ db, audit, vault: undefined, defaultMaxAgeDays: 90 });
-    await expect(credentials.set({ actor: 'admin' }, { bot: BOT as never, name: 'api_key' }, { value: fresh('novault') })).rejects.toMatchObject({ code: 'ORDERLY_E_VAULT_NOT_CONFIGURED' });
+    await expect(credentials.set({ actor: 'admin' }, { bot: BOT as never, name: 'api_key' }, { value: fresh('novault') })).rejects.toMatchObject({
+      code: 'ORDERLY_E_VAULT_NOT_CONFIGURED',
+    });
     await expect(credentials.status()).rejects.toMatchObject({ code: 'ORDERLY_E_VAULT_NOT_CONFIGURED' });
-    expect(await audit.list()).toMatchObject([{ action: 'credential.set', target: `${BOT}/api_key`, outcome: 'failure', details: { code: 'ORDERLY_E_VAULT_NOT_CONFIGURED' } }]);
+    expect(await audit.list()).toMatchObject([
+      { action: 'credential.set', target: `${BOT}/api_key`, outcome: 'failure', details: { code: 'ORDERLY_E_VAULT_NOT_CONFIGURED' } },
+    ]);
   } finally {
     await db.close();
     await database.drop();
@@ -228,7 +260,9 @@ describe('the orderly binary (make build first)', () => {
 
     const status = await cli(['creds', 'status', BOT, '--json']);
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.stdout)).toContainEqual(expect.objectContaining({ bot: BOT, name: 'cli_token', version: 2, rotatedBy: 'admin', maxAgeDays: 7, overdue: false }));
+    expect(JSON.parse(status.stdout)).toContainEqual(
+      expect.objectContaining({ bot: BOT, name: 'cli_token', version: 2, rotatedBy: 'admin', maxAgeDays: 7, overdue: false }),
+    );
     const table = await cli(['creds', 'status']);
     expect(table.stdout.split('\n')[0]).toMatch(/^BOT\s+NAME\s+VERSION\s+AGE\/MAX\s+ROTATED BY\s+OVERDUE$/);
     expect(table.stdout).toMatch(/cred-bot\s+cli_token\s+2\s+0d\/7d\s+admin\s+no/);
@@ -259,10 +293,33 @@ test('every attempt is audited on a valid chain, and no value appears in a respo
   const credentialEvents = rows.filter((r) => r.action.startsWith('credential.'));
   expect(credentialEvents.length).toBeGreaterThanOrEqual(18);
   expect(credentialEvents.every((r) => r.actor === 'admin' && r.requestId && r.sourceIp)).toBe(true);
-  expect(credentialEvents).toContainEqual(expect.objectContaining({ action: 'credential.rotate', target: `${BOT}/race_key`, outcome: 'failure', details: expect.objectContaining({ code: 'ORDERLY_E_CREDENTIAL_CAS_CONFLICT' }) }));
-  expect(credentialEvents).toContainEqual(expect.objectContaining({ action: 'credential.set', target: `${BOT}/api_key`, outcome: 'success', details: { expectedVersion: 0, version: 1, maxAgeDays: 30 } }));
-  expect(credentialEvents).toContainEqual(expect.objectContaining({ action: 'credential.set', target: `${BOT}/db_password`, outcome: 'failure', details: { code: 'ORDERLY_E_REDACTION_VALUE_TOO_SHORT' } }));
-  expect(credentialEvents).toContainEqual(expect.objectContaining({ action: 'credential.rotate', target: `${BOT}/db_password`, outcome: 'failure', details: { code: 'ORDERLY_E_BAD_REQUEST' } }));
+  expect(credentialEvents).toContainEqual(
+    expect.objectContaining({
+      action: 'credential.rotate',
+      target: `${BOT}/race_key`,
+      outcome: 'failure',
+      details: expect.objectContaining({ code: 'ORDERLY_E_CREDENTIAL_CAS_CONFLICT' }),
+    }),
+  );
+  expect(credentialEvents).toContainEqual(
+    expect.objectContaining({
+      action: 'credential.set',
+      target: `${BOT}/api_key`,
+      outcome: 'success',
+      details: { expectedVersion: 0, version: 1, maxAgeDays: 30 },
+    }),
+  );
+  expect(credentialEvents).toContainEqual(
+    expect.objectContaining({
+      action: 'credential.set',
+      target: `${BOT}/db_password`,
+      outcome: 'failure',
+      details: { code: 'ORDERLY_E_REDACTION_VALUE_TOO_SHORT' },
+    }),
+  );
+  expect(credentialEvents).toContainEqual(
+    expect.objectContaining({ action: 'credential.rotate', target: `${BOT}/db_password`, outcome: 'failure', details: { code: 'ORDERLY_E_BAD_REQUEST' } }),
+  );
 
   const haystacks = { responses: JSON.stringify(responses), audit: JSON.stringify(rows), log: stack.log.text() };
   expect(stack.log.lines.length).toBeGreaterThan(10);

@@ -3,7 +3,12 @@ import type { KvMetadata, VaultClient } from '@orderly/shared/vault';
 import { AuditLog } from '../audit/audit';
 import { Db } from '../db/db';
 import {
-  CredentialParams, CredentialStatusView, CredentialWriteView, MIN_CREDENTIAL_VALUE_CHARS, RotateCredentialRequest, SetCredentialRequest,
+  CredentialParams,
+  CredentialStatusView,
+  CredentialWriteView,
+  MIN_CREDENTIAL_VALUE_CHARS,
+  RotateCredentialRequest,
+  SetCredentialRequest,
 } from './schemas';
 
 /** Who asked, from where: recorded with every audit event. */
@@ -75,19 +80,33 @@ export class Credentials {
 
   private event(action: 'set' | 'rotate' | 'revoke_runs', ctx: RequestContext, target: CredentialParams | string) {
     return {
-      actor: ctx.actor, action: `credential.${action}`, target: typeof target === 'string' ? target : `${target.bot}/${target.name}`,
-      ...(ctx.sourceIp === undefined ? {} : { sourceIp: ctx.sourceIp }), ...(ctx.requestId === undefined ? {} : { requestId: ctx.requestId }),
+      actor: ctx.actor,
+      action: `credential.${action}`,
+      target: typeof target === 'string' ? target : `${target.bot}/${target.name}`,
+      ...(ctx.sourceIp === undefined ? {} : { sourceIp: ctx.sourceIp }),
+      ...(ctx.requestId === undefined ? {} : { requestId: ctx.requestId }),
     };
   }
 
   /** Audits a failed attempt with its error code, never the value. Best effort: the original error is what the caller sees. */
-  private async recordFailure(action: 'set' | 'rotate', ctx: RequestContext, target: CredentialParams, details: Record<string, string | number | null>, err: unknown): Promise<void> {
+  private async recordFailure(
+    action: 'set' | 'rotate',
+    ctx: RequestContext,
+    target: CredentialParams,
+    details: Record<string, string | number | null>,
+    err: unknown,
+  ): Promise<void> {
     const code: ErrorCode = isOrderlyError(err) ? (err as OrderlyError).code : 'ORDERLY_E_INTERNAL';
     await this.options.audit.append({ ...this.event(action, ctx, target), outcome: 'failure', details: { ...details, code } }).catch(() => undefined);
   }
 
   private async write(
-    action: 'set' | 'rotate', ctx: RequestContext, target: CredentialParams, value: string, expectedVersion: number | undefined, maxAgeDays: number | undefined,
+    action: 'set' | 'rotate',
+    ctx: RequestContext,
+    target: CredentialParams,
+    value: string,
+    expectedVersion: number | undefined,
+    maxAgeDays: number | undefined,
   ): Promise<CredentialWriteView> {
     const details: Record<string, string | number | null> = {};
     let recorded = false;
@@ -95,7 +114,10 @@ export class Credentials {
       const vault = this.vault();
       await this.requireDeclared(target.bot, target.name);
       if (value.length < MIN_CREDENTIAL_VALUE_CHARS) {
-        throw new OrderlyError('ORDERLY_E_REDACTION_VALUE_TOO_SHORT', `a credential value must be at least ${MIN_CREDENTIAL_VALUE_CHARS} characters: a shorter one cannot be masked in logs safely`);
+        throw new OrderlyError(
+          'ORDERLY_E_REDACTION_VALUE_TOO_SHORT',
+          `a credential value must be at least ${MIN_CREDENTIAL_VALUE_CHARS} characters: a shorter one cannot be masked in logs safely`,
+        );
       }
       const path = credentialPath(target.bot, target.name);
       const cas = expectedVersion ?? (await vault.kvReadMetadata(path, { mount: CREDENTIALS_KV_MOUNT }))?.currentVersion ?? 0;
@@ -105,7 +127,8 @@ export class Credentials {
       await this.options.db.transaction(async (tx) => {
         // A rotation keeps the credential's own max age; a set may change it.
         const previous = await tx.query<{ max_age_days: number | null }>(
-          'SELECT max_age_days FROM credential_rotations WHERE bot = $1 AND name = $2 ORDER BY version DESC LIMIT 1', [target.bot, target.name],
+          'SELECT max_age_days FROM credential_rotations WHERE bot = $1 AND name = $2 ORDER BY version DESC LIMIT 1',
+          [target.bot, target.name],
         );
         const keptMaxAge = maxAgeDays ?? previous[0]?.max_age_days ?? null;
         if (keptMaxAge !== null) details.maxAgeDays = keptMaxAge;
@@ -147,7 +170,9 @@ export class Credentials {
       return { revoked: revoked.length, runs: revoked };
     } catch (err) {
       const code: ErrorCode = isOrderlyError(err) ? (err as OrderlyError).code : 'ORDERLY_E_INTERNAL';
-      await this.options.audit.append({ ...this.event('revoke_runs', ctx, bot), outcome: 'failure', details: { revoked: revoked.length, code } }).catch(() => undefined);
+      await this.options.audit
+        .append({ ...this.event('revoke_runs', ctx, bot), outcome: 'failure', details: { revoked: revoked.length, code } })
+        .catch(() => undefined);
       throw err;
     }
   }
@@ -180,15 +205,29 @@ export class Credentials {
     const deleted = current !== undefined && (current.destroyed || (current.deletionTime !== '' && Date.parse(current.deletionTime) <= now));
     if (!meta || !current || deleted) {
       return {
-        bot, name, exists: false, version: meta && meta.currentVersion > 0 ? meta.currentVersion : null, createdAt: meta?.createdTime ?? null,
-        updatedAt: current?.createdTime ?? null, ageDays: null, rotatedBy: null, rotatedAt: null, maxAgeDays, overdue: false,
+        bot,
+        name,
+        exists: false,
+        version: meta && meta.currentVersion > 0 ? meta.currentVersion : null,
+        createdAt: meta?.createdTime ?? null,
+        updatedAt: current?.createdTime ?? null,
+        ageDays: null,
+        rotatedBy: null,
+        rotatedAt: null,
+        maxAgeDays,
+        overdue: false,
       };
     }
     const ageMs = Math.max(0, now - Date.parse(current.createdTime));
     // Only a record of this very version says who wrote it; a newer version was written outside Orderly.
     const byOrderly = rotation !== undefined && rotation.version === meta.currentVersion;
     return {
-      bot, name, exists: true, version: meta.currentVersion, createdAt: meta.createdTime, updatedAt: current.createdTime,
+      bot,
+      name,
+      exists: true,
+      version: meta.currentVersion,
+      createdAt: meta.createdTime,
+      updatedAt: current.createdTime,
       ageDays: Math.floor(ageMs / DAY_MS),
       rotatedBy: byOrderly ? rotation.actor : null,
       rotatedAt: byOrderly ? rotation.at.toISOString() : null,

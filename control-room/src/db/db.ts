@@ -51,7 +51,11 @@ export function postgresDb(url: string): Db {
         return result;
       } catch (err) {
         // A connection that cannot even roll back is dead: destroy it, never hand it out again.
-        if (!broken) broken = await client.query('ROLLBACK').then(() => false, () => true);
+        if (!broken)
+          broken = await client.query('ROLLBACK').then(
+            () => false,
+            () => true,
+          );
         throw err;
       } finally {
         client.off('error', onConnectionLost);

@@ -53,7 +53,10 @@ describe('on PostgreSQL', () => {
     const admin = new Client({ connectionString: database.url });
     await admin.connect();
     try {
-      const { rows } = await admin.query('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()', [LEADER_APPLICATION_NAME()]);
+      const { rows } = await admin.query(
+        'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()',
+        [LEADER_APPLICATION_NAME()],
+      );
       expect(rows.length).toBeGreaterThanOrEqual(1);
     } finally {
       await admin.end();

@@ -67,7 +67,12 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
     if (closed) return;
     try {
       if (!client) {
-        const c = new Client({ connectionString: options.databaseUrl, application_name: LEADER_APPLICATION_NAME(), keepAlive: true, connectionTimeoutMillis: 5000 });
+        const c = new Client({
+          connectionString: options.databaseUrl,
+          application_name: LEADER_APPLICATION_NAME(),
+          keepAlive: true,
+          connectionTimeoutMillis: 5000,
+        });
         // A lost connection is an 'error' event: unheard it would crash the process.
         c.on('error', () => {
           if (client === c) dropClient('leader connection lost');

@@ -30,7 +30,9 @@ beforeAll(async () => {
   // A webhook nobody answers: alerts stay in the outbox, where the test reads them.
   secretDir = mkdtempSync(join(tmpdir(), 'orderly-dl-secret-'));
   writeFileSync(join(secretDir, 'secret'), 'fake-webhook-secret-for-tests', { mode: 0o600 });
-  stack = await startStack({ controlRoomEnv: { ORDERLY_ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/fake-hook', ORDERLY_ALERT_WEBHOOK_SECRET_FILE: join(secretDir, 'secret') } });
+  stack = await startStack({
+    controlRoomEnv: { ORDERLY_ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/fake-hook', ORDERLY_ALERT_WEBHOOK_SECRET_FILE: join(secretDir, 'secret') },
+  });
   await stack.publish();
   db = new Client({ connectionString: stack.databaseUrl });
   await db.connect();
@@ -56,7 +58,8 @@ async function waitingRun(attempts: number): Promise<string> {
   return run.id;
 }
 const claim = (id: string) => stack.api('POST', `/v1/runner/runs/${id}/claim`, { runnerId: 'dead-letter-test' }, token);
-const expireLease = (id: string) => db.query("UPDATE run_attempts SET lease_expires_at = now() - interval '1 second' WHERE run_id = $1 AND finished_at IS NULL", [id]);
+const expireLease = (id: string) =>
+  db.query("UPDATE run_attempts SET lease_expires_at = now() - interval '1 second' WHERE run_id = $1 AND finished_at IS NULL", [id]);
 
 function signed(report: UnsignedReport) {
   return signReport(loadPrivateKey(readFileSync(runnerSigningKeyPath(secrets(), 'demo'), 'utf8')), report);
@@ -67,27 +70,49 @@ function sealed(runId: string, attempt: number, body: object) {
 }
 const send = (report: UnsignedReport) => reports.add('report', signed(report), { jobId: `dl-${++seq}-${randomBytes(4).toString('hex')}`, attempts: 1 });
 function finished(runId: string, attempt: number, fence: string, outcome: 'succeeded' | 'failed'): UnsignedReport {
-  const body = outcome === 'succeeded'
-    ? { result: { eligible: true }, lines: [] }
-    : { error: { code: 'ORDERLY_E_BOT_FAILED', message: 'the portal answered 500', retryable: true, details: {} }, lines: [] };
-  return { v: 1, kind: 'finished', runnerId: 'dead-letter-test', at: new Date().toISOString(), runId: runId as never, attempt, outcome, final: true, durationMs: 5, fence, sealed: sealed(runId, attempt, body) };
+  const body =
+    outcome === 'succeeded'
+      ? { result: { eligible: true }, lines: [] }
+      : { error: { code: 'ORDERLY_E_BOT_FAILED', message: 'the portal answered 500', retryable: true, details: {} }, lines: [] };
+  return {
+    v: 1,
+    kind: 'finished',
+    runnerId: 'dead-letter-test',
+    at: new Date().toISOString(),
+    runId: runId as never,
+    attempt,
+    outcome,
+    final: true,
+    durationMs: 5,
+    fence,
+    sealed: sealed(runId, attempt, body),
+  };
 }
 
 /** The three parts of a dead letter, for run `id`. */
 async function deadLetterOf(id: string) {
   const run = (await stack.api('GET', `/v1/runs/${id}`)).body as { status: string; attempts: number; error?: { code: string } };
-  const alerts = (await db.query<{ body: Record<string, unknown> }>("SELECT body FROM alert_outbox WHERE kind = 'run.dead_lettered' AND body->>'runId' = $1", [id])).rows.map((r) => r.body);
+  const alerts = (
+    await db.query<{ body: Record<string, unknown> }>("SELECT body FROM alert_outbox WHERE kind = 'run.dead_lettered' AND body->>'runId' = $1", [id])
+  ).rows.map((r) => r.body);
   const job = await dlq.getJob(id);
   return { run, alerts, job: job ? { name: job.name, entry: DlqQueueEntry.parse(job.data) } : undefined };
 }
 const expectDeadLetter = async (id: string, errorCode: string, attempts: number) => {
-  const found = await waitFor(async () => {
-    const d = await deadLetterOf(id);
-    return d.run.status === 'dead_lettered' && d.job ? d : undefined;
-  }, 20_000, `run ${id} to be dead-lettered`);
+  const found = await waitFor(
+    async () => {
+      const d = await deadLetterOf(id);
+      return d.run.status === 'dead_lettered' && d.job ? d : undefined;
+    },
+    20_000,
+    `run ${id} to be dead-lettered`,
+  );
   expect(found.run).toMatchObject({ status: 'dead_lettered', attempts, error: { code: errorCode } });
   expect(found.alerts).toEqual([{ kind: 'run.dead_lettered', runId: id, bot: 'eligibility-check', segment: 'demo', errorCode, attempts }]);
-  expect(found.job).toEqual({ name: DLQ_JOB_NAME, entry: { v: 1, runId: id, bot: 'eligibility-check', segment: 'demo', errorCode, attempts, deadLetteredAt: expect.any(String) } });
+  expect(found.job).toEqual({
+    name: DLQ_JOB_NAME,
+    entry: { v: 1, runId: id, bot: 'eligibility-check', segment: 'demo', errorCode, attempts, deadLetteredAt: expect.any(String) },
+  });
   // Through the one way in, for this run.
   expect(within.mock.calls.map((c) => c[1])).toContain(id);
 };
@@ -126,17 +151,39 @@ test('finish: a failed report of the last attempt is dead-lettered through DeadL
 
 test("report consumer: a runner's refusal of a run's job is dead-lettered through DeadLettering, with its alert and DLQ entry", async () => {
   const id = await waitingRun(3);
-  await send({ v: 1, kind: 'refused', runnerId: 'dead-letter-test', at: new Date().toISOString(), jobId: `job-of-${id}`, runId: id as never, errorCode: 'ORDERLY_E_JOB_EXPIRED', reason: 'the job envelope expired' });
+  await send({
+    v: 1,
+    kind: 'refused',
+    runnerId: 'dead-letter-test',
+    at: new Date().toISOString(),
+    jobId: `job-of-${id}`,
+    runId: id as never,
+    errorCode: 'ORDERLY_E_JOB_EXPIRED',
+    reason: 'the job envelope expired',
+  });
   await expectDeadLetter(id, 'ORDERLY_E_JOB_EXPIRED', 1);
 });
 
 test('a dead letter is not dead-lettered twice: a repeated refusal adds no second alert', async () => {
   const id = await waitingRun(3);
-  const refusal: UnsignedReport = { v: 1, kind: 'refused', runnerId: 'dead-letter-test', at: new Date().toISOString(), jobId: `job-of-${id}`, runId: id as never, errorCode: 'ORDERLY_E_JOB_EXPIRED', reason: 'expired' };
+  const refusal: UnsignedReport = {
+    v: 1,
+    kind: 'refused',
+    runnerId: 'dead-letter-test',
+    at: new Date().toISOString(),
+    jobId: `job-of-${id}`,
+    runId: id as never,
+    errorCode: 'ORDERLY_E_JOB_EXPIRED',
+    reason: 'expired',
+  };
   await send(refusal);
   await expectDeadLetter(id, 'ORDERLY_E_JOB_EXPIRED', 1);
   await send(refusal);
-  await waitFor(async () => ((await db.query('SELECT 1 FROM job_refusals WHERE run_id = $1', [id])).rows.length >= 2 ? true : undefined), 20_000, 'the second refusal');
+  await waitFor(
+    async () => ((await db.query('SELECT 1 FROM job_refusals WHERE run_id = $1', [id])).rows.length >= 2 ? true : undefined),
+    20_000,
+    'the second refusal',
+  );
   expect((await deadLetterOf(id)).alerts).toHaveLength(1);
 });
 
@@ -148,15 +195,26 @@ test("a late report of a replaced attempt leaves that attempt's recorded outcome
   await expireLease(id);
   expect((await claim(id)).body).toMatchObject({ lostAttempt: 1 });
   expect((await claim(id)).body).toMatchObject({ attempt: 2 });
-  const attempt1 = async () => (await db.query<{ outcome: string; code: string | null; finished_at: Date }>("SELECT outcome, error->>'code' AS code, finished_at FROM run_attempts WHERE run_id = $1 AND attempt = 1", [id])).rows[0]!;
+  const attempt1 = async () =>
+    (
+      await db.query<{ outcome: string; code: string | null; finished_at: Date }>(
+        "SELECT outcome, error->>'code' AS code, finished_at FROM run_attempts WHERE run_id = $1 AND attempt = 1",
+        [id],
+      )
+    ).rows[0]!;
   const recorded = await attempt1();
   expect(recorded).toMatchObject({ outcome: 'failed', code: 'ORDERLY_E_ATTEMPT_LOST' });
 
   // Attempt 1 reports after all, with its own (genuine) fencing token: recorded, moves nothing.
   await send(finished(id, 1, first.body.fence as string, 'succeeded'));
-  const audited = await waitFor(async () => (await db.query<{ details: { attempt: number; applied: boolean } }>(
-    "SELECT details FROM audit_events WHERE action = 'run.result' AND target = $1", [id],
-  )).rows.find((r) => r.details.attempt === 1), 20_000, "attempt 1's late report to be recorded");
+  const audited = await waitFor(
+    async () =>
+      (
+        await db.query<{ details: { attempt: number; applied: boolean } }>("SELECT details FROM audit_events WHERE action = 'run.result' AND target = $1", [id])
+      ).rows.find((r) => r.details.attempt === 1),
+    20_000,
+    "attempt 1's late report to be recorded",
+  );
   expect(audited.details).toMatchObject({ attempt: 1, applied: false });
   expect(await attempt1()).toEqual(recorded);
   expect((await stack.api('GET', `/v1/runs/${id}`)).body).toMatchObject({ status: 'active', attempts: 2 });

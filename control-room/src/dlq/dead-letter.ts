@@ -65,7 +65,13 @@ export class DeadLettering {
       [runId],
     );
     return DlqQueueEntry.parse({
-      v: 1, runId, bot: run!.bot_name, segment: moved.segment, errorCode: cause.error?.code ?? null, attempts: run!.attempts, deadLetteredAt: run!.finished_at.toISOString(),
+      v: 1,
+      runId,
+      bot: run!.bot_name,
+      segment: moved.segment,
+      errorCode: cause.error?.code ?? null,
+      attempts: run!.attempts,
+      deadLetteredAt: run!.finished_at.toISOString(),
     });
   }
 
@@ -79,13 +85,21 @@ export class DeadLettering {
     const added = this.deps.queues.queue(dlqQueueName(entry.segment)).add(DLQ_JOB_NAME, DlqQueueEntry.parse(entry), { jobId: entry.runId });
     const outcome = await settleWithin(added, this.deps.publishTimeoutMs ?? DLQ_PUBLISH_TIMEOUT_MS);
     if (outcome !== 'done') {
-      this.deps.log.warn({ runId: entry.runId, segment: entry.segment, outcome }, 'dead letter recorded; its dlq queue entry is not added yet (the sweep retries)');
+      this.deps.log.warn(
+        { runId: entry.runId, segment: entry.segment, outcome },
+        'dead letter recorded; its dlq queue entry is not added yet (the sweep retries)',
+      );
       return false;
     }
     // Only while the run is still a dead letter: one requeued meanwhile keeps no entry.
     await this.deps.db
       .query("UPDATE runs SET dlq_published_at = now() WHERE id = $1 AND status = 'dead_lettered' AND dlq_published_at IS NULL", [entry.runId])
-      .catch((err: Error) => this.deps.log.warn({ runId: entry.runId, err: { message: err.message } }, 'dlq entry added; not yet recorded as added (the sweep adds it again, a no-op)'));
+      .catch((err: Error) =>
+        this.deps.log.warn(
+          { runId: entry.runId, err: { message: err.message } },
+          'dlq entry added; not yet recorded as added (the sweep adds it again, a no-op)',
+        ),
+      );
     return true;
   }
 
@@ -104,7 +118,13 @@ export class DeadLettering {
     let added = 0;
     for (const row of rows) {
       const entry = DlqQueueEntry.parse({
-        v: 1, runId: row.id, bot: row.bot_name, segment: row.segment, errorCode: row.error_code, attempts: row.attempts, deadLetteredAt: row.finished_at.toISOString(),
+        v: 1,
+        runId: row.id,
+        bot: row.bot_name,
+        segment: row.segment,
+        errorCode: row.error_code,
+        attempts: row.attempts,
+        deadLetteredAt: row.finished_at.toISOString(),
       });
       if (!(await this.publish(entry))) break; // Redis still down: the next sweep tries again
       added++;

@@ -42,8 +42,17 @@ interface DlqRow {
 const COLUMNS = 'id, idempotency_key, bot_name, bot_version, segment, status, error, attempts, requeues, created_at, finished_at, discard_reason';
 
 const toEntry = (r: DlqRow): DlqEntry => ({
-  runId: r.id, idempotencyKey: r.idempotency_key, bot: r.bot_name, version: r.bot_version, segment: r.segment, status: r.status,
-  error: r.error, attempts: r.attempts, requeues: r.requeues, createdAt: r.created_at.toISOString(), deadLetteredAt: r.finished_at?.toISOString() ?? null,
+  runId: r.id,
+  idempotencyKey: r.idempotency_key,
+  bot: r.bot_name,
+  version: r.bot_version,
+  segment: r.segment,
+  status: r.status,
+  error: r.error,
+  attempts: r.attempts,
+  requeues: r.requeues,
+  createdAt: r.created_at.toISOString(),
+  deadLetteredAt: r.finished_at?.toISOString() ?? null,
 });
 
 /** Keyset paging on (dead-lettered at, id), newest first; the cursor is opaque to clients. */
@@ -51,7 +60,8 @@ const encodeCursor = (r: DlqRow) => Buffer.from(JSON.stringify([r.finished_at?.t
 function decodeCursor(cursor: string): [string | null, string] {
   try {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(value) && value.length === 2 && (value[0] === null || typeof value[0] === 'string') && RunId.safeParse(value[1]).success) return [value[0] as string | null, value[1] as string];
+    if (Array.isArray(value) && value.length === 2 && (value[0] === null || typeof value[0] === 'string') && RunId.safeParse(value[1]).success)
+      return [value[0] as string | null, value[1] as string];
   } catch {
     // fall through
   }
@@ -94,10 +104,14 @@ export class DeadLetters {
       values.push(at, id);
       const a = values.length - 1;
       // NULL dead-letter times (none are expected) sort last, as in the ORDER BY.
-      where += at === null ? ` AND finished_at IS NULL AND id < $${a + 1}` : ` AND ((finished_at, id) < ($${a}::timestamptz, $${a + 1}::uuid) OR finished_at IS NULL)`;
+      where +=
+        at === null ? ` AND finished_at IS NULL AND id < $${a + 1}` : ` AND ((finished_at, id) < ($${a}::timestamptz, $${a + 1}::uuid) OR finished_at IS NULL)`;
     }
     values.push(query.limit + 1);
-    const rows = await this.deps.db.query<DlqRow>(`SELECT ${COLUMNS} FROM runs WHERE ${where} ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT $${values.length}`, values);
+    const rows = await this.deps.db.query<DlqRow>(
+      `SELECT ${COLUMNS} FROM runs WHERE ${where} ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT $${values.length}`,
+      values,
+    );
     const page = rows.slice(0, query.limit);
     return { entries: page.map(toEntry), nextCursor: rows.length > query.limit ? encodeCursor(page[page.length - 1]!) : null };
   }
@@ -111,15 +125,28 @@ export class DeadLetters {
   /** One dead letter (or discarded one): the run, its attempts, redacted errors, its last screenshot. */
   async show(runId: string): Promise<DlqDetail> {
     const row = await this.row(runId);
-    if (row.status !== 'dead_lettered' && row.status !== 'discarded') throw new OrderlyError('ORDERLY_E_NOT_FOUND', `run ${runId} is not in the dead letter queue (it is ${row.status})`, { status: row.status });
-    const attempts = await this.deps.db.query<{ attempt: number; runner_id: string; claimed_at: Date; finished_at: Date | null; outcome: 'succeeded' | 'failed' | null; error: ErrorBody | null }>(
-      'SELECT attempt, runner_id, claimed_at, finished_at, outcome, error FROM run_attempts WHERE run_id = $1 ORDER BY attempt', [runId],
-    );
-    const shots = await this.deps.db.query<{ id: string }>('SELECT id FROM run_screenshots WHERE run_id = $1 AND expires_at > now() ORDER BY id DESC LIMIT 1', [runId]);
+    if (row.status !== 'dead_lettered' && row.status !== 'discarded')
+      throw new OrderlyError('ORDERLY_E_NOT_FOUND', `run ${runId} is not in the dead letter queue (it is ${row.status})`, { status: row.status });
+    const attempts = await this.deps.db.query<{
+      attempt: number;
+      runner_id: string;
+      claimed_at: Date;
+      finished_at: Date | null;
+      outcome: 'succeeded' | 'failed' | null;
+      error: ErrorBody | null;
+    }>('SELECT attempt, runner_id, claimed_at, finished_at, outcome, error FROM run_attempts WHERE run_id = $1 ORDER BY attempt', [runId]);
+    const shots = await this.deps.db.query<{ id: string }>('SELECT id FROM run_screenshots WHERE run_id = $1 AND expires_at > now() ORDER BY id DESC LIMIT 1', [
+      runId,
+    ]);
     return {
       ...toEntry(row),
       attemptsHistory: attempts.map((a) => ({
-        attempt: a.attempt, runnerId: a.runner_id, claimedAt: a.claimed_at.toISOString(), finishedAt: a.finished_at?.toISOString() ?? null, outcome: a.outcome, error: a.error,
+        attempt: a.attempt,
+        runnerId: a.runner_id,
+        claimedAt: a.claimed_at.toISOString(),
+        finishedAt: a.finished_at?.toISOString() ?? null,
+        outcome: a.outcome,
+        error: a.error,
       })),
       lastScreenshotId: shots[0] ? Number(shots[0].id) : null,
       discardReason: row.discard_reason,
@@ -134,9 +161,20 @@ export class DeadLetters {
   }
 
   /** A refused requeue or discard is audited too (who tried, why, what the run was), then answered 409. */
-  private async refused(action: 'dlq.requeue' | 'dlq.discard', runId: string, who: DlqActor, details: { reason: string; ticket?: string | null }, status: RunStatus): Promise<OrderlyError> {
+  private async refused(
+    action: 'dlq.requeue' | 'dlq.discard',
+    runId: string,
+    who: DlqActor,
+    details: { reason: string; ticket?: string | null },
+    status: RunStatus,
+  ): Promise<OrderlyError> {
     await this.deps.audit.append({
-      actor: who.actor, action, target: `run:${runId}`, outcome: 'failure', sourceIp: who.sourceIp, requestId: who.requestId,
+      actor: who.actor,
+      action,
+      target: `run:${runId}`,
+      outcome: 'failure',
+      sourceIp: who.sourceIp,
+      requestId: who.requestId,
       details: { ...details, code: 'ORDERLY_E_RUN_NOT_DEAD_LETTERED', status },
     });
     return new OrderlyError('ORDERLY_E_RUN_NOT_DEAD_LETTERED', `run ${runId} is ${status}, not dead-lettered`, { status });
@@ -153,7 +191,8 @@ export class DeadLetters {
     const deadline = Date.now() + (this.deps.jobUnlockWaitMs ?? 5000);
     for (;;) {
       if ((await this.deps.queues.removeFinished(segment as SegmentName, jobId)) !== 'held') return;
-      if (Date.now() >= deadline) throw new OrderlyError('ORDERLY_E_JOB_LOCKED', "a runner still holds the run's previous job; try again shortly", { runId: jobId });
+      if (Date.now() >= deadline)
+        throw new OrderlyError('ORDERLY_E_JOB_LOCKED', "a runner still holds the run's previous job; try again shortly", { runId: jobId });
       await sleep(200);
     }
   }
@@ -164,40 +203,69 @@ export class DeadLetters {
    * requeueing the same run, the conditional UPDATE lets exactly one win; the other gets 409
    * ORDERLY_E_RUN_NOT_DEAD_LETTERED.
    */
-  async requeue(runId: string, who: DlqActor, reason: string, ticket?: string): Promise<{ runId: string; status: 'waiting'; idempotencyKey: string; requeues: number }> {
+  async requeue(
+    runId: string,
+    who: DlqActor,
+    reason: string,
+    ticket?: string,
+  ): Promise<{ runId: string; status: 'waiting'; idempotencyKey: string; requeues: number }> {
     const before = await this.row(runId);
     const safeReason = this.reasons.redact(reason);
-    if (!canTransition(before.status, 'waiting') || before.status !== 'dead_lettered') throw await this.refused('dlq.requeue', runId, who, { reason: safeReason, ticket: ticket ?? null }, before.status);
+    if (!canTransition(before.status, 'waiting') || before.status !== 'dead_lettered')
+      throw await this.refused('dlq.requeue', runId, who, { reason: safeReason, ticket: ticket ?? null }, before.status);
     await this.removeFinishedJob(before.segment, this.deps.queues.jobIdOf(before.idempotency_key));
     const moved = await this.deps.db.transaction(async (tx) => {
       // A fresh budget, numbered on from the last attempt (outcome.ts).
       const rows = await requeueDeadLetter<DlqRow>(tx, runId);
       const row = rows[0];
       if (!row) return undefined;
-      await this.deps.audit.append({
-        actor: who.actor, action: 'dlq.requeue', target: `run:${runId}`, outcome: 'success', sourceIp: who.sourceIp, requestId: who.requestId,
-        details: { reason: safeReason, ticket: ticket ?? null, bot: row.bot_name, segment: row.segment, errorCode: before.error?.code ?? null, requeues: row.requeues },
-      }, tx);
+      await this.deps.audit.append(
+        {
+          actor: who.actor,
+          action: 'dlq.requeue',
+          target: `run:${runId}`,
+          outcome: 'success',
+          sourceIp: who.sourceIp,
+          requestId: who.requestId,
+          details: {
+            reason: safeReason,
+            ticket: ticket ?? null,
+            bot: row.bot_name,
+            segment: row.segment,
+            errorCode: before.error?.code ?? null,
+            requeues: row.requeues,
+          },
+        },
+        tx,
+      );
       return row;
     });
     if (!moved) throw await this.refused('dlq.requeue', runId, who, { reason: safeReason, ticket: ticket ?? null }, (await this.row(runId)).status);
     await this.dropDlqEntry(moved.segment, runId);
     // After commit: if Redis fails here the run is `waiting` with no `enqueued_at`, and the
     // pending sweep queues it (its old job is already gone, so that add is not ignored).
-    await this.deps.runs.enqueueFresh([runId]).catch((err: Error) => this.deps.log.warn({ runId, err: { message: err.message } }, 'requeued run not queued yet; the sweep will'));
+    await this.deps.runs
+      .enqueueFresh([runId])
+      .catch((err: Error) => this.deps.log.warn({ runId, err: { message: err.message } }, 'requeued run not queued yet; the sweep will'));
     this.deps.log.info({ runId, actor: who.actor, requeues: moved.requeues }, 'dead letter requeued');
     return { runId, status: 'waiting', idempotencyKey: moved.idempotency_key, requeues: moved.requeues };
   }
 
   /** Requeues the dead letters matching `filter`, at most `limit`, oldest first; or only counts them. */
-  async requeueMany(request: BulkRequeueRequest, who: DlqActor): Promise<{ dryRun: boolean; matched: number; requeued: string[]; skipped: { runId: string; code: string }[] }> {
+  async requeueMany(
+    request: BulkRequeueRequest,
+    who: DlqActor,
+  ): Promise<{ dryRun: boolean; matched: number; requeued: string[]; skipped: { runId: string; code: string }[] }> {
     const values: unknown[] = [];
     const where = whereClause(request.filter, values);
     const [count] = await this.deps.db.query<{ n: string }>(`SELECT count(*) AS n FROM runs WHERE ${where}`, values);
     const matched = Number(count?.n ?? 0);
     if (request.dryRun) return { dryRun: true, matched, requeued: [], skipped: [] };
     values.push(request.limit);
-    const ids = await this.deps.db.query<{ id: string }>(`SELECT id FROM runs WHERE ${where} ORDER BY finished_at ASC NULLS FIRST, id LIMIT $${values.length}`, values);
+    const ids = await this.deps.db.query<{ id: string }>(
+      `SELECT id FROM runs WHERE ${where} ORDER BY finished_at ASC NULLS FIRST, id LIMIT $${values.length}`,
+      values,
+    );
     const requeued: string[] = [];
     const skipped: { runId: string; code: string }[] = [];
     for (const { id } of ids) {
@@ -218,15 +286,24 @@ export class DeadLetters {
   async discard(runId: string, who: DlqActor, reason: string): Promise<{ runId: string; status: 'discarded'; reason: string }> {
     const before = await this.row(runId);
     const safeReason = this.reasons.redact(reason);
-    if (before.status !== 'dead_lettered' || !canTransition(before.status, 'discarded')) throw await this.refused('dlq.discard', runId, who, { reason: safeReason }, before.status);
+    if (before.status !== 'dead_lettered' || !canTransition(before.status, 'discarded'))
+      throw await this.refused('dlq.discard', runId, who, { reason: safeReason }, before.status);
     const moved = await this.deps.db.transaction(async (tx) => {
       const rows = await discardDeadLetter<DlqRow>(tx, runId, safeReason);
       const row = rows[0];
       if (!row) return undefined;
-      await this.deps.audit.append({
-        actor: who.actor, action: 'dlq.discard', target: `run:${runId}`, outcome: 'success', sourceIp: who.sourceIp, requestId: who.requestId,
-        details: { reason: safeReason, bot: row.bot_name, segment: row.segment, errorCode: before.error?.code ?? null },
-      }, tx);
+      await this.deps.audit.append(
+        {
+          actor: who.actor,
+          action: 'dlq.discard',
+          target: `run:${runId}`,
+          outcome: 'success',
+          sourceIp: who.sourceIp,
+          requestId: who.requestId,
+          details: { reason: safeReason, bot: row.bot_name, segment: row.segment, errorCode: before.error?.code ?? null },
+        },
+        tx,
+      );
       return row;
     });
     if (!moved) throw await this.refused('dlq.discard', runId, who, { reason: safeReason }, (await this.row(runId)).status);
@@ -237,7 +314,9 @@ export class DeadLetters {
 
   /** The `orderly.dlq.<segment>` entry mirrors the database; a failure to drop it is logged, not fatal. */
   private async dropDlqEntry(segment: string, runId: string): Promise<void> {
-    await this.deps.queues.queue(dlqQueueName(segment)).remove(runId)
+    await this.deps.queues
+      .queue(dlqQueueName(segment))
+      .remove(runId)
       .catch((err: Error) => this.deps.log.warn({ runId, err: { message: err.message } }, 'dlq queue entry not removed'));
   }
 }

@@ -21,7 +21,11 @@ function runUpdateSets(text: string): string[] {
   return [...text.matchAll(/UPDATE\s+runs\b(?:\s+(?!SET\b)\w+)?\s+SET\s+([\s\S]*?)(?=\bWHERE\b|\bFROM\b|\bRETURNING\b|`|'|")/g)].map((m) => m[1]!);
 }
 const writesStatus = (text: string) => runUpdateSets(text).some((set) => /(^|[\s,])status\s*=/.test(set));
-const filesWhere = (test: (text: string) => boolean) => sources().filter((s) => test(s.text)).map((s) => s.file).sort();
+const filesWhere = (test: (text: string) => boolean) =>
+  sources()
+    .filter((s) => test(s.text))
+    .map((s) => s.file)
+    .sort();
 
 test('the checks see what they look for', () => {
   expect(writesStatus("`UPDATE runs SET status = 'dead_lettered', updated_at = now() WHERE id = $1`")).toBe(true);
@@ -41,7 +45,9 @@ test('only dlq/dead-letter.ts moves a run to the dead letters, raises its alert 
   // The alert: defined in the outbox, raised from dead-letter.ts alone.
   expect(filesWhere((t) => /\.deadLettered\s*\(/.test(t))).toEqual([join('dlq', 'dead-letter.ts')]);
   // The `orderly.dlq.<segment>` entry: added by dead-letter.ts alone (dlq.ts only removes entries).
-  expect(filesWhere((t) => /dlqQueueName\([^)]*\)\)\s*\.add\(|\.add\(\s*['"]dead-letter['"]|\.add\(DLQ_JOB_NAME/.test(t))).toEqual([join('dlq', 'dead-letter.ts')]);
+  expect(filesWhere((t) => /dlqQueueName\([^)]*\)\)\s*\.add\(|\.add\(\s*['"]dead-letter['"]|\.add\(DLQ_JOB_NAME/.test(t))).toEqual([
+    join('dlq', 'dead-letter.ts'),
+  ]);
   // No status 'dead_lettered' is set outside outcome.ts (which sets it only for dead-letter.ts).
   const literal = filesWhere((t) => runUpdateSets(t).some((set) => set.includes("'dead_lettered'")) || /status:\s*'dead_lettered'\s*,\s*attempt/.test(t));
   expect(literal).toEqual([]);

@@ -3,9 +3,15 @@ import { ErrorBodySchema, RUN_STATUSES } from '@orderly/shared';
 
 /** Filters shared by the list and bulk requeue. Times filter on when the run was dead-lettered. */
 export const DlqFilter = z.strictObject({
-  segment: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).optional(),
+  segment: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,31}$/)
+    .optional(),
   bot: z.string().min(1).max(100).optional(),
-  errorCode: z.string().regex(/^ORDERLY_E_[A-Z_]+$/).optional(),
+  errorCode: z
+    .string()
+    .regex(/^ORDERLY_E_[A-Z_]+$/)
+    .optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   until: z.iso.datetime({ offset: true }).optional(),
 });
@@ -19,7 +25,12 @@ export const DlqListQuery = DlqFilter.extend({
 export type DlqListQuery = z.infer<typeof DlqListQuery>;
 
 /** Operators' reasons are free text: bounded, one line; the pattern layer masks PHI shapes before storage. */
-const Reason = z.string().trim().min(3).max(500).regex(/^[^\n\r]*$/, 'one line');
+const Reason = z
+  .string()
+  .trim()
+  .min(3)
+  .max(500)
+  .regex(/^[^\n\r]*$/, 'one line');
 const TicketRef = z.string().regex(/^[A-Za-z0-9._#/-]{1,64}$/);
 
 export const RequeueRequest = z.strictObject({ reason: Reason, ticket: TicketRef.optional() });

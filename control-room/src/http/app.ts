@@ -139,7 +139,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     });
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', database: checks.database, redis: checks.redis });
   });
-  app.get('/v1/control-room/public-keys', { config: { permission: 'public' } }, async (_request, reply) => reply.type('application/x-pem-file').send(deps.publicKeysPem));
+  app.get('/v1/control-room/public-keys', { config: { permission: 'public' } }, async (_request, reply) =>
+    reply.type('application/x-pem-file').send(deps.publicKeysPem),
+  );
 
   keyRoutes(app, deps.keys, (ref) => deps.ownership.resolveKeyHolder(ref));
   packageRoutes(app, deps.packages, deps.releases);
@@ -153,7 +155,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.alerts) alertRoutes(app, deps.alerts);
   if (deps.cancellation) runCancelRoutes(app, deps.cancellation);
   // One AccessRequests for the API and the console: the console's identity actions are its methods.
-  const access = deps.identity ? new AccessRequests({ db: deps.db, identity: deps.identity, audit: deps.audit.log, alerts: deps.alerts, segments: deps.segments ?? [], prodSegments: deps.prodSegments ?? [] }) : undefined;
+  const access = deps.identity
+    ? new AccessRequests({
+        db: deps.db,
+        identity: deps.identity,
+        audit: deps.audit.log,
+        alerts: deps.alerts,
+        segments: deps.segments ?? [],
+        prodSegments: deps.prodSegments ?? [],
+      })
+    : undefined;
   if (deps.identity && access) {
     identityRoutes(app, deps.identity, access);
     accessRoutes(app, access, deps.db);

@@ -61,7 +61,16 @@ export const TICKET_HEADER = 'x-orderly-ticket';
 /** `POST /v1/runs/:id/cancel` → `http.post.v1.runs.id.cancel`: deterministic and a valid action name. */
 export function derivedAction(method: string, routeUrl: string | undefined): string {
   if (routeUrl === undefined) return `http.${method.toLowerCase()}.unrouted`;
-  const parts = routeUrl.split('/').map((p) => p.replace(/^:/, '').toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '')).filter(Boolean)
+  const parts = routeUrl
+    .split('/')
+    .map((p) =>
+      p
+        .replace(/^:/, '')
+        .toLowerCase()
+        .replace(/[^a-z0-9_]+/g, '_')
+        .replace(/^_+|_+$/g, ''),
+    )
+    .filter(Boolean)
     .map((p) => (/^[a-z]/.test(p) ? p : `p${p}`));
   return ['http', method.toLowerCase(), ...parts].join('.').slice(0, 100).replace(/\.$/, '');
 }

@@ -19,9 +19,23 @@ export function bearer(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
-const ADMIN: Principal = { kind: 'admin', id: 'admin', actor: 'admin', permissions: permissionsOf(['admin']), roles: ['admin'], credential: { kind: 'bootstrap' } };
+const ADMIN: Principal = {
+  kind: 'admin',
+  id: 'admin',
+  actor: 'admin',
+  permissions: permissionsOf(['admin']),
+  roles: ['admin'],
+  credential: { kind: 'bootstrap' },
+};
 
-export const runnerPrincipal = (segment: SegmentName, id = `runner:${segment}`): Principal => ({ kind: 'runner', id, actor: id, permissions: RUNNER_PERMISSIONS, segment, credential: { kind: 'bootstrap' } });
+export const runnerPrincipal = (segment: SegmentName, id = `runner:${segment}`): Principal => ({
+  kind: 'runner',
+  id,
+  actor: id,
+  permissions: RUNNER_PERMISSIONS,
+  segment,
+  credential: { kind: 'bootstrap' },
+});
 
 /** The bootstrap tokens: the admin token, and one runner token per segment. */
 export function authenticate(request: FastifyRequest, tokens: TokenStore): Principal | undefined {
@@ -38,7 +52,12 @@ export function authenticate(request: FastifyRequest, tokens: TokenStore): Princ
  * Who is calling: the bootstrap tokens first (files on this host), then the identity store (API
  * tokens, runner identities, session cookie). On a public route a stale session is not an error.
  */
-export async function authenticateRequest(request: FastifyRequest, tokens: TokenStore, identity: Identity | undefined, publicRoute: boolean): Promise<Principal | undefined> {
+export async function authenticateRequest(
+  request: FastifyRequest,
+  tokens: TokenStore,
+  identity: Identity | undefined,
+  publicRoute: boolean,
+): Promise<Principal | undefined> {
   const bootstrap = authenticate(request, tokens);
   if (bootstrap || !identity) return bootstrap;
   try {

@@ -29,7 +29,10 @@ export function toErrorBody(err: unknown, request: FastifyRequest): { status: nu
   }
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     // Fastify's own 4xx (malformed JSON, bad content type): the message is safe, it names no value.
-    return { status: fastifyError.statusCode, body: new OrderlyError('ORDERLY_E_BAD_REQUEST', fastifyError.code ? `${fastifyError.code}: request rejected` : 'request rejected').toJSON() };
+    return {
+      status: fastifyError.statusCode,
+      body: new OrderlyError('ORDERLY_E_BAD_REQUEST', fastifyError.code ? `${fastifyError.code}: request rejected` : 'request rejected').toJSON(),
+    };
   }
   if (isDependencyOutage(err)) {
     request.log.warn({ code: (err as { code?: string }).code }, 'dependency unavailable');

@@ -23,24 +23,39 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024;
 function largeBodyLimit(method: string, url: string, maxPackageBytes: number): number | undefined {
   switch (`${method} ${url}`) {
     // Base64 packages are 4/3 of their size, plus the envelope.
-    case 'POST /v1/packages': return Math.ceil(maxPackageBytes * 1.4) + 64 * 1024;
+    case 'POST /v1/packages':
+      return Math.ceil(maxPackageBytes * 1.4) + 64 * 1024;
     // ScreenshotUpload allows 20 MB of base64.
-    case 'POST /v1/runner/runs/:id/screenshots': return 21 * 1024 * 1024;
+    case 'POST /v1/runner/runs/:id/screenshots':
+      return 21 * 1024 * 1024;
     // A step result may be 64 KiB of JSON; escaped inside the request it can grow.
-    case 'POST /v1/runner/runs/:id/steps/complete': return 256 * 1024;
+    case 'POST /v1/runner/runs/:id/steps/complete':
+      return 256 * 1024;
     // Up to 1,000 runs with their inputs.
-    case 'POST /v1/runs/batch': return 8 * 1024 * 1024;
+    case 'POST /v1/runs/batch':
+      return 8 * 1024 * 1024;
     // Up to 5,000 work-queue items, as JSON or a CSV/JSONL file's text.
-    case 'POST /v1/batches': return 16 * 1024 * 1024;
-    default: return undefined;
+    case 'POST /v1/batches':
+      return 16 * 1024 * 1024;
+    default:
+      return undefined;
   }
 }
 
 /** State-changing routes that take no body: anything but an empty body or `{}` is refused. */
 const NO_BODY_ROUTES = new Set([
-  'POST /v1/admin/rewrap', 'POST /v1/credentials/:bot/revoke-runs', 'POST /v1/keys/:id/revoke', 'POST /v1/runs/:id/cancel',
-  'DELETE /v1/session', 'DELETE /v1/tokens/:id', 'POST /v1/users/:id/disable', 'POST /v1/users/:id/unlock', 'DELETE /v1/runners/:id',
-  'POST /v1/schedules/:id/pause', 'POST /v1/schedules/:id/resume', 'DELETE /v1/schedules/:id',
+  'POST /v1/admin/rewrap',
+  'POST /v1/credentials/:bot/revoke-runs',
+  'POST /v1/keys/:id/revoke',
+  'POST /v1/runs/:id/cancel',
+  'DELETE /v1/session',
+  'DELETE /v1/tokens/:id',
+  'POST /v1/users/:id/disable',
+  'POST /v1/users/:id/unlock',
+  'DELETE /v1/runners/:id',
+  'POST /v1/schedules/:id/pause',
+  'POST /v1/schedules/:id/resume',
+  'DELETE /v1/schedules/:id',
   'DELETE /v1/teams/:team/members/:kind/:name',
 ]);
 
@@ -111,7 +126,9 @@ export function hardenedServerOptions(log: Logger): Pick<FastifyServerOptions, '
       }
       log.warn({ code: err.code }, 'malformed HTTP request refused');
       const body = errorJson(err.code === 'HPE_HEADER_OVERFLOW' ? 'request headers are too large' : 'malformed HTTP request');
-      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     },
   };
 }

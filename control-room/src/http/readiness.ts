@@ -14,7 +14,12 @@ export async function boundedCheck(check: () => Promise<unknown>, timeoutMs = RE
     timer = setTimeout(() => resolve('down'), timeoutMs);
   });
   try {
-    const answer = Promise.resolve().then(check).then((): CheckState => 'ok', (): CheckState => 'down');
+    const answer = Promise.resolve()
+      .then(check)
+      .then(
+        (): CheckState => 'ok',
+        (): CheckState => 'down',
+      );
     return await Promise.race([answer, late]);
   } finally {
     clearTimeout(timer);

@@ -18,9 +18,17 @@ test('production refuses plain HTTP, naming what to set', () => {
 });
 
 test('production on plain HTTP is allowed when TLS is terminated in front, or with a certificate', () => {
-  expect(loadControlRoomConfig({ ORDERLY_ENV: 'production', ORDERLY_TLS_TERMINATED: 'true' })).toMatchObject({ production: true, tls: undefined, tlsTerminated: true });
+  expect(loadControlRoomConfig({ ORDERLY_ENV: 'production', ORDERLY_TLS_TERMINATED: 'true' })).toMatchObject({
+    production: true,
+    tls: undefined,
+    tlsTerminated: true,
+  });
   const withTls = loadControlRoomConfig({ ORDERLY_ENV: 'production', ORDERLY_TLS_CERT_FILE: 'server.crt', ORDERLY_TLS_KEY_FILE: 'server.key' });
-  expect(withTls.tls).toMatchObject({ certFile: expect.stringMatching(/server\.crt$/), keyFile: expect.stringMatching(/server\.key$/), clientCaFile: undefined });
+  expect(withTls.tls).toMatchObject({
+    certFile: expect.stringMatching(/server\.crt$/),
+    keyFile: expect.stringMatching(/server\.key$/),
+    clientCaFile: undefined,
+  });
 });
 
 test('development allows plain HTTP (with a warning at start)', () => {

@@ -39,9 +39,14 @@ const SELECT_TOKENS = `SELECT t.*, COALESCE(u.username, s.name) AS owner_name FR
 export class ApiTokens {
   constructor(private readonly deps: IdentityDeps) {}
 
-  async create(owner: TokenOwner, request: { name: string; scopes?: readonly string[] | undefined; expiresInDays: number }): Promise<TokenView & { token: string }> {
+  async create(
+    owner: TokenOwner,
+    request: { name: string; scopes?: readonly string[] | undefined; expiresInDays: number },
+  ): Promise<TokenView & { token: string }> {
     if (request.expiresInDays > this.deps.settings.tokenMaxDays) {
-      throw new OrderlyError('ORDERLY_E_BAD_REQUEST', `tokens expire within ${this.deps.settings.tokenMaxDays} days (ORDERLY_TOKEN_MAX_DAYS)`, { maxDays: this.deps.settings.tokenMaxDays });
+      throw new OrderlyError('ORDERLY_E_BAD_REQUEST', `tokens expire within ${this.deps.settings.tokenMaxDays} days (ORDERLY_TOKEN_MAX_DAYS)`, {
+        maxDays: this.deps.settings.tokenMaxDays,
+      });
     }
     const scopes = [...new Set(request.scopes ?? owner.roles)];
     const beyond = scopes.filter((s) => !owner.roles.includes(s));
@@ -65,9 +70,10 @@ export class ApiTokens {
 
   /** One owner's tokens, or every token (the security team's view). */
   async list(owner: { kind: 'user' | 'service'; id: string } | 'all'): Promise<TokenView[]> {
-    const rows = owner === 'all'
-      ? await this.deps.db.query<TokenRow>(`${SELECT_TOKENS} ORDER BY t.created_at`)
-      : await this.deps.db.query<TokenRow>(`${SELECT_TOKENS} WHERE t.owner_kind = $1 AND t.owner_id = $2 ORDER BY t.created_at`, [owner.kind, owner.id]);
+    const rows =
+      owner === 'all'
+        ? await this.deps.db.query<TokenRow>(`${SELECT_TOKENS} ORDER BY t.created_at`)
+        : await this.deps.db.query<TokenRow>(`${SELECT_TOKENS} WHERE t.owner_kind = $1 AND t.owner_id = $2 ORDER BY t.created_at`, [owner.kind, owner.id]);
     return rows.map((r) => this.view(r));
   }
 
@@ -77,13 +83,29 @@ export class ApiTokens {
     const owns = row !== undefined && row.owner_kind === by.kind && row.owner_id === by.id;
     // Someone else's token answers like a missing one: ids of other people's tokens are not confirmed.
     if (!row || (!owns && !by.permissions.has('users.manage'))) throw new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such token');
-    await this.deps.db.query('UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2), revoked_by = COALESCE(revoked_by, $3) WHERE id = $1', [row.id, iso(this.deps.clock()), by.actor]);
+    await this.deps.db.query('UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2), revoked_by = COALESCE(revoked_by, $3) WHERE id = $1', [
+      row.id,
+      iso(this.deps.clock()),
+      by.actor,
+    ]);
     return this.get(row.id);
   }
 
   /** The live token for a presented bearer value, or undefined (unknown, revoked, expired, owner disabled). */
   async resolve(token: string): Promise<ResolvedToken | undefined> {
-    const [row] = await this.deps.db.query<{ id: string; owner_kind: 'user' | 'service'; owner_id: string; scopes: string[]; expires_at: Date; revoked_at: Date | null; last_used_at: Date | null; owner_name: string | null; owner_roles: string[] | null; owner_disabled: Date | null; owner_enrolled: boolean }>(
+    const [row] = await this.deps.db.query<{
+      id: string;
+      owner_kind: 'user' | 'service';
+      owner_id: string;
+      scopes: string[];
+      expires_at: Date;
+      revoked_at: Date | null;
+      last_used_at: Date | null;
+      owner_name: string | null;
+      owner_roles: string[] | null;
+      owner_disabled: Date | null;
+      owner_enrolled: boolean;
+    }>(
       `SELECT t.id, t.owner_kind, t.owner_id, t.scopes, t.expires_at, t.revoked_at, t.last_used_at,
               COALESCE(u.username, s.name) AS owner_name, COALESCE(u.roles, s.roles) AS owner_roles,
               COALESCE(u.disabled_at, s.disabled_at) AS owner_disabled, (t.owner_kind = 'service' OR u.enrolled_at IS NOT NULL) AS owner_enrolled
@@ -94,14 +116,23 @@ export class ApiTokens {
       [secretHash(token)],
     );
     const now = this.deps.clock();
-    if (!row || row.revoked_at !== null || ms(row.expires_at)! <= now || !row.owner_name || !row.owner_roles || row.owner_disabled !== null || !row.owner_enrolled) return undefined;
+    if (
+      !row ||
+      row.revoked_at !== null ||
+      ms(row.expires_at)! <= now ||
+      !row.owner_name ||
+      !row.owner_roles ||
+      row.owner_disabled !== null ||
+      !row.owner_enrolled
+    )
+      return undefined;
     // last_used_at is a hint for the owner's list; written at most once a minute per token.
     if ((ms(row.last_used_at) ?? 0) < now - 60_000) await this.deps.db.query('UPDATE api_tokens SET last_used_at = $2 WHERE id = $1', [row.id, iso(now)]);
     const ownerRoles = row.owner_roles;
     return {
       tokenId: row.id,
       owner: { kind: row.owner_kind, id: row.owner_id, name: row.owner_name, roles: ownerRoles },
-      roles: (row.scopes).filter((s) => ownerRoles.includes(s)),
+      roles: row.scopes.filter((s) => ownerRoles.includes(s)),
     };
   }
 

@@ -32,7 +32,14 @@ class TestClock {
 async function setup(db: Db) {
   await migrate(db);
   const clock = new TestClock();
-  const identity = new Identity({ db, dataKey: randomBytes(32), dataKeyId: 'test', segments: SEGMENTS, clock: clock.fn, settings: { scrypt: FAST, sessionIdleMinutes: 15, sessionMaxHours: 12 } });
+  const identity = new Identity({
+    db,
+    dataKey: randomBytes(32),
+    dataKeyId: 'test',
+    segments: SEGMENTS,
+    clock: clock.fn,
+    settings: { scrypt: FAST, sessionIdleMinutes: 15, sessionMaxHours: 12 },
+  });
   /** Creates and enrols a person; returns their TOTP secret and recovery codes. */
   async function person(username: string, roles: Role[]) {
     const created = await identity.users.create(username, roles, 'admin');
@@ -61,13 +68,20 @@ test('enrolment: the secret is single use, a wrong code refuses, and the TOTP se
   const { identity, clock } = await setup(db);
   const created = await identity.users.create('enrol-a', ['developer'], 'admin');
   const { secret } = await identity.users.startEnrolment('enrol-a', created.enrolmentSecret);
-  await expect(identity.users.confirmEnrolment('enrol-a', created.enrolmentSecret, PASSWORD, '000000')).rejects.toMatchObject({ code: 'ORDERLY_E_SIGN_IN_FAILED' });
-  await expect(identity.users.confirmEnrolment('enrol-a', 'x'.repeat(43), PASSWORD, totpAt(base32Decode(secret), clock.now))).rejects.toMatchObject({ code: 'ORDERLY_E_SIGN_IN_FAILED' });
+  await expect(identity.users.confirmEnrolment('enrol-a', created.enrolmentSecret, PASSWORD, '000000')).rejects.toMatchObject({
+    code: 'ORDERLY_E_SIGN_IN_FAILED',
+  });
+  await expect(identity.users.confirmEnrolment('enrol-a', 'x'.repeat(43), PASSWORD, totpAt(base32Decode(secret), clock.now))).rejects.toMatchObject({
+    code: 'ORDERLY_E_SIGN_IN_FAILED',
+  });
   const codes = await identity.users.confirmEnrolment('enrol-a', created.enrolmentSecret, PASSWORD, totpAt(base32Decode(secret), clock.now));
   expect(codes).toHaveLength(10);
   // Spent: the enrolment secret cannot re-enrol (and so cannot replace the TOTP secret).
   await expect(identity.users.startEnrolment('enrol-a', created.enrolmentSecret)).rejects.toMatchObject({ code: 'ORDERLY_E_SIGN_IN_FAILED' });
-  const [row] = await db.query<{ totp_sealed: unknown; password_hash: string; enrolment_hash: string | null }>('SELECT totp_sealed, password_hash, enrolment_hash FROM users WHERE username = $1', ['enrol-a']);
+  const [row] = await db.query<{ totp_sealed: unknown; password_hash: string; enrolment_hash: string | null }>(
+    'SELECT totp_sealed, password_hash, enrolment_hash FROM users WHERE username = $1',
+    ['enrol-a'],
+  );
   const stored = JSON.stringify(row);
   expect(stored).not.toContain(secret);
   expect(stored).not.toContain(PASSWORD);
@@ -111,7 +125,8 @@ test('lockout after 5 failures, with exponential backoff, the same for unknown u
   const { identity, clock, person } = await setup(db);
   const carol = await person('carol', ['auditor']);
   for (const username of ['carol', 'nobody-here']) {
-    for (let i = 0; i < 5; i++) await expect(identity.users.signIn(username, 'wrong password!', '000000')).rejects.toMatchObject({ code: 'ORDERLY_E_SIGN_IN_FAILED' });
+    for (let i = 0; i < 5; i++)
+      await expect(identity.users.signIn(username, 'wrong password!', '000000')).rejects.toMatchObject({ code: 'ORDERLY_E_SIGN_IN_FAILED' });
     // Locked: even the right answer is refused, and an unknown username answers the same.
     const locked = await identity.users.signIn(username, PASSWORD, carol.code()).catch((e: unknown) => e);
     expect(locked).toMatchObject({ code: 'ORDERLY_E_SIGN_IN_LOCKED', details: { retryAfterSeconds: 30 } });
@@ -119,11 +134,15 @@ test('lockout after 5 failures, with exponential backoff, the same for unknown u
   clock.advance(31_000);
   // One more failure after the first lock doubles it.
   await expect(identity.users.signIn('carol', 'wrong password!', '000000')).rejects.toMatchObject({ code: 'ORDERLY_E_SIGN_IN_FAILED' });
-  await expect(identity.users.signIn('carol', PASSWORD, carol.code())).rejects.toMatchObject({ code: 'ORDERLY_E_SIGN_IN_LOCKED', details: { retryAfterSeconds: 60 } });
+  await expect(identity.users.signIn('carol', PASSWORD, carol.code())).rejects.toMatchObject({
+    code: 'ORDERLY_E_SIGN_IN_LOCKED',
+    details: { retryAfterSeconds: 60 },
+  });
   clock.advance(61_000);
   await expect(identity.users.signIn('carol', PASSWORD, carol.code())).resolves.toMatchObject({ username: 'carol' });
   // Success reset the count: four failures do not lock.
-  for (let i = 0; i < 4; i++) await expect(identity.users.signIn('carol', 'wrong password!', '000000')).rejects.toMatchObject({ code: 'ORDERLY_E_SIGN_IN_FAILED' });
+  for (let i = 0; i < 4; i++)
+    await expect(identity.users.signIn('carol', 'wrong password!', '000000')).rejects.toMatchObject({ code: 'ORDERLY_E_SIGN_IN_FAILED' });
   await expect(identity.users.signIn('carol', 'wrong password!', '000000')).rejects.toMatchObject({ code: 'ORDERLY_E_SIGN_IN_FAILED' });
   expect((await identity.users.find('carol')).locked_until).not.toBeNull();
   await identity.users.unlock('carol');
@@ -155,7 +174,7 @@ test('sessions end after 15 idle minutes, and after 12 hours however busy', asyn
   expect(JSON.stringify(await db.query('SELECT * FROM sessions'))).not.toContain(busy.sessionId);
 });
 
-test('API tokens: scopes within the owner\'s roles, capped expiry, revocation and role removal apply at once', async () => {
+test("API tokens: scopes within the owner's roles, capped expiry, revocation and role removal apply at once", async () => {
   const { identity, clock, person } = await setup(db);
   const erin = await person('erin', ['developer', 'operator']);
   const owner = { kind: 'user' as const, id: erin.id, name: 'erin', roles: ['developer', 'operator'] as Role[] };
@@ -193,7 +212,7 @@ test('runner identities are bound to a served segment and revoked at once', asyn
   await expect(identity.runners.resolve(runner.token)).resolves.toBeUndefined();
 });
 
-test("a runner registers with its own public key; the database keeps the public half only, and bootstrap runners are revocable", async () => {
+test('a runner registers with its own public key; the database keeps the public half only, and bootstrap runners are revocable', async () => {
   const { identity } = await setup(db);
   const pair = generateSigningKeyPair();
   const registered = await identity.runners.register('r-keyed', 'demo' as SegmentName, 'admin', { publicKeyPem: pair.publicKeyPem });
@@ -202,11 +221,15 @@ test("a runner registers with its own public key; the database keeps the public 
   const [row] = await db.query<{ public_key: string; key_id: string }>("SELECT public_key, key_id FROM runner_identities WHERE name = 'r-keyed'");
   expect(row).toEqual({ public_key: pair.publicKeyPem, key_id: registered.keyId });
   // The same key for a second runner would let one sign as the other.
-  await expect(identity.runners.register('r-copy', 'demo' as SegmentName, 'admin', { publicKeyPem: pair.publicKeyPem })).rejects.toMatchObject({ code: 'ORDERLY_E_IDENTITY_CONFLICT' });
-  await expect(identity.runners.register('r-bad', 'demo' as SegmentName, 'admin', { publicKeyPem: generateBoxKeyPair().publicKeyPem })).rejects.toMatchObject({ code: 'ORDERLY_E_KEY_INVALID' });
+  await expect(identity.runners.register('r-copy', 'demo' as SegmentName, 'admin', { publicKeyPem: pair.publicKeyPem })).rejects.toMatchObject({
+    code: 'ORDERLY_E_IDENTITY_CONFLICT',
+  });
+  await expect(identity.runners.register('r-bad', 'demo' as SegmentName, 'admin', { publicKeyPem: generateBoxKeyPair().publicKeyPem })).rejects.toMatchObject({
+    code: 'ORDERLY_E_KEY_INVALID',
+  });
   const made = await identity.runners.register('r-made', 'demo' as SegmentName, 'admin');
   expect(made.signingKey).toContain('PRIVATE KEY');
-  const dump = JSON.stringify((await db.query('SELECT * FROM runner_identities')));
+  const dump = JSON.stringify(await db.query('SELECT * FROM runner_identities'));
   expect(dump).not.toContain('PRIVATE KEY');
   expect(await identity.runners.revokeBootstrap('demo' as SegmentName, 'admin')).toMatchObject({ segment: 'demo', revokedBy: 'admin' });
   await expect(identity.runners.revokeBootstrap('nowhere' as SegmentName, 'admin')).rejects.toMatchObject({ code: 'ORDERLY_E_SEGMENT_UNKNOWN' });
@@ -236,7 +259,8 @@ test('step-up: a session is fresh for 5 minutes after sign-in or step-up; a toke
   const user = await identity.users.signIn('gina', PASSWORD, gina.code());
   const session = await identity.sessions.create(user.id);
   const request = (headers: Record<string, string> = {}) => ({ method: 'PUT', headers }) as unknown as FastifyRequest;
-  const sessionPrincipal = async () => identity.authenticate({ method: 'PUT', headers: { cookie: `orderly_session=${session.sessionId}` } } as unknown as FastifyRequest, undefined);
+  const sessionPrincipal = async () =>
+    identity.authenticate({ method: 'PUT', headers: { cookie: `orderly_session=${session.sessionId}` } } as unknown as FastifyRequest, undefined);
   await expect(identity.checkStepUp(request(), await sessionPrincipal())).resolves.toBeUndefined();
   clock.advance(5 * 60_000 + 1000);
   await expect(identity.checkStepUp(request(), await sessionPrincipal())).rejects.toMatchObject({ code: 'ORDERLY_E_STEP_UP_REQUIRED' });
@@ -253,7 +277,10 @@ test('step-up: a session is fresh for 5 minutes after sign-in or step-up; a toke
   await expect(identity.checkStepUp(request({ 'x-orderly-totp': gina.code() }), tokenPrincipal)).resolves.toBeUndefined();
 
   const account = await identity.serviceAccounts.create('ci-bot', ['developer'], 'admin');
-  const serviceToken = await identity.tokens.create({ kind: 'service', id: account.id, name: account.name, roles: account.roles }, { name: 'ci', expiresInDays: 1 });
+  const serviceToken = await identity.tokens.create(
+    { kind: 'service', id: account.id, name: account.name, roles: account.roles },
+    { name: 'ci', expiresInDays: 1 },
+  );
   const service = await identity.authenticate(request(), serviceToken.token);
   expect(service).toMatchObject({ kind: 'service', actor: 'service:ci-bot' });
   clock.advance(30_000);

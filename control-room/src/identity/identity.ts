@@ -47,7 +47,15 @@ export class Identity {
   readonly settings: IdentitySettings;
   readonly clock: Clock;
 
-  constructor(deps: { db: Db; dataKey: Buffer; dataKeyId: string; segments: readonly SegmentName[]; clock?: Clock; settings?: Partial<IdentitySettings>; onRunnerKeysChanged?: () => Promise<void> }) {
+  constructor(deps: {
+    db: Db;
+    dataKey: Buffer;
+    dataKeyId: string;
+    segments: readonly SegmentName[];
+    clock?: Clock;
+    settings?: Partial<IdentitySettings>;
+    onRunnerKeysChanged?: () => Promise<void>;
+  }) {
     this.settings = { ...DEFAULT_IDENTITY_SETTINGS, ...deps.settings };
     this.clock = deps.clock ?? systemClock;
     const common: IdentityDeps = { db: deps.db, dataKey: deps.dataKey, dataKeyId: deps.dataKeyId, clock: this.clock, settings: this.settings };
@@ -55,7 +63,11 @@ export class Identity {
     this.sessions = new Sessions(common);
     this.tokens = new ApiTokens(common);
     this.serviceAccounts = new ServiceAccounts(common);
-    this.runners = new RunnerIdentities({ ...common, segments: deps.segments, ...(deps.onRunnerKeysChanged ? { onKeysChanged: deps.onRunnerKeysChanged } : {}) });
+    this.runners = new RunnerIdentities({
+      ...common,
+      segments: deps.segments,
+      ...(deps.onRunnerKeysChanged ? { onKeysChanged: deps.onRunnerKeysChanged } : {}),
+    });
   }
 
   /**
@@ -70,17 +82,37 @@ export class Identity {
       if (token) {
         const credential: PrincipalCredential = { kind: 'token', tokenId: token.tokenId };
         if (token.owner.kind === 'user') return userPrincipal({ id: token.owner.id, username: token.owner.name }, token.roles, credential);
-        return { kind: 'service', id: token.owner.id, actor: `service:${token.owner.name}`, permissions: permissionsOf(token.roles), roles: token.roles, credential };
+        return {
+          kind: 'service',
+          id: token.owner.id,
+          actor: `service:${token.owner.name}`,
+          permissions: permissionsOf(token.roles),
+          roles: token.roles,
+          credential,
+        };
       }
       const runner = await this.runners.resolve(bearerToken);
-      if (runner) return { kind: 'runner', id: runner.id, actor: `runner:${runner.name}`, permissions: RUNNER_PERMISSIONS, segment: runner.segment, credential: { kind: 'token', tokenId: runner.id } };
+      if (runner)
+        return {
+          kind: 'runner',
+          id: runner.id,
+          actor: `runner:${runner.name}`,
+          permissions: RUNNER_PERMISSIONS,
+          segment: runner.segment,
+          credential: { kind: 'token', tokenId: runner.id },
+        };
       return undefined;
     }
     const cookie = sessionCookie(request.headers.cookie);
     if (cookie === undefined) return undefined;
     const session = await this.sessions.resolve(cookie);
     if (!session) return undefined;
-    return userPrincipal(session.user, session.user.roles, { kind: 'session', sessionHash: session.sessionHash, csrfHash: session.csrfHash, steppedUpAt: session.steppedUpAt });
+    return userPrincipal(session.user, session.user.roles, {
+      kind: 'session',
+      sessionHash: session.sessionHash,
+      csrfHash: session.csrfHash,
+      steppedUpAt: session.steppedUpAt,
+    });
   }
 
   /**

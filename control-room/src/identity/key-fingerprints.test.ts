@@ -31,7 +31,9 @@ test('keys in Vault Transit are fingerprinted by name (a rotation keeps the name
   const ids = identifiers();
   const transit = keyFingerprints({ ...ids, transitKey: 'orderly-at-rest', signingTransitKey: 'orderly-signing' });
   // Another public key under the same Transit name (a rotated key) keeps the fingerprint.
-  expect(keyFingerprints({ ...ids, transitKey: 'orderly-at-rest', signingTransitKey: 'orderly-signing', signerPublicKey: identifiers().signerPublicKey })).toEqual(transit);
+  expect(
+    keyFingerprints({ ...ids, transitKey: 'orderly-at-rest', signingTransitKey: 'orderly-signing', signerPublicKey: identifiers().signerPublicKey }),
+  ).toEqual(transit);
   const renamed = keyFingerprints({ ...ids, transitKey: 'other-at-rest', signingTransitKey: 'orderly-signing' });
   expect(Object.keys(transit).filter((k) => transit[k] !== renamed[k])).toEqual(['at_rest']);
   expect(transit.job_signer).not.toBe(keyFingerprints(ids).job_signer);

@@ -50,7 +50,10 @@ export async function checkKeyFingerprints(db: Db, ids: KeyIdentifiers): Promise
     }
     return tx.query<{ name: string; fingerprint: string }>('SELECT name, fingerprint FROM key_fingerprints');
   });
-  const differing = recorded.filter((r) => mine[r.name] !== undefined && mine[r.name] !== r.fingerprint).map((r) => r.name).sort();
+  const differing = recorded
+    .filter((r) => mine[r.name] !== undefined && mine[r.name] !== r.fingerprint)
+    .map((r) => r.name)
+    .sort();
   if (differing.length > 0) {
     throw new OrderlyError(
       'ORDERLY_E_KEYS_MISMATCH',

@@ -1,7 +1,14 @@
 import { createPublicKey, KeyObject } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import {
-  checkRelease, DsseEnvelope, PackageDigest, ReleaseChannel, releasePublicKeyBlock, ReleaseStatement, signRelease, verifyRelease,
+  checkRelease,
+  DsseEnvelope,
+  PackageDigest,
+  ReleaseChannel,
+  releasePublicKeyBlock,
+  ReleaseStatement,
+  signRelease,
+  verifyRelease,
 } from '@orderly/shared';
 import { publicKeysPath } from './secrets';
 

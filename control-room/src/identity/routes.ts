@@ -5,8 +5,19 @@ import type { AccessRequests } from '../access/requests';
 import { parseRequest } from '../http/errors';
 import { Identity } from './identity';
 import {
-  ConfirmEnrolmentRequest, CreateServiceAccountRequest, CreateTokenRequest, CreateUserRequest, IdParam, ListTokensQuery, RegisterRunnerRequest, SegmentParam,
-  SetRolesRequest, SignInRequest, StartEnrolmentRequest, StepUpRequest, TokenSignInRequest,
+  ConfirmEnrolmentRequest,
+  CreateServiceAccountRequest,
+  CreateTokenRequest,
+  CreateUserRequest,
+  IdParam,
+  ListTokensQuery,
+  RegisterRunnerRequest,
+  SegmentParam,
+  SetRolesRequest,
+  SignInRequest,
+  StartEnrolmentRequest,
+  StepUpRequest,
+  TokenSignInRequest,
 } from './schemas';
 import { Sessions } from './sessions';
 
@@ -41,7 +52,12 @@ export function identityRoutes(app: FastifyInstance, identity: Identity, access:
     const user = await identity.users.signIn(body.username, body.password, body.code);
     const session = await identity.sessions.create(user.id);
     reply.header('set-cookie', identity.sessions.cookie(session.sessionId)).header('cache-control', 'no-store');
-    return reply.code(201).send({ csrfToken: session.csrfToken, expiresAt: new Date(session.expiresAt).toISOString(), idleMinutes: identity.settings.sessionIdleMinutes, user: identity.users.view(user) });
+    return reply.code(201).send({
+      csrfToken: session.csrfToken,
+      expiresAt: new Date(session.expiresAt).toISOString(),
+      idleMinutes: identity.settings.sessionIdleMinutes,
+      user: identity.users.view(user),
+    });
   });
   app.delete('/v1/session', { config: { permission: 'self' } }, async (request, reply) => {
     const credential = caller(request).credential;
@@ -51,7 +67,8 @@ export function identityRoutes(app: FastifyInstance, identity: Identity, access:
   app.post('/v1/session/step-up', { config: { permission: 'self' } }, async (request, reply) => {
     const principal = caller(request);
     const { code } = parseRequest(StepUpRequest, request.body);
-    if (principal.kind !== 'user' || principal.credential?.kind !== 'session') throw new OrderlyError('ORDERLY_E_BAD_REQUEST', `step-up is for console sessions; API tokens send the ${'X-Orderly-TOTP'} header`);
+    if (principal.kind !== 'user' || principal.credential?.kind !== 'session')
+      throw new OrderlyError('ORDERLY_E_BAD_REQUEST', `step-up is for console sessions; API tokens send the ${'X-Orderly-TOTP'} header`);
     if (!(await identity.users.stepUp(principal.id, code))) throw new OrderlyError('ORDERLY_E_SIGN_IN_FAILED', 'the code is wrong or was already used');
     await identity.sessions.markSteppedUp(principal.credential.sessionHash);
     return reply.code(204).send();
@@ -75,30 +92,42 @@ export function identityRoutes(app: FastifyInstance, identity: Identity, access:
   app.post('/v1/tokens', { config: { permission: 'self', stepUp: true } }, async (request, reply) => {
     const principal = caller(request);
     const body = parseRequest(CreateTokenRequest, request.body);
-    if (principal.kind !== 'user') throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'only people create their own tokens; service account tokens come from the security team', { permission: 'self' });
+    if (principal.kind !== 'user')
+      throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'only people create their own tokens; service account tokens come from the security team', {
+        permission: 'self',
+      });
     // A token made with a token can carry at most that token's roles.
-    const token = await identity.tokens.create({ kind: 'user', id: principal.id, name: principal.actor.replace(/^user:/, ''), roles: (principal.roles ?? []) }, body);
+    const token = await identity.tokens.create(
+      { kind: 'user', id: principal.id, name: principal.actor.replace(/^user:/, ''), roles: principal.roles ?? [] },
+      body,
+    );
     return reply.code(201).header('cache-control', 'no-store').send(token);
   });
   app.get('/v1/tokens', { config: { permission: 'self' } }, async (request) => {
     const principal = caller(request);
     const { all } = parseRequest(ListTokensQuery, request.query, 'query');
     if (all === 'true') {
-      if (!principal.permissions.has('users.manage')) throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'listing every token needs users.manage', { permission: 'users.manage' });
+      if (!principal.permissions.has('users.manage'))
+        throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'listing every token needs users.manage', { permission: 'users.manage' });
       return { tokens: await identity.tokens.list('all') };
     }
     if (principal.kind !== 'user' && principal.kind !== 'service') return { tokens: [] };
     const current = principal.credential?.kind === 'token' ? principal.credential.tokenId : undefined;
     return { tokens: (await identity.tokens.list({ kind: principal.kind, id: principal.id })).map((t) => ({ ...t, current: t.id === current })) };
   });
-  app.delete('/v1/tokens/:id', { config: { permission: 'self' } }, async (request) => identity.tokens.revoke(parseRequest(IdParam, request.params, 'path').id, caller(request)));
+  app.delete('/v1/tokens/:id', { config: { permission: 'self' } }, async (request) =>
+    identity.tokens.revoke(parseRequest(IdParam, request.params, 'path').id, caller(request)),
+  );
 
   // People (the security team; the bootstrap admin creates the first security user). Creating
   // people, service accounts, runners and tokens and changing roles need a fresh second factor;
   // nobody grants a role they do not hold; sensitive grants wait for a second person (access/requests.ts).
   app.post('/v1/users', { config: { permission: 'users.manage', stepUp: true } }, async (request, reply) => {
     const body = parseRequest(CreateUserRequest, request.body);
-    return reply.code(201).header('cache-control', 'no-store').send(await access.createUser(caller(request), body.username, body.roles));
+    return reply
+      .code(201)
+      .header('cache-control', 'no-store')
+      .send(await access.createUser(caller(request), body.username, body.roles));
   });
   app.get('/v1/users', { config: { permission: 'users.manage' } }, async () => ({ users: await identity.users.list() }));
   app.put('/v1/users/:id/roles', { config: { permission: 'users.manage', stepUp: true } }, async (request, reply) => {
@@ -106,8 +135,12 @@ export function identityRoutes(app: FastifyInstance, identity: Identity, access:
     const changed = await access.setRoles(caller(request), id, parseRequest(SetRolesRequest, request.body).roles);
     return reply.code(changed.request ? 202 : 200).send(changed);
   });
-  app.post('/v1/users/:id/disable', { config: { permission: 'users.manage' } }, async (request) => identity.users.disable(parseRequest(IdParam, request.params, 'path').id));
-  app.post('/v1/users/:id/unlock', { config: { permission: 'users.manage' } }, async (request) => identity.users.unlock(parseRequest(IdParam, request.params, 'path').id));
+  app.post('/v1/users/:id/disable', { config: { permission: 'users.manage' } }, async (request) =>
+    identity.users.disable(parseRequest(IdParam, request.params, 'path').id),
+  );
+  app.post('/v1/users/:id/unlock', { config: { permission: 'users.manage' } }, async (request) =>
+    identity.users.unlock(parseRequest(IdParam, request.params, 'path').id),
+  );
 
   // Service accounts: tokens only, issued by the security team.
   app.post('/v1/service-accounts', { config: { permission: 'users.manage', stepUp: true } }, async (request, reply) => {
@@ -116,7 +149,9 @@ export function identityRoutes(app: FastifyInstance, identity: Identity, access:
     return reply.code(201).send(await identity.serviceAccounts.create(body.name, body.roles, caller(request).actor));
   });
   app.get('/v1/service-accounts', { config: { permission: 'users.manage' } }, async () => ({ serviceAccounts: await identity.serviceAccounts.list() }));
-  app.post('/v1/service-accounts/:id/disable', { config: { permission: 'users.manage' } }, async (request) => identity.serviceAccounts.disable(parseRequest(IdParam, request.params, 'path').id));
+  app.post('/v1/service-accounts/:id/disable', { config: { permission: 'users.manage' } }, async (request) =>
+    identity.serviceAccounts.disable(parseRequest(IdParam, request.params, 'path').id),
+  );
   app.post('/v1/service-accounts/:id/tokens', { config: { permission: 'users.manage', stepUp: true } }, async (request, reply) => {
     const account = await identity.serviceAccounts.find(parseRequest(IdParam, request.params, 'path').id);
     const body = parseRequest(CreateTokenRequest, request.body);
@@ -130,11 +165,17 @@ export function identityRoutes(app: FastifyInstance, identity: Identity, access:
   app.post('/v1/runners', { config: { permission: 'runners.manage', stepUp: true } }, async (request, reply) => {
     const body = parseRequest(RegisterRunnerRequest, request.body);
     const registered = await access.registerRunner(caller(request), body.name, body.segment, body.publicKey);
-    return reply.code(registered.request ? 202 : 201).header('cache-control', 'no-store').send(registered);
+    return reply
+      .code(registered.request ? 202 : 201)
+      .header('cache-control', 'no-store')
+      .send(registered);
   });
   app.get('/v1/runners', { config: { permission: 'runners.manage' } }, async () => ({ runners: await identity.runners.list() }));
-  app.delete('/v1/runners/:id', { config: { permission: 'runners.manage' } }, async (request) => identity.runners.revoke(parseRequest(IdParam, request.params, 'path').id));
+  app.delete('/v1/runners/:id', { config: { permission: 'runners.manage' } }, async (request) =>
+    identity.runners.revoke(parseRequest(IdParam, request.params, 'path').id),
+  );
   // The segment's bootstrap runner token and key (files in the control room's secrets directory).
   app.delete('/v1/runners/bootstrap/:segment', { config: { permission: 'runners.manage', stepUp: true } }, async (request) =>
-    identity.runners.revokeBootstrap(parseRequest(SegmentParam, request.params, 'path').segment, caller(request).actor));
+    identity.runners.revokeBootstrap(parseRequest(SegmentParam, request.params, 'path').segment, caller(request).actor),
+  );
 }

@@ -38,7 +38,8 @@ export class RunnerIdentities {
   ): Promise<RunnerIdentityView & { token: string; signingKey?: string }> {
     const publicKeyPemText = options.publicKeyPem;
     const db = options.db ?? this.deps.db;
-    if (!this.deps.segments.includes(segment)) throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `segment ${segment} is not served by this control room`, { segment });
+    if (!this.deps.segments.includes(segment))
+      throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `segment ${segment} is not served by this control room`, { segment });
     const generated = publicKeyPemText === undefined ? generateSigningKeyPair() : undefined;
     const publicKey = loadPublicKey(generated?.publicKeyPem ?? publicKeyPemText!);
     const token = newSecret(RUNNER_TOKEN_PREFIX);
@@ -50,7 +51,8 @@ export class RunnerIdentities {
       await this.deps.onKeysChanged?.();
       return { ...this.view(row!), token, ...(generated ? { signingKey: generated.privateKeyPem } : {}) };
     } catch (err) {
-      if ((err as { code?: unknown }).code === '23505') throw new OrderlyError('ORDERLY_E_IDENTITY_CONFLICT', `runner ${name} already exists, or its key is another runner's`, { name });
+      if ((err as { code?: unknown }).code === '23505')
+        throw new OrderlyError('ORDERLY_E_IDENTITY_CONFLICT', `runner ${name} already exists, or its key is another runner's`, { name });
       throw err;
     }
   }
@@ -60,9 +62,16 @@ export class RunnerIdentities {
    * made): permanent, and reached by every control room within the report-key cache delay.
    */
   async revokeBootstrap(segment: SegmentName, revokedBy: string): Promise<{ segment: string; revokedAt: string; revokedBy: string }> {
-    if (!this.deps.segments.includes(segment)) throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `segment ${segment} is not served by this control room`, { segment });
-    await this.deps.db.query('INSERT INTO bootstrap_runner_revocations (segment, revoked_at, revoked_by) VALUES ($1, $2, $3) ON CONFLICT (segment) DO NOTHING', [segment, iso(this.deps.clock()), revokedBy]);
-    const [row] = await this.deps.db.query<{ segment: string; revoked_at: Date; revoked_by: string }>('SELECT * FROM bootstrap_runner_revocations WHERE segment = $1', [segment]);
+    if (!this.deps.segments.includes(segment))
+      throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `segment ${segment} is not served by this control room`, { segment });
+    await this.deps.db.query(
+      'INSERT INTO bootstrap_runner_revocations (segment, revoked_at, revoked_by) VALUES ($1, $2, $3) ON CONFLICT (segment) DO NOTHING',
+      [segment, iso(this.deps.clock()), revokedBy],
+    );
+    const [row] = await this.deps.db.query<{ segment: string; revoked_at: Date; revoked_by: string }>(
+      'SELECT * FROM bootstrap_runner_revocations WHERE segment = $1',
+      [segment],
+    );
     await this.deps.onKeysChanged?.();
     return { segment: row!.segment, revokedAt: iso(ms(row!.revoked_at)!), revokedBy: row!.revoked_by };
   }
@@ -82,14 +91,27 @@ export class RunnerIdentities {
   }
 
   async resolve(token: string): Promise<{ id: string; name: string; segment: SegmentName } | undefined> {
-    const [row] = await this.deps.db.query<RunnerRow>('SELECT * FROM runner_identities WHERE token_hash = $1 AND revoked_at IS NULL AND pending_request IS NULL', [secretHash(token)]);
+    const [row] = await this.deps.db.query<RunnerRow>(
+      'SELECT * FROM runner_identities WHERE token_hash = $1 AND revoked_at IS NULL AND pending_request IS NULL',
+      [secretHash(token)],
+    );
     if (!row) return undefined;
     const now = this.deps.clock();
-    if ((ms(row.last_used_at) ?? 0) < now - 60_000) await this.deps.db.query('UPDATE runner_identities SET last_used_at = $2 WHERE id = $1', [row.id, iso(now)]);
+    if ((ms(row.last_used_at) ?? 0) < now - 60_000)
+      await this.deps.db.query('UPDATE runner_identities SET last_used_at = $2 WHERE id = $1', [row.id, iso(now)]);
     return { id: row.id, name: row.name, segment: row.segment as SegmentName };
   }
 
   private view(row: RunnerRow): RunnerIdentityView {
-    return { id: row.id, name: row.name, segment: row.segment, revoked: row.revoked_at !== null, pending: row.pending_request !== null, createdAt: iso(ms(row.created_at)!), lastUsedAt: row.last_used_at === null ? null : iso(ms(row.last_used_at)!), keyId: row.key_id };
+    return {
+      id: row.id,
+      name: row.name,
+      segment: row.segment,
+      revoked: row.revoked_at !== null,
+      pending: row.pending_request !== null,
+      createdAt: iso(ms(row.created_at)!),
+      lastUsedAt: row.last_used_at === null ? null : iso(ms(row.last_used_at)!),
+      keyId: row.key_id,
+    };
   }
 }

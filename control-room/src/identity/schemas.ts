@@ -20,13 +20,25 @@ export const ServiceRole = z.enum(['developer', 'operator', 'auditor']);
  * A role binding: a role everywhere (`operator`) or, for developers and operators, in one segment
  * (`operator@dev`). See access/bindings.ts.
  */
-export const RoleBinding = z.string().max(64).refine((s) => parseBinding(s) !== undefined, 'a role, or developer@SEGMENT / operator@SEGMENT');
+export const RoleBinding = z
+  .string()
+  .max(64)
+  .refine((s) => parseBinding(s) !== undefined, 'a role, or developer@SEGMENT / operator@SEGMENT');
 export const PersonBinding = RoleBinding.refine((s) => parseBinding(s)?.role !== 'admin', 'admin is the bootstrap token only');
-export const ServiceBinding = RoleBinding.refine((s) => (ServiceRole.options as readonly string[]).includes(parseBinding(s)?.role ?? ''), 'service accounts hold developer, operator or auditor');
+export const ServiceBinding = RoleBinding.refine(
+  (s) => (ServiceRole.options as readonly string[]).includes(parseBinding(s)?.role ?? ''),
+  'service accounts hold developer, operator or auditor',
+);
 
 const UUID_SHAPED = /^[0-9a-f]{8}-[0-9a-f]{4}-/i;
-export const Username = z.string().regex(/^[a-z][a-z0-9._-]{1,63}$/, 'lower-case letters, digits, ".", "_" and "-" (2-64)').refine((u) => !UUID_SHAPED.test(u), 'must not look like an id');
-export const IdentityName = z.string().regex(/^[a-z][a-z0-9-]{1,63}$/, 'lower-case letters, digits and dashes (2-64)').refine((u) => !UUID_SHAPED.test(u), 'must not look like an id');
+export const Username = z
+  .string()
+  .regex(/^[a-z][a-z0-9._-]{1,63}$/, 'lower-case letters, digits, ".", "_" and "-" (2-64)')
+  .refine((u) => !UUID_SHAPED.test(u), 'must not look like an id');
+export const IdentityName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{1,63}$/, 'lower-case letters, digits and dashes (2-64)')
+  .refine((u) => !UUID_SHAPED.test(u), 'must not look like an id');
 const Password = z.string().min(12, 'at least 12 characters').max(256);
 const Code = z.string().min(6).max(32);
 const OpaqueSecret = z.string().min(16).max(256);
@@ -71,8 +83,17 @@ export const UserView = z.object({
 export type UserView = z.infer<typeof UserView>;
 /** A pending sensitive change (access/requests.ts): a second security person confirms it. */
 export const AccessRequestView = z.object({
-  id: z.string(), kind: z.enum(['grant_roles', 'register_runner']), target: z.string(), rolesBefore: z.array(z.string()), rolesAfter: z.array(z.string()),
-  segment: z.string().nullable(), requestedBy: z.string(), status: z.enum(['pending', 'approved', 'rejected']), decidedBy: z.string().nullable(), decidedAt: z.string().nullable(), createdAt: z.string(),
+  id: z.string(),
+  kind: z.enum(['grant_roles', 'register_runner']),
+  target: z.string(),
+  rolesBefore: z.array(z.string()),
+  rolesAfter: z.array(z.string()),
+  segment: z.string().nullable(),
+  requestedBy: z.string(),
+  status: z.enum(['pending', 'approved', 'rejected']),
+  decidedBy: z.string().nullable(),
+  decidedAt: z.string().nullable(),
+  createdAt: z.string(),
 });
 export const AccessRequestList = z.object({ requests: z.array(AccessRequestView) });
 export const CreatedUserView = z.object({ user: UserView, enrolmentSecret: z.string(), enrolmentExpiresAt: z.string(), request: AccessRequestView.optional() });
@@ -100,15 +121,36 @@ export type TokenView = z.infer<typeof TokenView>;
 export const CreatedTokenView = TokenView.extend({ token: z.string() });
 export const TokenList = z.object({ tokens: z.array(TokenView) });
 
-export const ServiceAccountView = z.object({ id: z.string(), name: z.string(), roles: z.array(z.string()), createdAt: z.string(), disabled: z.boolean().default(false) });
+export const ServiceAccountView = z.object({
+  id: z.string(),
+  name: z.string(),
+  roles: z.array(z.string()),
+  createdAt: z.string(),
+  disabled: z.boolean().default(false),
+});
 export const ServiceAccountList = z.object({ serviceAccounts: z.array(ServiceAccountView) });
 
 /** `keyId`: the fingerprint reports are signed under; null for identities registered before keys (their reports are refused). */
-export const RunnerIdentityView = z.object({ id: z.string(), name: z.string(), segment: z.string(), revoked: z.boolean(), pending: z.boolean(), createdAt: z.string(), lastUsedAt: z.string().nullable(), keyId: z.string().nullable().default(null) });
+export const RunnerIdentityView = z.object({
+  id: z.string(),
+  name: z.string(),
+  segment: z.string(),
+  revoked: z.boolean(),
+  pending: z.boolean(),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+  keyId: z.string().nullable().default(null),
+});
 export type RunnerIdentityView = z.infer<typeof RunnerIdentityView>;
 /** `signingKey` (PKCS#8 PEM) only when the control room made the key pair: shown once, never stored. */
 export const RegisteredRunnerView = RunnerIdentityView.extend({ token: z.string(), signingKey: z.string().optional(), request: AccessRequestView.optional() });
 export const BootstrapRunnerRevocationView = z.object({ segment: z.string(), revokedAt: z.string(), revokedBy: z.string() });
 export const RunnerIdentityList = z.object({ runners: z.array(RunnerIdentityView) });
 
-export const WhoAmIView = z.object({ kind: z.string(), actor: z.string(), roles: z.array(z.string()), permissions: z.array(z.string()), segment: z.string().optional() });
+export const WhoAmIView = z.object({
+  kind: z.string(),
+  actor: z.string(),
+  roles: z.array(z.string()),
+  permissions: z.array(z.string()),
+  segment: z.string().optional(),
+});

@@ -72,7 +72,10 @@ export function loadOrCreateSecrets(secretsDir: string, segments: readonly Segme
   const runnerPublicKeys = new Map<SegmentName, KeyObject>();
   for (const segment of options.bootstrapRunners === false ? [] : segments) {
     runnerTokenHashes.set(segment, tokenHash(readOrCreate(runnerTokenPath(secretsDir, segment), newToken).trim()));
-    runnerPublicKeys.set(segment, createPublicKey(loadPrivateKey(readOrCreate(runnerSigningKeyPath(secretsDir, segment), () => generateSigningKeyPair().privateKeyPem))));
+    runnerPublicKeys.set(
+      segment,
+      createPublicKey(loadPrivateKey(readOrCreate(runnerSigningKeyPath(secretsDir, segment), () => generateSigningKeyPair().privateKeyPem))),
+    );
   }
   return {
     signingKey,

@@ -28,10 +28,14 @@ export class ServiceAccounts {
 
   async create(name: string, roles: readonly string[], createdBy: string): Promise<ServiceAccountView> {
     try {
-      const [row] = await this.deps.db.query<ServiceAccountRow>('INSERT INTO service_accounts (id, name, roles, created_by) VALUES ($1, $2, $3, $4) RETURNING *', [randomUUID(), name, [...new Set(roles)], createdBy]);
+      const [row] = await this.deps.db.query<ServiceAccountRow>(
+        'INSERT INTO service_accounts (id, name, roles, created_by) VALUES ($1, $2, $3, $4) RETURNING *',
+        [randomUUID(), name, [...new Set(roles)], createdBy],
+      );
       return this.view(row!);
     } catch (err) {
-      if ((err as { code?: unknown }).code === '23505') throw new OrderlyError('ORDERLY_E_IDENTITY_CONFLICT', `service account ${name} already exists`, { name });
+      if ((err as { code?: unknown }).code === '23505')
+        throw new OrderlyError('ORDERLY_E_IDENTITY_CONFLICT', `service account ${name} already exists`, { name });
       throw err;
     }
   }
@@ -41,7 +45,9 @@ export class ServiceAccounts {
   }
 
   async find(idOrName: string): Promise<ServiceAccountView> {
-    const [row] = await this.deps.db.query<ServiceAccountRow>('SELECT * FROM service_accounts WHERE (id::text = $1 OR name = $1) AND disabled_at IS NULL', [idOrName]);
+    const [row] = await this.deps.db.query<ServiceAccountRow>('SELECT * FROM service_accounts WHERE (id::text = $1 OR name = $1) AND disabled_at IS NULL', [
+      idOrName,
+    ]);
     if (!row) throw new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such service account');
     return this.view(row);
   }
@@ -49,7 +55,10 @@ export class ServiceAccounts {
   /** Disables a service account: its tokens stop working at once (each request checks the owner). */
   async disable(idOrName: string): Promise<ServiceAccountView> {
     const account = await this.find(idOrName);
-    const [row] = await this.deps.db.query<ServiceAccountRow>('UPDATE service_accounts SET disabled_at = COALESCE(disabled_at, $2) WHERE id = $1 RETURNING *', [account.id, iso(this.deps.clock())]);
+    const [row] = await this.deps.db.query<ServiceAccountRow>('UPDATE service_accounts SET disabled_at = COALESCE(disabled_at, $2) WHERE id = $1 RETURNING *', [
+      account.id,
+      iso(this.deps.clock()),
+    ]);
     return this.view(row!);
   }
 

@@ -82,6 +82,12 @@ export function matchTotp(secret: Buffer, code: string, unixMs: number): number 
 /** The enrolment URI authenticator apps read (as a QR code or pasted): Key Uri Format. */
 export function otpauthUri(secret: Buffer, account: string, issuer = 'Orderly'): string {
   const label = `${encodeURIComponent(issuer)}:${encodeURIComponent(account)}`;
-  const params = new URLSearchParams({ secret: base32Encode(secret), issuer, algorithm: 'SHA1', digits: String(TOTP_DIGITS), period: String(TOTP_STEP_SECONDS) });
+  const params = new URLSearchParams({
+    secret: base32Encode(secret),
+    issuer,
+    algorithm: 'SHA1',
+    digits: String(TOTP_DIGITS),
+    period: String(TOTP_STEP_SECONDS),
+  });
   return `otpauth://totp/${label}?${params.toString()}`;
 }

@@ -18,7 +18,9 @@ afterAll(() => stack.close());
 
 test('jobs are signed by the Transit key, whose public key runners are given, and a real run succeeds', async () => {
   const root = nodeVault({ endpoint: stack.vault!.address, token: stack.vault!.rootToken });
-  const key = (await root.read('transit/keys/orderly-jobs')) as { data: { type: string; latest_version: number; keys: Record<string, { public_key: string }> } };
+  const key = (await root.read('transit/keys/orderly-jobs')) as {
+    data: { type: string; latest_version: number; keys: Record<string, { public_key: string }> };
+  };
   expect(key.data.type).toBe('ed25519');
   const raw = Buffer.from(key.data.keys[String(key.data.latest_version)]!.public_key, 'base64');
   const vaultKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
@@ -28,6 +30,9 @@ test('jobs are signed by the Transit key, whose public key runners are given, an
   expect(keyIdOf(published.signing)).not.toBe(keyIdOf(localKey));
 
   // The runner verifies every job against the published key before it runs anything.
-  const created = await stack.startRun({ bot: 'eligibility-check', input: { portalUrl: stack.portal.url, memberId: 'ZZT100200302', dateOfBirth: '1900-02-28' } });
+  const created = await stack.startRun({
+    bot: 'eligibility-check',
+    input: { portalUrl: stack.portal.url, memberId: 'ZZT100200302', dateOfBirth: '1900-02-28' },
+  });
   expect((await stack.waitForRun(created.id)).status).toBe('succeeded');
 });

@@ -15,7 +15,10 @@ export async function transitSigner(vault: VaultClient, keyName: string): Promis
     async sign(data) {
       const { signature, keyVersion } = await vault.transitSign(keyName, data);
       if (keyVersion !== version) {
-        throw new OrderlyError('ORDERLY_E_KEY_INVALID', `transit key ${keyName} was rotated to version ${keyVersion}; restart the control room to publish its public key`);
+        throw new OrderlyError(
+          'ORDERLY_E_KEY_INVALID',
+          `transit key ${keyName} was rotated to version ${keyVersion}; restart the control room to publish its public key`,
+        );
       }
       return Buffer.from(signature.split(':')[2] ?? '', 'base64');
     },

@@ -53,7 +53,12 @@ export class Users {
   }
 
   /** Creates a person; the enrolment secret is returned once, to be handed over out of band. */
-  async create(username: string, roles: readonly string[], createdBy: string, db: Queryable = this.deps.db): Promise<{ user: UserView; enrolmentSecret: string; enrolmentExpiresAt: string }> {
+  async create(
+    username: string,
+    roles: readonly string[],
+    createdBy: string,
+    db: Queryable = this.deps.db,
+  ): Promise<{ user: UserView; enrolmentSecret: string; enrolmentExpiresAt: string }> {
     const enrolmentSecret = newSecret();
     const expiresAt = this.deps.clock() + this.deps.settings.enrolmentHours * 3600_000;
     try {
@@ -83,7 +88,8 @@ export class Users {
   async setRoles(idOrUsername: string, roles: readonly string[], by: Principal): Promise<UserView> {
     const user = await this.find(idOrUsername);
     // Nobody widens or narrows their own access: a second person must do it.
-    if (by.kind === 'user' && by.id === user.id) throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'you cannot change your own roles', { permission: 'users.manage' });
+    if (by.kind === 'user' && by.id === user.id)
+      throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'you cannot change your own roles', { permission: 'users.manage' });
     await this.deps.db.query('UPDATE users SET roles = $2 WHERE id = $1', [user.id, [...new Set(roles)]]);
     return this.view(await this.find(user.id));
   }
@@ -110,7 +116,10 @@ export class Users {
     await this.assertNotLocked(username);
     const user = await this.enrollable(username, enrolmentSecret);
     const secret = newTotpSecret();
-    await this.deps.db.query('UPDATE users SET totp_sealed = $2 WHERE id = $1', [user.id, JSON.stringify(seal(this.deps.dataKey, this.deps.dataKeyId, secret, totpAad(user.id)))]);
+    await this.deps.db.query('UPDATE users SET totp_sealed = $2 WHERE id = $1', [
+      user.id,
+      JSON.stringify(seal(this.deps.dataKey, this.deps.dataKeyId, secret, totpAad(user.id))),
+    ]);
     return { otpauthUri: otpauthUri(secret, username), secret: base32Encode(secret) };
   }
 
@@ -132,7 +141,8 @@ export class Users {
         [user.id, passwordHash, iso(this.deps.clock()), step, user.enrolment_hash],
       );
       if (rows.length === 0) return false; // a concurrent confirmation won
-      for (const c of codes) await tx.query('INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)', [user.id, recoveryCodeHash(this.deps.dataKey, user.id, c)]);
+      for (const c of codes)
+        await tx.query('INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)', [user.id, recoveryCodeHash(this.deps.dataKey, user.id, c)]);
       return true;
     });
     if (!done) return this.fail(username);
@@ -183,7 +193,10 @@ export class Users {
     const step = matchTotp(this.totpSecret(user), code, this.deps.clock());
     if (step === undefined) return false;
     // Conditional update: two requests racing with the same code cannot both win.
-    const rows = await this.deps.db.query('UPDATE users SET totp_last_step = $2 WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2) RETURNING id', [user.id, step]);
+    const rows = await this.deps.db.query(
+      'UPDATE users SET totp_last_step = $2 WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2) RETURNING id',
+      [user.id, step],
+    );
     return rows.length === 1;
   }
 
@@ -193,8 +206,13 @@ export class Users {
 
   private async enrollable(username: string, enrolmentSecret: string): Promise<UserRow> {
     const [user] = await this.deps.db.query<UserRow>(`${SELECT_USER} WHERE u.username = $1`, [username]);
-    const ok = user !== undefined && user.enrolled_at === null && user.disabled_at === null && user.enrolment_hash !== null
-      && hashesEqual(user.enrolment_hash, secretHash(enrolmentSecret)) && (ms(user.enrolment_expires_at) ?? 0) > this.deps.clock();
+    const ok =
+      user !== undefined &&
+      user.enrolled_at === null &&
+      user.disabled_at === null &&
+      user.enrolment_hash !== null &&
+      hashesEqual(user.enrolment_hash, secretHash(enrolmentSecret)) &&
+      (ms(user.enrolment_expires_at) ?? 0) > this.deps.clock();
     if (!ok) return this.fail(username);
     return user;
   }

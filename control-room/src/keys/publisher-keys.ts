@@ -49,7 +49,9 @@ export class PublisherKeys {
     if (inserted[0]) return { key: toView(inserted[0]), created: true };
     const existing = await this.db.query<KeyRow>('SELECT * FROM publisher_keys WHERE key_id = $1 OR name = $2', [keyId, name]);
     // A key never changes hands by registering it again: that would move what it may publish.
-    const same = existing.find((r) => r.key_id === keyId && r.name === name && (r.owner_kind ?? null) === (holder?.kind ?? null) && (r.owner_id ?? null) === (holder?.id ?? null));
+    const same = existing.find(
+      (r) => r.key_id === keyId && r.name === name && (r.owner_kind ?? null) === (holder?.kind ?? null) && (r.owner_id ?? null) === (holder?.id ?? null),
+    );
     if (same) return { key: toView(same), created: false };
     throw new OrderlyError('ORDERLY_E_KEY_CONFLICT', 'this name or this key is already registered with another key, name or holder', { name });
   }

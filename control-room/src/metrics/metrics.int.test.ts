@@ -54,7 +54,9 @@ test('a scrape after a batch of runs shows queue depth, outcomes, durations, dea
   expect(families.find((f) => f.name === 'orderly_lease_failures')?.type).toBe('GAUGE');
   expect(families.find((f) => f.name === 'orderly_compliance_checks')?.metrics).toEqual([]);
   const report = (await stack.api('GET', '/v1/compliance')).body as { summary: Record<string, number> };
-  const after = parsePrometheusTextFormat(await (await fetch(`${stack.controlRoom.url}/metrics`, { headers: { authorization: `Bearer ${stack.adminToken}` } })).text());
+  const after = parsePrometheusTextFormat(
+    await (await fetch(`${stack.controlRoom.url}/metrics`, { headers: { authorization: `Bearer ${stack.adminToken}` } })).text(),
+  );
   expect(value(after, 'orderly_compliance_checks', { result: 'fail' })).toBe(report.summary.fail);
   expect(value(after, 'orderly_compliance_checks', { result: 'pass' })).toBe(report.summary.pass);
 

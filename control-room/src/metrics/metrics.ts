@@ -31,7 +31,10 @@ export class ControlRoomMetrics {
     const { db } = deps;
     const queueOf = (segment: SegmentName) => this.queue(segment);
     new Gauge({
-      name: 'orderly_queue_jobs', help: 'Jobs in each segment run queue by BullMQ state', labelNames: ['segment', 'state'], registers: [this.registry],
+      name: 'orderly_queue_jobs',
+      help: 'Jobs in each segment run queue by BullMQ state',
+      labelNames: ['segment', 'state'],
+      registers: [this.registry],
       async collect() {
         this.reset();
         for (const segment of deps.segments) {
@@ -41,7 +44,10 @@ export class ControlRoomMetrics {
       },
     });
     new Gauge({
-      name: 'orderly_runs', help: 'Runs in the database by segment and status (waiting, active, succeeded, failed, dead_lettered, cancelled, discarded)', labelNames: ['segment', 'status'], registers: [this.registry],
+      name: 'orderly_runs',
+      help: 'Runs in the database by segment and status (waiting, active, succeeded, failed, dead_lettered, cancelled, discarded)',
+      labelNames: ['segment', 'status'],
+      registers: [this.registry],
       async collect() {
         this.reset();
         const rows = await db.query<{ segment: string; status: string; n: string }>('SELECT segment, status, count(*) AS n FROM runs GROUP BY segment, status');
@@ -49,7 +55,10 @@ export class ControlRoomMetrics {
       },
     });
     new Gauge({
-      name: 'orderly_oldest_waiting_seconds', help: 'Age of the oldest waiting run per segment (since it was created, retried or requeued); 0 when none waits', labelNames: ['segment'], registers: [this.registry],
+      name: 'orderly_oldest_waiting_seconds',
+      help: 'Age of the oldest waiting run per segment (since it was created, retried or requeued); 0 when none waits',
+      labelNames: ['segment'],
+      registers: [this.registry],
       async collect() {
         this.reset();
         // Same definition as the queue-age alert (alerts/queue-age.ts), so the graph and the alert agree.
@@ -61,7 +70,10 @@ export class ControlRoomMetrics {
       },
     });
     new Gauge({
-      name: 'orderly_dead_letters', help: 'Runs now dead-lettered per segment', labelNames: ['segment'], registers: [this.registry],
+      name: 'orderly_dead_letters',
+      help: 'Runs now dead-lettered per segment',
+      labelNames: ['segment'],
+      registers: [this.registry],
       async collect() {
         this.reset();
         const rows = await db.query<{ segment: string; n: string }>(`SELECT segment, count(*) AS n FROM runs WHERE status = 'dead_lettered' GROUP BY segment`);
@@ -70,7 +82,10 @@ export class ControlRoomMetrics {
       },
     });
     new Gauge({
-      name: 'orderly_refusals', help: 'Jobs refused by runners and reports refused by the control room, by error code', labelNames: ['error_code'], registers: [this.registry],
+      name: 'orderly_refusals',
+      help: 'Jobs refused by runners and reports refused by the control room, by error code',
+      labelNames: ['error_code'],
+      registers: [this.registry],
       async collect() {
         this.reset();
         const rows = await db.query<{ error_code: string; n: string }>('SELECT error_code, count(*) AS n FROM job_refusals GROUP BY error_code');
@@ -78,7 +93,10 @@ export class ControlRoomMetrics {
       },
     });
     new Gauge({
-      name: 'orderly_lease_failures', help: 'Run attempts that failed on the credential lease (a Vault error issuing or using the SecretID), by error code', labelNames: ['error_code'], registers: [this.registry],
+      name: 'orderly_lease_failures',
+      help: 'Run attempts that failed on the credential lease (a Vault error issuing or using the SecretID), by error code',
+      labelNames: ['error_code'],
+      registers: [this.registry],
       async collect() {
         this.reset();
         const rows = await db.query<{ code: string; n: string }>(
@@ -88,10 +106,15 @@ export class ControlRoomMetrics {
       },
     });
     new Gauge({
-      name: 'orderly_compliance_checks', help: 'Results of the latest compliance report (orderly compliance check, GET /v1/compliance or the daily run), by result', labelNames: ['result'], registers: [this.registry],
+      name: 'orderly_compliance_checks',
+      help: 'Results of the latest compliance report (orderly compliance check, GET /v1/compliance or the daily run), by result',
+      labelNames: ['result'],
+      registers: [this.registry],
       async collect() {
         this.reset();
-        const [latest] = await db.query<{ summary: Record<string, number> | null }>("SELECT report->'summary' AS summary FROM compliance_reports ORDER BY collected_at DESC LIMIT 1");
+        const [latest] = await db.query<{ summary: Record<string, number> | null }>(
+          "SELECT report->'summary' AS summary FROM compliance_reports ORDER BY collected_at DESC LIMIT 1",
+        );
         for (const [result, n] of Object.entries(latest?.summary ?? {})) this.set({ result }, Number(n));
       },
     });
@@ -110,7 +133,10 @@ export class ControlRoomMetrics {
     const db = this.deps.db;
     const bucketColumns = RUN_DURATION_BUCKETS.map((b, i) => `count(*) FILTER (WHERE d <= ${b}) AS b${i}`).join(', ');
     const metric = {
-      name, help, type: 'histogram', aggregator: 'sum',
+      name,
+      help,
+      type: 'histogram',
+      aggregator: 'sum',
       async get() {
         const rows = await db.query<Record<string, string | number>>(
           `SELECT segment, status, count(*) AS n, coalesce(sum(d), 0)::double precision AS s, ${bucketColumns}

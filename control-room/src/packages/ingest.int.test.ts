@@ -45,47 +45,122 @@ test('packing is deterministic: the same folder gives the same bytes', async () 
 });
 
 describe('refusals: stable code, nothing stored', () => {
-  const good = () => createArchive([{ path: 'bot.json', data: Buffer.from(JSON.stringify(MANIFEST)) }, { path: 'bot.js', data: Buffer.from('module.exports = {}') }]);
+  const good = () =>
+    createArchive([
+      { path: 'bot.json', data: Buffer.from(JSON.stringify(MANIFEST)) },
+      { path: 'bot.js', data: Buffer.from('module.exports = {}') },
+    ]);
   const cases: [string, () => { archive: Buffer; envelope: unknown }, number, string][] = [
-    ['signed by an unregistered key', () => ({ archive: good(), envelope: signed(good(), generateSigningKeyPair().privateKeyPem) }), 400, 'ORDERLY_E_KEY_UNKNOWN'],
-    ['bytes that do not match the signed digest', () => {
-      const archive = good();
-      const envelope = signed(archive);
-      const tampered = createArchive([{ path: 'bot.json', data: Buffer.from(JSON.stringify(MANIFEST)) }, { path: 'bot.js', data: Buffer.from('module.exports = { evil: 1 }') }]);
-      return { archive: tampered, envelope };
-    }, 400, 'ORDERLY_E_PACKAGE_DIGEST_MISMATCH'],
-    ['a malformed manifest', () => {
-      const archive = createArchive([{ path: 'bot.json', data: Buffer.from('{"name": "Not Valid"') }, { path: 'bot.js', data: Buffer.from('') }]);
-      return { archive, envelope: signed(archive) };
-    }, 400, 'ORDERLY_E_MANIFEST_INVALID'],
-    ['a manifest naming an unknown segment', () => {
-      const archive = createArchive([{ path: 'bot.json', data: Buffer.from(JSON.stringify({ ...MANIFEST, segments: ['nowhere'] })) }, { path: 'bot.js', data: Buffer.from('') }]);
-      return { archive, envelope: signed(archive) };
-    }, 400, 'ORDERLY_E_SEGMENT_UNKNOWN'],
-    ['an archive entry with ..', () => {
-      const archive = rawTgz([{ name: 'bot.json', data: JSON.stringify(MANIFEST) }, { name: '../escape.js', data: 'x' }]);
-      return { archive, envelope: signed(archive) };
-    }, 400, 'ORDERLY_E_PACKAGE_INVALID'],
-    ['an archive entry with an absolute path', () => {
-      const archive = rawTgz([{ name: 'bot.json', data: JSON.stringify(MANIFEST) }, { name: '/etc/cron.d/x', data: 'x' }]);
-      return { archive, envelope: signed(archive) };
-    }, 400, 'ORDERLY_E_PACKAGE_INVALID'],
-    ['an archive with a symbolic link', () => {
-      const archive = rawTgz([{ name: 'bot.json', data: JSON.stringify(MANIFEST) }, { name: 'bot.js', type: '2', linkname: '/etc/passwd' }]);
-      return { archive, envelope: signed(archive) };
-    }, 400, 'ORDERLY_E_PACKAGE_INVALID'],
-    ['an archive with a hard link', () => {
-      const archive = rawTgz([{ name: 'bot.json', data: JSON.stringify(MANIFEST) }, { name: 'bot.js', type: '1', linkname: 'bot.json' }]);
-      return { archive, envelope: signed(archive) };
-    }, 400, 'ORDERLY_E_PACKAGE_INVALID'],
-    ['an upload over the size limit', () => {
-      const archive = randomBytes(2 * 1024 * 1024);
-      return { archive, envelope: signed(archive) };
-    }, 413, 'ORDERLY_E_BODY_TOO_LARGE'],
-    ['an archive over the package limit', () => {
-      const archive = randomBytes(1024 * 1024 + 10);
-      return { archive, envelope: signed(archive) };
-    }, 413, 'ORDERLY_E_PACKAGE_TOO_LARGE'],
+    [
+      'signed by an unregistered key',
+      () => ({ archive: good(), envelope: signed(good(), generateSigningKeyPair().privateKeyPem) }),
+      400,
+      'ORDERLY_E_KEY_UNKNOWN',
+    ],
+    [
+      'bytes that do not match the signed digest',
+      () => {
+        const archive = good();
+        const envelope = signed(archive);
+        const tampered = createArchive([
+          { path: 'bot.json', data: Buffer.from(JSON.stringify(MANIFEST)) },
+          { path: 'bot.js', data: Buffer.from('module.exports = { evil: 1 }') },
+        ]);
+        return { archive: tampered, envelope };
+      },
+      400,
+      'ORDERLY_E_PACKAGE_DIGEST_MISMATCH',
+    ],
+    [
+      'a malformed manifest',
+      () => {
+        const archive = createArchive([
+          { path: 'bot.json', data: Buffer.from('{"name": "Not Valid"') },
+          { path: 'bot.js', data: Buffer.from('') },
+        ]);
+        return { archive, envelope: signed(archive) };
+      },
+      400,
+      'ORDERLY_E_MANIFEST_INVALID',
+    ],
+    [
+      'a manifest naming an unknown segment',
+      () => {
+        const archive = createArchive([
+          { path: 'bot.json', data: Buffer.from(JSON.stringify({ ...MANIFEST, segments: ['nowhere'] })) },
+          { path: 'bot.js', data: Buffer.from('') },
+        ]);
+        return { archive, envelope: signed(archive) };
+      },
+      400,
+      'ORDERLY_E_SEGMENT_UNKNOWN',
+    ],
+    [
+      'an archive entry with ..',
+      () => {
+        const archive = rawTgz([
+          { name: 'bot.json', data: JSON.stringify(MANIFEST) },
+          { name: '../escape.js', data: 'x' },
+        ]);
+        return { archive, envelope: signed(archive) };
+      },
+      400,
+      'ORDERLY_E_PACKAGE_INVALID',
+    ],
+    [
+      'an archive entry with an absolute path',
+      () => {
+        const archive = rawTgz([
+          { name: 'bot.json', data: JSON.stringify(MANIFEST) },
+          { name: '/etc/cron.d/x', data: 'x' },
+        ]);
+        return { archive, envelope: signed(archive) };
+      },
+      400,
+      'ORDERLY_E_PACKAGE_INVALID',
+    ],
+    [
+      'an archive with a symbolic link',
+      () => {
+        const archive = rawTgz([
+          { name: 'bot.json', data: JSON.stringify(MANIFEST) },
+          { name: 'bot.js', type: '2', linkname: '/etc/passwd' },
+        ]);
+        return { archive, envelope: signed(archive) };
+      },
+      400,
+      'ORDERLY_E_PACKAGE_INVALID',
+    ],
+    [
+      'an archive with a hard link',
+      () => {
+        const archive = rawTgz([
+          { name: 'bot.json', data: JSON.stringify(MANIFEST) },
+          { name: 'bot.js', type: '1', linkname: 'bot.json' },
+        ]);
+        return { archive, envelope: signed(archive) };
+      },
+      400,
+      'ORDERLY_E_PACKAGE_INVALID',
+    ],
+    [
+      'an upload over the size limit',
+      () => {
+        const archive = randomBytes(2 * 1024 * 1024);
+        return { archive, envelope: signed(archive) };
+      },
+      413,
+      'ORDERLY_E_BODY_TOO_LARGE',
+    ],
+    [
+      'an archive over the package limit',
+      () => {
+        const archive = randomBytes(1024 * 1024 + 10);
+        return { archive, envelope: signed(archive) };
+      },
+      413,
+      'ORDERLY_E_PACKAGE_TOO_LARGE',
+    ],
     ['an envelope that is not DSSE', () => ({ archive: good(), envelope: { hello: 'world' } }), 400, 'ORDERLY_E_BAD_REQUEST'],
   ];
   test.each(cases)('%s', async (_name, make, status, code) => {
@@ -99,7 +174,11 @@ describe('refusals: stable code, nothing stored', () => {
 });
 
 test('malformed JSON and unauthenticated uploads are refused with codes', async () => {
-  const response = await fetch(`${stack.controlRoom.url}/v1/packages`, { method: 'POST', headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' }, body: '{"archive": ' });
+  const response = await fetch(`${stack.controlRoom.url}/v1/packages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+    body: '{"archive": ',
+  });
   expect(response.status).toBe(400);
   expect(((await response.json()) as { error: { code: string } }).error.code).toBe('ORDERLY_E_BAD_REQUEST');
   const anonymous = await stack.api('POST', '/v1/packages', { archive: '', envelope: {} }, '');

@@ -14,8 +14,17 @@ beforeAll(async () => {
 afterAll(() => stack.close());
 
 function packageWithPattern(name: string, pattern: string) {
-  const manifest = { name, version: '1.0.0', entry: 'bot.js', segments: ['demo'], input: { type: 'object', properties: { code: { type: 'string', pattern } }, required: ['code'] } };
-  const archive = createArchive([{ path: 'bot.json', data: Buffer.from(JSON.stringify(manifest)) }, { path: 'bot.js', data: Buffer.from('module.exports = {}') }]);
+  const manifest = {
+    name,
+    version: '1.0.0',
+    entry: 'bot.js',
+    segments: ['demo'],
+    input: { type: 'object', properties: { code: { type: 'string', pattern } }, required: ['code'] },
+  };
+  const archive = createArchive([
+    { path: 'bot.json', data: Buffer.from(JSON.stringify(manifest)) },
+    { path: 'bot.js', data: Buffer.from('module.exports = {}') },
+  ]);
   const statement = packageStatement(name as never, '1.0.0' as never, createHash('sha256').update(archive).digest('hex'));
   const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), loadPrivateKey(stack.publisher.privateKeyPem));
   return { archive: archive.toString('base64'), envelope };

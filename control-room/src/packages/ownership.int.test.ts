@@ -45,32 +45,57 @@ function bot(spec: BotSpec): string {
   const name = spec.name ?? 'eligibility-check';
   const dir = join(stack.dataDir, `${name}-${spec.version}`);
   mkdirSync(join(dir, 'src'), { recursive: true });
-  writeFileSync(join(dir, 'bot.json'), JSON.stringify({
-    name, version: spec.version, entry: 'src/index.ts', segments: ['demo', 'live'], browser: false,
-    input: { type: 'object', properties: {} }, hosts: spec.hosts ?? [], credentials: spec.credentials ?? ['api_key'], timeoutSeconds: 30, attempts: 1,
-    contacts: { owner: 'Fake Owner', dataSteward: 'Fake Steward', securityContact: 'fake-security@example.test' },
-  }));
-  writeFileSync(join(dir, 'src', 'index.ts'),
-    `export default { orderlyBot: 1, async run({ secrets }: { secrets: Record<string, string> }) { ${spec.body ?? `return { version: '${spec.version}', hasKey: typeof secrets.api_key === 'string' };`} } };\n`);
+  writeFileSync(
+    join(dir, 'bot.json'),
+    JSON.stringify({
+      name,
+      version: spec.version,
+      entry: 'src/index.ts',
+      segments: ['demo', 'live'],
+      browser: false,
+      input: { type: 'object', properties: {} },
+      hosts: spec.hosts ?? [],
+      credentials: spec.credentials ?? ['api_key'],
+      timeoutSeconds: 30,
+      attempts: 1,
+      contacts: { owner: 'Fake Owner', dataSteward: 'Fake Steward', securityContact: 'fake-security@example.test' },
+    }),
+  );
+  writeFileSync(
+    join(dir, 'src', 'index.ts'),
+    `export default { orderlyBot: 1, async run({ secrets }: { secrets: Record<string, string> }) { ${spec.body ?? `return { version: '${spec.version}', hasKey: typeof secrets.api_key === 'string' };`} } };\n`,
+  );
   return dir;
 }
 
-async function call(method: string, path: string, body: unknown, token: string, totp?: string): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function call(method: string, path: string, body: unknown, token: string, totp?: string): Promise<{ status: number; body: any }> {
   const response = await fetch(`${stack.controlRoom.url}${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, ...(totp ? { 'x-orderly-totp': totp } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(totp ? { 'x-orderly-totp': totp } : {}),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: response.status, body: await response.json().catch(() => undefined) };
 }
 
-async function publishAs(token: string, spec: BotSpec, key: { privateKeyPem: string }): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function publishAs(token: string, spec: BotSpec, key: { privateKeyPem: string }): Promise<{ status: number; body: any }> {
   const packed = await packBot(bot(spec), key.privateKeyPem);
   return call('POST', '/v1/packages', { archive: packed.archive.toString('base64'), envelope: packed.envelope }, token);
 }
 
 const promoteAs = async (user: TestUser, version: string, acknowledgePermissions?: string) =>
-  call('POST', `/v1/packages/eligibility-check/${version}/promote`, { channel: 'prod', ...(acknowledgePermissions ? { acknowledgePermissions } : {}) }, user.token, await user.nextCode());
+  call(
+    'POST',
+    `/v1/packages/eligibility-check/${version}/promote`,
+    { channel: 'prod', ...(acknowledgePermissions ? { acknowledgePermissions } : {}) },
+    user.token,
+    await user.nextCode(),
+  );
 
 /** The version's role and policy as Vault holds them (null when absent), read with the root token. */
 async function vaultRole(version: string, name = 'eligibility-check'): Promise<{ roleId: string; config: Record<string, unknown>; policy: string } | null> {
@@ -90,7 +115,8 @@ async function vaultRole(version: string, name = 'eligibility-check'): Promise<{
 function cli(args: string[], token: string, stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(join(REPO, 'node_modules', '.bin', 'orderly'), args, {
-      env: { PATH: process.env.PATH ?? '', HOME: stack.dataDir, ORDERLY_URL: stack.controlRoom.url, ORDERLY_TOKEN: token }, cwd: stack.dataDir,
+      env: { PATH: process.env.PATH ?? '', HOME: stack.dataDir, ORDERLY_URL: stack.controlRoom.url, ORDERLY_TOKEN: token },
+      cwd: stack.dataDir,
     });
     let stdout = '';
     let stderr = '';
@@ -111,7 +137,10 @@ beforeAll(async () => {
   db = new Client({ connectionString: stack.databaseUrl });
   await db.connect();
   [alice, mallory, carol, dave] = await Promise.all([
-    createUser(stack, 'alice', ['developer']), createUser(stack, 'mallory', ['developer']), createUser(stack, 'carol', ['approver']), createUser(stack, 'dave', ['approver']),
+    createUser(stack, 'alice', ['developer']),
+    createUser(stack, 'mallory', ['developer']),
+    createUser(stack, 'carol', ['approver']),
+    createUser(stack, 'dave', ['approver']),
   ]);
   const ci = await stack.api('POST', '/v1/service-accounts', { name: 'ci', roles: ['developer'] });
   // A key is bound to a person, or to a service account a person owns.
@@ -123,7 +152,11 @@ beforeAll(async () => {
   await stack.api('POST', '/v1/teams/claims/members', { kind: 'user', name: 'alice' });
   await stack.api('POST', '/v1/teams/claims/members', { kind: 'service', name: 'ci' });
   await stack.api('POST', '/v1/teams/other/members', { kind: 'user', name: 'mallory' });
-  for (const [holder, kind] of [['alice', 'user'], ['mallory', 'user'], ['ci', 'service']] as const) {
+  for (const [holder, kind] of [
+    ['alice', 'user'],
+    ['mallory', 'user'],
+    ['ci', 'service'],
+  ] as const) {
     const registered = await stack.api('POST', '/v1/keys', { name: `${holder}-key`, publicKeyPem: keys[holder].publicKeyPem, owner: { kind, name: holder } });
     expect(registered.status).toBe(201);
   }
@@ -141,7 +174,9 @@ afterAll(async () => {
 test('the first publish claims the name; a developer of another team publishing eligibility-check@9.9.9 is refused, Vault unchanged, and the prod version still runs', async () => {
   const first = await publishAs(alice.token, { version: '1.0.0' }, keys.alice);
   expect(first.status).toBe(201);
-  expect((await stack.api('GET', '/v1/bots/owners')).body.owners).toEqual([expect.objectContaining({ bot: 'eligibility-check', team: 'claims', claimedBy: 'user:alice' })]);
+  expect((await stack.api('GET', '/v1/bots/owners')).body.owners).toEqual([
+    expect.objectContaining({ bot: 'eligibility-check', team: 'claims', claimedBy: 'user:alice' }),
+  ]);
   expect((await stack.api('GET', '/v1/packages/eligibility-check/1.0.0')).body.team).toBe('claims');
   const role = await vaultRole('1.0.0');
   expect(role?.policy).toContain('orderly/bots/eligibility-check/api_key');
@@ -149,7 +184,10 @@ test('the first publish claims the name; a developer of another team publishing 
   // The first prod release: everything it declares is new, so the approver must acknowledge it.
   const unacknowledged = await promoteAs(dave, '1.0.0');
   expect(unacknowledged.status).toBe(409);
-  expect(unacknowledged.body.error).toMatchObject({ code: 'ORDERLY_E_PERMISSIONS_NOT_ACKNOWLEDGED', details: { credentials: ['api_key'], segments: ['demo', 'live'], against: null } });
+  expect(unacknowledged.body.error).toMatchObject({
+    code: 'ORDERLY_E_PERMISSIONS_NOT_ACKNOWLEDGED',
+    details: { credentials: ['api_key'], segments: ['demo', 'live'], against: null },
+  });
   const diff = (await call('GET', '/v1/packages/eligibility-check/1.0.0/permissions', undefined, carol.token)).body;
   expect((await promoteAs(carol, '1.0.0', diff.diffDigest)).status).toBe(201);
 
@@ -260,9 +298,15 @@ test('a transfer is an audited security action: afterwards the other team publis
 
 test('a leased secret returned by a bot is masked in its result, encoded variants too, and the run is flagged', async () => {
   await setCredential(stack.vault!, 'leaky-bot', 'api_key', LEAK_KEY);
-  const leaky = await publishAs(alice.token, {
-    name: 'leaky-bot', version: '1.0.0', body: "return { plain: secrets.api_key, b64: Buffer.from(secrets.api_key).toString('base64'), fine: 'coverage active' };",
-  }, keys.alice);
+  const leaky = await publishAs(
+    alice.token,
+    {
+      name: 'leaky-bot',
+      version: '1.0.0',
+      body: "return { plain: secrets.api_key, b64: Buffer.from(secrets.api_key).toString('base64'), fine: 'coverage active' };",
+    },
+    keys.alice,
+  );
   expect(leaky.status).toBe(201);
   const created = await stack.api('POST', '/v1/runs', { bot: 'leaky-bot', segment: 'demo', input: {} });
   const run: RunView = await stack.waitForRun(created.body.id);

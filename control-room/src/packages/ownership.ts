@@ -44,12 +44,18 @@ interface OwnerRow {
 }
 
 const ownerView = (r: OwnerRow): BotOwnerView => ({
-  bot: r.name, team: r.team, claimedBy: r.claimed_by, claimedAt: r.claimed_at.toISOString(),
-  transferredBy: r.transferred_by, transferredAt: r.transferred_at?.toISOString() ?? null,
+  bot: r.name,
+  team: r.team,
+  claimedBy: r.claimed_by,
+  claimedAt: r.claimed_at.toISOString(),
+  transferredBy: r.transferred_by,
+  transferredAt: r.transferred_at?.toISOString() ?? null,
 });
 
 const auditContext = (ctx: RequestContext) => ({
-  actor: ctx.actor, ...(ctx.sourceIp === undefined ? {} : { sourceIp: ctx.sourceIp }), ...(ctx.requestId === undefined ? {} : { requestId: ctx.requestId }),
+  actor: ctx.actor,
+  ...(ctx.sourceIp === undefined ? {} : { sourceIp: ctx.sourceIp }),
+  ...(ctx.requestId === undefined ? {} : { requestId: ctx.requestId }),
 });
 
 /**
@@ -59,10 +65,16 @@ const auditContext = (ctx: RequestContext) => ({
  * security action (step-up at the route), audited with both teams.
  */
 export class Ownership {
-  constructor(private readonly db: Db, private readonly audit: AuditLog) {}
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditLog,
+  ) {}
 
   async createTeam(ctx: RequestContext, name: string): Promise<TeamView> {
-    const rows = await this.db.query<{ id: string }>('INSERT INTO teams (id, name, created_by) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id', [randomUUID(), name, ctx.actor]);
+    const rows = await this.db.query<{ id: string }>(
+      'INSERT INTO teams (id, name, created_by) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id',
+      [randomUUID(), name, ctx.actor],
+    );
     if (!rows[0]) throw new OrderlyError('ORDERLY_E_IDENTITY_CONFLICT', `team ${name} already exists`, { team: name });
     return this.team(name);
   }
@@ -70,10 +82,12 @@ export class Ownership {
   async addMember(ctx: RequestContext, team: string, member: MemberRef): Promise<TeamView> {
     const teamId = await this.teamId(this.db, team);
     const holder = await this.resolveHolder(this.db, member);
-    await this.db.query(
-      'INSERT INTO team_members (team_id, member_kind, member_id, added_by) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
-      [teamId, holder.kind, holder.id, ctx.actor],
-    );
+    await this.db.query('INSERT INTO team_members (team_id, member_kind, member_id, added_by) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [
+      teamId,
+      holder.kind,
+      holder.id,
+      ctx.actor,
+    ]);
     return this.team(team);
   }
 
@@ -108,7 +122,10 @@ export class Ownership {
       const toId = await this.teamId(tx, to);
       const known = await tx.query('SELECT 1 FROM packages WHERE name = $1 LIMIT 1', [bot]);
       if (known.length === 0) throw new OrderlyError('ORDERLY_E_BOT_UNKNOWN', `no published package for ${bot}`, { bot });
-      const before = await tx.query<OwnerRow>('SELECT o.*, t.name AS team FROM bot_owners o JOIN teams t ON t.id = o.team_id WHERE o.name = $1 FOR UPDATE OF o', [bot]);
+      const before = await tx.query<OwnerRow>(
+        'SELECT o.*, t.name AS team FROM bot_owners o JOIN teams t ON t.id = o.team_id WHERE o.name = $1 FOR UPDATE OF o',
+        [bot],
+      );
       const from = before[0]?.team ?? null;
       if (from === to) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', `${bot} already belongs to team ${to}`, { bot, team: to });
       // A name published before owners existed gets its first owner this way (its publishers were legacy keys).
@@ -136,13 +153,26 @@ export class Ownership {
    * - A name with versions but no owner (published by legacy keys) is not claimed by a bound key
    *   implicitly: the security team assigns it with a transfer.
    */
-  async authorisePublish(tx: Queryable, bot: string, holder: Holder | null, requestedTeam: string | undefined, ctx: RequestContext): Promise<{ team: string | null; claimed: boolean }> {
-    const owner = await tx.query<{ team_id: string; team: string }>('SELECT o.team_id, t.name AS team FROM bot_owners o JOIN teams t ON t.id = o.team_id WHERE o.name = $1 FOR SHARE OF o', [bot]);
+  async authorisePublish(
+    tx: Queryable,
+    bot: string,
+    holder: Holder | null,
+    requestedTeam: string | undefined,
+    ctx: RequestContext,
+  ): Promise<{ team: string | null; claimed: boolean }> {
+    const owner = await tx.query<{ team_id: string; team: string }>(
+      'SELECT o.team_id, t.name AS team FROM bot_owners o JOIN teams t ON t.id = o.team_id WHERE o.name = $1 FOR SHARE OF o',
+      [bot],
+    );
     if (owner[0]) return { team: await this.requireMember(tx, bot, owner[0], holder), claimed: false };
     const published = await tx.query('SELECT 1 FROM packages WHERE name = $1 LIMIT 1', [bot]);
     if (holder === null) return { team: null, claimed: false };
     if (published.length > 0) {
-      throw new OrderlyError('ORDERLY_E_BOT_NOT_OWNED', `${bot} was published before bot names had owners; the security team assigns it to a team first (orderly bot transfer)`, { bot });
+      throw new OrderlyError(
+        'ORDERLY_E_BOT_NOT_OWNED',
+        `${bot} was published before bot names had owners; the security team assigns it to a team first (orderly bot transfer)`,
+        { bot },
+      );
     }
     const teams = await tx.query<{ id: string; name: string }>(
       'SELECT t.id, t.name FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.member_kind = $1 AND m.member_id = $2 ORDER BY t.name',
@@ -150,15 +180,25 @@ export class Ownership {
     );
     const chosen = requestedTeam === undefined ? (teams.length === 1 ? teams[0] : undefined) : teams.find((t) => t.name === requestedTeam);
     if (!chosen) {
-      const why = requestedTeam === undefined
-        ? (teams.length === 0 ? "the signing key's holder is in no team" : `the signing key's holder is in ${teams.length} teams; name one with team`)
-        : `the signing key's holder is not in team ${requestedTeam}`;
+      const why =
+        requestedTeam === undefined
+          ? teams.length === 0
+            ? "the signing key's holder is in no team"
+            : `the signing key's holder is in ${teams.length} teams; name one with team`
+          : `the signing key's holder is not in team ${requestedTeam}`;
       throw new OrderlyError('ORDERLY_E_TEAM_REQUIRED', `the first publish of ${bot} claims it for a team: ${why}`, { bot });
     }
-    const inserted = await tx.query('INSERT INTO bot_owners (name, team_id, claimed_by) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING name', [bot, chosen.id, ctx.actor]);
+    const inserted = await tx.query('INSERT INTO bot_owners (name, team_id, claimed_by) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING name', [
+      bot,
+      chosen.id,
+      ctx.actor,
+    ]);
     if (inserted.length === 0) {
       // Another publish claimed it first (it committed while this one waited): check against it.
-      const winner = await tx.query<{ team_id: string; team: string }>('SELECT o.team_id, t.name AS team FROM bot_owners o JOIN teams t ON t.id = o.team_id WHERE o.name = $1', [bot]);
+      const winner = await tx.query<{ team_id: string; team: string }>(
+        'SELECT o.team_id, t.name AS team FROM bot_owners o JOIN teams t ON t.id = o.team_id WHERE o.name = $1',
+        [bot],
+      );
       return { team: await this.requireMember(tx, bot, winner[0]!, holder), claimed: false };
     }
     return { team: chosen.name, claimed: true };
@@ -170,20 +210,26 @@ export class Ownership {
   }
 
   private async requireMember(tx: Queryable, bot: string, owner: { team_id: string; team: string }, holder: Holder | null): Promise<string> {
-    const member = holder === null
-      ? []
-      : await tx.query('SELECT 1 FROM team_members WHERE team_id = $1 AND member_kind = $2 AND member_id = $3', [owner.team_id, holder.kind, holder.id]);
+    const member =
+      holder === null
+        ? []
+        : await tx.query('SELECT 1 FROM team_members WHERE team_id = $1 AND member_kind = $2 AND member_id = $3', [owner.team_id, holder.kind, holder.id]);
     if (member.length === 0) {
-      throw new OrderlyError('ORDERLY_E_BOT_NOT_OWNED', `${bot} belongs to team ${owner.team}; a new version must be signed by a key of a member of that team`, { bot, team: owner.team });
+      throw new OrderlyError(
+        'ORDERLY_E_BOT_NOT_OWNED',
+        `${bot} belongs to team ${owner.team}; a new version must be signed by a key of a member of that team`,
+        { bot, team: owner.team },
+      );
     }
     return owner.team;
   }
 
   /** A person (by username or id) or a service account (by name or id), enabled. */
   async resolveHolder(tx: Queryable, ref: MemberRef): Promise<Holder> {
-    const rows = ref.kind === 'user'
-      ? await tx.query<{ id: string }>('SELECT id FROM users WHERE (id::text = $1 OR username = $1) AND disabled_at IS NULL', [ref.name])
-      : await tx.query<{ id: string }>('SELECT id FROM service_accounts WHERE (id::text = $1 OR name = $1) AND disabled_at IS NULL', [ref.name]);
+    const rows =
+      ref.kind === 'user'
+        ? await tx.query<{ id: string }>('SELECT id FROM users WHERE (id::text = $1 OR username = $1) AND disabled_at IS NULL', [ref.name])
+        : await tx.query<{ id: string }>('SELECT id FROM service_accounts WHERE (id::text = $1 OR name = $1) AND disabled_at IS NULL', [ref.name]);
     if (!rows[0]) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no such ${ref.kind === 'user' ? 'person' : 'service account'}`, { kind: ref.kind });
     return { kind: ref.kind, id: rows[0].id };
   }
@@ -197,7 +243,11 @@ export class Ownership {
     if (holder.kind === 'service') {
       const rows = await this.db.query<{ owner_user_id: string | null }>('SELECT owner_user_id FROM service_accounts WHERE id = $1', [holder.id]);
       if (!rows[0]?.owner_user_id) {
-        throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'a key held by a service account needs the person who owns it: set it first (orderly service-accounts owner)', { kind: 'service' });
+        throw new OrderlyError(
+          'ORDERLY_E_BAD_REQUEST',
+          'a key held by a service account needs the person who owns it: set it first (orderly service-accounts owner)',
+          { kind: 'service' },
+        );
       }
     }
     return holder;
@@ -213,7 +263,16 @@ export class Ownership {
     return this.db.transaction(async (tx) => {
       const before = await tx.query<{ owner_user_id: string | null }>('SELECT owner_user_id FROM service_accounts WHERE id = $1 FOR UPDATE', [sa.id]);
       await tx.query('UPDATE service_accounts SET owner_user_id = $2 WHERE id = $1', [sa.id, person.id]);
-      await this.audit.append({ ...auditContext(ctx), action: 'service_account.owner', target: sa.id, outcome: 'success', details: { from: before[0]?.owner_user_id ?? null, to: person.id } }, tx);
+      await this.audit.append(
+        {
+          ...auditContext(ctx),
+          action: 'service_account.owner',
+          target: sa.id,
+          outcome: 'success',
+          details: { from: before[0]?.owner_user_id ?? null, to: person.id },
+        },
+        tx,
+      );
       return { serviceAccount: sa.id, owner: person.id };
     });
   }

@@ -1,6 +1,17 @@
 import {
-  BotManifest, BotName, BotVersion, DsseEnvelope, envelopeKeyIds, KeyId, openPackage, OrderlyError, PackageDigest,
-  PackageView, requireContactsForProduction, SegmentName, verifyPackageEnvelope,
+  BotManifest,
+  BotName,
+  BotVersion,
+  DsseEnvelope,
+  envelopeKeyIds,
+  KeyId,
+  openPackage,
+  OrderlyError,
+  PackageDigest,
+  PackageView,
+  requireContactsForProduction,
+  SegmentName,
+  verifyPackageEnvelope,
 } from '@orderly/shared';
 import { CredentialBroker } from '../credentials/broker';
 import { Db } from '../db/db';
@@ -52,7 +63,10 @@ const toStored = (r: PackageRow): StoredPackage => ({
   },
   manifest: r.manifest,
   envelope: r.envelope,
-  publishedBy: r.published_by === null ? null : { id: r.published_by, actor: r.published_by_actor ?? r.published_by, ...(r.published_by_kind ? { kind: r.published_by_kind } : {}) },
+  publishedBy:
+    r.published_by === null
+      ? null
+      : { id: r.published_by, actor: r.published_by_actor ?? r.published_by, ...(r.published_by_kind ? { kind: r.published_by_kind } : {}) },
   vaultRole: r.vault_role,
 });
 
@@ -76,7 +90,12 @@ export class Packages {
    * manifest) never touches Vault, and a Vault that cannot write the role stores nothing. Each
    * version has a role of its own: no upload changes what another version leases.
    */
-  async ingest(archive: Buffer, envelope: DsseEnvelope, publishedBy?: Publisher, options: { team?: string } = {}): Promise<{ pkg: StoredPackage; created: boolean }> {
+  async ingest(
+    archive: Buffer,
+    envelope: DsseEnvelope,
+    publishedBy?: Publisher,
+    options: { team?: string } = {},
+  ): Promise<{ pkg: StoredPackage; created: boolean }> {
     let publisher: { keyId: KeyId; key: import('node:crypto').KeyObject } | undefined;
     for (const keyId of envelopeKeyIds(envelope)) {
       publisher = await this.keys.activeKey(keyId);
@@ -87,7 +106,9 @@ export class Packages {
     verifyPackageEnvelope(envelope, publisher.key, opened.digest, opened.manifest);
     const unknown = opened.manifest.segments.filter((s) => !this.limits.segments.includes(s));
     if (unknown.length > 0) {
-      throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `bot.json names segments this control room does not serve: ${unknown.join(', ')}`, { segments: unknown });
+      throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `bot.json names segments this control room does not serve: ${unknown.join(', ')}`, {
+        segments: unknown,
+      });
     }
     requireContactsForProduction(opened.manifest, this.limits.prodSegments ?? []);
     const signingKey = publisher;
@@ -96,7 +117,11 @@ export class Packages {
       const existing = await tx.query<PackageRow>('SELECT * FROM packages WHERE name = $1 AND version = $2', [opened.manifest.name, opened.manifest.version]);
       if (existing[0]) {
         if (existing[0].digest === opened.digest) return { pkg: toStored(existing[0]), created: false };
-        throw new OrderlyError('ORDERLY_E_PACKAGE_VERSION_CONFLICT', `${opened.manifest.name}@${opened.manifest.version} was already published with other bytes`, { digest: existing[0].digest });
+        throw new OrderlyError(
+          'ORDERLY_E_PACKAGE_VERSION_CONFLICT',
+          `${opened.manifest.name}@${opened.manifest.version} was already published with other bytes`,
+          { digest: existing[0].digest },
+        );
       }
       const holder = await this.keys.holderOf(signingKey.keyId, tx);
       const owned = this.ownership
@@ -105,8 +130,18 @@ export class Packages {
       const rows = await tx.query<PackageRow>(
         `INSERT INTO packages (digest, name, version, publisher_key_id, manifest, envelope, size, published_by, published_by_actor, published_by_kind)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
-        [opened.digest, opened.manifest.name, opened.manifest.version, signingKey.keyId, JSON.stringify(opened.manifest), JSON.stringify(envelope), archive.length,
-          publishedBy?.id ?? null, publishedBy?.actor ?? null, publishedBy?.kind ?? null],
+        [
+          opened.digest,
+          opened.manifest.name,
+          opened.manifest.version,
+          signingKey.keyId,
+          JSON.stringify(opened.manifest),
+          JSON.stringify(envelope),
+          archive.length,
+          publishedBy?.id ?? null,
+          publishedBy?.actor ?? null,
+          publishedBy?.kind ?? null,
+        ],
       );
       await tx.query('INSERT INTO package_blobs (digest, bytes) VALUES ($1, $2)', [opened.digest, archive]);
       let row = rows[0]!;
@@ -152,7 +187,9 @@ export class Packages {
 
   /** Every stored version (of `name`), oldest first per name. */
   async listStored(name?: BotName): Promise<StoredPackage[]> {
-    return (await this.db.query<PackageRow>('SELECT * FROM packages WHERE $1::text IS NULL OR name = $1 ORDER BY name, created_at, version', [name ?? null])).map(toStored);
+    return (
+      await this.db.query<PackageRow>('SELECT * FROM packages WHERE $1::text IS NULL OR name = $1 ORDER BY name, created_at, version', [name ?? null])
+    ).map(toStored);
   }
 
   async blob(digest: PackageDigest): Promise<Buffer | undefined> {

@@ -11,10 +11,23 @@ function pkg(version: string, digest: string, m: { credentials?: string[]; hosts
 const prod = pkg('1.0.0', 'a', { credentials: ['portal_user'], hosts: ['portal.example'], phi: ['memberId'], segments: ['demo', 'live'] });
 
 test('a version that declares no more than prod does not widen; one that adds anything does, listing only the additions', () => {
-  expect(permissionDiff(pkg('1.0.1', 'b', { credentials: ['portal_user'], segments: ['live'] }), prod)).toMatchObject({ widens: false, against: { version: '1.0.0' } });
-  const wider = permissionDiff(pkg('1.1.0', 'c', { credentials: ['portal_user', 'db_password'], hosts: ['portal.example', 'evil.example'], phi: ['memberId', 'ssn'], segments: ['demo', 'other'] }), prod);
+  expect(permissionDiff(pkg('1.0.1', 'b', { credentials: ['portal_user'], segments: ['live'] }), prod)).toMatchObject({
+    widens: false,
+    against: { version: '1.0.0' },
+  });
+  const wider = permissionDiff(
+    pkg('1.1.0', 'c', {
+      credentials: ['portal_user', 'db_password'],
+      hosts: ['portal.example', 'evil.example'],
+      phi: ['memberId', 'ssn'],
+      segments: ['demo', 'other'],
+    }),
+    prod,
+  );
   expect(wider).toMatchObject({ widens: true, added: { credentials: ['db_password'], hosts: ['evil.example'], phi: ['ssn'], segments: ['other'] } });
-  expect(diffLines(wider)).toEqual(expect.arrayContaining(['  + credentials: db_password', '  + hosts: evil.example', '  + PHI fields: ssn', '  + segments: other']));
+  expect(diffLines(wider)).toEqual(
+    expect.arrayContaining(['  + credentials: db_password', '  + hosts: evil.example', '  + PHI fields: ssn', '  + segments: other']),
+  );
 });
 
 test('each of the four lists widens on its own', () => {
@@ -25,7 +38,11 @@ test('each of the four lists widens on its own', () => {
 
 test('with nothing in prod, everything a version declares is added', () => {
   const first = permissionDiff(prod, undefined);
-  expect(first).toMatchObject({ against: null, widens: true, added: { credentials: ['portal_user'], hosts: ['portal.example'], phi: ['memberId'], segments: ['demo', 'live'] } });
+  expect(first).toMatchObject({
+    against: null,
+    widens: true,
+    added: { credentials: ['portal_user'], hosts: ['portal.example'], phi: ['memberId'], segments: ['demo', 'live'] },
+  });
 });
 
 test('the diff digest binds the candidate, the version compared with and the additions', () => {

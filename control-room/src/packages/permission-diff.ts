@@ -26,7 +26,9 @@ export function permissionDiff(candidate: StoredPackage, inProd: StoredPackage |
     segments: added(next.segments, base.segments),
   };
   const against = inProd ? { version: inProd.view.version, digest: inProd.view.digest } : null;
-  const diffDigest = createHash('sha256').update(canonicalJson({ v: 1, digest: candidate.view.digest, against: against?.digest ?? null, added: diff })).digest('hex');
+  const diffDigest = createHash('sha256')
+    .update(canonicalJson({ v: 1, digest: candidate.view.digest, against: against?.digest ?? null, added: diff }))
+    .digest('hex');
   return {
     name: candidate.view.name,
     version: candidate.view.version,
@@ -42,6 +44,15 @@ export function permissionDiff(candidate: StoredPackage, inProd: StoredPackage |
 export function diffLines(diff: PermissionDiffView): string[] {
   const head = `${diff.name}@${diff.version} compared with ${diff.against ? `${diff.name}@${diff.against.version} (in prod)` : 'nothing in prod'}:`;
   if (!diff.widens) return [head, '  adds no credentials, hosts, PHI fields or segments'];
-  const labels: [keyof PermissionSet, string][] = [['credentials', 'credentials'], ['hosts', 'hosts'], ['phi', 'PHI fields'], ['segments', 'segments']];
-  return [head, ...labels.filter(([k]) => diff.added[k].length > 0).map(([k, label]) => `  + ${label}: ${diff.added[k].join(', ')}`), `  diff digest ${diff.diffDigest}`];
+  const labels: [keyof PermissionSet, string][] = [
+    ['credentials', 'credentials'],
+    ['hosts', 'hosts'],
+    ['phi', 'PHI fields'],
+    ['segments', 'segments'],
+  ];
+  return [
+    head,
+    ...labels.filter(([k]) => diff.added[k].length > 0).map(([k, label]) => `  + ${label}: ${diff.added[k].join(', ')}`),
+    `  diff digest ${diff.diffDigest}`,
+  ];
 }

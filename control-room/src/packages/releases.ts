@@ -1,6 +1,19 @@
 import {
-  BotName, BotVersion, DsseEnvelope, isOrderlyError, OrderlyError, PackageDetailView, PackageDigest, PackageStatusView, PermissionDiffView, PromoteRequest,
-  ReleaseAttestationView, ReleaseChannel, releaseStatement, RunnerPackageRelease, SegmentName,
+  BotName,
+  BotVersion,
+  DsseEnvelope,
+  isOrderlyError,
+  OrderlyError,
+  PackageDetailView,
+  PackageDigest,
+  PackageStatusView,
+  PermissionDiffView,
+  PromoteRequest,
+  ReleaseAttestationView,
+  ReleaseChannel,
+  releaseStatement,
+  RunnerPackageRelease,
+  SegmentName,
 } from '@orderly/shared';
 import { permissionDiff } from './permission-diff';
 import { assertSeparated } from './separation';
@@ -51,23 +64,43 @@ export class Releases {
    * published the package (separation of duties), when the publisher is unknown (a package from
    * before publishers were recorded: separation cannot be shown), and when its key is revoked.
    */
-  async promote(name: BotName, version: BotVersion, request: PromoteRequest, approver: Publisher, now: Date = new Date()): Promise<ReleaseAttestationView & { permissions: PermissionDiffView }> {
+  async promote(
+    name: BotName,
+    version: BotVersion,
+    request: PromoteRequest,
+    approver: Publisher,
+    now: Date = new Date(),
+  ): Promise<ReleaseAttestationView & { permissions: PermissionDiffView }> {
     const pkg = await this.packages.resolve(name, version);
     await assertSeparated(this.db, this.keys, pkg, approver);
     const revokedAt = await this.keys.revokedAt(pkg.view.publisherKeyId);
-    if (revokedAt !== null) throw new OrderlyError('ORDERLY_E_KEY_REVOKED', `the publisher key of ${name}@${version} is revoked`, { keyId: pkg.view.publisherKeyId });
+    if (revokedAt !== null)
+      throw new OrderlyError('ORDERLY_E_KEY_REVOKED', `the publisher key of ${name}@${version} is revoked`, { keyId: pkg.view.publisherKeyId });
     // What this version may do beyond the one in prod must have been seen by this approver.
     const permissions = await this.permissions(name, version, now);
     if (permissions.widens && request.acknowledgePermissions !== permissions.diffDigest) {
-      throw new OrderlyError('ORDERLY_E_PERMISSIONS_NOT_ACKNOWLEDGED', `${name}@${version} adds permissions to the version in prod; review the diff and promote with its digest`, {
-        diffDigest: permissions.diffDigest, against: permissions.against?.version ?? null,
-        credentials: permissions.added.credentials, hosts: permissions.added.hosts, phi: permissions.added.phi, segments: permissions.added.segments,
-      });
+      throw new OrderlyError(
+        'ORDERLY_E_PERMISSIONS_NOT_ACKNOWLEDGED',
+        `${name}@${version} adds permissions to the version in prod; review the diff and promote with its digest`,
+        {
+          diffDigest: permissions.diffDigest,
+          against: permissions.against?.version ?? null,
+          credentials: permissions.added.credentials,
+          hosts: permissions.added.hosts,
+          phi: permissions.added.phi,
+          segments: permissions.added.segments,
+        },
+      );
     }
     const approvedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const expiresAt = new Date(approvedAt.getTime() + request.expiresInDays * DAY_MS);
     const statement = releaseStatement(pkg.view.digest, {
-      name, version, channel: request.channel, approver: approver.actor, approvedAt: approvedAt.toISOString(), expiresAt: expiresAt.toISOString(),
+      name,
+      version,
+      channel: request.channel,
+      approver: approver.actor,
+      approvedAt: approvedAt.toISOString(),
+      expiresAt: expiresAt.toISOString(),
       ...(request.ticket ? { ticket: request.ticket } : {}),
     });
     const envelope = this.authority.sign(statement);
@@ -106,7 +139,11 @@ export class Releases {
     if (channel === 'prod') {
       const released = await this.released(name, 'prod', segment, now);
       if (released) return released;
-      throw new OrderlyError('ORDERLY_E_RELEASE_MISSING', `no version of ${name} has a valid prod release for segment ${segment}; promote one, or name a version`, { bot: name, segment });
+      throw new OrderlyError(
+        'ORDERLY_E_RELEASE_MISSING',
+        `no version of ${name} has a valid prod release for segment ${segment}; promote one, or name a version`,
+        { bot: name, segment },
+      );
     }
     for (const pkg of versions.reverse()) {
       if ((await this.keys.revokedAt(pkg.view.publisherKeyId)) === null) return pkg;
@@ -134,7 +171,8 @@ export class Releases {
   async gate(pkg: StoredPackage, segment: SegmentName, now: Date = new Date()): Promise<void> {
     const why = await this.notRunnable(pkg, this.channelOf(segment), now);
     if (why === null) return;
-    if (why === 'ORDERLY_E_KEY_REVOKED') throw new OrderlyError(why, `the publisher key of ${pkg.view.name}@${pkg.view.version} is revoked`, { keyId: pkg.view.publisherKeyId });
+    if (why === 'ORDERLY_E_KEY_REVOKED')
+      throw new OrderlyError(why, `the publisher key of ${pkg.view.name}@${pkg.view.version} is revoked`, { keyId: pkg.view.publisherKeyId });
     // The release codes come with their own message from the check itself.
     this.authority.check(await this.envelopes(pkg.view.digest), pkg.view.digest, 'prod', now);
   }
@@ -147,7 +185,15 @@ export class Releases {
       this.teams(),
     ]);
     const revoked = new Map(keys.map((k) => [k.keyId as string, k.revokedAt]));
-    return packages.map((pkg) => ({ ...this.statusOf(pkg, rows.filter((r) => r.digest === pkg.view.digest), revoked.get(pkg.view.publisherKeyId) ?? null, now), team: owners.get(pkg.view.name) ?? null }));
+    return packages.map((pkg) => ({
+      ...this.statusOf(
+        pkg,
+        rows.filter((r) => r.digest === pkg.view.digest),
+        revoked.get(pkg.view.publisherKeyId) ?? null,
+        now,
+      ),
+      team: owners.get(pkg.view.name) ?? null,
+    }));
   }
 
   async detail(name: BotName, version: BotVersion, now: Date = new Date()): Promise<PackageDetailView> {
@@ -161,7 +207,8 @@ export class Releases {
   /** Owning team by bot name (of `name` only, when given). */
   private async teams(name?: BotName): Promise<Map<string, string>> {
     const rows = await this.db.query<{ name: string; team: string }>(
-      'SELECT o.name, t.name AS team FROM bot_owners o JOIN teams t ON t.id = o.team_id WHERE $1::text IS NULL OR o.name = $1', [name ?? null],
+      'SELECT o.name, t.name AS team FROM bot_owners o JOIN teams t ON t.id = o.team_id WHERE $1::text IS NULL OR o.name = $1',
+      [name ?? null],
     );
     return new Map(rows.map((r) => [r.name, r.team]));
   }
@@ -179,7 +226,11 @@ export class Releases {
     const row = rows[0];
     if (!row) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no package ${digest}`);
     const attestations = typeof row.attestations === 'string' ? (JSON.parse(row.attestations) as DsseEnvelope[]) : row.attestations;
-    return { publisherKeyId: row.publisher_key_id as RunnerPackageRelease['publisherKeyId'], publisherKeyRevokedAt: row.revoked_at?.toISOString() ?? null, attestations };
+    return {
+      publisherKeyId: row.publisher_key_id as RunnerPackageRelease['publisherKeyId'],
+      publisherKeyRevokedAt: row.revoked_at?.toISOString() ?? null,
+      attestations,
+    };
   }
 
   private async rows(digest: PackageDigest): Promise<AttestationRow[]> {
@@ -192,7 +243,13 @@ export class Releases {
 
   private async notRunnable(pkg: StoredPackage, channel: ReleaseChannel, now: Date): Promise<NotRunnable> {
     if ((await this.keys.revokedAt(pkg.view.publisherKeyId)) !== null) return 'ORDERLY_E_KEY_REVOKED';
-    return channel === 'dev' ? null : this.releaseProblem((await this.rows(pkg.view.digest)).map((r) => r.envelope), pkg.view.digest, now);
+    return channel === 'dev'
+      ? null
+      : this.releaseProblem(
+          (await this.rows(pkg.view.digest)).map((r) => r.envelope),
+          pkg.view.digest,
+          now,
+        );
   }
 
   private releaseProblem(envelopes: readonly DsseEnvelope[], digest: PackageDigest, now: Date): NotRunnable {
@@ -200,13 +257,21 @@ export class Releases {
       this.authority.check(envelopes, digest, 'prod', now);
       return null;
     } catch (err) {
-      if (isOrderlyError(err) && (err.code === 'ORDERLY_E_RELEASE_MISSING' || err.code === 'ORDERLY_E_RELEASE_INVALID' || err.code === 'ORDERLY_E_RELEASE_EXPIRED')) return err.code;
+      if (
+        isOrderlyError(err) &&
+        (err.code === 'ORDERLY_E_RELEASE_MISSING' || err.code === 'ORDERLY_E_RELEASE_INVALID' || err.code === 'ORDERLY_E_RELEASE_EXPIRED')
+      )
+        return err.code;
       throw err;
     }
   }
 
   private statusOf(pkg: StoredPackage, rows: readonly AttestationRow[], revokedAt: string | null, now: Date): PackageStatusView {
-    const prodProblem = this.releaseProblem(rows.map((r) => r.envelope), pkg.view.digest, now);
+    const prodProblem = this.releaseProblem(
+      rows.map((r) => r.envelope),
+      pkg.view.digest,
+      now,
+    );
     const revoked: NotRunnable = revokedAt === null ? null : 'ORDERLY_E_KEY_REVOKED';
     const notRunnable = { dev: revoked, prod: revoked ?? prodProblem };
     return {

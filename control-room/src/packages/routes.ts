@@ -17,7 +17,12 @@ function asPerson(principal: Principal | undefined): Publisher {
 export function packageRoutes(app: FastifyInstance, packages: Packages, releases: Releases): void {
   app.post('/v1/packages', { config: { permission: 'packages.publish' } }, async (request, reply) => {
     const body = parseRequest(PublishRequest, request.body);
-    const { pkg, created } = await packages.ingest(Buffer.from(body.archive, 'base64'), body.envelope, asPerson(request.principal), body.team === undefined ? {} : { team: body.team });
+    const { pkg, created } = await packages.ingest(
+      Buffer.from(body.archive, 'base64'),
+      body.envelope,
+      asPerson(request.principal),
+      body.team === undefined ? {} : { team: body.team },
+    );
     return reply.code(created ? 201 : 200).send(pkg.view);
   });
   app.get('/v1/packages', { config: { permission: 'packages.read' } }, async () => ({ packages: await releases.list() }));

@@ -12,7 +12,10 @@ async function serviceAccountOwner(db: Queryable, id: string): Promise<string | 
 }
 
 const refuse = (pkg: StoredPackage, approver: Publisher, reason: SelfApprovalReason, why: string): never => {
-  throw new OrderlyError('ORDERLY_E_SELF_APPROVAL', `${approver.actor} cannot approve ${pkg.view.name}@${pkg.view.version}: ${why}`, { approver: approver.actor, reason });
+  throw new OrderlyError('ORDERLY_E_SELF_APPROVAL', `${approver.actor} cannot approve ${pkg.view.name}@${pkg.view.version}: ${why}`, {
+    approver: approver.actor,
+    reason,
+  });
 };
 
 /**

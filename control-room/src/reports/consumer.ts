@@ -1,7 +1,21 @@
 import { KeyObject } from 'node:crypto';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ERROR_CODES, ErrorBody, ErrorCode, isOrderlyError, LogLine, openSealed, Report, REPORTS_QUEUE, ReportBody, reportAad, reportSignedBy, RunId, RunStatus } from '@orderly/shared';
+import {
+  ERROR_CODES,
+  ErrorBody,
+  ErrorCode,
+  isOrderlyError,
+  LogLine,
+  openSealed,
+  Report,
+  REPORTS_QUEUE,
+  ReportBody,
+  reportAad,
+  reportSignedBy,
+  RunId,
+  RunStatus,
+} from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { RunnerEvents } from '../audit/runner-events';
 import { Db, Queryable } from '../db/db';
@@ -30,7 +44,6 @@ export interface ReportConsumerDeps {
   deadLettering: DeadLettering;
 }
 
-
 async function insertLines(tx: Queryable, runId: string, attempt: number, lines: readonly LogLine[]): Promise<void> {
   if (lines.length === 0) return;
   const values: unknown[] = [];
@@ -56,9 +69,16 @@ async function refuseReport(deps: ReportConsumerDeps, report: { kind: string; ru
   // The run may not exist (a made-up id): the refusal is kept all the same, without the link.
   const known = runId ? (await deps.db.query<{ id: string }>('SELECT id FROM runs WHERE id = $1', [runId]))[0] : undefined;
   await deps.db.query('INSERT INTO job_refusals (job_id, run_id, runner_id, error_code, reason) VALUES ($1, $2, $3, $4, $5)', [
-    `report:${report.kind.slice(0, 20)}`, known ? runId : null, runnerId, 'ORDERLY_E_REPORT_FORGED', problem,
+    `report:${report.kind.slice(0, 20)}`,
+    known ? runId : null,
+    runnerId,
+    'ORDERLY_E_REPORT_FORGED',
+    problem,
   ]);
-  deps.log.warn({ kind: report.kind, runId, runnerId, code: 'ORDERLY_E_REPORT_FORGED', problem }, 'report refused: it did not come from a runner of the run\'s segment');
+  deps.log.warn(
+    { kind: report.kind, runId, runnerId, code: 'ORDERLY_E_REPORT_FORGED', problem },
+    "report refused: it did not come from a runner of the run's segment",
+  );
   await deps.runnerEvents?.jobRefused({ jobId: `report:${report.kind}`, runId: known ? runId : undefined, runnerId, errorCode: 'ORDERLY_E_REPORT_FORGED' });
   throw new UnrecoverableError('ORDERLY_E_REPORT_FORGED');
 }
@@ -89,7 +109,8 @@ async function checkSender(deps: ReportConsumerDeps, report: Report): Promise<Ru
   // and outcomes are only ever a runner's own segment's.
   if (runId && report.kind !== 'refused') {
     const segment = await segmentOf(deps, runId);
-    if (segment !== undefined && segment !== signer.segment) return refuseReport(deps, { ...report, runId }, `sent by a runner of segment ${signer.segment} for a run of another segment`);
+    if (segment !== undefined && segment !== signer.segment)
+      return refuseReport(deps, { ...report, runId }, `sent by a runner of segment ${signer.segment} for a run of another segment`);
   }
   return signer;
 }
@@ -108,7 +129,11 @@ async function applyRefusal(deps: ReportConsumerDeps, report: Extract<Report, { 
     ? `security: refused by a runner of segment ${signer.segment} for a run of another segment; the run was left untouched (${report.reason})`.slice(0, 1000)
     : report.reason;
   await deps.db.query('INSERT INTO job_refusals (job_id, run_id, runner_id, error_code, reason) VALUES ($1, $2, $3, $4, $5)', [
-    jobId, runSegment !== undefined ? report.runId : null, report.runnerId, report.errorCode.slice(0, 100), reason,
+    jobId,
+    runSegment !== undefined ? report.runId : null,
+    report.runnerId,
+    report.errorCode.slice(0, 100),
+    reason,
   ]);
   deps.log.warn({ jobId, runId: report.runId, runnerId: report.runnerId, code: report.errorCode, foreign }, 'runner refused a job');
   await deps.runnerEvents?.jobRefused({ jobId: report.jobId, runId: report.runId, runnerId: report.runnerId, errorCode: report.errorCode });
@@ -119,7 +144,12 @@ async function applyRefusal(deps: ReportConsumerDeps, report: Extract<Report, { 
   // A run id comes only with a verified control-room signature (expired): that run will never
   // execute from this job, so it must not sit in `waiting` forever.
   if (report.runId && runSegment !== undefined) {
-    const error = { code: Object.hasOwn(ERROR_CODES, report.errorCode) ? (report.errorCode as ErrorCode) : 'ORDERLY_E_JOB_FORGED', message: report.reason, retryable: false, details: {} } satisfies ErrorBody;
+    const error = {
+      code: Object.hasOwn(ERROR_CODES, report.errorCode) ? (report.errorCode as ErrorCode) : 'ORDERLY_E_JOB_FORGED',
+      message: report.reason,
+      retryable: false,
+      details: {},
+    } satisfies ErrorBody;
     await deps.deadLettering.deadLetter(report.runId, { attempt: 1, error });
   }
 }
@@ -160,7 +190,16 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promi
         });
       }
       deps.log.info({ runId: report.runId, attempt: report.attempt, status, applied: moved !== undefined }, 'run outcome recorded');
-      await deps.runnerEvents?.resultRecorded({ runId: report.runId, attempt: report.attempt, runnerId: report.runnerId, outcome: report.outcome, status, final: report.final, applied: moved !== undefined, errorCode: body.error?.code });
+      await deps.runnerEvents?.resultRecorded({
+        runId: report.runId,
+        attempt: report.attempt,
+        runnerId: report.runnerId,
+        outcome: report.outcome,
+        status,
+        final: report.final,
+        applied: moved !== undefined,
+        errorCode: body.error?.code,
+      });
       return;
     }
   }

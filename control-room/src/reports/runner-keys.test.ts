@@ -22,7 +22,13 @@ test('a revoked identity and a revoked bootstrap runner are refused within the d
   identities.push({ name: 'r1', key_id: runnerKeyId(registered), public_key: registered.export({ type: 'spki', format: 'pem' }).toString(), segment: 'demo' });
   let now = 1_000_000;
   const dropped: string[] = [];
-  const keys = new RunnerKeys(db, new Map([['demo' as SegmentName, bootstrap]]), RUNNER_KEYS_TTL_MS, () => now, (s) => dropped.push(s));
+  const keys = new RunnerKeys(
+    db,
+    new Map([['demo' as SegmentName, bootstrap]]),
+    RUNNER_KEYS_TTL_MS,
+    () => now,
+    (s) => dropped.push(s),
+  );
   expect(await keys.get(runnerKeyId(registered))).toMatchObject({ segment: 'demo', runner: 'runner:r1' });
   expect(await keys.get(runnerKeyId(bootstrap))).toMatchObject({ segment: 'demo', runner: 'runner:demo' });
 

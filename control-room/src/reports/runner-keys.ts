@@ -34,7 +34,9 @@ export class RunnerKeys {
     /** Told of each bootstrap revocation seen in the database, so the HTTP side drops its token too. */
     private readonly onBootstrapRevoked: (segment: SegmentName) => void = () => undefined,
   ) {
-    this.bootstrap = new Map([...bootstrapPublicKeys].map(([segment, publicKey]) => [runnerKeyId(publicKey), { publicKey, segment, runner: `runner:${segment}` }]));
+    this.bootstrap = new Map(
+      [...bootstrapPublicKeys].map(([segment, publicKey]) => [runnerKeyId(publicKey), { publicKey, segment, runner: `runner:${segment}` }]),
+    );
   }
 
   async get(keyId: string): Promise<RunnerKey | undefined> {

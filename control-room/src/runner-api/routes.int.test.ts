@@ -38,7 +38,7 @@ const claim = async (id: string, token = demoToken) => {
 };
 /** The runner of the current attempt dies: its lease runs out (made to, here), then the job is redelivered. */
 const redeliver = async (id: string) => {
-  await db.query('UPDATE run_attempts SET lease_expires_at = now() - interval \'1 second\' WHERE run_id = $1 AND finished_at IS NULL', [id]);
+  await db.query("UPDATE run_attempts SET lease_expires_at = now() - interval '1 second' WHERE run_id = $1 AND finished_at IS NULL", [id]);
   return claim(id);
 };
 const begin = (id: string, attempt: number, name: string, rerun = false, token = demoToken, fence = fenceOf(id, attempt)) =>
@@ -46,7 +46,12 @@ const begin = (id: string, attempt: number, name: string, rerun = false, token =
 const complete = (id: string, attempt: number, name: string, result?: unknown, token = demoToken, fence = fenceOf(id, attempt)) =>
   stack.api('POST', `/v1/runner/runs/${id}/steps/complete`, { attempt, fence, name, ...(result === undefined ? {} : { result }) }, token);
 const attemptRow = async (id: string, attempt: number) =>
-  (await db.query<{ outcome: string | null; error: { code: string } | null; finished_at: Date | null }>('SELECT * FROM run_attempts WHERE run_id = $1 AND attempt = $2', [id, attempt])).rows[0];
+  (
+    await db.query<{ outcome: string | null; error: { code: string } | null; finished_at: Date | null }>(
+      'SELECT * FROM run_attempts WHERE run_id = $1 AND attempt = $2',
+      [id, attempt],
+    )
+  ).rows[0];
 
 test('the claim numbers attempts; a lost attempt is recorded and deferred, and losing the last one dead-letters the run', async () => {
   const run = await newRun();
@@ -68,7 +73,11 @@ test('the claim numbers attempts; a lost attempt is recorded and deferred, and l
   const exhausted = await redeliver(run.id);
   expect(exhausted.status).toBe(409);
   expect(exhausted.body.error.code).toBe('ORDERLY_E_RUN_NOT_CLAIMABLE');
-  expect((await stack.api('GET', `/v1/runs/${run.id}`)).body).toMatchObject({ status: 'dead_lettered', attempts: 3, error: { code: 'ORDERLY_E_ATTEMPT_LOST' } });
+  expect((await stack.api('GET', `/v1/runs/${run.id}`)).body).toMatchObject({
+    status: 'dead_lettered',
+    attempts: 3,
+    error: { code: 'ORDERLY_E_ATTEMPT_LOST' },
+  });
   const dlq = new Queue(dlqQueueName('demo'), { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
   try {
     expect((await dlq.getJob(run.id))?.data).toMatchObject({ runId: run.id, errorCode: 'ORDERLY_E_ATTEMPT_LOST', attempts: 3 });
@@ -89,7 +98,10 @@ test('a step is begun and completed by the current attempt; its result is sealed
   expect((await complete(run.id, 1, 'submit-claim', { ref: marker })).status).toBe(204); // repeated complete
   expect((await begin(run.id, 1, 'wait')).body).toEqual({ state: 'new' });
 
-  const stored = await db.query<{ status: string; result_sealed: unknown }>("SELECT status, result_sealed FROM run_steps WHERE run_id = $1 AND name = 'submit-claim'", [run.id]);
+  const stored = await db.query<{ status: string; result_sealed: unknown }>(
+    "SELECT status, result_sealed FROM run_steps WHERE run_id = $1 AND name = 'submit-claim'",
+    [run.id],
+  );
   expect(stored.rows[0]?.status).toBe('done');
   expect(JSON.stringify(stored.rows[0]?.result_sealed)).not.toContain(marker);
 
@@ -145,9 +157,12 @@ test('stale attempts, other segments, inactive runs and bad names are refused wi
 describe('fencing: attempt leases and tokens', () => {
   const renew = (id: string, attempt: number, fence = fenceOf(id, attempt)) => stack.api('POST', `/v1/runner/runs/${id}/renew`, { attempt, fence }, demoToken);
   const leaseRow = async (id: string, attempt: number) =>
-    (await db.query<{ fence: string; lease_ms: number; expires_in_ms: number; finished_at: Date | null; runner_id: string }>(
-      'SELECT fence, lease_ms, finished_at, runner_id, (EXTRACT(EPOCH FROM (lease_expires_at - now())) * 1000)::float8 AS expires_in_ms FROM run_attempts WHERE run_id = $1 AND attempt = $2', [id, attempt],
-    )).rows[0]!;
+    (
+      await db.query<{ fence: string; lease_ms: number; expires_in_ms: number; finished_at: Date | null; runner_id: string }>(
+        'SELECT fence, lease_ms, finished_at, runner_id, (EXTRACT(EPOCH FROM (lease_expires_at - now())) * 1000)::float8 AS expires_in_ms FROM run_attempts WHERE run_id = $1 AND attempt = $2',
+        [id, attempt],
+      )
+    ).rows[0]!;
 
   test('a second claim while the lease is alive is refused with ORDERLY_E_RUN_ALREADY_ACTIVE, changes nothing and is audited', async () => {
     const run = await newRun();
@@ -165,14 +180,19 @@ describe('fencing: attempt leases and tokens', () => {
     // Nothing moved: same attempt, same token, still unfinished, the run still active on attempt 1.
     expect(await leaseRow(run.id, 1)).toMatchObject({ fence: first.body.fence, finished_at: null, runner_id: 'routes-test' });
     expect((await stack.api('GET', `/v1/runs/${run.id}`)).body).toMatchObject({ status: 'active', attempts: 1 });
-    const audited = await db.query<{ outcome: string; details: Record<string, unknown> }>("SELECT outcome, details FROM audit_events WHERE action = 'run.claim' AND target = $1 ORDER BY seq", [run.id]);
+    const audited = await db.query<{ outcome: string; details: Record<string, unknown> }>(
+      "SELECT outcome, details FROM audit_events WHERE action = 'run.claim' AND target = $1 ORDER BY seq",
+      [run.id],
+    );
     expect(audited.rows.map((r) => r.outcome)).toEqual(['success', 'failure']);
     expect(audited.rows[1]!.details).toMatchObject({ code: 'ORDERLY_E_RUN_ALREADY_ACTIVE', status: 409, activeAttempt: 1, runnerId: 'routes-test' });
   });
 
   test('renewal extends the lease of the current claim only; a lapsed lease makes the next claim a lost-attempt takeover', async () => {
     const run = await newRun();
-    await stack.api('POST', `/v1/runner/runs/${run.id}/claim`, { runnerId: 'routes-test', leaseMs: 5000 }, demoToken).then((r) => fences.set(`${run.id}/1`, r.body.fence));
+    await stack
+      .api('POST', `/v1/runner/runs/${run.id}/claim`, { runnerId: 'routes-test', leaseMs: 5000 }, demoToken)
+      .then((r) => fences.set(`${run.id}/1`, r.body.fence));
     await db.query("UPDATE run_attempts SET lease_expires_at = now() + interval '1 second' WHERE run_id = $1", [run.id]);
     expect((await renew(run.id, 1)).body).toEqual({ leaseMs: 5000 });
     expect((await leaseRow(run.id, 1)).expires_in_ms).toBeGreaterThan(4000);
@@ -191,7 +211,7 @@ describe('fencing: attempt leases and tokens', () => {
     expect((await renew(run.id, 2)).status).toBe(200);
   });
 
-  test('step and credential-lease writes with another claim\'s token are refused, and nothing is recorded', async () => {
+  test("step and credential-lease writes with another claim's token are refused, and nothing is recorded", async () => {
     const run = await newRun();
     await claim(run.id);
     const foreign = 'B'.repeat(24);
@@ -205,7 +225,9 @@ describe('fencing: attempt leases and tokens', () => {
     const leased = await stack.api('POST', `/v1/runner/runs/${run.id}/lease`, { attempt: 1, fence: foreign, accessor: 'accessor-forged' }, demoToken);
     expect([leased.status, leased.body.error.code]).toEqual([409, 'ORDERLY_E_ATTEMPT_STALE']);
     expect((await db.query('SELECT 1 FROM run_leases WHERE run_id = $1', [run.id])).rowCount).toBe(0);
-    expect((await stack.api('POST', `/v1/runner/runs/${run.id}/lease`, { attempt: 1, fence: fenceOf(run.id, 1), accessor: 'accessor-real' }, demoToken)).status).toBe(204);
+    expect(
+      (await stack.api('POST', `/v1/runner/runs/${run.id}/lease`, { attempt: 1, fence: fenceOf(run.id, 1), accessor: 'accessor-real' }, demoToken)).status,
+    ).toBe(204);
     // A write without a token is malformed.
     const bare = await stack.api('POST', `/v1/runner/runs/${run.id}/steps/begin`, { attempt: 1, name: 'x' }, demoToken);
     expect([bare.status, bare.body.error.code]).toEqual([400, 'ORDERLY_E_BAD_REQUEST']);

@@ -1,6 +1,16 @@
 import { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { ClaimRequest, isOrderlyError, LeaseRequest, OrderlyError, PackageDigest, RenewRequest, RunId, StepBeginRequest, StepCompleteRequest } from '@orderly/shared';
+import {
+  ClaimRequest,
+  isOrderlyError,
+  LeaseRequest,
+  OrderlyError,
+  PackageDigest,
+  RenewRequest,
+  RunId,
+  StepBeginRequest,
+  StepCompleteRequest,
+} from '@orderly/shared';
 import { runnerSegment } from '../http/auth';
 import { parseRequest } from '../http/errors';
 import { PublisherKeys } from '../keys/publisher-keys';
@@ -65,7 +75,8 @@ export function runnerRoutes(app: FastifyInstance, runs: Runs, packages: Package
     const pkg = await packages.byDigest(digest);
     // A runner of segment S fetches only packages whose manifest allows S: the same answer as an
     // unknown digest, so a runner cannot even learn what other segments run.
-    if (pkg && !(pkg.manifest.segments as readonly string[]).includes(runnerSegment(request))) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no package ${digest}`);
+    if (pkg && !(pkg.manifest.segments as readonly string[]).includes(runnerSegment(request)))
+      throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no package ${digest}`);
     const archive = pkg && (await packages.blob(digest));
     if (!pkg || !archive) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no package ${digest}`);
     const publisherPublicKeyPem = await keys.pemOf(pkg.view.publisherKeyId);
@@ -78,7 +89,8 @@ export function runnerRoutes(app: FastifyInstance, runs: Runs, packages: Package
   app.get('/v1/runner/packages/:digest/release', { config: { permission: 'runner.api' } }, async (request) => {
     const { digest } = parseRequest(z.object({ digest: PackageDigest }), request.params, 'path');
     const pkg = await packages.byDigest(digest);
-    if (!pkg || !(pkg.manifest.segments as readonly string[]).includes(runnerSegment(request))) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no package ${digest}`);
+    if (!pkg || !(pkg.manifest.segments as readonly string[]).includes(runnerSegment(request)))
+      throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no package ${digest}`);
     return releases.forRunner(digest);
   });
 }

@@ -29,7 +29,8 @@ afterAll(async () => {
 });
 
 const newRun = () => stack.startRun({ bot: 'eligibility-check', input: { portalUrl: stack.portal.url, ...MEMBER } });
-const sealedInput = async (id: string) => (await db.query('SELECT input_sealed FROM runs WHERE id = $1', [id])).rows[0].input_sealed as { kid: string; dk: string; ct: string };
+const sealedInput = async (id: string) =>
+  (await db.query('SELECT input_sealed FROM runs WHERE id = $1', [id])).rows[0].input_sealed as { kid: string; dk: string; ct: string };
 /** Claims a new attempt; the previous one is first recorded finished, as its report would. */
 const claim = async (id: string) => {
   await db.query("UPDATE run_attempts SET finished_at = now(), outcome = 'failed' WHERE run_id = $1 AND finished_at IS NULL", [id]);
@@ -50,7 +51,9 @@ test('Transit key rotation: old rows still open, rewrap moves them forward, then
   // A step result is sealed at rest under the same key: a rotation must reach it too.
   const { attempt, fence } = (await claim(old.id)).body as { attempt: number; fence: string };
   expect((await stack.api('POST', `/v1/runner/runs/${old.id}/steps/begin`, { attempt, fence, name: 'lookup' }, runnerToken)).body).toEqual({ state: 'new' });
-  expect((await stack.api('POST', `/v1/runner/runs/${old.id}/steps/complete`, { attempt, fence, name: 'lookup', result: { found: true } }, runnerToken)).status).toBeLessThan(300);
+  expect(
+    (await stack.api('POST', `/v1/runner/runs/${old.id}/steps/complete`, { attempt, fence, name: 'lookup', result: { found: true } }, runnerToken)).status,
+  ).toBeLessThan(300);
   const sealedStep = async () => (await db.query('SELECT result_sealed FROM run_steps WHERE run_id = $1', [old.id])).rows[0].result_sealed as { kid: string };
   expect((await sealedStep()).kid).toBe('transit:orderly-data:v1');
   await root.write('transit/keys/orderly-data/rotate', {});

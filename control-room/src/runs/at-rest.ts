@@ -45,7 +45,13 @@ export function localAtRestCipher(key: Buffer, keyId: string): AtRestCipher {
  * Transit every time: Vault's policy, `min_decryption_version` included, applies at once. Transit
  * key rotation needs no downtime: old boxes decrypt with old versions until `rewrap` moves them.
  */
-export function transitAtRestCipher(options: { vault: VaultClient; keyName: string; macKey: Buffer; dataKeyTtlMs?: number; dataKeyUses?: number }): AtRestCipher {
+export function transitAtRestCipher(options: {
+  vault: VaultClient;
+  keyName: string;
+  macKey: Buffer;
+  dataKeyTtlMs?: number;
+  dataKeyUses?: number;
+}): AtRestCipher {
   const ttl = options.dataKeyTtlMs ?? 5 * 60_000;
   const maxUses = options.dataKeyUses ?? 10_000;
   let current: { plaintext: Buffer; wrapped: string; version: number; expires: number; uses: number } | undefined;

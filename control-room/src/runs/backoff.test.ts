@@ -38,9 +38,17 @@ describe('attempt accounting at claim', () => {
   });
 
   test('an unfinished attempt whose lease is alive is busy, never lost: the claim changes nothing and says when to ask again', () => {
-    expect(decideClaim({ attempts: 1, maxAttempts: 3, latestUnfinished: true, leaseRemainingMs: 2500.4 })).toEqual({ kind: 'busy', activeAttempt: 1, retryInMs: 2501 });
+    expect(decideClaim({ attempts: 1, maxAttempts: 3, latestUnfinished: true, leaseRemainingMs: 2500.4 })).toEqual({
+      kind: 'busy',
+      activeAttempt: 1,
+      retryInMs: 2501,
+    });
     // Even the last attempt: a live lease is not a lost attempt, so it does not dead-letter the run.
-    expect(decideClaim({ attempts: 3, maxAttempts: 3, latestUnfinished: true, leaseRemainingMs: 10 })).toEqual({ kind: 'busy', activeAttempt: 3, retryInMs: 10 });
+    expect(decideClaim({ attempts: 3, maxAttempts: 3, latestUnfinished: true, leaseRemainingMs: 10 })).toEqual({
+      kind: 'busy',
+      activeAttempt: 3,
+      retryInMs: 10,
+    });
     // An expired lease (or none: rows from before leases) keeps the lost-attempt path.
     expect(decideClaim({ attempts: 1, maxAttempts: 3, latestUnfinished: true, leaseRemainingMs: -5 })).toEqual({ kind: 'defer', lostAttempt: 1 });
     expect(decideClaim({ attempts: 3, maxAttempts: 3, latestUnfinished: true, leaseRemainingMs: 0 })).toEqual({ kind: 'exhausted', lostAttempt: 3 });

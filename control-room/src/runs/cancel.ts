@@ -31,13 +31,18 @@ export class RunCancellation {
     if (!row) {
       const existing = await this.deps.db.query<{ status: RunStatus }>('SELECT status FROM runs WHERE id = $1', [runId]);
       if (!existing[0]) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no run ${runId}`);
-      throw new OrderlyError('ORDERLY_E_RUN_NOT_CANCELLABLE', `run ${runId} is ${existing[0].status}; only waiting or active runs can be cancelled`, { status: existing[0].status });
+      throw new OrderlyError('ORDERLY_E_RUN_NOT_CANCELLABLE', `run ${runId} is ${existing[0].status}; only waiting or active runs can be cancelled`, {
+        status: existing[0].status,
+      });
     }
     // remove() answers 0 for a job a runner has locked: that run is (about to be) active.
-    const removed = await this.deps.queues.queue(runQueueName(row.segment as SegmentName)).remove(this.deps.queues.jobIdOf(row.idempotency_key)).catch((err: Error) => {
-      this.deps.log.warn({ runId, err: { message: err.message } }, 'cancelled run job not removed; its claim will be refused');
-      return 0;
-    });
+    const removed = await this.deps.queues
+      .queue(runQueueName(row.segment as SegmentName))
+      .remove(this.deps.queues.jobIdOf(row.idempotency_key))
+      .catch((err: Error) => {
+        this.deps.log.warn({ runId, err: { message: err.message } }, 'cancelled run job not removed; its claim will be refused');
+        return 0;
+      });
     if (row.previous === 'active' || removed !== 1) {
       const message = await signCancel(this.deps.signer, runId as RunId, row.segment as SegmentName);
       await this.deps.redis.publish(cancelChannel(this.deps.prefix), JSON.stringify(message));

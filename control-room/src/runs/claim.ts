@@ -1,4 +1,14 @@
-import { ATTEMPT_LEASE_DEFAULT_MS, ClaimAnswer, CredentialGrant, IdempotencyKey, isOrderlyError, OrderlyError, PackageDigest, RunId, SegmentName } from '@orderly/shared';
+import {
+  ATTEMPT_LEASE_DEFAULT_MS,
+  ClaimAnswer,
+  CredentialGrant,
+  IdempotencyKey,
+  isOrderlyError,
+  OrderlyError,
+  PackageDigest,
+  RunId,
+  SegmentName,
+} from '@orderly/shared';
 import type { RunnerEvents } from '../audit/runner-events';
 import { CredentialBroker } from '../credentials/broker';
 import { Db } from '../db/db';
@@ -47,11 +57,18 @@ export class RunClaims {
       if (row.status !== 'waiting' && row.status !== 'active') {
         throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `run is ${row.status} in segment ${row.segment}`, { status: row.status });
       }
-      const decision = decideClaim({ attempts: row.attempts, maxAttempts: row.max_attempts, latestUnfinished: row.latest_unfinished, leaseRemainingMs: row.lease_remaining_ms ?? 0 });
+      const decision = decideClaim({
+        attempts: row.attempts,
+        maxAttempts: row.max_attempts,
+        latestUnfinished: row.latest_unfinished,
+        leaseRemainingMs: row.lease_remaining_ms ?? 0,
+      });
       switch (decision.kind) {
         case 'defer':
         case 'exhausted': {
-          const error = new OrderlyError('ORDERLY_E_ATTEMPT_LOST', `attempt ${decision.lostAttempt} ended without a report (its runner died or stalled)`, { attempt: decision.lostAttempt }).toJSON();
+          const error = new OrderlyError('ORDERLY_E_ATTEMPT_LOST', `attempt ${decision.lostAttempt} ended without a report (its runner died or stalled)`, {
+            attempt: decision.lostAttempt,
+          }).toJSON();
           if (decision.kind === 'defer') {
             await backToWaiting(tx, this.deps.cipher, id, { attempt: decision.lostAttempt, error });
             return { decision, row };
@@ -87,7 +104,8 @@ export class RunClaims {
         // delivery is a sign of trouble (a replayed envelope, a lost job lock).
         this.deps.runnerEvents?.claimRefused({ runId: id, runnerId, activeAttempt: decision.activeAttempt, code: 'ORDERLY_E_RUN_ALREADY_ACTIVE' });
         throw new OrderlyError('ORDERLY_E_RUN_ALREADY_ACTIVE', `attempt ${decision.activeAttempt} of the run holds a live lease; this claim is refused`, {
-          activeAttempt: decision.activeAttempt, retryInMs: decision.retryInMs,
+          activeAttempt: decision.activeAttempt,
+          retryInMs: decision.retryInMs,
         });
       case 'defer':
         return { runId: row.id as RunId, lostAttempt: decision.lostAttempt, retryInMs: backoffDelayMs(decision.lostAttempt) };
@@ -113,7 +131,16 @@ export class RunClaims {
       throw err;
     }
     await this.deps.runnerEvents?.claimed({ runId: id, segment, attempt: decision.attempt, runnerId, credentials: credentials !== undefined });
-    return { runId: row.id as RunId, attempt: decision.attempt, final: decision.final, idempotencyKey: row.idempotency_key as IdempotencyKey, input, fence: decided.fence!, leaseMs, ...(credentials ? { credentials } : {}) };
+    return {
+      runId: row.id as RunId,
+      attempt: decision.attempt,
+      final: decision.final,
+      idempotencyKey: row.idempotency_key as IdempotencyKey,
+      input,
+      fence: decided.fence!,
+      leaseMs,
+      ...(credentials ? { credentials } : {}),
+    };
   }
 
   /**
@@ -149,4 +176,5 @@ export class RunClaims {
       throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', 'only an active run of this segment can record a lease');
     }
     await this.deps.runnerEvents?.leaseRecorded({ runId: id, segment, attempt, accessor });
-  }}
+  }
+}

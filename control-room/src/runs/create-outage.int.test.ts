@@ -28,19 +28,28 @@ afterAll(async () => {
   await redis?.close();
 });
 
-const enqueuedAt = async (id: string) => (await db.query<{ enqueued_at: Date | null; status: string }>('SELECT enqueued_at, status FROM runs WHERE id = $1', [id])).rows[0]!;
+const enqueuedAt = async (id: string) =>
+  (await db.query<{ enqueued_at: Date | null; status: string }>('SELECT enqueued_at, status FROM runs WHERE id = $1', [id])).rows[0]!;
 
 test('with Redis killed, a create answers 201 within the bound; the job is queued once Redis is back', async () => {
   await redis.kill();
   const started = Date.now();
-  const res = await stack.api('POST', '/v1/runs', { bot: 'eligibility-check', input: { portalUrl: stack.portal.url, memberId: 'ZZT100200305', dateOfBirth: '1900-04-30' }, idempotencyKey: 'redis-down-1' });
+  const res = await stack.api('POST', '/v1/runs', {
+    bot: 'eligibility-check',
+    input: { portalUrl: stack.portal.url, memberId: 'ZZT100200305', dateOfBirth: '1900-04-30' },
+    idempotencyKey: 'redis-down-1',
+  });
   const ms = Date.now() - started;
   expect({ status: res.status, runStatus: res.body.status }).toEqual({ status: 201, runStatus: 'waiting' });
   expect(ms).toBeLessThan(ENQUEUE_TIMEOUT_MS + 3000);
   // Stored, not queued: the state the pending sweep takes up.
   expect(await enqueuedAt(res.body.id)).toEqual({ enqueued_at: null, status: 'waiting' });
   // The same key again while Redis is still down: the same run, answered as promptly.
-  const again = await stack.api('POST', '/v1/runs', { bot: 'eligibility-check', input: { portalUrl: stack.portal.url, memberId: 'ZZT100200305', dateOfBirth: '1900-04-30' }, idempotencyKey: 'redis-down-1' });
+  const again = await stack.api('POST', '/v1/runs', {
+    bot: 'eligibility-check',
+    input: { portalUrl: stack.portal.url, memberId: 'ZZT100200305', dateOfBirth: '1900-04-30' },
+    idempotencyKey: 'redis-down-1',
+  });
   expect([again.status, again.body.id]).toEqual([200, res.body.id]);
 
   await redis.start();

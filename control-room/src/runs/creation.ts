@@ -1,7 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import {
-  assertMaskable, BotName, canonicalJson, declaredPhiFromInput, CreateRunRequest, IdempotencyKey, JobPayload, OrderlyError,
-  PackageDigest, RunId, RunView, SegmentName, Signer, signJobWith, validateInput,
+  assertMaskable,
+  BotName,
+  canonicalJson,
+  declaredPhiFromInput,
+  CreateRunRequest,
+  IdempotencyKey,
+  JobPayload,
+  OrderlyError,
+  PackageDigest,
+  RunId,
+  RunView,
+  SegmentName,
+  Signer,
+  signJobWith,
+  validateInput,
 } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import { Db, Queryable } from '../db/db';
@@ -66,7 +79,15 @@ export class RunCreation {
   async create(requests: readonly CreateRunRequest[], options: CreateOptions = {}): Promise<{ run: RunView; created: boolean }[]> {
     const resolved = new Map<string, Promise<StoredPackage>>();
     const gated = new Map<string, Promise<void>>();
-    const prepared: { id: string; key: IdempotencyKey; mac: string; pkg: StoredPackage; segment: SegmentName; input: Record<string, unknown>; sealed: AtRestBox }[] = [];
+    const prepared: {
+      id: string;
+      key: IdempotencyKey;
+      mac: string;
+      pkg: StoredPackage;
+      segment: SegmentName;
+      input: Record<string, unknown>;
+      sealed: AtRestBox;
+    }[] = [];
     for (const [index, request] of requests.entries()) {
       const cacheKey = `${request.bot}@${request.version ?? ''}|${request.segment ?? ''}`;
       if (!resolved.has(cacheKey)) resolved.set(cacheKey, this.resolvePackage(request));
@@ -118,9 +139,17 @@ export class RunCreation {
       let { inserted, existing } = first;
       // A key whose run ended longer ago than the idempotency window is free again: the old run
       // keeps its row under a retired key (`~` never occurs in a client's key) and a new run starts.
-      const retired = existing.length ? await this.retireExpiredKeys(tx, existing.map((r) => r.idempotency_key)) : [];
+      const retired = existing.length
+        ? await this.retireExpiredKeys(
+            tx,
+            existing.map((r) => r.idempotency_key),
+          )
+        : [];
       if (retired.length) {
-        const again = await insertNew(tx, prepared.filter((p) => retired.some((r) => r.key === p.key)));
+        const again = await insertNew(
+          tx,
+          prepared.filter((p) => retired.some((r) => r.key === p.key)),
+        );
         inserted = [...inserted, ...again.inserted];
         existing = [...existing.filter((r) => !retired.some((x) => x.key === r.idempotency_key)), ...again.existing];
         retiredKeys.push(...retired);
@@ -130,11 +159,16 @@ export class RunCreation {
       const outcome = prepared.map((p) => {
         const row = byKey.get(p.key)!;
         if (row.request_mac !== p.mac) {
-          throw new OrderlyError('ORDERLY_E_IDEMPOTENCY_KEY_REUSED', `idempotency key ${p.key} belongs to a run with another bot, segment or input`, { runId: row.id });
+          throw new OrderlyError('ORDERLY_E_IDEMPOTENCY_KEY_REUSED', `idempotency key ${p.key} belongs to a run with another bot, segment or input`, {
+            runId: row.id,
+          });
         }
         return { row, created: createdIds.has(row.id) && row.id === p.id };
       });
-      await options.inTransaction?.(tx, outcome.map((o) => ({ runId: o.row.id, created: o.created })));
+      await options.inTransaction?.(
+        tx,
+        outcome.map((o) => ({ runId: o.row.id, created: o.created })),
+      );
       return outcome;
     };
     const retiredKeys: { key: string; segment: string }[] = [];
@@ -149,7 +183,10 @@ export class RunCreation {
     for (const [i, p] of prepared.entries()) {
       if (i > 0 && i % 100 === 0) await new Promise((resolve) => setImmediate(resolve));
       const { name, version, digest, publisherKeyId } = p.pkg.view;
-      signed.set(p.id, await this.signedJob({ id: p.id, key: p.key, segment: p.segment, name, version, digest, publisherKeyId, attempts: p.pkg.manifest.attempts }, now));
+      signed.set(
+        p.id,
+        await this.signedJob({ id: p.id, key: p.key, segment: p.segment, name, version, digest, publisherKeyId, attempts: p.pkg.manifest.attempts }, now),
+      );
     }
     const outcome = await inserting;
 
@@ -165,7 +202,8 @@ export class RunCreation {
     // `enqueued_at`, and whichever comes first queues them, this add once Redis is back or the
     // pending sweep (the job id is the key's, so the second add is a no-op).
     const queued = await settleWithin(queueing, this.deps.enqueueTimeoutMs ?? ENQUEUE_TIMEOUT_MS);
-    if (queued !== 'done' && fresh.length > 0) this.deps.log?.warn({ runs: fresh.length, outcome: queued }, 'runs stored, not queued yet; the pending sweep will queue them');
+    if (queued !== 'done' && fresh.length > 0)
+      this.deps.log?.warn({ runs: fresh.length, outcome: queued }, 'runs stored, not queued yet; the pending sweep will queue them');
     return Promise.all(outcome.map(async (o) => ({ run: await this.deps.repository.view(o.row, false), created: o.created })));
   }
 
@@ -177,7 +215,8 @@ export class RunCreation {
   private async resolvePackage(request: CreateRunRequest): Promise<StoredPackage> {
     if (request.version !== undefined) return this.deps.packages.resolve(request.bot, request.version);
     const segment = request.segment ?? (await this.deps.packages.resolve(request.bot)).manifest.segments[0]!;
-    if (!this.deps.segments.includes(segment)) throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `segment ${segment} is not served by this control room`, { segment });
+    if (!this.deps.segments.includes(segment))
+      throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `segment ${segment} is not served by this control room`, { segment });
     return this.deps.releaseGate.defaultFor(request.bot, segment);
   }
 
@@ -218,14 +257,25 @@ export class RunCreation {
     const unsigned = rows.filter((r) => !presigned.has(r.id));
     const publisherKeys = unsigned.length ? await this.deps.repository.publisherKeyIds(unsigned.map((r) => r.digest)) : new Map<string, string>();
     const now = Date.now();
-    const jobs: RunJobToAdd[] = await Promise.all(rows.map(
-      (row) =>
-        presigned.get(row.id) ??
-        this.signedJob(
-          { id: row.id, key: row.idempotency_key, segment: row.segment, name: row.bot_name, version: row.bot_version, digest: row.digest, publisherKeyId: publisherKeys.get(row.digest), attempts: row.max_attempts },
-          now,
-        ),
-    ));
+    const jobs: RunJobToAdd[] = await Promise.all(
+      rows.map(
+        (row) =>
+          presigned.get(row.id) ??
+          this.signedJob(
+            {
+              id: row.id,
+              key: row.idempotency_key,
+              segment: row.segment,
+              name: row.bot_name,
+              version: row.bot_version,
+              digest: row.digest,
+              publisherKeyId: publisherKeys.get(row.digest),
+              attempts: row.max_attempts,
+            },
+            now,
+          ),
+      ),
+    );
     await this.deps.queues.add(jobs);
     await this.deps.db.query('UPDATE runs SET enqueued_at = now() WHERE id = ANY($1)', [rows.map((r) => r.id)]);
   }

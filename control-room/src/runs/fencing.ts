@@ -40,7 +40,10 @@ export async function assertCurrentAttempt(db: Queryable, runId: string, segment
   if (row.segment !== segment) throw new OrderlyError('ORDERLY_E_FORBIDDEN', `this runner serves ${segment}, not the run's segment`);
   if (row.status !== 'active') throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `the run is ${row.status}`, { status: row.status });
   if (row.attempts !== attempt || !row.claimed || row.finished_at || row.fence === null || row.fence !== fence) {
-    throw new OrderlyError('ORDERLY_E_ATTEMPT_STALE', `attempt ${attempt} with this fencing token is not the run's current claim`, { attempt, current: row.attempts });
+    throw new OrderlyError('ORDERLY_E_ATTEMPT_STALE', `attempt ${attempt} with this fencing token is not the run's current claim`, {
+      attempt,
+      current: row.attempts,
+    });
   }
 }
 
@@ -81,11 +84,20 @@ export async function refuseUnfencedReport(
   deps: { db: Queryable; log: Logger; runnerEvents?: Pick<RunnerEvents, 'jobRefused'> | undefined },
   report: { kind: string; runId: string; attempt: number; runnerId: string; fence?: string | undefined },
 ): Promise<never> {
-  const reason = report.fence ? `attempt ${report.attempt}: the fencing token is not its claim's` : `attempt ${report.attempt}: the report carries no fencing token`;
+  const reason = report.fence
+    ? `attempt ${report.attempt}: the fencing token is not its claim's`
+    : `attempt ${report.attempt}: the report carries no fencing token`;
   await deps.db.query('INSERT INTO job_refusals (job_id, run_id, runner_id, error_code, reason) VALUES ($1, $2, $3, $4, $5)', [
-    `report:${report.kind}`, report.runId, report.runnerId, 'ORDERLY_E_ATTEMPT_STALE', reason,
+    `report:${report.kind}`,
+    report.runId,
+    report.runnerId,
+    'ORDERLY_E_ATTEMPT_STALE',
+    reason,
   ]);
-  deps.log.warn({ kind: report.kind, runId: report.runId, attempt: report.attempt, runnerId: report.runnerId, code: 'ORDERLY_E_ATTEMPT_STALE' }, 'report refused: not fenced by its attempt\'s claim');
+  deps.log.warn(
+    { kind: report.kind, runId: report.runId, attempt: report.attempt, runnerId: report.runnerId, code: 'ORDERLY_E_ATTEMPT_STALE' },
+    "report refused: not fenced by its attempt's claim",
+  );
   await deps.runnerEvents?.jobRefused({ jobId: `report:${report.kind}`, runId: report.runId, runnerId: report.runnerId, errorCode: 'ORDERLY_E_ATTEMPT_STALE' });
   throw new UnrecoverableError('ORDERLY_E_ATTEMPT_STALE');
 }

@@ -41,7 +41,10 @@ async function move(tx: Queryable, cipher: AtRestCipher, id: string, status: Run
   await tx.query('UPDATE run_leases SET released_at = now() WHERE run_id = $1 AND attempt = $2 AND released_at IS NULL', [id, outcome.attempt]);
   // `finished_at IS NULL`: an attempt already finished (recorded lost, or reported before) keeps what it has.
   await tx.query('UPDATE run_attempts SET finished_at = now(), outcome = $3, error = $4 WHERE run_id = $1 AND attempt = $2 AND finished_at IS NULL', [
-    id, outcome.attempt, status === 'succeeded' ? 'succeeded' : 'failed', outcome.error ? JSON.stringify(outcome.error) : null,
+    id,
+    outcome.attempt,
+    status === 'succeeded' ? 'succeeded' : 'failed',
+    outcome.error ? JSON.stringify(outcome.error) : null,
   ]);
   const rows = await tx.query<RunRow>(
     `UPDATE runs SET status = $2, result_sealed = $3, error = $4, attempts = GREATEST(attempts, $5), updated_at = now(),
@@ -84,7 +87,10 @@ export function requeueDeadLetter<T extends object>(tx: Queryable, id: string): 
 
 /** An operator discards a dead letter for good: `dead_lettered → discarded`, with the reason. */
 export function discardDeadLetter<T extends object>(tx: Queryable, id: string, reason: string): Promise<T[]> {
-  return tx.query<T>(`UPDATE runs SET status = 'discarded', discard_reason = $2, updated_at = now() WHERE id = $1 AND status = 'dead_lettered' RETURNING *`, [id, reason]);
+  return tx.query<T>(`UPDATE runs SET status = 'discarded', discard_reason = $2, updated_at = now() WHERE id = $1 AND status = 'dead_lettered' RETURNING *`, [
+    id,
+    reason,
+  ]);
 }
 
 const CANCELLABLE_FROM: RunStatus[] = fromStates('cancelled');

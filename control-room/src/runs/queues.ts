@@ -25,7 +25,13 @@ export async function settleWithin(work: Promise<unknown>, ms: number): Promise<
     timer = setTimeout(() => resolve('timeout'), ms);
   });
   try {
-    return await Promise.race([work.then(() => 'done' as const, () => 'failed' as const), timeout]);
+    return await Promise.race([
+      work.then(
+        () => 'done' as const,
+        () => 'failed' as const,
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -36,7 +42,11 @@ export class RunQueues {
   private readonly queues = new Map<string, Queue>();
 
   /** `jobIdOf`: the job id of a run's idempotency key, a keyed hash (`runJobIdHasher`), never the key. */
-  constructor(private readonly connection: Redis, private readonly prefix: string, readonly jobIdOf: (idempotencyKey: string) => string) {}
+  constructor(
+    private readonly connection: Redis,
+    private readonly prefix: string,
+    readonly jobIdOf: (idempotencyKey: string) => string,
+  ) {}
 
   queue(name: string): Queue {
     let queue = this.queues.get(name);

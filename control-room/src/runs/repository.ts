@@ -35,14 +35,18 @@ export const resultAad = (runId: string) => `run-result:${runId}`;
 function refusePurged(row: RunRow): void {
   if (row.phi_purged_at) {
     throw new OrderlyError('ORDERLY_E_RUN_PHI_PURGED', `run ${row.id} finished longer ago than the run retention: its input, result and logs were purged`, {
-      runId: row.id, phiPurgedAt: new Date(row.phi_purged_at).toISOString(),
+      runId: row.id,
+      phiPurgedAt: new Date(row.phi_purged_at).toISOString(),
     });
   }
 }
 
 /** Read-only queries of runs: views, lists, PHI reads, logs. Nothing here changes a run. */
 export class RunRepository {
-  constructor(private readonly db: Db, private readonly cipher: AtRestCipher) {}
+  constructor(
+    private readonly db: Db,
+    private readonly cipher: AtRestCipher,
+  ) {}
 
   async view(row: RunRow, withResult: boolean): Promise<RunView> {
     const view: RunView = {
@@ -97,7 +101,8 @@ export class RunRepository {
   async logs(id: string): Promise<LogLine[]> {
     refusePurged(await this.row(id));
     const rows = await this.db.query<{ seq: number; attempt: number; at: Date; level: LogLine['level']; source: LogLine['source']; msg: string }>(
-      'SELECT * FROM run_logs WHERE run_id = $1 ORDER BY attempt, seq', [id],
+      'SELECT * FROM run_logs WHERE run_id = $1 ORDER BY attempt, seq',
+      [id],
     );
     return rows.map((r) => ({ seq: r.seq, at: r.at.toISOString(), level: r.level, source: r.source, msg: r.msg }));
   }
@@ -117,9 +122,9 @@ export class RunRepository {
   }
 
   async publisherKeyIds(digests: string[]): Promise<Map<string, string>> {
-    const rows = await this.db.query<{ digest: string; publisher_key_id: string }>(
-      'SELECT digest, publisher_key_id FROM packages WHERE digest = ANY($1)', [[...new Set(digests)]],
-    );
+    const rows = await this.db.query<{ digest: string; publisher_key_id: string }>('SELECT digest, publisher_key_id FROM packages WHERE digest = ANY($1)', [
+      [...new Set(digests)],
+    ]);
     return new Map(rows.map((r) => [r.digest, r.publisher_key_id]));
   }
 }

@@ -35,9 +35,15 @@ export function checkSegments(request: FastifyRequest, segments: readonly (Segme
   const devOnly = segmentsWith(request.principal, 'runs.create.dev');
   if (devOnly === 'all' && prodSegments.length === 0) return;
   for (const segment of segments) {
-    const allowed = segment !== undefined && (canIn(request.principal, 'runs.create', segment) || (canIn(request.principal, 'runs.create.dev', segment) && !prodSegments.includes(segment)));
+    const allowed =
+      segment !== undefined &&
+      (canIn(request.principal, 'runs.create', segment) || (canIn(request.principal, 'runs.create.dev', segment) && !prodSegments.includes(segment)));
     if (!allowed) {
-      throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'runs in production segments need the runs.create permission (operators), and every run a binding for its segment; name a segment you may start runs in', { permission: 'runs.create', segment: segment ?? null });
+      throw new OrderlyError(
+        'ORDERLY_E_FORBIDDEN',
+        'runs in production segments need the runs.create permission (operators), and every run a binding for its segment; name a segment you may start runs in',
+        { permission: 'runs.create', segment: segment ?? null },
+      );
     }
   }
 }
@@ -68,7 +74,11 @@ export function runRoutes(app: FastifyInstance, runs: Runs, screenshots: Screens
   app.post('/v1/runs/batch', { config: { permission: 'runs.create.dev' } }, async (request, reply) => {
     checkIdempotencyKeys(request.body);
     const body = parseRequest(CreateRunsBatchRequest, request.body);
-    checkSegments(request, body.runs.map((r) => r.segment), prodSegments);
+    checkSegments(
+      request,
+      body.runs.map((r) => r.segment),
+      prodSegments,
+    );
     const outcomes = await runs.create(body.runs);
     return reply.code(201).send({ runs: outcomes.map((o) => ({ ...o.run, created: o.created })) });
   });

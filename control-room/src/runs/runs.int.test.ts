@@ -24,7 +24,10 @@ afterAll(async () => {
 });
 
 /** The queued jobs of a run, found by their signed payload (job ids are keyed hashes of the idempotency key). */
-async function jobsOfRun(runId: string, states: Array<'waiting' | 'active' | 'delayed' | 'prioritized' | 'completed'> = ['waiting', 'active', 'delayed', 'prioritized']) {
+async function jobsOfRun(
+  runId: string,
+  states: Array<'waiting' | 'active' | 'delayed' | 'prioritized' | 'completed'> = ['waiting', 'active', 'delayed', 'prioritized'],
+) {
   const signing = parseControlRoomPublicKeys(readFileSync(join(stack.dataDir, 'secrets', 'control-room.pub'), 'utf8')).signing;
   return (await queue.getJobs(states)).filter((job) => {
     try {
@@ -64,14 +67,20 @@ test('the same idempotency key returns the same run; another input under it is a
   });
   expect(viaHeader.status).toBe(200);
   expect(((await viaHeader.json()) as { id: string }).id).toBe(first.body.id);
-  const conflict = await stack.api('POST', '/v1/runs', { bot: 'eligibility-check', input: { ...input, memberId: 'ZZT100200303' }, idempotencyKey: 'same-key-1' });
+  const conflict = await stack.api('POST', '/v1/runs', {
+    bot: 'eligibility-check',
+    input: { ...input, memberId: 'ZZT100200303' },
+    idempotencyKey: 'same-key-1',
+  });
   expect(conflict.status).toBe(409);
   expect(conflict.body.error.code).toBe('ORDERLY_E_IDEMPOTENCY_KEY_REUSED');
   expect(JSON.stringify(conflict.body)).not.toContain('ZZT100200303');
 });
 
 test('the same run created 100 times concurrently with one key is one run and one job', async () => {
-  const responses = await Promise.all(Array.from({ length: 100 }, () => stack.api('POST', '/v1/runs', { bot: 'eligibility-check', input, idempotencyKey: 'concurrent-100' })));
+  const responses = await Promise.all(
+    Array.from({ length: 100 }, () => stack.api('POST', '/v1/runs', { bot: 'eligibility-check', input, idempotencyKey: 'concurrent-100' })),
+  );
   const ids = new Set(responses.map((r) => r.body.id));
   expect(ids.size).toBe(1);
   expect(responses.filter((r) => r.status === 201)).toHaveLength(1);
@@ -83,7 +92,11 @@ test('the same run created 100 times concurrently with one key is one run and on
 test('a batch creates every run in one request', async () => {
   const res = await stack.api('POST', '/v1/runs/batch', { runs: [1, 2, 3].map((n) => ({ bot: 'eligibility-check', input, idempotencyKey: `batch-${n}` })) });
   expect(res.status).toBe(201);
-  expect(res.body.runs.map((r: { idempotencyKey: string; created: boolean }) => [r.idempotencyKey, r.created])).toEqual([['batch-1', true], ['batch-2', true], ['batch-3', true]]);
+  expect(res.body.runs.map((r: { idempotencyKey: string; created: boolean }) => [r.idempotencyKey, r.created])).toEqual([
+    ['batch-1', true],
+    ['batch-2', true],
+    ['batch-3', true],
+  ]);
   for (const r of res.body.runs as Array<{ id: string }>) expect(await jobsOfRun(r.id)).toHaveLength(1);
 });
 
@@ -148,7 +161,10 @@ test("after the idempotency window, a finished run's key starts a new run; withi
   await db.connect();
   try {
     await db.query("UPDATE runs SET status = 'succeeded', finished_at = now() WHERE id = $1", [first.id]);
-    const worker = new Worker(queue.name, async () => ({ ok: true }), { connection: { url: TEST_REDIS_URL, maxRetriesPerRequest: null }, prefix: stack.prefix });
+    const worker = new Worker(queue.name, async () => ({ ok: true }), {
+      connection: { url: TEST_REDIS_URL, maxRetriesPerRequest: null },
+      prefix: stack.prefix,
+    });
     await waitFor(async () => ((await jobsOfRun(first.id, ['completed'])).length ? true : undefined), 10_000, 'the old job to complete');
     await worker.close();
     const within = await stack.api('POST', '/v1/runs', { bot: 'eligibility-check', input, idempotencyKey: key });

@@ -5,7 +5,14 @@ import { AtRestBox, AtRestCipher } from './at-rest';
 
 export const ScreenshotName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, '1-64 of A-Z a-z 0-9 . _ -');
 export const ScreenshotUpload = z.strictObject({ attempt: z.number().int().min(1), name: ScreenshotName, png: z.base64().max(20_000_000) });
-export const ScreenshotView = z.object({ id: z.number(), attempt: z.number(), name: z.string(), bytes: z.number(), createdAt: z.string(), expiresAt: z.string() });
+export const ScreenshotView = z.object({
+  id: z.number(),
+  attempt: z.number(),
+  name: z.string(),
+  bytes: z.number(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+});
 export type ScreenshotView = z.infer<typeof ScreenshotView>;
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -16,7 +23,11 @@ const aad = (runId: string, id: string) => `run-screenshot:${runId}:${id}`;
  * (the same cipher as inputs and results) and deleted when their retention ends.
  */
 export class Screenshots {
-  constructor(private readonly db: Db, private readonly cipher: AtRestCipher, private readonly retentionDays: number) {}
+  constructor(
+    private readonly db: Db,
+    private readonly cipher: AtRestCipher,
+    private readonly retentionDays: number,
+  ) {}
 
   /** Stores a runner's upload for an active run of its own segment. */
   async store(runId: string, segment: SegmentName, upload: z.infer<typeof ScreenshotUpload>): Promise<{ id: number }> {
@@ -37,13 +48,24 @@ export class Screenshots {
 
   async list(runId: string): Promise<ScreenshotView[]> {
     const rows = await this.db.query<{ id: string; attempt: number; name: string; bytes: number; created_at: Date; expires_at: Date }>(
-      'SELECT id, attempt, name, bytes, created_at, expires_at FROM run_screenshots WHERE run_id = $1 AND expires_at > now() ORDER BY id', [runId],
+      'SELECT id, attempt, name, bytes, created_at, expires_at FROM run_screenshots WHERE run_id = $1 AND expires_at > now() ORDER BY id',
+      [runId],
     );
-    return rows.map((r) => ({ id: Number(r.id), attempt: r.attempt, name: r.name, bytes: r.bytes, createdAt: r.created_at.toISOString(), expiresAt: r.expires_at.toISOString() }));
+    return rows.map((r) => ({
+      id: Number(r.id),
+      attempt: r.attempt,
+      name: r.name,
+      bytes: r.bytes,
+      createdAt: r.created_at.toISOString(),
+      expiresAt: r.expires_at.toISOString(),
+    }));
   }
 
   async png(runId: string, id: number): Promise<Buffer> {
-    const rows = await this.db.query<{ png_sealed: AtRestBox }>('SELECT png_sealed FROM run_screenshots WHERE run_id = $1 AND id = $2 AND expires_at > now()', [runId, id]);
+    const rows = await this.db.query<{ png_sealed: AtRestBox }>('SELECT png_sealed FROM run_screenshots WHERE run_id = $1 AND id = $2 AND expires_at > now()', [
+      runId,
+      id,
+    ]);
     if (!rows[0]) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no screenshot ${id} for run ${runId}`);
     return Buffer.from((await this.cipher.open(rows[0].png_sealed, aad(runId, String(id)))) as string, 'base64');
   }

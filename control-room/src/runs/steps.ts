@@ -26,7 +26,10 @@ export type StepStanding = 'absent' | 'done' | 'ours' | 'uncertain';
  * starting the side effect and recording it, so it may or may not have happened. Comparing the
  * claim time, not only the number, keeps this right for a run requeued with attempts reset.
  */
-export function stepStanding(step: Pick<StepRow, 'status' | 'attempt' | 'started_at'> | undefined, attempt: { attempt: number; claimedAt: Date }): StepStanding {
+export function stepStanding(
+  step: Pick<StepRow, 'status' | 'attempt' | 'started_at'> | undefined,
+  attempt: { attempt: number; claimedAt: Date },
+): StepStanding {
   if (!step) return 'absent';
   if (step.status === 'done') return 'done';
   return step.attempt === attempt.attempt && step.started_at.getTime() >= attempt.claimedAt.getTime() ? 'ours' : 'uncertain';
@@ -53,10 +56,19 @@ interface CurrentRow {
  * cannot record anything for the attempt that replaced it. Results are sealed at rest.
  */
 export class RunSteps {
-  constructor(private readonly db: Db, private readonly cipher: AtRestCipher) {}
+  constructor(
+    private readonly db: Db,
+    private readonly cipher: AtRestCipher,
+  ) {}
 
   /** One round trip: the run, the asking attempt and the step, checked for the asking runner. */
-  private async current(runId: string, segment: SegmentName, attempt: number, fence: string, name: string): Promise<{ step: StepRow | undefined; claimedAt: Date }> {
+  private async current(
+    runId: string,
+    segment: SegmentName,
+    attempt: number,
+    fence: string,
+    name: string,
+  ): Promise<{ step: StepRow | undefined; claimedAt: Date }> {
     const rows = await this.db.query<CurrentRow>(
       `SELECT r.segment, r.status, r.attempts, a.claimed_at, a.finished_at, a.fence,
               s.status AS step_status, s.attempt AS step_attempt, s.started_at AS step_started_at, s.result_sealed
@@ -69,7 +81,8 @@ export class RunSteps {
     const row = rows[0];
     if (!row) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no run ${runId}`);
     if (row.segment !== segment) throw new OrderlyError('ORDERLY_E_FORBIDDEN', `this runner serves ${segment}, not the run's segment`);
-    if (row.status !== 'active') throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `steps are recorded for active runs only; the run is ${row.status}`, { status: row.status });
+    if (row.status !== 'active')
+      throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `steps are recorded for active runs only; the run is ${row.status}`, { status: row.status });
     if (row.attempts !== attempt || !row.claimed_at || row.finished_at) {
       throw new OrderlyError('ORDERLY_E_ATTEMPT_STALE', `attempt ${attempt} is not the run's current attempt`, { attempt, current: row.attempts });
     }
@@ -77,7 +90,9 @@ export class RunSteps {
     if (row.fence === null || row.fence !== fence) {
       throw new OrderlyError('ORDERLY_E_ATTEMPT_STALE', `attempt ${attempt}: the fencing token is not the current claim's`, { attempt, current: row.attempts });
     }
-    const step = row.step_status ? { status: row.step_status, attempt: row.step_attempt!, started_at: row.step_started_at!, result_sealed: row.result_sealed } : undefined;
+    const step = row.step_status
+      ? { status: row.step_status, attempt: row.step_attempt!, started_at: row.step_started_at!, result_sealed: row.result_sealed }
+      : undefined;
     return { step, claimedAt: row.claimed_at };
   }
 

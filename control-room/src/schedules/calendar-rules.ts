@@ -121,7 +121,11 @@ export function nextFires(spec: CronSpec, afterMs: number, count: number): numbe
 const invalid = (message: string) => new OrderlyError('ORDERLY_E_CALENDAR_INVALID', message);
 
 /** Unfolds RFC 5545 content lines (a line starting with a space or tab continues the previous one). */
-const unfold = (text: string) => text.replace(/\r\n/g, '\n').replace(/\n[ \t]/g, '').split('\n');
+const unfold = (text: string) =>
+  text
+    .replace(/\r\n/g, '\n')
+    .replace(/\n[ \t]/g, '')
+    .split('\n');
 
 /**
  * The holiday dates of an iCalendar file: each VEVENT's DTSTART as a date (`DTSTART;VALUE=DATE:20261225`,
@@ -140,7 +144,8 @@ export function parseIcsHolidays(text: string): string[] {
     const m = /^(\d{4})(\d{2})(\d{2})(?:T\d{6}Z?)?$/.exec(value.trim());
     if (!m) throw invalid(`an event date is not an iCalendar date: ${value.slice(0, 40)}`);
     const iso = `${m[1]}-${m[2]}-${m[3]}`;
-    if (Number.isNaN(Date.parse(`${iso}T00:00:00Z`)) || new Date(`${iso}T00:00:00Z`).toISOString().slice(0, 10) !== iso) throw invalid(`not a calendar date: ${value.slice(0, 40)}`);
+    if (Number.isNaN(Date.parse(`${iso}T00:00:00Z`)) || new Date(`${iso}T00:00:00Z`).toISOString().slice(0, 10) !== iso)
+      throw invalid(`not a calendar date: ${value.slice(0, 40)}`);
     return iso;
   };
   for (const line of lines) {
@@ -152,7 +157,8 @@ export function parseIcsHolidays(text: string): string[] {
       if (!start) throw invalid('a VEVENT has no DTSTART');
       dates.add(start);
       if (end && end > start) {
-        for (let d = Date.parse(`${start}T00:00:00Z`) + DAY; d < Date.parse(`${end}T00:00:00Z`) && dates.size < 5000; d += DAY) dates.add(new Date(d).toISOString().slice(0, 10));
+        for (let d = Date.parse(`${start}T00:00:00Z`) + DAY; d < Date.parse(`${end}T00:00:00Z`) && dates.size < 5000; d += DAY)
+          dates.add(new Date(d).toISOString().slice(0, 10));
       }
       inEvent = false;
     } else if (inEvent) {

@@ -16,10 +16,20 @@ interface CalendarRow {
 
 const invalid = (message: string) => new OrderlyError('ORDERLY_E_CALENDAR_INVALID', message);
 
-const toCalendar = (row: CalendarRow): BusinessCalendar => ({ name: row.name, timeZone: row.time_zone, workingDays: row.working_days.map(Number), holidays: row.holidays });
+const toCalendar = (row: CalendarRow): BusinessCalendar => ({
+  name: row.name,
+  timeZone: row.time_zone,
+  workingDays: row.working_days.map(Number),
+  holidays: row.holidays,
+});
 
 const toView = (row: CalendarRow): CalendarView => ({
-  ...toCalendar(row), workingDays: row.working_days.map(Number), holidays: [...row.holidays], createdBy: row.created_by, createdAt: row.created_at.toISOString(), updatedAt: row.updated_at.toISOString(),
+  ...toCalendar(row),
+  workingDays: row.working_days.map(Number),
+  holidays: [...row.holidays],
+  createdBy: row.created_by,
+  createdAt: row.created_at.toISOString(),
+  updatedAt: row.updated_at.toISOString(),
 });
 
 /**
@@ -86,12 +96,14 @@ export class Calendars {
   async remove(name: string): Promise<CalendarView> {
     const view = await this.view(name);
     const users = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM schedules WHERE calendar = $1', [name]);
-    if ((users[0]?.n ?? 0) > 0) throw new OrderlyError('ORDERLY_E_CALENDAR_IN_USE', `calendar ${name} is used by ${users[0]!.n} schedule(s)`, { calendar: name });
+    if ((users[0]?.n ?? 0) > 0)
+      throw new OrderlyError('ORDERLY_E_CALENDAR_IN_USE', `calendar ${name} is used by ${users[0]!.n} schedule(s)`, { calendar: name });
     try {
       await this.db.query('DELETE FROM business_calendars WHERE name = $1', [name]);
     } catch (err) {
       // A schedule took it up between the count and the delete (the foreign key refuses).
-      if ((err as { code?: unknown }).code === '23503') throw new OrderlyError('ORDERLY_E_CALENDAR_IN_USE', `calendar ${name} is used by a schedule`, { calendar: name });
+      if ((err as { code?: unknown }).code === '23503')
+        throw new OrderlyError('ORDERLY_E_CALENDAR_IN_USE', `calendar ${name} is used by a schedule`, { calendar: name });
       throw err;
     }
     this.cache.delete(name);

@@ -25,7 +25,8 @@ export async function startSchedules(deps: Omit<SchedulesDeps, 'schedulers'> & {
   const repeatStrategy = scheduleRepeatStrategy(new Calendars(deps.db));
   const schedulers = new SchedulerQueue(deps.connection, deps.prefix, repeatStrategy);
   const schedules = new Schedules({ ...deps, schedulers });
-  const reconcile = () => schedules.reconcile().catch((err: Error) => deps.log.warn({ err: { message: err.message } }, 'schedule reconcile failed; retried later'));
+  const reconcile = () =>
+    schedules.reconcile().catch((err: Error) => deps.log.warn({ err: { message: err.message } }, 'schedule reconcile failed; retried later'));
   await reconcile();
   const worker = createTickWorker({ schedules, connection: deps.connection, prefix: deps.prefix, log: deps.log, repeatStrategy });
   const timer = setInterval(() => void reconcile(), RECONCILE_INTERVAL_MS);

@@ -17,7 +17,10 @@ let db: Client;
 let input: Record<string, string>;
 
 beforeAll(async () => {
-  stack = await startStack({ controlRoomProcess: true, controlRoomEnv: { ORDERLY_SCHEDULE_MIN_INTERVAL_SECONDS: '1', ORDERLY_SCHEDULE_MISFIRE_GRACE_SECONDS: '2' } });
+  stack = await startStack({
+    controlRoomProcess: true,
+    controlRoomEnv: { ORDERLY_SCHEDULE_MIN_INTERVAL_SECONDS: '1', ORDERLY_SCHEDULE_MISFIRE_GRACE_SECONDS: '2' },
+  });
   await stack.publish();
   input = { portalUrl: stack.portal.url, ...MEMBER };
   db = new Client({ connectionString: stack.databaseUrl });
@@ -42,7 +45,12 @@ async function runsOf(scheduleId: string): Promise<RunView[]> {
 }
 const fireTimeOfRun = (run: RunView) => Number(run.idempotencyKey.split('-').at(-1));
 
-interface Rec { fireTime: string; reason: string; handling: string; runId: string | null }
+interface Rec {
+  fireTime: string;
+  reason: string;
+  handling: string;
+  runId: string | null;
+}
 const recordsOf = async (scheduleId: string): Promise<Rec[]> => (await stack.api('GET', `/v1/schedules/${scheduleId}/fire-records`)).body.records;
 
 async function auditEvents(action: string, target: string): Promise<{ actor: string; details: Record<string, unknown> }[]> {
@@ -97,7 +105,10 @@ test('bad zones, calendars and cron patterns are refused with their codes', asyn
     const res = await stack.api('POST', '/v1/schedules', { bot: 'eligibility-check', input, ...body });
     expect({ name: body.name, status: res.status, code: res.body.error?.code }).toEqual({ name: body.name, status, code });
   }
-  const badCal = await stack.api('PUT', '/v1/calendars/bad', { timeZone: 'Europe/Berlin', ics: 'BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:2026\r\nEND:VEVENT\r\nEND:VCALENDAR' });
+  const badCal = await stack.api('PUT', '/v1/calendars/bad', {
+    timeZone: 'Europe/Berlin',
+    ics: 'BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:2026\r\nEND:VEVENT\r\nEND:VCALENDAR',
+  });
   expect([badCal.status, badCal.body.error?.code]).toEqual([400, 'ORDERLY_E_CALENDAR_INVALID']);
   const badZone = await stack.api('PUT', '/v1/calendars/bad', { timeZone: 'Nowhere/Land' });
   expect([badZone.status, badZone.body.error?.code]).toEqual([400, 'ORDERLY_E_TIME_ZONE_UNKNOWN']);
@@ -109,7 +120,18 @@ test('a holiday from an imported iCalendar file is skipped by the scheduler, or 
   // Today (in the calendar's zone) is a holiday, imported from an iCalendar file with a folded line.
   const zone = 'Pacific/Auckland';
   const today = localDate(zone, Date.now());
-  const ics = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'BEGIN:VEVENT', 'UID:t@example.test', `DTSTART;VALUE=DATE:${today.replaceAll('-', '').slice(0, 4)}`, ` ${today.replaceAll('-', '').slice(4)}`, 'SUMMARY:Synthetic holiday', 'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
+  const ics = [
+    'BEGIN:VCALENDAR',
+    'VERSION:2.0',
+    'BEGIN:VEVENT',
+    'UID:t@example.test',
+    `DTSTART;VALUE=DATE:${today.replaceAll('-', '').slice(0, 4)}`,
+    ` ${today.replaceAll('-', '').slice(4)}`,
+    'SUMMARY:Synthetic holiday',
+    'END:VEVENT',
+    'END:VCALENDAR',
+    '',
+  ].join('\r\n');
   const cal = await stack.api('PUT', '/v1/calendars/all-week-nz', { timeZone: zone, workingDays: [1, 2, 3, 4, 5, 6, 7], ics });
   expect(cal.status).toBe(200);
   expect(cal.body).toMatchObject({ name: 'all-week-nz', timeZone: zone, workingDays: [1, 2, 3, 4, 5, 6, 7], holidays: [today] });
@@ -125,12 +147,24 @@ test('a holiday from an imported iCalendar file is skipped by the scheduler, or 
   const weekday = isoWeekday(today) % 7;
   const tomorrow = new Date(Date.parse(`${today}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
   const nextWeek = new Date(Date.parse(`${today}T00:00:00Z`) + 7 * 86_400_000).toISOString().slice(0, 10);
-  const moving = await createSchedule({ name: 'holiday-move', cron: `1 0 0 * * ${weekday}`, timeZone: zone, calendar: 'all-week-nz', calendarPolicy: 'next_working_day' });
+  const moving = await createSchedule({
+    name: 'holiday-move',
+    cron: `1 0 0 * * ${weekday}`,
+    timeZone: zone,
+    calendar: 'all-week-nz',
+    calendarPolicy: 'next_working_day',
+  });
   expect(new Date(moving.nextFireAt!).toLocaleTimeString('en-GB', { timeZone: zone })).toBe('00:00:01');
   expect(localDate(zone, Date.parse(moving.nextFireAt!))).toBe(tomorrow);
-  const weekly = await createSchedule({ name: 'holiday-weekly-skip', cron: `1 0 0 * * ${weekday}`, timeZone: zone, calendar: 'all-week-nz', calendarPolicy: 'skip' });
+  const weekly = await createSchedule({
+    name: 'holiday-weekly-skip',
+    cron: `1 0 0 * * ${weekday}`,
+    timeZone: zone,
+    calendar: 'all-week-nz',
+    calendarPolicy: 'skip',
+  });
   expect(localDate(zone, Date.parse(weekly.nextFireAt!))).toBe(nextWeek);
-  expect((await orderly('schedule', 'show', 'holiday-move'))).toContain('calendar all-week-nz (non-working days move to the next working day)');
+  expect(await orderly('schedule', 'show', 'holiday-move')).toContain('calendar all-week-nz (non-working days move to the next working day)');
   // In use: not deleted.
   const del = await stack.api('DELETE', '/v1/calendars/all-week-nz');
   expect([del.status, del.body.error?.code]).toEqual([409, 'ORDERLY_E_CALENDAR_IN_USE']);
@@ -141,10 +175,14 @@ test('a holiday from an imported iCalendar file is skipped by the scheduler, or 
 
 test('overlap skip: while the first run is still waiting, later fires make no run and are recorded', async () => {
   const schedule = await createSchedule({ name: 'overlap-skip', everySeconds: 1, overlap: 'skip' });
-  const records = await waitFor(async () => {
-    const found = (await recordsOf(schedule.id)).filter((r) => r.reason === 'overlap');
-    return found.length >= 3 ? found : undefined;
-  }, 15_000, 'three skipped fires');
+  const records = await waitFor(
+    async () => {
+      const found = (await recordsOf(schedule.id)).filter((r) => r.reason === 'overlap');
+      return found.length >= 3 ? found : undefined;
+    },
+    15_000,
+    'three skipped fires',
+  );
   await stack.api('POST', `/v1/schedules/${schedule.id}/pause`);
   expect(records.every((r) => r.handling === 'skipped' && r.runId === null)).toBe(true);
   const runs = await runsOf(schedule.id);
@@ -164,7 +202,11 @@ test('overlap allow: every fire makes its run while earlier ones still wait', as
 
 test('overlap queue_one: one fire waits (later ones replace it) and runs once the previous run has ended', async () => {
   const schedule = await createSchedule({ name: 'overlap-queue', everySeconds: 1, overlap: 'queue_one' });
-  await waitFor(async () => ((await recordsOf(schedule.id)).filter((r) => r.handling === 'replaced').length >= 2 ? true : undefined), 15_000, 'queued fires replaced');
+  await waitFor(
+    async () => ((await recordsOf(schedule.id)).filter((r) => r.handling === 'replaced').length >= 2 ? true : undefined),
+    15_000,
+    'queued fires replaced',
+  );
   const shown = (await stack.api('GET', `/v1/schedules/${schedule.id}`)).body;
   expect(shown.queuedFireAt).not.toBeNull();
   const [first, ...others] = await runsOf(schedule.id);
@@ -196,14 +238,22 @@ test('a control-room outage: missed fires are recorded and audited, and run once
   const upAt = Date.now();
   await stack.controlRoomProcess!.start();
 
-  const [onceAudit] = await waitFor(async () => {
-    const found = await auditEvents('schedule.misfire', `schedule:${once.id}`);
-    return found.length > 0 ? found : undefined;
-  }, 30_000, 'the misfire of misfire-once audited');
-  const [skipAudit] = await waitFor(async () => {
-    const found = await auditEvents('schedule.misfire', `schedule:${skip.id}`);
-    return found.length > 0 ? found : undefined;
-  }, 30_000, 'the misfire of misfire-skip audited');
+  const [onceAudit] = await waitFor(
+    async () => {
+      const found = await auditEvents('schedule.misfire', `schedule:${once.id}`);
+      return found.length > 0 ? found : undefined;
+    },
+    30_000,
+    'the misfire of misfire-once audited',
+  );
+  const [skipAudit] = await waitFor(
+    async () => {
+      const found = await auditEvents('schedule.misfire', `schedule:${skip.id}`);
+      return found.length > 0 ? found : undefined;
+    },
+    30_000,
+    'the misfire of misfire-skip audited',
+  );
   for (const s of [once, skip]) await stack.api('POST', `/v1/schedules/${s.id}/pause`);
 
   // run_once: the first missed fire ran, standing for all; the others are recorded as skipped.

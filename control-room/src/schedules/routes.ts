@@ -17,7 +17,12 @@ async function scopedRef(request: FastifyRequest, schedules: Schedules, permissi
 }
 
 /** The check of `scopedRef` for a reference the caller already parsed (the console's forms use it too). */
-export async function scopedScheduleRef(request: FastifyRequest, schedules: Schedules, permission: 'runs.read' | 'schedules.manage', ref: string): Promise<string> {
+export async function scopedScheduleRef(
+  request: FastifyRequest,
+  schedules: Schedules,
+  permission: 'runs.read' | 'schedules.manage',
+  ref: string,
+): Promise<string> {
   if (segmentsWith(request.principal, permission) === 'all') return ref;
   const view = await schedules.get(ref);
   if (!canIn(request.principal, permission, view.segment)) throw new OrderlyError('ORDERLY_E_NOT_FOUND', 'no such schedule');
@@ -34,7 +39,10 @@ function auditSchedule(request: FastifyRequest, view: { id: string; bot: string;
 export function assertSchedulesIn(request: FastifyRequest, segment: string | undefined): void {
   const segments = segmentsWith(request.principal, 'schedules.manage');
   if (segments !== 'all' && (segment === undefined || !segments.has(segment))) {
-    throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'your role bindings do not cover this segment: name one they do', { permission: 'schedules.manage', segment: segment ?? null });
+    throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'your role bindings do not cover this segment: name one they do', {
+      permission: 'schedules.manage',
+      segment: segment ?? null,
+    });
   }
 }
 
@@ -46,7 +54,11 @@ export function scheduleRoutes(app: FastifyInstance, schedules: Schedules): void
   app.post('/v1/schedules', { config: { permission: 'schedules.manage', audit: 'schedule.create' } }, async (request, reply) => {
     // A cron pattern or interval of the wrong type is a schedule problem, with its own code.
     const raw = request.body as { cron?: unknown; everySeconds?: unknown } | null | undefined;
-    if (raw && typeof raw === 'object' && ((raw.cron !== undefined && typeof raw.cron !== 'string') || (raw.everySeconds !== undefined && typeof raw.everySeconds !== 'number'))) {
+    if (
+      raw &&
+      typeof raw === 'object' &&
+      ((raw.cron !== undefined && typeof raw.cron !== 'string') || (raw.everySeconds !== undefined && typeof raw.everySeconds !== 'number'))
+    ) {
       throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', 'cron is a string and everySeconds a number');
     }
     const body = parseRequest(CreateScheduleRequest, request.body);
@@ -93,7 +105,9 @@ const CalendarParams = z.strictObject({ name: CalendarName });
 /** Calendars are shared by schedules of every segment: changing one needs `schedules.manage` in all of them. */
 function assertAllSegments(request: FastifyRequest): void {
   if (segmentsWith(request.principal, 'schedules.manage') !== 'all') {
-    throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'business calendars are shared by all segments: changing one needs schedules.manage in every segment', { permission: 'schedules.manage' });
+    throw new OrderlyError('ORDERLY_E_FORBIDDEN', 'business calendars are shared by all segments: changing one needs schedules.manage in every segment', {
+      permission: 'schedules.manage',
+    });
   }
 }
 
@@ -104,14 +118,16 @@ function calendarRoutes(app: FastifyInstance, schedules: Schedules): void {
     parseRequest(NoQuery, request.query, 'query');
     return { calendars: await calendars.list() };
   });
-  app.get('/v1/calendars/:name', { config: { permission: 'runs.read' } }, async (request) => calendars.view(parseRequest(CalendarParams, request.params, 'path').name));
+  app.get('/v1/calendars/:name', { config: { permission: 'runs.read' } }, async (request) =>
+    calendars.view(parseRequest(CalendarParams, request.params, 'path').name),
+  );
   app.put('/v1/calendars/:name', { config: { permission: 'schedules.manage', audit: 'calendar.put' } }, async (request) => {
     const { name } = parseRequest(CalendarParams, request.params, 'path');
     assertAllSegments(request);
     const body = parseRequest(PutCalendarRequest, request.body);
     const view = await calendars.put(name, body, request.principal!.actor);
     request.auditTarget = `calendar:${name}`;
-    request.auditDetails = { calendar: name, timeZone: view.timeZone, workingDays: view.workingDays.join(","), holidays: view.holidays.length };
+    request.auditDetails = { calendar: name, timeZone: view.timeZone, workingDays: view.workingDays.join(','), holidays: view.holidays.length };
     return view;
   });
   app.delete('/v1/calendars/:name', { config: { permission: 'schedules.manage', audit: 'calendar.delete' } }, async (request) => {

@@ -18,8 +18,14 @@ test('exactly one of cron and everySeconds', () => {
   expect(refusal(() => parseTiming({ cron: '0 6 * * *', everySeconds: 3600 }, 60, NOW))).toBe('ORDERLY_E_SCHEDULE_INVALID');
   expect(parseTiming({ everySeconds: 3600 }, 60, NOW)).toEqual({ kind: 'every', everySeconds: 3600 });
   expect(parseTiming({ cron: ' 0  6 * * 1-5 ' }, 60, NOW)).toEqual({ kind: 'cron', cron: '0 6 * * 1-5', timeZone: 'UTC' });
-  expect(parseTiming({ cron: '30 2 * * *', timeZone: 'America/New_York' }, 60, NOW)).toEqual({ kind: 'cron', cron: '30 2 * * *', timeZone: 'America/New_York' });
-  expect(() => parseTiming({ cron: '30 2 * * *', timeZone: 'Mars/Olympus' }, 60, NOW)).toThrow(expect.objectContaining({ code: 'ORDERLY_E_TIME_ZONE_UNKNOWN' }));
+  expect(parseTiming({ cron: '30 2 * * *', timeZone: 'America/New_York' }, 60, NOW)).toEqual({
+    kind: 'cron',
+    cron: '30 2 * * *',
+    timeZone: 'America/New_York',
+  });
+  expect(() => parseTiming({ cron: '30 2 * * *', timeZone: 'Mars/Olympus' }, 60, NOW)).toThrow(
+    expect.objectContaining({ code: 'ORDERLY_E_TIME_ZONE_UNKNOWN' }),
+  );
 });
 
 test('intervals are whole seconds, no shorter than the minimum', () => {
@@ -57,5 +63,6 @@ test('the fire time comes from the scheduler job id, for this schedule only', ()
   const id = '0b7c2a52-8a5e-4c44-9d1c-3f1e2d4b5a69';
   expect(fireTimeOf(`repeat:${id}:1767607200000`, id)).toBe(1767607200000);
   expect(fireTimeOf(`repeat:${id}:1767607200000`, '1b7c2a52-8a5e-4c44-9d1c-3f1e2d4b5a69')).toBeUndefined();
-  for (const jobId of [undefined, '42', `repeat:${id}:`, `repeat:${id}:12ab`, `repeat:${id}:1:2`, `x${`repeat:${id}:1`}`]) expect(fireTimeOf(jobId, id)).toBeUndefined();
+  for (const jobId of [undefined, '42', `repeat:${id}:`, `repeat:${id}:12ab`, `repeat:${id}:1:2`, `x${`repeat:${id}:1`}`])
+    expect(fireTimeOf(jobId, id)).toBeUndefined();
 });

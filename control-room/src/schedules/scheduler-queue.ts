@@ -50,7 +50,12 @@ export class SchedulerQueue {
     await this.queue.upsertJobScheduler(scheduleId, repeatOptions(timing), {
       name: tickName(timing),
       data: { v: 1, scheduleId } satisfies TickData,
-      opts: { attempts: TICK_ATTEMPTS, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { age: 3600, count: 1000 }, removeOnFail: { age: 7 * 24 * 3600 } },
+      opts: {
+        attempts: TICK_ATTEMPTS,
+        backoff: { type: 'exponential', delay: 1000 },
+        removeOnComplete: { age: 3600, count: 1000 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      },
     });
   }
 
@@ -74,8 +79,12 @@ export class SchedulerQueue {
    */
   async addDrain(scheduleId: string, fireTimeMs: number, pollMs: number): Promise<void> {
     await this.queue.add('drain', { v: 1, scheduleId } satisfies TickData, {
-      jobId: `drain:${scheduleId}:${fireTimeMs}`, delay: pollMs, attempts: DRAIN_ATTEMPTS, backoff: { type: 'fixed', delay: pollMs },
-      removeOnComplete: { age: 3600, count: 1000 }, removeOnFail: { age: 7 * 24 * 3600 },
+      jobId: `drain:${scheduleId}:${fireTimeMs}`,
+      delay: pollMs,
+      attempts: DRAIN_ATTEMPTS,
+      backoff: { type: 'fixed', delay: pollMs },
+      removeOnComplete: { age: 3600, count: 1000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
     });
   }
 
@@ -87,8 +96,24 @@ export class SchedulerQueue {
 /** A queued fire is given up after this many checks (a day at the default 5 s). */
 export const DRAIN_ATTEMPTS = 17_280;
 
-function toState(s: { key: string; name?: string | null; pattern?: string | null; tz?: string | null; every?: number | null; next?: number | null; template?: { data?: unknown } }): SchedulerState {
-  return { id: s.key, name: s.name ?? null, pattern: s.pattern ?? null, tz: s.tz ?? null, every: s.every ?? null, next: s.next ?? null, data: s.template?.data };
+function toState(s: {
+  key: string;
+  name?: string | null;
+  pattern?: string | null;
+  tz?: string | null;
+  every?: number | null;
+  next?: number | null;
+  template?: { data?: unknown };
+}): SchedulerState {
+  return {
+    id: s.key,
+    name: s.name ?? null,
+    pattern: s.pattern ?? null,
+    tz: s.tz ?? null,
+    every: s.every ?? null,
+    next: s.next ?? null,
+    data: s.template?.data,
+  };
 }
 
 /** True when the scheduler in Redis already is what `timing` asks for (reconcile leaves it alone). */
@@ -97,5 +122,7 @@ export function schedulerMatches(state: SchedulerState, scheduleId: string, timi
   const data = TickData.safeParse(state.data);
   if (!data.success || data.data.scheduleId !== scheduleId) return false;
   if (state.name !== tickName(timing)) return false;
-  return 'every' in wanted ? state.every === wanted.every && state.pattern === null : state.pattern === wanted.pattern && state.tz === wanted.tz && state.every === null;
+  return 'every' in wanted
+    ? state.every === wanted.every && state.pattern === null
+    : state.pattern === wanted.pattern && state.tz === wanted.tz && state.every === null;
 }

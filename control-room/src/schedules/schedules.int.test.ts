@@ -58,11 +58,24 @@ async function auditEvents(action: string, target: string): Promise<{ actor: str
 
 test('an every-second schedule creates runs keyed by schedule and fire time; reads never show the input', async () => {
   const schedule = await createSchedule({ name: 'every-second', everySeconds: 1 });
-  expect(schedule).toMatchObject({ name: 'every-second', bot: 'eligibility-check', version: null, segment: 'demo', everySeconds: 1, cron: null, paused: false, createdBy: 'admin' });
-  const runs = await waitFor(async () => {
-    const found = await runsOf(schedule.id);
-    return found.length >= 3 ? found : undefined;
-  }, 10_000, 'three scheduled runs');
+  expect(schedule).toMatchObject({
+    name: 'every-second',
+    bot: 'eligibility-check',
+    version: null,
+    segment: 'demo',
+    everySeconds: 1,
+    cron: null,
+    paused: false,
+    createdBy: 'admin',
+  });
+  const runs = await waitFor(
+    async () => {
+      const found = await runsOf(schedule.id);
+      return found.length >= 3 ? found : undefined;
+    },
+    10_000,
+    'three scheduled runs',
+  );
   for (const run of runs) {
     expect(run.idempotencyKey).toMatch(new RegExp(`^schedule-${schedule.id}-\\d{13}$`));
     expect(run).toMatchObject({ bot: 'eligibility-check', segment: 'demo', status: 'waiting' });
@@ -101,10 +114,14 @@ test('an every-second schedule creates runs keyed by schedule and fire time; rea
 test('the same tick delivered twice, or to two control rooms at once, creates one run', async () => {
   const schedule = await createSchedule({ name: 'hourly-dedupe', everySeconds: 3600 });
   // The first fire of an interval schedule is at once: wait for its run.
-  const [first] = await waitFor(async () => {
-    const found = await runsOf(schedule.id);
-    return found.length === 1 ? found : undefined;
-  }, 10_000, 'the first fire');
+  const [first] = await waitFor(
+    async () => {
+      const found = await runsOf(schedule.id);
+      return found.length === 1 ? found : undefined;
+    },
+    10_000,
+    'the first fire',
+  );
   // The same fire delivered again through the worker's handler: the job id names the fire time.
   const redelivered = { id: `repeat:${schedule.id}:${fireTimeOfRun(first!)}`, data: { v: 1, scheduleId: schedule.id }, attemptsMade: 1, opts: { attempts: 3 } };
   await handleTick(stack.controlRoom.schedules, testLog, redelivered).catch((err: Error) => {
@@ -152,7 +169,9 @@ test('pause stops runs, resume restarts them; delete removes the scheduler and n
   expect(await stack.controlRoom.schedules.fire(schedule.id, Date.now())).toEqual({ kind: 'skipped', reason: 'deleted' });
   expect((await stack.api('GET', `/v1/schedules/${schedule.id}`)).status).toBe(404);
   // The generic request audit names the schedule by id.
-  const audited = await db.query("SELECT action, outcome FROM audit_events WHERE target = $1 AND action LIKE 'schedule.%' ORDER BY seq", [`schedule:${schedule.id}`]);
+  const audited = await db.query("SELECT action, outcome FROM audit_events WHERE target = $1 AND action LIKE 'schedule.%' ORDER BY seq", [
+    `schedule:${schedule.id}`,
+  ]);
   expect(audited.rows.map((r: { action: string }) => r.action)).toEqual(['schedule.create', 'schedule.pause', 'schedule.resume', 'schedule.delete']);
 }, 40_000);
 
@@ -217,7 +236,10 @@ test('an operator may create schedules; a developer may read them but not create
   const denied = await stack.api('POST', '/v1/schedules', { bot: 'eligibility-check', input, name: 'by-developer', cron: '0 4 * * *' }, developer.token);
   expect(denied.status).toBe(403);
   expect(denied.body.error).toMatchObject({ code: 'ORDERLY_E_FORBIDDEN', details: { permission: 'schedules.manage' } });
-  for (const [method, path] of [['POST', `/v1/schedules/${created.id}/pause`], ['DELETE', `/v1/schedules/${created.id}`]] as const) {
+  for (const [method, path] of [
+    ['POST', `/v1/schedules/${created.id}/pause`],
+    ['DELETE', `/v1/schedules/${created.id}`],
+  ] as const) {
     expect((await stack.api(method, path, undefined, developer.token)).status).toBe(403);
   }
   expect((await stack.api('GET', `/v1/schedules/${created.id}`, undefined, developer.token)).body.paused).toBe(false);
@@ -242,7 +264,9 @@ test('orderly schedule create|ls|show|pause|resume|rm', async () => {
   try {
     const file = join(dir, 'input.json');
     writeFileSync(file, JSON.stringify(input));
-    const created = ScheduleView.parse(JSON.parse(await orderly('schedule', 'create', 'from-cli', 'eligibility-check', '--input', file, '--cron', '30 5 * * 1-5', '--json')));
+    const created = ScheduleView.parse(
+      JSON.parse(await orderly('schedule', 'create', 'from-cli', 'eligibility-check', '--input', file, '--cron', '30 5 * * 1-5', '--json')),
+    );
     expect(created).toMatchObject({ name: 'from-cli', cron: '30 5 * * 1-5', everySeconds: null, paused: false });
     expect(await orderly('schedule', 'ls')).toMatch(/^from-cli\s+eligibility-check@latest\s+demo\s+cron "30 5 \* \* 1-5" \(UTC\)$/m);
     const shown = await orderly('schedule', 'show', 'from-cli');
@@ -250,7 +274,9 @@ test('orderly schedule create|ls|show|pause|resume|rm', async () => {
     expect(shown).not.toContain(MEMBER.memberId);
     expect(JSON.parse(await orderly('schedule', 'pause', 'from-cli', '--json'))).toMatchObject({ paused: true, nextFireAt: null });
     expect(JSON.parse(await orderly('schedule', 'resume', created.id, '--json'))).toMatchObject({ paused: false });
-    await expect(orderly('schedule', 'create', 'no-timing', 'eligibility-check', '--input', file)).rejects.toMatchObject({ code: 'ORDERLY_E_SCHEDULE_INVALID' });
+    await expect(orderly('schedule', 'create', 'no-timing', 'eligibility-check', '--input', file)).rejects.toMatchObject({
+      code: 'ORDERLY_E_SCHEDULE_INVALID',
+    });
     expect(await orderly('schedule', 'rm', 'from-cli')).toBe(`deleted schedule from-cli (${created.id})\n`);
     expect(await queue.getJobScheduler(created.id)).toBeUndefined();
   } finally {
@@ -269,11 +295,19 @@ test('a fire whose run cannot be created is audited as schedule.fire_failed and 
   const runsBefore = (await runsOf(schedule.id)).length;
 
   await stack.api('POST', '/v1/schedules/doomed/resume');
-  const failures = await waitFor(async () => {
-    const events = await auditEvents('schedule.fire_failed', `schedule:${schedule.id}`);
-    return events.length >= 2 ? events : undefined;
-  }, 10_000, 'failed fires audited');
-  expect(failures[0]).toMatchObject({ actor: `schedule:${schedule.id}`, outcome: 'failure', details: { code: 'ORDERLY_E_KEY_REVOKED', bot: 'eligibility-check' } });
+  const failures = await waitFor(
+    async () => {
+      const events = await auditEvents('schedule.fire_failed', `schedule:${schedule.id}`);
+      return events.length >= 2 ? events : undefined;
+    },
+    10_000,
+    'failed fires audited',
+  );
+  expect(failures[0]).toMatchObject({
+    actor: `schedule:${schedule.id}`,
+    outcome: 'failure',
+    details: { code: 'ORDERLY_E_KEY_REVOKED', bot: 'eligibility-check' },
+  });
   await stack.api('POST', '/v1/schedules/doomed/pause');
   expect((await runsOf(schedule.id)).length).toBe(runsBefore);
   expect((await stack.api('GET', '/v1/schedules/doomed')).body.lastErrorCode).toBe('ORDERLY_E_KEY_REVOKED');

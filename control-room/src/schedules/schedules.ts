@@ -1,6 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import {
-  assertMaskable, BotName, BotVersion, declaredPhiFromInput, IdempotencyKey, isOrderlyError, OrderlyError, RunView, SegmentName, validateInput,
+  assertMaskable,
+  BotName,
+  BotVersion,
+  declaredPhiFromInput,
+  IdempotencyKey,
+  isOrderlyError,
+  OrderlyError,
+  RunView,
+  SegmentName,
+  validateInput,
 } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { AuditLog } from '../audit/audit';
@@ -88,10 +97,12 @@ const inputAad = (scheduleId: string) => `schedule-input:${scheduleId}`;
 /** The idempotency key of the run of one fire: the same for every delivery of that fire, so one run per fire. */
 export const fireIdempotencyKey = (scheduleId: string, fireTimeMs: number) => `schedule-${scheduleId}-${fireTimeMs}` as IdempotencyKey;
 
-const calendarOf = (row: ScheduleRow) => (row.calendar !== null && row.calendar_policy !== null ? { name: row.calendar, policy: row.calendar_policy } : undefined);
-const timingOf = (row: ScheduleRow): Timing => (row.cron !== null
-  ? { kind: 'cron', cron: row.cron, timeZone: row.time_zone, calendar: calendarOf(row) }
-  : { kind: 'every', everySeconds: row.every_seconds!, calendar: calendarOf(row) });
+const calendarOf = (row: ScheduleRow) =>
+  row.calendar !== null && row.calendar_policy !== null ? { name: row.calendar, policy: row.calendar_policy } : undefined;
+const timingOf = (row: ScheduleRow): Timing =>
+  row.cron !== null
+    ? { kind: 'cron', cron: row.cron, timeZone: row.time_zone, calendar: calendarOf(row) }
+    : { kind: 'every', everySeconds: row.every_seconds!, calendar: calendarOf(row) };
 
 /** The idempotency-key prefix of a schedule's runs: how its runs are found without a column in `runs`. */
 const keyPrefix = (scheduleId: string) => `schedule-${scheduleId}-`;
@@ -156,8 +167,11 @@ export class Schedules {
   }
 
   private async row(ref: string): Promise<ScheduleRow> {
-    if (!isUuid(ref) && !ScheduleName.safeParse(ref).success) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'a schedule is named by its id (UUID) or its name');
-    const rows = await this.deps.db.query<ScheduleRow>(isUuid(ref) ? 'SELECT * FROM schedules WHERE id = $1' : 'SELECT * FROM schedules WHERE name = $1', [ref]);
+    if (!isUuid(ref) && !ScheduleName.safeParse(ref).success)
+      throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'a schedule is named by its id (UUID) or its name');
+    const rows = await this.deps.db.query<ScheduleRow>(isUuid(ref) ? 'SELECT * FROM schedules WHERE id = $1' : 'SELECT * FROM schedules WHERE name = $1', [
+      ref,
+    ]);
     if (!rows[0]) throw new OrderlyError('ORDERLY_E_NOT_FOUND', `no schedule ${ref}`);
     return rows[0];
   }
@@ -171,14 +185,22 @@ export class Schedules {
     const name = ScheduleName.safeParse(request.name);
     if (!name.success) throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', `invalid schedule name: ${name.error.issues[0]?.message ?? 'invalid'}`);
     const timing = parseTiming(request, this.deps.minIntervalSeconds);
-    if (request.calendarPolicy !== undefined && request.calendar === undefined) throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', 'calendarPolicy needs a calendar');
-    const calendarPolicy = request.calendar !== undefined ? request.calendarPolicy ?? 'skip' : null;
+    if (request.calendarPolicy !== undefined && request.calendar === undefined)
+      throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', 'calendarPolicy needs a calendar');
+    const calendarPolicy = request.calendar !== undefined ? (request.calendarPolicy ?? 'skip') : null;
     if (calendarPolicy === 'next_working_day' && timing.kind === 'every') {
-      throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', 'moving fires to the next working day needs a cron schedule; an interval schedule may only skip non-working days');
+      throw new OrderlyError(
+        'ORDERLY_E_SCHEDULE_INVALID',
+        'moving fires to the next working day needs a cron schedule; an interval schedule may only skip non-working days',
+      );
     }
     if (calendarPolicy === 'next_working_day' && timing.kind === 'cron' && firesPerDay(timing.cron, MAX_MOVED_FIRES_PER_DAY + 1) > MAX_MOVED_FIRES_PER_DAY) {
       // Moving looks back over the non-working days before each fire; a pattern firing every minute would make that slow.
-      throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', `moving fires to the next working day is for patterns that fire at most ${MAX_MOVED_FIRES_PER_DAY} times a day`, { maximumPerDay: MAX_MOVED_FIRES_PER_DAY });
+      throw new OrderlyError(
+        'ORDERLY_E_SCHEDULE_INVALID',
+        `moving fires to the next working day is for patterns that fire at most ${MAX_MOVED_FIRES_PER_DAY} times a day`,
+        { maximumPerDay: MAX_MOVED_FIRES_PER_DAY },
+      );
     }
     if (request.calendar !== undefined) await this.calendars.get(request.calendar);
     const pkg = await this.deps.packages.resolve(request.bot, request.version);
@@ -195,21 +217,38 @@ export class Schedules {
 
     const id = randomUUID();
     const sealed = await this.deps.cipher.seal(input, inputAad(id));
-    const rows = await this.deps.db.query<ScheduleRow>(
-      `INSERT INTO schedules (id, name, bot_name, bot_version, segment, input_sealed, cron, every_seconds, created_by,
+    const rows = await this.deps.db
+      .query<ScheduleRow>(
+        `INSERT INTO schedules (id, name, bot_name, bot_version, segment, input_sealed, cron, every_seconds, created_by,
          time_zone, calendar, calendar_policy, overlap_policy, misfire_policy)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (name) DO NOTHING RETURNING *`,
-      [id, name.data, pkg.view.name, request.version ?? null, segment, JSON.stringify(sealed),
-        timing.kind === 'cron' ? timing.cron : null, timing.kind === 'every' ? timing.everySeconds : null, createdBy,
-        request.timeZone ?? 'UTC', request.calendar ?? null, calendarPolicy, request.overlap ?? 'allow', request.misfire ?? 'run_once'],
-    ).catch((err: { code?: unknown }) => {
-      // The calendar was deleted between the check and the insert.
-      if (err.code === '23503') throw new OrderlyError('ORDERLY_E_CALENDAR_UNKNOWN', `no business calendar ${request.calendar}`);
-      throw err;
-    });
+        [
+          id,
+          name.data,
+          pkg.view.name,
+          request.version ?? null,
+          segment,
+          JSON.stringify(sealed),
+          timing.kind === 'cron' ? timing.cron : null,
+          timing.kind === 'every' ? timing.everySeconds : null,
+          createdBy,
+          request.timeZone ?? 'UTC',
+          request.calendar ?? null,
+          calendarPolicy,
+          request.overlap ?? 'allow',
+          request.misfire ?? 'run_once',
+        ],
+      )
+      .catch((err: { code?: unknown }) => {
+        // The calendar was deleted between the check and the insert.
+        if (err.code === '23503') throw new OrderlyError('ORDERLY_E_CALENDAR_UNKNOWN', `no business calendar ${request.calendar}`);
+        throw err;
+      });
     if (!rows[0]) throw new OrderlyError('ORDERLY_E_SCHEDULE_CONFLICT', `a schedule named ${name.data} already exists`);
     // The row is committed: if Redis does not answer now, the periodic reconcile adds the scheduler.
-    await this.sync(id).catch((err: Error) => this.deps.log.warn({ scheduleId: id, err: { message: err.message } }, 'schedule created; its scheduler will be added by the next reconcile'));
+    await this.sync(id).catch((err: Error) =>
+      this.deps.log.warn({ scheduleId: id, err: { message: err.message } }, 'schedule created; its scheduler will be added by the next reconcile'),
+    );
     return this.view(rows[0], await this.schedulerOf(id));
   }
 
@@ -324,7 +363,7 @@ export class Schedules {
       }
       // run_once: the first missed fire's run stands for all of them (its key makes it once).
       const outcome = await this.createRun(row, fireTimeMs, finalAttempt);
-      const runId = outcome.kind === 'created' || outcome.kind === 'duplicate' ? outcome.run?.id ?? null : null;
+      const runId = outcome.kind === 'created' || outcome.kind === 'duplicate' ? (outcome.run?.id ?? null) : null;
       if (outcome.kind !== 'failed') {
         await this.record(row, [fireTimeMs], 'misfire', 'ran', runId, { missed: missed.length });
         await this.record(row, missed.slice(1), 'misfire', 'skipped', runId, null);
@@ -354,9 +393,10 @@ export class Schedules {
     const fires = [fromMs];
     let t = fromMs;
     while (fires.length < MAX_MISSED_RECORDED) {
-      const next = row.cron !== null
-        ? nextFire({ cron: row.cron, timeZone: row.time_zone, calendar, calendarPolicy: row.calendar_policy ?? undefined }, t)
-        : t + row.every_seconds! * 1000;
+      const next =
+        row.cron !== null
+          ? nextFire({ cron: row.cron, timeZone: row.time_zone, calendar, calendarPolicy: row.calendar_policy ?? undefined }, t)
+          : t + row.every_seconds! * 1000;
       if (next === undefined || next > toMs) break;
       if (row.cron !== null || !calendar || isWorkingInstant(calendar, next)) fires.push(next);
       t = next;
@@ -382,9 +422,15 @@ export class Schedules {
     );
     const replaced = before[0]?.queued ? before[0].queued.getTime() : null;
     if (replaced !== null && replaced !== fireTimeMs) {
-      await this.deps.db.query(`UPDATE schedule_fire_records SET handling = 'replaced' WHERE schedule_id = $1 AND fire_time = to_timestamp($2::double precision / 1000) AND reason = 'overlap'`, [row.id, replaced]);
+      await this.deps.db.query(
+        `UPDATE schedule_fire_records SET handling = 'replaced' WHERE schedule_id = $1 AND fire_time = to_timestamp($2::double precision / 1000) AND reason = 'overlap'`,
+        [row.id, replaced],
+      );
     }
-    await this.record(row, [fireTimeMs], 'overlap', 'queued', null, { activeRunId, replacedFireTime: replaced === null ? null : new Date(replaced).toISOString() });
+    await this.record(row, [fireTimeMs], 'overlap', 'queued', null, {
+      activeRunId,
+      replacedFireTime: replaced === null ? null : new Date(replaced).toISOString(),
+    });
     await this.deps.schedulers.addDrain(row.id, fireTimeMs, this.deps.drainPollMs ?? 5000);
     return { kind: 'queued', replaced };
   }
@@ -403,10 +449,16 @@ export class Schedules {
     if (outcome.kind === 'failed') {
       if (outcome.retryable) return 'waiting';
     } else {
-      const runId = outcome.kind === 'created' || outcome.kind === 'duplicate' ? outcome.run?.id ?? null : null;
-      await this.deps.db.query(`UPDATE schedule_fire_records SET handling = 'ran', run_id = $3 WHERE schedule_id = $1 AND fire_time = to_timestamp($2::double precision / 1000) AND reason = 'overlap'`, [scheduleId, fireTimeMs, runId]);
+      const runId = outcome.kind === 'created' || outcome.kind === 'duplicate' ? (outcome.run?.id ?? null) : null;
+      await this.deps.db.query(
+        `UPDATE schedule_fire_records SET handling = 'ran', run_id = $3 WHERE schedule_id = $1 AND fire_time = to_timestamp($2::double precision / 1000) AND reason = 'overlap'`,
+        [scheduleId, fireTimeMs, runId],
+      );
     }
-    await this.deps.db.query('UPDATE schedules SET queued_fire_at = NULL WHERE id = $1 AND queued_fire_at = to_timestamp($2::double precision / 1000)', [scheduleId, fireTimeMs]);
+    await this.deps.db.query('UPDATE schedules SET queued_fire_at = NULL WHERE id = $1 AND queued_fire_at = to_timestamp($2::double precision / 1000)', [
+      scheduleId,
+      fireTimeMs,
+    ]);
     return 'done';
   }
 
@@ -415,7 +467,14 @@ export class Schedules {
    * audits them once per call, when anything new was recorded: `schedule.misfire`,
    * `schedule.fire_skipped` (overlap, calendar) or `schedule.fire_queued`.
    */
-  private async record(row: ScheduleRow, fires: number[], reason: FireRecord['reason'], handling: FireRecord['handling'], runId: string | null, details: Record<string, unknown> | null): Promise<void> {
+  private async record(
+    row: ScheduleRow,
+    fires: number[],
+    reason: FireRecord['reason'],
+    handling: FireRecord['handling'],
+    runId: string | null,
+    details: Record<string, unknown> | null,
+  ): Promise<void> {
     if (fires.length === 0) return;
     const inserted = await this.deps.db.query<{ fire_time: Date }>(
       `INSERT INTO schedule_fire_records (schedule_id, fire_time, reason, handling, run_id)
@@ -423,14 +482,26 @@ export class Schedules {
        ON CONFLICT DO NOTHING RETURNING fire_time`,
       [row.id, fires, reason, handling, runId],
     );
-    this.deps.log.info({ scheduleId: row.id, reason, handling, fires: fires.length, firstFireTime: fires[0] }, 'schedule fire recorded without a run of its own');
+    this.deps.log.info(
+      { scheduleId: row.id, reason, handling, fires: fires.length, firstFireTime: fires[0] },
+      'schedule fire recorded without a run of its own',
+    );
     if (inserted.length === 0 || details === null) return;
     const action = reason === 'misfire' ? 'schedule.misfire' : handling === 'queued' ? 'schedule.fire_queued' : 'schedule.fire_skipped';
     await this.deps.audit.append({
-      actor: `schedule:${row.id}`, action, target: `schedule:${row.id}`, outcome: 'success',
+      actor: `schedule:${row.id}`,
+      action,
+      target: `schedule:${row.id}`,
+      outcome: 'success',
       details: {
-        scheduleId: row.id, reason, handling, policy: reason === 'misfire' ? row.misfire_policy : reason === 'overlap' ? row.overlap_policy : row.calendar_policy,
-        fireTime: new Date(fires[0]!).toISOString(), lastFireTime: new Date(fires.at(-1)!).toISOString(), runId, ...details,
+        scheduleId: row.id,
+        reason,
+        handling,
+        policy: reason === 'misfire' ? row.misfire_policy : reason === 'overlap' ? row.overlap_policy : row.calendar_policy,
+        fireTime: new Date(fires[0]!).toISOString(),
+        lastFireTime: new Date(fires.at(-1)!).toISOString(),
+        runId,
+        ...details,
       },
     });
   }
@@ -438,10 +509,20 @@ export class Schedules {
   /** The fires of a schedule that made no run of their own, newest first. */
   async fireRecords(ref: string, limit = 200): Promise<FireRecord[]> {
     const { id } = await this.row(ref);
-    const rows = await this.deps.db.query<{ fire_time: Date; reason: FireRecord['reason']; handling: FireRecord['handling']; run_id: string | null; recorded_at: Date }>(
-      'SELECT * FROM schedule_fire_records WHERE schedule_id = $1 ORDER BY fire_time DESC, reason LIMIT $2', [id, limit],
-    );
-    return rows.map((r) => ({ fireTime: r.fire_time.toISOString(), reason: r.reason, handling: r.handling, runId: r.run_id, recordedAt: r.recorded_at.toISOString() }));
+    const rows = await this.deps.db.query<{
+      fire_time: Date;
+      reason: FireRecord['reason'];
+      handling: FireRecord['handling'];
+      run_id: string | null;
+      recorded_at: Date;
+    }>('SELECT * FROM schedule_fire_records WHERE schedule_id = $1 ORDER BY fire_time DESC, reason LIMIT $2', [id, limit]);
+    return rows.map((r) => ({
+      fireTime: r.fire_time.toISOString(),
+      reason: r.reason,
+      handling: r.handling,
+      runId: r.run_id,
+      recordedAt: r.recorded_at.toISOString(),
+    }));
   }
 
   /**
@@ -467,7 +548,11 @@ export class Schedules {
         if (!calendar || isWorkingInstant(calendar, t)) fires.push(t);
       }
     }
-    return { scheduleId: row.id, timeZone: row.time_zone, fires: fires.map((ms) => ({ local: formatLocal(row.time_zone, ms), utc: new Date(ms).toISOString() })) };
+    return {
+      scheduleId: row.id,
+      timeZone: row.time_zone,
+      fires: fires.map((ms) => ({ local: formatLocal(row.time_zone, ms), utc: new Date(ms).toISOString() })),
+    };
   }
 
   /** Creates the run of one fire with the fire's idempotency key (the run-creating part of `fire`). */
@@ -476,13 +561,15 @@ export class Schedules {
     const key = fireIdempotencyKey(scheduleId, fireTimeMs);
     try {
       const input = (await this.deps.cipher.open(row.input_sealed, inputAad(scheduleId))) as Record<string, unknown>;
-      const [outcome] = await this.deps.runs.create([{
-        bot: row.bot_name as BotName,
-        ...(row.bot_version ? { version: row.bot_version as BotVersion } : {}),
-        segment: row.segment as SegmentName,
-        input,
-        idempotencyKey: key,
-      }]);
+      const [outcome] = await this.deps.runs.create([
+        {
+          bot: row.bot_name as BotName,
+          ...(row.bot_version ? { version: row.bot_version as BotVersion } : {}),
+          segment: row.segment as SegmentName,
+          input,
+          idempotencyKey: key,
+        },
+      ]);
       const { run, created } = outcome!;
       await this.deps.db.query(
         `UPDATE schedules SET last_fired_at = GREATEST(last_fired_at, to_timestamp($2::double precision / 1000)), last_error_code = NULL WHERE id = $1`,
@@ -491,8 +578,18 @@ export class Schedules {
       if (created) {
         // A run created by no HTTP request: the schedule is the actor (invariant 5).
         await this.deps.audit.append({
-          actor: `schedule:${scheduleId}`, action: 'schedule.fire', target: run.id, outcome: 'success',
-          details: { scheduleId, fireTime: new Date(fireTimeMs).toISOString(), bot: run.bot, version: run.version, segment: run.segment, createdBy: row.created_by },
+          actor: `schedule:${scheduleId}`,
+          action: 'schedule.fire',
+          target: run.id,
+          outcome: 'success',
+          details: {
+            scheduleId,
+            fireTime: new Date(fireTimeMs).toISOString(),
+            bot: run.bot,
+            version: run.version,
+            segment: run.segment,
+            createdBy: row.created_by,
+          },
         });
       }
       this.deps.log.info({ scheduleId, runId: run.id, fireTime: fireTimeMs, created }, 'schedule fired');
@@ -517,7 +614,10 @@ export class Schedules {
     this.deps.log.warn({ scheduleId: row.id, fireTime: fireTimeMs, code }, 'schedule fire failed; no run was created');
     await this.deps.db.query('UPDATE schedules SET last_error_code = $2 WHERE id = $1', [row.id, code]).catch(() => undefined);
     await this.deps.audit.append({
-      actor: `schedule:${row.id}`, action: 'schedule.fire_failed', target: `schedule:${row.id}`, outcome: 'failure',
+      actor: `schedule:${row.id}`,
+      action: 'schedule.fire_failed',
+      target: `schedule:${row.id}`,
+      outcome: 'failure',
       details: { scheduleId: row.id, fireTime: new Date(fireTimeMs).toISOString(), bot: row.bot_name, version: row.bot_version, segment: row.segment, code },
     });
   }

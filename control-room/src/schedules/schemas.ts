@@ -17,7 +17,11 @@ export const ScheduleName = z
 export const ScheduleRef = z.union([z.uuid(), ScheduleName]);
 
 /** The cron pattern's characters (5 or 6 fields, evaluated in UTC); its meaning is checked by the parser. */
-export const CronPattern = z.string().min(9).max(100).regex(/^[0-9A-Za-z*/,?#\- ]+$/, 'cron fields: digits, names, * / , - ? # and spaces');
+export const CronPattern = z
+  .string()
+  .min(9)
+  .max(100)
+  .regex(/^[0-9A-Za-z*/,?#\- ]+$/, 'cron fields: digits, names, * / , - ? # and spaces');
 
 export const OverlapPolicy = z.enum(['skip', 'queue_one', 'allow']);
 export const MisfirePolicy = z.enum(['run_once', 'skip']);
@@ -105,7 +109,10 @@ export const CalendarName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, '1-6
 export const PutCalendarRequest = z.strictObject({
   timeZone: z.string().max(100),
   workingDays: z.array(z.number().int().min(1).max(7)).min(1).max(7).optional(),
-  holidays: z.array(z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'YYYY-MM-DD')).max(5000).optional(),
+  holidays: z
+    .array(z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'YYYY-MM-DD'))
+    .max(5000)
+    .optional(),
   ics: z.string().max(1_000_000).optional(),
 });
 export type PutCalendarRequest = z.infer<typeof PutCalendarRequest>;

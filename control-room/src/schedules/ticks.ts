@@ -53,12 +53,16 @@ export async function handleDrain(schedules: Pick<Schedules, 'drain'>, log: Logg
 
 /** The control room's worker on `orderly.schedules`; `repeatStrategy` computes cron schedulers' next fires. */
 export function createTickWorker(deps: { schedules: Schedules; connection: Redis; prefix: string; log: Logger; repeatStrategy?: RepeatStrategy }): Worker {
-  const worker = new Worker(SCHEDULES_QUEUE, (job: Job) => (job.name === 'drain' ? handleDrain(deps.schedules, deps.log, job) : handleTick(deps.schedules, deps.log, job)), {
-    connection: deps.connection,
-    prefix: deps.prefix,
-    concurrency: 4,
-    ...(deps.repeatStrategy ? { settings: { repeatStrategy: deps.repeatStrategy } } : {}),
-  });
+  const worker = new Worker(
+    SCHEDULES_QUEUE,
+    (job: Job) => (job.name === 'drain' ? handleDrain(deps.schedules, deps.log, job) : handleTick(deps.schedules, deps.log, job)),
+    {
+      connection: deps.connection,
+      prefix: deps.prefix,
+      concurrency: 4,
+      ...(deps.repeatStrategy ? { settings: { repeatStrategy: deps.repeatStrategy } } : {}),
+    },
+  );
   worker.on('error', (err) => deps.log.error({ err: { message: err.message } }, 'schedule worker error'));
   return worker;
 }

@@ -33,7 +33,11 @@ function nextCronFire(cron: string, afterMs: number): number | undefined {
  * pattern the parser accepts and that fires at all, and no two fires closer than `minSeconds`
  * (a bot that touches PHI every second is a mistake, not a schedule).
  */
-export function parseTiming(request: { cron?: string | undefined; everySeconds?: number | undefined; timeZone?: string | undefined }, minSeconds: number, now = Date.now()): Timing {
+export function parseTiming(
+  request: { cron?: string | undefined; everySeconds?: number | undefined; timeZone?: string | undefined },
+  minSeconds: number,
+  now = Date.now(),
+): Timing {
   if (request.timeZone !== undefined) assertTimeZone(request.timeZone);
   if ((request.cron === undefined) === (request.everySeconds === undefined)) {
     throw invalid('a schedule needs exactly one of cron and everySeconds');

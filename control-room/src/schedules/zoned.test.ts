@@ -63,12 +63,21 @@ test('unknown time zones are refused with ORDERLY_E_TIME_ZONE_UNKNOWN', () => {
 
 describe('business calendars', () => {
   // Synthetic: Monday 2026-12-28 and Friday 2027-01-01 are holidays; Monday to Friday work.
-  const cal: BusinessCalendar = { name: 'ops-us', timeZone: 'America/New_York', workingDays: [1, 2, 3, 4, 5], holidays: ['2026-12-25', '2026-12-28', '2027-01-01'] };
+  const cal: BusinessCalendar = {
+    name: 'ops-us',
+    timeZone: 'America/New_York',
+    workingDays: [1, 2, 3, 4, 5],
+    holidays: ['2026-12-25', '2026-12-28', '2027-01-01'],
+  };
   test('working days are weekdays that are not holidays', () => {
     expect(['2026-12-24', '2026-12-25', '2026-12-26', '2026-12-28', '2026-12-29'].map((d) => isWorkingDate(cal, d))).toEqual([true, false, false, false, true]);
   });
   test('skip: a daily fire on a holiday or weekend makes no fire', () => {
-    expect(fires('0 9 * * *', 'America/New_York', '2026-12-24T15:00:00Z', 3, cal, 'skip')).toEqual(['2026-12-29T14:00:00.000Z', '2026-12-30T14:00:00.000Z', '2026-12-31T14:00:00.000Z']);
+    expect(fires('0 9 * * *', 'America/New_York', '2026-12-24T15:00:00Z', 3, cal, 'skip')).toEqual([
+      '2026-12-29T14:00:00.000Z',
+      '2026-12-30T14:00:00.000Z',
+      '2026-12-31T14:00:00.000Z',
+    ]);
   });
   test('next_working_day: a Monday-only fire on a holiday moves to Tuesday, same local time', () => {
     expect(fires('0 9 * * 1', 'America/New_York', '2026-12-20T00:00:00Z', 2, cal, 'next_working_day')).toEqual([
@@ -79,7 +88,10 @@ describe('business calendars', () => {
     expect(fires('0 9 * * 1', 'America/New_York', '2026-12-28T20:00:00Z', 1, cal, 'next_working_day')).toEqual(['2026-12-29T14:00:00.000Z']);
   });
   test('next_working_day: fires of a weekend and a holiday collapse into the regular fire of the next working day', () => {
-    expect(fires('0 9 * * *', 'America/New_York', '2026-12-24T15:00:00Z', 2, cal, 'next_working_day')).toEqual(['2026-12-29T14:00:00.000Z', '2026-12-30T14:00:00.000Z']);
+    expect(fires('0 9 * * *', 'America/New_York', '2026-12-24T15:00:00Z', 2, cal, 'next_working_day')).toEqual([
+      '2026-12-29T14:00:00.000Z',
+      '2026-12-30T14:00:00.000Z',
+    ]);
   });
   test('a move keeps local time across a DST change', () => {
     const berlin: BusinessCalendar = { name: 'de', timeZone: 'Europe/Berlin', workingDays: [1, 2, 3, 4, 5], holidays: ['2026-03-27'] };
@@ -89,10 +101,25 @@ describe('business calendars', () => {
 });
 
 describe('iCalendar holidays', () => {
-  const ics = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//synthetic//EN',
-    'BEGIN:VEVENT', 'UID:a@example.test', 'DTSTART;VALUE=DATE:20261225', 'SUMMARY:Winter break', 'DTEND;VALUE=DATE:20261227', 'END:VEVENT',
-    'BEGIN:VEVENT', 'UID:b@example.test', 'DTSTART;VALUE=DATE:2027', ' 0101', 'SUMMARY:New year', 'END:VEVENT',
-    'END:VCALENDAR', ''].join('\r\n');
+  const ics = [
+    'BEGIN:VCALENDAR',
+    'VERSION:2.0',
+    'PRODID:-//synthetic//EN',
+    'BEGIN:VEVENT',
+    'UID:a@example.test',
+    'DTSTART;VALUE=DATE:20261225',
+    'SUMMARY:Winter break',
+    'DTEND;VALUE=DATE:20261227',
+    'END:VEVENT',
+    'BEGIN:VEVENT',
+    'UID:b@example.test',
+    'DTSTART;VALUE=DATE:2027',
+    ' 0101',
+    'SUMMARY:New year',
+    'END:VEVENT',
+    'END:VCALENDAR',
+    '',
+  ].join('\r\n');
   test('DTSTART dates, multi-day DTEND (exclusive) and folded lines', () => {
     expect(parseIcsHolidays(ics)).toEqual(['2026-12-25', '2026-12-26', '2027-01-01']);
   });

@@ -20,7 +20,14 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   let f = formatters.get(timeZone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {
-      timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
     });
     formatters.set(timeZone, f);
   }
@@ -30,7 +37,9 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
 /** An IANA zone name (e.g. `Europe/Berlin`, `UTC`), or ORDERLY_E_TIME_ZONE_UNKNOWN. */
 export function assertTimeZone(timeZone: string): string {
   if (typeof timeZone !== 'string' || timeZone.length === 0 || timeZone.length > 64 || !/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(timeZone)) {
-    throw new OrderlyError('ORDERLY_E_TIME_ZONE_UNKNOWN', 'a time zone is an IANA name such as Europe/Berlin or UTC', { timeZone: String(timeZone).slice(0, 64) });
+    throw new OrderlyError('ORDERLY_E_TIME_ZONE_UNKNOWN', 'a time zone is an IANA name such as Europe/Berlin or UTC', {
+      timeZone: String(timeZone).slice(0, 64),
+    });
   }
   try {
     formatter(timeZone);
@@ -64,7 +73,10 @@ export const isoWeekday = (date: string): number => ((new Date(`${date}T00:00:00
  */
 export function wallToInstant(timeZone: string, wall: number): number {
   const offsets = new Set([offsetAt(timeZone, wall - 86_400_000), offsetAt(timeZone, wall), offsetAt(timeZone, wall + 86_400_000)]);
-  const valid = [...offsets].map((o) => wall - o).filter((ms) => wallOf(timeZone, ms) === wall).sort((a, b) => a - b);
+  const valid = [...offsets]
+    .map((o) => wall - o)
+    .filter((ms) => wallOf(timeZone, ms) === wall)
+    .sort((a, b) => a - b);
   if (valid.length > 0) return valid[0]!;
   // In a gap: the change happened between the two readings; find its instant (whole seconds).
   const sorted = [...offsets].sort((a, b) => a - b);

@@ -98,7 +98,13 @@ function botLogger() {
 
 // Console and raw stdout/stderr writes become run log lines; nothing a bot prints reaches the
 // runner's own output unredacted.
-for (const [method, level] of [['log', 'info'], ['info', 'info'], ['debug', 'debug'], ['warn', 'warn'], ['error', 'error']] as const) {
+for (const [method, level] of [
+  ['log', 'info'],
+  ['info', 'info'],
+  ['debug', 'debug'],
+  ['warn', 'warn'],
+  ['error', 'error'],
+] as const) {
   console[method] = (...args: unknown[]) => emit(level, 'console', format(...args));
 }
 // Raw writes are joined into lines first, so that a value written in pieces is redacted whole.
@@ -262,8 +268,18 @@ async function run(request: HostRun): Promise<void> {
       // choice (a member id, say), so they are redacted too.
       const shots = redactor ?? createRedactor({ secrets: Object.values(request.secrets), phi: request.phi });
       shoot = async (name: string) => {
-        const shot = await maskedScreenshot(contextPage, { phiSelectors: request.phiSelectors, allowFields: request.screenshotAllowFields, isSensitive: (text) => shots.scan(text) });
-        send({ type: 'screenshot', runId: request.runId, name: redactedFileName(shots, String(name)), png: new Uint8Array(shot.png), failedClosed: shot.failedClosed });
+        const shot = await maskedScreenshot(contextPage, {
+          phiSelectors: request.phiSelectors,
+          allowFields: request.screenshotAllowFields,
+          isSensitive: (text) => shots.scan(text),
+        });
+        send({
+          type: 'screenshot',
+          runId: request.runId,
+          name: redactedFileName(shots, String(name)),
+          png: new Uint8Array(shot.png),
+          failedClosed: shot.failedClosed,
+        });
       };
     }
     const bot = loadBot(request.code, `${request.botName}.bot.js`);
@@ -316,13 +332,15 @@ process.on('message', (raw: unknown) => {
     case 'init':
       chromiumPath = message.chromiumPath;
       if (message.yieldCpu) yieldWhileWarming();
-      openEgress(message.egressSocket).then(ensureBrowser).then(
-        (b) => {
-          prepareContext(b);
-          return prepared.then(() => send({ type: 'ready' }));
-        },
-        () => send({ type: 'ready' }), // the first run reports the launch failure with a code
-      );
+      openEgress(message.egressSocket)
+        .then(ensureBrowser)
+        .then(
+          (b) => {
+            prepareContext(b);
+            return prepared.then(() => send({ type: 'ready' }));
+          },
+          () => send({ type: 'ready' }), // the first run reports the launch failure with a code
+        );
       return;
     case 'run':
       if (ran) return;

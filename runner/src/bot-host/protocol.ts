@@ -31,7 +31,13 @@ export type HostRun = z.infer<typeof HostRun>;
 export const HostAbort = z.object({ type: z.literal('abort'), runId: z.string() });
 /** The runner's answer to a step call: the control room's answer, or the error that stopped it. */
 export const HostStepAnswer = z.union([
-  z.object({ type: z.literal('step-answer'), runId: z.string(), id: z.number().int(), ok: z.literal(true), answer: z.union([StepBeginResponse, z.object({ state: z.literal('recorded') })]) }),
+  z.object({
+    type: z.literal('step-answer'),
+    runId: z.string(),
+    id: z.number().int(),
+    ok: z.literal(true),
+    answer: z.union([StepBeginResponse, z.object({ state: z.literal('recorded') })]),
+  }),
   z.object({ type: z.literal('step-answer'), runId: z.string(), id: z.number().int(), ok: z.literal(false), error: ErrorBodySchema }),
 ]);
 export type HostStepAnswer = z.infer<typeof HostStepAnswer>;
@@ -58,4 +64,3 @@ export const FromHost = z.union([
   HostStepCall,
 ]);
 export type FromHost = z.infer<typeof FromHost>;
-

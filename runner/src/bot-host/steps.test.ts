@@ -25,7 +25,10 @@ function fakeSteps(initial: Record<string, { state: 'done'; result?: unknown } |
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!(err instanceof StepError)) throw new Error(`expected a StepError, got ${String(err)}`);
   return err.body.code;
 }

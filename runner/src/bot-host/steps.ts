@@ -27,7 +27,8 @@ function asRecorded(name: string, value: unknown): unknown {
     throw stepError('ORDERLY_E_STEP_INVALID', `step ${name} returned a value that is not JSON`);
   }
   if (text === undefined) return undefined;
-  if (Buffer.byteLength(text) > STEP_RESULT_MAX_BYTES) throw stepError('ORDERLY_E_STEP_INVALID', `step ${name} returned over ${STEP_RESULT_MAX_BYTES} bytes of JSON`);
+  if (Buffer.byteLength(text) > STEP_RESULT_MAX_BYTES)
+    throw stepError('ORDERLY_E_STEP_INVALID', `step ${name} returned over ${STEP_RESULT_MAX_BYTES} bytes of JSON`);
   return JSON.parse(text) as unknown;
 }
 
@@ -56,7 +57,10 @@ export function createStepRunner(rpc: StepRpc): <T>(name: string, fn: () => Prom
     if (begun.state === 'uncertain') {
       const policy = options?.onUncertain;
       if (policy === undefined) {
-        throw stepError('ORDERLY_E_STEP_UNCERTAIN', `step ${name} was started by an earlier attempt that never recorded it done, and it has no onUncertain policy`);
+        throw stepError(
+          'ORDERLY_E_STEP_UNCERTAIN',
+          `step ${name} was started by an earlier attempt that never recorded it done, and it has no onUncertain policy`,
+        );
       }
       const verified = policy !== 'rerun' && (await policy.verify()) === true;
       begun = await rpc({ op: 'begin', name, rerun: true });

@@ -132,12 +132,16 @@ function unmaskedPixels(image: DecodedPng, box: Box): number {
 
 /** Pixels of the box that are exactly the mask colour (the page's own ink is #333, never black). */
 function maskPixels(image: DecodedPng, box: Box): number {
-  const area = (Math.min(Math.ceil(box.x + box.width), image.width) - Math.max(Math.floor(box.x), 0)) * (Math.min(Math.ceil(box.y + box.height), image.height) - Math.max(Math.floor(box.y), 0));
+  const area =
+    (Math.min(Math.ceil(box.x + box.width), image.width) - Math.max(Math.floor(box.x), 0)) *
+    (Math.min(Math.ceil(box.y + box.height), image.height) - Math.max(Math.floor(box.y), 0));
   return area - unmaskedPixels(image, box);
 }
 
 async function domSnapshot(page: Page): Promise<string[]> {
-  return Promise.all(page.frames().map((frame) => frame.evaluate(() => document.documentElement.outerHTML + document.querySelectorAll('orderly-redaction').length)));
+  return Promise.all(
+    page.frames().map((frame) => frame.evaluate(() => document.documentElement.outerHTML + document.querySelectorAll('orderly-redaction').length)),
+  );
 }
 
 describe('maskedScreenshot (real Chromium)', () => {
@@ -289,11 +293,14 @@ describe('maskedScreenshot (real Chromium)', () => {
 <p id="clean-text">Coverage lookup</p><div id="host"></div>
 <dialog id="dialog"><p id="in-dialog">Confirm ${NAME}?</p></dialog>
 <div style="height:1500px"></div><p id="far">Born ${DOB}</p></body></html>`);
-    await page.evaluate(([memberId]) => {
-      const root = document.getElementById('host')!.attachShadow({ mode: 'open' });
-      root.innerHTML = `<p id="shadow-text">Member ${memberId}</p><input id="shadow-input" value="x">`;
-      (document.getElementById('dialog') as HTMLDialogElement).showModal();
-    }, [MEMBER_ID]);
+    await page.evaluate(
+      ([memberId]) => {
+        const root = document.getElementById('host')!.attachShadow({ mode: 'open' });
+        root.innerHTML = `<p id="shadow-text">Member ${memberId}</p><input id="shadow-input" value="x">`;
+        (document.getElementById('dialog') as HTMLDialogElement).showModal();
+      },
+      [MEMBER_ID],
+    );
     const result = await maskedScreenshot(page, { ...options, fullPage: true });
     expect(result.failedClosed).toBe('none');
     const image = decodePng(result.png);
@@ -312,7 +319,13 @@ describe('maskedScreenshot (real Chromium)', () => {
             const range = document.createRange();
             range.setStart(text, text.data.indexOf(value as string));
             range.setEnd(text, text.data.indexOf(value as string) + (value as string).length);
-            return Array.from(range.getClientRects(), (r) => ({ what: value as string, x: r.x + window.scrollX, y: r.y + window.scrollY, width: r.width, height: r.height }));
+            return Array.from(range.getClientRects(), (r) => ({
+              what: value as string,
+              x: r.x + window.scrollX,
+              y: r.y + window.scrollY,
+              width: r.width,
+              height: r.height,
+            }));
           }),
         [MEMBER_ID, NAME, DOB],
       )),
@@ -329,7 +342,13 @@ describe('maskedScreenshot (real Chromium)', () => {
         const table = document.getElementById('claims')!;
         for (let r = 0; r < 400; r++) {
           const row = document.createElement('tr');
-          const cells = [`CLM-${100000 + r}`, r % 3 === 0 ? `Seen with ${name} on ${dob}` : 'Office visit', `$${(r * 37) % 900}.00`, r % 7 === 0 ? `Member ${memberId}` : 'Paid', r % 11 === 0 ? name : 'Active'];
+          const cells = [
+            `CLM-${100000 + r}`,
+            r % 3 === 0 ? `Seen with ${name} on ${dob}` : 'Office visit',
+            `$${(r * 37) % 900}.00`,
+            r % 7 === 0 ? `Member ${memberId}` : 'Paid',
+            r % 11 === 0 ? name : 'Active',
+          ];
           for (const text of cells) {
             const cell = document.createElement('td');
             cell.textContent = text;
@@ -365,7 +384,11 @@ describe('maskedScreenshot (real Chromium)', () => {
     const leaks = phi.map((box) => ({ what: box.what, y: box.y, unmasked: unmaskedPixels(image, box) })).filter((l) => l.unmasked > 0);
     expect(leaks).toEqual([]);
     // The clean cells of the last row stay visible, as does the heading.
-    const clean = [await elementBox(main, '#clean-text'), await elementBox(main, '#claims tr:last-child td:nth-child(1)'), await elementBox(main, '#claims tr:last-child td:nth-child(3)')];
+    const clean = [
+      await elementBox(main, '#clean-text'),
+      await elementBox(main, '#claims tr:last-child td:nth-child(1)'),
+      await elementBox(main, '#claims tr:last-child td:nth-child(3)'),
+    ];
     for (const box of clean) expect({ what: box.what, maskPixels: maskPixels(image, box) }).toEqual({ what: box.what, maskPixels: 0 });
   });
 

@@ -159,10 +159,13 @@ async function attemptOnce(page: Page, options: MaskedScreenshotOptions): Promis
     return Promise.all(
       frames.map(async (frame) => {
         const clean = await withTimeout(
-          frame.evaluate(([k, t]) => {
-            const agent = (window as unknown as Record<string, PageAgent | undefined>)[k];
-            return agent ? agent.cleanup(t).clean : null;
-          }, [key, token] as const),
+          frame.evaluate(
+            ([k, t]) => {
+              const agent = (window as unknown as Record<string, PageAgent | undefined>)[k];
+              return agent ? agent.cleanup(t).clean : null;
+            },
+            [key, token] as const,
+          ),
         ).catch(() => false);
         // A failed frame is covered by its parent: its own changes do not matter. A frame that
         // lost its agent (navigated) is not clean.
@@ -206,7 +209,12 @@ async function attemptOnce(page: Page, options: MaskedScreenshotOptions): Promis
       const results = await Promise.all(
         level.map(async (frame) => {
           try {
-            const covers = await Promise.all(frame.childFrames().filter((child) => failed.has(child)).map((child) => withTimeout(child.frameElement())));
+            const covers = await Promise.all(
+              frame
+                .childFrames()
+                .filter((child) => failed.has(child))
+                .map((child) => withTimeout(child.frameElement())),
+            );
             const plan = plans.get(frame);
             if (!plan) throw new Error('frame without a plan');
             return await withTimeout(
@@ -249,9 +257,11 @@ function parseCollected(answer: unknown): Collected {
   const data = JSON.parse(answer) as Partial<Collected> | null;
   const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
   const integers = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => Number.isInteger(x) && (x as number) >= 0);
-  if (!data || !strings(data.texts) || !integers(data.breaks) || !integers(data.groups) || data.groups.length % 2 !== 0 || !strings(data.allowedValues)) throw new Error('malformed agent answer');
+  if (!data || !strings(data.texts) || !integers(data.breaks) || !integers(data.groups) || data.groups.length % 2 !== 0 || !strings(data.allowedValues))
+    throw new Error('malformed agent answer');
   const count = data.texts.length;
-  for (let i = 0; i < data.groups.length; i += 2) if (!(data.groups[i]! < data.groups[i + 1]! && data.groups[i + 1]! <= count)) throw new Error('malformed agent answer');
+  for (let i = 0; i < data.groups.length; i += 2)
+    if (!(data.groups[i]! < data.groups[i + 1]! && data.groups[i + 1]! <= count)) throw new Error('malformed agent answer');
   return data as Collected;
 }
 
@@ -267,7 +277,10 @@ function withTimeout<T>(promise: Promise<T>, ms = STEP_TIMEOUT_MS): Promise<T> {
 async function wholePageMask(page: Page): Promise<Buffer> {
   let size = page.viewportSize();
   if (!size) {
-    size = await withTimeout(page.evaluate(() => ({ width: window.innerWidth, height: window.innerHeight })), 2_000).catch(() => null);
+    size = await withTimeout(
+      page.evaluate(() => ({ width: window.innerWidth, height: window.innerHeight })),
+      2_000,
+    ).catch(() => null);
   }
   const width = Math.min(Math.max(Math.round(size?.width ?? 1280), 1), 16_384);
   const height = Math.min(Math.max(Math.round(size?.height ?? 720), 1), 16_384);
@@ -289,7 +302,8 @@ function memoMatcher(isSensitive: (text: string) => Span[]): Matcher {
     const out: Span[] = [];
     for (const span of spans as Partial<Span>[]) {
       const { start, end } = span ?? {};
-      if (!Number.isInteger(start) || !Number.isInteger(end) || start! < 0 || end! > text.length || start! > end!) throw new Error('isSensitive returned a span outside the text');
+      if (!Number.isInteger(start) || !Number.isInteger(end) || start! < 0 || end! > text.length || start! > end!)
+        throw new Error('isSensitive returned a span outside the text');
       if (end! > start!) out.push({ start: start!, end: end! });
     }
     return out;
@@ -403,7 +417,9 @@ async function installAgent(opts: AgentOptions, key: string, token: string): Pro
   await Promise.race([doc.fonts.ready, new Promise((resolve) => setTimeout(resolve, 2_000))]);
 
   const BLOCK = new Set(
-    'address article aside blockquote br caption dd details dialog div dl dt fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hr legend li main nav ol option p pre section summary table tbody td tfoot th thead tr ul'.split(' '),
+    'address article aside blockquote br caption dd details dialog div dl dt fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hr legend li main nav ol option p pre section summary table tbody td tfoot th thead tr ul'.split(
+      ' ',
+    ),
   );
   const SKIP = new Set(['script', 'style', 'noscript', 'template']);
   const nodes: CharacterData[] = [];
@@ -630,9 +646,23 @@ async function installAgent(opts: AgentOptions, key: string, token: string): Pro
       holder.attachShadow({ mode: 'closed' }).appendChild(svg);
       // Verify where the path landed (zoom, transforms, odd containing blocks): the SVG's box and
       // the path's geometry both span exactly the boxes, with no transform in between.
-      const near = (got: DOMRect): boolean => Math.abs(got.left - origin.left - minX) <= 0.5 && Math.abs(got.top - origin.top - minY) <= 0.5 && Math.abs(got.width - width) <= 0.5 && Math.abs(got.height - height) <= 0.5;
+      const near = (got: DOMRect): boolean =>
+        Math.abs(got.left - origin.left - minX) <= 0.5 &&
+        Math.abs(got.top - origin.top - minY) <= 0.5 &&
+        Math.abs(got.width - width) <= 0.5 &&
+        Math.abs(got.height - height) <= 0.5;
       const ctm = path.getCTM();
-      if (!near(svg.getBoundingClientRect()) || !near(path.getBoundingClientRect()) || !ctm || ctm.a !== 1 || ctm.b !== 0 || ctm.c !== 0 || ctm.d !== 1 || ctm.e !== 0 || ctm.f !== 0) {
+      if (
+        !near(svg.getBoundingClientRect()) ||
+        !near(path.getBoundingClientRect()) ||
+        !ctm ||
+        ctm.a !== 1 ||
+        ctm.b !== 0 ||
+        ctm.c !== 0 ||
+        ctm.d !== 1 ||
+        ctm.e !== 0 ||
+        ctm.f !== 0
+      ) {
         throw new Error('overlay misplaced');
       }
       observer.takeRecords(); // our own insertion

@@ -32,9 +32,20 @@ async function grant(): Promise<CredentialGrant> {
 }
 
 const lease = (g: CredentialGrant) =>
-  leaseCredentials({ factory: factory(), grant: g, bot: 'eligibility-check', names: ['portal_user', 'portal_password'], deadline: Date.now() + 5000, log: logger });
+  leaseCredentials({
+    factory: factory(),
+    grant: g,
+    bot: 'eligibility-check',
+    names: ['portal_user', 'portal_password'],
+    deadline: Date.now() + 5000,
+    log: logger,
+  });
 
-const accessorAlive = async (accessor: string) => root.write('auth/token/lookup-accessor', { accessor }).then(() => true, () => false);
+const accessorAlive = async (accessor: string) =>
+  root.write('auth/token/lookup-accessor', { accessor }).then(
+    () => true,
+    () => false,
+  );
 
 test('a lease reads exactly the declared credentials; release revokes the token', async () => {
   const l = await lease(await grant());
@@ -63,7 +74,7 @@ test('a SecretID logs in once only', async () => {
   await first.client.revokeSelf();
 });
 
-test("Vault itself denies a run token anything the manifest does not declare", async () => {
+test('Vault itself denies a run token anything the manifest does not declare', async () => {
   await root.write(`secret/data/${credentialPath('other-bot', 'password')}`, { data: { value: 'other-bot-secret-value' } });
   const g = await grant();
   const anonymous = factory().anonymous();
@@ -71,7 +82,10 @@ test("Vault itself denies a run token anything the manifest does not declare", a
   const { client } = await anonymous.approleLogin({ roleId: g.roleId, secretId });
   try {
     for (const path of [credentialPath('other-bot', 'password'), credentialPath('eligibility-check', 'undeclared')]) {
-      await expect(client.kvRead(path, { mount: 'secret' })).rejects.toMatchObject({ code: 'ORDERLY_E_VAULT_PERMISSION_DENIED', message: expect.stringContaining(path) });
+      await expect(client.kvRead(path, { mount: 'secret' })).rejects.toMatchObject({
+        code: 'ORDERLY_E_VAULT_PERMISSION_DENIED',
+        message: expect.stringContaining(path),
+      });
     }
     const policy = (await root.read(`sys/policies/acl/${versionRoleName('eligibility-check', '1.0.0')}`)) as { data: { policy: string } };
     expect(policy.data.policy).not.toContain('other-bot');
@@ -97,4 +111,3 @@ test('a sealed Vault fails the lease with a retryable code, and leaves no token 
     stack.vault!.devVault.unseal();
   }
 });
-

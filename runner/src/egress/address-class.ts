@@ -6,17 +6,7 @@ import { isIP } from 'node:net';
  * network, the cloud's metadata service and addresses that mean "anything" or "everyone".
  */
 export type AddressClass =
-  | 'public'
-  | 'loopback'
-  | 'private'
-  | 'link-local'
-  | 'metadata'
-  | 'cgnat'
-  | 'unspecified'
-  | 'multicast'
-  | 'broadcast'
-  | 'reserved'
-  | 'invalid';
+  'public' | 'loopback' | 'private' | 'link-local' | 'metadata' | 'cgnat' | 'unspecified' | 'multicast' | 'broadcast' | 'reserved' | 'invalid';
 
 /** An address reduced to what a connection reaches: IPv4 (also when embedded in IPv6) or IPv6. */
 export type NormalizedAddress = { family: 4; value: number } | { family: 6; hextets: readonly number[] };

@@ -14,7 +14,20 @@ describe('parseHostPattern', () => {
     expect(parseHostPattern(pattern)).toEqual(parts);
   });
 
-  it.each(['', '*', '*.', 'portal.example.test:0', 'portal.example.test:65536', '*.[::1]', 'a b', 'http://x', 'user@host', 'host/path', '[::1', '999999999999'])('refuses %j', (pattern) => {
+  it.each([
+    '',
+    '*',
+    '*.',
+    'portal.example.test:0',
+    'portal.example.test:65536',
+    '*.[::1]',
+    'a b',
+    'http://x',
+    'user@host',
+    'host/path',
+    '[::1',
+    '999999999999',
+  ])('refuses %j', (pattern) => {
     expect(parseHostPattern(pattern)).toBeUndefined();
   });
 });

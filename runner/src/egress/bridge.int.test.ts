@@ -57,7 +57,9 @@ describe('bridgeLoopbackToSocket', () => {
     const closed = new Promise((resolve) => client.once('close', resolve));
     await Promise.all([bridge.close(), bridge.close()]);
     await closed;
-    await expect(new Promise((resolve, reject) => connect(bridge.port, '127.0.0.1').once('connect', resolve).once('error', reject))).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(new Promise((resolve, reject) => connect(bridge.port, '127.0.0.1').once('connect', resolve).once('error', reject))).rejects.toMatchObject({
+      code: 'ECONNREFUSED',
+    });
   });
 
   it('closes the TCP side when the socket behind it is gone', async () => {

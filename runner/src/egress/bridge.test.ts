@@ -15,7 +15,11 @@ describe('proxy settings for the sandbox', () => {
   });
 
   it('sends Chromium, loopback included, through the bridge', () => {
-    expect(chromiumProxyArgs(41234)).toEqual(['--proxy-server=http://127.0.0.1:41234', '--proxy-bypass-list=<-loopback>', '--force-webrtc-ip-handling-policy=disable_non_proxied_udp']);
+    expect(chromiumProxyArgs(41234)).toEqual([
+      '--proxy-server=http://127.0.0.1:41234',
+      '--proxy-bypass-list=<-loopback>',
+      '--force-webrtc-ip-handling-policy=disable_non_proxied_udp',
+    ]);
     expect(bridgeProxyUrl(1)).toBe('http://127.0.0.1:1');
   });
 });

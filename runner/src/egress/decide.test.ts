@@ -28,35 +28,56 @@ describe('decide', () => {
 
   it('refuses an unlisted name without resolving it', async () => {
     const lookup = fakeDns({ 'exfil.attacker.test': ['93.184.215.14'] });
-    await expect(decide('secret-value.exfil.attacker.test', 443, new HostAllowList(['portal.example.test']), [], lookup)).resolves.toEqual({ allowed: false, reason: 'not-listed' });
+    await expect(decide('secret-value.exfil.attacker.test', 443, new HostAllowList(['portal.example.test']), [], lookup)).resolves.toEqual({
+      allowed: false,
+      reason: 'not-listed',
+    });
     expect(lookup).not.toHaveBeenCalled();
   });
 
   it('allows a listed name at its public address', async () => {
     const lookup = fakeDns({ 'portal.example.test': ['93.184.215.14'] });
-    await expect(decide('portal.example.test', 443, new HostAllowList(['portal.example.test:443']), [], lookup)).resolves.toEqual({ allowed: true, addresses: ['93.184.215.14'] });
+    await expect(decide('portal.example.test', 443, new HostAllowList(['portal.example.test:443']), [], lookup)).resolves.toEqual({
+      allowed: true,
+      addresses: ['93.184.215.14'],
+    });
     expect(lookup).toHaveBeenCalledTimes(1);
   });
 
   it('refuses a wildcard name that resolves to a private address', async () => {
     const lookup = fakeDns({ 'app.example.test': ['10.1.2.3'] });
-    await expect(decide('app.example.test', 443, new HostAllowList(['*.example.test']), [], lookup)).resolves.toEqual({ allowed: false, reason: 'blocked-address' });
+    await expect(decide('app.example.test', 443, new HostAllowList(['*.example.test']), [], lookup)).resolves.toEqual({
+      allowed: false,
+      reason: 'blocked-address',
+    });
   });
 
-  it.each(['127.0.0.1', '::ffff:127.0.0.1', '169.254.169.254', 'fd00:ec2::254', '100.64.1.1', '0.0.0.0', '224.0.0.1'])('refuses a wildcard name resolving to %s', async (address) => {
-    const lookup = fakeDns({ 'app.example.test': [address] });
-    await expect(decide('app.example.test', 80, new HostAllowList(['*.example.test']), [], lookup)).resolves.toMatchObject({ allowed: false, reason: 'blocked-address' });
-  });
+  it.each(['127.0.0.1', '::ffff:127.0.0.1', '169.254.169.254', 'fd00:ec2::254', '100.64.1.1', '0.0.0.0', '224.0.0.1'])(
+    'refuses a wildcard name resolving to %s',
+    async (address) => {
+      const lookup = fakeDns({ 'app.example.test': [address] });
+      await expect(decide('app.example.test', 80, new HostAllowList(['*.example.test']), [], lookup)).resolves.toMatchObject({
+        allowed: false,
+        reason: 'blocked-address',
+      });
+    },
+  );
 
   it('allows a private address the manifest names exactly', async () => {
     const lookup = fakeDns({ 'portal.internal.test': ['10.1.2.3'] });
-    await expect(decide('portal.internal.test', 443, new HostAllowList(['portal.internal.test']), [], lookup)).resolves.toEqual({ allowed: true, addresses: ['10.1.2.3'] });
+    await expect(decide('portal.internal.test', 443, new HostAllowList(['portal.internal.test']), [], lookup)).resolves.toEqual({
+      allowed: true,
+      addresses: ['10.1.2.3'],
+    });
     await expect(decide('10.1.2.3', 443, new HostAllowList(['10.1.2.3:443']), [], lookup)).resolves.toEqual({ allowed: true, addresses: ['10.1.2.3'] });
   });
 
   it('keeps only the public addresses of a wildcard name that also resolves inward', async () => {
     const lookup = fakeDns({ 'app.example.test': ['127.0.0.1', '93.184.215.14'] });
-    await expect(decide('app.example.test', 443, new HostAllowList(['*.example.test']), [], lookup)).resolves.toEqual({ allowed: true, addresses: ['93.184.215.14'] });
+    await expect(decide('app.example.test', 443, new HostAllowList(['*.example.test']), [], lookup)).resolves.toEqual({
+      allowed: true,
+      addresses: ['93.184.215.14'],
+    });
   });
 
   it('refuses an IP literal outside the list without resolving anything', async () => {
@@ -83,7 +104,10 @@ describe('decide', () => {
   });
 
   it('answers unresolvable for a listed name with no address', async () => {
-    await expect(decide('gone.example.test', 443, new HostAllowList(['gone.example.test']), [], fakeDns({}))).resolves.toEqual({ allowed: false, reason: 'unresolvable' });
+    await expect(decide('gone.example.test', 443, new HostAllowList(['gone.example.test']), [], fakeDns({}))).resolves.toEqual({
+      allowed: false,
+      reason: 'unresolvable',
+    });
   });
 });
 

@@ -93,7 +93,9 @@ describe('egress proxy', () => {
       }
     });
     portal.on('upgrade', (req, socket: Socket) => {
-      const accept = createHash('sha1').update(`${String(req.headers['sec-websocket-key'])}${WS_GUID}`).digest('base64');
+      const accept = createHash('sha1')
+        .update(`${String(req.headers['sec-websocket-key'])}${WS_GUID}`)
+        .digest('base64');
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
       socket.write(textFrame('hello from the fake portal'));
       socket.on('error', () => socket.destroy());
@@ -125,7 +127,14 @@ describe('egress proxy', () => {
       if (host === 'intranet.corp.test') return Promise.resolve([{ address: '10.255.255.1', family: 4 as const }]);
       return Promise.reject(new Error('ENOTFOUND'));
     });
-    proxy = await startEgressProxy({ socketPath, infrastructure: [{ host: '127.0.0.1', port: infraPort }], onRefused: (r) => refusals.push(r), lookup, connectTimeoutMs: 2_000, maxTunnels: 4 });
+    proxy = await startEgressProxy({
+      socketPath,
+      infrastructure: [{ host: '127.0.0.1', port: infraPort }],
+      onRefused: (r) => refusals.push(r),
+      lookup,
+      connectTimeoutMs: 2_000,
+      maxTunnels: 4,
+    });
     bridge = await bridgeLoopbackToSocket(socketPath);
   });
 
@@ -149,7 +158,10 @@ describe('egress proxy', () => {
 
   it('refuses an unlisted name without resolving it, and reports host and port only', async () => {
     proxy.setPolicy({ hosts: [`portal.example.test:${portalPort}`] });
-    const plain = await exchange(socketPath, `GET http://unlisted.example.test/members/fake-0001?dob=1900-01-01 HTTP/1.1\r\nHost: unlisted.example.test\r\n\r\n`);
+    const plain = await exchange(
+      socketPath,
+      `GET http://unlisted.example.test/members/fake-0001?dob=1900-01-01 HTTP/1.1\r\nHost: unlisted.example.test\r\n\r\n`,
+    );
     const tunnel = await exchange(socketPath, `CONNECT secret-in-a-label.unlisted.example.test:443 HTTP/1.1\r\n\r\n`);
     expect(plain.text).toMatch(/^HTTP\/1\.1 403 /);
     expect(tunnel.text).toMatch(/^HTTP\/1\.1 403 /);
@@ -225,8 +237,28 @@ describe('egress proxy', () => {
 
     beforeAll(async () => {
       keyDir = await mkdtemp(join(tmpdir(), 'orderly-egress-tls-'));
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(keyDir, 'key.pem'), '-out', join(keyDir, 'cert.pem'), '-days', '1', '-subj', '/CN=portal.example.test'], { stdio: 'ignore' });
-      https = createHttpsServer({ key: readFileSync(join(keyDir, 'key.pem')), cert: readFileSync(join(keyDir, 'cert.pem')) }, (_req, res) => res.end('fake secure portal'));
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          join(keyDir, 'key.pem'),
+          '-out',
+          join(keyDir, 'cert.pem'),
+          '-days',
+          '1',
+          '-subj',
+          '/CN=portal.example.test',
+        ],
+        { stdio: 'ignore' },
+      );
+      https = createHttpsServer({ key: readFileSync(join(keyDir, 'key.pem')), cert: readFileSync(join(keyDir, 'cert.pem')) }, (_req, res) =>
+        res.end('fake secure portal'),
+      );
       handshakes = 0;
       https.on('secureConnection', () => (handshakes += 1));
       httpsPort = await listen(https);
@@ -294,7 +326,13 @@ describe('egress proxy', () => {
 
   it('answers malformed requests with 400 and keeps serving', async () => {
     proxy.setPolicy({ hosts: [`127.0.0.1:${portalPort}`] });
-    for (const bad of ['CONNECT no-port HTTP/1.1\r\n\r\n', 'CONNECT a/b:443 HTTP/1.1\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 'GET https://127.0.0.1/ HTTP/1.1\r\nHost: x\r\n\r\n', '\x00\x01garbage\r\n\r\n']) {
+    for (const bad of [
+      'CONNECT no-port HTTP/1.1\r\n\r\n',
+      'CONNECT a/b:443 HTTP/1.1\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
+      'GET https://127.0.0.1/ HTTP/1.1\r\nHost: x\r\n\r\n',
+      '\x00\x01garbage\r\n\r\n',
+    ]) {
       const { text } = await exchange(socketPath, bad);
       expect(text).toMatch(/^HTTP\/1\.1 400 /);
     }
@@ -329,7 +367,10 @@ describe('egress proxy', () => {
 
   it('refuses a WebSocket upgrade to an unlisted host', async () => {
     proxy.setPolicy({ hosts: [`portal.example.test:${portalPort}`] });
-    const { text } = await exchange(socketPath, `GET http://unlisted.example.test/socket HTTP/1.1\r\nHost: unlisted.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: eA==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    const { text } = await exchange(
+      socketPath,
+      `GET http://unlisted.example.test/socket HTTP/1.1\r\nHost: unlisted.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: eA==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
     expect(text).toMatch(/^HTTP\/1\.1 403 /);
     expect(refusals).toEqual([{ host: 'unlisted.example.test', port: 80, reason: 'not-listed' }]);
   });
@@ -380,7 +421,9 @@ describe('egress proxy', () => {
 
   it('refuses a policy with a host that is not a manifest pattern, and then refuses everything', async () => {
     proxy.setPolicy({ hosts: [`127.0.0.1:${portalPort}`] });
-    expect(() => proxy.setPolicy({ hosts: [`127.0.0.1:${portalPort}`, 'http://portal.example.test/'] })).toThrow(expect.objectContaining({ code: 'ORDERLY_E_MANIFEST_INVALID' }));
+    expect(() => proxy.setPolicy({ hosts: [`127.0.0.1:${portalPort}`, 'http://portal.example.test/'] })).toThrow(
+      expect.objectContaining({ code: 'ORDERLY_E_MANIFEST_INVALID' }),
+    );
     const { text } = await exchange(socketPath, `GET http://127.0.0.1:${portalPort}/ HTTP/1.1\r\nHost: x\r\n\r\n`);
     expect(text).toMatch(/^HTTP\/1\.1 403 /);
     expect(refusals).toEqual([{ host: '127.0.0.1', port: portalPort, reason: 'no-policy' }]);
@@ -400,12 +443,22 @@ describe('egress proxy', () => {
   });
 
   it('refuses to start when an infrastructure name does not resolve', async () => {
-    await expect(startEgressProxy({ socketPath: join(dir, 'x.sock'), infrastructure: [{ host: 'vault.nowhere.test', port: 8200 }], lookup })).rejects.toMatchObject({ code: 'ORDERLY_E_CONFIG_INVALID' });
+    await expect(
+      startEgressProxy({ socketPath: join(dir, 'x.sock'), infrastructure: [{ host: 'vault.nowhere.test', port: 8200 }], lookup }),
+    ).rejects.toMatchObject({ code: 'ORDERLY_E_CONFIG_INVALID' });
   });
 
   it('closes a tunnel that stays idle, and gives up on a lookup that never answers', async () => {
-    const hanging = jest.fn((host: string) => (host === 'slow.example.test' ? new Promise<never>(() => undefined) : Promise.resolve([{ address: '127.0.0.1', family: 4 as const }])));
-    const quick = await startEgressProxy({ socketPath: join(dir, 'quick.sock'), infrastructure: [], lookup: hanging, idleTimeoutMs: 300, connectTimeoutMs: 300 });
+    const hanging = jest.fn((host: string) =>
+      host === 'slow.example.test' ? new Promise<never>(() => undefined) : Promise.resolve([{ address: '127.0.0.1', family: 4 as const }]),
+    );
+    const quick = await startEgressProxy({
+      socketPath: join(dir, 'quick.sock'),
+      infrastructure: [],
+      lookup: hanging,
+      idleTimeoutMs: 300,
+      connectTimeoutMs: 300,
+    });
     try {
       quick.setPolicy({ hosts: [`127.0.0.1:${echoPort}`, 'slow.example.test'] });
       const { text, socket } = await exchange(join(dir, 'quick.sock'), `CONNECT 127.0.0.1:${echoPort} HTTP/1.1\r\n\r\n`, headersDone);
@@ -421,7 +474,14 @@ describe('egress proxy', () => {
   });
 
   it('survives an onRefused observer that throws', async () => {
-    const touchy = await startEgressProxy({ socketPath: join(dir, 'touchy.sock'), infrastructure: [], lookup, onRefused: () => { throw new Error('observer failed'); } });
+    const touchy = await startEgressProxy({
+      socketPath: join(dir, 'touchy.sock'),
+      infrastructure: [],
+      lookup,
+      onRefused: () => {
+        throw new Error('observer failed');
+      },
+    });
     try {
       for (let i = 0; i < 2; i += 1) {
         const { text } = await exchange(join(dir, 'touchy.sock'), 'CONNECT unlisted.example.test:443 HTTP/1.1\r\n\r\n');

@@ -57,7 +57,17 @@ export interface EgressProxy {
 }
 
 // RFC 9110 7.6.1 hop-by-hop fields, plus the non-standard Proxy-Connection clients still send.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
 
 const AUTHORITY = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+):(\d{1,5})$/i;
 
@@ -151,7 +161,8 @@ async function resolveInfrastructure(endpoints: ReadonlyArray<{ host: string; po
   const out: InfrastructureAddress[] = [];
   for (const endpoint of endpoints) {
     const canonical = canonicalHost(endpoint.host.startsWith('[') || !endpoint.host.includes(':') ? endpoint.host : `[${endpoint.host}]`);
-    if (canonical === undefined) throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `an infrastructure endpoint for the egress proxy is not a host name or IP: ${endpoint.host}`);
+    if (canonical === undefined)
+      throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `an infrastructure endpoint for the egress proxy is not a host name or IP: ${endpoint.host}`);
     const literal = normalizeAddress(canonical);
     if (literal) {
       out.push({ name: undefined, address: literal, port: endpoint.port });
@@ -169,7 +180,8 @@ async function resolveInfrastructure(endpoints: ReadonlyArray<{ host: string; po
       if (n) out.push({ name: canonical, address: n, port: endpoint.port });
     }
     // `localhost` means this machine whatever a resolver says; loopback addresses count as one (decide.ts).
-    if (canonical === 'localhost' || canonical.endsWith('.localhost')) out.push({ name: canonical, address: { family: 4, value: 0x7f000001 }, port: endpoint.port });
+    if (canonical === 'localhost' || canonical.endsWith('.localhost'))
+      out.push({ name: canonical, address: { family: 4, value: 0x7f000001 }, port: endpoint.port });
   }
   return out;
 }
@@ -274,15 +286,17 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
       client.end(rawResponse(400, 'Bad Request', 'CONNECT needs host:port\n'));
       return;
     }
-    void open(host, port, (status, text, body) => client.end(rawResponse(status, text, body))).then((upstream) => {
-      if (!upstream) return;
-      if (client.destroyed) {
-        upstream.destroy();
-        return;
-      }
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      checkServerName(client, upstream, host, port, head, allowList);
-    }).catch(() => client.destroy());
+    void open(host, port, (status, text, body) => client.end(rawResponse(status, text, body)))
+      .then((upstream) => {
+        if (!upstream) return;
+        if (client.destroyed) {
+          upstream.destroy();
+          return;
+        }
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        checkServerName(client, upstream, host, port, head, allowList);
+      })
+      .catch(() => client.destroy());
   };
 
   /**
@@ -339,7 +353,9 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const where = target(req);
     if (!where) {
-      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end('this is a forward proxy: send absolute-form http:// requests or CONNECT host:port\n');
+      res
+        .writeHead(400, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' })
+        .end('this is a forward proxy: send absolute-form http:// requests or CONNECT host:port\n');
       return;
     }
     const answer = (status: number, text: string, body: string): void => {
@@ -347,31 +363,33 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
       if (!res.headersSent) res.writeHead(status, text, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
       res.end(body);
     };
-    void open(where.host, where.port, answer).then((upstream) => {
-      if (!upstream) return;
-      // Host is rewritten from the checked URL: a different Host header would let a bot reach an
-      // unlisted site behind a listed one's shared front end (domain fronting).
-      const headers = [...endToEndHeaders(req.rawHeaders, ['host']), 'Host', hostForHeader(where.host, where.port, 80)];
-      const forward = httpRequest({ method: req.method, path: where.path, headers, createConnection: () => upstream });
-      let response: IncomingMessage | undefined;
-      forward.on('response', (upstreamRes) => {
-        response = upstreamRes;
-        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, endToEndHeaders(upstreamRes.rawHeaders));
-        upstreamRes.pipe(res);
-        upstreamRes.on('error', () => res.destroy());
-      });
-      forward.on('error', () => {
-        upstream.destroy();
-        if (!res.headersSent) answer(502, 'Bad Gateway', `egress to ${where.host}:${where.port} failed\n`);
-        else res.destroy();
-      });
-      // A response cut short upstream is cut short for the client too, never passed off as whole.
-      upstream.on('close', () => {
-        if (response !== undefined && !response.complete) res.destroy();
-      });
-      res.on('close', () => upstream.destroy());
-      req.pipe(forward);
-    }).catch(() => res.destroy());
+    void open(where.host, where.port, answer)
+      .then((upstream) => {
+        if (!upstream) return;
+        // Host is rewritten from the checked URL: a different Host header would let a bot reach an
+        // unlisted site behind a listed one's shared front end (domain fronting).
+        const headers = [...endToEndHeaders(req.rawHeaders, ['host']), 'Host', hostForHeader(where.host, where.port, 80)];
+        const forward = httpRequest({ method: req.method, path: where.path, headers, createConnection: () => upstream });
+        let response: IncomingMessage | undefined;
+        forward.on('response', (upstreamRes) => {
+          response = upstreamRes;
+          res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, endToEndHeaders(upstreamRes.rawHeaders));
+          upstreamRes.pipe(res);
+          upstreamRes.on('error', () => res.destroy());
+        });
+        forward.on('error', () => {
+          upstream.destroy();
+          if (!res.headersSent) answer(502, 'Bad Gateway', `egress to ${where.host}:${where.port} failed\n`);
+          else res.destroy();
+        });
+        // A response cut short upstream is cut short for the client too, never passed off as whole.
+        upstream.on('close', () => {
+          if (response !== undefined && !response.complete) res.destroy();
+        });
+        res.on('close', () => upstream.destroy());
+        req.pipe(forward);
+      })
+      .catch(() => res.destroy());
   };
 
   const onUpgrade = (req: IncomingMessage, client: Duplex, head: Buffer): void => {
@@ -381,19 +399,26 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
       client.end(rawResponse(400, 'Bad Request', 'only WebSocket upgrades of absolute-form http:// requests are proxied\n'));
       return;
     }
-    void open(where.host, where.port, (status, text, body) => client.end(rawResponse(status, text, body))).then((upstream) => {
-      if (!upstream) return;
-      if (client.destroyed) {
-        upstream.destroy();
-        return;
-      }
-      const kept = endToEndHeaders(req.rawHeaders, ['host']);
-      const lines = [`${req.method ?? 'GET'} ${where.path} HTTP/1.1`, `Host: ${hostForHeader(where.host, where.port, 80)}`, 'Connection: Upgrade', 'Upgrade: websocket'];
-      for (let i = 0; i + 1 < kept.length; i += 2) lines.push(`${kept[i]}: ${kept[i + 1]}`);
-      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
-      if (head.length > 0) upstream.write(head);
-      splice(client, upstream);
-    }).catch(() => client.destroy());
+    void open(where.host, where.port, (status, text, body) => client.end(rawResponse(status, text, body)))
+      .then((upstream) => {
+        if (!upstream) return;
+        if (client.destroyed) {
+          upstream.destroy();
+          return;
+        }
+        const kept = endToEndHeaders(req.rawHeaders, ['host']);
+        const lines = [
+          `${req.method ?? 'GET'} ${where.path} HTTP/1.1`,
+          `Host: ${hostForHeader(where.host, where.port, 80)}`,
+          'Connection: Upgrade',
+          'Upgrade: websocket',
+        ];
+        for (let i = 0; i + 1 < kept.length; i += 2) lines.push(`${kept[i]}: ${kept[i + 1]}`);
+        upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+        if (head.length > 0) upstream.write(head);
+        splice(client, upstream);
+      })
+      .catch(() => client.destroy());
   };
 
   const server: Server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 });
@@ -426,7 +451,12 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
   } catch (error) {
     server.close();
     await unlink(options.socketPath).catch(() => undefined);
-    throw new OrderlyError('ORDERLY_E_CONFIG_INVALID', `the egress proxy socket ${options.socketPath} could not be restricted to its sandbox`, {}, { cause: error });
+    throw new OrderlyError(
+      'ORDERLY_E_CONFIG_INVALID',
+      `the egress proxy socket ${options.socketPath} could not be restricted to its sandbox`,
+      {},
+      { cause: error },
+    );
   }
 
   const dropUpstreams = (): void => {
@@ -444,7 +474,10 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
       if (policy === undefined) return;
       const invalid = policy.hosts.filter((h) => parseHostPattern(h) === undefined);
       // Fail closed: a bad list leaves the proxy refusing everything, never on the previous run's list.
-      if (invalid.length > 0) throw new OrderlyError('ORDERLY_E_MANIFEST_INVALID', 'the egress policy has hosts that are not host, host:port or *.domain patterns', { count: invalid.length });
+      if (invalid.length > 0)
+        throw new OrderlyError('ORDERLY_E_MANIFEST_INVALID', 'the egress policy has hosts that are not host, host:port or *.domain patterns', {
+          count: invalid.length,
+        });
       allowList = new HostAllowList(policy.hosts);
     },
     refusals: () => refused,

@@ -3,8 +3,20 @@ import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
-  ClaimResponse, createLogger, createRedactor, declaredPhiFromInput, digestOf, ErrorBody, errorBody, isOrderlyError, LogLine, OrderlyError, parseManifest,
-  RunFlag, StepBeginResponse, validateInput,
+  ClaimResponse,
+  createLogger,
+  createRedactor,
+  declaredPhiFromInput,
+  digestOf,
+  ErrorBody,
+  errorBody,
+  isOrderlyError,
+  LogLine,
+  OrderlyError,
+  parseManifest,
+  RunFlag,
+  StepBeginResponse,
+  validateInput,
 } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { RunnerConfig } from '../config';
@@ -55,14 +67,23 @@ export function checkTrySecrets(declared: readonly string[], secrets: Readonly<R
   const missing = declared.filter((name) => !Object.hasOwn(secrets, name));
   const undeclared = Object.keys(secrets).filter((name) => !declared.includes(name));
   if (missing.length || undeclared.length) {
-    const parts = [missing.length ? `missing ${missing.join(', ')}` : '', undeclared.length ? `not declared in bot.json: ${undeclared.join(', ')}` : ''].filter(Boolean);
-    throw new OrderlyError('ORDERLY_E_TRY_SECRETS_INVALID', `the secrets do not match the credentials the manifest declares (${parts.join('; ')})`, { missing, undeclared });
+    const parts = [missing.length ? `missing ${missing.join(', ')}` : '', undeclared.length ? `not declared in bot.json: ${undeclared.join(', ')}` : ''].filter(
+      Boolean,
+    );
+    throw new OrderlyError('ORDERLY_E_TRY_SECRETS_INVALID', `the secrets do not match the credentials the manifest declares (${parts.join('; ')})`, {
+      missing,
+      undeclared,
+    });
   }
 }
 
 /** Screenshot files: the (already redacted) name made safe for a path, numbered so none replaces another. */
 function screenshotFile(index: number, name: string): string {
-  const safe = name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '').slice(0, 100) || 'screenshot';
+  const safe =
+    name
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .replace(/^\.+/, '')
+      .slice(0, 100) || 'screenshot';
   return `${String(index).padStart(2, '0')}-${safe}.png`;
 }
 
@@ -121,7 +142,13 @@ export async function tryBot(request: TryRequest, config: RunnerConfig, log: Log
 
   const runId = randomUUID();
   const claim: ClaimResponse = ClaimResponse.parse({
-    runId, attempt: 1, final: true, idempotencyKey: `try-${runId}`, input, fence: randomBytes(16).toString('base64url'), leaseMs: 30_000,
+    runId,
+    attempt: 1,
+    final: true,
+    idempotencyKey: `try-${runId}`,
+    input,
+    fence: randomBytes(16).toString('base64url'),
+    leaseMs: 30_000,
   });
   const bot: VerifiedBot = { digest: digestOf(Buffer.from(request.code)), manifest, code: request.code };
   const screenshots: string[] = [];
@@ -141,7 +168,11 @@ export async function tryBot(request: TryRequest, config: RunnerConfig, log: Log
       { client: localControlRoom(shotsDir, screenshots), log },
     );
     outcome = { ok: true, result: leaving.result, ...(leaving.flags ? { flags: leaving.flags } : {}) };
-    writeFileSync(join(out, TRY_FILES.result), `${JSON.stringify(outcome.flags ? { result: leaving.result, flags: outcome.flags } : { result: leaving.result }, null, 2)}\n`, { mode: 0o600 });
+    writeFileSync(
+      join(out, TRY_FILES.result),
+      `${JSON.stringify(outcome.flags ? { result: leaving.result, flags: outcome.flags } : { result: leaving.result }, null, 2)}\n`,
+      { mode: 0o600 },
+    );
   } catch (err) {
     const error = signal?.aborted ? errorBody('ORDERLY_E_RUN_CANCELLED', 'the try was interrupted; its bot was aborted') : runLog.redactError(toErrorBody(err));
     runLog.runner('error', `the try failed: ${error.code}`);
@@ -191,7 +222,14 @@ export async function runTryCommand(): Promise<number> {
     outcome = await tryBot(request.data, config, log, controller.signal);
   } catch (err) {
     // Refused before anything ran: the code and a message that names no value.
-    outcome = { ok: false, error: isOrderlyError(err) ? err.toJSON() : toErrorBody(err), sandbox: mode, durationMs: Date.now() - started, lines: [], screenshots: [] };
+    outcome = {
+      ok: false,
+      error: isOrderlyError(err) ? err.toJSON() : toErrorBody(err),
+      sandbox: mode,
+      durationMs: Date.now() - started,
+      lines: [],
+      screenshots: [],
+    };
   } finally {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);

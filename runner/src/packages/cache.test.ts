@@ -3,8 +3,22 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  BotName, BotVersion, createArchive, digestOf, DsseEnvelope, generateBoxKeyPair, generateSigningKeyPair, IN_TOTO_PAYLOAD_TYPE, JobPayload, keyIdOf,
-  loadPrivateKey, packageStatement, releasePublicKeyBlock, releaseStatement, signEnvelope, signRelease,
+  BotName,
+  BotVersion,
+  createArchive,
+  digestOf,
+  DsseEnvelope,
+  generateBoxKeyPair,
+  generateSigningKeyPair,
+  IN_TOTO_PAYLOAD_TYPE,
+  JobPayload,
+  keyIdOf,
+  loadPrivateKey,
+  packageStatement,
+  releasePublicKeyBlock,
+  releaseStatement,
+  signEnvelope,
+  signRelease,
 } from '@orderly/shared';
 import { loadRunnerConfig, loadRunnerCredentials } from '../config';
 import { ControlRoomClient, PackageResponse } from '../control-room-client';
@@ -20,18 +34,39 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const publisher = generateSigningKeyPair();
 const release = generateKeyPairSync('ed25519');
 const manifest = { name: 'cached-bot', version: '1.0.0', entry: 'bot.js', segments: ['live'], input: { type: 'object', properties: {} } };
-const archive = createArchive([{ path: 'bot.json', data: Buffer.from(JSON.stringify(manifest)) }, { path: 'bot.js', data: Buffer.from('module.exports = {}') }]);
+const archive = createArchive([
+  { path: 'bot.json', data: Buffer.from(JSON.stringify(manifest)) },
+  { path: 'bot.js', data: Buffer.from('module.exports = {}') },
+]);
 const digest = digestOf(archive);
-const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(packageStatement('cached-bot' as BotName, '1.0.0' as BotVersion, digest.slice(7)))), loadPrivateKey(publisher.privateKeyPem));
+const envelope = signEnvelope(
+  IN_TOTO_PAYLOAD_TYPE,
+  Buffer.from(JSON.stringify(packageStatement('cached-bot' as BotName, '1.0.0' as BotVersion, digest.slice(7)))),
+  loadPrivateKey(publisher.privateKeyPem),
+);
 const job = {
-  v: 1, runId: '00000000-0000-4000-8000-000000000001', jobId: `job-${'1'.repeat(32)}`, segment: 'live', bot: { name: 'cached-bot', version: '1.0.0', digest },
-  publisherKeyId: publisher.keyId, issuedAt: new Date().toISOString(), notAfter: new Date(Date.now() + 60_000).toISOString(),
+  v: 1,
+  runId: '00000000-0000-4000-8000-000000000001',
+  jobId: `job-${'1'.repeat(32)}`,
+  segment: 'live',
+  bot: { name: 'cached-bot', version: '1.0.0', digest },
+  publisherKeyId: publisher.keyId,
+  issuedAt: new Date().toISOString(),
+  notAfter: new Date(Date.now() + 60_000).toISOString(),
 } as unknown as JobPayload;
 
-const attest = (expiresInMs: number): DsseEnvelope => signRelease(releaseStatement(digest, {
-  name: 'cached-bot' as BotName, version: '1.0.0' as BotVersion, channel: 'prod', approver: 'user:approver',
-  approvedAt: new Date(Date.now() - 1000).toISOString(), expiresAt: new Date(Date.now() + expiresInMs).toISOString(),
-}), release.privateKey);
+const attest = (expiresInMs: number): DsseEnvelope =>
+  signRelease(
+    releaseStatement(digest, {
+      name: 'cached-bot' as BotName,
+      version: '1.0.0' as BotVersion,
+      channel: 'prod',
+      approver: 'user:approver',
+      approvedAt: new Date(Date.now() - 1000).toISOString(),
+      expiresAt: new Date(Date.now() + expiresInMs).toISOString(),
+    }),
+    release.privateKey,
+  );
 
 /** A control room whose release state the test changes between runs. */
 function fakeControlRoom(state: { publisherKeyRevokedAt: string | null; attestations: DsseEnvelope[] }) {
@@ -39,7 +74,13 @@ function fakeControlRoom(state: { publisherKeyRevokedAt: string | null; attestat
   const client = {
     fetchPackage: async (): Promise<PackageResponse> => {
       calls.fetchPackage++;
-      return { archive: archive.toString('base64'), envelope, publisherKeyId: publisher.keyId as never, publisherPublicKeyPem: publisher.publicKeyPem, ...state };
+      return {
+        archive: archive.toString('base64'),
+        envelope,
+        publisherKeyId: publisher.keyId as never,
+        publisherPublicKeyPem: publisher.publicKeyPem,
+        ...state,
+      };
     },
     packageRelease: async () => {
       calls.packageRelease++;
@@ -89,7 +130,12 @@ test('a prod-channel runner refuses to start with a control-room.pub that has no
   const token = join(dir, 'runner.token');
   writeFileSync(token, 'orderly_0123456789abcdefghij');
   writeFileSync(join(dir, 'runner.key'), generateSigningKeyPair().privateKeyPem, { mode: 0o600 });
-  const env = (pub: string, channel: string) => ({ ORDERLY_SEGMENT: 'live', ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: pub, ORDERLY_RUNNER_TOKEN_FILE: token, ORDERLY_RUNNER_CHANNEL: channel });
+  const env = (pub: string, channel: string) => ({
+    ORDERLY_SEGMENT: 'live',
+    ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: pub,
+    ORDERLY_RUNNER_TOKEN_FILE: token,
+    ORDERLY_RUNNER_CHANNEL: channel,
+  });
   expect(() => loadRunnerCredentials(loadRunnerConfig({}, env(oldPub, 'prod')))).toThrow(expect.objectContaining({ code: 'ORDERLY_E_CONFIG_INVALID' }));
   expect(loadRunnerCredentials(loadRunnerConfig({}, env(oldPub, 'dev'))).releaseKey).toBeUndefined();
   expect(keyIdOf(loadRunnerCredentials(loadRunnerConfig({}, env(newPub, 'prod'))).releaseKey!)).toBe(keyIdOf(release.publicKey));

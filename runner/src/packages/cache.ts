@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  BotManifest, digestOf, JobPayload, keyIdOf, loadPublicKey, openPackage, OrderlyError, PackageDigest, verifyPackageEnvelope,
-} from '@orderly/shared';
+import { BotManifest, digestOf, JobPayload, keyIdOf, loadPublicKey, openPackage, OrderlyError, PackageDigest, verifyPackageEnvelope } from '@orderly/shared';
 import { ControlRoomClient } from '../control-room-client';
 import { admitPackage, ReleasePolicy } from './release-gate';
 
@@ -24,7 +22,11 @@ export interface VerifiedBot {
 export class PackageCache {
   private readonly verified = new Map<string, VerifiedBot>();
 
-  constructor(private readonly dir: string, private readonly client: ControlRoomClient, private readonly policy: ReleasePolicy = { channel: 'dev', releaseKey: undefined }) {
+  constructor(
+    private readonly dir: string,
+    private readonly client: ControlRoomClient,
+    private readonly policy: ReleasePolicy = { channel: 'dev', releaseKey: undefined },
+  ) {
     // 0700: the bot host runs as another user and has no business reading other bots' packages.
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
@@ -39,7 +41,9 @@ export class PackageCache {
     admitPackage(job, response, this.policy);
     const archive = Buffer.from(response.archive, 'base64');
     if (digestOf(archive) !== job.bot.digest) {
-      throw new OrderlyError('ORDERLY_E_PACKAGE_DIGEST_MISMATCH', 'fetched package bytes do not match the digest in the signed job', { digest: job.bot.digest });
+      throw new OrderlyError('ORDERLY_E_PACKAGE_DIGEST_MISMATCH', 'fetched package bytes do not match the digest in the signed job', {
+        digest: job.bot.digest,
+      });
     }
     const publisherKey = loadPublicKey(response.publisherPublicKeyPem);
     if (keyIdOf(publisherKey) !== job.publisherKeyId) {

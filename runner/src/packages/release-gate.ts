@@ -10,7 +10,12 @@ export interface ReleasePolicy {
 }
 
 /** Codes of a package this runner will not run: the job is refused, the run dead-lettered. */
-export const PACKAGE_REFUSALS: readonly ErrorCode[] = ['ORDERLY_E_KEY_REVOKED', 'ORDERLY_E_RELEASE_MISSING', 'ORDERLY_E_RELEASE_INVALID', 'ORDERLY_E_RELEASE_EXPIRED'];
+export const PACKAGE_REFUSALS: readonly ErrorCode[] = [
+  'ORDERLY_E_KEY_REVOKED',
+  'ORDERLY_E_RELEASE_MISSING',
+  'ORDERLY_E_RELEASE_INVALID',
+  'ORDERLY_E_RELEASE_EXPIRED',
+];
 
 export const isPackageRefusal = (err: unknown): err is OrderlyError => isOrderlyError(err) && PACKAGE_REFUSALS.includes(err.code);
 
@@ -20,10 +25,19 @@ export const isPackageRefusal = (err: unknown): err is OrderlyError => isOrderly
  * state is the control room's as of this run (never a cached answer). Refusals name the run,
  * whose signed job was verified, so the control room can dead-letter it.
  */
-export function admitPackage(job: JobPayload, state: { publisherKeyRevokedAt: string | null; attestations: readonly DsseEnvelope[] }, policy: ReleasePolicy, now: Date = new Date()): void {
+export function admitPackage(
+  job: JobPayload,
+  state: { publisherKeyRevokedAt: string | null; attestations: readonly DsseEnvelope[] },
+  policy: ReleasePolicy,
+  now: Date = new Date(),
+): void {
   const details = { runId: job.runId, digest: job.bot.digest };
   if (state.publisherKeyRevokedAt !== null) {
-    throw new OrderlyError('ORDERLY_E_KEY_REVOKED', `the publisher key of ${job.bot.name}@${job.bot.version} was revoked at ${state.publisherKeyRevokedAt}`, details);
+    throw new OrderlyError(
+      'ORDERLY_E_KEY_REVOKED',
+      `the publisher key of ${job.bot.name}@${job.bot.version} was revoked at ${state.publisherKeyRevokedAt}`,
+      details,
+    );
   }
   if (policy.channel === 'dev') return;
   if (!policy.releaseKey) throw new OrderlyError('ORDERLY_E_RELEASE_MISSING', 'this prod-channel runner has no release key to verify releases with', details);

@@ -7,7 +7,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('the attempt lease on the runner side', () => {
   test('renews every third of the lease with the attempt and its fencing token, and stops when told', async () => {
     const calls: unknown[] = [];
-    const lease = keepAttemptLease({ client: { renew: async (...args) => (calls.push(args), { leaseMs: 300 }) }, runId: 'r1', attempt: 2, fence: 'f'.repeat(24), leaseMs: 300, log, onLost: () => undefined });
+    const lease = keepAttemptLease({
+      client: { renew: async (...args) => (calls.push(args), { leaseMs: 300 }) },
+      runId: 'r1',
+      attempt: 2,
+      fence: 'f'.repeat(24),
+      leaseMs: 300,
+      log,
+      onLost: () => undefined,
+    });
     await sleep(350);
     lease.stop();
     const seen = calls.length;

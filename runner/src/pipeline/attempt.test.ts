@@ -2,7 +2,18 @@
 // fate (done, delay, drop, retry) as the runner always did, and everything an attempt held torn down.
 import { OrderlyError } from '@orderly/shared';
 import {
-  claimFor, controlRoomKeys, FAKE_MEMBER_ID, FAKE_PASSWORD, FakeSandboxPool, fakePipeline, fails, jobPayload, queueJob, runsUntilAborted, succeeds, verifiedBot,
+  claimFor,
+  controlRoomKeys,
+  FAKE_MEMBER_ID,
+  FAKE_PASSWORD,
+  FakeSandboxPool,
+  fakePipeline,
+  fails,
+  jobPayload,
+  queueJob,
+  runsUntilAborted,
+  succeeds,
+  verifiedBot,
 } from '../../../test/fakes/pipeline';
 import { createPipeline } from './attempt';
 
@@ -26,7 +37,9 @@ test('a run goes verify, admit, claim, sandbox, lease, run, report, and its sand
   expect(f.sandboxes.made[0]!.requests[0]).toMatchObject({ runId: payload.runId, secrets: { password: FAKE_PASSWORD } });
   expect(f.sandboxes.made[0]!.destroyed).toBe(1);
   expect(f.leaser.leases).toEqual([{ accessor: 'accessor-1', released: 1 }]);
-  expect(f.reports.finishedReports).toEqual([expect.objectContaining({ runId: payload.runId, attempt: 1, final: true, outcome: { ok: true, result: { eligible: true } } })]);
+  expect(f.reports.finishedReports).toEqual([
+    expect.objectContaining({ runId: payload.runId, attempt: 1, final: true, outcome: { ok: true, result: { eligible: true } } }),
+  ]);
   expect(pipeline.runs.inFlight).toBe(0);
   expect(pipeline.runs.takeSlot()).toBe(0); // the slot is free again
 });
@@ -116,7 +129,9 @@ test('a success that could not be reported is reported failed and retried; a fai
   f.reports.failFinished.push(new Error('redis went away'));
   const { job } = f.job();
   expect(await createPipeline(f.deps).process(job)).toEqual({ kind: 'retry', code: 'ORDERLY_E_INTERNAL' });
-  expect(f.reports.finishedReports).toEqual([expect.objectContaining({ final: false, outcome: { ok: false, error: expect.objectContaining({ code: 'ORDERLY_E_INTERNAL' }) } })]);
+  expect(f.reports.finishedReports).toEqual([
+    expect.objectContaining({ final: false, outcome: { ok: false, error: expect.objectContaining({ code: 'ORDERLY_E_INTERNAL' }) } }),
+  ]);
   const g = fakePipeline({ sandboxes: new FakeSandboxPool(fails('ORDERLY_E_BOT_BUSINESS')) });
   g.reports.failFinished.push(new OrderlyError('ORDERLY_E_CONTROL_ROOM_UNAVAILABLE', 'down'));
   expect(await createPipeline(g.deps).process(g.job().job)).toEqual({ kind: 'retry', code: 'ORDERLY_E_CONTROL_ROOM_UNAVAILABLE' });
@@ -173,7 +188,7 @@ test('the shutdown can abort every active run; the aborted attempt is retried', 
   expect(pipeline.runs.inFlight).toBe(0);
 });
 
-test("secrets and declared PHI are in no error, report, log line or BullMQ reason, whatever the bot puts in its error", async () => {
+test('secrets and declared PHI are in no error, report, log line or BullMQ reason, whatever the bot puts in its error', async () => {
   const leaky = `could not log in as ${FAKE_MEMBER_ID} with ${FAKE_PASSWORD}`;
   const f = fakePipeline({
     sandboxes: new FakeSandboxPool(async (_request, events) => {
@@ -204,7 +219,7 @@ test('an unexpected failure outside an attempt is retried under a code, never wi
   expect(f.client.calls).toHaveLength(0);
 });
 
-test("two slots run two jobs side by side, each in a sandbox of its own", async () => {
+test('two slots run two jobs side by side, each in a sandbox of its own', async () => {
   const f = fakePipeline({ sandboxes: new FakeSandboxPool(runsUntilAborted, 2) });
   const pipeline = createPipeline(f.deps);
   const a = jobPayload();

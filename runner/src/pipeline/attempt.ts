@@ -1,5 +1,15 @@
 import type { KeyObject } from 'node:crypto';
-import { ClaimResponse, createRedactor, declaredPhiFromInput, hasCode, isOrderlyError, JobPayload, OrderlyError, SegmentName, validateInput } from '@orderly/shared';
+import {
+  ClaimResponse,
+  createRedactor,
+  declaredPhiFromInput,
+  hasCode,
+  isOrderlyError,
+  JobPayload,
+  OrderlyError,
+  SegmentName,
+  validateInput,
+} from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { CredentialLease } from '../credentials/lease';
 import type { VerifiedBot } from '../packages/cache';
@@ -86,7 +96,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     // Defence in depth: the control room validated the input; so does the side that runs it.
     const input = validateInput(bot.manifest.input, claim.input);
     // Fencing: the lease is renewed while the run is active; a replaced attempt's bot is stopped.
-    const renewal = keepAttemptLease({ client: deps.client, runId: payload.runId, attempt: claim.attempt, fence: claim.fence, leaseMs: claim.leaseMs, log, onLost: () => runs.abort(payload.runId) });
+    const renewal = keepAttemptLease({
+      client: deps.client,
+      runId: payload.runId,
+      attempt: claim.attempt,
+      fence: claim.fence,
+      leaseMs: claim.leaseMs,
+      log,
+      onLost: () => runs.abort(payload.runId),
+    });
     const deadline = Date.now() + bot.manifest.timeoutSeconds * 1000;
     let started: StartedSandbox | undefined;
     let lease: CredentialLease | undefined;
@@ -119,7 +137,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     try {
       const payload = verifyJobStep(job.data, deps);
       const bot = await admitPackageStep(payload, { packages: deps.packages, ...(deps.random ? { random: deps.random } : {}) });
-      const claim = await claimStep(payload, { client: deps.client, runnerId: deps.runnerId, attemptLeaseMs: deps.attemptLeaseMs, log: deps.log, ...(deps.random ? { random: deps.random } : {}) });
+      const claim = await claimStep(payload, {
+        client: deps.client,
+        runnerId: deps.runnerId,
+        attemptLeaseMs: deps.attemptLeaseMs,
+        log: deps.log,
+        ...(deps.random ? { random: deps.random } : {}),
+      });
       return await attempt(payload, bot, claim);
     } catch (err) {
       if (err instanceof HaltJob) return err.fate;

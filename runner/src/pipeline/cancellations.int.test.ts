@@ -22,7 +22,13 @@ const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(ch
 beforeAll(async () => {
   redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
   publisher = new Redis(TEST_REDIS_URL);
-  cancellations = await RunCancellations.start({ connection: redis, prefix, log: createLogger({ level: 'debug', name: 'runner' }, sink), controlRoomSigningKey: controlRoom.publicKey, segment: demo });
+  cancellations = await RunCancellations.start({
+    connection: redis,
+    prefix,
+    log: createLogger({ level: 'debug', name: 'runner' }, sink),
+    controlRoomSigningKey: controlRoom.publicKey,
+    segment: demo,
+  });
 });
 afterAll(async () => {
   await cancellations?.close();
@@ -38,7 +44,17 @@ test('unsigned, forged, tampered, other-segment and expired cancels abort nothin
   const aborted: string[] = [];
   cancellations.attach(victim, () => aborted.push(victim));
   const genuine = await signCancel(localSigner(controlRoom.privateKey), victim, demo);
-  const payload = (over: object) => Buffer.from(JSON.stringify({ v: 1, runId: victim, segment: 'demo', issuedAt: new Date().toISOString(), notAfter: new Date(Date.now() + 60_000).toISOString(), ...over }));
+  const payload = (over: object) =>
+    Buffer.from(
+      JSON.stringify({
+        v: 1,
+        runId: victim,
+        segment: 'demo',
+        issuedAt: new Date().toISOString(),
+        notAfter: new Date(Date.now() + 60_000).toISOString(),
+        ...over,
+      }),
+    );
   const tamperedPayload = JSON.parse(Buffer.from(genuine.envelope.payload, 'base64').toString('utf8')) as { runId: string };
   tamperedPayload.runId = randomUUID();
 

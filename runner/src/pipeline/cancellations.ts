@@ -25,7 +25,13 @@ export class RunCancellations {
   ) {}
 
   /** Subscribes on a connection of its own (a subscribed connection can do nothing else). */
-  static async start(deps: { connection: Redis; prefix: string; log: Logger; controlRoomSigningKey: KeyObject; segment: SegmentName }): Promise<RunCancellations> {
+  static async start(deps: {
+    connection: Redis;
+    prefix: string;
+    log: Logger;
+    controlRoomSigningKey: KeyObject;
+    segment: SegmentName;
+  }): Promise<RunCancellations> {
     const subscriber = deps.connection.duplicate();
     subscriber.on('error', () => undefined); // reconnects and resubscribes by itself
     const cancellations = new RunCancellations(subscriber, deps.log, deps.controlRoomSigningKey, deps.segment);
@@ -40,7 +46,10 @@ export class RunCancellations {
       runId = verifyCancel(raw, this.controlRoomKey, this.segment);
     } catch (err) {
       // Logged without the message: it is untrusted, and its run id may be made up.
-      this.log.warn({ code: isOrderlyError(err) ? err.code : 'ORDERLY_E_CANCEL_REFUSED', reason: err instanceof Error ? err.message.slice(0, 200) : undefined }, 'cancel message ignored');
+      this.log.warn(
+        { code: isOrderlyError(err) ? err.code : 'ORDERLY_E_CANCEL_REFUSED', reason: err instanceof Error ? err.message.slice(0, 200) : undefined },
+        'cancel message ignored',
+      );
       return;
     }
     const now = Date.now();

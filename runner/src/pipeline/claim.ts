@@ -34,7 +34,10 @@ export async function claimStep(payload: JobPayload, deps: ClaimDeps): Promise<C
     // Another attempt of the run is alive (a duplicate delivery): refused, recorded by the
     // control room; this job asks again when that attempt's lease would expire.
     if (code === 'ORDERLY_E_RUN_ALREADY_ACTIVE') {
-      deps.log.warn({ runId: payload.runId, code, activeAttempt: (err as OrderlyError).details.activeAttempt }, 'claim refused: another attempt of this run is alive; not run now');
+      deps.log.warn(
+        { runId: payload.runId, code, activeAttempt: (err as OrderlyError).details.activeAttempt },
+        'claim refused: another attempt of this run is alive; not run now',
+      );
       throw new HaltJob({ kind: 'delay', ms: refusedClaimDelayMs(err as OrderlyError, deps.attemptLeaseMs ?? 30_000, deps.random) });
     }
     // No attempt was started: a control room that cannot be reached is asked again later.
@@ -46,7 +49,10 @@ export async function claimStep(payload: JobPayload, deps: ClaimDeps): Promise<C
     throw new HaltJob({ kind: 'drop', code });
   }
   if ('retryInMs' in answer) {
-    deps.log.warn({ runId: payload.runId, lostAttempt: answer.lostAttempt, retryInMs: answer.retryInMs }, 'previous attempt was lost; retrying after the backoff');
+    deps.log.warn(
+      { runId: payload.runId, lostAttempt: answer.lostAttempt, retryInMs: answer.retryInMs },
+      'previous attempt was lost; retrying after the backoff',
+    );
     throw new HaltJob({ kind: 'delay', ms: answer.retryInMs });
   }
   return answer;

@@ -6,11 +6,7 @@ import type { ErrorCode } from '@orderly/shared';
  * attempt; `drop` fails it for good (UnrecoverableError); `retry` fails it so that BullMQ retries
  * it. Only the code travels to BullMQ, which keeps failure reasons in Redis: never a message.
  */
-export type JobFate =
-  | { kind: 'done'; ok: boolean }
-  | { kind: 'delay'; ms: number }
-  | { kind: 'drop'; code: string }
-  | { kind: 'retry'; code: string };
+export type JobFate = { kind: 'done'; ok: boolean } | { kind: 'delay'; ms: number } | { kind: 'drop'; code: string } | { kind: 'retry'; code: string };
 
 /** A step stops the pipeline with the job's fate (a deferred or refused claim, a package to fetch later). */
 export class HaltJob extends Error {
@@ -25,7 +21,11 @@ export class HaltJob extends Error {
  * dead-letter a run that the verified job names) and the job is dropped.
  */
 export class RefuseJob extends Error {
-  constructor(readonly code: ErrorCode | string, readonly reason: string, readonly runId: string | undefined) {
+  constructor(
+    readonly code: ErrorCode | string,
+    readonly reason: string,
+    readonly runId: string | undefined,
+  ) {
     super(`job refused: ${code}`);
     this.name = 'RefuseJob';
   }

@@ -44,7 +44,9 @@ export async function reportSucceeded(reports: Pick<ReportPort, 'finished'>, att
 export async function reportFailed(reports: Pick<ReportPort, 'finished'>, attempt: AttemptReport, err: unknown, cancelled: boolean): Promise<JobFate> {
   const now = attempt.now ?? Date.now;
   const { runId, attempt: n, fence, final } = attempt.claim;
-  const error = cancelled ? new OrderlyError('ORDERLY_E_RUN_CANCELLED', 'the run was cancelled; its bot was aborted').toJSON() : attempt.runLog.redactError(toErrorBody(err));
+  const error = cancelled
+    ? new OrderlyError('ORDERLY_E_RUN_CANCELLED', 'the run was cancelled; its bot was aborted').toJSON()
+    : attempt.runLog.redactError(toErrorBody(err));
   const isFinal = !error.retryable || final;
   attempt.runLog.runner('error', `attempt ${n} failed: ${error.code}`);
   await reports.finished(runId, n, { ok: false, error }, isFinal, now() - attempt.startedAt, attempt.runLog.rest(), fence);

@@ -26,7 +26,14 @@ export interface RunBotInput {
  * lost one is logged, it does not fail the run). A failed bot is its error, coded; a result
  * leaves masked of the run's secrets.
  */
-export async function runBotStep(run: RunBotInput, deps: { client: Pick<ControlRoomPort, 'beginStep' | 'completeStep' | 'uploadScreenshot'>; log: Logger; onBotStarted?: ((runId: string, contextMs: number) => void) | undefined }): Promise<ResultLeaving> {
+export async function runBotStep(
+  run: RunBotInput,
+  deps: {
+    client: Pick<ControlRoomPort, 'beginStep' | 'completeStep' | 'uploadScreenshot'>;
+    log: Logger;
+    onBotStarted?: ((runId: string, contextMs: number) => void) | undefined;
+  },
+): Promise<ResultLeaving> {
   const { claim, bot, runLog } = run;
   const { runId, attempt, fence } = claim;
   const uploads: Promise<void>[] = [];
@@ -55,11 +62,20 @@ export async function runBotStep(run: RunBotInput, deps: { client: Pick<ControlR
       onStep: async (call) =>
         call.op === 'begin'
           ? deps.client.beginStep(runId, attempt, fence, call.name, call.rerun)
-          : completeDurably(() => deps.client.completeStep(runId, attempt, fence, call.name, call.result), { deadline: run.deadline, log: deps.log, step: call.name }).then(() => ({ state: 'recorded' as const })),
+          : completeDurably(() => deps.client.completeStep(runId, attempt, fence, call.name, call.result), {
+              deadline: run.deadline,
+              log: deps.log,
+              step: call.name,
+            }).then(() => ({ state: 'recorded' as const })),
       // Masked in the host already; stored encrypted by the control room.
       onScreenshot: (shot) => {
-        if (shot.failedClosed !== 'none') runLog.runner('warn', `screenshot ${shot.name} masked whole ${shot.failedClosed}: masking could not be done element by element`);
-        uploads.push(deps.client.uploadScreenshot(runId, attempt, shot.name, shot.png).catch((err: unknown) => runLog.runner('warn', `screenshot ${shot.name} not stored: ${isOrderlyError(err) ? err.code : 'error'}`)));
+        if (shot.failedClosed !== 'none')
+          runLog.runner('warn', `screenshot ${shot.name} masked whole ${shot.failedClosed}: masking could not be done element by element`);
+        uploads.push(
+          deps.client
+            .uploadScreenshot(runId, attempt, shot.name, shot.png)
+            .catch((err: unknown) => runLog.runner('warn', `screenshot ${shot.name} not stored: ${isOrderlyError(err) ? err.code : 'error'}`)),
+        );
       },
     },
   );

@@ -54,7 +54,13 @@ export class RunLog {
   /** Lines not sent yet, for the attempt's final report; says how many were dropped, if any. */
   rest(): LogLine[] {
     if (this.dropped > 0) {
-      this.lines.push({ seq: this.lines.length, at: new Date().toISOString(), level: 'warn', source: 'runner', msg: `${this.dropped} ${DROPPED_LINES_MESSAGE}` });
+      this.lines.push({
+        seq: this.lines.length,
+        at: new Date().toISOString(),
+        level: 'warn',
+        source: 'runner',
+        msg: `${this.dropped} ${DROPPED_LINES_MESSAGE}`,
+      });
       this.dropped = 0;
     }
     const rest = this.lines.slice(this.sent);

@@ -11,10 +11,12 @@ const never = () => new Promise<void>(() => undefined);
 /** The runner's parts, each recording when it was closed; `override` makes one throw or hang. */
 function fakeParts(override: Partial<Record<string, () => Promise<unknown> | void>> = {}, graceMs = 1000) {
   const order: string[] = [];
-  const part = (name: string, fallback: () => Promise<unknown> | void = async () => undefined) => () => {
-    order.push(name);
-    return (override[name] ?? fallback)();
-  };
+  const part =
+    (name: string, fallback: () => Promise<unknown> | void = async () => undefined) =>
+    () => {
+      order.push(name);
+      return (override[name] ?? fallback)();
+    };
   const disconnect = jest.fn();
   const captured = capturedLogger();
   const parts: RunnerParts = {
@@ -71,7 +73,9 @@ describe('the runner close()', () => {
     await jest.advanceTimersByTimeAsync(2000);
     expect(disconnect).toHaveBeenCalledTimes(1); // Redis did not quit in time: dropped
     await closing;
-    expect(settled).toHaveBeenCalledWith(expect.objectContaining({ code: 'ORDERLY_E_INTERNAL', message: expect.stringMatching(/close worker, stop listening for cancels$/) }));
+    expect(settled).toHaveBeenCalledWith(
+      expect.objectContaining({ code: 'ORDERLY_E_INTERNAL', message: expect.stringMatching(/close worker, stop listening for cancels$/) }),
+    );
     expect(captured.text()).toContain('"step":"close worker"');
   });
 
@@ -96,10 +100,14 @@ describe('runShutdown', () => {
     const outcome = runShutdown(
       [
         { name: 'a', run: () => ran.push('a'), boundMs: 100 },
-        { name: 'b', run: () => {
+        {
+          name: 'b',
+          run: () => {
             ran.push('b');
             throw new Error('b broke');
-          }, boundMs: 100 },
+          },
+          boundMs: 100,
+        },
         { name: 'c', run: () => (ran.push('c'), never()), boundMs: 100 },
         { name: 'd', run: () => ran.push('d'), boundMs: () => -5 },
       ],

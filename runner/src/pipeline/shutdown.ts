@@ -29,7 +29,9 @@ export async function runShutdown(steps: readonly ShutdownStep[], log: Logger): 
     let timer: NodeJS.Timeout | undefined;
     const overrun = new Promise<'overran'>((resolve) => (timer = setTimeout(() => resolve('overran'), boundMs)));
     try {
-      const done = Promise.resolve().then(step.run).then(() => 'done' as const);
+      const done = Promise.resolve()
+        .then(step.run)
+        .then(() => 'done' as const);
       if ((await Promise.race([done, overrun])) === 'overran') {
         outcome.overran.push(step.name);
         log.warn({ step: step.name, boundMs }, 'shutdown step did not finish in time; going on');

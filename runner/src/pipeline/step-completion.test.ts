@@ -15,21 +15,23 @@ describe('step completions survive an outage', () => {
 
   test('a refusal is not retried: repeating it cannot succeed', async () => {
     let tries = 0;
-    const stale = () => completeDurably(async () => {
-      tries++;
-      throw new OrderlyError('ORDERLY_E_ATTEMPT_STALE', 'replaced');
-    }, options(5000));
+    const stale = () =>
+      completeDurably(async () => {
+        tries++;
+        throw new OrderlyError('ORDERLY_E_ATTEMPT_STALE', 'replaced');
+      }, options(5000));
     await expect(stale()).rejects.toMatchObject({ code: 'ORDERLY_E_ATTEMPT_STALE' });
     expect(tries).toBe(1);
   });
 
-  test('past the run\'s time the last error is thrown (the step stays uncertain)', async () => {
+  test("past the run's time the last error is thrown (the step stays uncertain)", async () => {
     let tries = 0;
     const started = Date.now();
-    const down = () => completeDurably(async () => {
-      tries++;
-      throw new OrderlyError('ORDERLY_E_CONTROL_ROOM_UNAVAILABLE', 'unreachable');
-    }, options(200));
+    const down = () =>
+      completeDurably(async () => {
+        tries++;
+        throw new OrderlyError('ORDERLY_E_CONTROL_ROOM_UNAVAILABLE', 'unreachable');
+      }, options(200));
     await expect(down()).rejects.toMatchObject({ code: 'ORDERLY_E_CONTROL_ROOM_UNAVAILABLE' });
     expect(tries).toBeGreaterThan(2);
     expect(Date.now() - started).toBeLessThan(2000); // gave up near the deadline, not after it

@@ -1,7 +1,22 @@
 // The pipeline's steps one by one, against the fakes of test/fakes/pipeline.ts.
 import { OrderlyError } from '@orderly/shared';
 import {
-  capturedLogger, claimFor, controlRoomKeys, FAKE_MEMBER_ID, FAKE_PASSWORD, FakeControlRoom, FakeLeaser, FakePackages, FakeReports, FakeSandboxPool, fails, jobPayload, queueJob, SEGMENT, succeeds, verifiedBot,
+  capturedLogger,
+  claimFor,
+  controlRoomKeys,
+  FAKE_MEMBER_ID,
+  FAKE_PASSWORD,
+  FakeControlRoom,
+  FakeLeaser,
+  FakePackages,
+  FakeReports,
+  FakeSandboxPool,
+  fails,
+  jobPayload,
+  queueJob,
+  SEGMENT,
+  succeeds,
+  verifiedBot,
 } from '../../../test/fakes/pipeline';
 import { ActiveRuns } from './active-runs';
 import { admitPackageStep } from './admit-package';
@@ -17,7 +32,10 @@ import { verifyJobStep } from './verify-job';
 const { log } = capturedLogger();
 
 async function halted(p: Promise<unknown>) {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(HaltJob);
   return (err as HaltJob).fate;
 }
@@ -45,11 +63,15 @@ describe('verify job', () => {
     expect(() => verifyJobStep({ not: 'a job' }, deps)).toThrow(expect.objectContaining({ code: 'ORDERLY_E_JOB_FORGED' }));
   });
 
-  test("a verified job for another segment or past its time is refused naming its run", () => {
+  test('a verified job for another segment or past its time is refused naming its run', () => {
     const other = jobPayload({ segment: 'other' as typeof SEGMENT });
-    expect(() => verifyJobStep(queueJob(other, keys.privateKey).data, deps)).toThrow(expect.objectContaining({ code: 'ORDERLY_E_JOB_WRONG_SEGMENT', runId: other.runId }));
+    expect(() => verifyJobStep(queueJob(other, keys.privateKey).data, deps)).toThrow(
+      expect.objectContaining({ code: 'ORDERLY_E_JOB_WRONG_SEGMENT', runId: other.runId }),
+    );
     const expired = jobPayload({ notAfter: new Date(Date.now() - 1000).toISOString() });
-    expect(() => verifyJobStep(queueJob(expired, keys.privateKey).data, deps)).toThrow(expect.objectContaining({ code: 'ORDERLY_E_JOB_EXPIRED', runId: expired.runId }));
+    expect(() => verifyJobStep(queueJob(expired, keys.privateKey).data, deps)).toThrow(
+      expect.objectContaining({ code: 'ORDERLY_E_JOB_EXPIRED', runId: expired.runId }),
+    );
   });
 });
 
@@ -68,7 +90,11 @@ describe('admit package', () => {
   test('a package this runner must not run is a refusal naming the run', async () => {
     const payload = jobPayload();
     const packages = new FakePackages(new OrderlyError('ORDERLY_E_PACKAGE_DIGEST_MISMATCH', 'tampered'));
-    await expect(admitPackageStep(payload, { packages })).rejects.toMatchObject({ name: 'RefuseJob', code: 'ORDERLY_E_PACKAGE_DIGEST_MISMATCH', runId: payload.runId });
+    await expect(admitPackageStep(payload, { packages })).rejects.toMatchObject({
+      name: 'RefuseJob',
+      code: 'ORDERLY_E_PACKAGE_DIGEST_MISMATCH',
+      runId: payload.runId,
+    });
   });
 });
 
@@ -89,10 +115,18 @@ describe('claim', () => {
 
   test.each([
     ['a run no longer claimable completes the job unrun', new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', 'done'), { kind: 'done', ok: false }],
-    ["a live attempt defers the job until its lease would lapse", new OrderlyError('ORDERLY_E_RUN_ALREADY_ACTIVE', 'busy', { retryInMs: 2000 }), { kind: 'delay', ms: 2100 }],
+    [
+      'a live attempt defers the job until its lease would lapse',
+      new OrderlyError('ORDERLY_E_RUN_ALREADY_ACTIVE', 'busy', { retryInMs: 2000 }),
+      { kind: 'delay', ms: 2100 },
+    ],
     ['an unreachable control room defers the job a few seconds', new OrderlyError('ORDERLY_E_CONTROL_ROOM_UNAVAILABLE', 'down'), { kind: 'delay', ms: 2500 }],
     ['a refusal drops the job under its code', new OrderlyError('ORDERLY_E_FORBIDDEN', 'not yours'), { kind: 'drop', code: 'ORDERLY_E_FORBIDDEN' }],
-    ['a lost previous attempt waits out the backoff the control room gives', { runId: payload.runId, lostAttempt: 1, retryInMs: 1234 }, { kind: 'delay', ms: 1234 }],
+    [
+      'a lost previous attempt waits out the backoff the control room gives',
+      { runId: payload.runId, lostAttempt: 1, retryInMs: 1234 },
+      { kind: 'delay', ms: 1234 },
+    ],
   ])('%s', async (_what, answer, fate) => {
     expect(await halted(claimWith(answer).run())).toEqual(fate);
   });
@@ -144,7 +178,9 @@ describe('lease credentials', () => {
   });
 
   test('a runner without Vault refuses a bot that declares credentials with a clear code', async () => {
-    await expect(leaseCredentialsStep(claim, bot, { leaser: undefined, client: new FakeControlRoom(), log })).rejects.toMatchObject({ code: 'ORDERLY_E_VAULT_NOT_CONFIGURED' });
+    await expect(leaseCredentialsStep(claim, bot, { leaser: undefined, client: new FakeControlRoom(), log })).rejects.toMatchObject({
+      code: 'ORDERLY_E_VAULT_NOT_CONFIGURED',
+    });
   });
 });
 
@@ -155,14 +191,36 @@ describe('run bot', () => {
   const runWith = async (pool: FakeSandboxPool, client = new FakeControlRoom(), secrets: Record<string, string> = {}) => {
     const sandbox = await pool.acquire(0);
     const runLog = new RunLog(async () => undefined);
-    const run = runBotStep({ claim, bot, input: { memberId: FAKE_MEMBER_ID }, secrets, phi: [{ field: 'memberId', value: FAKE_MEMBER_ID }], sandbox, runLog, deadline: Date.now() + 5000 }, { client, log });
+    const run = runBotStep(
+      {
+        claim,
+        bot,
+        input: { memberId: FAKE_MEMBER_ID },
+        secrets,
+        phi: [{ field: 'memberId', value: FAKE_MEMBER_ID }],
+        sandbox,
+        runLog,
+        deadline: Date.now() + 5000,
+      },
+      { client, log },
+    );
     return { run, runLog, sandbox, client };
   };
 
   test("the sandbox gets the run's attempt, key, input, secrets and the manifest's hosts and time", async () => {
     const { run, sandbox } = await runWith(new FakeSandboxPool(succeeds({ eligible: true })), undefined, { password: FAKE_PASSWORD });
     await expect(run).resolves.toEqual({ result: { eligible: true } });
-    expect(sandbox.requests[0]).toMatchObject({ runId: payload.runId, attempt: 3, idempotencyKey: claim.idempotencyKey, botName: 'fake-bot', input: { memberId: FAKE_MEMBER_ID }, secrets: { password: FAKE_PASSWORD }, hosts: ['portal.example.test'], timeoutMs: 30_000, browser: true });
+    expect(sandbox.requests[0]).toMatchObject({
+      runId: payload.runId,
+      attempt: 3,
+      idempotencyKey: claim.idempotencyKey,
+      botName: 'fake-bot',
+      input: { memberId: FAKE_MEMBER_ID },
+      secrets: { password: FAKE_PASSWORD },
+      hosts: ['portal.example.test'],
+      timeoutMs: 30_000,
+      browser: true,
+    });
   });
 
   test('steps are recorded under the attempt and fence; a lost screenshot is logged, not a failure', async () => {
@@ -184,7 +242,7 @@ describe('run bot', () => {
     expect(runLog.rest().map((l) => l.msg)).toEqual(['screenshot page not stored: ORDERLY_E_CONTROL_ROOM_UNAVAILABLE']);
   });
 
-  test("a failed bot is its own error, code and retryability kept", async () => {
+  test('a failed bot is its own error, code and retryability kept', async () => {
     const { run } = await runWith(new FakeSandboxPool(fails('ORDERLY_E_BOT_BUSINESS')));
     await expect(run).rejects.toMatchObject({ code: 'ORDERLY_E_BOT_BUSINESS', retryable: false });
   });
@@ -210,15 +268,27 @@ describe('report', () => {
 
   test('a retryable failure is retried unless no attempt may follow; a non-retryable one is dropped, final', async () => {
     const reports = new FakeReports();
-    expect(await reportFailed(reports, attempt(), new OrderlyError('ORDERLY_E_BOT_TIMEOUT', 'slow'), false)).toEqual({ kind: 'retry', code: 'ORDERLY_E_BOT_TIMEOUT' });
-    expect(await reportFailed(reports, attempt(true), new OrderlyError('ORDERLY_E_BOT_TIMEOUT', 'slow'), false)).toEqual({ kind: 'retry', code: 'ORDERLY_E_BOT_TIMEOUT' });
-    expect(await reportFailed(reports, attempt(), new OrderlyError('ORDERLY_E_BOT_BUSINESS', 'no'), false)).toEqual({ kind: 'drop', code: 'ORDERLY_E_BOT_BUSINESS' });
+    expect(await reportFailed(reports, attempt(), new OrderlyError('ORDERLY_E_BOT_TIMEOUT', 'slow'), false)).toEqual({
+      kind: 'retry',
+      code: 'ORDERLY_E_BOT_TIMEOUT',
+    });
+    expect(await reportFailed(reports, attempt(true), new OrderlyError('ORDERLY_E_BOT_TIMEOUT', 'slow'), false)).toEqual({
+      kind: 'retry',
+      code: 'ORDERLY_E_BOT_TIMEOUT',
+    });
+    expect(await reportFailed(reports, attempt(), new OrderlyError('ORDERLY_E_BOT_BUSINESS', 'no'), false)).toEqual({
+      kind: 'drop',
+      code: 'ORDERLY_E_BOT_BUSINESS',
+    });
     expect(reports.finishedReports.map((r) => r.final)).toEqual([false, true, true]);
   });
 
   test("a cancelled run's attempt ends with its own code whatever the bot said; an unknown error is internal, its message not kept", async () => {
     const reports = new FakeReports();
-    expect(await reportFailed(reports, attempt(), new OrderlyError('ORDERLY_E_BOT_TIMEOUT', 'aborted'), true)).toEqual({ kind: 'drop', code: 'ORDERLY_E_RUN_CANCELLED' });
+    expect(await reportFailed(reports, attempt(), new OrderlyError('ORDERLY_E_BOT_TIMEOUT', 'aborted'), true)).toEqual({
+      kind: 'drop',
+      code: 'ORDERLY_E_RUN_CANCELLED',
+    });
     expect(await reportFailed(reports, attempt(), new Error(`raw ${FAKE_MEMBER_ID}`), false)).toEqual({ kind: 'retry', code: 'ORDERLY_E_INTERNAL' });
     expect(reports.errorOf(1)).toMatchObject({ code: 'ORDERLY_E_INTERNAL', message: 'the runner failed unexpectedly' });
     expect(reports.text()).not.toContain(FAKE_MEMBER_ID);
@@ -226,7 +296,10 @@ describe('report', () => {
 
   test('a refusal is reported with the run it names, and drops the job', async () => {
     const reports = new FakeReports();
-    expect(await reportRefusal(reports, log, 'job-1', new RefuseJob('ORDERLY_E_JOB_EXPIRED', 'expired', payload.runId))).toEqual({ kind: 'drop', code: 'ORDERLY_E_JOB_EXPIRED' });
+    expect(await reportRefusal(reports, log, 'job-1', new RefuseJob('ORDERLY_E_JOB_EXPIRED', 'expired', payload.runId))).toEqual({
+      kind: 'drop',
+      code: 'ORDERLY_E_JOB_EXPIRED',
+    });
     expect(reports.refusals).toEqual([{ jobId: 'job-1', runId: payload.runId, code: 'ORDERLY_E_JOB_EXPIRED', reason: 'expired' }]);
   });
 });

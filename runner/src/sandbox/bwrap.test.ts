@@ -1,6 +1,12 @@
 import { bwrapArguments, SANDBOX_HOME } from './bwrap';
 
-const spec = { codePaths: ['/srv/orderly/node_modules', '/srv/orderly/runner'], egressDir: '/tmp/orderly-egress-x', tmpBytes: 1024, fds: { seccomp: 4, info: 5, block: 6 }, command: ['/usr/bin/node', '/srv/orderly/runner/dist/bot-host/host-main.js'] };
+const spec = {
+  codePaths: ['/srv/orderly/node_modules', '/srv/orderly/runner'],
+  egressDir: '/tmp/orderly-egress-x',
+  tmpBytes: 1024,
+  fds: { seccomp: 4, info: 5, block: 6 },
+  command: ['/usr/bin/node', '/srv/orderly/runner/dist/bot-host/host-main.js'],
+};
 
 /** Pairs `flag value [value]` as bwrap reads them, for asserting on what is bound where. */
 function binds(args: string[], flag: string): string[] {
@@ -17,10 +23,15 @@ test('every namespace is new, user namespaces are closed inside, and no capabili
 
 test('only system paths and the code are visible, read-only; the egress socket directory is the one writable bind', () => {
   const args = bwrapArguments(spec);
-  expect(binds(args, '--ro-bind')).toEqual(['/usr -> /usr', '/srv/orderly/node_modules -> /srv/orderly/node_modules', '/srv/orderly/runner -> /srv/orderly/runner']);
+  expect(binds(args, '--ro-bind')).toEqual([
+    '/usr -> /usr',
+    '/srv/orderly/node_modules -> /srv/orderly/node_modules',
+    '/srv/orderly/runner -> /srv/orderly/runner',
+  ]);
   expect(binds(args, '--bind')).toEqual(['/tmp/orderly-egress-x -> /run/orderly']);
   // /etc only in parts: never the whole of it, never the host's /home, /root, /var or /tmp.
-  for (const hidden of ['/etc', '/home', '/root', '/var', '/tmp', '/run']) expect([...binds(args, '--ro-bind'), ...binds(args, '--ro-bind-try')].some((b) => b.startsWith(`${hidden} `))).toBe(false);
+  for (const hidden of ['/etc', '/home', '/root', '/var', '/tmp', '/run'])
+    expect([...binds(args, '--ro-bind'), ...binds(args, '--ro-bind-try')].some((b) => b.startsWith(`${hidden} `))).toBe(false);
 });
 
 test('/tmp and HOME are private tmpfs of the given size, mounted before the code so a code path under /tmp stays visible', () => {

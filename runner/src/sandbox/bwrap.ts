@@ -23,11 +23,26 @@ export const SANDBOX_EGRESS_SOCKET = '/run/orderly/egress.sock';
  */
 const SYSTEM_PATHS = ['/usr'];
 const ETC_PATHS = [
-  '/etc/alternatives', '/etc/ca-certificates', '/etc/chromium', '/etc/chromium.d', '/etc/fonts', '/etc/ld.so.cache', '/etc/ld.so.conf',
-  '/etc/ld.so.conf.d', '/etc/localtime', '/etc/mime.types', '/etc/ssl/certs', '/etc/ssl/openssl.cnf',
+  '/etc/alternatives',
+  '/etc/ca-certificates',
+  '/etc/chromium',
+  '/etc/chromium.d',
+  '/etc/fonts',
+  '/etc/ld.so.cache',
+  '/etc/ld.so.conf',
+  '/etc/ld.so.conf.d',
+  '/etc/localtime',
+  '/etc/mime.types',
+  '/etc/ssl/certs',
+  '/etc/ssl/openssl.cnf',
 ];
 /** Debian's merged /usr: the top-level directories are symlinks into /usr. */
-const USR_MERGE_LINKS: Array<[string, string]> = [['usr/bin', '/bin'], ['usr/sbin', '/sbin'], ['usr/lib', '/lib'], ['usr/lib64', '/lib64']];
+const USR_MERGE_LINKS: Array<[string, string]> = [
+  ['usr/bin', '/bin'],
+  ['usr/sbin', '/sbin'],
+  ['usr/lib', '/lib'],
+  ['usr/lib64', '/lib64'],
+];
 
 /**
  * bwrap's arguments for one run sandbox: every namespace new (user, pid, mount, ipc, uts, cgroup

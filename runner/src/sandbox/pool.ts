@@ -74,7 +74,12 @@ export class SandboxPool {
     const waiting = this.warm.splice(0);
     const handedOut = this.handedOut.splice(0);
     await Promise.all([
-      ...waiting.map((w) => w?.then((s) => s.destroy(), () => undefined)),
+      ...waiting.map((w) =>
+        w?.then(
+          (s) => s.destroy(),
+          () => undefined,
+        ),
+      ),
       ...handedOut.map((s) => s?.destroy()),
     ]);
   }

@@ -23,7 +23,9 @@ export function endpointOf(url: string): { host: string; port: number } | undefi
 }
 
 /** Orderly's own services, which no bot may reach whatever its manifest lists. */
-export function infrastructureEndpoints(config: Pick<RunnerConfig, 'redisUrl' | 'controlRoomUrl' | 'vaultAddress' | 'egressDeny'>): Array<{ host: string; port: number }> {
+export function infrastructureEndpoints(
+  config: Pick<RunnerConfig, 'redisUrl' | 'controlRoomUrl' | 'vaultAddress' | 'egressDeny'>,
+): Array<{ host: string; port: number }> {
   const urls = [config.redisUrl, config.controlRoomUrl, ...(config.vaultAddress ? [config.vaultAddress] : [])];
   return [...urls.map(endpointOf).filter((e): e is { host: string; port: number } => e !== undefined), ...config.egressDeny];
 }
@@ -70,7 +72,11 @@ export function createSandboxPool(config: RunnerConfig, log: Logger): SandboxPoo
     const prlimit = findTool('prlimit');
     tools = bwrap && prlimit ? { bwrap, prlimit } : undefined;
     const missing = [bwrap ? '' : 'bwrap', prlimit ? '' : 'prlimit'].filter(Boolean);
-    if (missing.length) throw new OrderlyError('ORDERLY_E_SANDBOX_UNAVAILABLE', `the run sandbox needs ${missing.join(' and ')} (looked for in ${SYSTEM_BIN.join(', ')}): install Debian's bubblewrap (and util-linux), or set ORDERLY_SANDBOX=none for development only`);
+    if (missing.length)
+      throw new OrderlyError(
+        'ORDERLY_E_SANDBOX_UNAVAILABLE',
+        `the run sandbox needs ${missing.join(' and ')} (looked for in ${SYSTEM_BIN.join(', ')}): install Debian's bubblewrap (and util-linux), or set ORDERLY_SANDBOX=none for development only`,
+      );
     seccomp = compileSeccompFilter();
     const detected = root ? detectCgroupLimits(config.runnerId) : { unavailable: 'the runner is not root' };
     if ('limits' in detected) cgroups = detected.limits;
@@ -78,7 +84,7 @@ export function createSandboxPool(config: RunnerConfig, log: Logger): SandboxPoo
   } else {
     log.warn('ORDERLY_SANDBOX=none: BOT CODE RUNS UNCONTAINED (no namespaces, no seccomp, no limits, full network); for development only');
   }
-  if (!root) log.warn('the runner is not root: every slot runs its sandboxes as the runner\'s own user');
+  if (!root) log.warn("the runner is not root: every slot runs its sandboxes as the runner's own user");
   const egress: EgressFactory = (options) => startEgressProxy({ ...options, infrastructure: infrastructureEndpoints(config) });
   const codePaths = sandboxCodePaths();
   // Group names are unique to this pool: runners in one process (tests) or a restarted runner

@@ -3,7 +3,18 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { createRedactor, ErrorBody, errorBody, isOrderlyError, LogLine, OrderlyError, REDACTED_FILE_NAME, redactedFileName, Redactor, StepBeginResponse } from '@orderly/shared';
+import {
+  createRedactor,
+  ErrorBody,
+  errorBody,
+  isOrderlyError,
+  LogLine,
+  OrderlyError,
+  REDACTED_FILE_NAME,
+  redactedFileName,
+  Redactor,
+  StepBeginResponse,
+} from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import { FromHost, HostRun, HostStepAnswer, StepCall, ToHost } from '../bot-host/protocol';
 import { bwrapArguments, SANDBOX_EGRESS_SOCKET, sandboxEnvironment } from './bwrap';
@@ -133,10 +144,12 @@ export class Sandbox {
     if (options.user) chownSync(egressDir, options.user.uid, options.user.gid);
     let sandbox: Sandbox | undefined;
     let onRefused: (refusal: { host: string; port: number; reason: string }) => void = () => undefined;
-    const proxy = await options.egress({ socketPath: join(egressDir, 'egress.sock'), socketOwner: options.user, onRefused: (r) => onRefused(r) }).catch((err: unknown) => {
-      rmSync(egressDir, { recursive: true, force: true });
-      throw unavailable(`the egress proxy could not start: ${(err as Error).message}`);
-    });
+    const proxy = await options
+      .egress({ socketPath: join(egressDir, 'egress.sock'), socketOwner: options.user, onRefused: (r) => onRefused(r) })
+      .catch((err: unknown) => {
+        rmSync(egressDir, { recursive: true, force: true });
+        throw unavailable(`the egress proxy could not start: ${(err as Error).message}`);
+      });
     let group: LimitGroup | undefined;
     try {
       group = options.cgroups?.create(options.name, options.limits);
@@ -236,11 +249,16 @@ export class Sandbox {
     const message = parsed.data;
     if (message.type === 'log') pending.events.onLine(message.line);
     else if (message.type === 'started') pending.events.onStarted?.(message.contextMs);
-    else if (message.type === 'screenshot') pending.events.onScreenshot?.({ name: this.screenshotName(pending, message.name), png: Buffer.from(message.png), failedClosed: message.failedClosed });
+    else if (message.type === 'screenshot')
+      pending.events.onScreenshot?.({ name: this.screenshotName(pending, message.name), png: Buffer.from(message.png), failedClosed: message.failedClosed });
     else if (message.type === 'step') this.answerStep(pending, message.id, message.call);
     else if (message.ok) {
       const size = Buffer.byteLength(JSON.stringify(message.result ?? null) ?? 'null');
-      this.finish(size > MAX_RESULT_BYTES ? { ok: false, error: errorBody('ORDERLY_E_BOT_FAILED', 'the bot result is over 256 KiB') } : { ok: true, result: message.result });
+      this.finish(
+        size > MAX_RESULT_BYTES
+          ? { ok: false, error: errorBody('ORDERLY_E_BOT_FAILED', 'the bot result is over 256 KiB') }
+          : { ok: true, result: message.result },
+      );
     } else this.finish({ ok: false, error: message.error });
   }
 
@@ -277,7 +295,10 @@ export class Sandbox {
       this.pending = { request, events, resolve };
       this.proxy.setPolicy({ hosts: request.hosts });
       // The bot's own timeout runs inside; this one ends a bot that ignores it (a busy loop).
-      this.killTimer = setTimeout(() => this.finish({ ok: false, error: errorBody('ORDERLY_E_BOT_TIMEOUT', 'the bot ran past its timeout and its sandbox was ended') }), request.timeoutMs + KILL_GRACE_MS);
+      this.killTimer = setTimeout(
+        () => this.finish({ ok: false, error: errorBody('ORDERLY_E_BOT_TIMEOUT', 'the bot ran past its timeout and its sandbox was ended') }),
+        request.timeoutMs + KILL_GRACE_MS,
+      );
       if (this.group) {
         this.limitTimer = setInterval(() => {
           const limit = this.group?.breached();
@@ -294,7 +315,10 @@ export class Sandbox {
     if (this.pending?.request.runId !== runId) return;
     this.send({ type: 'abort', runId });
     clearTimeout(this.killTimer);
-    this.killTimer = setTimeout(() => this.finish({ ok: false, error: errorBody('ORDERLY_E_BOT_HOST_CRASHED', 'the bot did not stop when aborted; its sandbox was ended') }), KILL_GRACE_MS);
+    this.killTimer = setTimeout(
+      () => this.finish({ ok: false, error: errorBody('ORDERLY_E_BOT_HOST_CRASHED', 'the bot did not stop when aborted; its sandbox was ended') }),
+      KILL_GRACE_MS,
+    );
   }
 
   /** Resolves the run (once) and destroys the sandbox. */
@@ -316,7 +340,9 @@ export class Sandbox {
     this.options.log.warn({ runId: this.pending.request.runId, code, signal }, 'sandbox exited during a run');
     const bySignal: Partial<Record<NodeJS.Signals, SandboxLimit>> = { SIGXCPU: 'cpu', SIGXFSZ: 'file-size' };
     const limit = (signal ? bySignal[signal] : undefined) ?? this.group?.breached();
-    this.finish(limit ? { ok: false, error: limitError(limit) } : { ok: false, error: errorBody('ORDERLY_E_BOT_HOST_CRASHED', 'the sandbox died during the run') });
+    this.finish(
+      limit ? { ok: false, error: limitError(limit) } : { ok: false, error: errorBody('ORDERLY_E_BOT_HOST_CRASHED', 'the sandbox died during the run') },
+    );
   }
 
   /** Ends every process of the sandbox and removes what it had; idempotent. */
@@ -353,10 +379,21 @@ const BWRAP_FDS = { seccomp: 4, info: 5, block: 6 };
 
 function spawnBwrap(options: SandboxOptions, egressDir: string): ChildProcess {
   if (!options.seccomp || !options.tools) throw unavailable('the sandbox has no seccomp filter or no bwrap');
-  const args = bwrapArguments({ codePaths: options.codePaths, egressDir, tmpBytes: options.limits.tmpBytes, fds: BWRAP_FDS, command: [process.execPath, options.entry ?? hostEntry()] });
+  const args = bwrapArguments({
+    codePaths: options.codePaths,
+    egressDir,
+    tmpBytes: options.limits.tmpBytes,
+    fds: BWRAP_FDS,
+    command: [process.execPath, options.entry ?? hostEntry()],
+  });
   // rlimits per process, from util-linux prlimit: CPU time and file size end the offender; the
   // process count is a fallback for hosts without a pids control group.
-  const rlimits = ['--core=0', `--cpu=${options.limits.cpuSeconds}`, `--fsize=${options.limits.fileBytes}`, ...(options.cgroups ? [] : [`--nproc=${options.limits.pids}`])];
+  const rlimits = [
+    '--core=0',
+    `--cpu=${options.limits.cpuSeconds}`,
+    `--fsize=${options.limits.fileBytes}`,
+    ...(options.cgroups ? [] : [`--nproc=${options.limits.pids}`]),
+  ];
   const child = spawn(options.tools.prlimit, [...rlimits, '--', options.tools.bwrap, ...args], {
     env: sandboxEnvironment(),
     stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe', 'pipe', 'pipe'],

@@ -17,6 +17,9 @@ export function compileSeccompFilter(): Buffer {
     if (bpf.length === 0 || bpf.length % 8 !== 0) throw new Error('not a BPF program');
     return bpf;
   } catch {
-    throw new OrderlyError('ORDERLY_E_SANDBOX_UNAVAILABLE', `the sandbox's seccomp filter could not be built: install Debian's python3-seccomp (apt-get install python3-seccomp; ${PYTHON} must import seccomp)`);
+    throw new OrderlyError(
+      'ORDERLY_E_SANDBOX_UNAVAILABLE',
+      `the sandbox's seccomp filter could not be built: install Debian's python3-seccomp (apt-get install python3-seccomp; ${PYTHON} must import seccomp)`,
+    );
   }
 }

@@ -9,7 +9,10 @@ const COMPILED = join(__dirname, '../../dist/sandbox/warm-priority.js');
 
 // detached: a new session, as every sandbox is (bwrap --new-session).
 function warmingProcess(): ReturnType<typeof spawn> {
-  return spawn(process.execPath, ['-e', `require(${JSON.stringify(COMPILED)}).yieldWhileWarming(); setInterval(() => {}, 1000);`], { detached: true, stdio: 'ignore' });
+  return spawn(process.execPath, ['-e', `require(${JSON.stringify(COMPILED)}).yieldWhileWarming(); setInterval(() => {}, 1000);`], {
+    detached: true,
+    stdio: 'ignore',
+  });
 }
 
 async function alive(child: ReturnType<typeof spawn>): Promise<boolean> {

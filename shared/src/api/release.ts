@@ -11,7 +11,10 @@ export const PromoteRequest = z.strictObject({
   expiresInDays: z.number().int().min(1).max(365).default(90),
   ticket: TicketRef.optional(),
   /** The `digest` of the permission diff the approver was shown; required when the diff adds anything. */
-  acknowledgePermissions: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  acknowledgePermissions: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 export type PromoteRequest = z.infer<typeof PromoteRequest>;
 

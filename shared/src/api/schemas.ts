@@ -9,19 +9,45 @@ import { RUN_STATUSES } from '../job/run-state';
 /** Who holds a publisher key: a person (username) or a service account (name). */
 export const KeyOwnerRef = z.strictObject({ kind: z.enum(['user', 'service']), name: z.string().regex(/^[A-Za-z0-9._@-]{1,100}$/) });
 export type KeyOwnerRef = z.infer<typeof KeyOwnerRef>;
-export const RegisterKeyRequest = z.strictObject({ name: z.string().regex(/^[A-Za-z0-9._@-]{1,100}$/), publicKeyPem: z.string().max(1000), owner: KeyOwnerRef.optional() });
+export const RegisterKeyRequest = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._@-]{1,100}$/),
+  publicKeyPem: z.string().max(1000),
+  owner: KeyOwnerRef.optional(),
+});
 export const PublisherKeyView = z.object({
-  keyId: KeyId, name: z.string(), publicKeyPem: z.string(), createdAt: z.string(), revokedAt: z.string().nullable(),
+  keyId: KeyId,
+  name: z.string(),
+  publicKeyPem: z.string(),
+  createdAt: z.string(),
+  revokedAt: z.string().nullable(),
   /** `user:<id>` or `service:<id>`; null for a legacy key registered unbound. */
   owner: z.string().nullable().optional(),
 });
 export type PublisherKeyView = z.infer<typeof PublisherKeyView>;
 
 /** The envelope as a request part: strict at every level, so an unknown field is refused, not carried along. */
-const StrictDsseEnvelope = z.strictObject({ ...DsseEnvelope.shape, signatures: z.array(z.strictObject(DsseEnvelope.shape.signatures.element.shape)).min(1).max(8) });
+const StrictDsseEnvelope = z.strictObject({
+  ...DsseEnvelope.shape,
+  signatures: z.array(z.strictObject(DsseEnvelope.shape.signatures.element.shape)).min(1).max(8),
+});
 /** `team`: the team a first publish claims the name for, when the key's owner is in several. */
-export const PublishRequest = z.strictObject({ archive: z.base64(), envelope: StrictDsseEnvelope, team: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/).optional() });
-export const PackageView = z.object({ name: BotName, version: BotVersion, digest: PackageDigest, publisherKeyId: KeyId, segments: z.array(SegmentName), size: z.number(), createdAt: z.string() });
+export const PublishRequest = z.strictObject({
+  archive: z.base64(),
+  envelope: StrictDsseEnvelope,
+  team: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/)
+    .optional(),
+});
+export const PackageView = z.object({
+  name: BotName,
+  version: BotVersion,
+  digest: PackageDigest,
+  publisherKeyId: KeyId,
+  segments: z.array(SegmentName),
+  size: z.number(),
+  createdAt: z.string(),
+});
 export type PackageView = z.infer<typeof PackageView>;
 
 export const CreateRunRequest = z.strictObject({
@@ -96,7 +122,10 @@ export type ClaimAnswer = z.infer<typeof ClaimAnswer>;
 /** The runner reports its run token's accessor (never the token), so the token can be revoked. */
 export const LeaseRequest = z.strictObject({ attempt: z.number().int().min(1), fence: FencingToken, accessor: z.string().min(1).max(200) });
 /** `leaseMs`: how long the attempt's lease lasts without renewal (default 30 s). */
-export const ClaimRequest = z.strictObject({ runnerId: z.string().min(1).max(200), leaseMs: z.number().int().min(ATTEMPT_LEASE_MIN_MS).max(ATTEMPT_LEASE_MAX_MS).optional() });
+export const ClaimRequest = z.strictObject({
+  runnerId: z.string().min(1).max(200),
+  leaseMs: z.number().int().min(ATTEMPT_LEASE_MIN_MS).max(ATTEMPT_LEASE_MAX_MS).optional(),
+});
 /** Renews the lease of the attempt the fencing token belongs to (the run's current one only). */
 export const RenewRequest = z.strictObject({ attempt: z.number().int().min(1), fence: FencingToken });
 export const RenewResponse = z.object({ leaseMs: z.number().int().min(ATTEMPT_LEASE_MIN_MS).max(ATTEMPT_LEASE_MAX_MS) });

@@ -38,7 +38,13 @@ describe('parseConfig', () => {
   });
 
   it('coerces numbers and splits lists', () => {
-    const config = parseConfig(Schema, { ...good, ORDERLY_PORT: '8080', ORDERLY_CONCURRENCY: '4', ORDERLY_SEGMENTS: 'demo, billing,,', ORDERLY_OPTIONAL_NOTE: '' });
+    const config = parseConfig(Schema, {
+      ...good,
+      ORDERLY_PORT: '8080',
+      ORDERLY_CONCURRENCY: '4',
+      ORDERLY_SEGMENTS: 'demo, billing,,',
+      ORDERLY_OPTIONAL_NOTE: '',
+    });
     expect(config.ORDERLY_PORT).toBe(8080);
     expect(config.ORDERLY_CONCURRENCY).toBe(4);
     expect(config.ORDERLY_SEGMENTS).toEqual(['demo', 'billing']);
@@ -56,7 +62,15 @@ describe('parseConfig', () => {
       // ORDERLY_RUNNER_TOKEN missing
     });
     expect(err.code).toBe('ORDERLY_E_CONFIG_INVALID');
-    for (const name of ['ORDERLY_SEGMENT', 'ORDERLY_PORT', 'ORDERLY_CONCURRENCY', 'ORDERLY_LOG_LEVEL', 'ORDERLY_SEGMENTS', 'ORDERLY_DATABASE_URL', 'ORDERLY_RUNNER_TOKEN']) {
+    for (const name of [
+      'ORDERLY_SEGMENT',
+      'ORDERLY_PORT',
+      'ORDERLY_CONCURRENCY',
+      'ORDERLY_LOG_LEVEL',
+      'ORDERLY_SEGMENTS',
+      'ORDERLY_DATABASE_URL',
+      'ORDERLY_RUNNER_TOKEN',
+    ]) {
       expect(err.message).toContain(name);
       expect((err.details.variables as readonly string[]).some((line) => line.startsWith(name))).toBe(true);
     }

@@ -15,9 +15,20 @@ export function parseConfig<S extends z.ZodType>(schema: S, env: Record<string, 
 }
 
 /** Optional environment string: unset and empty both mean "not given". */
-export const optionalString = z.string().optional().transform((v) => (v === undefined || v === '' ? undefined : v));
+export const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v === '' ? undefined : v));
 export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 export const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
 export const csv = <T extends z.ZodType<unknown, string>>(item: T) =>
-  z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)).pipe(z.array(item));
+  z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(item));

@@ -52,19 +52,31 @@ describe('seal / open', () => {
 
   it('refuses the wrong AAD (a box copied onto another record)', () => {
     const box = seal(key, 'k1', plaintext, aad);
-    expectSafeRefusal(refusal(() => open(key, box, 'run:00000000-0000-4000-8000-000000000002')), key, box);
+    expectSafeRefusal(
+      refusal(() => open(key, box, 'run:00000000-0000-4000-8000-000000000002')),
+      key,
+      box,
+    );
   });
 
   it('refuses the wrong key', () => {
     const box = seal(key, 'k1', plaintext, aad);
     const wrong = randomBytes(32);
-    expectSafeRefusal(refusal(() => open(wrong, box, aad)), wrong, box);
+    expectSafeRefusal(
+      refusal(() => open(wrong, box, aad)),
+      wrong,
+      box,
+    );
   });
 
   it('refuses a key of the wrong length with a coded error', () => {
     const box = seal(key, 'k1', plaintext, aad);
     const short = randomBytes(8);
-    expectSafeRefusal(refusal(() => open(short, box, aad)), short, box);
+    expectSafeRefusal(
+      refusal(() => open(short, box, aad)),
+      short,
+      box,
+    );
   });
 
   it.each([
@@ -74,18 +86,30 @@ describe('seal / open', () => {
     ['a bit of the IV', (b: SealedBox) => ({ ...b, iv: flipBit(b.iv, 5, 1) })],
   ])('refuses a box with %s flipped', (_what, tamper) => {
     const box = seal(key, 'k1', plaintext, aad);
-    expectSafeRefusal(refusal(() => open(key, tamper(box), aad)), key, box);
+    expectSafeRefusal(
+      refusal(() => open(key, tamper(box), aad)),
+      key,
+      box,
+    );
   });
 
   it.each([4, 8, 12, 15, 0])('refuses a tag truncated to %i bytes', (length) => {
     const box = seal(key, 'k1', plaintext, aad);
     const truncated = { ...box, tag: Buffer.from(box.tag, 'base64').subarray(0, length).toString('base64') };
-    expectSafeRefusal(refusal(() => open(key, truncated, aad)), key, box);
+    expectSafeRefusal(
+      refusal(() => open(key, truncated, aad)),
+      key,
+      box,
+    );
   });
 
   it('refuses a truncated ciphertext', () => {
     const box = seal(key, 'k1', plaintext, aad);
     const cut = { ...box, ct: Buffer.from(box.ct, 'base64').subarray(0, 10).toString('base64') };
-    expectSafeRefusal(refusal(() => open(key, cut, aad)), key, box);
+    expectSafeRefusal(
+      refusal(() => open(key, cut, aad)),
+      key,
+      box,
+    );
   });
 });

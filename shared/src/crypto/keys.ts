@@ -53,7 +53,9 @@ export function keyIdOf(key: KeyObject): KeyId {
   let id = keyIds.get(key);
   if (id === undefined) {
     const pub = key.type === 'private' ? createPublicKey(key) : key;
-    id = createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex') as KeyId;
+    id = createHash('sha256')
+      .update(pub.export({ type: 'spki', format: 'der' }))
+      .digest('hex') as KeyId;
     keyIds.set(key, id);
   }
   return id;

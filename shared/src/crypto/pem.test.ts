@@ -32,8 +32,14 @@ describe('parseControlRoomPublicKeys', () => {
     ['two signing blocks', () => signing.pem + spki('ed25519').pem],
     ['nothing', () => ''],
     ['a garbage block in place of the sealing key', () => `${signing.pem}-----BEGIN PUBLIC KEY-----\nZmFrZQ==\n-----END PUBLIC KEY-----\n`],
-    ['an EC key in place of the sealing key', () => signing.pem + generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()],
-    ['a private X25519 key in place of the public one', () => signing.pem + generateKeyPairSync('x25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()],
+    [
+      'an EC key in place of the sealing key',
+      () => signing.pem + generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    ],
+    [
+      'a private X25519 key in place of the public one',
+      () => signing.pem + generateKeyPairSync('x25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    ],
   ])('refuses %s with ORDERLY_E_KEY_INVALID', (_what, text) => {
     expect(codeOf(() => parseControlRoomPublicKeys(text()))).toBe('ORDERLY_E_KEY_INVALID');
   });

@@ -51,13 +51,15 @@ export function verifyCancel(raw: string, controlRoomPublicKey: KeyObject, segme
   } catch {
     return refuse('cancel message is not signed by the control room');
   }
-  const payload = CancelPayload.safeParse((() => {
-    try {
-      return JSON.parse(bytes.toString('utf8')) as unknown;
-    } catch {
-      return undefined;
-    }
-  })());
+  const payload = CancelPayload.safeParse(
+    (() => {
+      try {
+        return JSON.parse(bytes.toString('utf8')) as unknown;
+      } catch {
+        return undefined;
+      }
+    })(),
+  );
   if (!payload.success) return refuse('signed cancel payload is malformed');
   if (payload.data.segment !== segment) return refuse(`cancel is for a run of segment ${payload.data.segment}, this runner serves ${segment}`);
   if (Date.parse(payload.data.notAfter) <= now.getTime()) return refuse(`cancel expired at ${payload.data.notAfter}`);

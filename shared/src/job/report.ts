@@ -79,7 +79,10 @@ export type UnsignedReport = Report extends infer R ? (R extends { sig: unknown 
 
 /** The public name of a runner's signing key: the first 128 bits of SHA-256 over its SPKI DER. */
 export function runnerKeyId(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** Domain separation: a report signature can never be replayed as any other Ed25519 signature. */

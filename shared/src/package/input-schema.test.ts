@@ -150,7 +150,12 @@ describe('input patterns run in linear time (re2js), never on RegExp', () => {
 
   it('refuses to validate against a stored pattern RE2 cannot compile, with its code', () => {
     // A manifest stored before patterns were checked at publish: never falls back to RegExp.
-    const legacy = { type: 'object', properties: { a: { type: 'string', pattern: '^(a+)+\\1$' } }, required: ['a'], additionalProperties: false } as unknown as InputSchema;
+    const legacy = {
+      type: 'object',
+      properties: { a: { type: 'string', pattern: '^(a+)+\\1$' } },
+      required: ['a'],
+      additionalProperties: false,
+    } as unknown as InputSchema;
     expect(() => validateInput(legacy, { a: 'aa' })).toThrow(expect.objectContaining({ code: 'ORDERLY_E_INPUT_PATTERN_UNSUPPORTED' }));
   });
 });

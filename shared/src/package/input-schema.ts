@@ -16,10 +16,14 @@ const StringField = z.strictObject({
   description: z.string().max(500).optional(),
   minLength: z.number().int().min(0).optional(),
   maxLength: z.number().int().min(1).max(10_000).optional(),
-  pattern: z.string().max(500).superRefine((source, ctx) => {
-    const problem = inputPatternProblem(source);
-    if (problem !== null) ctx.addIssue({ code: 'custom', message: `pattern is not a valid RE2 regular expression (${problem})`, params: PATTERN_ISSUE });
-  }).optional(),
+  pattern: z
+    .string()
+    .max(500)
+    .superRefine((source, ctx) => {
+      const problem = inputPatternProblem(source);
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: `pattern is not a valid RE2 regular expression (${problem})`, params: PATTERN_ISSUE });
+    })
+    .optional(),
   format: z.enum(['date', 'email']).optional(),
   enum: z.array(z.string()).min(1).optional(),
 });

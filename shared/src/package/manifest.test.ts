@@ -51,7 +51,11 @@ describe('parseManifest', () => {
   });
 
   it('keeps explicit values', () => {
-    const parsed = parseManifest(JSON.stringify(manifest({ hosts: ['portal.example.test:8443', '*.example.test', '[::1]:8080'], credentials: ['portal_login'], timeoutSeconds: 60, attempts: 1 })));
+    const parsed = parseManifest(
+      JSON.stringify(
+        manifest({ hosts: ['portal.example.test:8443', '*.example.test', '[::1]:8080'], credentials: ['portal_login'], timeoutSeconds: 60, attempts: 1 }),
+      ),
+    );
     expect(parsed.hosts).toEqual(['portal.example.test:8443', '*.example.test', '[::1]:8080']);
     expect(parsed.credentials).toEqual(['portal_login']);
     expect(parsed.timeoutSeconds).toBe(60);
@@ -82,7 +86,10 @@ describe('parseManifest', () => {
     ['a phi field that is not an input property', manifest({ phi: ['ssn'] })],
     ['a phi field named like an Object.prototype member', manifest({ phi: ['toString'] })],
     ['a required field that is not declared', manifest({ input: { type: 'object', properties: { memberId: { type: 'string' } }, required: ['dateOfBirth'] } })],
-    ['a required field named like an Object.prototype member', manifest({ input: { type: 'object', properties: { memberId: { type: 'string' } }, required: ['constructor'] } })],
+    [
+      'a required field named like an Object.prototype member',
+      manifest({ input: { type: 'object', properties: { memberId: { type: 'string' } }, required: ['constructor'] } }),
+    ],
     ['an unknown field type', manifest({ input: { type: 'object', properties: { memberId: { type: 'array' } } } })],
     ['an entry with `..`', manifest({ entry: '../outside.js' })],
     ['an entry with `..` in the middle', manifest({ entry: 'src/../../outside.js' })],

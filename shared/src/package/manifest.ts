@@ -11,7 +11,10 @@ export const RelativePath = z
   .regex(/^(?!\/)(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._\-/]+$/, 'a relative path without `.` or `..` segments');
 
 /** Hosts the bot's browser may reach: `host`, `host:port`, or `*.domain`. */
-export const HostPattern = z.string().regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:]+\](:\d{1,5})?$/i, 'host, host:port or *.domain').max(253);
+export const HostPattern = z
+  .string()
+  .regex(/^(\*\.)?[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:]+\](:\d{1,5})?$/i, 'host, host:port or *.domain')
+  .max(253);
 
 export const CredentialName = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/);
 
@@ -23,7 +26,10 @@ export const ContactName = z
   .string()
   .min(2)
   .max(200)
-  .regex(/^[\p{L}\p{N}][\p{L}\p{M}\p{N} .,'_+@<>()-]*$/u, 'a name or email address: letters, digits, spaces and . , \' _ + @ < > ( ) -, starting with a letter or digit');
+  .regex(
+    /^[\p{L}\p{N}][\p{L}\p{M}\p{N} .,'_+@<>()-]*$/u,
+    "a name or email address: letters, digits, spaces and . , ' _ + @ < > ( ) -, starting with a letter or digit",
+  );
 
 /** Who answers for a bot's data: required for bots that declare a production segment. */
 export const BotContacts = z.strictObject({ owner: ContactName, dataSteward: ContactName, securityContact: ContactName });
@@ -81,7 +87,10 @@ export function parseManifest(text: string): BotManifest {
 export function requireContactsForProduction(manifest: BotManifest, prodSegments: readonly string[]): void {
   const prod = manifest.segments.filter((s) => prodSegments.includes(s));
   if (prod.length > 0 && !manifest.contacts) {
-    throw new OrderlyError('ORDERLY_E_CONTACTS_REQUIRED',
-      `bot.json names production segments (${prod.join(', ')}) but no contacts: add "contacts": { "owner", "dataSteward", "securityContact" }`, { segments: prod });
+    throw new OrderlyError(
+      'ORDERLY_E_CONTACTS_REQUIRED',
+      `bot.json names production segments (${prod.join(', ')}) but no contacts: add "contacts": { "owner", "dataSteward", "securityContact" }`,
+      { segments: prod },
+    );
   }
 }

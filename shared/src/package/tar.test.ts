@@ -49,10 +49,12 @@ describe('createArchive', () => {
 
 describe('readArchive', () => {
   it('accepts a crafted archive with a folder entry and a prefix-split name', () => {
-    const read = readArchive(craft([
-      { name: 'src/', type: '5' },
-      { name: 'main.js', prefix: 'src', data: Buffer.from('ok') },
-    ]));
+    const read = readArchive(
+      craft([
+        { name: 'src/', type: '5' },
+        { name: 'main.js', prefix: 'src', data: Buffer.from('ok') },
+      ]),
+    );
     expect(read).toEqual([{ path: 'src/main.js', data: Buffer.from('ok') }]);
   });
 
@@ -103,7 +105,10 @@ describe('readArchive', () => {
   });
 
   it('refuses a folder and a file with the same path', () => {
-    const entries = [{ name: 'src/', type: '5' }, { name: 'src', data: Buffer.from('x') }];
+    const entries = [
+      { name: 'src/', type: '5' },
+      { name: 'src', data: Buffer.from('x') },
+    ];
     expect(codeOf(() => readArchive(craft(entries)))).toBe('ORDERLY_E_PACKAGE_INVALID');
   });
 

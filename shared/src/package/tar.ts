@@ -121,7 +121,8 @@ export function readArchive(archive: Buffer, limits: ArchiveLimits = DEFAULT_ARC
     const size = readOctal(header, 124, 12);
     offset += BLOCK;
     if (type === '1' || type === '2') throw invalid(`package contains a link: ${JSON.stringify(name)}`);
-    if (type !== '0' && type !== '\0' && type !== '5') throw invalid(`package contains an entry of unsupported type ${JSON.stringify(type)}: ${JSON.stringify(name)}`);
+    if (type !== '0' && type !== '\0' && type !== '5')
+      throw invalid(`package contains an entry of unsupported type ${JSON.stringify(type)}: ${JSON.stringify(name)}`);
     const path = type === '5' ? name.replace(/\/$/, '') : name;
     if (!SAFE_PATH.test(path)) throw invalid(`package contains an unsafe path: ${JSON.stringify(name)}`);
     if (seen.has(path)) throw invalid(`package contains ${path} twice`);

@@ -22,7 +22,7 @@ describe('entity layer: people', () => {
     expect(masked(text)).toContain(expected);
   });
 
-  it("masks a record number set off right after a name, not a year or a count", () => {
+  it('masks a record number set off right after a name, not a year or a count', () => {
     expect(masked('Dylan Testperson, 2694522, is a 9 mo old')).toContain('MRN:2694522');
     expect(masked('Dr. Okafor, 2024, reviewed 12 charts')).toEqual(['NAME:Okafor']);
   });
@@ -67,11 +67,48 @@ describe('the lexer and the gates find exactly what the regular-expression refer
   // Shapes the lexer handles by hand: initials, particles, possessives, hyphens, apostrophes,
   // commas before states, cues across blanks and new lines, greetings after `-` and `'`.
   const hard = [
-    'Ludwig van Beethoven and Maria de la Cruz', 'J. R. Tolkien', 'Dr.Okafor', 'Dr.  Okafor', 'Hughes\'s chart', 'Hughes’s chart',
-    'Jean-Pierre Moreau', 'x-hi sarah', "don'T", '5Texas', "'Texas'", '_Texas', 'Austin,TX', 'Austin,  Texas', 'Portland, OR 97201',
-    'patient , Okafor', 'patient. Okafor', 'seen by\tDr Ama Okafor', 'Contact：Okafor', 'Best wishes,\r\nAma', 'Müller, Jürgen', 'Ólafur from Reykjavík',
-    'lives in  Port Thomasborough', 'city: Daviston', 'THANKS mike', 'thank you anna', 'Hi,  john smith', 'St. Mary\'s Clinic', 'Mount Sinai Hospital-based', 'Blue Ridge Mountains', 'the Park', 'at Riverside Park', 'from Oak Park Elementary',
-    'New York', 'New  York, NY', 'District of Columbia', 'SMITH,JOHN', 'Smith, John', 'Okafor.', 'A.B. Okafor', 'Dear Parent', 'Patient Card',
+    'Ludwig van Beethoven and Maria de la Cruz',
+    'J. R. Tolkien',
+    'Dr.Okafor',
+    'Dr.  Okafor',
+    "Hughes's chart",
+    'Hughes’s chart',
+    'Jean-Pierre Moreau',
+    'x-hi sarah',
+    "don'T",
+    '5Texas',
+    "'Texas'",
+    '_Texas',
+    'Austin,TX',
+    'Austin,  Texas',
+    'Portland, OR 97201',
+    'patient , Okafor',
+    'patient. Okafor',
+    'seen by\tDr Ama Okafor',
+    'Contact：Okafor',
+    'Best wishes,\r\nAma',
+    'Müller, Jürgen',
+    'Ólafur from Reykjavík',
+    'lives in  Port Thomasborough',
+    'city: Daviston',
+    'THANKS mike',
+    'thank you anna',
+    'Hi,  john smith',
+    "St. Mary's Clinic",
+    'Mount Sinai Hospital-based',
+    'Blue Ridge Mountains',
+    'the Park',
+    'at Riverside Park',
+    'from Oak Park Elementary',
+    'New York',
+    'New  York, NY',
+    'District of Columbia',
+    'SMITH,JOHN',
+    'Smith, John',
+    'Okafor.',
+    'A.B. Okafor',
+    'Dear Parent',
+    'Patient Card',
   ];
   const texts = [...corpus, ...hard];
 

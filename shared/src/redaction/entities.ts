@@ -16,30 +16,186 @@ import type { Span } from './types';
  */
 
 const TITLES = new Set([
-  'dr', 'mr', 'mrs', 'ms', 'miss', 'mx', 'prof', 'professor', 'sir', 'dame', 'rev', 'fr', 'nurse', 'doctor', 'capt', 'sgt', 'judge', 'officer', 'madam',
+  'dr',
+  'mr',
+  'mrs',
+  'ms',
+  'miss',
+  'mx',
+  'prof',
+  'professor',
+  'sir',
+  'dame',
+  'rev',
+  'fr',
+  'nurse',
+  'doctor',
+  'capt',
+  'sgt',
+  'judge',
+  'officer',
+  'madam',
 ]);
 /** Words before a name that say a person follows (lower case, compared case-insensitively). */
 const ROLE_CUES = new Set([
-  'patient', 'pt', 'mom', 'mother', 'dad', 'father', 'aunt', 'uncle', 'grandma', 'grandpa', 'grandmother', 'grandfather', 'sister', 'brother', 'son',
-  'daughter', 'wife', 'husband', 'spouse', 'partner', 'guardian', 'caregiver', 'stepmother', 'stepfather', 'stepmom', 'stepdad', 'baby', 'infant', 'child',
-  'attending', 'resident', 'fellow', 'physician', 'provider', 'pediatrician', 'surgeon', 'dentist', 'therapist', 'pharmacist', 'np', 'rn', 'md', 'pcp',
-  'by', 'named', 'dear', 'hi', 'hey', 'hello', 'thanks', 'cc', 'attn', 'signed', 'regards', 'sincerely', 'cheers', 'friend', 'colleague', 'manager',
-  'neighbor', 'neighbour', 'cousin', 'nephew', 'niece', 'boyfriend', 'girlfriend', 'fiance', 'fiancee', 'roommate', 'coach', 'teacher', 'counselor',
+  'patient',
+  'pt',
+  'mom',
+  'mother',
+  'dad',
+  'father',
+  'aunt',
+  'uncle',
+  'grandma',
+  'grandpa',
+  'grandmother',
+  'grandfather',
+  'sister',
+  'brother',
+  'son',
+  'daughter',
+  'wife',
+  'husband',
+  'spouse',
+  'partner',
+  'guardian',
+  'caregiver',
+  'stepmother',
+  'stepfather',
+  'stepmom',
+  'stepdad',
+  'baby',
+  'infant',
+  'child',
+  'attending',
+  'resident',
+  'fellow',
+  'physician',
+  'provider',
+  'pediatrician',
+  'surgeon',
+  'dentist',
+  'therapist',
+  'pharmacist',
+  'np',
+  'rn',
+  'md',
+  'pcp',
+  'by',
+  'named',
+  'dear',
+  'hi',
+  'hey',
+  'hello',
+  'thanks',
+  'cc',
+  'attn',
+  'signed',
+  'regards',
+  'sincerely',
+  'cheers',
+  'friend',
+  'colleague',
+  'manager',
+  'neighbor',
+  'neighbour',
+  'cousin',
+  'nephew',
+  'niece',
+  'boyfriend',
+  'girlfriend',
+  'fiance',
+  'fiancee',
+  'roommate',
+  'coach',
+  'teacher',
+  'counselor',
 ]);
 /** Field labels whose value is a person: `Name: …`, `Patient: …`, `From: …`. */
-const FIELD_CUE = /(?:name|patient|doctor|physician|provider|contact|from|to|attending|nurse|caregiver|client|customer|user|member|insured|policyholder|holder|claimant|student|employee|guardian|parent|signed|author|referring|recipient|sender|witness|plaintiff|defendant|applicant|beneficiary|subscriber|guarantor|emergency contact|next of kin|bill to|ship to|cc|attn)[ \t]*(?:#\d+[ \t]*)?[:：][ \t]*$/i;
+const FIELD_CUE =
+  /(?:name|patient|doctor|physician|provider|contact|from|to|attending|nurse|caregiver|client|customer|user|member|insured|policyholder|holder|claimant|student|employee|guardian|parent|signed|author|referring|recipient|sender|witness|plaintiff|defendant|applicant|beneficiary|subscriber|guarantor|emergency contact|next of kin|bill to|ship to|cc|attn)[ \t]*(?:#\d+[ \t]*)?[:：][ \t]*$/i;
 /** A sign-off line before a signature: `Regards,\n`, `Best wishes,\n`. */
-const SIGN_OFF = /(?:regards|sincerely|thanks|thank you|best|best wishes|cheers|cordially|respectfully|yours(?: truly)?|warmly|love|take care)[ \t]*,?[ \t]*\r?\n[ \t]*$/i;
-const PARTICLES = new Set(['van', 'von', 'de', 'da', 'del', 'della', 'di', 'du', 'la', 'le', 'bin', 'ibn', 'al', 'el', 'der', 'den', 'ter', 'dos', 'das', 'y', 'e']);
+const SIGN_OFF =
+  /(?:regards|sincerely|thanks|thank you|best|best wishes|cheers|cordially|respectfully|yours(?: truly)?|warmly|love|take care)[ \t]*,?[ \t]*\r?\n[ \t]*$/i;
+const PARTICLES = new Set([
+  'van',
+  'von',
+  'de',
+  'da',
+  'del',
+  'della',
+  'di',
+  'du',
+  'la',
+  'le',
+  'bin',
+  'ibn',
+  'al',
+  'el',
+  'der',
+  'den',
+  'ter',
+  'dos',
+  'das',
+  'y',
+  'e',
+]);
 /** After a name: generational suffixes and credentials, which belong to the name span. */
 const NAME_SUFFIX = /^,?[ \t]*(?:Jr|Sr|II|III|IV|MD|M\.D|DO|DDS|DMD|DVM|PhD|Ph\.D|RN|NP|PA-C|PA|MSN|FNP|BSN|LPN|PharmD|Esq)\.?(?![\p{L}\p{N}])/u;
 
 const STATE_NAMES = [
-  'Alabama', 'Alaska', 'Arizona', 'Arkansas', 'California', 'Colorado', 'Connecticut', 'Delaware', 'Florida', 'Georgia', 'Hawaii', 'Idaho', 'Illinois',
-  'Indiana', 'Iowa', 'Kansas', 'Kentucky', 'Louisiana', 'Maine', 'Maryland', 'Massachusetts', 'Michigan', 'Minnesota', 'Mississippi', 'Missouri',
-  'Montana', 'Nebraska', 'Nevada', 'New Hampshire', 'New Jersey', 'New Mexico', 'New York', 'North Carolina', 'North Dakota', 'Ohio', 'Oklahoma',
-  'Oregon', 'Pennsylvania', 'Rhode Island', 'South Carolina', 'South Dakota', 'Tennessee', 'Texas', 'Utah', 'Vermont', 'Virginia', 'Washington',
-  'West Virginia', 'Wisconsin', 'Wyoming', 'Puerto Rico', 'District of Columbia',
+  'Alabama',
+  'Alaska',
+  'Arizona',
+  'Arkansas',
+  'California',
+  'Colorado',
+  'Connecticut',
+  'Delaware',
+  'Florida',
+  'Georgia',
+  'Hawaii',
+  'Idaho',
+  'Illinois',
+  'Indiana',
+  'Iowa',
+  'Kansas',
+  'Kentucky',
+  'Louisiana',
+  'Maine',
+  'Maryland',
+  'Massachusetts',
+  'Michigan',
+  'Minnesota',
+  'Mississippi',
+  'Missouri',
+  'Montana',
+  'Nebraska',
+  'Nevada',
+  'New Hampshire',
+  'New Jersey',
+  'New Mexico',
+  'New York',
+  'North Carolina',
+  'North Dakota',
+  'Ohio',
+  'Oklahoma',
+  'Oregon',
+  'Pennsylvania',
+  'Rhode Island',
+  'South Carolina',
+  'South Dakota',
+  'Tennessee',
+  'Texas',
+  'Utah',
+  'Vermont',
+  'Virginia',
+  'Washington',
+  'West Virginia',
+  'Wisconsin',
+  'Wyoming',
+  'Puerto Rico',
+  'District of Columbia',
 ];
 const STATE_CODES =
   'AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR';
@@ -49,26 +205,111 @@ const CAP_WORD = `\\p{Lu}[\\p{L}\\p{M}]*(?:['’.-]\\p{L}[\\p{L}\\p{M}]*)*`;
 /** Capitalised words and initials: the only places a name can start. */
 const TOKEN = /(?<![\p{L}\p{M}\p{N}_'’])\p{Lu}[\p{L}\p{M}]*(?:['’-]\p{L}[\p{L}\p{M}]*)*\.?/gu;
 /** A US state after a city: `Springfield, IL`, `Austin, Texas`. */
-const CITY_STATE = new RegExp(`(?<![\\p{L}\\p{M}])((?:${CAP_WORD}[ \\t]+){0,2}${CAP_WORD}),[ \\t]*(?:(?:${STATE_CODES})(?![\\p{L}\\p{N}])|(?:${STATE_NAME_RE})(?![\\p{L}]))`, 'gu');
+const CITY_STATE = new RegExp(
+  `(?<![\\p{L}\\p{M}])((?:${CAP_WORD}[ \\t]+){0,2}${CAP_WORD}),[ \\t]*(?:(?:${STATE_CODES})(?![\\p{L}\\p{N}])|(?:${STATE_NAME_RE})(?![\\p{L}]))`,
+  'gu',
+);
 const STATE_ALONE = new RegExp(`(?<![\\p{L}\\p{M}])(?:${STATE_NAME_RE})(?![\\p{L}\\p{M}])`, 'gu');
 const FACILITY_WORDS = `(?:Hospital|Clinic|Medical[ \\t]+Cent(?:er|re)|Health[ \\t]+Cent(?:er|re)|Health[ \\t]+System|Medical[ \\t]+Group|Healthcare|Infirmary|Hospice|Nursing[ \\t]+Home|Care[ \\t]+Cent(?:er|re)|Rehabilitation[ \\t]+Cent(?:er|re)|Surgery[ \\t]+Cent(?:er|re)|Urgent[ \\t]+Care|Pharmacy|School|Academy|Elementary|Montessori|Preschool|Daycare|Kindergarten)`;
 const FACILITY = new RegExp(`(?<![\\p{L}\\p{M}])(?:(?:St\\.?|Saint|Mount|Mt\\.?)[ \\t]+)?(?:${CAP_WORD}[ \\t]+){1,4}${FACILITY_WORDS}(?![\\p{L}])`, 'gu');
 /** Named places by their last word (`Riverside Park`, `Blue Ridge Mountains`, `City Hall`): a name before it is required. */
 const LANDMARK_WORDS = [
-  'Park', 'Tower', 'Towers', 'Mountain', 'Mountains', 'Canyon', 'Beach', 'Lake', 'Bay', 'Island', 'Falls', 'Museum', 'Stadium', 'Arena', 'Airport',
-  'Bridge', 'Plaza', 'Mall', 'Zoo', 'Gardens', 'Forest', 'Valley', 'Resort', 'Amphitheater', 'Amphitheatre', 'Theater', 'Theatre', 'Hotel', 'Library',
-  'Cathedral', 'Church', 'Hall', 'Square', 'Harbor', 'Harbour', 'Pier', 'Marina', 'Campground', 'Reservoir',
+  'Park',
+  'Tower',
+  'Towers',
+  'Mountain',
+  'Mountains',
+  'Canyon',
+  'Beach',
+  'Lake',
+  'Bay',
+  'Island',
+  'Falls',
+  'Museum',
+  'Stadium',
+  'Arena',
+  'Airport',
+  'Bridge',
+  'Plaza',
+  'Mall',
+  'Zoo',
+  'Gardens',
+  'Forest',
+  'Valley',
+  'Resort',
+  'Amphitheater',
+  'Amphitheatre',
+  'Theater',
+  'Theatre',
+  'Hotel',
+  'Library',
+  'Cathedral',
+  'Church',
+  'Hall',
+  'Square',
+  'Harbor',
+  'Harbour',
+  'Pier',
+  'Marina',
+  'Campground',
+  'Reservoir',
 ];
-const LANDMARK = new RegExp(`(?<![\\p{L}\\p{M}])(?:(?:St\\.?|Saint|Mount|Mt\\.?)[ \\t]+)?(?:${CAP_WORD}[ \\t]+){1,3}(?:${LANDMARK_WORDS.join('|')})(?![\\p{L}])`, 'gu');
+const LANDMARK = new RegExp(
+  `(?<![\\p{L}\\p{M}])(?:(?:St\\.?|Saint|Mount|Mt\\.?)[ \\t]+)?(?:${CAP_WORD}[ \\t]+){1,3}(?:${LANDMARK_WORDS.join('|')})(?![\\p{L}])`,
+  'gu',
+);
 const LANDMARK_HEADS = new Set(LANDMARK_WORDS.map((w) => w.toLowerCase()));
 /** Words that start a sentence or a phrase, cut from the front of a facility. */
-const LEADING = new Set(['the', 'a', 'an', 'at', 'to', 'from', 'in', 'our', 'your', 'his', 'her', 'their', 'this', 'that', 'and', 'or', 'of', 'for', 'with', 'by', 'via']);
+const LEADING = new Set([
+  'the',
+  'a',
+  'an',
+  'at',
+  'to',
+  'from',
+  'in',
+  'our',
+  'your',
+  'his',
+  'her',
+  'their',
+  'this',
+  'that',
+  'and',
+  'or',
+  'of',
+  'for',
+  'with',
+  'by',
+  'via',
+]);
 /** After these, capitalised words that read as a town name a place (`lives in Daviston`). */
-const PLACE_CUE = /(?:\b(?:lives|living|lived|resides|residing|located|moved|relocated|born|raised|vacation|trip|travel(?:led|ed)?|visit(?:ing|ed)?|flew|fly|flying|drove|driving|en route|heading|headed|arrived|returning|back)[ \t]+(?:in|at|to|from|into)|\b(?:from|in|to|near|at)|\b(?:city|town|hometown|location)[ \t]*:)[ \t]+$/i;
-const TOWN_SUFFIX = /(?:ville|ton|town|burg|burgh|borough|boro|bury|port|stad|side|field|ford|haven|land|mouth|view|wood|chester|shire|furt|fort|berg|mont|dale|ham|polis|shaw|mouth|creek|springs|falls|heights|hills|beach|city|lake)$/;
-const PLACE_PREFIX = new Set(['north', 'south', 'east', 'west', 'port', 'lake', 'new', 'fort', 'mount', 'san', 'santa', 'los', 'las', 'saint', 'st', 'el', 'la']);
+const PLACE_CUE =
+  /(?:\b(?:lives|living|lived|resides|residing|located|moved|relocated|born|raised|vacation|trip|travel(?:led|ed)?|visit(?:ing|ed)?|flew|fly|flying|drove|driving|en route|heading|headed|arrived|returning|back)[ \t]+(?:in|at|to|from|into)|\b(?:from|in|to|near|at)|\b(?:city|town|hometown|location)[ \t]*:)[ \t]+$/i;
+const TOWN_SUFFIX =
+  /(?:ville|ton|town|burg|burgh|borough|boro|bury|port|stad|side|field|ford|haven|land|mouth|view|wood|chester|shire|furt|fort|berg|mont|dale|ham|polis|shaw|mouth|creek|springs|falls|heights|hills|beach|city|lake)$/;
+const PLACE_PREFIX = new Set([
+  'north',
+  'south',
+  'east',
+  'west',
+  'port',
+  'lake',
+  'new',
+  'fort',
+  'mount',
+  'san',
+  'santa',
+  'los',
+  'las',
+  'saint',
+  'st',
+  'el',
+  'la',
+]);
 /** Lower-case names in chat text come after a greeting: `hi sarah`, `thanks mike`. */
-const CHAT_GREETING = /(?<![\p{L}])(?:hi|hey|hello|dear|thanks|thank you|thx|bye|morning|night|cheers|congrats|sorry|love you|miss you)[ \t]*,?[ \t]+(\p{Ll}[\p{Ll}'’-]+)(?:[ \t]+(\p{Ll}[\p{Ll}'’-]+))?/dgiu;
+const CHAT_GREETING =
+  /(?<![\p{L}])(?:hi|hey|hello|dear|thanks|thank you|thx|bye|morning|night|cheers|congrats|sorry|love you|miss you)[ \t]*,?[ \t]+(\p{Ll}[\p{Ll}'’-]+)(?:[ \t]+(\p{Ll}[\p{Ll}'’-]+))?/dgiu;
 const CHAT_HINT = /hi|hey|hello|dear|than|thx|bye|morning|night|cheers|congrats|sorry|love|miss/i;
 const CHAT_GREETING_AT = new RegExp(CHAT_GREETING.source, 'dyiu');
 
@@ -179,7 +420,9 @@ const wordHash = (w: string): number => {
   return h;
 };
 /** The first words of CHAT_GREETING (`thank` of `thank you`), by hash: a collision costs one anchored try. */
-const GREETING_HASHES = new Set(['hi', 'hey', 'hello', 'dear', 'thanks', 'thank', 'thx', 'bye', 'morning', 'night', 'cheers', 'congrats', 'sorry', 'love', 'miss'].map(wordHash));
+const GREETING_HASHES = new Set(
+  ['hi', 'hey', 'hello', 'dear', 'thanks', 'thank', 'thx', 'bye', 'morning', 'night', 'cheers', 'congrats', 'sorry', 'love', 'miss'].map(wordHash),
+);
 
 /**
  * One pass over the characters of [from, to) that finds exactly the tokens TOKEN finds, and the
@@ -452,7 +695,27 @@ function scanChatNames(text: string, from: number, to: number, greetings: number
 }
 
 /** Last words of FACILITY_WORDS: a facility needs a token with one of these heads. */
-const FACILITY_HEADS = new Set(['elementary', 'montessori', 'preschool', 'daycare', 'kindergarten', 'hospital', 'clinic', 'center', 'centre', 'system', 'group', 'healthcare', 'infirmary', 'hospice', 'home', 'care', 'pharmacy', 'school', 'academy']);
+const FACILITY_HEADS = new Set([
+  'elementary',
+  'montessori',
+  'preschool',
+  'daycare',
+  'kindergarten',
+  'hospital',
+  'clinic',
+  'center',
+  'centre',
+  'system',
+  'group',
+  'healthcare',
+  'infirmary',
+  'hospice',
+  'home',
+  'care',
+  'pharmacy',
+  'school',
+  'academy',
+]);
 /** First words of the state names, lower case: STATE_ALONE needs one of these. */
 const STATE_FIRST = new Set(STATE_NAMES.map((s) => (s.split(' ')[0] as string).toLowerCase()));
 const STATE_FIRST_HASHES = new Set([...STATE_FIRST].map(wordHash));

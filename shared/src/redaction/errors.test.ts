@@ -41,7 +41,11 @@ describe('redactError', () => {
   });
 
   it('fails closed: a part that cannot be redacted becomes a constant', () => {
-    const broken = { redact: (): string => { throw new Error('redactor bug'); } };
+    const broken = {
+      redact: (): string => {
+        throw new Error('redactor bug');
+      },
+    };
     const out = redactError(new Error(`secret ${SECRET}`, { cause: new Error(NAME) }), broken);
     expect(out.message).toBe(REDACTION_FAILED);
     expect(out.stack).toBe(REDACTION_FAILED);
@@ -53,6 +57,11 @@ describe('redactError', () => {
 describe('redactErrorBody', () => {
   it('redacts the message and the details of the wire form', () => {
     const body = new OrderlyError('ORDERLY_E_INPUT_INVALID', `dob 01/02/1980 for ${NAME} is invalid`, { field: 'dob', value: '01/02/1980' }).toJSON();
-    expect(redactErrorBody(body, redactor)).toEqual({ code: 'ORDERLY_E_INPUT_INVALID', message: 'dob [DATE] for [PHI] is invalid', retryable: false, details: { field: 'dob', value: '[DATE]' } });
+    expect(redactErrorBody(body, redactor)).toEqual({
+      code: 'ORDERLY_E_INPUT_INVALID',
+      message: 'dob [DATE] for [PHI] is invalid',
+      retryable: false,
+      details: { field: 'dob', value: '[DATE]' },
+    });
   });
 });

@@ -42,10 +42,16 @@ describe('redaction figures on the corpus', () => {
   });
 
   it('the figures can fail: without masks recall is 0 and precision undefined', () => {
-    const none = evaluateRedaction(corpus, corpus.map(() => ({ spans: [] })));
+    const none = evaluateRedaction(
+      corpus,
+      corpus.map(() => ({ spans: [] })),
+    );
     expect(none.overall.spanRecall).toBe(0);
     expect(none.overall.precision).toBeNull();
-    const everything = evaluateRedaction(corpus, corpus.map((l) => ({ spans: [{ start: 0, end: l.text.length, label: 'PHI' as const }] })));
+    const everything = evaluateRedaction(
+      corpus,
+      corpus.map((l) => ({ spans: [{ start: 0, end: l.text.length, label: 'PHI' as const }] })),
+    );
     expect(everything.overall.spanRecall).toBe(1);
     expect(everything.overall.precision).toBeLessThan(0.5);
   });
@@ -54,9 +60,24 @@ describe('redaction figures on the corpus', () => {
 describe('evaluateRedaction arithmetic', () => {
   it('counts characters and spans as documented', () => {
     // "SSN 123-45-6789, MRN 00123456": gold spans of 11 and 8 characters.
-    const lines = parseEvalJsonl(JSON.stringify({ text: 'SSN 123-45-6789, MRN 00123456 ok', spans: [{ start: 4, end: 15, label: 'SSN' }, { start: 21, end: 29, label: 'MRN' }] }));
+    const lines = parseEvalJsonl(
+      JSON.stringify({
+        text: 'SSN 123-45-6789, MRN 00123456 ok',
+        spans: [
+          { start: 4, end: 15, label: 'SSN' },
+          { start: 21, end: 29, label: 'MRN' },
+        ],
+      }),
+    );
     // Mask all of the SSN, half of the MRN, and 3 characters that are not PHI.
-    const report = evaluateRedaction(lines, [{ spans: [{ start: 4, end: 15, label: 'SSN' }, { start: 25, end: 32, label: 'MRN' }] }]);
+    const report = evaluateRedaction(lines, [
+      {
+        spans: [
+          { start: 4, end: 15, label: 'SSN' },
+          { start: 25, end: 32, label: 'MRN' },
+        ],
+      },
+    ]);
     expect(report.overall).toMatchObject({ spans: 2, spansMasked: 1, chars: 19, charsMasked: 15, maskedChars: 18, maskedPhiChars: 15 });
     expect(report.overall.spanRecall).toBe(0.5);
     expect(report.overall.charRecall).toBeCloseTo(15 / 19);

@@ -29,7 +29,11 @@ describe('redactedFileName', () => {
   });
 
   it('fails closed when redaction fails', () => {
-    const failing = { redact: () => { throw new Error('detector bug'); } };
+    const failing = {
+      redact: () => {
+        throw new Error('detector bug');
+      },
+    };
     expect(redactedFileName(failing, MEMBER)).toBe(REDACTED_FILE_NAME);
   });
 });

@@ -9,7 +9,11 @@ const UNSAFE = /[^A-Za-z0-9._-]+/g;
 
 /** `name` reduced to 1-64 of `A-Z a-z 0-9 . _ -`: each run of other characters becomes `_`. */
 function reduce(name: string): string {
-  return name.replace(UNSAFE, '_').replace(/^[._-]+/, '').slice(0, FILE_NAME_MAX).replace(/[_-]+$/, '');
+  return name
+    .replace(UNSAFE, '_')
+    .replace(/^[._-]+/, '')
+    .slice(0, FILE_NAME_MAX)
+    .replace(/[_-]+$/, '');
 }
 
 /**

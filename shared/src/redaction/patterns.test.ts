@@ -18,7 +18,7 @@ const POSITIVES: [string, string, string][] = [
   ['PHONE', 'Phone: (123) 456-7890', '(123) 456-7890'],
   ['PHONE', 'my number is 123-456-7890', '123-456-7890'],
   ['PHONE', 'Phone: +1-555-0123', '+1-555-0123'],
-  ['ID', 'Can I have your account number?\nSure, it\'s 123456789.', '123456789'],
+  ['ID', "Can I have your account number?\nSure, it's 123456789.", '123456789'],
   ['ID', 'case ID #A12345 opened', '#A12345'],
   ['ID', 'The case number is 2023/ABC/456.', '2023/ABC/456'],
   ['CARD', 'Card Number: **** **** **** 4242', '4242'],
@@ -238,7 +238,6 @@ describe('checksums', () => {
     expect(plausibleDate(1879, 1, 1)).toBe(false);
   });
 });
-
 
 const key = (spans: Span[]): string => JSON.stringify(mergeSpans(spans));
 

@@ -45,7 +45,11 @@ function kw(word: string): string {
 }
 /** A phrase of trigger words (`medical record`), joined by nothing, spaces, `_` or `-`. */
 const phrase = (p: string): string => p.split(' ').map(kw).join('[ \\t_-]{0,2}');
-const phrases = (ps: readonly string[]): string => `(?:${[...ps].sort((a, b) => b.length - a.length).map(phrase).join('|')})`;
+const phrases = (ps: readonly string[]): string =>
+  `(?:${[...ps]
+    .sort((a, b) => b.length - a.length)
+    .map(phrase)
+    .join('|')})`;
 /** Upper-case-only trigger words (`SN`, `DL`, `DEA`): lower case would match ordinary words. */
 const upperOnly = (ps: readonly string[]): string => `(?:${ps.map((p) => `${escapeRe(p)}(?![A-Za-z])`).join('|')})`;
 
@@ -64,47 +68,370 @@ const ID3 = `((?=(?:[A-Za-z/-]*\\d){3})[A-Za-z0-9][A-Za-z0-9/-]{2,22}[A-Za-z0-9]
 const DEVICE_ID = `((?=(?:[A-Za-z()._:-]*\\d){4})[A-Za-z0-9(][A-Za-z0-9()._:/-]{2,60}[A-Za-z0-9)])${NA}`;
 
 const MONTH_WORDS = [
-  'january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december',
-  'sept', 'jan', 'feb', 'mar', 'apr', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec',
+  'january',
+  'february',
+  'march',
+  'april',
+  'may',
+  'june',
+  'july',
+  'august',
+  'september',
+  'october',
+  'november',
+  'december',
+  'sept',
+  'jan',
+  'feb',
+  'mar',
+  'apr',
+  'jun',
+  'jul',
+  'aug',
+  'sep',
+  'oct',
+  'nov',
+  'dec',
 ] as const;
 const MONTH_NUMBER: ReadonlyMap<string, number> = new Map(
-  MONTH_WORDS.map((m) => [m, m === 'sept' ? 9 : ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'].indexOf(m.slice(0, 3)) + 1]),
+  MONTH_WORDS.map((m) => [
+    m,
+    m === 'sept' ? 9 : ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'].indexOf(m.slice(0, 3)) + 1,
+  ]),
 );
 const monthForms = (words: readonly string[]): string =>
-  `(?:${[...words].sort((a, b) => b.length - a.length).flatMap((m) => [m, title(m), m.toUpperCase()]).map(escapeRe).join('|')})`;
+  `(?:${[...words]
+    .sort((a, b) => b.length - a.length)
+    .flatMap((m) => [m, title(m), m.toUpperCase()])
+    .map(escapeRe)
+    .join('|')})`;
 const MONTHS = monthForms(MONTH_WORDS);
 const MONTHS3 = monthForms(MONTH_WORDS.filter((m) => m.length === 3));
-const WEEKDAY_WORDS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday', 'tues', 'thurs', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+const WEEKDAY_WORDS = [
+  'monday',
+  'tuesday',
+  'wednesday',
+  'thursday',
+  'friday',
+  'saturday',
+  'sunday',
+  'tues',
+  'thurs',
+  'mon',
+  'tue',
+  'wed',
+  'thu',
+  'fri',
+  'sat',
+  'sun',
+] as const;
 /** A weekday before a date belongs to it: `Monday, March 1, 2021`, `Mon, 1 Mar 2021`. */
 const WEEKDAY_PREFIX = `(?:${monthForms(WEEKDAY_WORDS)}\\.?,?[ \\t]+)?`;
 
 const STATES = [
-  'AL', 'AK', 'AZ', 'AR', 'CA', 'CO', 'CT', 'DE', 'DC', 'FL', 'GA', 'HI', 'ID', 'IL', 'IN', 'IA', 'KS', 'KY', 'LA', 'ME', 'MD',
-  'MA', 'MI', 'MN', 'MS', 'MO', 'MT', 'NE', 'NV', 'NH', 'NJ', 'NM', 'NY', 'NC', 'ND', 'OH', 'OK', 'OR', 'PA', 'RI', 'SC', 'SD',
-  'TN', 'TX', 'UT', 'VT', 'VA', 'WA', 'WV', 'WI', 'WY', 'PR', 'GU', 'VI', 'AS', 'MP',
+  'AL',
+  'AK',
+  'AZ',
+  'AR',
+  'CA',
+  'CO',
+  'CT',
+  'DE',
+  'DC',
+  'FL',
+  'GA',
+  'HI',
+  'ID',
+  'IL',
+  'IN',
+  'IA',
+  'KS',
+  'KY',
+  'LA',
+  'ME',
+  'MD',
+  'MA',
+  'MI',
+  'MN',
+  'MS',
+  'MO',
+  'MT',
+  'NE',
+  'NV',
+  'NH',
+  'NJ',
+  'NM',
+  'NY',
+  'NC',
+  'ND',
+  'OH',
+  'OK',
+  'OR',
+  'PA',
+  'RI',
+  'SC',
+  'SD',
+  'TN',
+  'TX',
+  'UT',
+  'VT',
+  'VA',
+  'WA',
+  'WV',
+  'WI',
+  'WY',
+  'PR',
+  'GU',
+  'VI',
+  'AS',
+  'MP',
 ] as const;
 const STATE = `(?:${STATES.join('|')})`;
 
 // The street suffixes of USPS Publication 28 (appendix C1), spelt out and abbreviated.
 const STREET_SUFFIXES = [
-  'Street', 'St', 'Streets', 'Avenue', 'Ave', 'Av', 'Road', 'Rd', 'Roads', 'Boulevard', 'Blvd', 'Lane', 'Ln', 'Drive', 'Dr', 'Drives', 'Court', 'Ct',
-  'Courts', 'Way', 'Ways', 'Place', 'Pl', 'Terrace', 'Ter', 'Circle', 'Cir', 'Circles', 'Parkway', 'Pkwy', 'Highway', 'Hwy', 'Square', 'Sq', 'Squares',
-  'Trail', 'Trl', 'Alley', 'Aly', 'Plaza', 'Plz', 'Loop', 'Crescent', 'Pike', 'Route', 'Rte', 'Expressway', 'Expy', 'Freeway', 'Fwy', 'Causeway',
-  'Row', 'Walk', 'Walks', 'Gardens', 'Garden', 'Gdns', 'Canyon', 'Fort', 'Hill', 'Hills', 'Shoal', 'Shoals', 'Mountain', 'Mountains', 'Island',
-  'Islands', 'Isle', 'Via', 'Extension', 'Extensions', 'Ext', 'Summit', 'Crossing', 'Xing', 'Estates', 'Estate', 'Heights', 'Hts', 'Junction',
-  'Junctions', 'Landing', 'Meadow', 'Meadows', 'Mill', 'Mills', 'Park', 'Parks', 'Point', 'Points', 'Ridge', 'Ridges', 'River', 'Spring', 'Springs',
-  'Station', 'Valley', 'Valleys', 'View', 'Views', 'Village', 'Villages', 'Ville', 'Vista', 'Creek', 'Crest', 'Cove', 'Coves', 'Bend', 'Bluff',
-  'Bluffs', 'Branch', 'Bridge', 'Brook', 'Brooks', 'Burg', 'Burgs', 'Bypass', 'Camp', 'Cape', 'Center', 'Centers', 'Cliff', 'Cliffs', 'Club',
-  'Common', 'Commons', 'Corner', 'Corners', 'Course', 'Curve', 'Dale', 'Dam', 'Divide', 'Field', 'Fields', 'Flat', 'Flats', 'Ford', 'Fords',
-  'Forest', 'Forge', 'Forges', 'Fork', 'Forks', 'Gateway', 'Glen', 'Glens', 'Green', 'Greens', 'Grove', 'Groves', 'Harbor', 'Harbors', 'Haven',
-  'Hollow', 'Inlet', 'Key', 'Keys', 'Knoll', 'Knolls', 'Lake', 'Lakes', 'Land', 'Light', 'Lights', 'Lock', 'Locks', 'Lodge', 'Manor', 'Manors',
-  'Mission', 'Motorway', 'Mount', 'Neck', 'Orchard', 'Oval', 'Overpass', 'Pass', 'Passage', 'Path', 'Pine', 'Pines', 'Plain', 'Plains', 'Port',
-  'Ports', 'Prairie', 'Radial', 'Ramp', 'Ranch', 'Rapid', 'Rapids', 'Rest', 'Run', 'Shore', 'Shores', 'Skyway', 'Spur', 'Spurs', 'Stravenue',
-  'Stream', 'Throughway', 'Trace', 'Track', 'Trafficway', 'Tunnel', 'Turnpike', 'Underpass', 'Union', 'Unions', 'Viaduct', 'Wall', 'Well', 'Wells',
+  'Street',
+  'St',
+  'Streets',
+  'Avenue',
+  'Ave',
+  'Av',
+  'Road',
+  'Rd',
+  'Roads',
+  'Boulevard',
+  'Blvd',
+  'Lane',
+  'Ln',
+  'Drive',
+  'Dr',
+  'Drives',
+  'Court',
+  'Ct',
+  'Courts',
+  'Way',
+  'Ways',
+  'Place',
+  'Pl',
+  'Terrace',
+  'Ter',
+  'Circle',
+  'Cir',
+  'Circles',
+  'Parkway',
+  'Pkwy',
+  'Highway',
+  'Hwy',
+  'Square',
+  'Sq',
+  'Squares',
+  'Trail',
+  'Trl',
+  'Alley',
+  'Aly',
+  'Plaza',
+  'Plz',
+  'Loop',
+  'Crescent',
+  'Pike',
+  'Route',
+  'Rte',
+  'Expressway',
+  'Expy',
+  'Freeway',
+  'Fwy',
+  'Causeway',
+  'Row',
+  'Walk',
+  'Walks',
+  'Gardens',
+  'Garden',
+  'Gdns',
+  'Canyon',
+  'Fort',
+  'Hill',
+  'Hills',
+  'Shoal',
+  'Shoals',
+  'Mountain',
+  'Mountains',
+  'Island',
+  'Islands',
+  'Isle',
+  'Via',
+  'Extension',
+  'Extensions',
+  'Ext',
+  'Summit',
+  'Crossing',
+  'Xing',
+  'Estates',
+  'Estate',
+  'Heights',
+  'Hts',
+  'Junction',
+  'Junctions',
+  'Landing',
+  'Meadow',
+  'Meadows',
+  'Mill',
+  'Mills',
+  'Park',
+  'Parks',
+  'Point',
+  'Points',
+  'Ridge',
+  'Ridges',
+  'River',
+  'Spring',
+  'Springs',
+  'Station',
+  'Valley',
+  'Valleys',
+  'View',
+  'Views',
+  'Village',
+  'Villages',
+  'Ville',
+  'Vista',
+  'Creek',
+  'Crest',
+  'Cove',
+  'Coves',
+  'Bend',
+  'Bluff',
+  'Bluffs',
+  'Branch',
+  'Bridge',
+  'Brook',
+  'Brooks',
+  'Burg',
+  'Burgs',
+  'Bypass',
+  'Camp',
+  'Cape',
+  'Center',
+  'Centers',
+  'Cliff',
+  'Cliffs',
+  'Club',
+  'Common',
+  'Commons',
+  'Corner',
+  'Corners',
+  'Course',
+  'Curve',
+  'Dale',
+  'Dam',
+  'Divide',
+  'Field',
+  'Fields',
+  'Flat',
+  'Flats',
+  'Ford',
+  'Fords',
+  'Forest',
+  'Forge',
+  'Forges',
+  'Fork',
+  'Forks',
+  'Gateway',
+  'Glen',
+  'Glens',
+  'Green',
+  'Greens',
+  'Grove',
+  'Groves',
+  'Harbor',
+  'Harbors',
+  'Haven',
+  'Hollow',
+  'Inlet',
+  'Key',
+  'Keys',
+  'Knoll',
+  'Knolls',
+  'Lake',
+  'Lakes',
+  'Land',
+  'Light',
+  'Lights',
+  'Lock',
+  'Locks',
+  'Lodge',
+  'Manor',
+  'Manors',
+  'Mission',
+  'Motorway',
+  'Mount',
+  'Neck',
+  'Orchard',
+  'Oval',
+  'Overpass',
+  'Pass',
+  'Passage',
+  'Path',
+  'Pine',
+  'Pines',
+  'Plain',
+  'Plains',
+  'Port',
+  'Ports',
+  'Prairie',
+  'Radial',
+  'Ramp',
+  'Ranch',
+  'Rapid',
+  'Rapids',
+  'Rest',
+  'Run',
+  'Shore',
+  'Shores',
+  'Skyway',
+  'Spur',
+  'Spurs',
+  'Stravenue',
+  'Stream',
+  'Throughway',
+  'Trace',
+  'Track',
+  'Trafficway',
+  'Tunnel',
+  'Turnpike',
+  'Underpass',
+  'Union',
+  'Unions',
+  'Viaduct',
+  'Wall',
+  'Well',
+  'Wells',
 ] as const;
-const STREET_SUFFIX = `(?:${[...STREET_SUFFIXES].sort((a, b) => b.length - a.length).flatMap((s) => [s, s.toUpperCase()]).join('|')})`;
+const STREET_SUFFIX = `(?:${[...STREET_SUFFIXES]
+  .sort((a, b) => b.length - a.length)
+  .flatMap((s) => [s, s.toUpperCase()])
+  .join('|')})`;
 /** The suffixes that name a street on their own (`street-name`): no `Dr`, `Park`, `Hill`… that name other things. */
-const STREET_NAME_SUFFIXES = ['Street', 'St', 'Avenue', 'Ave', 'Road', 'Rd', 'Boulevard', 'Blvd', 'Lane', 'Ln', 'Way', 'Place', 'Court', 'Parkway', 'Pkwy', 'Highway', 'Hwy', 'Terrace', 'Circle'];
+const STREET_NAME_SUFFIXES = [
+  'Street',
+  'St',
+  'Avenue',
+  'Ave',
+  'Road',
+  'Rd',
+  'Boulevard',
+  'Blvd',
+  'Lane',
+  'Ln',
+  'Way',
+  'Place',
+  'Court',
+  'Parkway',
+  'Pkwy',
+  'Highway',
+  'Hwy',
+  'Terrace',
+  'Circle',
+];
 const STREET_WORD = `(?:[A-Z][A-Za-z'\u2019-]*|\\d{1,3}(?:st|nd|rd|th|ST|ND|RD|TH))`;
 // Not `Fl`: `, FL 33101` is Florida.
 const UNIT_WORDS = ['Apartment', 'Apt', 'Suite', 'Ste', 'Unit', 'Room', 'Rm', 'Floor', 'Bldg', 'Building'];
@@ -142,9 +469,43 @@ const ID_BEFORE = /(?:#|\b(?:acct|account|mrn|id|no|number|policy|member|claim|i
  */
 const URL_PERSON_WORDS = new Set(
   [
-    'patient', 'member', 'mbr', 'subscriber', 'beneficiary', 'beneficiaries', 'enrollee', 'insured', 'dependent', 'person', 'persons', 'people',
-    'user', 'u', 'profile', 'customer', 'client', 'account', 'acct', 'chart', 'record', 'mrn', 'encounter', 'visit', 'appointment', 'claim',
-    'case', 'contact', 'employee', 'student', 'resident', 'guarantor', 'caregiver', 'guardian', 'provider', 'doctor', 'physician',
+    'patient',
+    'member',
+    'mbr',
+    'subscriber',
+    'beneficiary',
+    'beneficiaries',
+    'enrollee',
+    'insured',
+    'dependent',
+    'person',
+    'persons',
+    'people',
+    'user',
+    'u',
+    'profile',
+    'customer',
+    'client',
+    'account',
+    'acct',
+    'chart',
+    'record',
+    'mrn',
+    'encounter',
+    'visit',
+    'appointment',
+    'claim',
+    'case',
+    'contact',
+    'employee',
+    'student',
+    'resident',
+    'guarantor',
+    'caregiver',
+    'guardian',
+    'provider',
+    'doctor',
+    'physician',
   ].flatMap((w) => (w.endsWith('s') || w.endsWith('ies') || w === 'people' || w === 'u' ? [w] : [w, `${w}s`])),
 );
 /**
@@ -152,12 +513,84 @@ const URL_PERSON_WORDS = new Set(
  * there is masked: a number, a name (`john-smith`, `Okafor`), a user name, a hash.
  */
 const URL_ROUTE_WORDS = new Set([
-  'new', 'search', 'list', 'all', 'edit', 'create', 'add', 'update', 'delete', 'remove', 'lookup', 'find', 'query', 'index', 'me', 'self',
-  'current', 'mine', 'details', 'detail', 'summary', 'status', 'history', 'export', 'import', 'upload', 'download', 'settings', 'overview',
-  'dashboard', 'home', 'login', 'logout', 'signin', 'signout', 'register', 'signup', 'active', 'inactive', 'recent', 'pending', 'open',
-  'closed', 'count', 'stats', 'page', 'view', 'print', 'report', 'reports', 'batch', 'bulk', 'filter', 'verify', 'eligibility', 'coverage',
-  'benefits', 'intake', 'admin', 'api', 'v1', 'v2', 'v3', 'password', 'security', 'preferences', 'billing', 'notifications', 'documents',
-  'messages', 'info', 'information', 'upcoming', 'past', 'today', 'scheduled', 'schedule', 'calendar',
+  'new',
+  'search',
+  'list',
+  'all',
+  'edit',
+  'create',
+  'add',
+  'update',
+  'delete',
+  'remove',
+  'lookup',
+  'find',
+  'query',
+  'index',
+  'me',
+  'self',
+  'current',
+  'mine',
+  'details',
+  'detail',
+  'summary',
+  'status',
+  'history',
+  'export',
+  'import',
+  'upload',
+  'download',
+  'settings',
+  'overview',
+  'dashboard',
+  'home',
+  'login',
+  'logout',
+  'signin',
+  'signout',
+  'register',
+  'signup',
+  'active',
+  'inactive',
+  'recent',
+  'pending',
+  'open',
+  'closed',
+  'count',
+  'stats',
+  'page',
+  'view',
+  'print',
+  'report',
+  'reports',
+  'batch',
+  'bulk',
+  'filter',
+  'verify',
+  'eligibility',
+  'coverage',
+  'benefits',
+  'intake',
+  'admin',
+  'api',
+  'v1',
+  'v2',
+  'v3',
+  'password',
+  'security',
+  'preferences',
+  'billing',
+  'notifications',
+  'documents',
+  'messages',
+  'info',
+  'information',
+  'upcoming',
+  'past',
+  'today',
+  'scheduled',
+  'schedule',
+  'calendar',
 ]);
 /** A record number as a path segment: letters, then five or more digits (`ZZT100200301`, `CLM-2024-10001`, `123456789`). */
 // Not a dotted version (`131.0.6778.85`), a hash or a ULID: digits are not broken up by letters or dots.
@@ -261,7 +694,10 @@ function writtenDateValid(monthWord: string, dayText: string | undefined, yearTe
 /** Words of a question for an identifier (`account number?`, `order ID`, `last four digits`). */
 const ID_QUESTION = /(?:account|acct|number|\bid\b|ID|order|subscription|reference|member|policy|confirmation|digits|card|case|ticket|claim)/i;
 
-const idHasDigits = (min: number) => (target: string): boolean => digitsOf(target).length >= min;
+const idHasDigits =
+  (min: number) =>
+  (target: string): boolean =>
+    digitsOf(target).length >= min;
 /** Four digits, or three with at least two letters (`123ABC`): what ID3 may match. */
 const idShaped = (target: string): boolean => {
   const digits = digitsOf(target).length;
@@ -585,7 +1021,10 @@ const SPECS: readonly RuleSpec[] = [
   // --- structured fields: the value of a censored key (logging/logger.ts REDACT_KEYS) at any depth ---
   {
     name: 'json-key',
-    source: `"(?:${[...REDACT_KEYS].sort((a, b) => b.length - a.length).map(escapeRe).join('|')})"[ \\t]*:[ \\t]*`,
+    source: `"(?:${[...REDACT_KEYS]
+      .sort((a, b) => b.length - a.length)
+      .map(escapeRe)
+      .join('|')})"[ \\t]*:[ \\t]*`,
     evaluate: (m, text, out) => {
       const range = jsonValueRange(text, m.index + m[0].length);
       if (range) out.push({ start: range[0], end: range[1], label: 'REDACTED' });
@@ -647,11 +1086,37 @@ const rule = (name: string): Rule => {
 };
 
 const R = {
-  ssn: rule('ssn'), phone: rule('phone'), phoneLocal: rule('phone-local'), phoneIntl: rule('phone-international'), phoneBare: rule('phone-bare'), dateOrdinal: rule('date-ordinal'), dateMonthDay: rule('date-month-day'), email: rule('email'), url: rule('url'),
-  urlPath: rule('url-path'), urlPathId: rule('url-path-id'), ipv4: rule('ipv4'), ipv6: rule('ipv6'), dateMdy: rule('date-mdy'), dateYmd: rule('date-ymd'), dateMonthFirst: rule('date-month-first'),
-  dateDayFirst: rule('date-day-first'), dateCompactMonth: rule('date-compact-month'), ageSuffix: rule('age-suffix'), zip4: rule('zip-plus4'),
-  zipState: rule('zip-after-state'), address: rule('street-address'), poBox: rule('po-box'), npi: rule('npi'), card: rule('card'),
-  mbi: rule('mbi'), vin: rule('vin'), cardMasked: rule('card-masked'), dea: rule('dea'), mac: rule('mac'), jsonKey: rule('json-key'),
+  ssn: rule('ssn'),
+  phone: rule('phone'),
+  phoneLocal: rule('phone-local'),
+  phoneIntl: rule('phone-international'),
+  phoneBare: rule('phone-bare'),
+  dateOrdinal: rule('date-ordinal'),
+  dateMonthDay: rule('date-month-day'),
+  email: rule('email'),
+  url: rule('url'),
+  urlPath: rule('url-path'),
+  urlPathId: rule('url-path-id'),
+  ipv4: rule('ipv4'),
+  ipv6: rule('ipv6'),
+  dateMdy: rule('date-mdy'),
+  dateYmd: rule('date-ymd'),
+  dateMonthFirst: rule('date-month-first'),
+  dateDayFirst: rule('date-day-first'),
+  dateCompactMonth: rule('date-compact-month'),
+  ageSuffix: rule('age-suffix'),
+  zip4: rule('zip-plus4'),
+  zipState: rule('zip-after-state'),
+  address: rule('street-address'),
+  poBox: rule('po-box'),
+  npi: rule('npi'),
+  card: rule('card'),
+  mbi: rule('mbi'),
+  vin: rule('vin'),
+  cardMasked: rule('card-masked'),
+  dea: rule('dea'),
+  mac: rule('mac'),
+  jsonKey: rule('json-key'),
 };
 
 /** Hash of a lower-cased word, as the lexer computes it while it reads the characters. */
@@ -697,14 +1162,89 @@ function lookup(h: number): number {
 
 trigger(['ssn', 'ss', 'social', 'soc'], rule('ssn-context'));
 trigger(['phone', 'telephone', 'tel', 'fax', 'cell', 'cellphone', 'mobile', 'ph', 'call', 'contact', 'reach', 'text', 'number'], rule('phone-context'));
-trigger(['dob', 'd', 'date', 'birth', 'birthdate', 'born', 'dos', 'service', 'admit', 'admission', 'admitted', 'discharge', 'discharged'], rule('date-context'));
+trigger(
+  ['dob', 'd', 'date', 'birth', 'birthdate', 'born', 'dos', 'service', 'admit', 'admission', 'admitted', 'discharge', 'discharged'],
+  rule('date-context'),
+);
 trigger(['age', 'aged'], rule('age-context'));
 trigger(['zip', 'zipcode', 'postal', 'postcode', 'post'], rule('zip-context'));
 trigger(['p', 'po', 'post'], R.poBox);
 trigger(['mrn', 'medical', 'med', 'medrec', 'mr', 'patient', 'chart', 'emr', 'ehr'], rule('mrn'));
 trigger(['account', 'acct', 'billing', 'acc', 'bank', 'routing', 'iban'], rule('account'));
-trigger(['transaction', 'txn', 'invoice', 'case', 'claim', 'ticket', 'order', 'confirmation', 'tracking', 'booking', 'reservation', 'reference', 'student', 'employee', 'pesel', 'nip', 'passport', 'tax', 'national', 'customer', 'client', 'badge', 'application', 'docket', 'file', 'authorization', 'auth', 'prior', 'referral', 'encounter', 'visit', 'admission', 'episode', 'specimen', 'accession', 'rx', 'prescription', 'subscription', 'membership', 'loyalty', 'petition', 'inquiry', 'receipt', 'shipment', 'complaint', 'incident', 'warranty', 'appointment', 'id'], rule('id-context'));
-trigger(['member', 'subscriber', 'beneficiary', 'medicaid', 'medicare', 'insurance', 'hicn', 'enrollee', 'policy', 'plan', 'health', 'group', 'payer', 'insured', 'coverage'], rule('health-plan'));
+trigger(
+  [
+    'transaction',
+    'txn',
+    'invoice',
+    'case',
+    'claim',
+    'ticket',
+    'order',
+    'confirmation',
+    'tracking',
+    'booking',
+    'reservation',
+    'reference',
+    'student',
+    'employee',
+    'pesel',
+    'nip',
+    'passport',
+    'tax',
+    'national',
+    'customer',
+    'client',
+    'badge',
+    'application',
+    'docket',
+    'file',
+    'authorization',
+    'auth',
+    'prior',
+    'referral',
+    'encounter',
+    'visit',
+    'admission',
+    'episode',
+    'specimen',
+    'accession',
+    'rx',
+    'prescription',
+    'subscription',
+    'membership',
+    'loyalty',
+    'petition',
+    'inquiry',
+    'receipt',
+    'shipment',
+    'complaint',
+    'incident',
+    'warranty',
+    'appointment',
+    'id',
+  ],
+  rule('id-context'),
+);
+trigger(
+  [
+    'member',
+    'subscriber',
+    'beneficiary',
+    'medicaid',
+    'medicare',
+    'insurance',
+    'hicn',
+    'enrollee',
+    'policy',
+    'plan',
+    'health',
+    'group',
+    'payer',
+    'insured',
+    'coverage',
+  ],
+  rule('health-plan'),
+);
 trigger(['driver', 'drivers', 'license', 'licence', 'lic', 'dl', 'dea', 'certificate', 'cert', 'certification', 'registration', 'permit'], rule('license'));
 trigger(['serial', 's', 'imei', 'udi', 'meid', 'sn', 'esn', 'device', 'implant', 'pacemaker', 'equipment'], rule('device'));
 trigger(['vin'], rule('vin-context'));
@@ -721,7 +1261,12 @@ for (const key of REDACT_KEYS) tableKeyHead[slotOf(wordHash((/^[A-Za-z][a-z]*/.e
 const STATE_CODES = new Set<number>(STATES.map((s) => charCodeAt.call(s, 0) * 256 + charCodeAt.call(s, 1)));
 
 // Character classes of the lexer, one table load per character.
-const OTHER = 0, DIGIT = 1, UPPER_HEX = 2, UPPER = 3, LOWER_HEX = 4, LOWER = 5;
+const OTHER = 0,
+  DIGIT = 1,
+  UPPER_HEX = 2,
+  UPPER = 3,
+  LOWER_HEX = 4,
+  LOWER = 5;
 const CLASS = new Uint8Array(128);
 for (let c = 48; c <= 57; c++) CLASS[c] = DIGIT;
 for (let c = 65; c <= 90; c++) CLASS[c] = c <= 70 ? UPPER_HEX : UPPER;
@@ -731,14 +1276,43 @@ const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 const isUpper = (c: number): boolean => c >= 65 && c <= 90;
 /** Characters a URL cannot contain (`[^\s"'<>\\^\`{|}]` in the URL rules). */
 const isUrlEnd = (c: number): boolean =>
-  (c >= 9 && c <= 13) || c === 32 || c === 34 || c === 39 || c === 60 || c === 62 || c === 92 || c === 94 || c === 96 || c === 123 ||
-  c === 124 || c === 125 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
-  c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+  (c >= 9 && c <= 13) ||
+  c === 32 ||
+  c === 34 ||
+  c === 39 ||
+  c === 60 ||
+  c === 62 ||
+  c === 92 ||
+  c === 94 ||
+  c === 96 ||
+  c === 123 ||
+  c === 124 ||
+  c === 125 ||
+  c === 0xa0 ||
+  c === 0x1680 ||
+  (c >= 0x2000 && c <= 0x200a) ||
+  c === 0x2028 ||
+  c === 0x2029 ||
+  c === 0x202f ||
+  c === 0x205f ||
+  c === 0x3000 ||
+  c === 0xfeff;
 /** Characters after which a scheme-less URL may start (the lookbehind of `url-path`). */
 const isUrlStartAfter = (c: number): boolean => isUrlEnd(c) || c === 40 || c === 41 || c === 44 || c === 59 || c === 61;
 const isLocalPart = (c: number): boolean => classOf(c) !== OTHER || c === 46 || c === 95 || c === 37 || c === 43 || c === 45;
 
-const C_STAR = 42, C_QUESTION = 63, C_QUOTE = 34, C_PLUS = 43, C_LPAREN = 40, C_AT = 64, C_COLON = 58, C_DASH = 45, C_DOT = 46, C_SLASH = 47, C_SPACE = 32, C_TAB = 9;
+const C_STAR = 42,
+  C_QUESTION = 63,
+  C_QUOTE = 34,
+  C_PLUS = 43,
+  C_LPAREN = 40,
+  C_AT = 64,
+  C_COLON = 58,
+  C_DASH = 45,
+  C_DOT = 46,
+  C_SLASH = 47,
+  C_SPACE = 32,
+  C_TAB = 9;
 
 function tryAt(r: Rule, text: string, pos: number, out: Span[]): void {
   r.sticky.lastIndex = pos;

@@ -16,7 +16,13 @@ describe('createRedactor', () => {
   it('merges overlapping spans into one mask, the declared label winning', () => {
     const r = createRedactor({ phi: [{ field: 'ssn', value: '123-45-6789' }] });
     expect(r.scan('SSN 123-45-6789.')).toEqual([{ start: 4, end: 15, label: 'PHI' }]);
-    expect(mergeSpans([{ start: 0, end: 5, label: 'ZIP' }, { start: 3, end: 9, label: 'ADDRESS' }, { start: 9, end: 10, label: 'DATE' }])).toEqual([
+    expect(
+      mergeSpans([
+        { start: 0, end: 5, label: 'ZIP' },
+        { start: 3, end: 9, label: 'ADDRESS' },
+        { start: 9, end: 10, label: 'DATE' },
+      ]),
+    ).toEqual([
       { start: 0, end: 9, label: 'ADDRESS' },
       { start: 9, end: 10, label: 'DATE' },
     ]);
@@ -29,7 +35,12 @@ describe('createRedactor', () => {
   });
 
   it('fails closed: a failing detector makes redact throw instead of returning the raw text', () => {
-    const failing: Detector = { name: 'boom', scan: () => { throw new Error('detector bug'); } };
+    const failing: Detector = {
+      name: 'boom',
+      scan: () => {
+        throw new Error('detector bug');
+      },
+    };
     const r = createRedactor({ detectors: [failing] });
     expect(() => r.redact('SSN 123-45-6789')).toThrow('detector bug');
     expect(() => r.redactJsonLine('{"msg":"x"}')).toThrow('detector bug');
@@ -83,7 +94,6 @@ describe('redactJsonLine', () => {
   });
 });
 
-
 describe('the clean-edge cache never changes a result', () => {
   const texts = readFileSync(join(__dirname, '../../fixtures/redaction/corpus.jsonl'), 'utf8')
     .split('\n')
@@ -94,7 +104,13 @@ describe('the clean-edge cache never changes a result', () => {
     const rnd = prng(3);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
     // No `"` in the declared values: a quote would turn the cache off and make this test vacuous.
-    const declared = { secrets: ['hvs.FAKEtoken-0123'], phi: [{ field: 'name', value: NAME }, { field: 'memberId', value: 'ZQX123456789' }] };
+    const declared = {
+      secrets: ['hvs.FAKEtoken-0123'],
+      phi: [
+        { field: 'name', value: NAME },
+        { field: 'memberId', value: 'ZQX123456789' },
+      ],
+    };
     const cached = createRedactor(declared);
     // Any extra detector turns the cache off: this one finds nothing.
     const reference = createRedactor({ ...declared, detectors: [{ name: 'none', scan: () => undefined }] });
@@ -109,7 +125,9 @@ describe('the clean-edge cache never changes a result', () => {
       const child = pick(children);
       const fields: Record<string, unknown> = {};
       const k = Math.floor(rnd() * 3);
-      for (let j = 0; j < k; j++) fields[pick(['step', 'detail', 'note', 'err', 'count', 'phone'])] = rnd() < 0.5 ? pick([...texts, 'hvs.FAKEtoken-0123', NAME]) : Math.floor(rnd() * 1e10);
+      for (let j = 0; j < k; j++)
+        fields[pick(['step', 'detail', 'note', 'err', 'count', 'phone'])] =
+          rnd() < 0.5 ? pick([...texts, 'hvs.FAKEtoken-0123', NAME]) : Math.floor(rnd() * 1e10);
       if (rnd() < 0.1) fields.stack = `Error: ${pick(texts)}\n    at x (/app/a.js:1:2)`;
       const text = JSON.stringify({ level: 'info', time: new Date(1714567890000 + n).toISOString(), pid: 77, ...child, ...fields, msg: pick(messages) });
       const a = cached.redactJsonLine(text);

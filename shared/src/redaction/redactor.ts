@@ -142,7 +142,11 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
     const to = line.length - edges.suffixAt(line, from);
     // Escapes are blanked (same length) so that `\n123-45-6789` reads as a boundary, not `n123`.
     // Without `\\` and `\u` every escape is two characters: a plain replace does it.
-    const view = !escaped ? line : line.indexOf('\\\\') < 0 && line.indexOf('\\u') < 0 ? line.replace(TWO_CHAR_ESCAPE, '  ') : line.replace(JSON_ESCAPE, blankOut);
+    const view = !escaped
+      ? line
+      : line.indexOf('\\\\') < 0 && line.indexOf('\\u') < 0
+        ? line.replace(TWO_CHAR_ESCAPE, '  ')
+        : line.replace(JSON_ESCAPE, blankOut);
     // Right after the preamble, the 40 characters before the middle hold pino's timestamp: such
     // a key never repeats, so the memo is not asked (its copy of the key would be wasted).
     const memoOn = memo !== undefined && !escaped && (from > preamble || preamble === 0);

@@ -19,7 +19,15 @@ function createLogger(options: { level: string; name: string }, destination: pin
 }
 
 /** A destination that keeps what it is given. */
-function capture(): { write(s: string): boolean; text(): string; lines(): Record<string, unknown>[]; flushed: number; ended: number; flush(cb?: () => void): void; end(): void } {
+function capture(): {
+  write(s: string): boolean;
+  text(): string;
+  lines(): Record<string, unknown>[];
+  flushed: number;
+  ended: number;
+  flush(cb?: () => void): void;
+  end(): void;
+} {
   const chunks: string[] = [];
   return {
     flushed: 0,
@@ -36,7 +44,12 @@ function capture(): { write(s: string): boolean; text(): string; lines(): Record
       this.ended++;
     },
     text: () => chunks.join(''),
-    lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
 }
 
@@ -48,18 +61,41 @@ const DOB = '1980-01-02';
 describe('a real pino logger writing through the redacting stream', () => {
   it('writes valid JSON lines without declared values, secrets or PHI shapes, whatever the level', () => {
     const out = capture();
-    const redactor = createRedactor({ secrets: [SECRET], phi: [{ field: 'name', value: NAME }, { field: 'dob', value: DOB }] });
-    const logger = createLogger({ level: 'trace', name: 'runner' }, createRedactingStream(out, redactor)).child({ runId: '3b241101-e2bb-4255-8caf-4136c566a962', bot: 'eligibility-check' });
+    const redactor = createRedactor({
+      secrets: [SECRET],
+      phi: [
+        { field: 'name', value: NAME },
+        { field: 'dob', value: DOB },
+      ],
+    });
+    const logger = createLogger({ level: 'trace', name: 'runner' }, createRedactingStream(out, redactor)).child({
+      runId: '3b241101-e2bb-4255-8caf-4136c566a962',
+      bot: 'eligibility-check',
+    });
 
     logger.info({ patient: NAME, dob: '01/02/1980' }, 'eligibility checked');
     logger.debug(`vault token ${SECRET} leased`);
     logger.trace({ url: `https://portal.example.com/e?name=${encodeURIComponent(NAME)}&dob=${DOB}` }, 'navigated');
     logger.warn({ err: new Error(`lookup failed for ${NAME.toUpperCase()}, SSN 123-45-6789`) }, 'step failed');
-    logger.error({ headers: { authorization: `Bearer ${SECRET}` }, nested: { note: `call 212-555-0101 re ${Buffer.from(NAME).toString('base64')}` } }, 'request failed');
+    logger.error(
+      { headers: { authorization: `Bearer ${SECRET}` }, nested: { note: `call 212-555-0101 re ${Buffer.from(NAME).toString('base64')}` } },
+      'request failed',
+    );
     logger.fatal({ phone: 2125550101 }, 'giving up');
 
     const text = out.text();
-    for (const leaked of [SECRET, NAME, NAME.toUpperCase(), DOB, '01/02/1980', '123-45-6789', '212-555-0101', '2125550101', encodeURIComponent(NAME), Buffer.from(NAME).toString('base64')]) {
+    for (const leaked of [
+      SECRET,
+      NAME,
+      NAME.toUpperCase(),
+      DOB,
+      '01/02/1980',
+      '123-45-6789',
+      '212-555-0101',
+      '2125550101',
+      encodeURIComponent(NAME),
+      Buffer.from(NAME).toString('base64'),
+    ]) {
       expect(text).not.toContain(leaked);
     }
     const lines = out.lines();
@@ -82,7 +118,11 @@ describe('fail closed', () => {
   it('drops a line whose redaction throws, counts it and reports the count with a constant message', () => {
     const out = capture();
     const drops: number[] = [];
-    const stream = createRedactingStream(out, createRedactor({ detectors: [failing] }), { reportIntervalMs: 0, onDrop: () => drops.push(1), now: () => new Date('2024-05-01T00:00:00.000Z') });
+    const stream = createRedactingStream(out, createRedactor({ detectors: [failing] }), {
+      reportIntervalMs: 0,
+      onDrop: () => drops.push(1),
+      now: () => new Date('2024-05-01T00:00:00.000Z'),
+    });
     const logger = createLogger({ level: 'info', name: 'runner' }, stream);
     logger.info('first');
     logger.info('BOOM SSN 123-45-6789');
@@ -96,7 +136,14 @@ describe('fail closed', () => {
 
     stream.flush();
     const report = out.lines().at(-1);
-    expect(report).toEqual({ level: 'error', time: '2024-05-01T00:00:00.000Z', name: 'orderly.redaction', msg: DROPPED_LINES_MESSAGE, dropped: 2, droppedTotal: 2 });
+    expect(report).toEqual({
+      level: 'error',
+      time: '2024-05-01T00:00:00.000Z',
+      name: 'orderly.redaction',
+      msg: DROPPED_LINES_MESSAGE,
+      dropped: 2,
+      droppedTotal: 2,
+    });
     expect(out.flushed).toBe(1);
 
     // Nothing pending: no second report; the next drop is reported at end.
@@ -122,7 +169,12 @@ describe('fail closed', () => {
   it('drops when the redactor returns something other than a string, and survives a failing metric', () => {
     const out = capture();
     const bad = { redactJsonLine: () => undefined as unknown as string };
-    const stream = createRedactingStream(out, bad, { reportIntervalMs: 0, onDrop: () => { throw new Error('metric down'); } });
+    const stream = createRedactingStream(out, bad, {
+      reportIntervalMs: 0,
+      onDrop: () => {
+        throw new Error('metric down');
+      },
+    });
     expect(() => stream.write('{"msg":"x"}\n')).not.toThrow();
     expect(stream.dropped).toBe(1);
     expect(out.text()).toBe('');

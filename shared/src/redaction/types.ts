@@ -6,8 +6,26 @@
 
 /** Labels of the pattern layer: the HIPAA Safe Harbor identifiers that have a recognisable shape. */
 export const PATTERN_LABELS = [
-  'SSN', 'PHONE', 'FAX', 'EMAIL', 'DATE', 'AGE', 'ZIP', 'ADDRESS', 'MRN', 'ACCOUNT', 'HEALTH_PLAN', 'MBI',
-  'NPI', 'CARD', 'LICENSE', 'VEHICLE', 'DEVICE', 'URL', 'IP', 'ID',
+  'SSN',
+  'PHONE',
+  'FAX',
+  'EMAIL',
+  'DATE',
+  'AGE',
+  'ZIP',
+  'ADDRESS',
+  'MRN',
+  'ACCOUNT',
+  'HEALTH_PLAN',
+  'MBI',
+  'NPI',
+  'CARD',
+  'LICENSE',
+  'VEHICLE',
+  'DEVICE',
+  'URL',
+  'IP',
+  'ID',
 ] as const;
 export type PatternLabel = (typeof PATTERN_LABELS)[number];
 
@@ -38,8 +56,31 @@ export interface Span {
  * pass by chance.
  */
 const PRIORITY: readonly RedactionLabel[] = [
-  'SECRET', 'PHI', 'REDACTED', 'CARD', 'PHONE', 'FAX', 'NPI', 'MBI', 'SSN', 'VEHICLE', 'EMAIL', 'URL', 'IP', 'DATE', 'AGE',
-  'ADDRESS', 'ZIP', 'MRN', 'HEALTH_PLAN', 'ACCOUNT', 'LICENSE', 'DEVICE', 'ID', 'LOCATION', 'NAME',
+  'SECRET',
+  'PHI',
+  'REDACTED',
+  'CARD',
+  'PHONE',
+  'FAX',
+  'NPI',
+  'MBI',
+  'SSN',
+  'VEHICLE',
+  'EMAIL',
+  'URL',
+  'IP',
+  'DATE',
+  'AGE',
+  'ADDRESS',
+  'ZIP',
+  'MRN',
+  'HEALTH_PLAN',
+  'ACCOUNT',
+  'LICENSE',
+  'DEVICE',
+  'ID',
+  'LOCATION',
+  'NAME',
 ];
 const RANK: ReadonlyMap<RedactionLabel, number> = new Map(PRIORITY.map((label, i) => [label, i]));
 

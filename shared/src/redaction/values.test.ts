@@ -29,7 +29,13 @@ const ENCODINGS: [string, (v: string) => string][] = [
   ['URL-encoded per RFC 3986', strict],
   ['encodeURI', encodeURI],
   ['JSON-escaped', (v) => JSON.stringify(v).slice(1, -1)],
-  ['JSON-escaped with \\u for non-ASCII', (v) => JSON.stringify(v).slice(1, -1).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)],
+  [
+    'JSON-escaped with \\u for non-ASCII',
+    (v) =>
+      JSON.stringify(v)
+        .slice(1, -1)
+        .replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+  ],
   ['JSON-escaped twice', (v) => JSON.stringify(JSON.stringify(v).slice(1, -1)).slice(1, -1)],
   ['HTML-escaped (&#39;)', (v) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')],
   ['HTML-escaped (&#x27;)', (v) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#x27;')],
@@ -73,7 +79,9 @@ describe('base64 inside a longer blob, at each byte alignment', () => {
     const end = Math.floor(((pre + Buffer.byteLength(value)) * 8) / 6);
     return { blob, start, end };
   };
-  const cases = ['', 'a', 'ab', 'abc', 'user:', 'Basic x'].flatMap((prefix) => [SECRET, 'hvs' + '.CAESIFAKEfakeFAKEtoken0123'].map((v) => [prefix, v] as const));
+  const cases = ['', 'a', 'ab', 'abc', 'user:', 'Basic x'].flatMap((prefix) =>
+    [SECRET, 'hvs' + '.CAESIFAKEfakeFAKEtoken0123'].map((v) => [prefix, v] as const),
+  );
   it.each(cases)('prefix %j before secret %j', (prefix, value) => {
     const { blob, start, end } = core(prefix, value, '","ok":true}');
     expect(end - start).toBeGreaterThan(4);
@@ -177,7 +185,15 @@ describe('values too short to mask', () => {
     expect(() => createRedactor({ phi: [{ field: 'f', value: 'abcd' }] })).not.toThrow();
   });
   it('skips empty optional fields: they have nothing to leak', () => {
-    expect(createRedactor({ phi: [{ field: 'f', value: '' }, { field: 'g', value: '   ' }], secrets: [''] }).scan('anything')).toEqual([]);
+    expect(
+      createRedactor({
+        phi: [
+          { field: 'f', value: '' },
+          { field: 'g', value: '   ' },
+        ],
+        secrets: [''],
+      }).scan('anything'),
+    ).toEqual([]);
   });
 });
 

@@ -54,11 +54,10 @@ interface Form {
 const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'] as const;
 
 function tooShort(what: string, details: Record<string, string | number>): OrderlyError {
-  return new OrderlyError(
-    'ORDERLY_E_REDACTION_VALUE_TOO_SHORT',
-    `${what} is shorter than ${MIN_VALUE_LENGTH} characters and cannot be masked safely`,
-    { ...details, minimum: MIN_VALUE_LENGTH },
-  );
+  return new OrderlyError('ORDERLY_E_REDACTION_VALUE_TOO_SHORT', `${what} is shorter than ${MIN_VALUE_LENGTH} characters and cannot be masked safely`, {
+    ...details,
+    minimum: MIN_VALUE_LENGTH,
+  });
 }
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
@@ -104,22 +103,58 @@ function monthNumber(word: string): number {
 /** The same calendar date in every format a log, a form or a portal is likely to print. */
 export function dateFormats(date: { y: number; m: number; d: number }): string[] {
   const { y, m, d } = date;
-  const mm = pad2(m), dd = pad2(d), yy = pad2(y % 100);
+  const mm = pad2(m),
+    dd = pad2(d),
+    yy = pad2(y % 100);
   const month = MONTHS[m - 1] as string;
   const mon = month.slice(0, 3);
   const mons = m === 9 ? [mon, 'Sept'] : [mon];
   const out = [
-    `${y}-${mm}-${dd}`, `${y}/${mm}/${dd}`, `${y}.${mm}.${dd}`, `${y}${mm}${dd}`, `${y}-${m}-${d}`,
-    `${mm}/${dd}/${y}`, `${m}/${d}/${y}`, `${mm}-${dd}-${y}`, `${m}-${d}-${y}`, `${mm}.${dd}.${y}`, `${mm}${dd}${y}`,
-    `${mm}/${dd}/${yy}`, `${m}/${d}/${yy}`, `${mm}-${dd}-${yy}`,
-    `${dd}/${mm}/${y}`, `${d}/${m}/${y}`, `${dd}.${mm}.${y}`, `${d}.${m}.${y}`, `${dd}-${mm}-${y}`,
-    `${month} ${d}, ${y}`, `${month} ${d} ${y}`, `${month} ${dd}, ${y}`, `${month} ${ordinal(d)}, ${y}`, `${month} ${ordinal(d)} ${y}`,
-    `${d} ${month} ${y}`, `${d} ${month}, ${y}`, `${ordinal(d)} ${month} ${y}`, `${ordinal(d)} of ${month} ${y}`, `${ordinal(d)} of ${month}, ${y}`,
+    `${y}-${mm}-${dd}`,
+    `${y}/${mm}/${dd}`,
+    `${y}.${mm}.${dd}`,
+    `${y}${mm}${dd}`,
+    `${y}-${m}-${d}`,
+    `${mm}/${dd}/${y}`,
+    `${m}/${d}/${y}`,
+    `${mm}-${dd}-${y}`,
+    `${m}-${d}-${y}`,
+    `${mm}.${dd}.${y}`,
+    `${mm}${dd}${y}`,
+    `${mm}/${dd}/${yy}`,
+    `${m}/${d}/${yy}`,
+    `${mm}-${dd}-${yy}`,
+    `${dd}/${mm}/${y}`,
+    `${d}/${m}/${y}`,
+    `${dd}.${mm}.${y}`,
+    `${d}.${m}.${y}`,
+    `${dd}-${mm}-${y}`,
+    `${month} ${d}, ${y}`,
+    `${month} ${d} ${y}`,
+    `${month} ${dd}, ${y}`,
+    `${month} ${ordinal(d)}, ${y}`,
+    `${month} ${ordinal(d)} ${y}`,
+    `${d} ${month} ${y}`,
+    `${d} ${month}, ${y}`,
+    `${ordinal(d)} ${month} ${y}`,
+    `${ordinal(d)} of ${month} ${y}`,
+    `${ordinal(d)} of ${month}, ${y}`,
   ];
   for (const mo of mons) {
     out.push(
-      `${mo} ${d}, ${y}`, `${mo}. ${d}, ${y}`, `${mo} ${d} ${y}`, `${mo}. ${d} ${y}`, `${mo} ${dd}, ${y}`, `${mo} ${ordinal(d)}, ${y}`,
-      `${d} ${mo} ${y}`, `${dd} ${mo} ${y}`, `${d} ${mo}. ${y}`, `${dd}-${mo}-${y}`, `${d}-${mo}-${y}`, `${dd}${mo}${y}`, `${dd}-${mo}-${yy}`,
+      `${mo} ${d}, ${y}`,
+      `${mo}. ${d}, ${y}`,
+      `${mo} ${d} ${y}`,
+      `${mo}. ${d} ${y}`,
+      `${mo} ${dd}, ${y}`,
+      `${mo} ${ordinal(d)}, ${y}`,
+      `${d} ${mo} ${y}`,
+      `${dd} ${mo} ${y}`,
+      `${d} ${mo}. ${y}`,
+      `${dd}-${mo}-${y}`,
+      `${d}-${mo}-${y}`,
+      `${dd}${mo}${y}`,
+      `${dd}-${mo}-${yy}`,
     );
   }
   return out;
@@ -147,7 +182,16 @@ function formsOf(value: string, kind: 'secret' | 'phi'): Form[] {
       const first = words[0] as string;
       const last = words[words.length - 1] as string;
       const given = words.slice(0, -1).join(' ');
-      for (const f of [words.join(' '), `${last}, ${given}`, `${last},${given}`, `${last} ${given}`, `${last}, ${first}`, `${first} ${last}`, `${last}^${first}`, `${last}^${given.replace(/\s+/g, '^')}`]) {
+      for (const f of [
+        words.join(' '),
+        `${last}, ${given}`,
+        `${last},${given}`,
+        `${last} ${given}`,
+        `${last}, ${first}`,
+        `${first} ${last}`,
+        `${last}^${first}`,
+        `${last}^${given.replace(/\s+/g, '^')}`,
+      ]) {
         forms.push({ text: f, bounded: false, binary: false });
       }
       for (const w of words) {
@@ -199,8 +243,12 @@ function encodingsOf(form: Form, kind: 'secret' | 'phi'): string[] {
   const json = JSON.stringify(s).slice(1, -1);
   const out = [
     s,
-    encodeURIComponent(s), encodeURIComponent(s).replace(/%20/g, '+'), strictUriEncode(s), encodeURI(s),
-    json, json.replace(/[\u007f-\uffff]/g, (c) => `\\u${charCodeAt.call(c, 0).toString(16).padStart(4, '0')}`),
+    encodeURIComponent(s),
+    encodeURIComponent(s).replace(/%20/g, '+'),
+    strictUriEncode(s),
+    encodeURI(s),
+    json,
+    json.replace(/[\u007f-\uffff]/g, (c) => `\\u${charCodeAt.call(c, 0).toString(16).padStart(4, '0')}`),
     JSON.stringify(json).slice(1, -1),
     ...htmlVariants(s),
   ];

@@ -8,8 +8,9 @@ const payload = Buffer.from(JSON.stringify({ hello: 'fake world' }));
 
 describe('preAuthEncoding', () => {
   it('matches the example of the DSSE spec', () => {
-    expect(preAuthEncoding('http://example.com/HelloWorld', Buffer.from('hello world')).toString('utf8'))
-      .toBe('DSSEv1 29 http://example.com/HelloWorld 11 hello world');
+    expect(preAuthEncoding('http://example.com/HelloWorld', Buffer.from('hello world')).toString('utf8')).toBe(
+      'DSSEv1 29 http://example.com/HelloWorld 11 hello world',
+    );
   });
 
   it('counts bytes, not characters, and keeps the body byte for byte', () => {
@@ -62,7 +63,7 @@ describe('signEnvelope / verifyEnvelope', () => {
     expect(codeOf(() => verifyEnvelope(envelope, signer.publicKey, TYPE))).toBe('ORDERLY_E_SIGNATURE_INVALID');
   });
 
-  it('refuses another key\'s signature relabelled with the trusted key id', () => {
+  it("refuses another key's signature relabelled with the trusted key id", () => {
     const envelope = signEnvelope(TYPE, payload, other.privateKey);
     const relabelled = { ...envelope, signatures: [{ keyid: keyIdOf(signer.publicKey), sig: envelope.signatures[0]!.sig }] };
     expect(codeOf(() => verifyEnvelope(relabelled, signer.publicKey, TYPE))).toBe('ORDERLY_E_SIGNATURE_INVALID');

@@ -7,7 +7,10 @@ import { OrderlyError } from '../errors';
 export const DsseEnvelope = z.object({
   payloadType: z.string().min(1).max(200),
   payload: z.base64().max(1_000_000),
-  signatures: z.array(z.object({ keyid: z.string().max(200), sig: z.base64().max(1000) })).min(1).max(8),
+  signatures: z
+    .array(z.object({ keyid: z.string().max(200), sig: z.base64().max(1000) }))
+    .min(1)
+    .max(8),
 });
 export type DsseEnvelope = z.infer<typeof DsseEnvelope>;
 

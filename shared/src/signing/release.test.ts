@@ -16,8 +16,12 @@ const DAY = 24 * 3600 * 1000;
 
 function attest(options: { digest?: PackageDigest; channel?: ReleaseChannel; expiresAt?: Date; key?: typeof release.privateKey } = {}): DsseEnvelope {
   const statement = releaseStatement(options.digest ?? digest, {
-    name: 'eligibility-check' as BotName, version: '1.0.0' as BotVersion, channel: options.channel ?? 'prod', approver: 'user:approver',
-    approvedAt: new Date(NOW.getTime() - DAY).toISOString(), expiresAt: (options.expiresAt ?? new Date(NOW.getTime() + DAY)).toISOString(),
+    name: 'eligibility-check' as BotName,
+    version: '1.0.0' as BotVersion,
+    channel: options.channel ?? 'prod',
+    approver: 'user:approver',
+    approvedAt: new Date(NOW.getTime() - DAY).toISOString(),
+    expiresAt: (options.expiresAt ?? new Date(NOW.getTime() + DAY)).toISOString(),
   });
   return signRelease(statement, options.key ?? release.privateKey);
 }
@@ -35,7 +39,11 @@ describe('checkRelease', () => {
     ['a release of another digest', [attest({ digest: otherDigest })], 'ORDERLY_E_RELEASE_INVALID'],
     ['a release signed by another key', [attest({ key: attacker.privateKey })], 'ORDERLY_E_RELEASE_INVALID'],
     ['an expired release', [attest({ expiresAt: new Date(NOW.getTime() - 1) })], 'ORDERLY_E_RELEASE_EXPIRED'],
-    ['an expired one beside a forged one', [attest({ expiresAt: new Date(NOW.getTime() - 1) }), attest({ key: attacker.privateKey })], 'ORDERLY_E_RELEASE_EXPIRED'],
+    [
+      'an expired one beside a forged one',
+      [attest({ expiresAt: new Date(NOW.getTime() - 1) }), attest({ key: attacker.privateKey })],
+      'ORDERLY_E_RELEASE_EXPIRED',
+    ],
   ])('refuses %s', (_what, attestations, code) => {
     expect(codeOf(() => check(attestations as DsseEnvelope[]))).toBe(code);
   });
@@ -49,7 +57,11 @@ describe('checkRelease', () => {
   });
 
   it('refuses a package statement (publisher-signed payload) relabelled as a release', () => {
-    const other = signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [], predicateType: 'x', predicate: {} })), release.privateKey);
+    const other = signEnvelope(
+      IN_TOTO_PAYLOAD_TYPE,
+      Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [], predicateType: 'x', predicate: {} })),
+      release.privateKey,
+    );
     expect(codeOf(() => check([other]))).toBe('ORDERLY_E_RELEASE_INVALID');
   });
 

@@ -73,7 +73,10 @@ export function verifyRelease(envelope: DsseEnvelope, releasePublicKey: KeyObjec
     throw new OrderlyError('ORDERLY_E_RELEASE_INVALID', 'a release attestation names another package digest', { digest });
   }
   if (statement.predicate.channel !== channel) {
-    throw new OrderlyError('ORDERLY_E_RELEASE_MISSING', `a release attestation is for channel ${statement.predicate.channel}, not ${channel}`, { digest, channel });
+    throw new OrderlyError('ORDERLY_E_RELEASE_MISSING', `a release attestation is for channel ${statement.predicate.channel}, not ${channel}`, {
+      digest,
+      channel,
+    });
   }
   return statement;
 }
@@ -104,7 +107,11 @@ export function checkRelease(
     expired ??= statement;
   }
   if (expired) {
-    throw new OrderlyError('ORDERLY_E_RELEASE_EXPIRED', `the release of ${digest} to ${channel} expired at ${expired.predicate.expiresAt}`, { digest, channel, expiresAt: expired.predicate.expiresAt });
+    throw new OrderlyError('ORDERLY_E_RELEASE_EXPIRED', `the release of ${digest} to ${channel} expired at ${expired.predicate.expiresAt}`, {
+      digest,
+      channel,
+      expiresAt: expired.predicate.expiresAt,
+    });
   }
   if (invalid) throw new OrderlyError('ORDERLY_E_RELEASE_INVALID', `no release attestation for ${digest} verifies for channel ${channel}`, { digest, channel });
   throw new OrderlyError('ORDERLY_E_RELEASE_MISSING', `${digest} has no release attestation for channel ${channel}`, { digest, channel });

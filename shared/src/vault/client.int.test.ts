@@ -24,7 +24,10 @@ const fake = (label: string): string => `fake-${label}-${randomBytes(4).toString
 const fast: Partial<VaultClientConfig> = { baseDelayMs: 10, maxDelayMs: 40, requestTimeoutMs: 2_000, defaultBudgetMs: 3_000 };
 
 async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string; details: Record<string, unknown> }> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeDefined();
   return error as { code: string; message: string; details: Record<string, unknown> };
 }
@@ -101,7 +104,10 @@ describe('the credential path of one run', () => {
     const s = await runner.unwrapSecretId(w.wrappingToken, secretIdCreationPath(bot.roleName));
     const login = await runner.approleLogin({ roleId: bot.roleId, secretId: s.secretId });
     expect(await login.client.lookupSelf()).toMatchObject({ path: 'auth/approle/login' });
-    expect(await failure(runner.lookupSelf())).toMatchObject({ code: 'ORDERLY_E_VAULT_ERROR', details: { vaultStatus: 400, vaultErrors: ['missing client token'] } });
+    expect(await failure(runner.lookupSelf())).toMatchObject({
+      code: 'ORDERLY_E_VAULT_ERROR',
+      details: { vaultStatus: 400, vaultErrors: ['missing client token'] },
+    });
     expect(await admin.lookupSelf()).toMatchObject({ policies: ['root'] });
   });
 
@@ -204,7 +210,10 @@ describe('transit', () => {
     await admin.transitConfigureKey(key, { minDecryptionVersion: 3 });
     expect(await admin.transitReadKey(key)).toMatchObject({ latestVersion: 3, minDecryptionVersion: 3 });
     const refused = await failure(admin.transitDecrypt(key, old.ciphertext));
-    expect(refused).toMatchObject({ code: 'ORDERLY_E_VAULT_ERROR', details: { vaultStatus: 400, vaultErrors: ['ciphertext or signature version is disallowed by policy (too old)'] } });
+    expect(refused).toMatchObject({
+      code: 'ORDERLY_E_VAULT_ERROR',
+      details: { vaultStatus: 400, vaultErrors: ['ciphertext or signature version is disallowed by policy (too old)'] },
+    });
     expect((await admin.transitDecrypt(key, rewrapped.ciphertext)).toString()).toBe('fake-phi-old');
   });
 
@@ -238,7 +247,9 @@ describe('failure mapping', () => {
   it('gives up on an unreachable Vault with ORDERLY_E_VAULT_UNAVAILABLE after bounded retries', async () => {
     const port = await closedPort();
     const events: VaultRetryEvent[] = [];
-    const client = createVaultClientFactory({ address: `http://127.0.0.1:${port}`, ...fast, onRetry: (e) => events.push(e) }).withToken('hvs' + '.fakeFAKEfake0000000000');
+    const client = createVaultClientFactory({ address: `http://127.0.0.1:${port}`, ...fast, onRetry: (e) => events.push(e) }).withToken(
+      'hvs' + '.fakeFAKEfake0000000000',
+    );
     const start = Date.now();
     const error = await failure(client.kvRead('creds/x', { deadline: start + 400 }));
     const elapsed = Date.now() - start;
@@ -266,7 +277,11 @@ describe('failure mapping', () => {
       expect(seen()).toBe(2);
     });
     await withFlakyProxy([500], async (address, seen) => {
-      const error = await failure(createVaultClientFactory({ address, ...fast }).anonymous().approleLogin({ roleId: 'fake-role', secretId: 'fake-secret' }));
+      const error = await failure(
+        createVaultClientFactory({ address, ...fast })
+          .anonymous()
+          .approleLogin({ roleId: 'fake-role', secretId: 'fake-secret' }),
+      );
       expect(error).toMatchObject({ code: 'ORDERLY_E_VAULT_UNAVAILABLE', details: { attempts: 1, vaultStatus: 500 } });
       expect(error.message).toMatch(/not idempotent/);
       expect(seen()).toBe(1);
@@ -282,7 +297,9 @@ describe('failure mapping', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     try {
       const port = (silent.address() as { port: number }).port;
-      const client = createVaultClientFactory({ address: `http://127.0.0.1:${port}`, ...fast, requestTimeoutMs: 100 }).withToken('hvs' + '.fakeFAKEfake0000000000');
+      const client = createVaultClientFactory({ address: `http://127.0.0.1:${port}`, ...fast, requestTimeoutMs: 100 }).withToken(
+        'hvs' + '.fakeFAKEfake0000000000',
+      );
       const start = Date.now();
       const error = await failure(client.kvRead('creds/x', { deadline: start + 450 }));
       expect(error).toMatchObject({ code: 'ORDERLY_E_VAULT_UNAVAILABLE', details: { network: 'ECONNABORTED' } });

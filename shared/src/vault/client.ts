@@ -7,9 +7,22 @@ import { classifyFailure } from './failures';
 import { MountPath, RoleName, checked, renderBotPolicy, secretIdCreationPath } from './policy';
 import { systemClock, withRetry, type RetryClock, type RetryPolicy, type VaultRetryEvent } from './retry';
 import {
-  AuthResponse, HealthBody, KvMetadataData, KvReadData, RoleIdData, SecretIdData, TokenLookupData, TransitCiphertextData,
-  TransitDataKeyData, TransitKeyData, TransitPlaintextData, TransitSignData, TransitVerifyData, WrappedResponse,
-  WrappingLookupData, vaultEnvelope,
+  AuthResponse,
+  HealthBody,
+  KvMetadataData,
+  KvReadData,
+  RoleIdData,
+  SecretIdData,
+  TokenLookupData,
+  TransitCiphertextData,
+  TransitDataKeyData,
+  TransitKeyData,
+  TransitPlaintextData,
+  TransitSignData,
+  TransitVerifyData,
+  WrappedResponse,
+  WrappingLookupData,
+  vaultEnvelope,
 } from './schemas';
 
 /** How to reach Vault; parsed by the process's config and passed in (nothing here reads the environment). */
@@ -273,10 +286,17 @@ export class VaultClient {
 
   /** Writes an ACL policy (idempotent: the same text twice is the same policy). */
   async writePolicy(name: string, hcl: string, options?: CallOptions): Promise<void> {
-    await this.call({
-      operation: 'policy write', method: 'POST', path: `sys/policies/acl/${seg(name, 'policy name')}`,
-      body: { policy: hcl }, idempotent: true, schema: Empty,
-    }, options);
+    await this.call(
+      {
+        operation: 'policy write',
+        method: 'POST',
+        path: `sys/policies/acl/${seg(name, 'policy name')}`,
+        body: { policy: hcl },
+        idempotent: true,
+        schema: Empty,
+      },
+      options,
+    );
   }
 
   /**
@@ -290,29 +310,42 @@ export class VaultClient {
     const policyName = roleName.toLowerCase();
     const policy = renderBotPolicy({ roleName, kvMount: spec.kvMount ?? 'secret', kvPaths: spec.kvPaths });
     await this.writePolicy(policyName, policy, options);
-    await this.call({
-      operation: 'approle role write', method: 'POST', path: `auth/${approle}/role/${roleName}`, idempotent: true, schema: Empty,
-      body: {
-        token_policies: [policyName],
-        token_ttl: spec.tokenTtlSeconds,
-        token_max_ttl: spec.tokenMaxTtlSeconds ?? spec.tokenTtlSeconds,
-        token_type: 'service',
-        bind_secret_id: true,
-        secret_id_num_uses: 1,
-        secret_id_ttl: spec.secretIdTtlSeconds,
-        secret_id_bound_cidrs: [...(spec.secretIdBoundCidrs ?? [])],
-        token_bound_cidrs: [...(spec.tokenBoundCidrs ?? [])],
+    await this.call(
+      {
+        operation: 'approle role write',
+        method: 'POST',
+        path: `auth/${approle}/role/${roleName}`,
+        idempotent: true,
+        schema: Empty,
+        body: {
+          token_policies: [policyName],
+          token_ttl: spec.tokenTtlSeconds,
+          token_max_ttl: spec.tokenMaxTtlSeconds ?? spec.tokenTtlSeconds,
+          token_type: 'service',
+          bind_secret_id: true,
+          secret_id_num_uses: 1,
+          secret_id_ttl: spec.secretIdTtlSeconds,
+          secret_id_bound_cidrs: [...(spec.secretIdBoundCidrs ?? [])],
+          token_bound_cidrs: [...(spec.tokenBoundCidrs ?? [])],
+        },
       },
-    }, options);
+      options,
+    );
     return { roleName, policyName, policy };
   }
 
   async readRoleId(roleName: string, options?: CallOptions & { approleMount?: string }): Promise<string> {
     const approle = mount(options?.approleMount ?? 'approle');
-    const env = await this.call({
-      operation: 'approle role-id read', method: 'GET', path: `auth/${approle}/role/${checked(RoleName, roleName, 'role name')}/role-id`,
-      idempotent: true, schema: vaultEnvelope(RoleIdData),
-    }, options);
+    const env = await this.call(
+      {
+        operation: 'approle role-id read',
+        method: 'GET',
+        path: `auth/${approle}/role/${checked(RoleName, roleName, 'role name')}/role-id`,
+        idempotent: true,
+        schema: vaultEnvelope(RoleIdData),
+      },
+      options,
+    );
     return env.data.role_id;
   }
 
@@ -329,25 +362,45 @@ export class VaultClient {
       throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'wrapTtlSeconds must be a positive integer', { wrapTtlSeconds: input.wrapTtlSeconds });
     }
     const path = secretIdCreationPath(roleName, input.approleMount);
-    const env = await this.call({
-      operation: 'approle secret-id generate (wrapped)', method: 'POST', path, idempotent: false, schema: WrappedResponse,
-      headers: { 'X-Vault-Wrap-TTL': `${input.wrapTtlSeconds}s` },
-      body: {
-        num_uses: 1,
-        ...(input.metadata === undefined ? {} : { metadata: JSON.stringify(input.metadata) }),
-        ...(input.cidrList === undefined ? {} : { cidr_list: [...input.cidrList] }),
+    const env = await this.call(
+      {
+        operation: 'approle secret-id generate (wrapped)',
+        method: 'POST',
+        path,
+        idempotent: false,
+        schema: WrappedResponse,
+        headers: { 'X-Vault-Wrap-TTL': `${input.wrapTtlSeconds}s` },
+        body: {
+          num_uses: 1,
+          ...(input.metadata === undefined ? {} : { metadata: JSON.stringify(input.metadata) }),
+          ...(input.cidrList === undefined ? {} : { cidr_list: [...input.cidrList] }),
+        },
       },
-    }, options);
+      options,
+    );
     const info = env.wrap_info;
-    return { wrappingToken: info.token, wrappingAccessor: info.accessor, ttlSeconds: info.ttl, creationTime: info.creation_time, creationPath: info.creation_path };
+    return {
+      wrappingToken: info.token,
+      wrappingAccessor: info.accessor,
+      ttlSeconds: info.ttl,
+      creationTime: info.creation_time,
+      creationPath: info.creation_path,
+    };
   }
 
   async destroySecretIdAccessor(roleName: string, accessor: string, options?: CallOptions & { approleMount?: string }): Promise<void> {
     const approle = mount(options?.approleMount ?? 'approle');
-    await this.call({
-      operation: 'approle secret-id destroy', method: 'POST', path: `auth/${approle}/role/${checked(RoleName, roleName, 'role name')}/secret-id-accessor/destroy`,
-      body: { secret_id_accessor: accessor }, idempotent: false, schema: Empty,
-    }, options);
+    await this.call(
+      {
+        operation: 'approle secret-id destroy',
+        method: 'POST',
+        path: `auth/${approle}/role/${checked(RoleName, roleName, 'role name')}/secret-id-accessor/destroy`,
+        body: { secret_id_accessor: accessor },
+        idempotent: false,
+        schema: Empty,
+      },
+      options,
+    );
   }
 
   /* ---- response wrapping (runner) ---- */
@@ -356,11 +409,22 @@ export class VaultClient {
    * Looks a wrapping token up without consuming it and checks it was minted at
    * `expectedCreationPath`: a token for any other path means someone substituted it.
    */
-  async lookupWrapping(wrappingToken: string, expectedCreationPath: string, options?: CallOptions): Promise<{ creationPath: string; creationTime: string; creationTtlSeconds: number }> {
-    const env = await this.call({
-      operation: 'wrapping lookup', method: 'POST', path: 'sys/wrapping/lookup', body: { token: wrappingToken },
-      idempotent: true, schema: vaultEnvelope(WrappingLookupData),
-    }, options);
+  async lookupWrapping(
+    wrappingToken: string,
+    expectedCreationPath: string,
+    options?: CallOptions,
+  ): Promise<{ creationPath: string; creationTime: string; creationTtlSeconds: number }> {
+    const env = await this.call(
+      {
+        operation: 'wrapping lookup',
+        method: 'POST',
+        path: 'sys/wrapping/lookup',
+        body: { token: wrappingToken },
+        idempotent: true,
+        schema: vaultEnvelope(WrappingLookupData),
+      },
+      options,
+    );
     if (env.data.creation_path !== expectedCreationPath) {
       throw new OrderlyError(
         'ORDERLY_E_VAULT_WRAP_INVALID',
@@ -378,10 +442,18 @@ export class VaultClient {
    */
   async unwrapSecretId(wrappingToken: string, expectedCreationPath: string, options?: CallOptions): Promise<UnwrappedSecretId> {
     await this.lookupWrapping(wrappingToken, expectedCreationPath, options);
-    const env = await this.call({
-      operation: 'wrapping unwrap', method: 'POST', path: 'sys/wrapping/unwrap', body: {}, idempotent: false,
-      schema: vaultEnvelope(SecretIdData),
-    }, options, newNodeVault(this.#settings, wrappingToken));
+    const env = await this.call(
+      {
+        operation: 'wrapping unwrap',
+        method: 'POST',
+        path: 'sys/wrapping/unwrap',
+        body: {},
+        idempotent: false,
+        schema: vaultEnvelope(SecretIdData),
+      },
+      options,
+      newNodeVault(this.#settings, wrappingToken),
+    );
     return {
       secretId: env.data.secret_id,
       secretIdAccessor: env.data.secret_id_accessor,
@@ -393,10 +465,18 @@ export class VaultClient {
   /** AppRole login; the token goes into a new VaultClient and is never returned as a string. */
   async approleLogin(credentials: { roleId: string; secretId: string; approleMount?: string }, options?: CallOptions): Promise<LoginResult> {
     const approle = mount(credentials.approleMount ?? 'approle');
-    const env = await this.call({
-      operation: 'approle login', method: 'POST', path: `auth/${approle}/login`,
-      body: { role_id: credentials.roleId, secret_id: credentials.secretId }, idempotent: false, schema: AuthResponse,
-    }, options, newNodeVault(this.#settings, ''));
+    const env = await this.call(
+      {
+        operation: 'approle login',
+        method: 'POST',
+        path: `auth/${approle}/login`,
+        body: { role_id: credentials.roleId, secret_id: credentials.secretId },
+        idempotent: false,
+        schema: AuthResponse,
+      },
+      options,
+      newNodeVault(this.#settings, ''),
+    );
     const auth = env.auth;
     return {
       client: new VaultClient(this.#settings, auth.client_token),
@@ -417,10 +497,17 @@ export class VaultClient {
   ): Promise<KvSecret<z.infer<S>> | null> {
     const kvMount = mount(options?.mount ?? 'secret');
     const full = `${kvMount}/data/${kvPath(path)}`;
-    const env = await this.callOrNotFound({
-      operation: 'kv read', method: 'GET', path: full, idempotent: true, schema: vaultEnvelope(KvReadData),
-      ...(options?.version === undefined ? {} : { query: { version: String(options.version) } }),
-    }, options);
+    const env = await this.callOrNotFound(
+      {
+        operation: 'kv read',
+        method: 'GET',
+        path: full,
+        idempotent: true,
+        schema: vaultEnvelope(KvReadData),
+        ...(options?.version === undefined ? {} : { query: { version: String(options.version) } }),
+      },
+      options,
+    );
     if (env === NOT_FOUND) return null;
     const data = options?.schema === undefined ? env.data.data : parseOrThrow(options.schema, env.data.data, 'kv read (secret shape)', full);
     return {
@@ -436,22 +523,38 @@ export class VaultClient {
    * if absent); a mismatch is ORDERLY_E_CREDENTIAL_CAS_CONFLICT. A CAS write is not retried
    * after an ambiguous failure: the retry would report a conflict with its own first attempt.
    */
-  async kvWrite(path: string, data: Record<string, unknown>, options?: CallOptions & { cas?: number; mount?: string }): Promise<{ version: number; createdTime: string }> {
+  async kvWrite(
+    path: string,
+    data: Record<string, unknown>,
+    options?: CallOptions & { cas?: number; mount?: string },
+  ): Promise<{ version: number; createdTime: string }> {
     const kvMount = mount(options?.mount ?? 'secret');
-    const env = await this.call({
-      operation: 'kv write', method: 'POST', path: `${kvMount}/data/${kvPath(path)}`, idempotent: options?.cas === undefined,
-      body: { data, ...(options?.cas === undefined ? {} : { options: { cas: options.cas } }) },
-      schema: vaultEnvelope(z.object({ version: z.number().int().positive(), created_time: z.string() })),
-    }, options);
+    const env = await this.call(
+      {
+        operation: 'kv write',
+        method: 'POST',
+        path: `${kvMount}/data/${kvPath(path)}`,
+        idempotent: options?.cas === undefined,
+        body: { data, ...(options?.cas === undefined ? {} : { options: { cas: options.cas } }) },
+        schema: vaultEnvelope(z.object({ version: z.number().int().positive(), created_time: z.string() })),
+      },
+      options,
+    );
     return { version: env.data.version, createdTime: env.data.created_time };
   }
 
   async kvReadMetadata(path: string, options?: CallOptions & { mount?: string }): Promise<KvMetadata | null> {
     const kvMount = mount(options?.mount ?? 'secret');
-    const env = await this.callOrNotFound({
-      operation: 'kv metadata read', method: 'GET', path: `${kvMount}/metadata/${kvPath(path)}`, idempotent: true,
-      schema: vaultEnvelope(KvMetadataData),
-    }, options);
+    const env = await this.callOrNotFound(
+      {
+        operation: 'kv metadata read',
+        method: 'GET',
+        path: `${kvMount}/metadata/${kvPath(path)}`,
+        idempotent: true,
+        schema: vaultEnvelope(KvMetadataData),
+      },
+      options,
+    );
     if (env === NOT_FOUND) return null;
     const d = env.data;
     return {
@@ -462,27 +565,47 @@ export class VaultClient {
       casRequired: d.cas_required,
       maxVersions: d.max_versions,
       customMetadata: d.custom_metadata ?? null,
-      versions: Object.fromEntries(Object.entries(d.versions).map(([k, v]) => [k, { createdTime: v.created_time, deletionTime: v.deletion_time, destroyed: v.destroyed }])),
+      versions: Object.fromEntries(
+        Object.entries(d.versions).map(([k, v]) => [k, { createdTime: v.created_time, deletionTime: v.deletion_time, destroyed: v.destroyed }]),
+      ),
     };
   }
 
   /* ---- token (self) ---- */
 
   async lookupSelf(options?: CallOptions): Promise<TokenInfo> {
-    const env = await this.call({ operation: 'token lookup-self', method: 'GET', path: 'auth/token/lookup-self', idempotent: true, schema: vaultEnvelope(TokenLookupData) }, options);
+    const env = await this.call(
+      { operation: 'token lookup-self', method: 'GET', path: 'auth/token/lookup-self', idempotent: true, schema: vaultEnvelope(TokenLookupData) },
+      options,
+    );
     const d = env.data;
     return {
-      accessor: d.accessor, policies: d.policies, ttlSeconds: d.ttl, creationTtlSeconds: d.creation_ttl, expireTime: d.expire_time,
-      renewable: d.renewable, numUses: d.num_uses, orphan: d.orphan, path: d.path, type: d.type,
+      accessor: d.accessor,
+      policies: d.policies,
+      ttlSeconds: d.ttl,
+      creationTtlSeconds: d.creation_ttl,
+      expireTime: d.expire_time,
+      renewable: d.renewable,
+      numUses: d.num_uses,
+      orphan: d.orphan,
+      path: d.path,
+      type: d.type,
     };
   }
 
   /** Renews this client's token; Vault caps the result at the token's max TTL. */
   async renewSelf(incrementSeconds?: number, options?: CallOptions): Promise<{ leaseDurationSeconds: number; renewable: boolean; warnings: string[] }> {
-    const env = await this.call({
-      operation: 'token renew-self', method: 'POST', path: 'auth/token/renew-self', idempotent: true, schema: AuthResponse,
-      body: incrementSeconds === undefined ? {} : { increment: `${incrementSeconds}s` },
-    }, options);
+    const env = await this.call(
+      {
+        operation: 'token renew-self',
+        method: 'POST',
+        path: 'auth/token/renew-self',
+        idempotent: true,
+        schema: AuthResponse,
+        body: incrementSeconds === undefined ? {} : { increment: `${incrementSeconds}s` },
+      },
+      options,
+    );
     return { leaseDurationSeconds: env.auth.lease_duration, renewable: env.auth.renewable, warnings: env.warnings ?? [] };
   }
 
@@ -496,34 +619,64 @@ export class VaultClient {
 
   /** Revokes the token behind an accessor (the control room cutting off an active run). */
   async revokeAccessor(accessor: string, options?: CallOptions): Promise<void> {
-    await this.call({ operation: 'token revoke-accessor', method: 'POST', path: 'auth/token/revoke-accessor', body: { accessor }, idempotent: true, schema: Empty }, options);
+    await this.call(
+      { operation: 'token revoke-accessor', method: 'POST', path: 'auth/token/revoke-accessor', body: { accessor }, idempotent: true, schema: Empty },
+      options,
+    );
   }
 
   /* ---- transit ---- */
 
   async transitCreateKey(name: string, type: 'aes256-gcm96' | 'ed25519' = 'aes256-gcm96', options?: CallOptions & { mount?: string }): Promise<void> {
-    await this.call({
-      operation: 'transit key create', method: 'POST', path: `${mount(options?.mount ?? 'transit')}/keys/${seg(name, 'key name')}`,
-      body: { type }, idempotent: true, schema: Empty,
-    }, options);
+    await this.call(
+      {
+        operation: 'transit key create',
+        method: 'POST',
+        path: `${mount(options?.mount ?? 'transit')}/keys/${seg(name, 'key name')}`,
+        body: { type },
+        idempotent: true,
+        schema: Empty,
+      },
+      options,
+    );
   }
 
   async transitReadKey(name: string, options?: CallOptions & { mount?: string }): Promise<TransitKeyInfo> {
-    const env = await this.call({
-      operation: 'transit key read', method: 'GET', path: `${mount(options?.mount ?? 'transit')}/keys/${seg(name, 'key name')}`,
-      idempotent: true, schema: vaultEnvelope(TransitKeyData),
-    }, options);
+    const env = await this.call(
+      {
+        operation: 'transit key read',
+        method: 'GET',
+        path: `${mount(options?.mount ?? 'transit')}/keys/${seg(name, 'key name')}`,
+        idempotent: true,
+        schema: vaultEnvelope(TransitKeyData),
+      },
+      options,
+    );
     const d = env.data;
     return {
-      name: d.name, type: d.type, latestVersion: d.latest_version, minDecryptionVersion: d.min_decryption_version,
-      minEncryptionVersion: d.min_encryption_version, deletionAllowed: d.deletion_allowed,
+      name: d.name,
+      type: d.type,
+      latestVersion: d.latest_version,
+      minDecryptionVersion: d.min_decryption_version,
+      minEncryptionVersion: d.min_encryption_version,
+      deletionAllowed: d.deletion_allowed,
     };
   }
 
   /** Rotates to a new key version; returns it. Never retried after an ambiguous failure (it would rotate twice). */
   async transitRotate(name: string, options?: CallOptions & { mount?: string }): Promise<number> {
     const transitMount = mount(options?.mount ?? 'transit');
-    await this.call({ operation: 'transit key rotate', method: 'POST', path: `${transitMount}/keys/${seg(name, 'key name')}/rotate`, body: {}, idempotent: false, schema: Empty }, options);
+    await this.call(
+      {
+        operation: 'transit key rotate',
+        method: 'POST',
+        path: `${transitMount}/keys/${seg(name, 'key name')}/rotate`,
+        body: {},
+        idempotent: false,
+        schema: Empty,
+      },
+      options,
+    );
     return (await this.transitReadKey(name, options)).latestVersion;
   }
 
@@ -532,24 +685,40 @@ export class VaultClient {
     config: { minDecryptionVersion?: number; minEncryptionVersion?: number; deletionAllowed?: boolean },
     options?: CallOptions & { mount?: string },
   ): Promise<void> {
-    await this.call({
-      operation: 'transit key config', method: 'POST', path: `${mount(options?.mount ?? 'transit')}/keys/${seg(name, 'key name')}/config`,
-      idempotent: true, schema: Empty,
-      body: {
-        ...(config.minDecryptionVersion === undefined ? {} : { min_decryption_version: config.minDecryptionVersion }),
-        ...(config.minEncryptionVersion === undefined ? {} : { min_encryption_version: config.minEncryptionVersion }),
-        ...(config.deletionAllowed === undefined ? {} : { deletion_allowed: config.deletionAllowed }),
+    await this.call(
+      {
+        operation: 'transit key config',
+        method: 'POST',
+        path: `${mount(options?.mount ?? 'transit')}/keys/${seg(name, 'key name')}/config`,
+        idempotent: true,
+        schema: Empty,
+        body: {
+          ...(config.minDecryptionVersion === undefined ? {} : { min_decryption_version: config.minDecryptionVersion }),
+          ...(config.minEncryptionVersion === undefined ? {} : { min_encryption_version: config.minEncryptionVersion }),
+          ...(config.deletionAllowed === undefined ? {} : { deletion_allowed: config.deletionAllowed }),
+        },
       },
-    }, options);
+      options,
+    );
   }
 
   /** A fresh data key: `plaintext` (for local AES-256-GCM) plus the same key encrypted under the transit key. */
-  async transitDataKey(name: string, options?: CallOptions & { mount?: string; wrappedOnly?: boolean; bits?: 128 | 256 | 512 }): Promise<{ plaintext: Buffer | undefined; ciphertext: string; keyVersion: number }> {
+  async transitDataKey(
+    name: string,
+    options?: CallOptions & { mount?: string; wrappedOnly?: boolean; bits?: 128 | 256 | 512 },
+  ): Promise<{ plaintext: Buffer | undefined; ciphertext: string; keyVersion: number }> {
     const kind = options?.wrappedOnly === true ? 'wrapped' : 'plaintext';
-    const env = await this.call({
-      operation: `transit datakey ${kind}`, method: 'POST', path: `${mount(options?.mount ?? 'transit')}/datakey/${kind}/${seg(name, 'key name')}`,
-      body: { bits: options?.bits ?? 256 }, idempotent: true, schema: vaultEnvelope(TransitDataKeyData),
-    }, options);
+    const env = await this.call(
+      {
+        operation: `transit datakey ${kind}`,
+        method: 'POST',
+        path: `${mount(options?.mount ?? 'transit')}/datakey/${kind}/${seg(name, 'key name')}`,
+        body: { bits: options?.bits ?? 256 },
+        idempotent: true,
+        schema: vaultEnvelope(TransitDataKeyData),
+      },
+      options,
+    );
     if (kind === 'plaintext' && env.data.plaintext === undefined) {
       throw new OrderlyError('ORDERLY_E_VAULT_ERROR', 'Vault returned no plaintext data key', { path: `transit/datakey/${kind}` });
     }
@@ -560,59 +729,106 @@ export class VaultClient {
     };
   }
 
-  async transitEncrypt(name: string, plaintext: Buffer, options?: CallOptions & { mount?: string; associatedData?: Buffer }): Promise<{ ciphertext: string; keyVersion: number }> {
-    const env = await this.call({
-      operation: 'transit encrypt', method: 'POST', path: `${mount(options?.mount ?? 'transit')}/encrypt/${seg(name, 'key name')}`, idempotent: true,
-      body: { plaintext: plaintext.toString('base64'), ...(options?.associatedData === undefined ? {} : { associated_data: options.associatedData.toString('base64') }) },
-      schema: vaultEnvelope(TransitCiphertextData),
-    }, options);
+  async transitEncrypt(
+    name: string,
+    plaintext: Buffer,
+    options?: CallOptions & { mount?: string; associatedData?: Buffer },
+  ): Promise<{ ciphertext: string; keyVersion: number }> {
+    const env = await this.call(
+      {
+        operation: 'transit encrypt',
+        method: 'POST',
+        path: `${mount(options?.mount ?? 'transit')}/encrypt/${seg(name, 'key name')}`,
+        idempotent: true,
+        body: {
+          plaintext: plaintext.toString('base64'),
+          ...(options?.associatedData === undefined ? {} : { associated_data: options.associatedData.toString('base64') }),
+        },
+        schema: vaultEnvelope(TransitCiphertextData),
+      },
+      options,
+    );
     return { ciphertext: env.data.ciphertext, keyVersion: keyVersionOf(env.data.ciphertext, env.data.key_version) };
   }
 
   async transitDecrypt(name: string, ciphertext: string, options?: CallOptions & { mount?: string; associatedData?: Buffer }): Promise<Buffer> {
-    const env = await this.call({
-      operation: 'transit decrypt', method: 'POST', path: `${mount(options?.mount ?? 'transit')}/decrypt/${seg(name, 'key name')}`, idempotent: true,
-      body: { ciphertext, ...(options?.associatedData === undefined ? {} : { associated_data: options.associatedData.toString('base64') }) },
-      schema: vaultEnvelope(TransitPlaintextData),
-    }, options);
+    const env = await this.call(
+      {
+        operation: 'transit decrypt',
+        method: 'POST',
+        path: `${mount(options?.mount ?? 'transit')}/decrypt/${seg(name, 'key name')}`,
+        idempotent: true,
+        body: { ciphertext, ...(options?.associatedData === undefined ? {} : { associated_data: options.associatedData.toString('base64') }) },
+        schema: vaultEnvelope(TransitPlaintextData),
+      },
+      options,
+    );
     return Buffer.from(env.data.plaintext, 'base64');
   }
 
   /** Re-encrypts under the latest key version without revealing the plaintext to the caller. */
   async transitRewrap(name: string, ciphertext: string, options?: CallOptions & { mount?: string }): Promise<{ ciphertext: string; keyVersion: number }> {
-    const env = await this.call({
-      operation: 'transit rewrap', method: 'POST', path: `${mount(options?.mount ?? 'transit')}/rewrap/${seg(name, 'key name')}`, idempotent: true,
-      body: { ciphertext }, schema: vaultEnvelope(TransitCiphertextData),
-    }, options);
+    const env = await this.call(
+      {
+        operation: 'transit rewrap',
+        method: 'POST',
+        path: `${mount(options?.mount ?? 'transit')}/rewrap/${seg(name, 'key name')}`,
+        idempotent: true,
+        body: { ciphertext },
+        schema: vaultEnvelope(TransitCiphertextData),
+      },
+      options,
+    );
     return { ciphertext: env.data.ciphertext, keyVersion: keyVersionOf(env.data.ciphertext, env.data.key_version) };
   }
 
   /** The public key of the newest version of an ed25519 Transit key (Vault returns it raw, base64). */
   async transitSigningKey(name: string, options?: CallOptions & { mount?: string }): Promise<{ version: number; publicKey: KeyObject }> {
-    const env = await this.call({
-      operation: 'transit key read', method: 'GET', path: `${mount(options?.mount ?? 'transit')}/keys/${seg(name, 'key name')}`,
-      idempotent: true, schema: vaultEnvelope(TransitKeyData),
-    }, options);
+    const env = await this.call(
+      {
+        operation: 'transit key read',
+        method: 'GET',
+        path: `${mount(options?.mount ?? 'transit')}/keys/${seg(name, 'key name')}`,
+        idempotent: true,
+        schema: vaultEnvelope(TransitKeyData),
+      },
+      options,
+    );
     const version = env.data.latest_version;
     const entry = z.object({ public_key: z.base64() }).safeParse(env.data.keys[String(version)]);
-    if (env.data.type !== 'ed25519' || !entry.success) throw new OrderlyError('ORDERLY_E_VAULT_ERROR', `transit key ${name} is not an ed25519 signing key`, { path: `transit/keys/${name}` });
+    if (env.data.type !== 'ed25519' || !entry.success)
+      throw new OrderlyError('ORDERLY_E_VAULT_ERROR', `transit key ${name} is not an ed25519 signing key`, { path: `transit/keys/${name}` });
     const raw = Buffer.from(entry.data.public_key, 'base64');
     return { version, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' }) };
   }
 
   async transitSign(name: string, input: Buffer, options?: CallOptions & { mount?: string }): Promise<{ signature: string; keyVersion: number }> {
-    const env = await this.call({
-      operation: 'transit sign', method: 'POST', path: `${mount(options?.mount ?? 'transit')}/sign/${seg(name, 'key name')}`, idempotent: true,
-      body: { input: input.toString('base64') }, schema: vaultEnvelope(TransitSignData),
-    }, options);
+    const env = await this.call(
+      {
+        operation: 'transit sign',
+        method: 'POST',
+        path: `${mount(options?.mount ?? 'transit')}/sign/${seg(name, 'key name')}`,
+        idempotent: true,
+        body: { input: input.toString('base64') },
+        schema: vaultEnvelope(TransitSignData),
+      },
+      options,
+    );
     return { signature: env.data.signature, keyVersion: keyVersionOf(env.data.signature, env.data.key_version) };
   }
 
   async transitVerify(name: string, input: Buffer, signature: string, options?: CallOptions & { mount?: string }): Promise<boolean> {
-    const env = await this.call({
-      operation: 'transit verify', method: 'POST', path: `${mount(options?.mount ?? 'transit')}/verify/${seg(name, 'key name')}`, idempotent: true,
-      body: { input: input.toString('base64'), signature }, schema: vaultEnvelope(TransitVerifyData),
-    }, options);
+    const env = await this.call(
+      {
+        operation: 'transit verify',
+        method: 'POST',
+        path: `${mount(options?.mount ?? 'transit')}/verify/${seg(name, 'key name')}`,
+        idempotent: true,
+        body: { input: input.toString('base64'), signature },
+        schema: vaultEnvelope(TransitVerifyData),
+      },
+      options,
+    );
     return env.data.valid;
   }
 }

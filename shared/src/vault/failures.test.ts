@@ -22,14 +22,26 @@ describe('classifyFailure', () => {
 
 describe('messages stay free of secrets', () => {
   it('redacts tokens, UUIDs and long base64 from Vault error strings', () => {
-    const text = sanitizeVaultMessage('token hvs' + '.CAESIFAKEFAKEFAKE1234 and s.abcdefghijklmnopqrstuvwx id 59d6d1ca-47bb-4e7e-a40b-8be3bc5a0ba8 blob dGhlIHF1aWNrIGJyb3duIGZveCBqdW1wcw==');
+    const text = sanitizeVaultMessage(
+      'token hvs' + '.CAESIFAKEFAKEFAKE1234 and s.abcdefghijklmnopqrstuvwx id 59d6d1ca-47bb-4e7e-a40b-8be3bc5a0ba8 blob dGhlIHF1aWNrIGJyb3duIGZveCBqdW1wcw==',
+    );
     expect(text).toBe('token [redacted] and [redacted] id [redacted] blob [redacted]');
   });
 
   it('names the path in a permission error, and nothing from the request', () => {
-    const error = toOrderlyError({ kind: 'denied', retry: 'never', status: 403, vaultErrors: ['permission denied'] }, { operation: 'kv read', path: 'secret/data/bots/b1/portal' }, 1);
+    const error = toOrderlyError(
+      { kind: 'denied', retry: 'never', status: 403, vaultErrors: ['permission denied'] },
+      { operation: 'kv read', path: 'secret/data/bots/b1/portal' },
+      1,
+    );
     expect(error.code).toBe('ORDERLY_E_VAULT_PERMISSION_DENIED');
     expect(error.message).toBe('Vault denied kv read on secret/data/bots/b1/portal');
-    expect(error.details).toEqual({ path: 'secret/data/bots/b1/portal', operation: 'kv read', attempts: 1, vaultStatus: 403, vaultErrors: ['permission denied'] });
+    expect(error.details).toEqual({
+      path: 'secret/data/bots/b1/portal',
+      operation: 'kv read',
+      attempts: 1,
+      vaultStatus: 403,
+      vaultErrors: ['permission denied'],
+    });
   });
 });

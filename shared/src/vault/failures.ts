@@ -38,7 +38,16 @@ export interface OperationInfo {
 }
 
 const UNPROCESSED_NETWORK = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
-const AMBIGUOUS_NETWORK = new Set(['ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'ERR_SOCKET_CONNECTION_TIMEOUT', 'ERR_CANCELED', 'ESOCKETTIMEDOUT', 'ERR_BAD_RESPONSE']);
+const AMBIGUOUS_NETWORK = new Set([
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+  'ERR_CANCELED',
+  'ESOCKETTIMEDOUT',
+  'ERR_BAD_RESPONSE',
+]);
 
 function apiResponse(error: unknown): { statusCode: number; body: unknown } | undefined {
   if (typeof error !== 'object' || error === null || !('response' in error)) return undefined;
@@ -73,7 +82,10 @@ function vaultErrors(body: unknown): string[] {
   if (typeof body !== 'object' || body === null) return [];
   const errors = (body as { errors?: unknown }).errors;
   if (!Array.isArray(errors)) return [];
-  return errors.filter((e): e is string => typeof e === 'string').slice(0, 5).map(sanitizeVaultMessage);
+  return errors
+    .filter((e): e is string => typeof e === 'string')
+    .slice(0, 5)
+    .map(sanitizeVaultMessage);
 }
 
 /** Classifies one failed attempt. */
@@ -87,8 +99,10 @@ export function classifyFailure(error: unknown): Failure {
     if (status === 429 || status === 412 || status === 503) return { kind: 'unavailable', retry: 'unprocessed', status, vaultErrors: errors };
     if (status >= 500) return { kind: 'unavailable', retry: 'ambiguous', status, vaultErrors: errors };
     if (status === 403) return { kind: 'denied', retry: 'never', status, vaultErrors: errors };
-    if (status === 400 && /wrapping token is not valid or does not exist/.test(text)) return { kind: 'wrap-invalid', retry: 'never', status, vaultErrors: errors };
-    if (status === 400 && /check-and-set parameter did not match the current version/.test(text)) return { kind: 'cas-conflict', retry: 'never', status, vaultErrors: errors };
+    if (status === 400 && /wrapping token is not valid or does not exist/.test(text))
+      return { kind: 'wrap-invalid', retry: 'never', status, vaultErrors: errors };
+    if (status === 400 && /check-and-set parameter did not match the current version/.test(text))
+      return { kind: 'cas-conflict', retry: 'never', status, vaultErrors: errors };
     if (status === 400 && /invalid role or secret ID|invalid secret id|unauthorized through CIDR restrictions/i.test(text)) {
       return { kind: 'login-rejected', retry: 'never', status, vaultErrors: errors };
     }
@@ -118,13 +132,25 @@ export function toOrderlyError(failure: Failure, info: OperationInfo, attempts: 
     case 'sealed':
       return new OrderlyError('ORDERLY_E_VAULT_SEALED', `Vault is sealed (${where})`, details);
     case 'unavailable':
-      return new OrderlyError('ORDERLY_E_VAULT_UNAVAILABLE', `Vault did not serve ${where} after ${attempts} attempt(s): ${reasonOf(failure)}${note === undefined ? '' : `; ${note}`}`, details);
+      return new OrderlyError(
+        'ORDERLY_E_VAULT_UNAVAILABLE',
+        `Vault did not serve ${where} after ${attempts} attempt(s): ${reasonOf(failure)}${note === undefined ? '' : `; ${note}`}`,
+        details,
+      );
     case 'denied':
       return new OrderlyError('ORDERLY_E_VAULT_PERMISSION_DENIED', `Vault denied ${where}`, details);
     case 'login-rejected':
-      return new OrderlyError('ORDERLY_E_VAULT_PERMISSION_DENIED', `Vault rejected the AppRole credentials (${where}): unknown role, or a used, expired or address-bound secret ID`, details);
+      return new OrderlyError(
+        'ORDERLY_E_VAULT_PERMISSION_DENIED',
+        `Vault rejected the AppRole credentials (${where}): unknown role, or a used, expired or address-bound secret ID`,
+        details,
+      );
     case 'wrap-invalid':
-      return new OrderlyError('ORDERLY_E_VAULT_WRAP_INVALID', `the response-wrapping token is not valid (${where}): already unwrapped, expired or never issued`, details);
+      return new OrderlyError(
+        'ORDERLY_E_VAULT_WRAP_INVALID',
+        `the response-wrapping token is not valid (${where}): already unwrapped, expired or never issued`,
+        details,
+      );
     case 'cas-conflict':
       return new OrderlyError('ORDERLY_E_CREDENTIAL_CAS_CONFLICT', `check-and-set conflict on ${info.path}: another writer changed it first`, details);
     case 'not-found':

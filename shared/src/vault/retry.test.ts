@@ -16,7 +16,8 @@ function fakeClock(start = 1_000_000): RetryClock & { slept: number[] } {
 }
 
 const policy: RetryPolicy = { baseDelayMs: 100, maxDelayMs: 1_000, requestTimeoutMs: 500 };
-const apiError = (statusCode: number, errors: string[] = []): Error => Object.assign(new Error(errors[0] ?? `Status ${statusCode}`), { response: { statusCode, body: { errors } } });
+const apiError = (statusCode: number, errors: string[] = []): Error =>
+  Object.assign(new Error(errors[0] ?? `Status ${statusCode}`), { response: { statusCode, body: { errors } } });
 const netError = (code: string): Error => Object.assign(new Error(code), { code });
 
 describe('backoffDelay', () => {
@@ -33,13 +34,23 @@ describe('withRetry', () => {
     const clock = fakeClock();
     const failures = [apiError(429), apiError(503, ['Vault is down for maintenance']), netError('ECONNREFUSED')];
     const events: VaultRetryEvent[] = [];
-    const result = await withRetry(run(false, clock.now() + 10_000), policy, clock, async () => {
-      const next = failures.shift();
-      if (next) throw next;
-      return 'ok';
-    }, (e) => events.push(e));
+    const result = await withRetry(
+      run(false, clock.now() + 10_000),
+      policy,
+      clock,
+      async () => {
+        const next = failures.shift();
+        if (next) throw next;
+        return 'ok';
+      },
+      (e) => events.push(e),
+    );
     expect(result).toBe('ok');
-    expect(events.map((e) => [e.attempt, e.reason, e.delayMs])).toEqual([[1, 'status 429', 75], [2, 'status 503', 150], [3, 'ECONNREFUSED', 300]]);
+    expect(events.map((e) => [e.attempt, e.reason, e.delayMs])).toEqual([
+      [1, 'status 429', 75],
+      [2, 'status 503', 150],
+      [3, 'ECONNREFUSED', 300],
+    ]);
     expect(clock.slept).toEqual([75, 150, 300]);
   });
 
@@ -108,7 +119,12 @@ describe('withRetry', () => {
   it('fails at once when the deadline has already passed', async () => {
     const clock = fakeClock();
     let calls = 0;
-    await expect(withRetry(run(true, clock.now()), policy, clock, async () => { calls += 1; return 1; })).rejects.toMatchObject({ code: 'ORDERLY_E_VAULT_UNAVAILABLE' });
+    await expect(
+      withRetry(run(true, clock.now()), policy, clock, async () => {
+        calls += 1;
+        return 1;
+      }),
+    ).rejects.toMatchObject({ code: 'ORDERLY_E_VAULT_UNAVAILABLE' });
     expect(calls).toBe(0);
   });
 });

@@ -48,7 +48,7 @@ export function backoffDelay(attempt: number, policy: RetryPolicy, random: numbe
 }
 
 function describe(failure: Failure): string {
-  return failure.status !== undefined ? `status ${failure.status}` : failure.network ?? 'error';
+  return failure.status !== undefined ? `status ${failure.status}` : (failure.network ?? 'error');
 }
 
 /** The shortest time an announced retry gets, however late its backoff timer fired. */

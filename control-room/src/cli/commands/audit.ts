@@ -19,14 +19,20 @@ import { output } from '../output';
 const PAGE = 1000;
 
 const instant = (raw: string): string => {
-  if (Number.isNaN(Date.parse(raw)) || !/^\d{4}-\d{2}-\d{2}/.test(raw)) throw new InvalidArgumentError('an ISO 8601 date or time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z');
+  if (Number.isNaN(Date.parse(raw)) || !/^\d{4}-\d{2}-\d{2}/.test(raw))
+    throw new InvalidArgumentError('an ISO 8601 date or time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z');
   return new Date(raw).toISOString();
 };
 
 /** Every event (within since/until), page by page in seq order. */
 async function* events(api: ApiClient, range: { since?: string; until?: string } = {}): AsyncGenerator<AuditRecord> {
   for (let after = 0; ;) {
-    const query = new URLSearchParams({ afterSeq: String(after), limit: String(PAGE), ...(range.since ? { since: range.since } : {}), ...(range.until ? { until: range.until } : {}) });
+    const query = new URLSearchParams({
+      afterSeq: String(after),
+      limit: String(PAGE),
+      ...(range.since ? { since: range.since } : {}),
+      ...(range.until ? { until: range.until } : {}),
+    });
     const page = await api.request('GET', `/v1/audit/events?${query.toString()}`, AuditEventsPage);
     for (const event of page.events) yield event;
     if (page.nextAfterSeq === null) return;
@@ -70,9 +76,13 @@ export function auditCommand(client: () => ApiClient): Command {
     .option('--json', 'machine-readable output')
     .action(async (opts: { releaseKey?: string; json?: boolean }) => {
       const verdict = await verifyRemoteAuditLog(client(), opts.releaseKey ? readFileSync(opts.releaseKey, 'utf8') : undefined);
-      output(opts.json, verdict, verdict.ok
-        ? `audit log intact: ${verdict.events} events (seq ${verdict.firstSeq ?? '-'}..${verdict.lastSeq ?? '-'}), ${verdict.headsChecked} signed heads checked${verdict.anchoredByExpiry ? ', starting after an audit.expire record' : ''}`
-        : `audit log broken at seq ${verdict.seq}: ${verdict.reason}`);
+      output(
+        opts.json,
+        verdict,
+        verdict.ok
+          ? `audit log intact: ${verdict.events} events (seq ${verdict.firstSeq ?? '-'}..${verdict.lastSeq ?? '-'}), ${verdict.headsChecked} signed heads checked${verdict.anchoredByExpiry ? ', starting after an audit.expire record' : ''}`
+          : `audit log broken at seq ${verdict.seq}: ${verdict.reason}`,
+      );
       if (!verdict.ok) process.exitCode = 1;
     });
 

@@ -23,7 +23,11 @@ function backupKey(file: string, createIfMissing: boolean): Buffer {
 
 function databaseUrl(override: string | undefined): string {
   const url = override ?? loadControlRoomConfig().databaseUrl;
-  if (!url) throw new OrderlyError('ORDERLY_E_BACKUP_INVALID', 'backups need PostgreSQL (DATABASE_URL); the embedded PGlite database is backed up by copying its data directory while the control room is stopped');
+  if (!url)
+    throw new OrderlyError(
+      'ORDERLY_E_BACKUP_INVALID',
+      'backups need PostgreSQL (DATABASE_URL); the embedded PGlite database is backed up by copying its data directory while the control room is stopped',
+    );
   return url;
 }
 
@@ -41,19 +45,29 @@ export function backupCommand(): Command {
       const url = databaseUrl(opts.databaseUrl);
       const key = backupKey(opts.keyFile, true);
       const [{ backupKeyId, createBackup }, { openDb }, { recordEvidence }, { AuditLog }] = await Promise.all([
-        import('../../compliance/backup.js'), import('../../db/db.js'), import('../../compliance/evidence.js'), import('../../audit/audit.js'),
+        import('../../compliance/backup.js'),
+        import('../../db/db.js'),
+        import('../../compliance/evidence.js'),
+        import('../../audit/audit.js'),
       ]);
       const { archive, manifest } = await createBackup({ databaseUrl: url, key });
       writeFileSync(opts.out, archive, { mode: 0o600 });
       const db = await openDb({ databaseUrl: url, pgliteDir: '' });
       try {
         await recordEvidence(db, new AuditLog(db), 'backup', `host:${userInfo().username}`, {
-          sha256: manifest.database.sha256, bytes: archive.length, packages: manifest.packages.length, keyId: backupKeyId(key),
+          sha256: manifest.database.sha256,
+          bytes: archive.length,
+          packages: manifest.packages.length,
+          keyId: backupKeyId(key),
         });
       } finally {
         await db.close();
       }
-      output(opts.json, manifest, `backup written to ${opts.out} (${archive.length} bytes, ${manifest.packages.length} packages, ${manifest.counts.runs ?? 0} runs, ${manifest.counts.audit_events ?? 0} audit events; dump sha256 ${manifest.database.sha256})`);
+      output(
+        opts.json,
+        manifest,
+        `backup written to ${opts.out} (${archive.length} bytes, ${manifest.packages.length} packages, ${manifest.counts.runs ?? 0} runs, ${manifest.counts.audit_events ?? 0} audit events; dump sha256 ${manifest.database.sha256})`,
+      );
     });
   backup
     .command('restore')
@@ -65,7 +79,11 @@ export function backupCommand(): Command {
     .action(async (file: string, opts: { keyFile: string; databaseUrl?: string; json?: boolean }) => {
       const { restoreBackup } = await import('../../compliance/backup.js');
       const manifest = await restoreBackup({ databaseUrl: databaseUrl(opts.databaseUrl), key: backupKey(opts.keyFile, false), archive: readFileSync(file) });
-      output(opts.json, manifest, `restored ${manifest.packages.length} packages, ${manifest.counts.runs ?? 0} runs, ${manifest.counts.audit_events ?? 0} audit events from the backup of ${manifest.createdAt}; run \`orderly audit verify\` next`);
+      output(
+        opts.json,
+        manifest,
+        `restored ${manifest.packages.length} packages, ${manifest.counts.runs ?? 0} runs, ${manifest.counts.audit_events ?? 0} audit events from the backup of ${manifest.createdAt}; run \`orderly audit verify\` next`,
+      );
     });
   backup
     .command('drill')
@@ -78,8 +96,18 @@ export function backupCommand(): Command {
       // The release key verifies the restored chain's signed heads; it is read from the control room's secrets.
       const releaseKey = loadPrivateKey(readFileSync(join(loadControlRoomConfig().secretsDir, 'release.key'), 'utf8'));
       const { drillBackup } = await import('../../compliance/drill.js');
-      const result = await drillBackup({ databaseUrl: databaseUrl(opts.databaseUrl), key: backupKey(opts.keyFile, false), archive: readFileSync(file), releaseKey, actor: `host:${userInfo().username}` });
-      output(opts.json, result, `drill passed: ${result.manifest.packages.length} packages, ${result.manifest.counts.runs ?? 0} runs and ${result.audit.ok ? result.audit.events : 0} audit events restored and verified in a scratch database (dropped); recorded as restore_drill evidence`);
+      const result = await drillBackup({
+        databaseUrl: databaseUrl(opts.databaseUrl),
+        key: backupKey(opts.keyFile, false),
+        archive: readFileSync(file),
+        releaseKey,
+        actor: `host:${userInfo().username}`,
+      });
+      output(
+        opts.json,
+        result,
+        `drill passed: ${result.manifest.packages.length} packages, ${result.manifest.counts.runs ?? 0} runs and ${result.audit.ok ? result.audit.events : 0} audit events restored and verified in a scratch database (dropped); recorded as restore_drill evidence`,
+      );
     });
   return backup;
 }

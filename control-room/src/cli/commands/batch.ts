@@ -9,13 +9,19 @@ import { output } from '../output';
 
 function progressLine(batch: BatchView): string {
   const { total, done, percent, counts } = batch.progress;
-  const states = Object.entries(counts).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(', ');
+  const states = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${s} ${n}`)
+    .join(', ');
   return `  progress ${done}/${total} done (${percent} %)${states ? `: ${states}` : ''}`;
 }
 
 const describe = (batch: BatchView) => [
-  `batch ${batch.id}`, `  bot      ${batch.bot}@${batch.version}`, `  segment  ${batch.segment}`,
-  ...(batch.keyColumn ? [`  key      column ${batch.keyColumn}`] : []), progressLine(batch),
+  `batch ${batch.id}`,
+  `  bot      ${batch.bot}@${batch.version}`,
+  `  segment  ${batch.segment}`,
+  ...(batch.keyColumn ? [`  key      column ${batch.keyColumn}`] : []),
+  progressLine(batch),
 ];
 
 /** The file's text and format; the file is parsed here too, so a bad file fails before any request. */
@@ -38,15 +44,18 @@ export function batchCommand(client: () => ApiClient): Command {
     .description('start a batch of BOT: one run per item of FILE; loading the same file again creates no runs twice')
     .argument('<bot>', 'bot name')
     .requiredOption('--items <file>', 'items: a .csv file (header row, one item a row) or a .jsonl file (one JSON object a line)')
-    .option('--key-column <column>', "the field whose value keys each item (default: the whole item)")
+    .option('--key-column <column>', 'the field whose value keys each item (default: the whole item)')
     .option('--version <version>', 'bot version')
     .option('--segment <segment>', 'segment to run in (default: the first the bot declares)')
     .option('--json', 'machine-readable output')
     .action(async (bot: string, opts: { items: string; keyColumn?: string; version?: string; segment?: string; json?: boolean }) => {
       const file = readItemsFile(opts.items);
       const answer = await client().request('POST', '/v1/batches', CreateBatchAnswer, {
-        bot, [file.format]: file.text,
-        ...(opts.keyColumn ? { keyColumn: opts.keyColumn } : {}), ...(opts.version ? { version: opts.version } : {}), ...(opts.segment ? { segment: opts.segment } : {}),
+        bot,
+        [file.format]: file.text,
+        ...(opts.keyColumn ? { keyColumn: opts.keyColumn } : {}),
+        ...(opts.version ? { version: opts.version } : {}),
+        ...(opts.segment ? { segment: opts.segment } : {}),
       });
       const head = answer.created
         ? `created batch ${answer.batch.id}: ${answer.runsCreated} new runs${answer.runsExisting ? `, ${answer.runsExisting} items already had a run` : ''}`
@@ -62,7 +71,10 @@ export function batchCommand(client: () => ApiClient): Command {
     .action(async (id: string, opts: { reason?: string; json?: boolean }) => {
       const api = client();
       const view = await api.request('GET', `/v1/batches/${encodeURIComponent(id)}`, BatchDetailView);
-      const results = opts.reason === undefined ? undefined : await api.request('GET', `/v1/batches/${encodeURIComponent(id)}/results`, BatchResultsView, undefined, { 'x-orderly-reason': opts.reason });
+      const results =
+        opts.reason === undefined
+          ? undefined
+          : await api.request('GET', `/v1/batches/${encodeURIComponent(id)}/results`, BatchResultsView, undefined, { 'x-orderly-reason': opts.reason });
       const byPosition = new Map(results?.items.map((r) => [r.position, r]));
       const items = view.items.map((item) => {
         const phi = byPosition.get(item.position);
@@ -83,7 +95,13 @@ export function batchCommand(client: () => ApiClient): Command {
     .option('--json', 'machine-readable output')
     .action(async (opts: { limit: string; json?: boolean }) => {
       const { batches } = await client().request('GET', `/v1/batches?limit=${encodeURIComponent(opts.limit)}`, z.object({ batches: z.array(BatchView) }));
-      output(opts.json, batches, batches.length ? batches.map((b) => `${b.id}  ${b.bot}@${b.version}  ${b.segment}  ${b.progress.done}/${b.progress.total} (${b.progress.percent} %)  ${b.createdAt}`) : 'no batches');
+      output(
+        opts.json,
+        batches,
+        batches.length
+          ? batches.map((b) => `${b.id}  ${b.bot}@${b.version}  ${b.segment}  ${b.progress.done}/${b.progress.total} (${b.progress.percent} %)  ${b.createdAt}`)
+          : 'no batches',
+      );
     });
   batch
     .command('retry')

@@ -14,7 +14,10 @@ function file(name: string, text: string): string {
 
 test('a secrets file with exactly the declared credentials is read', async () => {
   const path = file('ok.json', JSON.stringify({ portal_user: 'svc-fake', portal_password: 'fake-password-0123456789' }));
-  await expect(readTrySecrets(path, ['portal_user', 'portal_password'])).resolves.toEqual({ portal_user: 'svc-fake', portal_password: 'fake-password-0123456789' });
+  await expect(readTrySecrets(path, ['portal_user', 'portal_password'])).resolves.toEqual({
+    portal_user: 'svc-fake',
+    portal_password: 'fake-password-0123456789',
+  });
 });
 
 test.each([

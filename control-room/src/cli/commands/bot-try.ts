@@ -39,7 +39,11 @@ const secretsInvalid = (message: string) => new OrderlyError('ORDERLY_E_TRY_SECR
  * or, without one, typed at a hidden prompt for each credential the manifest declares. The names
  * must be exactly the declared ones.
  */
-export async function readTrySecrets(path: string | undefined, declared: readonly string[], ask: (prompt: string) => Promise<string> = readSecret): Promise<Record<string, string>> {
+export async function readTrySecrets(
+  path: string | undefined,
+  declared: readonly string[],
+  ask: (prompt: string) => Promise<string> = readSecret,
+): Promise<Record<string, string>> {
   if (path === undefined) {
     const secrets: Record<string, string> = {};
     if (declared.length && !process.stdin.isTTY) throw secretsInvalid(`the bot declares credentials (${declared.join(', ')}): give them in a --secrets file`);
@@ -101,9 +105,14 @@ const printable = (text: string) => text.replace(/[\u0000-\u0008\u000b-\u001f\u0
 
 function humanLines(outcome: TryOutcome): string[] {
   const lines = outcome.lines.map((l) => printable(`${l.at} ${l.level.padEnd(5)} ${l.source}: ${l.msg}`));
-  if (outcome.ok) lines.push(`result: ${printable(JSON.stringify(outcome.result ?? null))}${outcome.flags?.length ? `  (flags: ${outcome.flags.join(', ')})` : ''}`);
-  lines.push(outcome.screenshots.length ? `screenshots (masked): ${outcome.screenshots.length} in ${join(outcome.out ?? '.', 'screenshots')}` : 'screenshots: none');
-  lines.push(`${outcome.ok ? 'succeeded' : `failed: ${outcome.error?.code ?? 'ORDERLY_E_INTERNAL'}`} in ${outcome.durationMs} ms (sandbox ${outcome.sandbox}); written to ${outcome.out}`);
+  if (outcome.ok)
+    lines.push(`result: ${printable(JSON.stringify(outcome.result ?? null))}${outcome.flags?.length ? `  (flags: ${outcome.flags.join(', ')})` : ''}`);
+  lines.push(
+    outcome.screenshots.length ? `screenshots (masked): ${outcome.screenshots.length} in ${join(outcome.out ?? '.', 'screenshots')}` : 'screenshots: none',
+  );
+  lines.push(
+    `${outcome.ok ? 'succeeded' : `failed: ${outcome.error?.code ?? 'ORDERLY_E_INTERNAL'}`} in ${outcome.durationMs} ms (sandbox ${outcome.sandbox}); written to ${outcome.out}`,
+  );
   return lines;
 }
 
@@ -115,9 +124,11 @@ function humanLines(outcome: TryOutcome): string[] {
  */
 export function botTryCommand(): Command {
   return new Command('try')
-    .description('run the bot in DIR once on this machine, in the runner\'s sandbox with its redaction, without a control room; writes the redacted log, result and masked screenshots to --out')
+    .description(
+      "run the bot in DIR once on this machine, in the runner's sandbox with its redaction, without a control room; writes the redacted log, result and masked screenshots to --out",
+    )
     .argument('<dir>', 'the bot folder (with bot.json)')
-    .requiredOption('--input <file>', 'the run input (JSON), checked against the manifest\'s input schema')
+    .requiredOption('--input <file>', "the run input (JSON), checked against the manifest's input schema")
     .option('--secrets <file>', 'a local JSON file of credential name -> value for the credentials bot.json declares (without it: prompted for, hidden)')
     .option('--out <dir>', 'where the result, log and screenshots go (default: ./.orderly-try/<timestamp>)')
     .option('--json', 'machine-readable output')

@@ -2,7 +2,17 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { BotName, BotVersion, DsseEnvelope, OrderlyError, PackageDetailView, PackageStatusView, PackageView, PermissionDiffView, ReleaseAttestationView } from '@orderly/shared';
+import {
+  BotName,
+  BotVersion,
+  DsseEnvelope,
+  OrderlyError,
+  PackageDetailView,
+  PackageStatusView,
+  PackageView,
+  PermissionDiffView,
+  ReleaseAttestationView,
+} from '@orderly/shared';
 import { BotInventoryView, inventoryToCsv, InventoryBot } from '../../compliance/inventory';
 import { BotOwnerView } from '../../packages/ownership';
 import { diffLines } from '../../packages/permission-diff';
@@ -70,7 +80,14 @@ export function botCommand(client: () => ApiClient): Command {
       const base = join(opts.out, `${packed.manifest.name}-${packed.manifest.version}`);
       writeFileSync(`${base}.tgz`, packed.archive);
       writeFileSync(`${base}.dsse.json`, `${JSON.stringify(packed.envelope, null, 2)}\n`);
-      const data = { name: packed.manifest.name, version: packed.manifest.version, digest: packed.digest, package: `${base}.tgz`, envelope: `${base}.dsse.json`, bytes: packed.archive.length };
+      const data = {
+        name: packed.manifest.name,
+        version: packed.manifest.version,
+        digest: packed.digest,
+        package: `${base}.tgz`,
+        envelope: `${base}.dsse.json`,
+        bytes: packed.archive.length,
+      };
       output(opts.json, data, [`packed ${data.name}@${data.version} ${data.digest}`, `  ${data.package}`, `  ${data.envelope}`]);
     });
   bot.addCommand(botTryCommand());
@@ -92,7 +109,11 @@ export function botCommand(client: () => ApiClient): Command {
       };
       const envelope = DsseEnvelope.safeParse(JSON.parse(read(envelopePath).toString('utf8')));
       if (!envelope.success) throw new OrderlyError('ORDERLY_E_SIGNATURE_INVALID', `${envelopePath} is not a DSSE envelope`);
-      const view = await client().request('POST', '/v1/packages', PackageView, { archive: read(pkg).toString('base64'), envelope: envelope.data, ...(opts.team ? { team: opts.team } : {}) });
+      const view = await client().request('POST', '/v1/packages', PackageView, {
+        archive: read(pkg).toString('base64'),
+        envelope: envelope.data,
+        ...(opts.team ? { team: opts.team } : {}),
+      });
       output(opts.json, view, `published ${view.name}@${view.version} ${view.digest}`);
     });
   bot
@@ -136,10 +157,17 @@ export function botCommand(client: () => ApiClient): Command {
         throw new OrderlyError('ORDERLY_E_CONFIRMATION_REQUIRED', `${name}@${version} adds permissions to prod (above); run again with --yes to promote it`);
       }
       const body = {
-        channel: opts.to, ...(days === undefined ? {} : { expiresInDays: days }), ...(opts.ticket ? { ticket: opts.ticket } : {}),
+        channel: opts.to,
+        ...(days === undefined ? {} : { expiresInDays: days }),
+        ...(opts.ticket ? { ticket: opts.ticket } : {}),
         ...(diff.widens ? { acknowledgePermissions: diff.diffDigest } : {}),
       };
-      const attestation = await api.request('POST', `/v1/packages/${name}/${version}/promote`, ReleaseAttestationView.extend({ permissions: PermissionDiffView.optional() }), body);
+      const attestation = await api.request(
+        'POST',
+        `/v1/packages/${name}/${version}/promote`,
+        ReleaseAttestationView.extend({ permissions: PermissionDiffView.optional() }),
+        body,
+      );
       output(opts.json, attestation, `promoted ${name}@${version} to ${attestation.channel} until ${attestation.expiresAt} (approver ${attestation.approver})`);
     });
   bot
@@ -158,7 +186,16 @@ export function botCommand(client: () => ApiClient): Command {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const { owners } = await client().request('GET', '/v1/bots/owners', z.object({ owners: z.array(BotOwnerView) }));
-      output(opts.json, owners, owners.length ? owners.map((o) => `${o.bot}  team ${o.team}  claimed by ${o.claimedBy} at ${o.claimedAt}${o.transferredAt ? `, transferred by ${o.transferredBy} at ${o.transferredAt}` : ''}`) : 'no bot name has an owner');
+      output(
+        opts.json,
+        owners,
+        owners.length
+          ? owners.map(
+              (o) =>
+                `${o.bot}  team ${o.team}  claimed by ${o.claimedBy} at ${o.claimedAt}${o.transferredAt ? `, transferred by ${o.transferredBy} at ${o.transferredAt}` : ''}`,
+            )
+          : 'no bot name has an owner',
+      );
     });
   bot
     .command('transfer')
@@ -173,7 +210,9 @@ export function botCommand(client: () => ApiClient): Command {
     });
   bot
     .command('inventory')
-    .description('the bot data inventory: each bot\'s owner, data steward and security contact, PHI fields, hosts, credentials, segments, schedules and last run (compliance.read)')
+    .description(
+      "the bot data inventory: each bot's owner, data steward and security contact, PHI fields, hosts, credentials, segments, schedules and last run (compliance.read)",
+    )
     .option('--json', 'machine-readable output')
     .option('--csv', 'CSV (RFC 4180), one row per bot')
     .action(async (opts: { json?: boolean; csv?: boolean }) => {
@@ -193,11 +232,17 @@ export function botCommand(client: () => ApiClient): Command {
 const printable = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 
 function inventoryLine(b: InventoryBot): string {
-  const contacts = b.contacts ? `owner ${b.contacts.owner}, steward ${b.contacts.dataSteward}, security ${b.contacts.securityContact}` : b.productionSegments.length ? 'NO CONTACTS' : 'no contacts';
+  const contacts = b.contacts
+    ? `owner ${b.contacts.owner}, steward ${b.contacts.dataSteward}, security ${b.contacts.securityContact}`
+    : b.productionSegments.length
+      ? 'NO CONTACTS'
+      : 'no contacts';
   const list = (xs: string[]) => (xs.length ? xs.join(',') : '-');
   const lastRun = b.lastRun ? `${b.lastRun.status} at ${b.lastRun.createdAt} in ${b.lastRun.segment}` : 'never';
-  return printable(`${b.name}@${b.version}  team ${b.team ?? '(none)'}  ${contacts}  phi [${list(b.phi)}]  hosts [${list(b.hosts)}]  credentials [${list(b.credentials)}]  segments [${list(b.segments)}]`
-    + `  production [${list(b.productionSegments)}]  schedules [${list(b.schedules.map((s) => `${s.name}${s.paused ? ' (paused)' : ''}`))}]  last run ${lastRun}`);
+  return printable(
+    `${b.name}@${b.version}  team ${b.team ?? '(none)'}  ${contacts}  phi [${list(b.phi)}]  hosts [${list(b.hosts)}]  credentials [${list(b.credentials)}]  segments [${list(b.segments)}]` +
+      `  production [${list(b.productionSegments)}]  schedules [${list(b.schedules.map((s) => `${s.name}${s.paused ? ' (paused)' : ''}`))}]  last run ${lastRun}`,
+  );
 }
 
 /** `name@version`, validated before it goes into a URL path. */
@@ -205,7 +250,8 @@ function parseRef(ref: string): { name: string; version: string } {
   const at = ref.lastIndexOf('@');
   const name = BotName.safeParse(ref.slice(0, at));
   const version = BotVersion.safeParse(ref.slice(at + 1));
-  if (at <= 0 || !name.success || !version.success) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', `expected NAME@VERSION (e.g. eligibility-check@1.0.0), got ${ref.slice(0, 100)}`);
+  if (at <= 0 || !name.success || !version.success)
+    throw new OrderlyError('ORDERLY_E_BAD_REQUEST', `expected NAME@VERSION (e.g. eligibility-check@1.0.0), got ${ref.slice(0, 100)}`);
   return { name: name.data, version: version.data };
 }
 

@@ -31,11 +31,19 @@ function checkConfig(runnerEnv: string): { status: number | null; lines: string[
     VAULT_ADDR: 'http://127.0.0.1:8200',
     VAULT_TOKEN_FILE: join(dir, 'vault.token'),
   };
-  const r = spawnSync(process.execPath, [join(root, 'control-room/bin/orderly.js'), 'control-room', 'check-config', '--runner-env', runnerFile], { env, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, [join(root, 'control-room/bin/orderly.js'), 'control-room', 'check-config', '--runner-env', runnerFile], {
+    env,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   return { status: r.status, lines: r.stdout.trim().split('\n') };
 }
 
-const reasons = (lines: string[]) => lines.map((l) => /^unsafe for production \[([a-z-]+)\]: (runner \S+: )?/.exec(l)).filter(Boolean).map((m) => `${m?.[2] ? 'runner:' : ''}${m?.[1]}`);
+const reasons = (lines: string[]) =>
+  lines
+    .map((l) => /^unsafe for production \[([a-z-]+)\]: (runner \S+: )?/.exec(l))
+    .filter(Boolean)
+    .map((m) => `${m?.[2] ? 'runner:' : ''}${m?.[1]}`);
 
 test("refuses the demo's configuration for production, one line per reason, and exits 1", () => {
   // The demo runner's environment (scripts/demo.sh), REDIS_URL inherited from the control room's.
@@ -44,14 +52,28 @@ test("refuses the demo's configuration for production, one line per reason, and 
   );
   expect(status).toBe(1);
   expect(reasons(lines).sort()).toEqual(
-    ['env', 'plain-http', 'bootstrap-tokens', 'redis-default-user', 'redis-plain', 'database-embedded', 'vault-plain', 'runner:env', 'runner:redis-default-user', 'runner:redis-plain', 'runner:plain-http'].sort(),
+    [
+      'env',
+      'plain-http',
+      'bootstrap-tokens',
+      'redis-default-user',
+      'redis-plain',
+      'database-embedded',
+      'vault-plain',
+      'runner:env',
+      'runner:redis-default-user',
+      'runner:redis-plain',
+      'runner:plain-http',
+    ].sort(),
   );
   expect(lines).toContainEqual(expect.stringContaining('(admin.token, runner-demo.token)'));
   expect(lines[lines.length - 1]).toBe('check-config: 11 problem(s); not fit for production');
 });
 
 test('names the sandbox being off for a runner with ORDERLY_SANDBOX=none', () => {
-  const { status, lines } = checkConfig('ORDERLY_ENV=production\nORDERLY_SANDBOX=none\nORDERLY_CONTROL_ROOM_URL=https://control-room:7300\nREDIS_URL=rediss://orderly-runner-demo:synthetic@redis:6379\n');
+  const { status, lines } = checkConfig(
+    'ORDERLY_ENV=production\nORDERLY_SANDBOX=none\nORDERLY_CONTROL_ROOM_URL=https://control-room:7300\nREDIS_URL=rediss://orderly-runner-demo:synthetic@redis:6379\n',
+  );
   expect(status).toBe(1);
   expect(reasons(lines).filter((r) => r.startsWith('runner:'))).toEqual(['runner:sandbox-off']);
 });

@@ -16,11 +16,18 @@ test('refuses the demo configuration, naming each reason', () => {
   mkdirSync(join(dataDir, 'secrets'), { recursive: true });
   writeFileSync(join(dataDir, 'secrets', 'admin.token'), 'synthetic-not-a-token');
   writeFileSync(join(dataDir, 'secrets', 'runner-demo.token'), 'synthetic-not-a-token');
-  const demo = { ORDERLY_DATA_DIR: dataDir, ORDERLY_PORT: '7300', REDIS_URL: 'redis://127.0.0.1:6379', VAULT_ADDR: 'http://127.0.0.1:8200', VAULT_TOKEN_FILE: join(dir, 'vault.token') };
+  const demo = {
+    ORDERLY_DATA_DIR: dataDir,
+    ORDERLY_PORT: '7300',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    VAULT_ADDR: 'http://127.0.0.1:8200',
+    VAULT_TOKEN_FILE: join(dir, 'vault.token'),
+  };
   const runner = { name: 'demo', env: { ORDERLY_SEGMENT: 'demo', ORDERLY_CONTROL_ROOM_URL: 'http://127.0.0.1:7300', ORDERLY_SANDBOX: 'none' } };
   const findings = checkProductionConfig(demo, [runner]);
   const checks = findings.map((f) => f.check);
-  for (const reason of ['env', 'plain-http', 'bootstrap-tokens', 'redis-default-user', 'redis-plain', 'database-embedded', 'vault-plain', 'sandbox-off']) expect(checks).toContain(reason);
+  for (const reason of ['env', 'plain-http', 'bootstrap-tokens', 'redis-default-user', 'redis-plain', 'database-embedded', 'vault-plain', 'sandbox-off'])
+    expect(checks).toContain(reason);
   expect(findings.find((f) => f.check === 'bootstrap-tokens')?.message).toContain('admin.token, runner-demo.token');
   expect(findings.filter((f) => f.check === 'redis-default-user').map((f) => f.message)).toEqual([
     expect.stringMatching(/^REDIS_URL connects as Redis's default user/),
@@ -38,7 +45,15 @@ test('passes a production configuration like images/control-room.env.example', (
     REDIS_URL: 'rediss://orderly-control-room:synthetic@redis:6379',
     VAULT_ADDR: 'https://vault:8200',
   };
-  const runner = { name: 'dev', env: { ORDERLY_ENV: 'production', ORDERLY_SANDBOX: 'bwrap', REDIS_URL: 'rediss://orderly-runner-dev:synthetic@redis:6379', ORDERLY_CONTROL_ROOM_URL: 'https://control-room:7300' } };
+  const runner = {
+    name: 'dev',
+    env: {
+      ORDERLY_ENV: 'production',
+      ORDERLY_SANDBOX: 'bwrap',
+      REDIS_URL: 'rediss://orderly-runner-dev:synthetic@redis:6379',
+      ORDERLY_CONTROL_ROOM_URL: 'https://control-room:7300',
+    },
+  };
   expect(checkProductionConfig(env, [runner])).toEqual([]);
   // One unsafe thing is enough to refuse.
   expect(checkProductionConfig({ ...env, REDIS_URL: 'rediss://default:synthetic@redis:6379' }).map((f) => f.check)).toEqual(['redis-default-user']);

@@ -21,9 +21,13 @@ function redisFindings(url: string, who: string): ConfigFinding[] {
   }
   const user = decodeURIComponent(parsed.username);
   if (!user || user === 'default') {
-    findings.push({ check: 'redis-default-user', message: `${who}REDIS_URL connects as Redis's default user: give each process its own ACL user (scripts/redis-acl.js) and turn the default user off` });
+    findings.push({
+      check: 'redis-default-user',
+      message: `${who}REDIS_URL connects as Redis's default user: give each process its own ACL user (scripts/redis-acl.js) and turn the default user off`,
+    });
   }
-  if (parsed.protocol !== 'rediss:') findings.push({ check: 'redis-plain', message: `${who}REDIS_URL is plain redis://: use rediss:// with a certificate from your private CA` });
+  if (parsed.protocol !== 'rediss:')
+    findings.push({ check: 'redis-plain', message: `${who}REDIS_URL is plain redis://: use rediss:// with a certificate from your private CA` });
   return findings;
 }
 
@@ -33,26 +37,38 @@ function redisFindings(url: string, who: string): ConfigFinding[] {
  */
 export function checkProductionConfig(env: Env, runnerEnvs: { name: string; env: Env }[] = []): ConfigFinding[] {
   const findings: ConfigFinding[] = [];
-  if (env.ORDERLY_ENV !== 'production') findings.push({ check: 'env', message: `ORDERLY_ENV is ${env.ORDERLY_ENV ?? 'unset (development)'}: set ORDERLY_ENV=production` });
+  if (env.ORDERLY_ENV !== 'production')
+    findings.push({ check: 'env', message: `ORDERLY_ENV is ${env.ORDERLY_ENV ?? 'unset (development)'}: set ORDERLY_ENV=production` });
   if (!env.ORDERLY_TLS_CERT_FILE && env.ORDERLY_TLS_TERMINATED !== 'true') {
-    findings.push({ check: 'plain-http', message: 'plain HTTP: set ORDERLY_TLS_CERT_FILE and ORDERLY_TLS_KEY_FILE (or ORDERLY_TLS_TERMINATED=true behind a TLS proxy)' });
+    findings.push({
+      check: 'plain-http',
+      message: 'plain HTTP: set ORDERLY_TLS_CERT_FILE and ORDERLY_TLS_KEY_FILE (or ORDERLY_TLS_TERMINATED=true behind a TLS proxy)',
+    });
   }
   const secrets = join(resolve(env.ORDERLY_DATA_DIR ?? '.orderly'), 'secrets');
   const bootstrap = existsSync(secrets) ? readdirSync(secrets).filter((f) => f === 'admin.token' || /^runner-.+\.token$/.test(f)) : [];
   if (bootstrap.length) {
-    findings.push({ check: 'bootstrap-tokens', message: `bootstrap tokens are still on disk in ${secrets} (${bootstrap.join(', ')}): sign in with real users and service accounts, hand each runner its token, then delete these files` });
+    findings.push({
+      check: 'bootstrap-tokens',
+      message: `bootstrap tokens are still on disk in ${secrets} (${bootstrap.join(', ')}): sign in with real users and service accounts, hand each runner its token, then delete these files`,
+    });
   }
   findings.push(...redisFindings(env.REDIS_URL ?? 'redis://127.0.0.1:6379', ''));
-  if (!env.DATABASE_URL) findings.push({ check: 'database-embedded', message: 'DATABASE_URL is unset: the embedded PGlite is for development; use PostgreSQL' });
-  else if (!/[?&]sslmode=verify-full(&|$)/.test(env.DATABASE_URL)) findings.push({ check: 'database-tls', message: 'DATABASE_URL does not ask for sslmode=verify-full' });
+  if (!env.DATABASE_URL)
+    findings.push({ check: 'database-embedded', message: 'DATABASE_URL is unset: the embedded PGlite is for development; use PostgreSQL' });
+  else if (!/[?&]sslmode=verify-full(&|$)/.test(env.DATABASE_URL))
+    findings.push({ check: 'database-tls', message: 'DATABASE_URL does not ask for sslmode=verify-full' });
   if (!env.VAULT_ADDR) findings.push({ check: 'vault-missing', message: 'VAULT_ADDR is unset: credentials and Transit keys need Vault or OpenBao' });
-  else if (env.VAULT_ADDR.startsWith('http:')) findings.push({ check: 'vault-plain', message: 'VAULT_ADDR is plain http:// (the dev Vault?): use an https:// Vault or OpenBao' });
+  else if (env.VAULT_ADDR.startsWith('http:'))
+    findings.push({ check: 'vault-plain', message: 'VAULT_ADDR is plain http:// (the dev Vault?): use an https:// Vault or OpenBao' });
   for (const { name, env: r } of runnerEnvs) {
     const who = `runner ${name}: `;
-    if (r.ORDERLY_SANDBOX === 'none') findings.push({ check: 'sandbox-off', message: `${who}ORDERLY_SANDBOX=none runs bot code outside the sandbox: use bwrap` });
+    if (r.ORDERLY_SANDBOX === 'none')
+      findings.push({ check: 'sandbox-off', message: `${who}ORDERLY_SANDBOX=none runs bot code outside the sandbox: use bwrap` });
     if (r.ORDERLY_ENV !== 'production') findings.push({ check: 'env', message: `${who}ORDERLY_ENV is not production` });
     findings.push(...redisFindings(r.REDIS_URL ?? 'redis://127.0.0.1:6379', who));
-    if (!(r.ORDERLY_CONTROL_ROOM_URL ?? 'http://127.0.0.1:7300').startsWith('https:')) findings.push({ check: 'plain-http', message: `${who}ORDERLY_CONTROL_ROOM_URL is plain HTTP` });
+    if (!(r.ORDERLY_CONTROL_ROOM_URL ?? 'http://127.0.0.1:7300').startsWith('https:'))
+      findings.push({ check: 'plain-http', message: `${who}ORDERLY_CONTROL_ROOM_URL is plain HTTP` });
   }
   return findings;
 }

@@ -13,7 +13,7 @@ export function complianceCommand(client: () => ApiClient): Command {
   const compliance = new Command('compliance').description('HIPAA Security Rule checks and their evidence');
   compliance
     .command('check')
-    .description('run every compliance check; the signed report\'s digest is appended to the audit log. Exits 1 when a check fails or errs')
+    .description("run every compliance check; the signed report's digest is appended to the audit log. Exits 1 when a check fails or errs")
     .option('--json', 'the signed report as JSON')
     .option('--html <file>', 'also write the report as an HTML page a person reads')
     .option('--oscal <file>', 'also write the report as OSCAL assessment results (JSON)')
@@ -23,7 +23,9 @@ export function complianceCommand(client: () => ApiClient): Command {
       if (opts.oscal) writeFileSync(opts.oscal, `${JSON.stringify(reportToOscal(report), null, 2)}\n`);
       output(opts.json, report, [
         ...report.results.map((r) => `${r.result.padEnd(14)} ${r.controlId.padEnd(22)} ${r.checkId.padEnd(34)} ${r.observed}`),
-        `${report.results.length} checks: ${Object.entries(report.summary).map(([k, n]) => `${n} ${k}`).join(', ')}; report ${report.id} sha256 ${report.digest}`,
+        `${report.results.length} checks: ${Object.entries(report.summary)
+          .map(([k, n]) => `${n} ${k}`)
+          .join(', ')}; report ${report.id} sha256 ${report.digest}`,
       ]);
       if ((report.summary.fail ?? 0) > 0 || (report.summary.error ?? 0) > 0) process.exitCode = 1;
     });
@@ -56,9 +58,15 @@ export function complianceCommand(client: () => ApiClient): Command {
     .action(async (opts: { kind?: string; limit?: number; json?: boolean }) => {
       const query = new URLSearchParams({ ...(opts.kind ? { kind: opts.kind } : {}), ...(opts.limit ? { limit: String(opts.limit) } : {}) }).toString();
       const { disposals } = await client().request('GET', `/v1/compliance/disposals${query ? `?${query}` : ''}`, DisposalListView);
-      output(opts.json, disposals, disposals.length
-        ? disposals.map((d) => `${d.disposedAt}  ${d.kind.padEnd(12)} ${String(d.count).padStart(7)}  from ${d.rangeStart} to ${d.rangeEnd}  ${d.policy}  by ${d.actor}`)
-        : 'no disposal recorded');
+      output(
+        opts.json,
+        disposals,
+        disposals.length
+          ? disposals.map(
+              (d) => `${d.disposedAt}  ${d.kind.padEnd(12)} ${String(d.count).padStart(7)}  from ${d.rangeStart} to ${d.rangeEnd}  ${d.policy}  by ${d.actor}`,
+            )
+          : 'no disposal recorded',
+      );
     });
   return compliance;
 }

@@ -13,7 +13,14 @@ export function controlRoomCommand(): Command {
       const running = await startControlRoom(config);
       process.stdout.write(`control room listening on ${running.url} (data in ${config.dataDir}, ${config.databaseUrl ? 'PostgreSQL' : 'embedded PGlite'})\n`);
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-        process.once(signal, () => void running.close().then(() => process.exit(0), () => process.exit(1)));
+        process.once(
+          signal,
+          () =>
+            void running.close().then(
+              () => process.exit(0),
+              () => process.exit(1),
+            ),
+        );
       }
     });
   cr.addCommand(checkConfigCommand());

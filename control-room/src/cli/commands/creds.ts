@@ -12,18 +12,21 @@ import { output } from '../output';
  * history and in every process listing (`ps`, /proc/<pid>/cmdline).
  */
 
-const nonNegativeInt = (what: string) => (raw: string): number => {
-  if (!/^\d{1,6}$/.test(raw)) throw new InvalidArgumentError(`${what} must be a whole number`);
-  return Number(raw);
-};
+const nonNegativeInt =
+  (what: string) =>
+  (raw: string): number => {
+    if (!/^\d{1,6}$/.test(raw)) throw new InvalidArgumentError(`${what} must be a whole number`);
+    return Number(raw);
+  };
 
 /** All of stdin, minus one trailing line ending (what `echo` and here-strings add). */
 async function readPipe(stdin: NodeJS.ReadStream): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
-
 
 /** The value to write: a pipe on stdin, else a hidden prompt on the terminal. */
 async function readValue(bot: string, name: string): Promise<string> {
@@ -46,7 +49,12 @@ function table(list: CredentialStatusView[]): string[] {
     ...list.map((c) => [c.bot, c.name, c.exists ? String(c.version) : 'missing', ageText(c), c.rotatedBy ?? '-', c.exists ? (c.overdue ? 'yes' : 'no') : '-']),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 export function credsCommand(client: () => ApiClient): Command {
@@ -55,12 +63,15 @@ export function credsCommand(client: () => ApiClient): Command {
     .command('set')
     .description('create or overwrite credential NAME of BOT; the value is read from stdin or a hidden prompt, never from an argument')
     .argument('<bot>', 'bot name')
-    .argument('<name>', 'credential name, as declared in the bot\'s manifest')
+    .argument('<name>', "credential name, as declared in the bot's manifest")
     .option('--max-age-days <n>', 'rotate at least this often (default: ORDERLY_CREDENTIAL_MAX_AGE_DAYS of the control room)', nonNegativeInt('--max-age-days'))
     .option('--json', 'machine-readable output')
     .action(async (bot: string, name: string, opts: { maxAgeDays?: number; json?: boolean }) => {
       const value = await readValue(bot, name);
-      const written = await client().request('PUT', path(bot, name), CredentialWriteView, { value, ...(opts.maxAgeDays === undefined ? {} : { maxAgeDays: opts.maxAgeDays }) });
+      const written = await client().request('PUT', path(bot, name), CredentialWriteView, {
+        value,
+        ...(opts.maxAgeDays === undefined ? {} : { maxAgeDays: opts.maxAgeDays }),
+      });
       output(opts.json, written, `set ${written.bot}/${written.name}: version ${written.version}`);
     });
   creds
@@ -74,7 +85,8 @@ export function credsCommand(client: () => ApiClient): Command {
     .action(async (bot: string, name: string, opts: { generate?: boolean; expectedVersion?: number; json?: boolean }) => {
       const value = opts.generate ? randomBytes(32).toString('base64url') : await readValue(bot, name);
       const written = await client().request('POST', `${path(bot, name)}/rotate`, CredentialWriteView, {
-        value, ...(opts.expectedVersion === undefined ? {} : { expectedVersion: opts.expectedVersion }),
+        value,
+        ...(opts.expectedVersion === undefined ? {} : { expectedVersion: opts.expectedVersion }),
       });
       output(opts.json, written, `rotated ${written.bot}/${written.name}: version ${written.version}`);
     });

@@ -12,7 +12,10 @@ async function loadDevVault(): Promise<typeof import('@orderly/dev-vault')> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'MODULE_NOT_FOUND' && code !== 'ERR_MODULE_NOT_FOUND') throw err;
-    throw new OrderlyError('ORDERLY_E_DEV_VAULT_NOT_INSTALLED', 'the dev Vault is a development tool and is not installed here: point VAULT_ADDR at a real Vault or OpenBao');
+    throw new OrderlyError(
+      'ORDERLY_E_DEV_VAULT_NOT_INSTALLED',
+      'the dev Vault is a development tool and is not installed here: point VAULT_ADDR at a real Vault or OpenBao',
+    );
   }
 }
 
@@ -30,7 +33,12 @@ export function devCommand(): Command {
       if (opts.tokenFile) writeFileSync(opts.tokenFile, vault.rootToken, { mode: 0o600 });
       process.stderr.write('WARNING: the dev Vault keeps everything in memory, unsealed, with a root token. It is not for production.\n');
       process.stdout.write(
-        [`VAULT_ADDR=${vault.address}`, `root token: ${vault.rootToken}${opts.tokenFile ? ` (also in ${opts.tokenFile})` : ''}`, `unseal key: ${vault.unsealKey}`, ''].join('\n'),
+        [
+          `VAULT_ADDR=${vault.address}`,
+          `root token: ${vault.rootToken}${opts.tokenFile ? ` (also in ${opts.tokenFile})` : ''}`,
+          `unseal key: ${vault.unsealKey}`,
+          '',
+        ].join('\n'),
       );
       for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void vault.close().then(() => process.exit(0)));
     });

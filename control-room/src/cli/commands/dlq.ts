@@ -30,7 +30,8 @@ function withFilters(command: Command): Command {
     .option('--until <time>', 'dead-lettered before (ISO 8601)');
 }
 
-const line = (e: DlqEntry) => `${e.runId}  ${e.deadLetteredAt ?? '-'}  ${e.segment.padEnd(8)} ${`${e.bot}@${e.version}`.padEnd(28)} ${e.error?.code ?? '-'} (attempts ${e.attempts}, requeued ${e.requeues})`;
+const line = (e: DlqEntry) =>
+  `${e.runId}  ${e.deadLetteredAt ?? '-'}  ${e.segment.padEnd(8)} ${`${e.bot}@${e.version}`.padEnd(28)} ${e.error?.code ?? '-'} (attempts ${e.attempts}, requeued ${e.requeues})`;
 
 function describe(d: DlqDetail): string[] {
   const lines = [
@@ -59,7 +60,11 @@ export function dlqCommand(client: () => ApiClient): Command {
     .action(async (opts: FilterOptions & { limit: string; cursor?: string; json?: boolean }) => {
       const query = new URLSearchParams({ ...filterOf(opts), limit: opts.limit, ...(opts.cursor ? { cursor: opts.cursor } : {}) });
       const page = await client().request('GET', `/v1/dlq?${query.toString()}`, DlqList);
-      output(opts.json, page, page.entries.length ? [...page.entries.map(line), ...(page.nextCursor ? [`(more: --cursor ${page.nextCursor})`] : [])] : 'no dead letters');
+      output(
+        opts.json,
+        page,
+        page.entries.length ? [...page.entries.map(line), ...(page.nextCursor ? [`(more: --cursor ${page.nextCursor})`] : [])] : 'no dead letters',
+      );
     });
   dlq
     .command('show')
@@ -82,26 +87,38 @@ export function dlqCommand(client: () => ApiClient): Command {
     .option('--limit <n>', 'bulk: at most this many (1-500)', '100')
     .option('--yes', 'bulk: confirm; without it only the count is shown')
     .option('--json', 'machine-readable output')
-    .action(async (id: string | undefined, opts: FilterOptions & { reason: string; ticket?: string; all?: boolean; limit: string; yes?: boolean; json?: boolean }) => {
-      const api = client();
-      const ticket = opts.ticket ? { ticket: opts.ticket } : {};
-      if (id) {
-        if (opts.all || hasFilter(opts)) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'give either a run id or --all/filters, not both');
-        const result = await api.request('POST', `/v1/dlq/${encodeURIComponent(id)}/requeue`, RequeueResult, { reason: opts.reason, ...ticket });
-        output(opts.json, result, `requeued ${result.runId} (key ${result.idempotencyKey}, requeue #${result.requeues})`);
-        return;
-      }
-      if (!opts.all && !hasFilter(opts)) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'give a run id, or --all or a filter for a bulk requeue');
-      const body = { filter: filterOf(opts), reason: opts.reason, ...ticket, limit: Number(opts.limit) };
-      if (!opts.yes) {
-        const dry = await api.request('POST', '/v1/dlq/requeue', BulkRequeueResult, { ...body, dryRun: true });
-        output(opts.json, dry, `${dry.matched} dead letter(s) match; up to ${Math.min(dry.matched, body.limit)} would be requeued. Run again with --yes to requeue them.`);
-        throw new OrderlyError('ORDERLY_E_CONFIRMATION_REQUIRED', 'bulk requeue not confirmed (--yes); nothing was requeued');
-      }
-      const result = await api.request('POST', '/v1/dlq/requeue', BulkRequeueResult, body);
-      output(opts.json, result, [`requeued ${result.requeued.length} of ${result.matched} matching`, ...result.skipped.map((s) => `  skipped ${s.runId}: ${s.code}`)]);
-      if (result.skipped.length) process.exitCode = 1;
-    });
+    .action(
+      async (
+        id: string | undefined,
+        opts: FilterOptions & { reason: string; ticket?: string; all?: boolean; limit: string; yes?: boolean; json?: boolean },
+      ) => {
+        const api = client();
+        const ticket = opts.ticket ? { ticket: opts.ticket } : {};
+        if (id) {
+          if (opts.all || hasFilter(opts)) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'give either a run id or --all/filters, not both');
+          const result = await api.request('POST', `/v1/dlq/${encodeURIComponent(id)}/requeue`, RequeueResult, { reason: opts.reason, ...ticket });
+          output(opts.json, result, `requeued ${result.runId} (key ${result.idempotencyKey}, requeue #${result.requeues})`);
+          return;
+        }
+        if (!opts.all && !hasFilter(opts)) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'give a run id, or --all or a filter for a bulk requeue');
+        const body = { filter: filterOf(opts), reason: opts.reason, ...ticket, limit: Number(opts.limit) };
+        if (!opts.yes) {
+          const dry = await api.request('POST', '/v1/dlq/requeue', BulkRequeueResult, { ...body, dryRun: true });
+          output(
+            opts.json,
+            dry,
+            `${dry.matched} dead letter(s) match; up to ${Math.min(dry.matched, body.limit)} would be requeued. Run again with --yes to requeue them.`,
+          );
+          throw new OrderlyError('ORDERLY_E_CONFIRMATION_REQUIRED', 'bulk requeue not confirmed (--yes); nothing was requeued');
+        }
+        const result = await api.request('POST', '/v1/dlq/requeue', BulkRequeueResult, body);
+        output(opts.json, result, [
+          `requeued ${result.requeued.length} of ${result.matched} matching`,
+          ...result.skipped.map((s) => `  skipped ${s.runId}: ${s.code}`),
+        ]);
+        if (result.skipped.length) process.exitCode = 1;
+      },
+    );
   dlq
     .command('discard')
     .description('discard a dead letter for good, with a reason (audited)')

@@ -22,7 +22,11 @@ export function keysCommand(client: () => ApiClient): Command {
       }
       chmodSync(opts.out, 0o600);
       writeFileSync(`${opts.out}.pub`, pair.publicKeyPem, { mode: 0o644 });
-      output(opts.json, { keyId: pair.keyId, privateKey: opts.out, publicKey: `${opts.out}.pub` }, [`key id ${pair.keyId}`, `private key ${opts.out} (0600)`, `public key  ${opts.out}.pub`]);
+      output(opts.json, { keyId: pair.keyId, privateKey: opts.out, publicKey: `${opts.out}.pub` }, [
+        `key id ${pair.keyId}`,
+        `private key ${opts.out} (0600)`,
+        `public key  ${opts.out}.pub`,
+      ]);
     });
   keys
     .command('register')
@@ -35,7 +39,11 @@ export function keysCommand(client: () => ApiClient): Command {
     .action(async (opts: { name: string; publicKey: string; ownerUser?: string; ownerService?: string; json?: boolean }) => {
       if (opts.ownerUser && opts.ownerService) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'a key has one holder: --owner-user or --owner-service');
       const owner = opts.ownerUser ? { kind: 'user', name: opts.ownerUser } : opts.ownerService ? { kind: 'service', name: opts.ownerService } : undefined;
-      const key = await client().request('POST', '/v1/keys', PublisherKeyView, { name: opts.name, publicKeyPem: readFileSync(opts.publicKey, 'utf8'), ...(owner ? { owner } : {}) });
+      const key = await client().request('POST', '/v1/keys', PublisherKeyView, {
+        name: opts.name,
+        publicKeyPem: readFileSync(opts.publicKey, 'utf8'),
+        ...(owner ? { owner } : {}),
+      });
       output(opts.json, key, `registered ${key.name} (${key.keyId})${key.owner ? ` held by ${key.owner}` : ' (legacy: bound to nobody)'}`);
     });
   keys
@@ -44,7 +52,11 @@ export function keysCommand(client: () => ApiClient): Command {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const { keys: list } = await client().request('GET', '/v1/keys', z.object({ keys: z.array(PublisherKeyView) }));
-      output(opts.json, list, list.map((k) => `${k.keyId}  ${k.name}  ${k.owner ?? '(unbound)'}${k.revokedAt ? `  REVOKED ${k.revokedAt}` : ''}`));
+      output(
+        opts.json,
+        list,
+        list.map((k) => `${k.keyId}  ${k.name}  ${k.owner ?? '(unbound)'}${k.revokedAt ? `  REVOKED ${k.revokedAt}` : ''}`),
+      );
     });
   keys
     .command('revoke')

@@ -33,12 +33,15 @@ async function nextPipedLine(stdin: NodeJS.ReadStream): Promise<string | undefin
   return pipedLines.shift();
 }
 
-
 /** One secret: a hidden prompt on a terminal, else the next line of stdin. */
 export async function readSecret(prompt: string): Promise<string> {
   const stdin = process.stdin;
   const value = stdin.isTTY ? await readHidden(stdin, prompt) : await nextPipedLine(stdin);
-  if (!value) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', `no value given for "${prompt.replace(/[:\s(].*$/, '')}": type it at the prompt or pipe it on stdin, one per line`);
+  if (!value)
+    throw new OrderlyError(
+      'ORDERLY_E_BAD_REQUEST',
+      `no value given for "${prompt.replace(/[:\s(].*$/, '')}": type it at the prompt or pipe it on stdin, one per line`,
+    );
   return value;
 }
 
@@ -50,7 +53,11 @@ export function saveToken(path: string, token: string): void {
 }
 
 /** Exchanges username, password and code for an API token and stores it for later commands. */
-export async function login(config: CliConfig, request: { username: string; password: string; code: string; name: string; expiresInDays: number }, path = loginTokenPath()): Promise<{ path: string; expiresAt: string; scopes: string[] }> {
+export async function login(
+  config: CliConfig,
+  request: { username: string; password: string; code: string; name: string; expiresInDays: number },
+  path = loginTokenPath(),
+): Promise<{ path: string; expiresAt: string; scopes: string[] }> {
   const client = new ApiClient({ url: config.url, token: undefined });
   const created = await client.request('POST', '/v1/login/token', CreatedTokenView, request);
   saveToken(path, created.token);

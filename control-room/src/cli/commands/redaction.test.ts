@@ -68,8 +68,14 @@ describe('orderly redaction', () => {
 
   it('rejects a bad line with its number, and an unreadable file', async () => {
     const bad = file('d.jsonl', `${JSON.stringify(LINES[0])}\n{"text": 5}\n`);
-    await expect(run(['eval', bad])).rejects.toMatchObject({ code: 'ORDERLY_E_REDACTION_INPUT_INVALID', message: expect.stringMatching(/^line 2:/) as unknown });
-    const missing = await run(['scan', join(dir, 'missing.jsonl')]).then(() => undefined, (err: unknown) => err);
+    await expect(run(['eval', bad])).rejects.toMatchObject({
+      code: 'ORDERLY_E_REDACTION_INPUT_INVALID',
+      message: expect.stringMatching(/^line 2:/) as unknown,
+    });
+    const missing = await run(['scan', join(dir, 'missing.jsonl')]).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(hasCode(missing, 'ORDERLY_E_REDACTION_INPUT_INVALID')).toBe(true);
     expect((missing as Error).message).toMatch(/ENOENT/);
   });

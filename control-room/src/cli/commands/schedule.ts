@@ -8,7 +8,9 @@ import { CalendarList, CalendarView, FireRecordList, NextFires, ScheduleList, Sc
 
 function when(view: ScheduleView): string {
   const base = view.cron !== null ? `cron "${view.cron}" (${view.timeZone})` : `every ${view.everySeconds} s`;
-  return view.calendar ? `${base}, calendar ${view.calendar} (${view.calendarPolicy === 'next_working_day' ? 'non-working days move to the next working day' : 'non-working days skipped'})` : base;
+  return view.calendar
+    ? `${base}, calendar ${view.calendar} (${view.calendarPolicy === 'next_working_day' ? 'non-working days move to the next working day' : 'non-working days skipped'})`
+    : base;
 }
 
 function describe(view: ScheduleView): string[] {
@@ -44,35 +46,67 @@ export function scheduleCommand(client: () => ApiClient): Command {
     .option('--overlap <policy>', 'a fire while the previous run is going: allow (default), skip or queue_one')
     .option('--misfire <policy>', 'fires missed while the control room was down: run_once (default) or skip')
     .option('--json', 'machine-readable output')
-    .action(async (name: string, bot: string, opts: {
-      input?: string; version?: string; segment?: string; cron?: string; every?: string; tz?: string; calendar?: string; onNonWorking?: string; overlap?: string; misfire?: string; json?: boolean;
-    }) => {
-      if ((opts.cron === undefined) === (opts.every === undefined)) throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', 'give exactly one of --cron and --every');
-      const every = opts.every === undefined ? undefined : Number(opts.every);
-      if (every !== undefined && !Number.isInteger(every)) throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', '--every takes a whole number of seconds');
-      const input = readJsonInput(opts.input);
-      const view = await client().request('POST', '/v1/schedules', ScheduleView, {
-        name, bot, input,
-        ...(opts.version ? { version: opts.version } : {}),
-        ...(opts.segment ? { segment: opts.segment } : {}),
-        ...(opts.cron !== undefined ? { cron: opts.cron } : { everySeconds: every }),
-        ...(opts.tz ? { timeZone: opts.tz } : {}),
-        ...(opts.calendar ? { calendar: opts.calendar } : {}),
-        ...(opts.onNonWorking ? { calendarPolicy: opts.onNonWorking } : {}),
-        ...(opts.overlap ? { overlap: opts.overlap } : {}),
-        ...(opts.misfire ? { misfire: opts.misfire } : {}),
-      });
-      output(opts.json, view, describe(view));
-    });
+    .action(
+      async (
+        name: string,
+        bot: string,
+        opts: {
+          input?: string;
+          version?: string;
+          segment?: string;
+          cron?: string;
+          every?: string;
+          tz?: string;
+          calendar?: string;
+          onNonWorking?: string;
+          overlap?: string;
+          misfire?: string;
+          json?: boolean;
+        },
+      ) => {
+        if ((opts.cron === undefined) === (opts.every === undefined))
+          throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', 'give exactly one of --cron and --every');
+        const every = opts.every === undefined ? undefined : Number(opts.every);
+        if (every !== undefined && !Number.isInteger(every)) throw new OrderlyError('ORDERLY_E_SCHEDULE_INVALID', '--every takes a whole number of seconds');
+        const input = readJsonInput(opts.input);
+        const view = await client().request('POST', '/v1/schedules', ScheduleView, {
+          name,
+          bot,
+          input,
+          ...(opts.version ? { version: opts.version } : {}),
+          ...(opts.segment ? { segment: opts.segment } : {}),
+          ...(opts.cron !== undefined ? { cron: opts.cron } : { everySeconds: every }),
+          ...(opts.tz ? { timeZone: opts.tz } : {}),
+          ...(opts.calendar ? { calendar: opts.calendar } : {}),
+          ...(opts.onNonWorking ? { calendarPolicy: opts.onNonWorking } : {}),
+          ...(opts.overlap ? { overlap: opts.overlap } : {}),
+          ...(opts.misfire ? { misfire: opts.misfire } : {}),
+        });
+        output(opts.json, view, describe(view));
+      },
+    );
   schedule
     .command('ls')
     .description('list schedules')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const { schedules } = await client().request('GET', '/v1/schedules', ScheduleList);
-      output(opts.json, schedules, schedules.length === 0 ? 'no schedules' : schedules.map((s) => `${s.name.padEnd(24)} ${`${s.bot}@${s.version ?? 'latest'}`.padEnd(32)} ${s.segment.padEnd(10)} ${when(s)}${s.paused ? ' paused' : ''}`));
+      output(
+        opts.json,
+        schedules,
+        schedules.length === 0
+          ? 'no schedules'
+          : schedules.map(
+              (s) => `${s.name.padEnd(24)} ${`${s.bot}@${s.version ?? 'latest'}`.padEnd(32)} ${s.segment.padEnd(10)} ${when(s)}${s.paused ? ' paused' : ''}`,
+            ),
+      );
     });
-  for (const [verb, description] of [['show', 'show a schedule (never its input)'], ['pause', 'pause a schedule: no runs until resumed'], ['resume', 'resume a paused schedule'], ['rm', 'delete a schedule']] as const) {
+  for (const [verb, description] of [
+    ['show', 'show a schedule (never its input)'],
+    ['pause', 'pause a schedule: no runs until resumed'],
+    ['resume', 'resume a paused schedule'],
+    ['rm', 'delete a schedule'],
+  ] as const) {
     schedule
       .command(verb)
       .description(description)
@@ -80,9 +114,12 @@ export function scheduleCommand(client: () => ApiClient): Command {
       .option('--json', 'machine-readable output')
       .action(async (ref: string, opts: { json?: boolean }) => {
         const path = `/v1/schedules/${encodeURIComponent(ref)}`;
-        const view = verb === 'show'
-          ? await client().request('GET', path, ScheduleView)
-          : verb === 'rm' ? await client().request('DELETE', path, ScheduleView) : await client().request('POST', `${path}/${verb}`, ScheduleView);
+        const view =
+          verb === 'show'
+            ? await client().request('GET', path, ScheduleView)
+            : verb === 'rm'
+              ? await client().request('DELETE', path, ScheduleView)
+              : await client().request('POST', `${path}/${verb}`, ScheduleView);
         output(opts.json, view, verb === 'rm' ? `deleted schedule ${view.name} (${view.id})` : describe(view));
       });
   }
@@ -96,7 +133,13 @@ export function scheduleCommand(client: () => ApiClient): Command {
       const count = Number(opts.count);
       if (!Number.isInteger(count) || count < 1 || count > 100) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', '--count takes a whole number from 1 to 100');
       const next = await client().request('GET', `/v1/schedules/${encodeURIComponent(ref)}/next?count=${count}`, NextFires);
-      output(opts.json, next, next.fires.length === 0 ? 'no fires ahead' : [`${'local'.padEnd(26)} (${next.timeZone})  utc`, ...next.fires.map((f) => `${f.local.padEnd(26)}  ${f.utc}`)]);
+      output(
+        opts.json,
+        next,
+        next.fires.length === 0
+          ? 'no fires ahead'
+          : [`${'local'.padEnd(26)} (${next.timeZone})  utc`, ...next.fires.map((f) => `${f.local.padEnd(26)}  ${f.utc}`)],
+      );
     });
   schedule
     .command('missed')
@@ -105,7 +148,13 @@ export function scheduleCommand(client: () => ApiClient): Command {
     .option('--json', 'machine-readable output')
     .action(async (ref: string, opts: { json?: boolean }) => {
       const { records } = await client().request('GET', `/v1/schedules/${encodeURIComponent(ref)}/fire-records`, FireRecordList);
-      output(opts.json, records, records.length === 0 ? 'no missed or skipped fires' : records.map((r) => `${r.fireTime}  ${r.reason.padEnd(8)} ${r.handling.padEnd(8)} ${r.runId ?? ''}`.trimEnd()));
+      output(
+        opts.json,
+        records,
+        records.length === 0
+          ? 'no missed or skipped fires'
+          : records.map((r) => `${r.fireTime}  ${r.reason.padEnd(8)} ${r.handling.padEnd(8)} ${r.runId ?? ''}`.trimEnd()),
+      );
     });
   schedule.addCommand(calendarCommand(client));
   return schedule;
@@ -135,10 +184,18 @@ function calendarCommand(client: () => ApiClient): Command {
     .option('--json', 'machine-readable output')
     .action(async (name: string, opts: { tz: string; workingDays: string; holidays?: string; ics?: string; json?: boolean }) => {
       const workingDays = parseDays(opts.workingDays);
-      const holidays = opts.holidays ? opts.holidays.split(',').map((d) => d.trim()).filter(Boolean) : undefined;
+      const holidays = opts.holidays
+        ? opts.holidays
+            .split(',')
+            .map((d) => d.trim())
+            .filter(Boolean)
+        : undefined;
       const ics = opts.ics ? readFileSync(opts.ics, 'utf8') : undefined;
       const view = await client().request('PUT', `/v1/calendars/${encodeURIComponent(name)}`, CalendarView, {
-        timeZone: opts.tz, workingDays, ...(holidays ? { holidays } : {}), ...(ics !== undefined ? { ics } : {}),
+        timeZone: opts.tz,
+        workingDays,
+        ...(holidays ? { holidays } : {}),
+        ...(ics !== undefined ? { ics } : {}),
       });
       output(opts.json, view, describeCalendar(view));
     });
@@ -148,9 +205,16 @@ function calendarCommand(client: () => ApiClient): Command {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const { calendars } = await client().request('GET', '/v1/calendars', CalendarList);
-      output(opts.json, calendars, calendars.length === 0 ? 'no calendars' : calendars.map((c) => `${c.name.padEnd(24)} ${c.timeZone.padEnd(24)} ${c.holidays.length} holidays`));
+      output(
+        opts.json,
+        calendars,
+        calendars.length === 0 ? 'no calendars' : calendars.map((c) => `${c.name.padEnd(24)} ${c.timeZone.padEnd(24)} ${c.holidays.length} holidays`),
+      );
     });
-  for (const [verb, description] of [['show', 'show a calendar'], ['rm', 'delete a calendar no schedule uses']] as const) {
+  for (const [verb, description] of [
+    ['show', 'show a calendar'],
+    ['rm', 'delete a calendar no schedule uses'],
+  ] as const) {
     calendar
       .command(verb)
       .description(description)

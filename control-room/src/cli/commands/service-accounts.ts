@@ -20,13 +20,16 @@ export function serviceAccountsCommand(client: () => ApiClient): Command {
     });
   accounts
     .command('token')
-    .description("issue an API token for a service account; printed once")
+    .description('issue an API token for a service account; printed once')
     .argument('<account>', 'name or id')
     .requiredOption('--name <name>', 'what it is for')
     .requiredOption('--expires-in-days <days>', 'lifetime (capped by ORDERLY_TOKEN_MAX_DAYS)', positiveDays)
     .option('--json', 'machine-readable output')
     .action(async (account: string, opts: { name: string; expiresInDays: number; json?: boolean }) => {
-      const created = await client().request('POST', `/v1/service-accounts/${encodeURIComponent(account)}/tokens`, CreatedTokenView, { name: opts.name, expiresInDays: opts.expiresInDays });
+      const created = await client().request('POST', `/v1/service-accounts/${encodeURIComponent(account)}/tokens`, CreatedTokenView, {
+        name: opts.name,
+        expiresInDays: opts.expiresInDays,
+      });
       output(opts.json, created, [`token ${created.id} for ${created.owner}, expires ${created.expiresAt}; shown once:`, created.token]);
     });
   accounts
@@ -36,7 +39,12 @@ export function serviceAccountsCommand(client: () => ApiClient): Command {
     .requiredOption('--user <username>', 'the owning person')
     .option('--json', 'machine-readable output')
     .action(async (account: string, opts: { user: string; json?: boolean }) => {
-      const set = await client().request('PUT', `/v1/service-accounts/${encodeURIComponent(account)}/owner`, z.object({ serviceAccount: z.string(), owner: z.string() }), { user: opts.user });
+      const set = await client().request(
+        'PUT',
+        `/v1/service-accounts/${encodeURIComponent(account)}/owner`,
+        z.object({ serviceAccount: z.string(), owner: z.string() }),
+        { user: opts.user },
+      );
       output(opts.json, set, `service account ${account} is owned by ${opts.user} (${set.owner})`);
     });
   return accounts;

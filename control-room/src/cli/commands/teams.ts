@@ -51,7 +51,11 @@ export function teamsCommand(client: () => ApiClient): Command {
     .option('--json', 'machine-readable output')
     .action(async (team: string, opts: { user?: string; service?: string; json?: boolean }) => {
       const member = memberOf(opts);
-      const view = await client().request('DELETE', `/v1/teams/${encodeURIComponent(team)}/members/${member.kind}/${encodeURIComponent(member.name)}`, TeamView);
+      const view = await client().request(
+        'DELETE',
+        `/v1/teams/${encodeURIComponent(team)}/members/${member.kind}/${encodeURIComponent(member.name)}`,
+        TeamView,
+      );
       output(opts.json, view, teamLine(view));
     });
   return teams;

@@ -4,7 +4,8 @@ import { ApiClient } from '../api-client';
 import { output } from '../output';
 import { collect, positiveDays } from './login';
 
-export const tokenLine = (t: TokenView) => [t.id, t.name, t.owner, t.scopes.join(','), `expires ${t.expiresAt}`, t.revoked ? 'revoked' : 'live', t.current ? '(this one)' : ''].join('  ').trimEnd();
+export const tokenLine = (t: TokenView) =>
+  [t.id, t.name, t.owner, t.scopes.join(','), `expires ${t.expiresAt}`, t.revoked ? 'revoked' : 'live', t.current ? '(this one)' : ''].join('  ').trimEnd();
 
 /** `orderly tokens`: your API tokens (the security team: everyone's). */
 export function tokensCommand(client: () => ApiClient): Command {
@@ -17,12 +18,16 @@ export function tokensCommand(client: () => ApiClient): Command {
     .option('--scope <role>', 'a role the token carries (repeat; default: all of yours)', collect)
     .option('--json', 'machine-readable output')
     .action(async (opts: { name: string; expiresInDays: number; scope?: string[]; json?: boolean }) => {
-      const created = await client().request('POST', '/v1/tokens', CreatedTokenView, { name: opts.name, expiresInDays: opts.expiresInDays, ...(opts.scope ? { scopes: opts.scope } : {}) });
+      const created = await client().request('POST', '/v1/tokens', CreatedTokenView, {
+        name: opts.name,
+        expiresInDays: opts.expiresInDays,
+        ...(opts.scope ? { scopes: opts.scope } : {}),
+      });
       output(opts.json, created, [`token ${created.id} (${created.scopes.join(', ')}), expires ${created.expiresAt}; shown once:`, created.token]);
     });
   tokens
     .command('ls')
-    .description('list your tokens (never their values); --all: everyone\'s (users.manage)')
+    .description("list your tokens (never their values); --all: everyone's (users.manage)")
     .option('--all', 'every token (the security team)')
     .option('--json', 'machine-readable output')
     .action(async (opts: { all?: boolean; json?: boolean }) => {

@@ -5,7 +5,13 @@ import { output } from '../output';
 import { collect, readSecret } from './login';
 
 const userPath = (user: string) => `/v1/users/${encodeURIComponent(user)}`;
-const line = (u: UserView) => [u.username, u.roles.join(',') || '-', u.enrolled ? 'enrolled' : 'not enrolled', u.disabled ? 'disabled' : u.lockedUntil ? `locked until ${u.lockedUntil}` : 'active'].join('  ');
+const line = (u: UserView) =>
+  [
+    u.username,
+    u.roles.join(',') || '-',
+    u.enrolled ? 'enrolled' : 'not enrolled',
+    u.disabled ? 'disabled' : u.lockedUntil ? `locked until ${u.lockedUntil}` : 'active',
+  ].join('  ');
 
 /** `orderly users`: people and their roles (the security team), and enrolment (each person). */
 export function usersCommand(client: () => ApiClient): Command {
@@ -22,12 +28,16 @@ export function usersCommand(client: () => ApiClient): Command {
         `created ${created.user.username} (${created.user.roles.join(', ')})`,
         `enrolment secret (shown once, valid until ${created.enrolmentExpiresAt}): ${created.enrolmentSecret}`,
         `they run: orderly users enrol ${created.user.username}`,
-        ...(created.request ? [`pending: ${created.request.rolesAfter.join(', ')} waits for a second security person (orderly access approve ${created.request.id})`] : []),
+        ...(created.request
+          ? [`pending: ${created.request.rolesAfter.join(', ')} waits for a second security person (orderly access approve ${created.request.id})`]
+          : []),
       ]);
     });
   users
     .command('enrol')
-    .description('enrol your second factor: enrolment secret, then an otpauth URI for your authenticator app, a code and a new password; prints recovery codes once')
+    .description(
+      'enrol your second factor: enrolment secret, then an otpauth URI for your authenticator app, a code and a new password; prints recovery codes once',
+    )
     .argument('<username>', 'your username')
     .option('--json', 'machine-readable output')
     .action(async (username: string, opts: { json?: boolean }) => {
@@ -55,9 +65,16 @@ export function usersCommand(client: () => ApiClient): Command {
     .option('--json', 'machine-readable output')
     .action(async (user: string, opts: { role: string[]; json?: boolean }) => {
       const changed = await client().request('PUT', `${userPath(user)}/roles`, SetRolesView, { roles: opts.role });
-      output(opts.json, changed, changed.request
-        ? [line(changed.user), `pending: ${changed.request.rolesAfter.join(', ')} waits for a second security person (orderly access approve ${changed.request.id})`]
-        : line(changed.user));
+      output(
+        opts.json,
+        changed,
+        changed.request
+          ? [
+              line(changed.user),
+              `pending: ${changed.request.rolesAfter.join(', ')} waits for a second security person (orderly access approve ${changed.request.id})`,
+            ]
+          : line(changed.user),
+      );
     });
   users
     .command('disable')

@@ -18,9 +18,17 @@ test('single sign-on is off unless configured, and then needs all of issuer, cli
   expect(parse({}).data?.sso).toBeUndefined();
   const { ORDERLY_OIDC_REDIRECT_URL: _, ...noRedirect } = SSO;
   expect(issues(noRedirect)).toEqual(['ORDERLY_OIDC_REDIRECT_URL']);
-  expect(issues({ ORDERLY_OIDC_CLIENT_ID: 'orderly' })).toEqual(expect.arrayContaining(['ORDERLY_OIDC_ISSUER', 'ORDERLY_OIDC_REDIRECT_URL', 'ORDERLY_OIDC_GROUP_ROLES']));
+  expect(issues({ ORDERLY_OIDC_CLIENT_ID: 'orderly' })).toEqual(
+    expect.arrayContaining(['ORDERLY_OIDC_ISSUER', 'ORDERLY_OIDC_REDIRECT_URL', 'ORDERLY_OIDC_GROUP_ROLES']),
+  );
   const sso = parse(SSO).data!.sso!;
-  expect(sso).toMatchObject({ issuer: SSO.ORDERLY_OIDC_ISSUER, clientId: 'orderly', groupsClaim: 'groups', mfaAmr: ['mfa', 'otp', 'hwk'], allowInsecureIssuer: false });
+  expect(sso).toMatchObject({
+    issuer: SSO.ORDERLY_OIDC_ISSUER,
+    clientId: 'orderly',
+    groupsClaim: 'groups',
+    mfaAmr: ['mfa', 'otp', 'hwk'],
+    allowInsecureIssuer: false,
+  });
   expect(sso.clientSecretFile).toMatch(/secrets\/oidc-client\.secret$/);
   expect(sso.groupRoles).toEqual({ ops: ['operator@dev'], sec: ['security'], audit: ['auditor'] });
 });
@@ -35,7 +43,9 @@ test('the group mapping is refused when it is not JSON, maps to admin or to an u
 test('an http issuer is allowed only on loopback outside production', () => {
   expect(parse({ ...SSO, ORDERLY_OIDC_ISSUER: 'http://127.0.0.1:9000' }).data?.sso?.allowInsecureIssuer).toBe(true);
   expect(issues({ ...SSO, ORDERLY_OIDC_ISSUER: 'http://id.example.test' })).toEqual(['ORDERLY_OIDC_ISSUER']);
-  expect(issues({ ...SSO, ORDERLY_OIDC_ISSUER: 'http://127.0.0.1:9000', ORDERLY_ENV: 'production', ORDERLY_TLS_TERMINATED: 'true' })).toEqual(['ORDERLY_OIDC_ISSUER']);
+  expect(issues({ ...SSO, ORDERLY_OIDC_ISSUER: 'http://127.0.0.1:9000', ORDERLY_ENV: 'production', ORDERLY_TLS_TERMINATED: 'true' })).toEqual([
+    'ORDERLY_OIDC_ISSUER',
+  ]);
 });
 
 test('security and approver always need a second factor, whatever ORDERLY_OIDC_MFA_ROLES says', () => {

@@ -64,7 +64,8 @@ export function ssoRefinements(env: SsoEnv, ctx: z.RefinementCtx): void {
   const named = [env.ORDERLY_OIDC_ISSUER, env.ORDERLY_OIDC_CLIENT_ID, env.ORDERLY_OIDC_REDIRECT_URL, env.ORDERLY_OIDC_GROUP_ROLES];
   if (named.every((v) => v === undefined)) return;
   const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
-  if (!env.ORDERLY_OIDC_ISSUER) issue('ORDERLY_OIDC_ISSUER', 'single sign-on needs ORDERLY_OIDC_ISSUER, ORDERLY_OIDC_CLIENT_ID, ORDERLY_OIDC_REDIRECT_URL and ORDERLY_OIDC_GROUP_ROLES');
+  if (!env.ORDERLY_OIDC_ISSUER)
+    issue('ORDERLY_OIDC_ISSUER', 'single sign-on needs ORDERLY_OIDC_ISSUER, ORDERLY_OIDC_CLIENT_ID, ORDERLY_OIDC_REDIRECT_URL and ORDERLY_OIDC_GROUP_ROLES');
   if (!env.ORDERLY_OIDC_CLIENT_ID) issue('ORDERLY_OIDC_CLIENT_ID', 'required with ORDERLY_OIDC_ISSUER');
   if (!env.ORDERLY_OIDC_REDIRECT_URL) issue('ORDERLY_OIDC_REDIRECT_URL', 'required with ORDERLY_OIDC_ISSUER');
   const mapping = groupRoles(env.ORDERLY_OIDC_GROUP_ROLES);
@@ -76,7 +77,11 @@ export function ssoRefinements(env: SsoEnv, ctx: z.RefinementCtx): void {
       if (segment && !env.ORDERLY_SEGMENTS.includes(segment)) issue('ORDERLY_OIDC_GROUP_ROLES', `${binding}: ${segment} is not one of ORDERLY_SEGMENTS`);
     }
   }
-  if (env.ORDERLY_OIDC_ISSUER && new URL(env.ORDERLY_OIDC_ISSUER).protocol !== 'https:' && (env.ORDERLY_ENV === 'production' || !isLoopback(env.ORDERLY_OIDC_ISSUER))) {
+  if (
+    env.ORDERLY_OIDC_ISSUER &&
+    new URL(env.ORDERLY_OIDC_ISSUER).protocol !== 'https:' &&
+    (env.ORDERLY_ENV === 'production' || !isLoopback(env.ORDERLY_OIDC_ISSUER))
+  ) {
     issue('ORDERLY_OIDC_ISSUER', 'the issuer must be https:// (http:// only for a loopback provider outside production)');
   }
 }

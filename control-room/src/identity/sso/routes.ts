@@ -30,7 +30,11 @@ export function ssoRoutes(app: FastifyInstance, configured: SsoLogin | undefined
     reply.header('cache-control', 'no-store').header('set-cookie', clearFlowCookie());
     try {
       const signedIn = await login.callback(query, flowCookieValue(request.headers.cookie), trace, { sourceIp: request.ip, requestId: String(request.id) });
-      const cookies = [clearFlowCookie(), identity.sessions.cookie(signedIn.session.sessionId), csrfCookie(signedIn.session.csrfToken, identity.settings.sessionMaxHours)];
+      const cookies = [
+        clearFlowCookie(),
+        identity.sessions.cookie(signedIn.session.sessionId),
+        csrfCookie(signedIn.session.csrfToken, identity.settings.sessionMaxHours),
+      ];
       return reply.header('set-cookie', cookies).redirect('/console', 303);
     } finally {
       if (trace.target) request.auditTarget = trace.target;

@@ -17,7 +17,11 @@ import { openFlow, sealFlow, SSO_FLOW_COOKIE } from './flow';
 
 type OidcProvider = InstanceType<(typeof import('oidc-provider', { with: { 'resolution-mode': 'import' } }))['default']>;
 
-interface Account { username: string; groups: string[]; amr: string[] }
+interface Account {
+  username: string;
+  groups: string[];
+  amr: string[];
+}
 const accounts = new Map<string, Account>();
 const CLIENT_ID = 'orderly-console';
 const CLIENT_SECRET = randomBytes(24).toString('base64url');
@@ -33,12 +37,13 @@ let db: Db;
 let redirectUrl: string;
 let secretsDir: string;
 
-const readBody = (req: IncomingMessage) => new Promise<URLSearchParams>((resolve, reject) => {
-  let text = '';
-  req.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-  req.on('end', () => resolve(new URLSearchParams(text)));
-  req.on('error', reject);
-});
+const readBody = (req: IncomingMessage) =>
+  new Promise<URLSearchParams>((resolve, reject) => {
+    let text = '';
+    req.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+    req.on('end', () => resolve(new URLSearchParams(text)));
+    req.on('error', reject);
+  });
 
 /** The provider's interaction pages: a login form (which account) and a consent form. */
 async function interaction(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -46,9 +51,11 @@ async function interaction(req: IncomingMessage, res: ServerResponse): Promise<v
   if (req.method === 'GET') {
     const details = await provider.interactionDetails(req, res);
     res.setHeader('content-type', 'text/html');
-    res.end(details.prompt.name === 'login'
-      ? `<form method="post" action="/interaction/${uid}/login"><input name="login"><button>Sign in</button></form>`
-      : `<form method="post" action="/interaction/${uid}/confirm"><button>Allow</button></form>`);
+    res.end(
+      details.prompt.name === 'login'
+        ? `<form method="post" action="/interaction/${uid}/login"><input name="login"><button>Sign in</button></form>`
+        : `<form method="post" action="/interaction/${uid}/confirm"><button>Allow</button></form>`,
+    );
     return;
   }
   const form = await readBody(req);
@@ -88,22 +95,32 @@ beforeAll(async () => {
   issuer = `http://127.0.0.1:${(providerServer.address() as AddressInfo).port}`;
   const crPort = await freePort();
   redirectUrl = `http://127.0.0.1:${crPort}/v1/auth/sso/callback`;
-  makeProvider = (kid: string) => new Provider(issuer, {
-    clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [redirectUrl], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post' }],
-    pkce: { required: () => true },
-    // `amr` with the openid scope, as the usual enterprise providers send it in every ID token.
-    claims: { acr: null, auth_time: null, sid: null, openid: ['sub', 'amr'], profile: ['preferred_username', 'groups'], email: ['email'] },
-    // The claims of the granted scopes go into the ID token (the control room reads only it).
-    conformIdTokenClaims: false,
-    findAccount: async (_ctx, id) => {
-      const account = accounts.get(id);
-      return account && { accountId: id, claims: async () => ({ sub: id, preferred_username: account.username, groups: account.groups }) };
-    },
-    cookies: { keys: [randomBytes(32).toString('base64url')] },
-    jwks: { keys: [{ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' }] },
-    features: { devInteractions: { enabled: false } },
-    ttl: { AccessToken: 600, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 3600, Grant: 3600 },
-  });
+  makeProvider = (kid: string) =>
+    new Provider(issuer, {
+      clients: [
+        {
+          client_id: CLIENT_ID,
+          client_secret: CLIENT_SECRET,
+          redirect_uris: [redirectUrl],
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+          token_endpoint_auth_method: 'client_secret_post',
+        },
+      ],
+      pkce: { required: () => true },
+      // `amr` with the openid scope, as the usual enterprise providers send it in every ID token.
+      claims: { acr: null, auth_time: null, sid: null, openid: ['sub', 'amr'], profile: ['preferred_username', 'groups'], email: ['email'] },
+      // The claims of the granted scopes go into the ID token (the control room reads only it).
+      conformIdTokenClaims: false,
+      findAccount: async (_ctx, id) => {
+        const account = accounts.get(id);
+        return account && { accountId: id, claims: async () => ({ sub: id, preferred_username: account.username, groups: account.groups }) };
+      },
+      cookies: { keys: [randomBytes(32).toString('base64url')] },
+      jwks: { keys: [{ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' }] },
+      features: { devInteractions: { enabled: false } },
+      ttl: { AccessToken: 600, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 3600, Grant: 3600 },
+    });
   provider = makeProvider('test-key-1');
   secretsDir = mkdtempSync(join(tmpdir(), 'orderly-sso-'));
   const secretFile = join(secretsDir, 'oidc-client.secret');
@@ -158,7 +175,8 @@ class Jar {
 
 async function request(jar: Jar, url: URL, form?: URLSearchParams): Promise<Response> {
   const response = await fetch(url, {
-    method: form ? 'POST' : 'GET', redirect: 'manual',
+    method: form ? 'POST' : 'GET',
+    redirect: 'manual',
     headers: { cookie: jar.header(url), accept: 'text/html', ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
     ...(form ? { body: form.toString() } : {}),
   });
@@ -193,9 +211,16 @@ async function throughProvider(login: string): Promise<{ jar: Jar; callback: URL
 }
 
 /** Presents the provider's redirect to the control room, as the browser would, with a flow cookie. */
-async function callback(callbackUrl: URL, flow: string | undefined): Promise<{ status: number; body: any; session: string | undefined; location: string | null }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function callback(
+  callbackUrl: URL,
+  flow: string | undefined,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+): Promise<{ status: number; body: any; session: string | undefined; location: string | null }> {
   const response = await fetch(callbackUrl, { redirect: 'manual', headers: flow === undefined ? {} : { cookie: `${SSO_FLOW_COOKIE}=${flow}` } });
-  const session = response.headers.getSetCookie().map((c) => /^orderly_session=([^;]+)/.exec(c)?.[1]).find(Boolean);
+  const session = response.headers
+    .getSetCookie()
+    .map((c) => /^orderly_session=([^;]+)/.exec(c)?.[1])
+    .find(Boolean);
   return { status: response.status, body: await response.json().catch(() => undefined), session, location: response.headers.get('location') };
 }
 
@@ -204,12 +229,17 @@ async function signIn(login: string) {
   return callback(url, flow);
 }
 
-async function me(session: string): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function me(session: string): Promise<{ status: number; body: any }> {
   const response = await fetch(new URL('/v1/me', stack.controlRoom.url), { headers: { cookie: `orderly_session=${session}` } });
   return { status: response.status, body: await response.json() };
 }
 
-const auditEvents = (action: string) => db.query<{ actor: string; target: string; outcome: string; details: Record<string, unknown> }>('SELECT actor, target, outcome, details FROM audit_events WHERE action = $1 ORDER BY seq', [action]);
+const auditEvents = (action: string) =>
+  db.query<{ actor: string; target: string; outcome: string; details: Record<string, unknown> }>(
+    'SELECT actor, target, outcome, details FROM audit_events WHERE action = $1 ORDER BY seq',
+    [action],
+  );
 
 // ---- Tests -----------------------------------------------------------------------------------
 
@@ -228,13 +258,23 @@ test('a person in a mapped group gets a session with the mapped roles; the sign-
   expect(who).toMatchObject({ status: 200, body: { kind: 'user', actor: 'user:olivia', roles: ['operator@demo'] } });
   expect(who.body.permissions).toContain('runs.create');
   // Without a second factor at the provider the session is not stepped up.
-  const [session] = await db.query<{ stepped_up_at: Date | null }>("SELECT s.stepped_up_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.username = 'olivia'");
+  const [session] = await db.query<{ stepped_up_at: Date | null }>(
+    "SELECT s.stepped_up_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.username = 'olivia'",
+  );
   expect(session!.stepped_up_at).toBeNull();
   const [link] = await db.query<{ issuer: string; groups: string[] }>("SELECT s.issuer, s.groups FROM sso_identities s WHERE s.subject = 'sub-olivia'");
   expect(link).toEqual({ issuer, groups: ['rpa-operators', 'unmapped-group'] });
   const signIns = (await auditEvents('sso.sign_in')).filter((e) => e.target === 'user:olivia');
-  expect(signIns).toEqual([expect.objectContaining({ actor: 'user:olivia', outcome: 'success', details: expect.objectContaining({ subject: 'sub-olivia', issuer, roles: 'operator@demo', mfa: false }) })]);
-  expect((await auditEvents('sso.roles_change')).filter((e) => e.target === 'user:olivia')).toEqual([expect.objectContaining({ details: expect.objectContaining({ from: '', to: 'operator@demo' }) })]);
+  expect(signIns).toEqual([
+    expect.objectContaining({
+      actor: 'user:olivia',
+      outcome: 'success',
+      details: expect.objectContaining({ subject: 'sub-olivia', issuer, roles: 'operator@demo', mfa: false }),
+    }),
+  ]);
+  expect((await auditEvents('sso.roles_change')).filter((e) => e.target === 'user:olivia')).toEqual([
+    expect.objectContaining({ details: expect.objectContaining({ from: '', to: 'operator@demo' }) }),
+  ]);
 });
 
 test('a person with no mapped group is refused and gets no account', async () => {
@@ -243,7 +283,9 @@ test('a person with no mapped group is refused and gets no account', async () =>
   expect(result).toMatchObject({ status: 403, body: { error: { code: 'ORDERLY_E_SSO_NO_ROLE' } }, session: undefined });
   expect(await db.query("SELECT 1 FROM users WHERE username = 'nina'")).toHaveLength(0);
   const refusals = (await auditEvents('sso.sign_in')).filter((e) => e.target === 'sso:sub-nina');
-  expect(refusals).toEqual([expect.objectContaining({ outcome: 'denied', details: expect.objectContaining({ code: 'ORDERLY_E_SSO_NO_ROLE', subject: 'sub-nina' }) })]);
+  expect(refusals).toEqual([
+    expect.objectContaining({ outcome: 'denied', details: expect.objectContaining({ code: 'ORDERLY_E_SSO_NO_ROLE', subject: 'sub-nina' }) }),
+  ]);
 });
 
 test('a security-mapped person without MFA at the provider is refused; with amr mfa they get in, stepped up', async () => {
@@ -256,7 +298,9 @@ test('a security-mapped person without MFA at the provider is refused; with amr 
   const admitted = await signIn('sub-sam');
   expect(admitted).toMatchObject({ status: 303, location: '/console' });
   expect(await me(admitted.session!)).toMatchObject({ status: 200, body: { actor: 'user:sam', roles: ['security'] } });
-  const [session] = await db.query<{ stepped_up_at: Date | null }>("SELECT s.stepped_up_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.username = 'sam'");
+  const [session] = await db.query<{ stepped_up_at: Date | null }>(
+    "SELECT s.stepped_up_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.username = 'sam'",
+  );
   expect(session!.stepped_up_at).not.toBeNull();
   // The compliance MFA check counts the provider's second factor (olivia, without one, does not pass it).
   const compliance = await stack.api('GET', '/v1/compliance');
@@ -276,7 +320,10 @@ test('a group change at the provider changes the roles at the next sign-in; losi
   // The roles are the person's: the earlier session sees the change at its next request too.
   expect(await me(first.session!)).toMatchObject({ status: 200, body: { roles: ['auditor'] } });
   const changes = (await auditEvents('sso.roles_change')).filter((e) => e.target === 'user:gus');
-  expect(changes.map((e) => [e.details.from, e.details.to])).toEqual([['', 'operator@demo'], ['operator@demo', 'auditor']]);
+  expect(changes.map((e) => [e.details.from, e.details.to])).toEqual([
+    ['', 'operator@demo'],
+    ['operator@demo', 'auditor'],
+  ]);
   expect(await db.query("SELECT 1 FROM users WHERE username LIKE 'gus%' OR username LIKE 'sso-%'")).toHaveLength(1);
 
   accounts.set('sub-gus', { username: 'gus', groups: [], amr: ['pwd'] });
@@ -304,9 +351,17 @@ test('a tampered state, a missing or altered flow cookie, a wrong nonce and a re
   const opened = openFlow(dataKey, flow, Date.now())!;
   expect(opened.state).toBe(url.searchParams.get('state'));
   const wrongNonce = sealFlow(dataKey, 'test', { ...opened, nonce: randomBytes(32).toString('base64url') });
-  expect(await callback(url, wrongNonce)).toMatchObject({ status: 401, body: { error: { code: 'ORDERLY_E_SSO_CALLBACK_INVALID', details: { reason: 'nonce' } } }, session: undefined });
+  expect(await callback(url, wrongNonce)).toMatchObject({
+    status: 401,
+    body: { error: { code: 'ORDERLY_E_SSO_CALLBACK_INVALID', details: { reason: 'nonce' } } },
+    session: undefined,
+  });
   // The code was redeemed by that attempt: presenting it again, with the genuine cookie, is a replay.
-  expect(await callback(url, flow)).toMatchObject({ status: 401, body: { error: { code: 'ORDERLY_E_SSO_CALLBACK_INVALID', details: { reason: 'invalid_grant' } } }, session: undefined });
+  expect(await callback(url, flow)).toMatchObject({
+    status: 401,
+    body: { error: { code: 'ORDERLY_E_SSO_CALLBACK_INVALID', details: { reason: 'invalid_grant' } } },
+    session: undefined,
+  });
   expect(await db.query("SELECT 1 FROM users WHERE username = 'tess'")).toHaveLength(0);
 
   // A clean run of the same person works, and no audit event holds the code or a token.

@@ -54,7 +54,8 @@ interface SsoIdentityRow {
   user_id: string;
 }
 
-const refused = (code: 'ORDERLY_E_SSO_CALLBACK_INVALID', reason: string) => new OrderlyError(code, `the provider's answer does not verify: ${reason}`, { reason });
+const refused = (code: 'ORDERLY_E_SSO_CALLBACK_INVALID', reason: string) =>
+  new OrderlyError(code, `the provider's answer does not verify: ${reason}`, { reason });
 
 /** The role bindings a set of groups maps to, in a stable order. */
 export function rolesForGroups(groups: readonly string[], mapping: SsoConfig['groupRoles']): string[] {
@@ -99,15 +100,23 @@ export class SsoLogin {
     this.discovered ??= (async () => {
       const client = await import('openid-client');
       const { config } = this.deps;
-      const configuration = await client.discovery(new URL(config.issuer), config.clientId, { client_secret: this.deps.clientSecret, redirect_uris: [config.redirectUrl], response_types: ['code'] }, undefined, {
-        ...(config.allowInsecureIssuer ? { execute: [client.allowInsecureRequests] } : {}),
-      });
+      const configuration = await client.discovery(
+        new URL(config.issuer),
+        config.clientId,
+        { client_secret: this.deps.clientSecret, redirect_uris: [config.redirectUrl], response_types: ['code'] },
+        undefined,
+        {
+          ...(config.allowInsecureIssuer ? { execute: [client.allowInsecureRequests] } : {}),
+        },
+      );
       // Verify ID token signatures against the provider's JWKS too, not only trust the TLS channel.
       client.enableNonRepudiationChecks(configuration);
       return { client, configuration };
     })().catch((err: unknown) => {
       this.discovered = undefined; // the next sign-in tries discovery again
-      throw new OrderlyError('ORDERLY_E_SSO_PROVIDER_UNAVAILABLE', 'the identity provider could not be reached', { reason: (err as { code?: string }).code ?? 'discovery' });
+      throw new OrderlyError('ORDERLY_E_SSO_PROVIDER_UNAVAILABLE', 'the identity provider could not be reached', {
+        reason: (err as { code?: string }).code ?? 'discovery',
+      });
     });
     return this.discovered;
   }
@@ -141,14 +150,20 @@ export class SsoLogin {
     const flow = openFlow(this.deps.dataKey, flowValue, this.deps.identity.clock());
     const params = new URLSearchParams(query);
     const state = params.get('state');
-    if (!flow || state === null || !sameString(state, flow.state)) throw new OrderlyError('ORDERLY_E_SSO_STATE_INVALID', 'no matching single sign-on was started here, or it expired: start again');
+    if (!flow || state === null || !sameString(state, flow.state))
+      throw new OrderlyError('ORDERLY_E_SSO_STATE_INVALID', 'no matching single sign-on was started here, or it expired: start again');
     const { client, configuration } = await this.oidc();
     const currentUrl = new URL(config.redirectUrl);
     currentUrl.search = params.toString();
     let claims: Record<string, unknown>;
     try {
-      const tokens = await client.authorizationCodeGrant(configuration, currentUrl, { pkceCodeVerifier: flow.codeVerifier, expectedState: flow.state, expectedNonce: flow.nonce, idTokenExpected: true });
-      claims = tokens.claims() as Record<string, unknown> | undefined ?? {};
+      const tokens = await client.authorizationCodeGrant(configuration, currentUrl, {
+        pkceCodeVerifier: flow.codeVerifier,
+        expectedState: flow.state,
+        expectedNonce: flow.nonce,
+        idTokenExpected: true,
+      });
+      claims = (tokens.claims() as Record<string, unknown> | undefined) ?? {};
     } catch (err) {
       throw refused('ORDERLY_E_SSO_CALLBACK_INVALID', callbackReason(err));
     }
@@ -161,7 +176,10 @@ export class SsoLogin {
     const groups = claimStrings(claims[config.groupsClaim]);
     const roles = rolesForGroups(groups, config.groupRoles);
     const mfa = hasSecondFactor(claims.amr, config.mfaAmr);
-    const [linked] = await this.deps.db.query<SsoIdentityRow & UserRow>('SELECT s.user_id, u.* FROM sso_identities s JOIN users u ON u.id = s.user_id WHERE s.issuer = $1 AND s.subject = $2', [issuer, subject]);
+    const [linked] = await this.deps.db.query<SsoIdentityRow & UserRow>(
+      'SELECT s.user_id, u.* FROM sso_identities s JOIN users u ON u.id = s.user_id WHERE s.issuer = $1 AND s.subject = $2',
+      [issuer, subject],
+    );
     if (linked) trace.target = `user:${linked.username}`;
     if (roles.length === 0) {
       // A linked person whose groups no longer map to anything loses their access now.
@@ -175,7 +193,9 @@ export class SsoLogin {
       throw new OrderlyError('ORDERLY_E_SSO_NO_ROLE', 'none of your groups at the identity provider grants access to Orderly');
     }
     if (needsSecondFactor(roles, config.mfaRoles) && !mfa) {
-      throw new OrderlyError('ORDERLY_E_SSO_MFA_REQUIRED', 'your roles need a second factor at the identity provider: sign in there with MFA', { accepted: config.mfaAmr.join(',') });
+      throw new OrderlyError('ORDERLY_E_SSO_MFA_REQUIRED', 'your roles need a second factor at the identity provider: sign in there with MFA', {
+        accepted: config.mfaAmr.join(','),
+      });
     }
     if (linked && linked.disabled_at !== null) throw new OrderlyError('ORDERLY_E_SIGN_IN_FAILED', 'sign-in failed: this person is disabled');
 
@@ -190,7 +210,11 @@ export class SsoLogin {
     // Without a second factor at the provider the session is not stepped up (step-up routes refuse it).
     if (!mfa) await this.deps.db.query('UPDATE sessions SET stepped_up_at = NULL WHERE id_hash = $1', [secretHash(session.sessionId)]);
     await this.deps.audit.append({
-      actor: `user:${user.username}`, action: 'sso.sign_in', target: `user:${user.username}`, outcome: 'success', ...meta,
+      actor: `user:${user.username}`,
+      action: 'sso.sign_in',
+      target: `user:${user.username}`,
+      outcome: 'success',
+      ...meta,
       details: { issuer, subject: subject.slice(0, 200), roles: roles.join(','), mfa },
     });
     return { user, roles, mfa, session };
@@ -199,13 +223,27 @@ export class SsoLogin {
   private async update(linked: UserRow, roles: string[], groups: string[], mfa: boolean, issuer: string, subject: string, now: string): Promise<UserRow> {
     return this.deps.db.transaction(async (tx) => {
       const [user] = await tx.query<UserRow>('UPDATE users SET roles = $2 WHERE id = $1 RETURNING *', [linked.id, roles]);
-      await tx.query('UPDATE sso_identities SET groups = $3, last_sign_in_at = $4, last_mfa = $5 WHERE issuer = $1 AND subject = $2', [issuer, subject, groups, now, mfa]);
+      await tx.query('UPDATE sso_identities SET groups = $3, last_sign_in_at = $4, last_mfa = $5 WHERE issuer = $1 AND subject = $2', [
+        issuer,
+        subject,
+        groups,
+        now,
+        mfa,
+      ]);
       return user!;
     });
   }
 
   /** A first sign-in: a person (no password, no TOTP: they sign in at the provider) and the link. */
-  private async link(claims: Record<string, unknown>, roles: string[], groups: string[], mfa: boolean, issuer: string, subject: string, now: string): Promise<UserRow> {
+  private async link(
+    claims: Record<string, unknown>,
+    roles: string[],
+    groups: string[],
+    mfa: boolean,
+    issuer: string,
+    subject: string,
+    now: string,
+  ): Promise<UserRow> {
     const fallback = `sso-${createHash('sha256').update(`${issuer}\n${subject}`).digest('hex').slice(0, 12)}`;
     const wanted = typeof claims.preferred_username === 'string' ? claims.preferred_username.toLowerCase() : '';
     return this.deps.db.transaction(async (tx) => {
@@ -213,18 +251,39 @@ export class SsoLogin {
       const candidate = Username.safeParse(wanted).success ? wanted : fallback;
       const [taken] = await tx.query('SELECT 1 FROM users WHERE username = $1', [candidate]);
       const username = taken ? fallback : candidate;
-      const [user] = await tx.query<UserRow>(
-        'INSERT INTO users (id, username, roles, enrolled_at, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *',
-        [randomUUID(), username, roles, now, `sso:${issuer}`.slice(0, 300)],
-      );
-      await tx.query('INSERT INTO sso_identities (issuer, subject, user_id, groups, last_sign_in_at, last_mfa) VALUES ($1, $2, $3, $4, $5, $6)', [issuer, subject, user!.id, groups, now, mfa]);
+      const [user] = await tx.query<UserRow>('INSERT INTO users (id, username, roles, enrolled_at, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *', [
+        randomUUID(),
+        username,
+        roles,
+        now,
+        `sso:${issuer}`.slice(0, 300),
+      ]);
+      await tx.query('INSERT INTO sso_identities (issuer, subject, user_id, groups, last_sign_in_at, last_mfa) VALUES ($1, $2, $3, $4, $5, $6)', [
+        issuer,
+        subject,
+        user!.id,
+        groups,
+        now,
+        mfa,
+      ]);
       return user!;
     });
   }
 
-  private async rolesChanged(username: string, issuer: string, subject: string, from: readonly string[], to: readonly string[], meta: { sourceIp?: string; requestId?: string }): Promise<void> {
+  private async rolesChanged(
+    username: string,
+    issuer: string,
+    subject: string,
+    from: readonly string[],
+    to: readonly string[],
+    meta: { sourceIp?: string; requestId?: string },
+  ): Promise<void> {
     await this.deps.audit.append({
-      actor: 'sso', action: 'sso.roles_change', target: `user:${username}`, outcome: 'success', ...meta,
+      actor: 'sso',
+      action: 'sso.roles_change',
+      target: `user:${username}`,
+      outcome: 'success',
+      ...meta,
       details: { issuer, subject: subject.slice(0, 200), from: [...from].sort().join(','), to: [...to].sort().join(',') },
     });
   }

@@ -60,15 +60,59 @@ function line(parts: readonly Part[], declared?: string[]): CorpusLine {
 
 const FIRST = ['Zorblax', 'Testy', 'Fakey', 'Sampla', 'Mocky', 'Dummo', 'Placeholda', 'Quuxley', 'Foobert', 'Nullina', 'Examplia', 'Stubby'] as const;
 const LAST = ['McTestface', 'Fakerson', 'Examplar', 'Placeholder', 'Dummyson', 'Sampleton', 'Fooington', 'Nonexisto', 'Mockworth', 'Stubbins'] as const;
-const STREETS = ['Example', 'Placeholder', 'Sample', 'Fictional', 'Testing Ridge', 'Imaginary Oak', 'Dummy Creek', 'N Fakeview', 'Old Mock Mill', '5th', '42nd'] as const;
-const SUFFIXES = ['Street', 'St', 'St.', 'Avenue', 'Ave', 'Road', 'Rd.', 'Boulevard', 'Blvd', 'Lane', 'Ln', 'Drive', 'Dr', 'Court', 'Way', 'Place', 'Terrace', 'Parkway', 'Circle'] as const;
+const STREETS = [
+  'Example',
+  'Placeholder',
+  'Sample',
+  'Fictional',
+  'Testing Ridge',
+  'Imaginary Oak',
+  'Dummy Creek',
+  'N Fakeview',
+  'Old Mock Mill',
+  '5th',
+  '42nd',
+] as const;
+const SUFFIXES = [
+  'Street',
+  'St',
+  'St.',
+  'Avenue',
+  'Ave',
+  'Road',
+  'Rd.',
+  'Boulevard',
+  'Blvd',
+  'Lane',
+  'Ln',
+  'Drive',
+  'Dr',
+  'Court',
+  'Way',
+  'Place',
+  'Terrace',
+  'Parkway',
+  'Circle',
+] as const;
 const CITIES = ['Testville', 'Sampletown', 'Fakesburg', 'Exampleton', 'Mock City', 'Placeholder Falls', 'Nulltown'] as const;
 const STATES = ['IL', 'CA', 'NY', 'TX', 'OH', 'WA', 'GA', 'MA', 'FL', 'AZ', 'PA', 'MN'] as const;
 const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'] as const;
 const MBI_LETTERS = 'ACDEFGHJKMNPQRTUVWXY';
 const VIN_CHARS = 'ABCDEFGHJKLMNPRSTUVWXYZ0123456789';
 // Published test card numbers of the payment networks: they never belong to anyone.
-const TEST_CARDS = ['4111111111111111', '4242424242424242', '4012888888881881', '5555555555554444', '5105105105105100', '378282246310005', '371449635398431', '6011111111111117', '6011000990139424', '3530111333300000', '30569309025904'] as const;
+const TEST_CARDS = [
+  '4111111111111111',
+  '4242424242424242',
+  '4012888888881881',
+  '5555555555554444',
+  '5105105105105100',
+  '378282246310005',
+  '371449635398431',
+  '6011111111111117',
+  '6011000990139424',
+  '3530111333300000',
+  '30569309025904',
+] as const;
 
 /** Generates the corpus; `seed` picks the values, the templates are fixed. */
 export function generateCorpus(seed: number = DEFAULT_SEED): CorpusLine[] {
@@ -96,7 +140,16 @@ export function generateCorpus(seed: number = DEFAULT_SEED): CorpusLine[] {
   const phone = (): string => {
     const a = areaCode();
     const line4 = `01${pad(int(0, 99), 2)}`;
-    return pick([`(${a}) 555-${line4}`, `${a}-555-${line4}`, `${a}.555.${line4}`, `+1 ${a} 555 ${line4}`, `1-${a}-555-${line4}`, `(${a})555-${line4}`, `${a}-555-${line4} x${int(10, 9999)}`, `+44 20 7946 0${pad(int(0, 999), 3)}`]);
+    return pick([
+      `(${a}) 555-${line4}`,
+      `${a}-555-${line4}`,
+      `${a}.555.${line4}`,
+      `+1 ${a} 555 ${line4}`,
+      `1-${a}-555-${line4}`,
+      `(${a})555-${line4}`,
+      `${a}-555-${line4} x${int(10, 9999)}`,
+      `+44 20 7946 0${pad(int(0, 999), 3)}`,
+    ]);
   };
   const date = (): { y: number; m: number; d: number } => ({ y: int(1930, 2016), m: int(1, 12), d: int(1, 28) });
   const dateText = (): string => {
@@ -104,9 +157,22 @@ export function generateCorpus(seed: number = DEFAULT_SEED): CorpusLine[] {
     const month = MONTHS[m - 1] as string;
     const mon = month.slice(0, 3);
     return pick([
-      `${pad(m, 2)}/${pad(d, 2)}/${y}`, `${m}/${d}/${y}`, `${y}-${pad(m, 2)}-${pad(d, 2)}`, `${y}-${pad(m, 2)}-${pad(d, 2)}T${pad(int(0, 23), 2)}:${pad(int(0, 59), 2)}:00Z`,
-      `${month} ${d}, ${y}`, `${mon} ${d} ${y}`, `${mon}. ${d}, ${y}`, `${d} ${month} ${y}`, `${pad(d, 2)}-${mon.toUpperCase()}-${y}`,
-      `${pad(m, 2)}/${pad(d, 2)}/${pad(y % 100, 2)}`, `${pad(d, 2)}.${pad(m, 2)}.${y}`, `${month} ${y}`, `${mon} ${d}`, `${month} ${d}th`, `${pad(d, 2)}${mon.toUpperCase()}${y}`, `${y}/${pad(m, 2)}/${pad(d, 2)}`,
+      `${pad(m, 2)}/${pad(d, 2)}/${y}`,
+      `${m}/${d}/${y}`,
+      `${y}-${pad(m, 2)}-${pad(d, 2)}`,
+      `${y}-${pad(m, 2)}-${pad(d, 2)}T${pad(int(0, 23), 2)}:${pad(int(0, 59), 2)}:00Z`,
+      `${month} ${d}, ${y}`,
+      `${mon} ${d} ${y}`,
+      `${mon}. ${d}, ${y}`,
+      `${d} ${month} ${y}`,
+      `${pad(d, 2)}-${mon.toUpperCase()}-${y}`,
+      `${pad(m, 2)}/${pad(d, 2)}/${pad(y % 100, 2)}`,
+      `${pad(d, 2)}.${pad(m, 2)}.${y}`,
+      `${month} ${y}`,
+      `${mon} ${d}`,
+      `${month} ${d}th`,
+      `${pad(d, 2)}${mon.toUpperCase()}${y}`,
+      `${y}/${pad(m, 2)}/${pad(d, 2)}`,
     ]);
   };
   const mbi = (): string => {
@@ -152,9 +218,15 @@ export function generateCorpus(seed: number = DEFAULT_SEED): CorpusLine[] {
     return base + luhnCheckDigit(base);
   };
   const zip = (): string => pad(int(1001, 99950), 5);
-  const email = (): string => `${first().toLowerCase()}.${last().toLowerCase()}${pick(['', String(int(1, 99)), '+portal'])}@${pick(['example.com', 'example.org', 'mail.example.net', 'payer.test'])}`;
+  const email = (): string =>
+    `${first().toLowerCase()}.${last().toLowerCase()}${pick(['', String(int(1, 99)), '+portal'])}@${pick(['example.com', 'example.org', 'mail.example.net', 'payer.test'])}`;
   const ipv4 = (): string => `${pick(['192.0.2', '198.51.100', '203.0.113'])}.${int(1, 254)}`;
-  const ipv6 = (): string => pick([`2001:db8::${hex(4).replace(/^0+/, '') || '1'}`, `2001:db8:${hex(4).replace(/^0+/, '') || 'a'}::${int(1, 99)}`, `2001:db8:85a3::8a2e:${hex(3)}:${hex(4)}`]);
+  const ipv6 = (): string =>
+    pick([
+      `2001:db8::${hex(4).replace(/^0+/, '') || '1'}`,
+      `2001:db8:${hex(4).replace(/^0+/, '') || 'a'}::${int(1, 99)}`,
+      `2001:db8:85a3::8a2e:${hex(3)}:${hex(4)}`,
+    ]);
   const mac = (): string => {
     const sep = pick([':', '-']);
     return ['02', upperHex(2), upperHex(2), upperHex(2), upperHex(2), upperHex(2)].join(sep);
@@ -169,192 +241,294 @@ export function generateCorpus(seed: number = DEFAULT_SEED): CorpusLine[] {
   const N = 16;
 
   // --- SSN ---
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['Verified SSN ', ['SSN', ssn()], ' against the enrollment file']),
-    () => line(['portal error: subscriber ssn=', ['SSN', ssn()], ' not found']),
-    () => line(['Social Security Number: ', ['SSN', ssn()]]),
-    () => line(['{"field":"ssn","value":"', ['SSN', ssn()], '"} rejected by payer']),
-    () => line(['SSN: ', ['SSN', ssnParts().join('')], ' (no dashes) submitted']),
-    () => line(['social security no. ', ['SSN', ssnParts().join('')], ' on file']),
-    () => line(['Pt SSN ', ['SSN', ssn()], ', callback ', ['PHONE', phone()]]),
-    () => line(['SS# ', ['SSN', ssn()], ' copied from the intake form']),
-    () => line(['{"ssn":', ['SSN', ssnParts().join('')], '}']),
-  ])());
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(['Verified SSN ', ['SSN', ssn()], ' against the enrollment file']),
+      () => line(['portal error: subscriber ssn=', ['SSN', ssn()], ' not found']),
+      () => line(['Social Security Number: ', ['SSN', ssn()]]),
+      () => line(['{"field":"ssn","value":"', ['SSN', ssn()], '"} rejected by payer']),
+      () => line(['SSN: ', ['SSN', ssnParts().join('')], ' (no dashes) submitted']),
+      () => line(['social security no. ', ['SSN', ssnParts().join('')], ' on file']),
+      () => line(['Pt SSN ', ['SSN', ssn()], ', callback ', ['PHONE', phone()]]),
+      () => line(['SS# ', ['SSN', ssn()], ' copied from the intake form']),
+      () => line(['{"ssn":', ['SSN', ssnParts().join('')], '}']),
+    ])(),
+  );
 
   // --- phone and fax ---
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['Call member back at ', ['PHONE', phone()], ' after 3 pm']),
-    () => line(['phone: ', ['PHONE', phone()]]),
-    () => line(['Provider office ', ['PHONE', phone()], ' confirmed the appointment']),
-    () => line(['{"contact":{"mobile":"', ['PHONE', phone()], '"}}']),
-    () => line(['Tel. ', ['PHONE', `${areaCode()}555${`01${pad(int(0, 99), 2)}`}`], ' (no separators)']),
-    () => line(['cell ', ['PHONE', phone()], ', home ', ['PHONE', phone()]]),
-    () => line(['dial ', ['PHONE', `+1${areaCode()}555${`01${pad(int(0, 99), 2)}`}`], ' (E.164)']),
-    () => line(['<a href="tel:', ['PHONE', `+1-${areaCode()}-555-01${pad(int(0, 99), 2)}`], '">call</a>']),
-    () => line(['reached voicemail at ', ['PHONE', `${areaCode()} 555 01${pad(int(0, 99), 2)}`]]),
-  ])());
-  repeat(10, () => pick<() => CorpusLine>([
-    () => line(['Fax records to ', ['FAX', `(${areaCode()}) ${fictional()}`]]),
-    () => line(['fax: ', ['FAX', `${areaCode()}-${fictional()}`], ' (attn: billing)']),
-    () => line(['Prior auth faxed to ', ['FAX', `${areaCode()}.555.01${pad(int(0, 99), 2)}`], ' at 14:05']),
-    () => line(['Phone ', ['PHONE', phone()], ', fax ', ['FAX', `${areaCode()}-${fictional()}`]]),
-  ])());
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(['Call member back at ', ['PHONE', phone()], ' after 3 pm']),
+      () => line(['phone: ', ['PHONE', phone()]]),
+      () => line(['Provider office ', ['PHONE', phone()], ' confirmed the appointment']),
+      () => line(['{"contact":{"mobile":"', ['PHONE', phone()], '"}}']),
+      () => line(['Tel. ', ['PHONE', `${areaCode()}555${`01${pad(int(0, 99), 2)}`}`], ' (no separators)']),
+      () => line(['cell ', ['PHONE', phone()], ', home ', ['PHONE', phone()]]),
+      () => line(['dial ', ['PHONE', `+1${areaCode()}555${`01${pad(int(0, 99), 2)}`}`], ' (E.164)']),
+      () => line(['<a href="tel:', ['PHONE', `+1-${areaCode()}-555-01${pad(int(0, 99), 2)}`], '">call</a>']),
+      () => line(['reached voicemail at ', ['PHONE', `${areaCode()} 555 01${pad(int(0, 99), 2)}`]]),
+    ])(),
+  );
+  repeat(10, () =>
+    pick<() => CorpusLine>([
+      () => line(['Fax records to ', ['FAX', `(${areaCode()}) ${fictional()}`]]),
+      () => line(['fax: ', ['FAX', `${areaCode()}-${fictional()}`], ' (attn: billing)']),
+      () => line(['Prior auth faxed to ', ['FAX', `${areaCode()}.555.01${pad(int(0, 99), 2)}`], ' at 14:05']),
+      () => line(['Phone ', ['PHONE', phone()], ', fax ', ['FAX', `${areaCode()}-${fictional()}`]]),
+    ])(),
+  );
 
   // --- email ---
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['Sent EOB to ', ['EMAIL', email()]]),
-    () => line(['login failed for user ', ['EMAIL', email()], ': invalid password']),
-    () => line(['{"username":"', ['EMAIL', email()], '","attempt":2}']),
-    () => line(['<', ['EMAIL', email()], '> bounced (mailbox full)']),
-    () => line(['mailto:', ['EMAIL', email().toUpperCase()]]),
-  ])());
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(['Sent EOB to ', ['EMAIL', email()]]),
+      () => line(['login failed for user ', ['EMAIL', email()], ': invalid password']),
+      () => line(['{"username":"', ['EMAIL', email()], '","attempt":2}']),
+      () => line(['<', ['EMAIL', email()], '> bounced (mailbox full)']),
+      () => line(['mailto:', ['EMAIL', email().toUpperCase()]]),
+    ])(),
+  );
 
   // --- dates and ages ---
-  repeat(20, () => pick<() => CorpusLine>([
-    () => line(['DOB ', ['DATE', dateText()], ' does not match payer record']),
-    () => line(['Date of service: ', ['DATE', dateText()]]),
-    () => line(['admitted ', ['DATE', dateText()], ', discharged ', ['DATE', dateText()]]),
-    () => line(['{"dob":"', ['DATE', dateText()], '","plan":"gold"}']),
-    () => line(['Patient born ', ['DATE', dateText()], ' presented with cough']),
-    () => line(['dob: ', ['DATE', (() => { const { y, m, d } = date(); return `${y}${pad(m, 2)}${pad(d, 2)}`; })()]]),
-    () => line(['follow-up scheduled for ', ['DATE', dateText()]]),
-    () => {
-      const { y, m, d } = date();
-      const mon = (MONTHS[m - 1] as string).slice(0, 3);
-      return line(['seen on ', ['DATE', pick([`Sept. ${d}, ${y}`, `${d}th ${MONTHS[m - 1]} ${y}`, `${mon}-${pad(d, 2)}-${y}`, `${m}/${d}/${pad(y % 100, 2)}`, `${y}-${pad(m, 2)}-${pad(d, 2)}T08:15:00-05:00`])], ' by PCP']);
-    },
-    () => line(['visit ', ['DATE', (() => { const { y, m, d } = date(); return `${y}-${pad(m, 2)}-${pad(d, 2)}`; })()], ' 10:30:00 rescheduled']),
-  ])());
-  repeat(12, () => pick<() => CorpusLine>([
-    () => line(['Pt is a ', ['AGE', String(int(90, 109))], '-year-old with CHF']),
-    () => line(['age: ', ['AGE', String(int(90, 115))]]),
-    () => line(['member aged ', ['AGE', String(int(90, 104))], ', eligible for benefit']),
-    () => line([['AGE', String(int(90, 104))], ' y/o F, ambulatory']),
-    () => line(['patient is ', ['AGE', String(int(90, 104))], ' years old']),
-    () => line(['Age ', ['AGE', String(int(90, 104))], ' exceeds the form limit']),
-  ])());
+  repeat(20, () =>
+    pick<() => CorpusLine>([
+      () => line(['DOB ', ['DATE', dateText()], ' does not match payer record']),
+      () => line(['Date of service: ', ['DATE', dateText()]]),
+      () => line(['admitted ', ['DATE', dateText()], ', discharged ', ['DATE', dateText()]]),
+      () => line(['{"dob":"', ['DATE', dateText()], '","plan":"gold"}']),
+      () => line(['Patient born ', ['DATE', dateText()], ' presented with cough']),
+      () =>
+        line([
+          'dob: ',
+          [
+            'DATE',
+            (() => {
+              const { y, m, d } = date();
+              return `${y}${pad(m, 2)}${pad(d, 2)}`;
+            })(),
+          ],
+        ]),
+      () => line(['follow-up scheduled for ', ['DATE', dateText()]]),
+      () => {
+        const { y, m, d } = date();
+        const mon = (MONTHS[m - 1] as string).slice(0, 3);
+        return line([
+          'seen on ',
+          [
+            'DATE',
+            pick([
+              `Sept. ${d}, ${y}`,
+              `${d}th ${MONTHS[m - 1]} ${y}`,
+              `${mon}-${pad(d, 2)}-${y}`,
+              `${m}/${d}/${pad(y % 100, 2)}`,
+              `${y}-${pad(m, 2)}-${pad(d, 2)}T08:15:00-05:00`,
+            ]),
+          ],
+          ' by PCP',
+        ]);
+      },
+      () =>
+        line([
+          'visit ',
+          [
+            'DATE',
+            (() => {
+              const { y, m, d } = date();
+              return `${y}-${pad(m, 2)}-${pad(d, 2)}`;
+            })(),
+          ],
+          ' 10:30:00 rescheduled',
+        ]),
+    ])(),
+  );
+  repeat(12, () =>
+    pick<() => CorpusLine>([
+      () => line(['Pt is a ', ['AGE', String(int(90, 109))], '-year-old with CHF']),
+      () => line(['age: ', ['AGE', String(int(90, 115))]]),
+      () => line(['member aged ', ['AGE', String(int(90, 104))], ', eligible for benefit']),
+      () => line([['AGE', String(int(90, 104))], ' y/o F, ambulatory']),
+      () => line(['patient is ', ['AGE', String(int(90, 104))], ' years old']),
+      () => line(['Age ', ['AGE', String(int(90, 104))], ' exceeds the form limit']),
+    ])(),
+  );
 
   // --- geography ---
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['Mailing address: ', ['ADDRESS', street()], ', ', pick(STATES), ' ', ['ZIP', zip()]]),
-    () => line(['lives at ', ['ADDRESS', `${street()}, ${pick(['Apt', 'Suite', 'Unit'])} ${int(1, 40)}${pick(['', 'B'])}, ${pick(CITIES)}`], ', ', pick(STATES), ' ', ['ZIP', zip()]]),
-    () => line(['Return mail from ', ['ADDRESS', `${street()}, ${pick(CITIES)}`], ', ', pick(STATES), ' ', ['ZIP', `${zip()}-${pad(int(1, 9999), 4)}`]]),
-    () => line(['Send to ', ['ADDRESS', `P.O. Box ${int(1, 99999)}`], ', ', pick(CITIES), ', ', pick(STATES), ' ', ['ZIP', zip()]]),
-    () => line(['{"street":"', ['ADDRESS', street()], '","zip":"', ['ZIP', zip()], '"}']),
-    () => line(['address updated to ', ['ADDRESS', `${int(1, 999)} ${pick(STREETS).toUpperCase()} ${pick(['ST', 'AVE', 'RD', 'BLVD'])}`]]),
-    () => line(['ZIP code ', ['ZIP', zip()], ' outside service area']),
-    () => line(['postal code: ', ['ZIP', `${zip()}-${pad(int(1, 9999), 4)}`]]),
-    () => line(['ship to ', ['ADDRESS', `${int(100, 9999)} ${pick(STREETS)} ${pick(['Ave', 'St', 'Blvd'])} ${pick(['NW', 'NE', 'SW', 'SE', 'N', 'S'])}`], ', ', pick(STATES), ' ', ['ZIP', zip()]]),
-    () => line(['moved to ', ['ADDRESS', `${street()} Apt. ${int(1, 30)}${pick(['A', 'B', 'C'])}`], ' last month']),
-    () => line(['home: ', ['ADDRESS', `${street()} #${int(1, 300)}`]]),
-  ])());
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(['Mailing address: ', ['ADDRESS', street()], ', ', pick(STATES), ' ', ['ZIP', zip()]]),
+      () =>
+        line([
+          'lives at ',
+          ['ADDRESS', `${street()}, ${pick(['Apt', 'Suite', 'Unit'])} ${int(1, 40)}${pick(['', 'B'])}, ${pick(CITIES)}`],
+          ', ',
+          pick(STATES),
+          ' ',
+          ['ZIP', zip()],
+        ]),
+      () => line(['Return mail from ', ['ADDRESS', `${street()}, ${pick(CITIES)}`], ', ', pick(STATES), ' ', ['ZIP', `${zip()}-${pad(int(1, 9999), 4)}`]]),
+      () => line(['Send to ', ['ADDRESS', `P.O. Box ${int(1, 99999)}`], ', ', pick(CITIES), ', ', pick(STATES), ' ', ['ZIP', zip()]]),
+      () => line(['{"street":"', ['ADDRESS', street()], '","zip":"', ['ZIP', zip()], '"}']),
+      () => line(['address updated to ', ['ADDRESS', `${int(1, 999)} ${pick(STREETS).toUpperCase()} ${pick(['ST', 'AVE', 'RD', 'BLVD'])}`]]),
+      () => line(['ZIP code ', ['ZIP', zip()], ' outside service area']),
+      () => line(['postal code: ', ['ZIP', `${zip()}-${pad(int(1, 9999), 4)}`]]),
+      () =>
+        line([
+          'ship to ',
+          ['ADDRESS', `${int(100, 9999)} ${pick(STREETS)} ${pick(['Ave', 'St', 'Blvd'])} ${pick(['NW', 'NE', 'SW', 'SE', 'N', 'S'])}`],
+          ', ',
+          pick(STATES),
+          ' ',
+          ['ZIP', zip()],
+        ]),
+      () => line(['moved to ', ['ADDRESS', `${street()} Apt. ${int(1, 30)}${pick(['A', 'B', 'C'])}`], ' last month']),
+      () => line(['home: ', ['ADDRESS', `${street()} #${int(1, 300)}`]]),
+    ])(),
+  );
 
   // --- identifiers found by keyword ---
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['MRN: ', ['MRN', pad(int(1, 99999999), 8)]]),
-    () => line(['medical record number ', ['MRN', `${letters(1)}${idDigits(7)}`], ' merged']),
-    () => line(['MR# ', ['MRN', idDigits(7)], ' not found in EHR']),
-    () => line(['{"mrn":"', ['MRN', `MR-${idDigits(4)}-${digits(4)}`], '"}']),
-    () => line(['Patient ID: ', ['MRN', `P${idDigits(8)}`]]),
-    () => line(['chart no. ', ['MRN', idDigits(6)], ' closed']),
-    () => line(['MRN#', ['MRN', pad(int(1, 99999999), 8)], ' flagged for merge']),
-  ])());
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['account number ', ['ACCOUNT', idDigits(12)], ' past due']),
-    () => line(['Acct# ', ['ACCOUNT', idDigits(10)]]),
-    () => line(['billing account ', ['ACCOUNT', `BA-${idDigits(8)}`], ' updated']),
-    () => line(['{"accountNumber":"', ['ACCOUNT', idDigits(10)], '"}']),
-    () => line(['Account: ', ['ACCOUNT', `${letters(2)}${idDigits(9)}`], ' closed by payer']),
-  ])());
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['claim number ', ['ID', `CLM-${idDigits(8)}`], ' denied']),
-    () => line(['Transaction ID: ', ['ID', `TXN${idDigits(7)}`]]),
-    () => line(['case no. ', ['ID', `${int(2019, 2025)}-CV-${digits(4)}`], ' scheduled']),
-    () => line(['student ID is ', ['ID', idDigits(6)], ' on file']),
-    () => line(['invoice #', ['ID', idDigits(5)], ' paid']),
-  ])());
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['Member ID: ', ['HEALTH_PLAN', `${letters(3)}${idDigits(9)}`]]),
-    () => line(['subscriber id ', ['HEALTH_PLAN', `${letters(1)}${idDigits(9)}`], ' inactive']),
-    () => line(['policy number ', ['HEALTH_PLAN', `PLCY-${idDigits(8)}`], ' termed']),
-    () => line(['group # ', ['HEALTH_PLAN', `GRP-${idDigits(6)}`]]),
-    () => line(['Medicaid ID ', ['HEALTH_PLAN', `${idDigits(8)}${letters(2)}`], ' verified']),
-    () => line(['{"memberId":"', ['HEALTH_PLAN', `${letters(3)}${idDigits(9)}`], '","status":"active"}']),
-    () => line(['health plan id: ', ['HEALTH_PLAN', `HP${idDigits(10)}`]]),
-  ])());
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['MBI ', ['MBI', mbi()], ' eligible for Part B']),
-    () => line(['Medicare beneficiary identifier: ', ['MBI', mbi()]]),
-    () => line(['{"mbi":"', ['MBI', mbi()], '"}']),
-    () => line(['eligibility response for ', ['MBI', mbi()], ': active']),
-  ])());
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['rendering NPI ', ['NPI', npi()]]),
-    () => line(['Provider ', ['NPI', npi()], ' is not in network']),
-    () => line(['{"npi":"', ['NPI', npi()], '","taxonomy":"207Q00000X"}']),
-    () => line(['billing provider npi=', ['NPI', npi()], '&claim=pending']),
-  ])());
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['card ', ['CARD', card()], ' declined']),
-    () => line(['copay charged to ', ['CARD', card()], ' exp 12/29']),
-    () => line(['{"pan":"', ['CARD', card()], '"}']),
-    () => line(['Payment method: ', ['CARD', card()]]),
-  ])());
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(["driver's license ", ['LICENSE', `${letters(1)}${idDigits(3)}-${digits(4)}-${digits(4)}`], ' scanned']),
-    () => line(['DL# ', ['LICENSE', `${letters(1)}${idDigits(8)}`]]),
-    () => line(['license number ', ['LICENSE', `LIC-${idDigits(8)}`], ' expired']),
-    () => line(['prescriber DEA ', ['LICENSE', dea()], ' verified']),
-    () => line(['certificate no. ', ['LICENSE', `CERT-${int(1990, 2024)}-${idDigits(6)}`]]),
-    () => line(['DEA number: ', ['LICENSE', dea()]]),
-  ])());
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['VIN ', ['VEHICLE', vin()], ' (accident claim)']),
-    () => line(['vehicle ', ['VEHICLE', vin()], ' towed']),
-    () => line(['license plate ', ['VEHICLE', `${int(1, 9)}${letters(3)}${digits(3)}`], ' recorded by ER']),
-    () => line(['plate: ', ['VEHICLE', `${letters(3)} ${digits(4)}`]]),
-    () => line(['{"vin":"', ['VEHICLE', vin()], '"}']),
-  ])());
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['pacemaker serial number ', ['DEVICE', `PM${idDigits(8)}`], ' registered']),
-    () => line(['S/N: ', ['DEVICE', `${idDigits(4)}-${digits(5)}-${digits(2)}`]]),
-    () => line(['device id ', ['DEVICE', `DEV-${idDigits(4)}-${digits(4)}`], ' paired']),
-    () => line(['IMEI ', ['DEVICE', imei()], ' of the glucose monitor']),
-    () => line(['insulin pump MAC ', ['DEVICE', mac()], ' connected']),
-    () => line(['UDI ', ['DEVICE', `(01)${digits(14)}(17)${digits(6)}(10)${letters(1)}${digits(6)}`], ' logged']),
-  ])());
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(['MRN: ', ['MRN', pad(int(1, 99999999), 8)]]),
+      () => line(['medical record number ', ['MRN', `${letters(1)}${idDigits(7)}`], ' merged']),
+      () => line(['MR# ', ['MRN', idDigits(7)], ' not found in EHR']),
+      () => line(['{"mrn":"', ['MRN', `MR-${idDigits(4)}-${digits(4)}`], '"}']),
+      () => line(['Patient ID: ', ['MRN', `P${idDigits(8)}`]]),
+      () => line(['chart no. ', ['MRN', idDigits(6)], ' closed']),
+      () => line(['MRN#', ['MRN', pad(int(1, 99999999), 8)], ' flagged for merge']),
+    ])(),
+  );
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(['account number ', ['ACCOUNT', idDigits(12)], ' past due']),
+      () => line(['Acct# ', ['ACCOUNT', idDigits(10)]]),
+      () => line(['billing account ', ['ACCOUNT', `BA-${idDigits(8)}`], ' updated']),
+      () => line(['{"accountNumber":"', ['ACCOUNT', idDigits(10)], '"}']),
+      () => line(['Account: ', ['ACCOUNT', `${letters(2)}${idDigits(9)}`], ' closed by payer']),
+    ])(),
+  );
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(['claim number ', ['ID', `CLM-${idDigits(8)}`], ' denied']),
+      () => line(['Transaction ID: ', ['ID', `TXN${idDigits(7)}`]]),
+      () => line(['case no. ', ['ID', `${int(2019, 2025)}-CV-${digits(4)}`], ' scheduled']),
+      () => line(['student ID is ', ['ID', idDigits(6)], ' on file']),
+      () => line(['invoice #', ['ID', idDigits(5)], ' paid']),
+    ])(),
+  );
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(['Member ID: ', ['HEALTH_PLAN', `${letters(3)}${idDigits(9)}`]]),
+      () => line(['subscriber id ', ['HEALTH_PLAN', `${letters(1)}${idDigits(9)}`], ' inactive']),
+      () => line(['policy number ', ['HEALTH_PLAN', `PLCY-${idDigits(8)}`], ' termed']),
+      () => line(['group # ', ['HEALTH_PLAN', `GRP-${idDigits(6)}`]]),
+      () => line(['Medicaid ID ', ['HEALTH_PLAN', `${idDigits(8)}${letters(2)}`], ' verified']),
+      () => line(['{"memberId":"', ['HEALTH_PLAN', `${letters(3)}${idDigits(9)}`], '","status":"active"}']),
+      () => line(['health plan id: ', ['HEALTH_PLAN', `HP${idDigits(10)}`]]),
+    ])(),
+  );
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(['MBI ', ['MBI', mbi()], ' eligible for Part B']),
+      () => line(['Medicare beneficiary identifier: ', ['MBI', mbi()]]),
+      () => line(['{"mbi":"', ['MBI', mbi()], '"}']),
+      () => line(['eligibility response for ', ['MBI', mbi()], ': active']),
+    ])(),
+  );
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(['rendering NPI ', ['NPI', npi()]]),
+      () => line(['Provider ', ['NPI', npi()], ' is not in network']),
+      () => line(['{"npi":"', ['NPI', npi()], '","taxonomy":"207Q00000X"}']),
+      () => line(['billing provider npi=', ['NPI', npi()], '&claim=pending']),
+    ])(),
+  );
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(['card ', ['CARD', card()], ' declined']),
+      () => line(['copay charged to ', ['CARD', card()], ' exp 12/29']),
+      () => line(['{"pan":"', ['CARD', card()], '"}']),
+      () => line(['Payment method: ', ['CARD', card()]]),
+    ])(),
+  );
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(["driver's license ", ['LICENSE', `${letters(1)}${idDigits(3)}-${digits(4)}-${digits(4)}`], ' scanned']),
+      () => line(['DL# ', ['LICENSE', `${letters(1)}${idDigits(8)}`]]),
+      () => line(['license number ', ['LICENSE', `LIC-${idDigits(8)}`], ' expired']),
+      () => line(['prescriber DEA ', ['LICENSE', dea()], ' verified']),
+      () => line(['certificate no. ', ['LICENSE', `CERT-${int(1990, 2024)}-${idDigits(6)}`]]),
+      () => line(['DEA number: ', ['LICENSE', dea()]]),
+    ])(),
+  );
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(['VIN ', ['VEHICLE', vin()], ' (accident claim)']),
+      () => line(['vehicle ', ['VEHICLE', vin()], ' towed']),
+      () => line(['license plate ', ['VEHICLE', `${int(1, 9)}${letters(3)}${digits(3)}`], ' recorded by ER']),
+      () => line(['plate: ', ['VEHICLE', `${letters(3)} ${digits(4)}`]]),
+      () => line(['{"vin":"', ['VEHICLE', vin()], '"}']),
+    ])(),
+  );
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(['pacemaker serial number ', ['DEVICE', `PM${idDigits(8)}`], ' registered']),
+      () => line(['S/N: ', ['DEVICE', `${idDigits(4)}-${digits(5)}-${digits(2)}`]]),
+      () => line(['device id ', ['DEVICE', `DEV-${idDigits(4)}-${digits(4)}`], ' paired']),
+      () => line(['IMEI ', ['DEVICE', imei()], ' of the glucose monitor']),
+      () => line(['insulin pump MAC ', ['DEVICE', mac()], ' connected']),
+      () => line(['UDI ', ['DEVICE', `(01)${digits(14)}(17)${digits(6)}(10)${letters(1)}${digits(6)}`], ' logged']),
+    ])(),
+  );
 
   // --- URLs and IPs ---
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['GET ', ['URL', `https://portal.example.com/eligibility?memberId=${letters(3)}${idDigits(9)}&dob=${date().y}-0${int(1, 9)}-1${int(0, 9)}`], ' -> 500']),
-    () => line(['navigated to ', ['URL', `http://payer.example.org/claims/status?claim=CLM${idDigits(8)}&page=2`]]),
-    () => line(['redirect ', ['URL', `https://sso.example.net/login?return_to=%2Fmembers%2F${idDigits(8)}`], '.']),
-    () => line(['link: ', ['URL', `www.example.com/search?q=${first().toLowerCase()}+${last().toLowerCase()}`]]),
-    () => line(['POST ', ['URL', `https://api.example.org:8443/v2/claims?member=${idDigits(9)}#summary`], ' timed out']),
-    () => line(['GET ', ['URL', `/api/v1/eligibility?memberId=${letters(3)}${idDigits(9)}&plan=gold`], ' 200 in ', String(int(5, 900)), ' ms']),
-    () => line(['open ', ['URL', `portal.example.net/find-a-doctor?zip=${zip()}&radius=${int(5, 50)}`], ' in a new tab']),
-  ])());
-  repeat(N, () => pick<() => CorpusLine>([
-    () => line(['request from ', ['IP', ipv4()], ' rejected by allow-list']),
-    () => line(['client_ip=', ['IP', ipv4()], ' user-agent=curl/8.5']),
-    () => line(['connected to ', ['IP', ipv6()], ' port 443']),
-    () => line(['{"remoteAddress":"', ['IP', ipv4()], '","remotePort":51234}']),
-    () => line(['home router ', ['IP', ipv6()]]),
-    () => line(['VPN peer ', ['IP', `10.${int(0, 255)}.${int(0, 255)}.${int(1, 254)}`], ' dropped']),
-    () => line(['src=', ['IP', `2001:0db8:0000:0000:0000:ff00:${pad(int(0, 9999), 4)}:${hex(4)}`]]),
-  ])());
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () =>
+        line([
+          'GET ',
+          ['URL', `https://portal.example.com/eligibility?memberId=${letters(3)}${idDigits(9)}&dob=${date().y}-0${int(1, 9)}-1${int(0, 9)}`],
+          ' -> 500',
+        ]),
+      () => line(['navigated to ', ['URL', `http://payer.example.org/claims/status?claim=CLM${idDigits(8)}&page=2`]]),
+      () => line(['redirect ', ['URL', `https://sso.example.net/login?return_to=%2Fmembers%2F${idDigits(8)}`], '.']),
+      () => line(['link: ', ['URL', `www.example.com/search?q=${first().toLowerCase()}+${last().toLowerCase()}`]]),
+      () => line(['POST ', ['URL', `https://api.example.org:8443/v2/claims?member=${idDigits(9)}#summary`], ' timed out']),
+      () => line(['GET ', ['URL', `/api/v1/eligibility?memberId=${letters(3)}${idDigits(9)}&plan=gold`], ' 200 in ', String(int(5, 900)), ' ms']),
+      () => line(['open ', ['URL', `portal.example.net/find-a-doctor?zip=${zip()}&radius=${int(5, 50)}`], ' in a new tab']),
+    ])(),
+  );
+  repeat(N, () =>
+    pick<() => CorpusLine>([
+      () => line(['request from ', ['IP', ipv4()], ' rejected by allow-list']),
+      () => line(['client_ip=', ['IP', ipv4()], ' user-agent=curl/8.5']),
+      () => line(['connected to ', ['IP', ipv6()], ' port 443']),
+      () => line(['{"remoteAddress":"', ['IP', ipv4()], '","remotePort":51234}']),
+      () => line(['home router ', ['IP', ipv6()]]),
+      () => line(['VPN peer ', ['IP', `10.${int(0, 255)}.${int(0, 255)}.${int(1, 254)}`], ' dropped']),
+      () => line(['src=', ['IP', `2001:0db8:0000:0000:0000:ff00:${pad(int(0, 9999), 4)}:${hex(4)}`]]),
+    ])(),
+  );
 
   // --- several labels in one line ---
-  repeat(12, () => pick<() => CorpusLine>([
-    () => line(['eligibility: member id ', ['HEALTH_PLAN', `${letters(3)}${idDigits(9)}`], ', dob ', ['DATE', dateText()], ', phone ', ['PHONE', phone()]]),
-    () => line(['claim denied: NPI ', ['NPI', npi()], ', MRN ', ['MRN', idDigits(8)], ', DOS ', ['DATE', dateText()]]),
-    () => line(['{"ssn":"', ['SSN', ssn()], '","email":"', ['EMAIL', email()], '","ip":"', ['IP', ipv4()], '"}']),
-    () => line(['mail to ', ['ADDRESS', street()], ', ', pick(STATES), ' ', ['ZIP', zip()], ' or ', ['EMAIL', email()]]),
-    () => line(['Pt ', ['AGE', String(int(90, 99))], ' yo, MBI ', ['MBI', mbi()], ', card ', ['CARD', card()]]),
-  ])());
+  repeat(12, () =>
+    pick<() => CorpusLine>([
+      () => line(['eligibility: member id ', ['HEALTH_PLAN', `${letters(3)}${idDigits(9)}`], ', dob ', ['DATE', dateText()], ', phone ', ['PHONE', phone()]]),
+      () => line(['claim denied: NPI ', ['NPI', npi()], ', MRN ', ['MRN', idDigits(8)], ', DOS ', ['DATE', dateText()]]),
+      () => line(['{"ssn":"', ['SSN', ssn()], '","email":"', ['EMAIL', email()], '","ip":"', ['IP', ipv4()], '"}']),
+      () => line(['mail to ', ['ADDRESS', street()], ', ', pick(STATES), ' ', ['ZIP', zip()], ' or ', ['EMAIL', email()]]),
+      () => line(['Pt ', ['AGE', String(int(90, 99))], ' yo, MBI ', ['MBI', mbi()], ', card ', ['CARD', card()]]),
+    ])(),
+  );
 
   // --- clean lines: look-alikes that must not be masked ---
-  const badSsn = (): string => pick([`000-${pad(int(1, 99), 2)}-${pad(int(1, 9999), 4)}`, `666-${pad(int(1, 99), 2)}-${pad(int(1, 9999), 4)}`, `9${pad(int(0, 99), 2)}-${pad(int(1, 99), 2)}-${pad(int(1, 9999), 4)}`, `${pad(int(1, 899), 3)}-00-${pad(int(1, 9999), 4)}`, `${pad(int(1, 665), 3)}-${pad(int(1, 99), 2)}-0000`]);
+  const badSsn = (): string =>
+    pick([
+      `000-${pad(int(1, 99), 2)}-${pad(int(1, 9999), 4)}`,
+      `666-${pad(int(1, 99), 2)}-${pad(int(1, 9999), 4)}`,
+      `9${pad(int(0, 99), 2)}-${pad(int(1, 99), 2)}-${pad(int(1, 9999), 4)}`,
+      `${pad(int(1, 899), 3)}-00-${pad(int(1, 9999), 4)}`,
+      `${pad(int(1, 665), 3)}-${pad(int(1, 99), 2)}-0000`,
+    ]);
   const badCard = (): string => {
     const n = pick(TEST_CARDS.filter((c) => c.length === 16));
     return n.slice(0, 15) + String((Number(n[15]) + int(1, 9)) % 10);
@@ -391,7 +565,8 @@ export function generateCorpus(seed: number = DEFAULT_SEED): CorpusLine[] {
     () => `sleeping ${int(1, 30)}s before next poll (${int(10, 99)}% of budget used)`,
     () => `commit ${hex(40)} deployed to segment east`,
     () => `see section ${int(1, 9)}.${int(1, 9)}.${int(1, 9)} of the payer guide; release ${int(10, 28)}.${pad(int(1, 12), 2)}.${pad(int(1, 28), 2)} notes`,
-    () => `invoice INV-${int(2019, 2025)}-${pad(int(1, 9999), 4)} sent; call center hours 8-5, meeting at ${int(1, 12)}:${pad(int(0, 59), 2)} AM on floor ${int(2, 9)}`,
+    () =>
+      `invoice INV-${int(2019, 2025)}-${pad(int(1, 9999), 4)} sent; call center hours 8-5, meeting at ${int(1, 12)}:${pad(int(0, 59), 2)} AM on floor ${int(2, 9)}`,
     () => `at Object.<anonymous> (/app/dist/main.js:${int(1, 999)}:${int(1, 99)}) after ${int(2, 9)} retries`,
     () => `queue depth ${int(10, 9999)}, p95 ${int(10, 999)} ms, ${int(1, 99)}.${int(0, 9)}% errors, build #${int(100, 9999)}`,
   ];
