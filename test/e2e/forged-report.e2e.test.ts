@@ -335,7 +335,10 @@ test("reports are read per segment: one signed by another segment's runner on th
   // Only the control room's Redis user could have put it there: the other runner's user cannot.
   await reports.add('report', signReport(bootstrapKey('other'), logsReport(run.id, 'COPIED-ACROSS-QUEUES')), jobOptions('copied'));
   const [row] = await refusalsOf(run.id, 1);
-  expect(row).toMatchObject({ error_code: 'ORDERLY_E_REPORT_FORGED', reason: 'signed by a runner of segment other but found on the reports queue of segment demo' });
+  expect(row).toMatchObject({
+    error_code: 'ORDERLY_E_REPORT_FORGED',
+    reason: 'signed by a runner of segment other but found on the reports queue of segment demo',
+  });
   // Upgrade: a genuine report left on `orderly.reports` is applied, with the same checks.
   await legacyReports.add('report', signReport(bootstrapKey('demo'), logsReport(run.id, 'LEFT-ON-LEGACY-QUEUE', 3)), jobOptions('legacy'));
   await legacyReports.add('report', signReport(bootstrapKey('other'), logsReport(run.id, 'LEGACY-OTHER-SEGMENT', 4)), jobOptions('legacy-other'));

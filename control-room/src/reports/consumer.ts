@@ -111,7 +111,11 @@ async function checkSender(deps: ReportConsumerDeps, report: Report, queueSegmen
   // A segment's queue carries only its own runners' reports (its Redis user is the only runner
   // user that may push there); one signed by another segment's runner was copied there.
   if (queueSegment !== undefined && queueSegment !== signer.segment)
-    return refuseReport(deps, { ...report, runId }, `signed by a runner of segment ${signer.segment} but found on the reports queue of segment ${queueSegment}`);
+    return refuseReport(
+      deps,
+      { ...report, runId },
+      `signed by a runner of segment ${signer.segment} but found on the reports queue of segment ${queueSegment}`,
+    );
   // A refusal names the run of a job found on the runner's own queue, which may be another
   // segment's run (a replayed envelope): that is what it reports, and it is handled below. Logs
   // and outcomes are only ever a runner's own segment's.

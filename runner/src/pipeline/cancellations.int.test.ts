@@ -36,7 +36,8 @@ afterAll(async () => {
   redis?.disconnect();
 });
 
-const publish = (message: unknown, channel = cancelChannel(prefix, demo)) => publisher.publish(channel, typeof message === 'string' ? message : JSON.stringify(message));
+const publish = (message: unknown, channel = cancelChannel(prefix, demo)) =>
+  publisher.publish(channel, typeof message === 'string' ? message : JSON.stringify(message));
 const ignoredCount = () => lines.filter((l) => l.includes('cancel message ignored')).length;
 
 test('unsigned, forged, tampered, other-segment and expired cancels abort nothing; the signed one for this segment aborts its run', async () => {
