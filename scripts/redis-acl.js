@@ -6,9 +6,12 @@
 //
 // What each user may do (Redis 7 ACL):
 // - orderly-runner-<segment>: the keys of its own run queue (<prefix>:orderly.run.<segment>:*) and
-//   of the reports queue (<prefix>:orderly.reports:*, where every runner pushes sealed, signed
-//   reports), subscribe to the cancel channel; never PUBLISH, never another segment's keys, no
-//   admin or dangerous command except INFO (BullMQ reads the server version with it).
+//   of its own reports queue (<prefix>:orderly.reports.<segment>:*, where it pushes sealed, signed
+//   reports), subscribe to its own cancel channel (<prefix>:orderly.cancel.<segment>); never
+//   PUBLISH, never another segment's keys or channels, nor the shared <prefix>:orderly.reports of
+//   earlier releases (only the control room drains it), nor any DLQ (<prefix>:orderly.dlq.<segment>
+//   is the control room's, for its consumers), no admin or dangerous command except INFO (BullMQ
+//   reads the server version with it).
 // - orderly-control-room: every key and channel under <prefix>: (it feeds all queues, reads all
 //   reports, publishes cancellations), no admin or dangerous command except INFO.
 // - default: off (no process may connect without a user name).
@@ -29,8 +32,8 @@ function aclLines({ prefix, segments, hashes }) {
   lines.push(`user orderly-control-room on #${hashes['control-room']} resetkeys ~${prefix}:* resetchannels &${prefix}:* ${commands}`);
   for (const segment of segments) {
     lines.push(
-      `user orderly-runner-${segment} on #${hashes[`runner-${segment}`]} resetkeys ~${prefix}:orderly.run.${segment}:* ~${prefix}:orderly.reports:* ` +
-        `resetchannels &${prefix}:orderly.cancel ${commands} -publish -spublish`,
+      `user orderly-runner-${segment} on #${hashes[`runner-${segment}`]} resetkeys ~${prefix}:orderly.run.${segment}:* ~${prefix}:orderly.reports.${segment}:* ` +
+        `resetchannels &${prefix}:orderly.cancel.${segment} ${commands} -publish -spublish`,
     );
   }
   return lines;

@@ -55,6 +55,7 @@ beforeAll(async () => {
     }
   }
   await probe.set('orderly:orderly.run.prod:secret-marker', 'prod-only');
+  await probe.set('orderly:orderly.reports.prod:secret-marker', 'prod-reports-only');
 });
 
 afterAll(async () => {
@@ -95,7 +96,8 @@ test("the dev runner's user cannot read, write, delete or publish on the prod se
   await expect(dev.eval("return redis.call('GET', KEYS[1])", 1, 'orderly:orderly.run.prod:secret-marker')).rejects.toThrow(/NOPERM/);
   // A script may not reach a prod key it did not declare either.
   await expect(dev.eval("return redis.call('GET', 'orderly:orderly.run.prod:secret-marker')", 0)).rejects.toThrow(/can't access|NOPERM/);
-  await expect(dev.publish('orderly:orderly.cancel', '{"v":1}')).rejects.toThrow(/NOPERM/);
+  await expect(dev.publish('orderly:orderly.cancel.prod', '{"v":1}')).rejects.toThrow(/NOPERM/);
+  await expect(dev.publish('orderly:orderly.cancel.dev', '{"v":1}')).rejects.toThrow(/NOPERM/);
   await expect(dev.publish('orderly:orderly.run.prod', 'x')).rejects.toThrow(/NOPERM/);
   await expect(dev.call('KEYS', '*')).rejects.toThrow(/NOPERM/);
   await expect(dev.flushall()).rejects.toThrow(/NOPERM/);
@@ -106,11 +108,45 @@ test("the dev runner's user cannot read, write, delete or publish on the prod se
   expect(await as('orderly-control-room').get('orderly:orderly.run.prod:secret-marker')).toBe('prod-only');
 });
 
+test("the dev runner's user cannot read, delete or flood the prod segment's reports queue, nor hear its cancels", async () => {
+  const dev = as('orderly-runner-dev');
+  await dev.connect();
+  const prodReports = 'orderly:orderly.reports.prod';
+  await expect(dev.get(`${prodReports}:secret-marker`)).rejects.toThrow(/NOPERM/);
+  await expect(dev.del(`${prodReports}:secret-marker`)).rejects.toThrow(/NOPERM/);
+  await expect(dev.lrange(`${prodReports}:wait`, 0, -1)).rejects.toThrow(/NOPERM/);
+  await expect(dev.lpush(`${prodReports}:wait`, 'flood')).rejects.toThrow(/NOPERM/);
+  await expect(dev.xadd(`${prodReports}:events`, '*', 'event', 'x')).rejects.toThrow(/NOPERM/);
+  await expect(dev.incr(`${prodReports}:id`)).rejects.toThrow(/NOPERM/);
+  // Nor the shared queue of earlier releases: only the control room drains it.
+  await expect(dev.lpush('orderly:orderly.reports:wait', 'flood')).rejects.toThrow(/NOPERM/);
+  await expect(dev.lrange('orderly:orderly.reports:wait', 0, -1)).rejects.toThrow(/NOPERM/);
+  // Nor the prod DLQ.
+  await expect(dev.lrange('orderly:orderly.dlq.prod:wait', 0, -1)).rejects.toThrow(/NOPERM/);
+  // BullMQ's own add (a script over the queue's keys) is refused too.
+  const flood = new Queue('orderly.reports.prod', { connection: dev, prefix: 'orderly' });
+  flood.on('error', () => undefined);
+  await expect(flood.add('report', { forged: true })).rejects.toThrow(/NOPERM|can't access/);
+  await flood.close();
+  const sub = as('orderly-runner-dev');
+  await sub.connect();
+  await expect(sub.subscribe('orderly:orderly.cancel.prod')).rejects.toThrow(/NOPERM/);
+  await expect(sub.subscribe('orderly:orderly.cancel')).rejects.toThrow(/NOPERM/);
+  await expect(sub.psubscribe('orderly:orderly.cancel*')).rejects.toThrow(/NOPERM/);
+  // Its own channel it may subscribe to, and the control room may publish there.
+  const heard = new Promise<string>((resolve) => sub.on('message', (_c: string, m: string) => resolve(m)));
+  await expect(sub.subscribe('orderly:orderly.cancel.dev')).resolves.toBe(1);
+  await as('orderly-control-room').publish('orderly:orderly.cancel.dev', 'synthetic-cancel');
+  await expect(heard).resolves.toBe('synthetic-cancel');
+  // ...while the prod reports key is intact.
+  expect(await as('orderly-control-room').get(`${prodReports}:secret-marker`)).toBe('prod-reports-only');
+});
+
 test('BullMQ works under the ACL: the control room enqueues, the dev runner consumes its queue and pushes a report', async () => {
   const controlRoom = as('orderly-control-room');
   const runnerConnection = as('orderly-runner-dev');
   const runQueue = new Queue('orderly.run.dev', { connection: controlRoom, prefix: 'orderly' });
-  const reports = new Queue('orderly.reports', { connection: runnerConnection, prefix: 'orderly' });
+  const reports = new Queue('orderly.reports.dev', { connection: runnerConnection, prefix: 'orderly' });
   let worker: Worker | undefined;
   const consumed = new Promise<unknown>((resolve) => {
     worker = new Worker(
@@ -125,7 +161,7 @@ test('BullMQ works under the ACL: the control room enqueues, the dev runner cons
   });
   await runQueue.add('run', { runId: 'run_synthetic_1' });
   await expect(consumed).resolves.toEqual({ runId: 'run_synthetic_1' });
-  const reportsSeen = new Queue('orderly.reports', { connection: controlRoom, prefix: 'orderly' });
+  const reportsSeen = new Queue('orderly.reports.dev', { connection: controlRoom, prefix: 'orderly' });
   expect(await reportsSeen.getJobCounts('wait', 'active', 'completed')).toEqual(expect.objectContaining({ wait: 1 }));
   await Promise.all([worker?.close(), runQueue.close(), reports.close(), reportsSeen.close()]);
 }, 30_000);

@@ -171,6 +171,7 @@ export async function startControlRoom(
       sealingKey: secrets.sealingKey,
       connection: redis,
       prefix: config.queuePrefix,
+      segments: config.segments,
       log,
       runnerEvents,
       deadLettering,

@@ -32,7 +32,7 @@ export async function startRunner(
     await sandboxes.close();
     throw err;
   });
-  const reports = new ReportPublisher(connection, config.queuePrefix, controlRoomKeys.sealing, config.runnerId, signingKey);
+  const reports = new ReportPublisher(connection, config.queuePrefix, controlRoomKeys.sealing, config.runnerId, signingKey, config.segment);
   const client = httpControlRoomClient(config.controlRoomUrl, token, loadControlRoomTls(config.controlRoomTls));
   const cancellations = await RunCancellations.start({
     connection,

@@ -81,12 +81,12 @@ export const ERROR_CODES = {
   ORDERLY_E_REPORT_FORGED: {
     status: 400,
     retryable: false,
-    doc: "A report on `orderly.reports` was unsigned, tampered, signed by an unknown or revoked runner key, or came from a runner of another segment than the run's; it is recorded in `job_refusals` and the audit log and never moves a run.",
+    doc: "A report on a reports queue (`orderly.reports.<segment>`, or the legacy `orderly.reports`) was unsigned, tampered, signed by an unknown or revoked runner key, came from a runner of another segment than the run's, or was found on another segment's queue than its signer's; it is recorded in `job_refusals` and the audit log and never moves a run.",
   },
   ORDERLY_E_CANCEL_REFUSED: {
     status: 400,
     retryable: false,
-    doc: "A message on the cancel channel was not signed by the control room, was for another segment's run, or had expired; the runner aborts nothing and logs it.",
+    doc: "A message on a segment's cancel channel was not signed by the control room, was for another segment's run, or had expired; the runner aborts nothing and logs it.",
   },
   ORDERLY_E_JOB_EXPIRED: { status: 400, retryable: false, doc: 'The job envelope is past its not-after time.' },
   ORDERLY_E_JOB_WRONG_SEGMENT: { status: 400, retryable: false, doc: "The job envelope names another segment than the runner's." },

@@ -49,4 +49,14 @@ export const KeyId = z
 export type KeyId = z.infer<typeof KeyId>;
 
 export const runQueueName = (segment: SegmentName): string => `orderly.run.${segment}`;
-export const REPORTS_QUEUE = 'orderly.reports';
+/**
+ * Reports travel on one queue per segment: a segment's Redis user may push only to its own, so a
+ * runner of one segment cannot read, delete or flood another segment's reports.
+ */
+export const reportsQueueName = (segment: SegmentName): string => `orderly.reports.${segment}`;
+/**
+ * The one shared reports queue of releases before per-segment queues. Only the control room still
+ * consumes it (reports left there at upgrade are applied once, with the same signature checks);
+ * no runner publishes to it and no runner's Redis user may reach it.
+ */
+export const LEGACY_REPORTS_QUEUE = 'orderly.reports';

@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
-import { REPORTS_QUEUE, runQueueName, SegmentName } from '@orderly/shared';
+import { reportsQueueName, runQueueName, SegmentName } from '@orderly/shared';
 import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
 import { CuttableLink, Ledger, OwnRedis, startLedger, startOwnRedis, throughCuttableLink } from '../faults';
 import { BIN, LEDGER_BOT, runJobId, runnerProcessEnv, Stack, startStack } from '../harness';
@@ -104,7 +104,7 @@ describe('the control room SIGKILLed as a child process and restarted', () => {
     await stack.publish(LEDGER_BOT);
     db = await connect(stack);
     queue = new Queue(runQueueName('demo' as SegmentName), { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
-    reports = new Queue(REPORTS_QUEUE, { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
+    reports = new Queue(reportsQueueName(SegmentName.parse('demo')), { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
     await stack.startRunner({ env: { ORDERLY_ATTEMPT_LEASE_MS: '3000' } });
   }, 60_000);
   afterAll(async () => {

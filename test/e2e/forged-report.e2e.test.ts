@@ -5,7 +5,18 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { runnerSigningKeyPath, runnerTokenPath } from '@orderly/control-room';
-import { loadPrivateKey, parseControlRoomPublicKeys, REPORTS_QUEUE, reportAad, runnerKeyId, sealTo, signReport, UnsignedReport } from '@orderly/shared';
+import {
+  LEGACY_REPORTS_QUEUE,
+  loadPrivateKey,
+  parseControlRoomPublicKeys,
+  reportAad,
+  reportsQueueName,
+  runnerKeyId,
+  SegmentName,
+  sealTo,
+  signReport,
+  UnsignedReport,
+} from '@orderly/shared';
 import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
 import { REPO, Stack, startStack } from '../harness';
 
@@ -17,17 +28,23 @@ import { REPO, Stack, startStack } from '../harness';
  */
 let stack: Stack;
 let db: Client;
+/** The demo segment's reports queue, the other segment's, and the shared queue of earlier releases. */
 let reports: Queue;
+let otherReports: Queue;
+let legacyReports: Queue;
 
 beforeAll(async () => {
   stack = await startStack();
   await stack.publish();
   db = new Client({ connectionString: stack.databaseUrl });
   await db.connect();
-  reports = new Queue(REPORTS_QUEUE, { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
+  const queue = (name: string) => new Queue(name, { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
+  reports = queue(reportsQueueName(SegmentName.parse('demo')));
+  otherReports = queue(reportsQueueName(SegmentName.parse('other')));
+  legacyReports = queue(LEGACY_REPORTS_QUEUE);
 }, 60_000);
 afterAll(async () => {
-  await reports?.close();
+  await Promise.all([reports?.close(), otherReports?.close(), legacyReports?.close()]);
   await db?.end();
   await stack?.close();
 });
@@ -73,7 +90,15 @@ function finishedReport(runId: string, attempt: number, marker: string, fence?: 
 }
 
 let counter = 0;
-const add = (name: string, report: object) => reports.add('report', report, { jobId: `${name}-${++counter}-${randomBytes(4).toString('hex')}`, attempts: 1 });
+const jobOptions = (name: string) => ({ jobId: `${name}-${++counter}-${randomBytes(4).toString('hex')}`, attempts: 1 });
+/**
+ * Puts a report where its signer's runner would: the other segment's runner key on that segment's
+ * queue (its Redis user can reach no other), anything else on the demo segment's.
+ */
+const add = (name: string, report: object) => {
+  const other = runnerKeyId(createPublicKey(bootstrapKey('other')));
+  return ((report as { sig?: { key?: string } }).sig?.key === other ? otherReports : reports).add('report', report, jobOptions(name));
+};
 const logLines = async (runId: string) =>
   (await db.query<{ msg: string; seq: number }>('SELECT seq, msg FROM run_logs WHERE run_id = $1 ORDER BY attempt, seq', [runId])).rows;
 const refusalsOf = (runId: string, n: number) =>
@@ -94,11 +119,11 @@ const refusalsOf = (runId: string, n: number) =>
 const drained = () =>
   waitFor(
     async () => {
-      const counts = await reports.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-      return Object.values(counts).every((n) => n === 0) || undefined;
+      const counts = await Promise.all([reports, otherReports, legacyReports].map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')));
+      return counts.every((c) => Object.values(c).every((n) => n === 0)) || undefined;
     },
     20_000,
-    'the reports queue to drain',
+    'the reports queues to drain',
   );
 
 /** A run made active by claiming it over the runner API as the demo runner: no bot runs it, so only reports can move it. */
@@ -303,4 +328,22 @@ test('orderly runners register makes the key pair locally (0600, beside the toke
   const run = await stack.startRun({ bot: 'eligibility-check', input: INPUT() });
   await add('cli-r2', signReport(loadPrivateKey(readFileSync(join(dir, 'cli-r2.key'), 'utf8')), logsReport(run.id, 'FROM-KEYGEN')));
   await waitFor(async () => ((await logLines(run.id)).length === 1 ? true : undefined), 15_000, 'the keygen runner report');
+}, 60_000);
+
+test("reports are read per segment: one signed by another segment's runner on this segment's queue is refused; reports left on the shared queue of earlier releases are still applied once", async () => {
+  const run = await stack.startRun({ bot: 'eligibility-check', input: INPUT() });
+  // Only the control room's Redis user could have put it there: the other runner's user cannot.
+  await reports.add('report', signReport(bootstrapKey('other'), logsReport(run.id, 'COPIED-ACROSS-QUEUES')), jobOptions('copied'));
+  const [row] = await refusalsOf(run.id, 1);
+  expect(row).toMatchObject({
+    error_code: 'ORDERLY_E_REPORT_FORGED',
+    reason: 'signed by a runner of segment other but found on the reports queue of segment demo',
+  });
+  // Upgrade: a genuine report left on `orderly.reports` is applied, with the same checks.
+  await legacyReports.add('report', signReport(bootstrapKey('demo'), logsReport(run.id, 'LEFT-ON-LEGACY-QUEUE', 3)), jobOptions('legacy'));
+  await legacyReports.add('report', signReport(bootstrapKey('other'), logsReport(run.id, 'LEGACY-OTHER-SEGMENT', 4)), jobOptions('legacy-other'));
+  const refusals = await refusalsOf(run.id, 2);
+  expect(refusals[1]!.reason).toBe('sent by a runner of segment other for a run of another segment');
+  await drained();
+  expect((await logLines(run.id)).map((r) => r.msg)).toEqual(['LEFT-ON-LEGACY-QUEUE']);
 }, 60_000);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
-import { loadPrivateKey, parseControlRoomPublicKeys, REPORTS_QUEUE, reportAad, sealTo, signReport, UnsignedReport } from '@orderly/shared';
+import { loadPrivateKey, parseControlRoomPublicKeys, reportAad, reportsQueueName, sealTo, SegmentName, signReport, UnsignedReport } from '@orderly/shared';
 import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
 import { Stack, startStack } from '../../../test/harness';
 import { runnerSigningKeyPath, runnerTokenPath } from '../identity/secrets';
@@ -36,7 +36,7 @@ beforeAll(async () => {
   await stack.publish();
   db = new Client({ connectionString: stack.databaseUrl });
   await db.connect();
-  reports = new Queue(REPORTS_QUEUE, { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
+  reports = new Queue(reportsQueueName(SegmentName.parse('demo')), { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
   dlq = new Queue(dlqQueueName('demo'), { connection: { url: TEST_REDIS_URL }, prefix: stack.prefix });
   token = readFileSync(runnerTokenPath(secrets(), 'demo'), 'utf8').trim();
 }, 120_000);

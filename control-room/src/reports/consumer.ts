@@ -7,14 +7,16 @@ import {
   ErrorCode,
   isOrderlyError,
   LogLine,
+  LEGACY_REPORTS_QUEUE,
   openSealed,
   Report,
-  REPORTS_QUEUE,
   ReportBody,
   reportAad,
   reportSignedBy,
   RunId,
+  reportsQueueName,
   RunStatus,
+  SegmentName,
 } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { RunnerEvents } from '../audit/runner-events';
@@ -33,6 +35,8 @@ export interface ReportConsumerDeps {
   sealingKey: KeyObject;
   connection: Redis;
   prefix: string;
+  /** The segments this control room serves: it consumes each one's reports queue. */
+  segments: readonly SegmentName[];
   log: Logger;
   /** Audit events of results, refusals and unwrap failures. */
   runnerEvents?: RunnerEvents;
@@ -99,11 +103,19 @@ const segmentOf = async (deps: ReportConsumerDeps, runId: string): Promise<strin
  * someone else, signed by a revoked or unknown key, or by a runner of another segment) is
  * recorded as a refusal and dropped: it never moves a run. Returns the signer.
  */
-async function checkSender(deps: ReportConsumerDeps, report: Report): Promise<RunnerKey> {
+async function checkSender(deps: ReportConsumerDeps, report: Report, queueSegment: SegmentName | undefined): Promise<RunnerKey> {
   const signer = await deps.runnerKeys.get(report.sig.key);
   const runId = 'runId' in report ? report.runId : undefined;
   if (!signer) return refuseReport(deps, { ...report, runId }, 'signed with an unknown or revoked runner key');
   if (!reportSignedBy(report, signer.publicKey)) return refuseReport(deps, { ...report, runId }, 'signature does not verify');
+  // A segment's queue carries only its own runners' reports (its Redis user is the only runner
+  // user that may push there); one signed by another segment's runner was copied there.
+  if (queueSegment !== undefined && queueSegment !== signer.segment)
+    return refuseReport(
+      deps,
+      { ...report, runId },
+      `signed by a runner of segment ${signer.segment} but found on the reports queue of segment ${queueSegment}`,
+    );
   // A refusal names the run of a job found on the runner's own queue, which may be another
   // segment's run (a replayed envelope): that is what it reports, and it is handled below. Logs
   // and outcomes are only ever a runner's own segment's.
@@ -154,13 +166,16 @@ async function applyRefusal(deps: ReportConsumerDeps, report: Extract<Report, { 
   }
 }
 
-/** Applies one report from a runner. Exported for tests; the worker below calls it. */
-export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promise<void> {
+/**
+ * Applies one report from a runner. Exported for tests; the workers below call it. `queueSegment`:
+ * the segment whose reports queue it was found on (undefined for the legacy shared queue).
+ */
+export async function applyReport(deps: ReportConsumerDeps, raw: unknown, queueSegment?: SegmentName): Promise<void> {
   const parsed = Report.safeParse(raw);
   // Unsigned and malformed reports are recorded too: whoever wrote them into Redis is of interest.
   if (!parsed.success) return refuseReport(deps, claimedFields(raw), 'unsigned or malformed report');
   const report = parsed.data;
-  const signer = await checkSender(deps, report);
+  const signer = await checkSender(deps, report, queueSegment);
   switch (report.kind) {
     case 'started':
       // Sent by runners before attempts were recorded at claim; the claim says as much now.
@@ -205,20 +220,44 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown): Promi
   }
 }
 
-/** Consumes `orderly.reports`. A report that fails for a transient reason is retried by BullMQ. */
-export function createReportConsumer(deps: ReportConsumerDeps): Worker {
-  const worker = new Worker(
-    REPORTS_QUEUE,
-    async (job: Job) => {
-      try {
-        await applyReport(deps, job.data);
-      } catch (err) {
-        if (isOrderlyError(err) && !err.retryable) throw new UnrecoverableError(err.code);
-        throw err;
-      }
+export interface ReportConsumer {
+  /** One worker per served segment's queue, then the legacy shared queue's. */
+  readonly workers: readonly Worker[];
+  close(): Promise<void>;
+}
+
+/**
+ * Consumes `orderly.reports.<segment>` for every segment served, and the legacy shared
+ * `orderly.reports` of earlier releases, so that reports left there at upgrade are applied once
+ * (with the same checks: a report's run must be of its signer's segment). No runner's Redis user
+ * may reach the legacy queue, so nothing new arrives there. A report that fails for a transient
+ * reason is retried by BullMQ.
+ */
+export function createReportConsumer(deps: ReportConsumerDeps): ReportConsumer {
+  const queues: { name: string; segment: SegmentName | undefined }[] = [
+    ...[...new Set(deps.segments)].map((segment) => ({ name: reportsQueueName(segment), segment })),
+    { name: LEGACY_REPORTS_QUEUE, segment: undefined },
+  ];
+  const workers = queues.map(({ name, segment }) => {
+    const worker = new Worker(
+      name,
+      async (job: Job) => {
+        try {
+          await applyReport(deps, job.data, segment);
+        } catch (err) {
+          if (isOrderlyError(err) && !err.retryable) throw new UnrecoverableError(err.code);
+          throw err;
+        }
+      },
+      { connection: deps.connection, prefix: deps.prefix, concurrency: 8, removeOnComplete: { count: 1000 }, removeOnFail: { age: 7 * 24 * 3600 } },
+    );
+    worker.on('error', (err) => deps.log.error({ queue: name, err: { message: err.message } }, 'report consumer error'));
+    return worker;
+  });
+  return {
+    workers,
+    close: async () => {
+      await Promise.all(workers.map((w) => w.close()));
     },
-    { connection: deps.connection, prefix: deps.prefix, concurrency: 8, removeOnComplete: { count: 1000 }, removeOnFail: { age: 7 * 24 * 3600 } },
-  );
-  worker.on('error', (err) => deps.log.error({ err: { message: err.message } }, 'report consumer error'));
-  return worker;
+  };
 }

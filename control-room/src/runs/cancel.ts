@@ -13,7 +13,8 @@ import { RunQueues } from './queues';
  * Cancels waiting and active runs. The database moves first: once the run is `cancelled`, no
  * runner can claim it (ORDERLY_E_RUN_NOT_CLAIMABLE), so a job picked up in the meantime is not
  * run. Then the waiting job is removed from the queue; if a runner holds it (it is locked), the
- * runner is told over Redis to abort the bot, and it fails the job without retry.
+ * runner is told over Redis (on its segment's cancel channel) to abort the bot, and it fails the job
+ * without retry.
  */
 export class RunCancellation {
   /** `signer`: the job signer; runners verify cancels with the same public key as job envelopes. */
@@ -45,7 +46,7 @@ export class RunCancellation {
       });
     if (row.previous === 'active' || removed !== 1) {
       const message = await signCancel(this.deps.signer, runId as RunId, row.segment as SegmentName);
-      await this.deps.redis.publish(cancelChannel(this.deps.prefix), JSON.stringify(message));
+      await this.deps.redis.publish(cancelChannel(this.deps.prefix, row.segment as SegmentName), JSON.stringify(message));
     }
     this.deps.log.info({ runId, previous: row.previous, jobRemoved: removed === 1 }, 'run cancelled');
     return { runId, status: 'cancelled', previous: row.previous, jobRemoved: removed === 1 };

@@ -36,7 +36,8 @@ afterAll(async () => {
   redis?.disconnect();
 });
 
-const publish = (message: unknown) => publisher.publish(cancelChannel(prefix), typeof message === 'string' ? message : JSON.stringify(message));
+const publish = (message: unknown, channel = cancelChannel(prefix, demo)) =>
+  publisher.publish(channel, typeof message === 'string' ? message : JSON.stringify(message));
 const ignoredCount = () => lines.filter((l) => l.includes('cancel message ignored')).length;
 
 test('unsigned, forged, tampered, other-segment and expired cancels abort nothing; the signed one for this segment aborts its run', async () => {
@@ -74,4 +75,21 @@ test('unsigned, forged, tampered, other-segment and expired cancels abort nothin
   await waitFor(async () => (aborted.length ? true : undefined), 10_000, 'the genuine cancel');
   expect(aborted).toEqual([victim]);
   expect(cancellations.wasCancelled(victim)).toBe(true);
+});
+
+test("a runner hears only its own segment's cancel channel: a genuine cancel on another segment's channel or on the old shared one aborts nothing", async () => {
+  const victim = randomUUID() as RunId;
+  const marker = randomUUID() as RunId;
+  const aborted: string[] = [];
+  cancellations.attach(victim, () => aborted.push(victim));
+  cancellations.attach(marker, () => aborted.push(marker));
+  const genuine = await signCancel(localSigner(controlRoom.privateKey), victim, demo);
+  expect(cancelChannel(prefix, demo)).toBe(`${prefix}:orderly.cancel.demo`);
+  await publish(genuine, cancelChannel(prefix, 'other' as SegmentName));
+  await publish(genuine, `${prefix}:orderly.cancel`);
+  // Published after the two above on the same connection, so delivered after them.
+  await publish(await signCancel(localSigner(controlRoom.privateKey), marker, demo));
+  await waitFor(async () => (aborted.includes(marker) ? true : undefined), 10_000, 'the marker cancel');
+  expect(aborted).toEqual([marker]);
+  expect(cancellations.wasCancelled(victim)).toBe(false);
 });

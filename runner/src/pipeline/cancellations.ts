@@ -36,7 +36,7 @@ export class RunCancellations {
     subscriber.on('error', () => undefined); // reconnects and resubscribes by itself
     const cancellations = new RunCancellations(subscriber, deps.log, deps.controlRoomSigningKey, deps.segment);
     subscriber.on('message', (_channel: string, raw: string) => cancellations.onMessage(raw));
-    await subscriber.subscribe(cancelChannel(deps.prefix));
+    await subscriber.subscribe(cancelChannel(deps.prefix, deps.segment));
     return cancellations;
   }
 

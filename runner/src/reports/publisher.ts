@@ -1,10 +1,11 @@
 import { createHash, KeyObject } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ErrorBody, LogLine, REPORTS_QUEUE, reportAad, sealTo, signReport, UnsignedReport } from '@orderly/shared';
+import { ErrorBody, LogLine, reportAad, reportsQueueName, sealTo, SegmentName, signReport, UnsignedReport } from '@orderly/shared';
 
 /**
- * Sends reports to the control room on `orderly.reports`. Bodies (results, errors, log lines) are
+ * Sends reports to the control room on its own segment's `orderly.reports.<segment>` (the only
+ * reports queue its Redis user may reach). Bodies (results, errors, log lines) are
  * sealed to the control room's X25519 key: Redis carries them but cannot read them.
  */
 export class ReportPublisher {
@@ -18,8 +19,9 @@ export class ReportPublisher {
     private readonly sealingKey: KeyObject,
     private readonly runnerId: string,
     private readonly signingKey: KeyObject,
+    segment: SegmentName,
   ) {
-    this.queue = new Queue(REPORTS_QUEUE, { connection, prefix });
+    this.queue = new Queue(reportsQueueName(segment), { connection, prefix });
     // While Redis is away, adds wait in ioredis's offline queue; the 'error' events say nothing more.
     this.queue.on('error', () => undefined);
   }

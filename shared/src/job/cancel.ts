@@ -5,12 +5,13 @@ import { RunId, SegmentName } from '../ids';
 import { DsseEnvelope, signEnvelopeWith, Signer, verifyEnvelope } from '../signing/dsse';
 
 /**
- * Cancellations travel from the control room to runners on a Redis channel under the queue
- * prefix (stacks that share a Redis do not hear each other). Whoever can publish on Redis could
+ * Cancellations travel from the control room to runners on one Redis channel per segment under the
+ * queue prefix (stacks that share a Redis do not hear each other; a segment's Redis user may
+ * subscribe only to its own segment's channel, so it does not learn other segments' run ids). Whoever can publish on Redis could
  * otherwise abort any active run with a made-up message, so each message is a DSSE envelope signed
  * with the control room's job-signing key and bound to one run and its segment.
  */
-export const cancelChannel = (prefix: string): string => `${prefix}:orderly.cancel`;
+export const cancelChannel = (prefix: string, segment: SegmentName): string => `${prefix}:orderly.cancel.${segment}`;
 
 export const CANCEL_PAYLOAD_TYPE = 'application/vnd.orderly.cancel.v1+json';
 

@@ -48,7 +48,7 @@ export const ReportSignature = z.strictObject({ key: z.string().regex(/^[a-f0-9]
 const base = { v: z.literal(1), runnerId: z.string().min(1).max(200), at: z.iso.datetime(), sig: ReportSignature };
 
 /**
- * Reports travel from runners to the control room on `orderly.reports`. Routing fields are in
+ * Reports travel from runners to the control room on `orderly.reports.<segment>`. Routing fields are in
  * clear; everything else is in `sealed` (AAD: `report:<runId>:<attempt>`).
  */
 export const Report = z.discriminatedUnion('kind', [
