@@ -217,8 +217,11 @@ export interface Ledger {
    * Never a hang: `arrived` rejects if the request has not come within `timeoutMs` (45 s unless
    * set), and an answer held that long without `release()` is answered 503, so the bot fails
    * (and the test with it) instead of the suite waiting for Jest's timeout.
+   *
+   * `disconnected` resolves once the connection that carried the held request closes (the bot's
+   * browser went away: the bot ended and its browser context was closed, or its host was killed).
    */
-  holdNext(key: string, path?: '/record' | '/after', timeoutMs?: number): { arrived: Promise<void>; release(): void };
+  holdNext(key: string, path?: '/record' | '/after', timeoutMs?: number): { arrived: Promise<void>; release(): void; disconnected: Promise<void> };
   close(): Promise<void>;
 }
 
@@ -231,7 +234,7 @@ export const LEDGER_HOLD_TIMEOUT_MS = 45_000;
 
 export async function startLedger(): Promise<Ledger> {
   const counts: Record<string, number> = {};
-  const holds = new Map<string, { arrived: () => void; released: Promise<'released' | 'timed out'> }>(); // by `${path} ${key}`
+  const holds = new Map<string, { arrived: () => void; disconnected: () => void; released: Promise<'released' | 'timed out'> }>(); // by `${path} ${key}`
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://ledger');
     const key = url.searchParams.get('key');
@@ -246,6 +249,8 @@ export async function startLedger(): Promise<Ledger> {
       if (hold) {
         holds.delete(`${url.pathname} ${key}`);
         hold.arrived();
+        if (req.socket.destroyed) hold.disconnected();
+        else req.socket.once('close', hold.disconnected);
         void hold.released.then((how) => {
           if (how === 'released') return answer('<p id="recorded">ok</p>');
           res.writeHead(503, { 'content-type': 'text/html' });
@@ -269,6 +274,8 @@ export async function startLedger(): Promise<Ledger> {
       const arrivedP = new Promise<void>((resolve, reject) => ((arrived = resolve), (notArrived = reject)));
       arrivedP.catch(() => undefined); // a test that failed before awaiting it gets no unhandled rejection
       const released = new Promise<'released' | 'timed out'>((resolve) => (settle = resolve));
+      let disconnected!: () => void;
+      const disconnectedP = new Promise<void>((resolve) => (disconnected = resolve));
       const timer = setTimeout(() => {
         if (holds.get(id)?.released === released) {
           holds.delete(id);
@@ -283,10 +290,12 @@ export async function startLedger(): Promise<Ledger> {
           arrived();
           setTimeout(() => settle('timed out'), timeoutMs).unref();
         },
+        disconnected: () => disconnected(),
         released,
       });
       return {
         arrived: arrivedP,
+        disconnected: disconnectedP,
         release: () => {
           clearTimeout(timer);
           settle('released');
