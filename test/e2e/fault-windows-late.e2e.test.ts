@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
-import { REPORTS_QUEUE, runQueueName, SegmentName } from '@orderly/shared';
+import { reportsQueueName, runQueueName, SegmentName } from '@orderly/shared';
 import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
 import { CuttableLink, Ledger, OwnRedis, startLedger, startOwnRedis, throughCuttableLink } from '../faults';
 import { BIN, LEDGER_BOT, runJobId, runnerProcessEnv, Stack, startStack } from '../harness';
@@ -94,7 +94,7 @@ async function expectEndedOnce(stack: Stack, db: Client, runId: string, key: str
 /** The test's own view of the run and reports queues (quiet while a test has Redis down). */
 function queues(stack: Stack, redisUrl: string): { queue: Queue; reports: Queue } {
   const queue = new Queue(runQueueName('demo' as SegmentName), { connection: { url: redisUrl }, prefix: stack.prefix });
-  const reports = new Queue(REPORTS_QUEUE, { connection: { url: redisUrl }, prefix: stack.prefix });
+  const reports = new Queue(reportsQueueName('demo' as SegmentName), { connection: { url: redisUrl }, prefix: stack.prefix });
   for (const q of [queue, reports]) q.on('error', () => undefined);
   return { queue, reports };
 }
