@@ -153,40 +153,48 @@ describe('the runner SIGKILLed (process group) after the completion', () => {
     await runner.exited;
   }
 
-  test('W2 (completion recorded, report not published): the next attempt finds the step done and does not repeat it', async () => {
-    const first = runnerProcess('late-runner-w2-1');
-    const key = 'late-runner-kill-w2';
-    const run = await heldRun(stack, key);
-    await expectInW2(stack, db, reports, run.runId);
-    await killGroup(first);
-    run.release(); // the answer goes to a dead browser
+  test(
+    'W2 (completion recorded, report not published): the next attempt finds the step done and does not repeat it',
+    async () => {
+      const first = runnerProcess('late-runner-w2-1');
+      const key = 'late-runner-kill-w2';
+      const run = await heldRun(stack, key);
+      await expectInW2(stack, db, reports, run.runId);
+      await killGroup(first);
+      run.release(); // the answer goes to a dead browser
 
-    runnerProcess('late-runner-w2-2');
-    await expectEndedOnce(stack, db, run.runId, key);
-    expect(await stack.waitForRun(run.runId)).toMatchObject({ status: 'succeeded', attempts: 2 });
-    expect(await attemptRows(db, run.runId)).toEqual([
-      { attempt: 1, outcome: 'failed', code: 'ORDERLY_E_ATTEMPT_LOST' },
-      { attempt: 2, outcome: 'succeeded', code: null },
-    ]);
-    // The step stays the one attempt 1 recorded: attempt 2 skipped it.
-    expect(await stepRows(db, run.runId)).toEqual([{ status: 'done', attempt: 1 }]);
-  }, TEST_MS);
+      runnerProcess('late-runner-w2-2');
+      await expectEndedOnce(stack, db, run.runId, key);
+      expect(await stack.waitForRun(run.runId)).toMatchObject({ status: 'succeeded', attempts: 2 });
+      expect(await attemptRows(db, run.runId)).toEqual([
+        { attempt: 1, outcome: 'failed', code: 'ORDERLY_E_ATTEMPT_LOST' },
+        { attempt: 2, outcome: 'succeeded', code: null },
+      ]);
+      // The step stays the one attempt 1 recorded: attempt 2 skipped it.
+      expect(await stepRows(db, run.runId)).toEqual([{ status: 'done', attempt: 1 }]);
+    },
+    TEST_MS,
+  );
 
-  test('W3 (report published, not consumed): the report outlives its runner and ends the run in one attempt', async () => {
-    const first = runnerProcess('late-runner-w3-1');
-    const key = 'late-runner-kill-w3';
-    const run = await heldRun(stack, key);
-    signalControlRoom(stack, 'SIGSTOP');
-    run.release();
-    await waitForW3(db, queue, reports, run.runId);
-    await killGroup(first);
-    runnerProcess('late-runner-w3-2'); // a runner is there should anything need a retry
-    signalControlRoom(stack, 'SIGCONT');
+  test(
+    'W3 (report published, not consumed): the report outlives its runner and ends the run in one attempt',
+    async () => {
+      const first = runnerProcess('late-runner-w3-1');
+      const key = 'late-runner-kill-w3';
+      const run = await heldRun(stack, key);
+      signalControlRoom(stack, 'SIGSTOP');
+      run.release();
+      await waitForW3(db, queue, reports, run.runId);
+      await killGroup(first);
+      runnerProcess('late-runner-w3-2'); // a runner is there should anything need a retry
+      signalControlRoom(stack, 'SIGCONT');
 
-    await expectEndedOnce(stack, db, run.runId, key);
-    expect(await stack.waitForRun(run.runId)).toMatchObject({ status: 'succeeded', attempts: 1 });
-    expect(await attemptRows(db, run.runId)).toEqual([{ attempt: 1, outcome: 'succeeded', code: null }]);
-  }, TEST_MS);
+      await expectEndedOnce(stack, db, run.runId, key);
+      expect(await stack.waitForRun(run.runId)).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(await attemptRows(db, run.runId)).toEqual([{ attempt: 1, outcome: 'succeeded', code: null }]);
+    },
+    TEST_MS,
+  );
 });
 
 describe.each(['everysec', 'always'] as const)('Redis SIGKILLed (appendfsync %s) and restarted from its AOF after the completion', (appendfsync) => {
@@ -218,34 +226,42 @@ describe.each(['everysec', 'always'] as const)('Redis SIGKILLed (appendfsync %s)
     await redis?.close();
   });
 
-  test('W2 (completion recorded, report not published): the run ends once, the side effect once', async () => {
-    const key = `late-redis-kill-w2-${appendfsync}`;
-    const run = await heldRun(stack, key);
-    await expectInW2(stack, db, reports, run.runId);
-    await redis.kill();
-    run.release();
-    // The bot ends while Redis is down (its browser leaves the ledger), so the runner's report is
-    // published into a dead Redis: it must wait for the restart (or the run be recovered).
-    await run.disconnected;
-    expect(await runStatus(db, run.runId)).toBe('active');
-    await redis.start();
+  test(
+    'W2 (completion recorded, report not published): the run ends once, the side effect once',
+    async () => {
+      const key = `late-redis-kill-w2-${appendfsync}`;
+      const run = await heldRun(stack, key);
+      await expectInW2(stack, db, reports, run.runId);
+      await redis.kill();
+      run.release();
+      // The bot ends while Redis is down (its browser leaves the ledger), so the runner's report is
+      // published into a dead Redis: it must wait for the restart (or the run be recovered).
+      await run.disconnected;
+      expect(await runStatus(db, run.runId)).toBe('active');
+      await redis.start();
 
-    await expectEndedOnce(stack, db, run.runId, key);
-  }, TEST_MS);
+      await expectEndedOnce(stack, db, run.runId, key);
+    },
+    TEST_MS,
+  );
 
-  test('W3 (report published, not consumed): the run ends once, the side effect once', async () => {
-    const key = `late-redis-kill-w3-${appendfsync}`;
-    const run = await heldRun(stack, key);
-    signalControlRoom(stack, 'SIGSTOP');
-    run.release();
-    await waitForW3(db, queue, reports, run.runId);
-    // Struck at once: under everysec the report (and the job's completion) may be in no fsync yet.
-    await redis.kill();
-    await redis.start();
-    signalControlRoom(stack, 'SIGCONT');
+  test(
+    'W3 (report published, not consumed): the run ends once, the side effect once',
+    async () => {
+      const key = `late-redis-kill-w3-${appendfsync}`;
+      const run = await heldRun(stack, key);
+      signalControlRoom(stack, 'SIGSTOP');
+      run.release();
+      await waitForW3(db, queue, reports, run.runId);
+      // Struck at once: under everysec the report (and the job's completion) may be in no fsync yet.
+      await redis.kill();
+      await redis.start();
+      signalControlRoom(stack, 'SIGCONT');
 
-    await expectEndedOnce(stack, db, run.runId, key);
-  }, TEST_MS);
+      await expectEndedOnce(stack, db, run.runId, key);
+    },
+    TEST_MS,
+  );
 });
 
 describe('the PostgreSQL link cut after the completion', () => {
@@ -278,37 +294,45 @@ describe('the PostgreSQL link cut after the completion', () => {
   /** The report was taken off the waiting list (the control room tried it, against a cut database). */
   const reportTaken = () => waitFor(async () => ((await reports.getWaitingCount()) === 0 ? true : undefined), 60_000, 'the control room to take the report');
 
-  test('W2 (completion recorded, report not published): the report is consumed once the database is back', async () => {
-    const key = 'late-database-cut-w2';
-    const run = await heldRun(stack, key);
-    await expectInW2(stack, db, reports, run.runId);
-    link!.cut();
-    run.release();
-    const jobId = await runJobId(queue, run.runId);
-    await waitFor(async () => ((await queue.getJobState(jobId)) === 'completed' ? true : undefined), 60_000, 'the runner to finish the job');
-    await reportTaken();
-    expect(await runStatus(db, run.runId)).toBe('active'); // nothing written through the cut link
-    link!.restore();
+  test(
+    'W2 (completion recorded, report not published): the report is consumed once the database is back',
+    async () => {
+      const key = 'late-database-cut-w2';
+      const run = await heldRun(stack, key);
+      await expectInW2(stack, db, reports, run.runId);
+      link!.cut();
+      run.release();
+      const jobId = await runJobId(queue, run.runId);
+      await waitFor(async () => ((await queue.getJobState(jobId)) === 'completed' ? true : undefined), 60_000, 'the runner to finish the job');
+      await reportTaken();
+      expect(await runStatus(db, run.runId)).toBe('active'); // nothing written through the cut link
+      link!.restore();
 
-    await expectEndedOnce(stack, db, run.runId, key);
-    expect(await stack.waitForRun(run.runId)).toMatchObject({ status: 'succeeded', attempts: 1 });
-    expect(await attemptRows(db, run.runId)).toEqual([{ attempt: 1, outcome: 'succeeded', code: null }]);
-  }, TEST_MS);
+      await expectEndedOnce(stack, db, run.runId, key);
+      expect(await stack.waitForRun(run.runId)).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(await attemptRows(db, run.runId)).toEqual([{ attempt: 1, outcome: 'succeeded', code: null }]);
+    },
+    TEST_MS,
+  );
 
-  test('W3 (report published, not consumed): the report is consumed once the database is back', async () => {
-    const key = 'late-database-cut-w3';
-    const run = await heldRun(stack, key);
-    signalControlRoom(stack, 'SIGSTOP');
-    run.release();
-    await waitForW3(db, queue, reports, run.runId);
-    link!.cut();
-    signalControlRoom(stack, 'SIGCONT');
-    await reportTaken();
-    expect(await runStatus(db, run.runId)).toBe('active');
-    link!.restore();
+  test(
+    'W3 (report published, not consumed): the report is consumed once the database is back',
+    async () => {
+      const key = 'late-database-cut-w3';
+      const run = await heldRun(stack, key);
+      signalControlRoom(stack, 'SIGSTOP');
+      run.release();
+      await waitForW3(db, queue, reports, run.runId);
+      link!.cut();
+      signalControlRoom(stack, 'SIGCONT');
+      await reportTaken();
+      expect(await runStatus(db, run.runId)).toBe('active');
+      link!.restore();
 
-    await expectEndedOnce(stack, db, run.runId, key);
-    expect(await stack.waitForRun(run.runId)).toMatchObject({ status: 'succeeded', attempts: 1 });
-    expect(await attemptRows(db, run.runId)).toEqual([{ attempt: 1, outcome: 'succeeded', code: null }]);
-  }, TEST_MS);
+      await expectEndedOnce(stack, db, run.runId, key);
+      expect(await stack.waitForRun(run.runId)).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(await attemptRows(db, run.runId)).toEqual([{ attempt: 1, outcome: 'succeeded', code: null }]);
+    },
+    TEST_MS,
+  );
 });
