@@ -4,6 +4,7 @@ import { createRedactor, LogLine, OrderlyError, StepBeginResponse } from '@order
 import type { BotContext, BotDefinition, BotLogger } from '@orderly/shared/sdk';
 import { createStepRunner, StepError } from '../bot-host/steps';
 import { RunLog } from '../pipeline/run-log';
+import { loadTryConfig } from './config';
 
 /**
  * The test kit for bot developers (`@orderly/runner/testing`): runs a bot's `run` in-process
@@ -116,7 +117,7 @@ export async function runBotForTest<Input extends object, Result>(
     };
   const log: BotLogger = { trace: logAt('trace'), debug: logAt('debug'), info: logAt('info'), warn: logAt('warn'), error: logAt('error') };
 
-  const browser = await chromium.launch({ executablePath: options.chromiumPath ?? process.env.ORDERLY_CHROMIUM_PATH ?? '/usr/bin/chromium' });
+  const browser = await chromium.launch({ executablePath: options.chromiumPath ?? loadTryConfig().chromiumPath });
   const controller = new AbortController();
   try {
     const context = await browser.newContext();
