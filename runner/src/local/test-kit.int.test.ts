@@ -14,10 +14,14 @@ const bot = defineBot<{ portalUrl: string }>({
       return page.title();
     });
     log.info({ token: secrets.token }, 'logged in');
-    const receipt = await step('submit', async () => {
-      submitted.push(title);
-      return 'R-1';
-    }, { onUncertain: { verify: async () => (await page.textContent('h1')) === 'hello' } });
+    const receipt = await step(
+      'submit',
+      async () => {
+        submitted.push(title);
+        return 'R-1';
+      },
+      { onUncertain: { verify: async () => (await page.textContent('h1')) === 'hello' } },
+    );
     await step('finish', async () => 'ok');
     return { title, receipt };
   },
@@ -28,7 +32,11 @@ test('a bot runs against a local page in a real Chromium; steps recorded, log re
   const out = await runBotForTest(bot, { input: { portalUrl: PAGE }, secrets: { token: 'fake-token-9f8e7d6c5b4a' }, setup });
   expect(out.ok).toBe(true);
   expect(out.result).toEqual({ title: 'Synthetic portal', receipt: 'R-1' });
-  expect(out.steps.map((s) => [s.name, s.outcome])).toEqual([['open', 'ran'], ['submit', 'ran'], ['finish', 'ran']]);
+  expect(out.steps.map((s) => [s.name, s.outcome])).toEqual([
+    ['open', 'ran'],
+    ['submit', 'ran'],
+    ['finish', 'ran'],
+  ]);
   const text = out.lines.map((l) => l.msg).join('\n');
   expect(text).toContain('logged in');
   expect(text).not.toContain('fake-token-9f8e7d6c5b4a');
@@ -39,7 +47,11 @@ test('a crash after a step is replayed: the next attempt gets the earlier steps 
   const { first, second } = await replayCrash(bot, { input: { portalUrl: PAGE }, setup, crashAfter: 'submit' });
   expect(first).toMatchObject({ ok: false, crashed: true, errorCode: 'TEST_CRASH' });
   expect(second.ok).toBe(true);
-  expect(second.steps.map((s) => [s.name, s.outcome])).toEqual([['open', 'replayed'], ['submit', 'replayed'], ['finish', 'ran']]);
+  expect(second.steps.map((s) => [s.name, s.outcome])).toEqual([
+    ['open', 'replayed'],
+    ['submit', 'replayed'],
+    ['finish', 'ran'],
+  ]);
   expect(submitted).toHaveLength(1);
 });
 
