@@ -19,6 +19,7 @@ import { diffLines } from '../../packages/permission-diff';
 import { ApiClient } from '../api-client';
 import { output } from '../output';
 import { packBot } from '../pack';
+import { botRecordCommand } from './bot-record';
 import { botTryCommand } from './bot-try';
 
 const TEMPLATE_MANIFEST = (name: string) => ({
@@ -194,6 +195,7 @@ export function botCommand(client: () => ApiClient): Command {
       output(opts.json, data, [`packed ${data.name}@${data.version} ${data.digest}`, `  ${data.package}`, `  ${data.envelope}`]);
     });
   bot.addCommand(botTryCommand());
+  bot.addCommand(botRecordCommand());
   bot
     .command('publish')
     .description('upload a package and its envelope to the control room')
