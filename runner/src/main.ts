@@ -14,6 +14,7 @@ import { createSegmentWorker } from './pipeline/worker';
 import { ReportPublisher } from './reports/publisher';
 import { createSandboxPool } from './sandbox/runner-sandboxes';
 import { checkRedisAccess } from './redis-acl-check';
+import { runRecordCommand } from './local/record';
 import { runTryCommand } from './local/try';
 
 /** The runner's composition root: load config and keys, warm the run sandboxes, consume the segment queue. */
@@ -119,6 +120,12 @@ export function main(argv: string[]): void {
       // One run, then out: its outcome is written; a timer the interrupted sandbox left must not hold the process.
       process.exit(await runTryCommand());
     });
+  program
+    .command('record')
+    .description("start Playwright's recorder on URL in the runner's Chromium (what `orderly bot record` runs); the script goes to --out")
+    .argument('<url>', 'the page to start on')
+    .option('--out <file>', 'where the recorded script is written', 'recorded.js')
+    .action(async (url: string, options: { out: string }) => process.exit(await runRecordCommand(url, options.out)));
   program.parseAsync(argv).catch((err: unknown) => {
     process.stderr.write(`orderly-runner: ${isOrderlyError(err) ? `${err.code}: ${err.message}` : 'failed to start'}\n`);
     process.exit(1);

@@ -20,3 +20,12 @@ export function loadTryConfig(env: Record<string, string | undefined> = process.
   // Quiet by default: the run's own log is the output; the runner's warnings go to stderr at `warn` only when asked.
   return loadRunnerConfig({ ...TRY_FIXED, ORDERLY_LOG_LEVEL: env.ORDERLY_LOG_LEVEL ?? 'error', ORDERLY_RUNNER_ID: `try-${process.pid}` }, env);
 }
+
+/**
+ * The environment of `orderly-runner record`: Playwright's recorder (`playwright-core codegen`)
+ * launched on the runner's Chromium (`ORDERLY_CHROMIUM_PATH`; the recorder reads it as
+ * PWTEST_CLI_EXECUTABLE_PATH), with this process's environment (the display) otherwise.
+ */
+export function recorderEnv(chromiumPath: string, env: Record<string, string | undefined> = process.env): Record<string, string | undefined> {
+  return { ...env, PWTEST_CLI_EXECUTABLE_PATH: chromiumPath };
+}

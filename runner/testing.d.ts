@@ -1,0 +1,1 @@
+export * from './dist/local/test-kit';
