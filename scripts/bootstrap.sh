@@ -35,4 +35,6 @@ command -v redis-server >/dev/null || apt_install redis-server
 command -v bwrap >/dev/null || apt_install bubblewrap
 /usr/bin/python3 -c 'import seccomp' 2>/dev/null || apt_install python3-seccomp
 command -v prlimit >/dev/null || apt_install util-linux
+# `orderly bot record` opens a headed browser; its test runs it on a virtual display.
+command -v xvfb-run >/dev/null || apt_install xvfb
 exit 0
