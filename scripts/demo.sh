@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: the main job end to end on the embedded defaults. Starts Redis (if none answers),
-# the dev Vault (unless VAULT_ADDR is set), the control room on embedded PGlite, a runner for
+# `make demo`: the main job end to end on the embedded defaults. Starts its own Redis with one ACL
+# user per process (unless REDIS_URL is set; the machine's Redis is left alone), the dev Vault (unless VAULT_ADDR is set), the control room on embedded PGlite, a runner for
 # segment `demo` and the demo portal (sign-in required); makes a publisher key, packs, signs and
 # publishes the eligibility bot, stores the portal credentials in Vault, runs the bot; prints the
 # run; stops what it started. Exits 0 only if the run succeeded. `make up` (KEEP=1) keeps it running.
@@ -12,7 +12,9 @@ DATA=${ORDERLY_DEMO_DIR:-$ROOT/.orderly/demo}
 export ORDERLY_DATA_DIR="$DATA/control-room"
 export ORDERLY_PORT=${ORDERLY_PORT:-7300}
 export ORDERLY_URL="http://127.0.0.1:$ORDERLY_PORT"
-export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+OWN_REDIS=0
+[ -n "${REDIS_URL:-}" ] || OWN_REDIS=1
+REDIS_PORT=${ORDERLY_DEMO_REDIS_PORT:-7302}
 export ORDERLY_LOG_LEVEL=${ORDERLY_LOG_LEVEL:-info}
 PORTAL_PORT=${ORDERLY_DEMO_PORTAL_PORT:-7301}
 VAULT_PORT=${ORDERLY_DEMO_VAULT_PORT:-8200}
@@ -26,12 +28,10 @@ LOGS="$DATA/logs"
 
 if [ -t 1 ]; then say() { printf '\033[1morderly demo:\033[0m %s\n' "$*"; }; else say() { printf 'orderly demo: %s\n' "$*"; }; fi
 pids=()
-started_redis=
 cleanup() {
   local code=$?
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ -n "$started_redis" ]; then redis-cli -p "$started_redis" shutdown nosave >/dev/null 2>&1 || true; fi
   [ ${#pids[@]} -eq 0 ] || say "stopped what it started (logs in $LOGS)"
   exit $code
 }
@@ -46,16 +46,26 @@ wait_for() { # url what
 
 ports=("$ORDERLY_PORT" "$PORTAL_PORT")
 [ -n "${VAULT_ADDR:-}" ] || ports+=("$VAULT_PORT")
+[ "$OWN_REDIS" = 0 ] || ports+=("$REDIS_PORT")
 for port in "${ports[@]}"; do
-  if port_busy "$port"; then say "port $port is in use (another 'make up'?); stop it or set ORDERLY_PORT / ORDERLY_DEMO_PORTAL_PORT / ORDERLY_DEMO_VAULT_PORT"; exit 1; fi
+  if port_busy "$port"; then say "port $port is in use (another 'make up'?); stop it or set ORDERLY_PORT / ORDERLY_DEMO_PORTAL_PORT / ORDERLY_DEMO_VAULT_PORT / ORDERLY_DEMO_REDIS_PORT"; exit 1; fi
 done
 
-redis_port=$(node -e 'console.log(new URL(process.argv[1]).port || 6379)' "$REDIS_URL")
-if ! redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
-  say "no Redis answers at $REDIS_URL: starting redis-server on 127.0.0.1:$redis_port"
-  redis-server --daemonize yes --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --dir "$DATA" --logfile "$LOGS/redis.log"
-  started_redis=$redis_port
-  for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+if [ "$OWN_REDIS" = 1 ]; then
+  # The stack's own Redis, as production runs it: the default user off, one ACL user for the
+  # control room and one for the demo segment's runner (scripts/redis-acl.js), passwords in files
+  # private to this user. Redis keeps nothing on disk here.
+  say "starting Redis on 127.0.0.1:$REDIS_PORT with one ACL user per process (default user off)"
+  node scripts/redis-acl.js --segments demo --passwords "$DATA/redis" --out "$DATA/redis-users.acl"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --dir "$DATA" --logfile "$LOGS/redis.log" --aclfile "$DATA/redis-users.acl" &
+  pids+=($!)
+  for _ in $(seq 50); do port_busy "$REDIS_PORT" && break; sleep 0.1; done
+  port_busy "$REDIS_PORT" || { say "Redis did not come up; see $LOGS/redis.log"; exit 1; }
+  export REDIS_URL="redis://orderly-control-room:$(cat "$DATA/redis/control-room")@127.0.0.1:$REDIS_PORT"
+  RUNNER_REDIS_URL="redis://orderly-runner-demo:$(cat "$DATA/redis/runner-demo")@127.0.0.1:$REDIS_PORT"
+else
+  say "using the Redis at REDIS_URL for the control room and the runner"
+  RUNNER_REDIS_URL=$REDIS_URL
 fi
 
 if [ -z "${VAULT_ADDR:-}" ]; then
@@ -85,7 +95,7 @@ wait_for "http://127.0.0.1:$PORTAL_PORT/" "the demo portal"
 
 say "starting a runner for segment demo"
 SECRETS="$ORDERLY_DATA_DIR/secrets"
-ORDERLY_SEGMENT=demo ORDERLY_CONTROL_ROOM_URL="$ORDERLY_URL" ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE="$SECRETS/control-room.pub" \
+REDIS_URL="$RUNNER_REDIS_URL" ORDERLY_SEGMENT=demo ORDERLY_CONTROL_ROOM_URL="$ORDERLY_URL" ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE="$SECRETS/control-room.pub" \
   ORDERLY_RUNNER_TOKEN_FILE="$SECRETS/runner-demo.token" ORDERLY_CACHE_DIR="$DATA/runner-cache" \
   env -u VAULT_TOKEN_FILE orderly runner start --segment demo >"$LOGS/runner.log" 2>&1 &
 pids+=($!)

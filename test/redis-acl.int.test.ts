@@ -1,7 +1,7 @@
 // Redis ACL per segment (issue 17), against a real redis-server of its own on a free port with the
 // ACL file that scripts/redis-acl.js writes: the machine's Redis is left alone.
 import { spawn, ChildProcess, execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -39,6 +39,14 @@ function as(user: string): Redis {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'orderly-acl-'));
   execFileSync('node', [join(root, 'scripts/redis-acl.js'), '--segments', 'dev,prod', '--passwords', join(dir, 'pw'), '--out', join(dir, 'users.acl')]);
+  // A hand-made user that may use dev's run queue but not its reports queue: a runner with it
+  // would take jobs and then fail to report every one.
+  const runOnly = 'synthetic-run-only-password';
+  writeFileSync(join(dir, 'pw', 'runner-run-only'), runOnly);
+  const hash = createHash('sha256').update(runOnly).digest('hex');
+  writeFileSync(join(dir, 'users.acl'), `user orderly-runner-run-only on #${hash} resetkeys ~orderly:orderly.run.dev:* resetchannels +@all -@dangerous\n`, {
+    flag: 'a',
+  });
   port = await freePort();
   server = spawn(
     'redis-server',
@@ -169,12 +177,18 @@ test('BullMQ works under the ACL: the control room enqueues, the dev runner cons
 test("a runner given another segment's user fails at start with a clear message; its own user passes", async () => {
   const prodUser = as('orderly-runner-prod');
   await expect(checkRedisAccess(prodUser, { prefix: 'orderly', segment: SegmentName.parse('dev'), production: false })).rejects.toThrow(
-    'Redis user "orderly-runner-prod" may not use the queue of segment dev (orderly:orderly.run.dev:*): is REDIS_URL another segment\'s user?',
+    'Redis user "orderly-runner-prod" may not use the queue orderly:orderly.run.dev:* of segment dev: is REDIS_URL another segment\'s user?',
   );
   await expect(checkRedisAccess(prodUser, { prefix: 'orderly', segment: SegmentName.parse('dev'), production: false })).rejects.toMatchObject({
     code: 'ORDERLY_E_CONFIG_INVALID',
   });
   await expect(checkRedisAccess(as('orderly-runner-dev'), { prefix: 'orderly', segment: SegmentName.parse('dev'), production: true })).resolves.toBeUndefined();
+});
+
+test('a runner whose user may take jobs but not push reports fails at start, not at its first report', async () => {
+  await expect(checkRedisAccess(as('orderly-runner-run-only'), { prefix: 'orderly', segment: SegmentName.parse('dev'), production: true })).rejects.toThrow(
+    'Redis user "orderly-runner-run-only" may not use the queue orderly:orderly.reports.dev:* of segment dev',
+  );
 });
 
 /**
@@ -206,7 +220,8 @@ function startRunnerCli(user: string): Promise<{ code: number | null; stderr: st
     const child = spawn(process.execPath, [join(root, 'runner/bin/orderly-runner.js'), 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let started = false;
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    // Generous: a loaded CI machine starts Node slowly; the test fails on the exit code, not on time.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.stdout.on('data', (c: Buffer) => {
       if (!started && c.toString().includes('"runner started"')) {
@@ -226,12 +241,12 @@ test("the runner CLI for segment dev, given the prod segment's Redis user, exits
   expect(wrong.started).toBe(false);
   expect(wrong.code).toBe(1);
   expect(wrong.stderr).toContain(
-    'orderly-runner: ORDERLY_E_CONFIG_INVALID: Redis user "orderly-runner-prod" may not use the queue of segment dev (orderly:orderly.run.dev:*): is REDIS_URL another segment\'s user?',
+    'orderly-runner: ORDERLY_E_CONFIG_INVALID: Redis user "orderly-runner-prod" may not use the queue orderly:orderly.run.dev:* of segment dev: is REDIS_URL another segment\'s user?',
   );
   const right = await startRunnerCli('orderly-runner-dev');
   expect(right.stderr).not.toContain('ORDERLY_E_');
   expect(right.started).toBe(true);
-}, 60_000);
+}, 150_000);
 
 test("a production runner refuses Redis's default user", async () => {
   const machine = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });

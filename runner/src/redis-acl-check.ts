@@ -1,9 +1,10 @@
 import type { Redis } from 'ioredis';
-import { OrderlyError, runQueueName } from '@orderly/shared';
+import { OrderlyError, reportsQueueName, runQueueName } from '@orderly/shared';
 import type { SegmentName } from '@orderly/shared';
 
 /**
- * Checks at start that the runner's Redis user may use its own segment's queue, so a runner given
+ * Checks at start that the runner's Redis user may use its own segment's run queue and reports
+ * queue (where it pushes its reports), so a runner given
  * another segment's ACL user (scripts/redis-acl.js) fails at once with a clear message instead of
  * failing every job later. Also refuses Redis's `default` user in production: every process has its own.
  */
@@ -15,16 +16,17 @@ export async function checkRedisAccess(connection: Redis, opts: { prefix: string
       "REDIS_URL connects as Redis's default user; production runners need their segment's own ACL user (see scripts/redis-acl.js)",
     );
   }
-  const probe = `${opts.prefix}:${runQueueName(opts.segment)}:meta`;
-  try {
-    await connection.exists(probe);
-  } catch (err) {
-    if (err instanceof Error && err.message.startsWith('NOPERM')) {
-      throw new OrderlyError(
-        'ORDERLY_E_CONFIG_INVALID',
-        `Redis user "${user}" may not use the queue of segment ${opts.segment} (${opts.prefix}:${runQueueName(opts.segment)}:*): is REDIS_URL another segment's user?`,
-      );
+  for (const queue of [runQueueName(opts.segment), reportsQueueName(opts.segment)]) {
+    try {
+      await connection.exists(`${opts.prefix}:${queue}:meta`);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('NOPERM')) {
+        throw new OrderlyError(
+          'ORDERLY_E_CONFIG_INVALID',
+          `Redis user "${user}" may not use the queue ${opts.prefix}:${queue}:* of segment ${opts.segment}: is REDIS_URL another segment's user?`,
+        );
+      }
+      throw err;
     }
-    throw err;
   }
 }

@@ -19,14 +19,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function checkConfig(runnerEnv: string): { status: number | null; lines: string[] } {
   const runnerFile = join(dir, 'runner-demo.env');
   writeFileSync(runnerFile, runnerEnv);
-  // scripts/demo.sh's exports for the control room (REDIS_URL, the dev Vault), nothing else.
+  // scripts/demo.sh's exports for the control room (its own Redis's control-room user, the dev Vault), nothing else.
   const env = {
     PATH: process.env.PATH ?? '',
     HOME: dir,
     ORDERLY_DATA_DIR: join(dir, 'control-room'),
     ORDERLY_PORT: '7300',
     ORDERLY_URL: 'http://127.0.0.1:7300',
-    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_URL: 'redis://orderly-control-room:synthetic-demo-password@127.0.0.1:7302',
     ORDERLY_LOG_LEVEL: 'info',
     VAULT_ADDR: 'http://127.0.0.1:8200',
     VAULT_TOKEN_FILE: join(dir, 'vault.token'),
@@ -46,9 +46,9 @@ const reasons = (lines: string[]) =>
     .map((m) => `${m?.[2] ? 'runner:' : ''}${m?.[1]}`);
 
 test("refuses the demo's configuration for production, one line per reason, and exits 1", () => {
-  // The demo runner's environment (scripts/demo.sh), REDIS_URL inherited from the control room's.
+  // The demo runner's environment (scripts/demo.sh), with its segment's own Redis user.
   const { status, lines } = checkConfig(
-    'ORDERLY_SEGMENT=demo\nORDERLY_CONTROL_ROOM_URL=http://127.0.0.1:7300\nORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE=secrets/control-room.pub\nORDERLY_RUNNER_TOKEN_FILE=secrets/runner-demo.token\nREDIS_URL=redis://127.0.0.1:6379\n',
+    'ORDERLY_SEGMENT=demo\nORDERLY_CONTROL_ROOM_URL=http://127.0.0.1:7300\nORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE=secrets/control-room.pub\nORDERLY_RUNNER_TOKEN_FILE=secrets/runner-demo.token\nREDIS_URL=redis://orderly-runner-demo:synthetic-demo-password@127.0.0.1:7302\n',
   );
   expect(status).toBe(1);
   expect(reasons(lines).sort()).toEqual(
@@ -56,18 +56,16 @@ test("refuses the demo's configuration for production, one line per reason, and 
       'env',
       'plain-http',
       'bootstrap-tokens',
-      'redis-default-user',
       'redis-plain',
       'database-embedded',
       'vault-plain',
       'runner:env',
-      'runner:redis-default-user',
       'runner:redis-plain',
       'runner:plain-http',
     ].sort(),
   );
   expect(lines).toContainEqual(expect.stringContaining('(admin.token, runner-demo.token)'));
-  expect(lines[lines.length - 1]).toBe('check-config: 11 problem(s); not fit for production');
+  expect(lines[lines.length - 1]).toBe('check-config: 9 problem(s); not fit for production');
 });
 
 test('names the sandbox being off for a runner with ORDERLY_SANDBOX=none', () => {
