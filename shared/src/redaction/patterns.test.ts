@@ -20,6 +20,9 @@ const POSITIVES: [string, string, string][] = [
   ['PHONE', 'Phone: +1-555-0123', '+1-555-0123'],
   ['ID', "Can I have your account number?\nSure, it's 123456789.", '123456789'],
   ['ID', 'case ID #A12345 opened', '#A12345'],
+  ['ID', 'the claim was registered under number ZX-2031-4417.', 'ZX-2031-4417'],
+  ['ID', 'your ticket number for this issue is 778812', '778812'],
+  ['ID', 'passport number (MRZ) K4471029 on file', 'K4471029'],
   ['ID', 'The case number is 2023/ABC/456.', '2023/ABC/456'],
   ['CARD', 'Card Number: **** **** **** 4242', '4242'],
   ['HEALTH_PLAN', 'your claim for policy number 123ABC was approved', '123ABC'],
@@ -148,6 +151,7 @@ describe('pattern layer: every label masks its shapes', () => {
 // Look-alikes that must stay: wrong check digits, unissued ranges, and what logs are full of.
 const NEGATIVES: [string, string][] = [
   ['a clock time and zone alone', 'retry at 14:05:09 +0200'],
+  ['a clause after an id keyword ending in no value', 'the case for this issue is closed'],
   ['a season without a year', 'in the fall of the year'],
   ['a bracketed tag that names no identifier', 'see [ATTACHMENT: report.pdf]'],
   ['SSN with area 000', 'ref 000-12-3456'],

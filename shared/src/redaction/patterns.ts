@@ -65,6 +65,61 @@ const CONNECT = `(?:[ \\t]+(?:is|was|of|reads|ending[ \\t]+in|number|no\\.?|#)){
 const ID = `((?=(?:[A-Za-z/-]*\\d){4})[A-Za-z0-9][A-Za-z0-9/-]{2,22}[A-Za-z0-9])${NA}`;
 // Policy and case numbers are also written as three digits and letters (`123ABC`, `XYZ789`).
 const ID3 = `((?=(?:[A-Za-z/-]*\\d){3})[A-Za-z0-9][A-Za-z0-9/-]{2,22}[A-Za-z0-9])${NA}`;
+/** Keywords of identifiers found by their keyword alone (see `id-context`). */
+const ID_KEYWORDS = [
+  'transaction',
+  'txn',
+  'invoice',
+  'case',
+  'claim',
+  'ticket',
+  'order',
+  'confirmation',
+  'tracking',
+  'booking',
+  'reservation',
+  'reference',
+  'student',
+  'employee',
+  'pesel',
+  'nip',
+  'passport',
+  'tax',
+  'national',
+  'customer',
+  'client',
+  'badge',
+  'application',
+  'docket',
+  'file',
+  'authorization',
+  'auth',
+  'prior auth',
+  'referral',
+  'encounter',
+  'visit',
+  'admission',
+  'episode',
+  'specimen',
+  'accession',
+  'rx',
+  'prescription',
+  'subscription',
+  'membership',
+  'loyalty',
+  'petition',
+  'inquiry',
+  'receipt',
+  'shipment',
+  'complaint',
+  'incident',
+  'warranty',
+  'appointment',
+];
+/** An acronym in parentheses after a keyword: `tax identification number (NIP)`. */
+const ACRONYM = `(?:[ \\t]*\\([A-Z]{2,8}\\))?`;
+/** Function words between a keyword and its value, ending in `is`, `was` or `number`: not a free clause. */
+const ID_CLAUSE = `(?:[ \\t]+(?:for|on|of|this|that|the|your|my|our|his|her|its|request|issue|matter|query|filed|registered|listed|under|was|is)){1,5}[ \\t]+(?:is|was|number|no\\.?)`;
 const DEVICE_ID = `((?=(?:[A-Za-z()._:-]*\\d){4})[A-Za-z0-9(][A-Za-z0-9()._:/-]{2,60}[A-Za-z0-9)])${NA}`;
 
 const MONTH_WORDS = [
@@ -1094,7 +1149,14 @@ const SPECS: readonly RuleSpec[] = [
   {
     // Other identifiers found by their keyword: claim, case, invoice, transaction, student ids…
     name: 'id-context',
-    source: `(${NB}(?:${phrases(['transaction', 'txn', 'invoice', 'case', 'claim', 'ticket', 'order', 'confirmation', 'tracking', 'booking', 'reservation', 'reference', 'student', 'employee', 'pesel', 'nip', 'passport', 'tax', 'national', 'customer', 'client', 'badge', 'application', 'docket', 'file', 'authorization', 'auth', 'prior auth', 'referral', 'encounter', 'visit', 'admission', 'episode', 'specimen', 'accession', 'rx', 'prescription', 'subscription', 'membership', 'loyalty', 'petition', 'inquiry', 'receipt', 'shipment', 'complaint', 'incident', 'warranty', 'appointment'])}${SUFFIX}|${kw('id')}|${upperOnly(['ID'])})${CONNECT}${SEP})${ID3}`,
+    source: `(${NB}(?:${phrases(ID_KEYWORDS)}${SUFFIX}${ACRONYM}|${kw('id')}|${upperOnly(['ID'])})${CONNECT}${SEP})${ID3}`,
+    evaluate: afterPrefix('ID', idShaped),
+  },
+  {
+    // The keyword, then a short clause of function words, then the value: `the case is filed
+    // under number 2023-CV-0789`, `your case ID for this request is #C54321`.
+    name: 'id-context-clause',
+    source: `(${NB}(?:${phrases(ID_KEYWORDS)}${SUFFIX}|${kw('id')}|${upperOnly(['ID'])})${ID_CLAUSE}${SEP})${ID3}`,
     evaluate: afterPrefix('ID', idShaped),
   },
   {
@@ -1269,6 +1331,7 @@ trigger(
     'id',
   ],
   rule('id-context'),
+  rule('id-context-clause'),
 );
 trigger(
   [
