@@ -187,7 +187,7 @@ const WEEKDAY_PREFIX = `(?:${monthForms(WEEKDAY_WORDS)}\\.?,?[ \\t]+)?`;
  * `Mon, 01 Jan 2024 10:00:00 -0500`. A time a person writes (`at 9:15 AM`) and a time alone stay readable.
  */
 const TIME_TAIL = `(?:,?[ \\t]+(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:[ \\t]+(?:[+-](?:0\\d|1[0-4])[0-5]\\d|UTC|GMT))?)?`;
-/** Seasons and quarters: with a year they date something more closely than the year alone does. */
+/** Seasons: with a year they date something more closely than the year alone does. */
 const SEASONS = ['spring', 'summer', 'fall', 'autumn', 'winter'];
 
 const STATES = [
@@ -994,9 +994,10 @@ const SPECS: readonly RuleSpec[] = [
     evaluate: withArticle(whole('DATE')),
   },
   {
-    // A season or quarter with its year: `Fall 2023`, `Q2 2023`, `the second quarter of 2024`.
+    // A season with its year: `Fall 2023`, `Summer 2018` (a term, an internship). Quarters
+    // (`Q1 2020 report`) date a business period, not a person: they stay, as the team corpus asks.
     name: 'date-season',
-    source: `${NB}(?:${monthForms(SEASONS)}|Q[1-4]|${monthForms(['first', 'second', 'third', 'fourth'])}[ \\t]+quarter(?:[ \\t]+of)?)[ \\t]+((?:19|20)\\d\\d)${NA}`,
+    source: `${NB}${monthForms(SEASONS)}[ \\t]+((?:19|20)\\d\\d)${NA}`,
     evaluate: whole('DATE'),
   },
   {
@@ -1362,8 +1363,7 @@ trigger(['license', 'licence', 'plate'], rule('plate-context'));
 trigger(['http', 'https', 'ftp', 'www'], R.url);
 trigger(['phone', 'tel', 'telephone', 'fax', 'email', 'e', 'address', 'dob', 'ssn', 'mrn'], rule('labelled-tag'));
 trigger(MONTH_WORDS, R.dateMonthFirst);
-// `Q2 2023` lexes as the head `q`.
-trigger([...SEASONS, 'q', 'first', 'second', 'third', 'fourth'], rule('date-season'));
+trigger(SEASONS, rule('date-season'));
 trigger(WEEKDAY_WORDS, R.dateMonthFirst, R.dateDayFirst);
 
 // Heads of the censored JSON keys (`access` of `accessToken`): tried only on a word right after a `"`.
