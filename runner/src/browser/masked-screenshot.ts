@@ -421,7 +421,9 @@ async function installAgent(opts: AgentOptions, key: string, token: string): Pro
       ' ',
     ),
   );
-  const SKIP = new Set(['script', 'style', 'noscript', 'template']);
+  // Never rendered unless the page styles them visible (checked): `head` holds the title, which
+  // would otherwise add a wrapper group (`html`) around the whole body's text, scanned again.
+  const SKIP = new Set(['script', 'style', 'noscript', 'template', 'head']);
   const nodes: CharacterData[] = [];
   const texts: string[] = [];
   const breaks: number[] = [];
@@ -429,6 +431,7 @@ async function installAgent(opts: AgentOptions, key: string, token: string): Pro
   const groupElements: Element[] = [];
   const roots: (Document | ShadowRoot)[] = [doc];
   let pendingBreak = false;
+  const blank = (text: string): boolean => !/\S/.test(text);
   const walk = (parent: Node): void => {
     for (let child = parent.firstChild; child; child = child.nextSibling) {
       const type = child.nodeType;
@@ -451,11 +454,17 @@ async function installAgent(opts: AgentOptions, key: string, token: string): Pro
         }
         walk(el);
         if (block) pendingBreak = true;
-        const end = texts.length;
+        // Whitespace-only nodes at a group's edges (source indentation) render nothing and hold
+        // nothing: without them a wrapper `<div>\n  <table>…</table>\n</div>` has its table's
+        // text nodes, and its text (the table's, scanned once already) is not scanned again.
+        let from = first;
+        let end = texts.length;
+        while (from < end && blank(texts[from]!)) from++;
+        while (end > from && blank(texts[end - 1]!)) end--;
         const n = groups.length;
         // Post-order: a wrapper with the same text nodes as its last group adds nothing.
-        if (end - first >= 2 && !(groups[n - 2] === first && groups[n - 1] === end)) {
-          groups.push(first, end);
+        if (end - from >= 2 && !(groups[n - 2] === from && groups[n - 1] === end)) {
+          groups.push(from, end);
           groupElements.push(el);
         }
       }

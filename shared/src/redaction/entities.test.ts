@@ -37,6 +37,8 @@ describe('entity layer: places', () => {
     ['Transferred to Lakeview Regional Hospital at noon', 'LOCATION:Lakeview Regional Hospital'],
     ['Lives in Springfield, IL with family', 'LOCATION:Springfield, IL'],
     ['Moved from Texas last year', 'LOCATION:Texas'],
+    ['Agenda\nLocation: Annex Room 4\nAttendees: all', 'LOCATION:Annex Room 4'],
+    ['Venue: 12 Wharf Road.', 'LOCATION:12 Wharf Road'],
     ['She lives in Daviston now', 'LOCATION:Daviston'],
     ['Parents are at Angelahaven tonight', 'LOCATION:Angelahaven'],
     ['6 years old from Hillside Elementary, admitted', 'LOCATION:Hillside Elementary'],
@@ -54,6 +56,7 @@ describe('entity layer: what stays readable', () => {
     ['Started metoprolol 25 mg twice daily; BP improved.'],
     ['run_01J100000ABCDEFGHJK finished in 3 attempts'],
     ['The Park was closed; Our Hotel offers breakfast.'],
+    ['Location: unknown, retrying'],
   ])('%s', (text) => {
     expect(masked(text)).toEqual([]);
   });

@@ -753,9 +753,27 @@ function withoutLeadingWords(text: string, start: number, end: number): number {
   }
 }
 
+/**
+ * A place named by its field label, the rest of the line: `Location: Conference Room B`,
+ * `Venue: Hall 3, Pier 39`. The label says it is a place whatever the words are; it must start
+ * with a capital or a digit (`Location: unknown` stays). Labels are written capitalised: the gate
+ * looks only at capitalised words, so a line of lower-case log keys costs nothing.
+ */
+const PLACE_FIELD =
+  /(?<![\p{L}\p{M}])(?:Location|LOCATION|Venue|VENUE|Meeting [Pp]lace|MEETING PLACE|Place of [Ss]ervice|PLACE OF SERVICE)[ \t]*:[ \t]*(\p{Lu}|\d)([^\n]{0,59}?)[ \t.]*(?=\r?\n|$)/gu;
+const PLACE_FIELD_HEADS = new Set(['location', 'venue', 'meeting', 'place']);
+
 function scanPlaces(text: string, from: number, to: number, lexed: Lexed, g: Gazetteer, out: Span[], c: Checks): void {
   const ungated = c === byPattern;
   const { tokens } = lexed;
+  if (ungated || tokens.some((t) => PLACE_FIELD_HEADS.has(t.head))) {
+    PLACE_FIELD.lastIndex = from;
+    for (let m = PLACE_FIELD.exec(text); m !== null && m.index < to; m = PLACE_FIELD.exec(text)) {
+      const value = (m[1] as string) + (m[2] as string);
+      const start = m.index + m[0].indexOf(value, m[0].indexOf(':'));
+      out.push({ start, end: start + value.length, label: 'LOCATION' });
+    }
+  }
   if (ungated || tokens.some((t) => FACILITY_HEADS.has(t.head))) {
     FACILITY.lastIndex = from;
     for (let m = FACILITY.exec(text); m !== null && m.index < to; m = FACILITY.exec(text)) {

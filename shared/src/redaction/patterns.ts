@@ -65,6 +65,61 @@ const CONNECT = `(?:[ \\t]+(?:is|was|of|reads|ending[ \\t]+in|number|no\\.?|#)){
 const ID = `((?=(?:[A-Za-z/-]*\\d){4})[A-Za-z0-9][A-Za-z0-9/-]{2,22}[A-Za-z0-9])${NA}`;
 // Policy and case numbers are also written as three digits and letters (`123ABC`, `XYZ789`).
 const ID3 = `((?=(?:[A-Za-z/-]*\\d){3})[A-Za-z0-9][A-Za-z0-9/-]{2,22}[A-Za-z0-9])${NA}`;
+/** Keywords of identifiers found by their keyword alone (see `id-context`). */
+const ID_KEYWORDS = [
+  'transaction',
+  'txn',
+  'invoice',
+  'case',
+  'claim',
+  'ticket',
+  'order',
+  'confirmation',
+  'tracking',
+  'booking',
+  'reservation',
+  'reference',
+  'student',
+  'employee',
+  'pesel',
+  'nip',
+  'passport',
+  'tax',
+  'national',
+  'customer',
+  'client',
+  'badge',
+  'application',
+  'docket',
+  'file',
+  'authorization',
+  'auth',
+  'prior auth',
+  'referral',
+  'encounter',
+  'visit',
+  'admission',
+  'episode',
+  'specimen',
+  'accession',
+  'rx',
+  'prescription',
+  'subscription',
+  'membership',
+  'loyalty',
+  'petition',
+  'inquiry',
+  'receipt',
+  'shipment',
+  'complaint',
+  'incident',
+  'warranty',
+  'appointment',
+];
+/** An acronym in parentheses after a keyword: `tax identification number (NIP)`. */
+const ACRONYM = `(?:[ \\t]*\\([A-Z]{2,8}\\))?`;
+/** Function words between a keyword and its value, ending in `is`, `was` or `number`: not a free clause. */
+const ID_CLAUSE = `(?:[ \\t]+(?:for|on|of|this|that|the|your|my|our|his|her|its|request|issue|matter|query|filed|registered|listed|under|was|is)){1,5}[ \\t]+(?:is|was|number|no\\.?)`;
 const DEVICE_ID = `((?=(?:[A-Za-z()._:-]*\\d){4})[A-Za-z0-9(][A-Za-z0-9()._:/-]{2,60}[A-Za-z0-9)])${NA}`;
 
 const MONTH_WORDS = [
@@ -127,6 +182,13 @@ const WEEKDAY_WORDS = [
 ] as const;
 /** A weekday before a date belongs to it: `Monday, March 1, 2021`, `Mon, 1 Mar 2021`. */
 const WEEKDAY_PREFIX = `(?:${monthForms(WEEKDAY_WORDS)}\\.?,?[ \\t]+)?`;
+/**
+ * A machine-written clock time (seconds, and a zone) on a date belongs to it: an e-mail header's
+ * `Mon, 01 Jan 2024 10:00:00 -0500`. A time a person writes (`at 9:15 AM`) and a time alone stay readable.
+ */
+const TIME_TAIL = `(?:,?[ \\t]+(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:[ \\t]+(?:[+-](?:0\\d|1[0-4])[0-5]\\d|UTC|GMT))?)?`;
+/** Seasons: with a year they date something more closely than the year alone does. */
+const SEASONS = ['spring', 'summer', 'fall', 'autumn', 'winter'];
 
 const STATES = [
   'AL',
@@ -633,6 +695,18 @@ function whole(label: PatternLabel, valid?: (m: RegExpExecArray) => boolean): Ev
   };
 }
 
+/** A day written as an ordinal is read with its article (`the 15th`, `the 3rd of March`): it is masked along. */
+function withArticle(inner: Evaluate): Evaluate {
+  return (m, text, out) => {
+    const before = out.length;
+    inner(m, text, out);
+    const span = out[before];
+    if (!span || !/^\d/.test(text.slice(span.start, span.start + 1))) return;
+    const article = /(?<![A-Za-z0-9])[Tt]he[ \t]+$/.exec(text.slice(Math.max(0, span.start - 12), span.start));
+    if (article) span.start -= article[0].length;
+  };
+}
+
 /** Group 1 is context (a keyword and separator) that stays; group 2 is masked. */
 function afterPrefix(label: PatternLabel, valid?: (target: string, m: RegExpExecArray) => boolean): Evaluate {
   return (m, _text, out) => {
@@ -786,6 +860,26 @@ const SPECS: readonly RuleSpec[] = [
     },
   },
   {
+    // A placeholder that names what it holds, `[PHONE: +1-555-123-4567]` (a template's or an
+    // anonymiser's tag left in text): the label vouches for the value, and the tag goes as one.
+    name: 'labelled-tag',
+    source: `(?<=\\[)(PHONE|TEL|TELEPHONE|FAX|EMAIL|E-MAIL|ADDRESS|DOB|SSN|MRN)(?:[ _]NUMBER)?:[ \\t]*[^\\]\\n]{3,120}\\]`,
+    evaluate: (m, _text, out) => {
+      const tag = m[1] ?? '';
+      const label: PatternLabel =
+        tag === 'FAX'
+          ? 'FAX'
+          : tag.startsWith('TEL') || tag === 'PHONE'
+            ? 'PHONE'
+            : tag.includes('MAIL')
+              ? 'EMAIL'
+              : tag === 'DOB'
+                ? 'DATE'
+                : (tag as PatternLabel);
+      out.push({ start: m.index - 1, end: m.index + m[0].length, label });
+    },
+  },
+  {
     name: 'phone-context',
     source: `(${NB}(?:${phrases(['phone', 'telephone', 'tel', 'fax', 'cell', 'cellphone', 'mobile', 'ph'])}${SUFFIX}|${phrases(['call', 'contact', 'reach', 'text', 'number', 'contact number', 'phone number'])}(?:[ \\t]+(?:me|us|him|her|them))?(?:[ \\t]+(?:is|at|on))?)${SEP})(\\+?1?\\d{10}|\\d{3}[-. ]\\d{4})${NA}`,
     evaluate: (m, text, out) => {
@@ -870,7 +964,7 @@ const SPECS: readonly RuleSpec[] = [
   // --- dates and ages ---
   {
     name: 'date-mdy',
-    source: `${NBN}(\\d{1,2})([/.-])(\\d{1,2})\\2(\\d{4}|\\d{2})${NAN}`,
+    source: `${NBN}(\\d{1,2})([/.-])(\\d{1,2})\\2(\\d{4}|\\d{2})${TIME_TAIL}${NAN}`,
     evaluate: whole('DATE', (m) => numericDateValid(Number(m[1]), Number(m[3]), m[4] ?? '', m[2] ?? '')),
   },
   {
@@ -885,18 +979,25 @@ const SPECS: readonly RuleSpec[] = [
   },
   {
     name: 'date-month-first',
-    source: `${NB}${WEEKDAY_PREFIX}(${MONTHS})\\.?(?:,?[ \\t]+|-)(?:(\\d{1,2})(?:st|nd|rd|th)?(?:(?:,?[ \\t]+|-)(\\d{4}))?|(\\d{4}))${NA}`,
+    source: `${NB}${WEEKDAY_PREFIX}(${MONTHS})\\.?(?:,?[ \\t]+|-)(?:(\\d{1,2})(?:st|nd|rd|th)?(?:(?:,?[ \\t]+|-)(\\d{4}))?|(\\d{4}))${TIME_TAIL}${NA}`,
     evaluate: whole('DATE', (m) => writtenDateValid(m[1] ?? '', m[2], m[3] ?? m[4])),
   },
   {
     name: 'date-day-first',
-    source: `${NB}${WEEKDAY_PREFIX}(\\d{1,2})(?:st|nd|rd|th)?(?:[ \\t]+(?:of[ \\t]+)?|-)(${MONTHS})\\.?(?:,?[ \\t]+(\\d{4})|-(\\d{4}|\\d{2}))?${NA}`,
-    evaluate: whole('DATE', (m) => writtenDateValid(m[2] ?? '', m[1], m[3] ?? m[4])),
+    source: `${NB}${WEEKDAY_PREFIX}(\\d{1,2})(?:st|nd|rd|th)?(?:[ \\t]+(?:of[ \\t]+)?|-)(${MONTHS})\\.?(?:,?[ \\t]+(\\d{4})|-(\\d{4}|\\d{2}))?${TIME_TAIL}${NA}`,
+    evaluate: withArticle(whole('DATE', (m) => writtenDateValid(m[2] ?? '', m[1], m[3] ?? m[4]))),
   },
   {
     // A day alone after a date word: `on the 15th`, `from 15th to 20th`.
     name: 'date-ordinal',
     source: `(?<=(?<![A-Za-z0-9])(?:[Oo]n|[Tt]he|[Bb]y|[Uu]ntil|[Bb]efore|[Aa]fter|[Ss]ince|[Ff]rom|[Tt]o|and|[Dd]ue)[ \\t]+)(?:0?[1-9]|[12]\\d|3[01])(?:st|nd|rd|th)(?![A-Za-z0-9])(?![ \\t]+(?:${['floor', 'grade', 'percentile', 'place', 'time', 'times', 'day', 'week', 'month', 'year', 'birthday', 'anniversary', 'century', 'edition', 'street', 'st', 'avenue', 'ave', 'dose', 'cycle', 'trimester', 'line', 'degree', 'attempt', 'round', 'Street', 'St', 'Avenue', 'Ave', 'Road', 'Rd', 'Floor'].join('|')})(?![A-Za-z]))`,
+    evaluate: withArticle(whole('DATE')),
+  },
+  {
+    // A season with its year: `Fall 2023`, `Summer 2018` (a term, an internship). Quarters
+    // (`Q1 2020 report`) date a business period, not a person: they stay, as the team corpus asks.
+    name: 'date-season',
+    source: `${NB}${monthForms(SEASONS)}[ \\t]+((?:19|20)\\d\\d)${NA}`,
     evaluate: whole('DATE'),
   },
   {
@@ -1049,7 +1150,14 @@ const SPECS: readonly RuleSpec[] = [
   {
     // Other identifiers found by their keyword: claim, case, invoice, transaction, student ids…
     name: 'id-context',
-    source: `(${NB}(?:${phrases(['transaction', 'txn', 'invoice', 'case', 'claim', 'ticket', 'order', 'confirmation', 'tracking', 'booking', 'reservation', 'reference', 'student', 'employee', 'pesel', 'nip', 'passport', 'tax', 'national', 'customer', 'client', 'badge', 'application', 'docket', 'file', 'authorization', 'auth', 'prior auth', 'referral', 'encounter', 'visit', 'admission', 'episode', 'specimen', 'accession', 'rx', 'prescription', 'subscription', 'membership', 'loyalty', 'petition', 'inquiry', 'receipt', 'shipment', 'complaint', 'incident', 'warranty', 'appointment'])}${SUFFIX}|${kw('id')}|${upperOnly(['ID'])})${CONNECT}${SEP})${ID3}`,
+    source: `(${NB}(?:${phrases(ID_KEYWORDS)}${SUFFIX}${ACRONYM}|${kw('id')}|${upperOnly(['ID'])})${CONNECT}${SEP})${ID3}`,
+    evaluate: afterPrefix('ID', idShaped),
+  },
+  {
+    // The keyword, then a short clause of function words, then the value: `the case is filed
+    // under number 2023-CV-0789`, `your case ID for this request is #C54321`.
+    name: 'id-context-clause',
+    source: `(${NB}(?:${phrases(ID_KEYWORDS)}${SUFFIX}|${kw('id')}|${upperOnly(['ID'])})${ID_CLAUSE}${SEP})${ID3}`,
     evaluate: afterPrefix('ID', idShaped),
   },
   {
@@ -1224,6 +1332,7 @@ trigger(
     'id',
   ],
   rule('id-context'),
+  rule('id-context-clause'),
 );
 trigger(
   [
@@ -1252,7 +1361,9 @@ trigger(['it', 'mine'], rule('id-answer'));
 trigger(['on', 'at', 'off', 'near', 'along'], rule('street-name'));
 trigger(['license', 'licence', 'plate'], rule('plate-context'));
 trigger(['http', 'https', 'ftp', 'www'], R.url);
+trigger(['phone', 'tel', 'telephone', 'fax', 'email', 'e', 'address', 'dob', 'ssn', 'mrn'], rule('labelled-tag'));
 trigger(MONTH_WORDS, R.dateMonthFirst);
+trigger(SEASONS, rule('date-season'));
 trigger(WEEKDAY_WORDS, R.dateMonthFirst, R.dateDayFirst);
 
 // Heads of the censored JSON keys (`access` of `accessToken`): tried only on a word right after a `"`.
