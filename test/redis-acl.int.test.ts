@@ -231,7 +231,7 @@ test("the runner CLI for segment dev, given the prod segment's Redis user, exits
   const right = await startRunnerCli('orderly-runner-dev');
   expect(right.stderr).not.toContain('ORDERLY_E_');
   expect(right.started).toBe(true);
-}, 60_000);
+}, 70_000);
 
 test("a production runner refuses Redis's default user", async () => {
   const machine = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
