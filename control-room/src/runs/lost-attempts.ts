@@ -1,4 +1,4 @@
-import { ATTEMPT_LEASE_DEFAULT_MS, OrderlyError, SegmentName } from '@orderly/shared';
+import { ATTEMPT_LEASE_DEFAULT_MS, OrderlyError, reportsQueueName, runQueueName, SegmentName } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import { Db } from '../db/db';
 import type { DeadLettering } from '../dlq/dead-letter';
@@ -14,8 +14,8 @@ import { RunQueues, settleWithin } from './queues';
  * and that claim records the attempt lost (claim.ts). But when the job itself is gone (a Redis
  * failover lost it, or lost the finished report after the runner completed the job), no claim
  * ever comes and the run would stay active forever. The sweep finds attempts whose fencing lease
- * lapsed more than one lease length ago (so the stalled-job path, which is faster, goes first)
- * and treats each exactly as that claim would: recorded lost, the run back to waiting with a
+ * lapsed more than one lease length ago and for which nothing in Redis can still come (no live
+ * job, no finished report waiting: see `nothingLeftToCome`), and treats each exactly as a claim would: recorded lost, the run back to waiting with a
  * fresh job after the run's backoff, or dead-lettered when it was the last attempt.
  *
  * It takes the run's row lock and checks again under it, so a claim or a report racing the sweep
@@ -36,6 +36,9 @@ export interface LostAttemptSweepDeps {
 /** How long queueing the fresh job may take after the commit (Redis down: the enqueue sweep queues it later). */
 const QUEUE_TIMEOUT_MS = 2000;
 
+/** Job states (BullMQ's `getJobState`) in which a job will bring nothing more: finished, or no such job. */
+const FINISHED_OR_GONE = new Set<string>(['completed', 'failed', 'unknown']);
+
 /** What one sweep did. */
 export interface LostAttemptSweepResult {
   retried: number;
@@ -49,18 +52,40 @@ export class LostAttemptSweep {
   constructor(private readonly deps: LostAttemptSweepDeps) {}
 
   async sweep(limit = 100): Promise<LostAttemptSweepResult> {
-    const candidates = await this.deps.db.query<{ id: string }>(
-      `SELECT r.id FROM runs r JOIN run_attempts a ON a.run_id = r.id AND a.attempt = r.attempts AND a.finished_at IS NULL
+    const candidates = await this.deps.db.query<{ id: string; segment: string; idempotency_key: string; attempts: number }>(
+      `SELECT r.id, r.segment, r.idempotency_key, r.attempts FROM runs r JOIN run_attempts a ON a.run_id = r.id AND a.attempt = r.attempts AND a.finished_at IS NULL
        WHERE r.status = 'active' AND ${LAPSED} ORDER BY r.updated_at LIMIT $2`,
       [ATTEMPT_LEASE_DEFAULT_MS, limit],
     );
     const result: LostAttemptSweepResult = { retried: 0, deadLettered: 0 };
-    for (const { id } of candidates) {
+    for (const { id, segment, idempotency_key: key, attempts } of candidates) {
+      if (!(await this.nothingLeftToCome(id, segment as SegmentName, key, attempts))) continue;
       const outcome = await this.recover(id);
       if (outcome === 'retried') result.retried++;
       if (outcome === 'dead_lettered') result.deadLettered++;
     }
     return result;
+  }
+
+  /**
+   * Whether nothing in Redis can still end the attempt: the run's job is gone or finished (a live
+   * one, held, waiting or delayed, brings a claim, which records a lost attempt itself; a held one
+   * says its runner is alive even if it cannot reach us), and no finished report of the attempt
+   * waits in the reports queue (its job id is the attempt's; one retried while the database was
+   * away is on its way). Redis unreachable: not known, so the run is left for the next sweep.
+   */
+  private async nothingLeftToCome(runId: string, segment: SegmentName, idempotencyKey: string, attempt: number): Promise<boolean> {
+    let quiet = false;
+    const checked = await settleWithin(
+      (async () => {
+        const job = await this.deps.queues.queue(runQueueName(segment)).getJobState(this.deps.queues.jobIdOf(idempotencyKey));
+        if (!FINISHED_OR_GONE.has(job)) return;
+        const report = await this.deps.queues.queue(reportsQueueName(segment)).getJobState(`${runId}.${attempt}.finished`);
+        quiet = FINISHED_OR_GONE.has(report);
+      })(),
+      QUEUE_TIMEOUT_MS,
+    );
+    return checked === 'done' && quiet;
   }
 
   /** One run: checked again under its row lock, then recorded lost (retry or dead letter), or left alone. */
