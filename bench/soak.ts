@@ -82,6 +82,8 @@ async function main(): Promise<void> {
     vault: false,
     controlRoomProcess: true,
     logLevel: 'info',
+    // An attempt whose job or report a Redis restart lost is recovered within seconds, well inside the drain.
+    controlRoomEnv: { ORDERLY_LOST_ATTEMPT_SWEEP_SECONDS: '5' },
     mapDatabaseUrl: throughCuttableLink((l) => (link = l)),
   });
   const runners = Array.from({ length: RUNNERS }, (_, i) => new RunnerProcess(stack, redis.url, `soak-runner-${i + 1}`));

@@ -58,6 +58,7 @@ export const ControlRoomConfigSchema = z
     ORDERLY_SCHEDULE_MIN_INTERVAL_SECONDS: positiveInt(60),
     ORDERLY_SCHEDULE_MISFIRE_GRACE_SECONDS: positiveInt(60),
     ORDERLY_LEADER_POLL_SECONDS: positiveInt(5),
+    ORDERLY_LOST_ATTEMPT_SWEEP_SECONDS: positiveInt(30),
     // Single sign-on (OpenID Connect): see identity/sso.
     ORDERLY_OIDC_ISSUER: optionalString.pipe(z.url().optional()),
     ORDERLY_OIDC_CLIENT_ID: optionalString.pipe(z.string().max(256).optional()),
@@ -166,6 +167,8 @@ export const ControlRoomConfigSchema = z
       scheduleMisfireGraceSeconds: env.ORDERLY_SCHEDULE_MISFIRE_GRACE_SECONDS,
       /** Replicas on one PostgreSQL: how often a follower tries to take leadership (and the leader checks it still holds it). */
       leaderPollSeconds: env.ORDERLY_LEADER_POLL_SECONDS,
+      /** How often the leader looks for attempts whose lease lapsed with no report (runs/lost-attempts.ts). */
+      lostAttemptSweepSeconds: env.ORDERLY_LOST_ATTEMPT_SWEEP_SECONDS,
       /** OpenID Connect single sign-on (identity/sso); unset without ORDERLY_OIDC_ISSUER. */
       sso: ssoConfig(env, join(dataDir, 'secrets')),
     };

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { KeyObject } from 'node:crypto';
-import { createLogger, localSigner, OrderlyError, publicKeyPem, Signer } from '@orderly/shared';
+import { boundOfflineQueue, createLogger, localSigner, OrderlyError, publicKeyPem, Signer } from '@orderly/shared';
 import type { VaultClient } from '@orderly/shared/vault';
 import type { Logger } from '@orderly/shared';
 import { startAlerts } from './alerts';
@@ -96,7 +96,9 @@ export async function startControlRoom(
     const leadership = await startLeadership({ db, databaseUrl: config.databaseUrl, log, pollMs: config.leaderPollSeconds * 1000 });
     cleanups.push(() => leadership.close());
     // BullMQ workers need maxRetriesPerRequest: null; the same connection serves queues.
-    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
+    // Its offline queue is bounded (ORDERLY_E_REDIS_OFFLINE_QUEUE_FULL past 1000 waiting commands):
+    // a long outage must not pile up every request's commands in memory.
+    const redis = boundOfflineQueue(new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false }));
     redis.on('error', () => undefined); // reconnects by itself; readiness reports it
     cleanups.push(async () => redis.quit().catch(() => redis.disconnect()));
     const queues = new RunQueues(redis, config.queuePrefix, runJobIdHasher(secrets.dataKey));
@@ -193,6 +195,8 @@ export async function startControlRoom(
     // record per purge, so two replicas purging at once would record one disposal twice.
     leadership.every('enqueue sweep', 30_000, () => runs.enqueuePending());
     leadership.every('dlq entry sweep', 30_000, () => deadLettering.publishPending());
+    // An active run whose attempt's lease lapsed and whose job is gone (no claim will ever come).
+    leadership.every('lost attempt sweep', config.lostAttemptSweepSeconds * 1000, () => runs.sweepLostAttempts());
     leadership.every('screenshot expiry', 30_000, () => retention.purgeScreenshots());
     // Signed audit heads at intervals (leader only: one head per interval, not one per replica) and
     // once more on shutdown by every replica (after the app stopped taking requests: cleanups run

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { writeFileSync } from 'node:fs';
-import { createLogger, generateSigningKeyPair, isOrderlyError, OrderlyError } from '@orderly/shared';
+import { boundOfflineQueue, createLogger, generateSigningKeyPair, isOrderlyError, OrderlyError } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import { createVaultClientFactory } from '@orderly/shared/vault';
 import { loadRunnerConfig, loadRunnerCredentials, RunnerConfig } from './config';
@@ -26,7 +26,9 @@ export async function startRunner(
   const { controlRoomKeys, token, signingKey, releaseKey } = loadRunnerCredentials(config);
   const sandboxes = createSandboxPool(config, log);
   await sandboxes.start();
-  const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  // Reports issued during a short outage wait for Redis; past 1000 waiting commands a command is
+  // refused (ORDERLY_E_REDIS_OFFLINE_QUEUE_FULL) instead of growing memory without bound.
+  const connection = boundOfflineQueue(new Redis(config.redisUrl, { maxRetriesPerRequest: null }));
   connection.on('error', () => undefined);
   await checkRedisAccess(connection, { prefix: config.queuePrefix, segment: config.segment, production: config.production }).catch(async (err: unknown) => {
     connection.disconnect();

@@ -111,6 +111,11 @@ export const ERROR_CODES = {
   },
   ORDERLY_E_CONTROL_ROOM_UNAVAILABLE: { status: 503, retryable: true, doc: 'The runner could not reach the control room.' },
   ORDERLY_E_DEPENDENCY_UNAVAILABLE: { status: 503, retryable: true, doc: 'Redis or the database did not answer.' },
+  ORDERLY_E_REDIS_OFFLINE_QUEUE_FULL: {
+    status: 503,
+    retryable: true,
+    doc: 'Redis is unreachable and the client already holds the most commands it keeps for it (1000); this one was refused at once instead of waiting in memory.',
+  },
   ORDERLY_E_VAULT_SEALED: { status: 503, retryable: true, doc: 'Vault answered that it is sealed (503).' },
   ORDERLY_E_VAULT_UNAVAILABLE: {
     status: 503,

@@ -1,4 +1,5 @@
 export * from './errors';
+export * from './redis/offline-queue';
 export * from './ids';
 export * from './config/parse';
 export * from './crypto/keys';

@@ -56,4 +56,4 @@ test('a run leaves claim, lease and result events, and a refused job leaves job.
   const text = JSON.stringify(await events());
   for (const secret of [MEMBER.memberId, MEMBER.dateOfBirth, key, 'audit-forged']) expect(text).not.toContain(secret);
   expect((await stack.api('GET', '/v1/audit/events', undefined, '')).status).toBe(401);
-});
+}, 90_000);

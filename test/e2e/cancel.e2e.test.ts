@@ -116,4 +116,4 @@ test('an active run is aborted through ctx.signal, not retried, and ends cancell
   // The runner and its bot host are fine afterwards: the next run goes through.
   const next = await stack.startRun({ bot: 'cancel-slow', input: { seconds: 0 } });
   expect((await stack.waitForRun(next.id)).status).toBe('succeeded');
-}, 90_000);
+}, 120_000);

@@ -108,7 +108,7 @@ test('a runner SIGKILLed mid-run: another runner retries it after a backoff, ski
     signalGroup(second.child, 'SIGTERM');
     await second.exited;
   }
-}, 120_000);
+}, 140_000);
 
 test('a step left uncertain by a killed runner, with no onUncertain policy, dead-letters the run instead of repeating it', async () => {
   const first = startRunnerProcess();
@@ -126,7 +126,7 @@ test('a step left uncertain by a killed runner, with no onUncertain policy, dead
     signalGroup(second.child, 'SIGTERM');
     await second.exited;
   }
-}, 120_000);
+}, 140_000);
 
 /** Parent pid of a process, from /proc; undefined when it is gone. */
 function parentOf(pid: number): number | undefined {
@@ -197,4 +197,4 @@ test('a browser killed mid-run is a retryable crash; the next attempt runs on a 
   expect(stack.portal.stats().claimSubmissions).toMatchObject({ 'browser-crash-1/submit-claim': 1, 'browser-crash-1/confirm-claim': 1 });
   // Attempt 2 ran in a new sandbox with its own browser, and no browser outlives its run.
   expect(newBrowsers()).toEqual([]);
-}, 120_000);
+}, 140_000);

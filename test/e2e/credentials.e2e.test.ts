@@ -88,7 +88,7 @@ test('after a run its Vault token is revoked: the recorded accessor no longer re
   const lease = await leaseOf(run.id);
   expect(lease.released_at).not.toBeNull();
   expect(await tokenAlive(lease.accessor)).toBe(false);
-});
+}, 80_000);
 
 test('revoke-runs cuts an active run off Vault at once, and is audited', async () => {
   const created = await heldRun('revoke-runs-1');
@@ -104,7 +104,7 @@ test('revoke-runs cuts an active run off Vault at once, and is audited', async (
     "SELECT action, target, outcome FROM audit_events WHERE action = 'credential.revoke_runs'",
   );
   expect(events).toContainEqual({ action: 'credential.revoke_runs', target: 'slow-creds', outcome: 'success' });
-});
+}, 120_000);
 
 test('a rotation during a run: the started run finishes with the version it read, the next run reads the new one', async () => {
   const before = await heldRun('rotation-1');
@@ -114,7 +114,7 @@ test('a rotation during a run: the started run finishes with the version it read
   const after = await stack.startRun({ bot: 'slow-creds', input: { ms: 0 } });
   expect((await stack.waitForRun(before.id)).result).toMatchObject({ tokenGeneration: '1' });
   expect((await stack.waitForRun(after.id)).result).toMatchObject({ tokenGeneration: '2' });
-});
+}, 140_000);
 
 test("with the runners' network configured, a bot's SecretIDs and tokens work only from there", async () => {
   const vault = createVaultClientFactory({ address: stack.vault!.address }).withToken(stack.vault!.rootToken);
@@ -129,7 +129,7 @@ test("with the runners' network configured, a bot's SecretIDs and tokens work on
   } finally {
     await provision([]);
   }
-});
+}, 90_000);
 
 test('a Vault sealed in the middle of a run does not break the run; the token could not be revoked and expires by its TTL', async () => {
   const created = await heldRun('sealed-1');
@@ -146,7 +146,7 @@ test('a Vault sealed in the middle of a run does not break the run; the token co
     stack.vault!.devVault.unseal();
   }
   expect(stack.log.text()).not.toContain(API_TOKEN);
-});
+}, 110_000);
 
 // Its own stack: it takes Vault down for good, which no test after it could live with.
 describe('Vault down', () => {

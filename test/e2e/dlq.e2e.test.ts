@@ -242,7 +242,7 @@ test('a run that fails every attempt is dead-lettered with its history; requeued
       first.body.replace('dlq-flaky', 'other-bot'),
     ).ok,
   ).toBe(false);
-}, 120_000);
+}, 170_000);
 
 test('discard records the reason (masked of PHI shapes) and audits it; a discarded run cannot be requeued', async () => {
   target.failing = true;
@@ -299,7 +299,7 @@ test('bulk requeue by filter: a dry run counts, a cap limits, every requeued run
       { actor: 'admin', outcome: 'success', details: expect.objectContaining({ reason: 'bulk retry', ticket: 'OPS-202' }) },
     ]);
   }
-}, 180_000);
+}, 210_000);
 
 describe('the orderly dlq commands', () => {
   const BIN = join(REPO, 'node_modules', '.bin', 'orderly');
@@ -377,7 +377,7 @@ test('a queue whose oldest waiting run passes the threshold raises one alert per
   );
   for (let i = 1; i < raised.length; i++) expect(raised[i]! - raised[i - 1]!).toBeGreaterThanOrEqual(3000);
   expect((await stack.api('POST', `/v1/runs/${created.id}/cancel`)).status).toBe(200);
-}, 60_000);
+}, 80_000);
 
 test('an alert that cannot be delivered stays pending and visible, and is delivered after a control room restart', async () => {
   receiver.answer = () => 503;
@@ -431,4 +431,4 @@ test('an alert that cannot be delivered stays pending and visible, and is delive
     'every dead-letter alert to be delivered',
   );
   expect(undelivered).toEqual([]);
-}, 120_000);
+}, 150_000);

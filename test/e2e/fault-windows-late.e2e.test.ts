@@ -21,7 +21,7 @@ import { BIN, LEDGER_BOT, runJobId, runnerProcessEnv, Stack, startStack } from '
  */
 const FAST_TAKEOVER = { ORDERLY_JOB_LOCK_MS: '2000', ORDERLY_STALLED_INTERVAL_MS: '1000' };
 const END_MS = 90_000;
-const TEST_MS = 180_000;
+const TEST_MS = 380_000;
 
 let ledger: Ledger;
 beforeAll(async () => {

@@ -91,7 +91,7 @@ describe('the runner SIGKILLed after a side effect and before its completion', (
       { attempt: 2, outcome: 'succeeded', code: null },
     ]);
     expect(await stepRows(db, run.id)).toEqual([{ status: 'done', attempt: 2 }]);
-  }, 90_000);
+  }, 140_000);
 });
 
 describe('the control room SIGKILLed as a child process and restarted', () => {
@@ -130,7 +130,7 @@ describe('the control room SIGKILLed as a child process and restarted', () => {
     expect(ledger.counts()[key]).toBe(1);
     expect(await stepRows(db, run.id)).toEqual([{ status: 'done', attempt: 1 }]);
     expect(await attemptRows(db, run.id)).toEqual([{ attempt: 1, outcome: 'succeeded', code: null }]);
-  }, 90_000);
+  }, 130_000);
 
   test('after the completion and before the finished report: the report is published while it is down and consumed once it is back', async () => {
     const key = 'window-control-room-kill-2';
@@ -151,7 +151,7 @@ describe('the control room SIGKILLed as a child process and restarted', () => {
     expect(ended).toMatchObject({ status: 'succeeded', attempts: 1, result: { recorded: true } });
     expect(ledger.counts()[key]).toBe(1);
     expect(await attemptRows(db, run.id)).toEqual([{ attempt: 1, outcome: 'succeeded', code: null }]);
-  }, 90_000);
+  }, 130_000);
 });
 
 describe.each(['everysec', 'always'] as const)('Redis SIGKILLed (appendfsync %s) after a side effect and before its completion', (appendfsync) => {
@@ -189,7 +189,7 @@ describe.each(['everysec', 'always'] as const)('Redis SIGKILLed (appendfsync %s)
     expect(ended).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(ledger.counts()[key]).toBe(1);
     expect(await attemptRows(db, run.id)).toEqual([{ attempt: 1, outcome: 'succeeded', code: null }]);
-  }, 90_000);
+  }, 160_000);
 });
 
 describe('the PostgreSQL link cut after a side effect and before its completion', () => {
@@ -228,5 +228,5 @@ describe('the PostgreSQL link cut after a side effect and before its completion'
     expect(ended).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(ledger.counts()[key]).toBe(1);
     expect(await stepRows(db, run.id)).toEqual([{ status: 'done', attempt: 1 }]);
-  }, 90_000);
+  }, 160_000);
 });

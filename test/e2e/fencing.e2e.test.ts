@@ -82,7 +82,7 @@ test('the genuine job re-added under another job id while attempt 1 runs: the bo
   } finally {
     await runner.close();
   }
-});
+}, 150_000);
 
 test("a live job that BullMQ wrongly declares stalled: the redelivery's claim is refused and the bot runs once", async () => {
   const runner = await stack.startRunner({ concurrency: 2, env: RUNNER_ENV });
@@ -111,7 +111,7 @@ test("a live job that BullMQ wrongly declares stalled: the redelivery's claim is
   } finally {
     await runner.close();
   }
-});
+}, 130_000);
 
 describe('the control room unreachable between a side effect and its completion', () => {
   let link: CuttableLink;
@@ -144,5 +144,5 @@ describe('the control room unreachable between a side effect and its completion'
     } finally {
       await runner.close();
     }
-  });
+  }, 130_000);
 });

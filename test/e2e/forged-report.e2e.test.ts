@@ -165,7 +165,7 @@ test('logs reports: unsigned, unknown key, another segment, tampered and databas
     'unsigned or malformed report',
   ]);
   expect((await stack.api('GET', `/v1/runs/${run.id}`)).body.status).toBe('waiting');
-}, 60_000);
+}, 70_000);
 
 test('a report forged with everything the database holds of a runner (token hash, public key, key id) is refused', async () => {
   const registered = await stack.api('POST', '/v1/runners', { name: 'db-forgery-target', segment: 'demo' });
@@ -189,7 +189,7 @@ test('a report forged with everything the database holds of a runner (token hash
   // The same identity's own key (answered once at registration) is heard.
   await add('db-target-genuine', signReport(loadPrivateKey(registered.body.signingKey as string), logsReport(run.id, 'GENUINE-REGISTERED')));
   await waitFor(async () => ((await logLines(run.id)).length === 1 ? true : undefined), 15_000, 'the registered runner report');
-}, 60_000);
+}, 70_000);
 
 test('forged finished reports for an active run never move it, each is recorded, and stored log lines stay as they were', async () => {
   const run = await activeRun();
@@ -235,7 +235,7 @@ test('forged finished reports for an active run never move it, each is recorded,
   // The genuine runner's finished report still moves it: the refusals were not a broken path.
   await add('finished-genuine', signReport(demo, finishedReport(run.id, run.attempt, 'GENUINE-FINISH', run.fence)));
   expect(await stack.waitForRun(run.id)).toMatchObject({ status: 'succeeded' });
-}, 90_000);
+}, 120_000);
 
 test("a refusal moves only its own segment's runs: another segment's runner refusing a run's envelope is a security event, the run is untouched", async () => {
   const run = await stack.startRun({ bot: 'eligibility-check', input: INPUT() });
@@ -266,7 +266,7 @@ test("a refusal moves only its own segment's runs: another segment's runner refu
   // The same refusal from a runner of the run's own segment (an expired envelope) does end it.
   await add('own-refusal', signReport(bootstrapKey('demo'), refusal('ORDERLY_E_JOB_EXPIRED')));
   expect(await stack.waitForRun(run.id)).toMatchObject({ status: 'dead_lettered' });
-}, 60_000);
+}, 100_000);
 
 test('a runner of segment S fetches only packages whose manifest allows S', async () => {
   const run = await stack.startRun({ bot: 'eligibility-check', input: INPUT() }); // eligibility-check allows demo only
@@ -346,4 +346,4 @@ test("reports are read per segment: one signed by another segment's runner on th
   expect(refusals[1]!.reason).toBe('sent by a runner of segment other for a run of another segment');
   await drained();
   expect((await logLines(run.id)).map((r) => r.msg)).toEqual(['LEFT-ON-LEGACY-QUEUE']);
-}, 60_000);
+}, 90_000);

@@ -16,4 +16,4 @@ test('an API-only bot runs, and its page is refused with a clear message', async
   const touched = await stack.waitForRun((await stack.startRun({ bot: 'no-browser', input: { touchPage: true } })).id);
   expect(touched.status).toBe('dead_lettered');
   expect(touched.error?.message).toContain('"browser": false');
-});
+}, 90_000);

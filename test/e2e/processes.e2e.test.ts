@@ -122,7 +122,7 @@ test('SIGTERM lets the active run finish, then the runner exits 0', async () => 
   expect(await runner.exited).toBe(0);
   const ended = await stack.waitForRun(run.id);
   expect(ended).toMatchObject({ status: 'succeeded', result: { sleptMs: 2500 }, attempts: 1 });
-});
+}, 100_000);
 
 test('a runner started without the control room public key exits non-zero with one line naming it', async () => {
   const runner = startRunnerProcess({ ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: '' });

@@ -206,4 +206,4 @@ test('after its publisher key is revoked, a package the runner has cached and ru
   }
   await expect(promote('promo-revoked', '2.0.2')).rejects.toMatchObject({ code: 'ORDERLY_E_KEY_REVOKED' });
   expect((await stack.waitForRun(busy.id)).status).toBe('succeeded');
-}, 90_000);
+}, 150_000);

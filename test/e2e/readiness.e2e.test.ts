@@ -91,7 +91,7 @@ test('503 with the database link cut, and with it stalled (no answer at all), ea
   expect(stalled.ms).toBeLessThan(ANSWER_WITHIN_MS);
   link!.restore();
   expect(await backToReady()).toMatchObject(READY);
-}, 90_000);
+}, 150_000);
 
 test('both down at once: one answer within one bound, not one per dependency', async () => {
   link!.stall();

@@ -20,7 +20,7 @@ import { REPO, Stack, startStack, TEST_REASON } from '../harness';
  */
 const BIN = join(REPO, 'node_modules', '.bin', 'orderly');
 const ADVISORY_LEADER_LOCK = 7302; // ADVISORY_LOCKS.leader
-const TEST_TIMEOUT_MS = 420_000; // above the sum of the waits inside: a loaded machine is slow, not wrong
+const TEST_TIMEOUT_MS = 480_000; // above the sum of the waits inside: a loaded machine is slow, not wrong
 
 class Receiver {
   readonly deliveries: { id: string; kind: string; runId?: string }[] = [];

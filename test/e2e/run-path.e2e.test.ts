@@ -130,7 +130,7 @@ describe('jobs that did not come from the control room', () => {
     }
     await stack.waitForRun(victim.id); // the genuine job for the victim run still runs, once
     expect(stack.portal.stats().eligibilityChecks).toBe(before + 1);
-  });
+  }, 80_000);
 
   /** A control-room-signed job for `run`, as the control room would sign it, with a job id of its own. */
   function genuineJob(run: { id: string; bot: string; version: string; digest: string }, segment: string, publisherKeyId: string, ttlMs: number) {
@@ -210,5 +210,5 @@ describe('jobs that did not come from the control room', () => {
       attempts: 1,
       error: expect.objectContaining({ code: 'ORDERLY_E_BOT_TIMEOUT' }),
     });
-  });
+  }, 90_000);
 });

@@ -106,7 +106,7 @@ describe("the control room's sweep", () => {
     await stack.startRunner({ segment: 'other' });
     expect(await stack.waitForRun(created.id)).toMatchObject({ status: 'succeeded', attempts: 1, result: { accepted: true } });
     expect(ledger.counts()[key]).toBe(1);
-  }, 90_000);
+  }, 120_000);
 
   test('a screenshot past its retention is no longer served and the sweep deletes it', async () => {
     await stack.startRunner({ segment: 'demo' });
@@ -130,7 +130,7 @@ describe("the control room's sweep", () => {
     expect((await read()).status).toBe(404);
     const rows = async () => (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM run_screenshots WHERE run_id = $1', [created.id])).rows[0]!.n;
     await waitFor(async () => ((await rows()) === 0 ? true : undefined), SWEEP_WAIT_MS, 'the sweep to delete the expired screenshots');
-  }, 120_000);
+  }, 170_000);
 });
 
 describe('a late report from an attempt that was replaced', () => {
@@ -190,7 +190,7 @@ describe('a late report from an attempt that was replaced', () => {
     expect(await stack.waitForRun(run.id)).toMatchObject({ status: 'succeeded', attempts: 2, result: { recorded: true } });
     expect(ledger.counts()[key]).toBe(1);
     expect((await attemptRows(db, run.id))[1]).toEqual({ attempt: 2, outcome: 'succeeded', code: null });
-  }, 120_000);
+  }, 230_000);
 });
 
 describe('a dead letter requeued while a runner still holds its old job', () => {
@@ -261,7 +261,7 @@ describe('a dead letter requeued while a runner still holds its old job', () => 
       letGo();
       await queue.close();
     }
-  }, 60_000);
+  }, 70_000);
 });
 
 describe('a runner shut down past its grace period', () => {
@@ -308,5 +308,5 @@ describe('a runner shut down past its grace period', () => {
       .rows;
     expect(lines.filter((l) => l.msg.includes('work started')).map((l) => l.attempt)).toEqual([1, 2]);
     expect(lines.filter((l) => l.msg.includes('work finished')).map((l) => l.attempt)).toEqual([2]);
-  }, 120_000);
+  }, 140_000);
 });

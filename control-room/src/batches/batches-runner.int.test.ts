@@ -58,4 +58,4 @@ test('a batch goes from waiting to done as the runner works through it; retry re
   } finally {
     await runner.close();
   }
-}, 120_000);
+}, 150_000);

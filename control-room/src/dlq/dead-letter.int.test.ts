@@ -185,7 +185,7 @@ test('a dead letter is not dead-lettered twice: a repeated refusal adds no secon
     'the second refusal',
   );
   expect((await deadLetterOf(id)).alerts).toHaveLength(1);
-});
+}, 70_000);
 
 test("a late report of a replaced attempt leaves that attempt's recorded outcome and the run as they are (issue 12)", async () => {
   const id = await waitingRun(3);

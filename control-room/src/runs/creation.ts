@@ -252,7 +252,7 @@ export class RunCreation {
   }
 
   /** Queues the jobs of `rows`, signing those not already signed, and marks the runs enqueued. */
-  private async enqueue(rows: readonly RunRow[], presigned: ReadonlyMap<string, RunJobToAdd> = new Map()): Promise<void> {
+  private async enqueue(rows: readonly RunRow[], presigned: ReadonlyMap<string, RunJobToAdd> = new Map(), delayMs?: number): Promise<void> {
     if (rows.length === 0) return;
     const unsigned = rows.filter((r) => !presigned.has(r.id));
     const publisherKeys = unsigned.length ? await this.deps.repository.publisherKeyIds(unsigned.map((r) => r.digest)) : new Map<string, string>();
@@ -276,23 +276,31 @@ export class RunCreation {
           ),
       ),
     );
-    await this.deps.queues.add(jobs);
+    await this.deps.queues.add(delayMs ? jobs.map((job) => ({ ...job, delayMs })) : jobs);
     await this.deps.db.query('UPDATE runs SET enqueued_at = now() WHERE id = ANY($1)', [rows.map((r) => r.id)]);
   }
 
   /** Queues waiting runs whose job never reached Redis (Redis was down at creation). */
   async enqueuePending(olderThanMs = 5000): Promise<number> {
-    const rows = await this.deps.repository.pendingEnqueue(olderThanMs);
+    const pending = await this.deps.repository.pendingEnqueue(olderThanMs);
+    // A waiting run without `enqueued_at` needs a job: a finished one under its id (the job of an
+    // attempt recorded lost by the lost-attempt sweep) would make the add a no-op. One that a
+    // runner holds is left for now: it may yet claim the run; the next sweep looks again.
+    const rows: RunRow[] = [];
+    for (const row of pending) {
+      if ((await this.deps.queues.removeFinished(row.segment as SegmentName, this.deps.queues.jobIdOf(row.idempotency_key))) !== 'held') rows.push(row);
+    }
     await this.enqueue(rows);
     return rows.length;
   }
 
   /**
    * Queues a freshly signed job for each of these runs that is waiting (a requeued dead letter:
-   * its old envelope may have expired). The caller removes any old job under the same id first.
+   * its old envelope may have expired, or a lost attempt's retry, after `delayMs`). The caller
+   * removes any old job under the same id first.
    */
-  async enqueueFresh(ids: readonly string[]): Promise<void> {
+  async enqueueFresh(ids: readonly string[], delayMs?: number): Promise<void> {
     const rows = await this.deps.repository.waiting(ids);
-    await this.enqueue(rows);
+    await this.enqueue(rows, new Map(), delayMs);
   }
 }

@@ -8,6 +8,8 @@ export interface RunJobToAdd {
   jobId: string;
   data: RunJobData;
   attempts: number;
+  /** Held back this long before a runner may take it (a lost attempt's retry waits out the backoff). */
+  delayMs?: number;
 }
 
 /** Where dead-lettered runs of a segment are listed for operators (BullMQ has no DLQ of its own). */
@@ -81,6 +83,7 @@ export class RunQueues {
               jobId: job.jobId,
               attempts: job.attempts,
               backoff: RUN_BACKOFF,
+              ...(job.delayMs ? { delay: job.delayMs } : {}),
               removeOnComplete: { age: 3600, count: 10_000 },
               removeOnFail: { age: 7 * 24 * 3600 },
             },

@@ -9,6 +9,7 @@ import { AtRestCipher, rewrapTable, SEALED_AT_REST } from './at-rest';
 import { RunClaims } from './claim';
 import { CreateOptions, ReleaseGate, RunCreation } from './creation';
 import { AttemptOutcome, backToWaiting, finishRun, Moved } from './outcome';
+import { LostAttemptSweep, LostAttemptSweepResult } from './lost-attempts';
 import { RunQueues } from './queues';
 import { RunRepository } from './repository';
 import { RunSteps } from './steps';
@@ -48,12 +49,21 @@ export class Runs {
   readonly repository: RunRepository;
   private readonly creation: RunCreation;
   private readonly claims: RunClaims;
+  private readonly lostAttempts: LostAttemptSweep;
 
   constructor(private readonly deps: RunsDeps) {
     this.steps = new RunSteps(deps.db, deps.cipher);
     this.repository = new RunRepository(deps.db, deps.cipher);
     this.creation = new RunCreation({ ...deps, repository: this.repository });
     this.claims = new RunClaims(deps);
+    this.lostAttempts = new LostAttemptSweep({
+      db: deps.db,
+      cipher: deps.cipher,
+      queues: deps.queues,
+      deadLettering: deps.deadLettering,
+      enqueueFresh: (ids, delayMs) => this.creation.enqueueFresh(ids, delayMs),
+      log: deps.log,
+    });
   }
 
   create(requests: readonly CreateRunRequest[], options?: CreateOptions): Promise<{ run: RunView; created: boolean }[]> {
@@ -66,8 +76,13 @@ export class Runs {
   }
 
   /** Queues a freshly signed job for each of these runs that is waiting (a requeued dead letter). */
-  enqueueFresh(ids: readonly string[]): Promise<void> {
-    return this.creation.enqueueFresh(ids);
+  enqueueFresh(ids: readonly string[], delayMs?: number): Promise<void> {
+    return this.creation.enqueueFresh(ids, delayMs);
+  }
+
+  /** Records lost the attempts whose lease lapsed with no report and no job left to claim them (see `lost-attempts.ts`). */
+  sweepLostAttempts(): Promise<LostAttemptSweepResult> {
+    return this.lostAttempts.sweep();
   }
 
   get(id: string): Promise<RunView> {

@@ -109,7 +109,7 @@ test('an every-second schedule creates runs keyed by schedule and fire time; rea
   expect(JSON.stringify(fired)).not.toContain(MEMBER.memberId);
 
   await stack.api('DELETE', `/v1/schedules/${schedule.id}`);
-}, 30_000);
+}, 40_000);
 
 test('the same tick delivered twice, or to two control rooms at once, creates one run', async () => {
   const schedule = await createSchedule({ name: 'hourly-dedupe', everySeconds: 3600 });
@@ -137,7 +137,7 @@ test('the same tick delivered twice, or to two control rooms at once, creates on
   await expect(handleTick(stack.controlRoom.schedules, testLog, { ...redelivered, id: 'forged-1' })).rejects.toThrow(/malformed schedule tick/);
   expect(await runsOf(schedule.id)).toHaveLength(2);
   await stack.api('DELETE', `/v1/schedules/${schedule.id}`);
-}, 30_000);
+}, 40_000);
 
 test('pause stops runs, resume restarts them; delete removes the scheduler and no run follows', async () => {
   const schedule = await createSchedule({ name: 'pausable', everySeconds: 1 });
@@ -173,7 +173,7 @@ test('pause stops runs, resume restarts them; delete removes the scheduler and n
     `schedule:${schedule.id}`,
   ]);
   expect(audited.rows.map((r: { action: string }) => r.action)).toEqual(['schedule.create', 'schedule.pause', 'schedule.resume', 'schedule.delete']);
-}, 40_000);
+}, 60_000);
 
 test('a restart reconciles Redis with the database: a lost scheduler comes back, one without a row goes', async () => {
   const kept = await createSchedule({ name: 'lost-in-redis', cron: '0 6 * * *' });
@@ -318,4 +318,4 @@ test('a fire whose run cannot be created is audited as schedule.fire_failed and 
   // Every failure is one event per fire: no fire was audited twice.
   const fires = failures.map((f) => f.details.fireTime);
   expect(new Set(fires).size).toBe(fires.length);
-}, 40_000);
+}, 50_000);
