@@ -19,7 +19,7 @@ import { migrate } from './db/migrations';
 import { startLeadership } from './db/leadership';
 import { checkKeyFingerprints } from './identity/key-fingerprints';
 import { buildApp } from './http/app';
-import { loadOrCreateSecrets, publishPublicKeys } from './identity/secrets';
+import { loadOrCreateSecrets, publishPublicKeys } from './keys/secrets';
 import { Identity } from './identity/identity';
 import { readClientSecret, SsoLogin } from './identity/sso/sso';
 import { transitSigner } from './identity/transit-signer';

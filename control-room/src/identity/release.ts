@@ -10,7 +10,7 @@ import {
   signRelease,
   verifyRelease,
 } from '@orderly/shared';
-import { publicKeysPath } from './secrets';
+import { publicKeysPath } from '../keys/secrets';
 
 /**
  * The control room's release authority: it signs release attestations with the release key
