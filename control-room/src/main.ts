@@ -22,7 +22,7 @@ import { buildApp } from './http/app';
 import { loadOrCreateSecrets, publishPublicKeys } from './keys/secrets';
 import { Identity } from './identity/identity';
 import { readClientSecret, SsoLogin } from './identity/sso/sso';
-import { transitSigner } from './identity/transit-signer';
+import { transitSigner } from './keys/transit-signer';
 import { PublisherKeys } from './keys/publisher-keys';
 import { Ownership } from './packages/ownership';
 import { Packages } from './packages/packages';
