@@ -35,7 +35,7 @@ import { AtRestCipher, localAtRestCipher, transitAtRestCipher } from './runs/at-
 import { RunQueues } from './runs/queues';
 import { Screenshots } from './runs/screenshots';
 import { Runs } from './runs/runs';
-import { publishReleaseKey, ReleaseAuthority } from './identity/release';
+import { publishReleaseKey, ReleaseAuthority } from './keys/release';
 import { Releases } from './packages/releases';
 import { httpsOptions, warnIfPlainHttp } from './http/tls';
 import { Schedules, startSchedules } from './schedules';

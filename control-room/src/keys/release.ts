@@ -10,7 +10,7 @@ import {
   signRelease,
   verifyRelease,
 } from '@orderly/shared';
-import { publicKeysPath } from '../keys/secrets';
+import { publicKeysPath } from './secrets';
 
 /**
  * The control room's release authority: it signs release attestations with the release key
