@@ -17,7 +17,7 @@ import { vaultClient } from './credentials/vault';
 import { openDb } from './db/db';
 import { migrate } from './db/migrations';
 import { startLeadership } from './db/leadership';
-import { checkKeyFingerprints } from './identity/key-fingerprints';
+import { checkKeyFingerprints } from './keys/key-fingerprints';
 import { buildApp } from './http/app';
 import { loadOrCreateSecrets, publishPublicKeys } from './keys/secrets';
 import { Identity } from './identity/identity';
