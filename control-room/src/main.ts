@@ -31,7 +31,7 @@ import { createReportConsumer } from './reports/consumer';
 import { DeadLettering } from './dlq/dead-letter';
 import { RUNNER_KEYS_TTL_MS, RunnerKeys } from './reports/runner-keys';
 import { RunCancellation } from './runs/cancel';
-import { AtRestCipher, localAtRestCipher, transitAtRestCipher } from './runs/at-rest';
+import { AtRestCipher, localAtRestCipher, transitAtRestCipher } from './keys/at-rest';
 import { RunQueues } from './runs/queues';
 import { Screenshots } from './runs/screenshots';
 import { Runs } from './runs/runs';

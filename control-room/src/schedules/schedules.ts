@@ -15,7 +15,7 @@ import type { Logger } from '@orderly/shared';
 import type { AuditLog } from '../audit/audit';
 import { Db } from '../db/db';
 import { Packages, StoredPackage } from '../packages/packages';
-import { AtRestBox, AtRestCipher } from '../runs/at-rest';
+import { AtRestBox, AtRestCipher } from '../keys/at-rest';
 import { Runs } from '../runs/runs';
 import type { RepeatOptions } from 'bullmq';
 import { BusinessCalendar, CalendarPolicy, isWorkingInstant, nextFire } from './calendar-rules';
