@@ -20,7 +20,7 @@ import { Runs } from '../runs/runs';
 import type { RepeatOptions } from 'bullmq';
 import { BusinessCalendar, CalendarPolicy, isWorkingInstant, nextFire } from './calendar-rules';
 import { Calendars } from './calendars';
-import { CreateScheduleRequest, FireRecord, NextFires, ScheduleName, ScheduleView } from './schemas';
+import { CreateScheduleRequest, FireRecord, NextFires, ScheduleName, ScheduleView } from '@orderly/shared';
 import { SchedulerQueue, schedulerMatches, SchedulerState } from './scheduler-queue';
 import { calendarOfTickName, parseTiming, Timing } from './timing';
 import { formatLocal, nextZonedFire } from './zoned';

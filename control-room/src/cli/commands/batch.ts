@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { OrderlyError } from '@orderly/shared';
 import { formatOf, parseItems } from '../../batches/items';
-import { BatchDetailView, BatchResultsView, BatchView, CreateBatchAnswer, RetryBatchAnswer } from '../../batches/types';
+import { BatchDetailView, BatchResultsView, BatchView, CreateBatchAnswer, RetryBatchAnswer } from '@orderly/shared';
 import { ApiClient } from '../api-client';
 import { output } from '../output';
 
