@@ -22,7 +22,6 @@ const CLI_STILL_IMPORTING_SERVER = [
   'control-room/src/cli/commands/access.ts',
   'control-room/src/cli/commands/audit.ts',
   'control-room/src/cli/commands/backup.ts',
-  'control-room/src/cli/commands/batch.ts',
   'control-room/src/cli/commands/bot.ts',
   'control-room/src/cli/commands/compliance.ts',
   'control-room/src/cli/commands/login.ts',
