@@ -36,6 +36,13 @@ test.each([
   ['control-room/src/runs/probe.ts', '@orderly/runner', /share only/],
   ['runner/src/pipeline/probe.ts', '@orderly/control-room', /share only/],
   ['control-room/src/runs/probe.test.ts', '@orderly/runner', /share only/],
+  // The CLI is a client of the HTTP API: no server module, from either depth of its folder.
+  ['control-room/src/cli/commands/probe.ts', '../../runs/runs', /client of the HTTP API/],
+  ['control-room/src/cli/commands/probe.ts', '../../keys/secrets', /client of the HTTP API/],
+  ['control-room/src/cli/probe.ts', '../http/app', /client of the HTTP API/],
+  ['control-room/src/cli/probe.ts', '@orderly/control-room', /client of the HTTP API/],
+  ['control-room/src/cli/commands/probe.ts', '@orderly/runner', /share only/],
+  ['control-room/src/cli/commands/probe.ts', '@orderly/dev-vault', /development tool/],
 ])(
   'lint refuses %s importing %s',
   async (file, from, message) => {
@@ -52,6 +59,12 @@ test.each([
   ['test/e2e/probe.e2e.test.ts', '@orderly/dev-vault'],
   ['shared/src/testing/probe.ts', './archives'],
   ['control-room/src/runs/probe.ts', '@orderly/shared/vault'],
+  ['control-room/src/cli/commands/probe.ts', '@orderly/shared'],
+  ['control-room/src/cli/commands/probe.ts', '../output'],
+  ['control-room/src/cli/commands/probe.ts', './login'],
+  ['control-room/src/cli/probe.ts', './api-client'],
+  ['control-room/src/cli/commands/probe.test.ts', '../../keys/secrets'],
+  ['control-room/src/runs/probe.ts', '../keys/secrets'],
 ])(
   'lint lets %s import %s',
   async (file, from) => {

@@ -9,4 +9,4 @@ export { migrate } from './db/migrations';
 export { packBot } from './cli/pack';
 export { buildProgram } from './cli/main';
 export { keyedHasher, runJobIdHasher } from './audit/keyed-hash';
-export { adminTokenPath, runnerSigningKeyPath, runnerTokenPath, publicKeysPath } from './identity/secrets';
+export { adminTokenPath, runnerSigningKeyPath, runnerTokenPath, publicKeysPath } from './keys/secrets';

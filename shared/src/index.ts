@@ -23,3 +23,8 @@ export * from './canonical-json';
 export * from './redaction';
 export * from './signing/release';
 export * from './api/release';
+export * from './api/batches';
+export * from './api/batch-items';
+export * from './api/credentials';
+export * from './api/dlq';
+export * from './api/schedules';

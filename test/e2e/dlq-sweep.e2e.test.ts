@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { waitFor } from '@orderly/shared/testing';
-import { runnerTokenPath } from '../../control-room/src/identity/secrets';
+import { runnerTokenPath } from '../../control-room/src/keys/secrets';
 import { dlqQueueName } from '../../control-room/src/runs/queues';
 import { OwnRedis, startOwnRedis } from '../faults';
 import { LEDGER_BOT, Stack, startStack } from '../harness';

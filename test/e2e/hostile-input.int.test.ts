@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { DEFAULT_BODY_LIMIT, registeredRoutes, RegisteredRoute } from '../../control-room/src/http/hardening';
-import { runnerTokenPath } from '../../control-room/src/identity/secrets';
+import { runnerTokenPath } from '../../control-room/src/keys/secrets';
 import { Stack, startStack } from '../harness';
 
 /**

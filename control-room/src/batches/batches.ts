@@ -3,8 +3,8 @@ import { canonicalJson, CreateRunRequest, ErrorBody, IdempotencyKey, isTerminal,
 import type { KeyedHasher } from '../audit/keyed-hash';
 import type { Db, Queryable } from '../db/db';
 import type { Runs } from '../runs/runs';
-import { checkItemCount, parseItems, ParsedItem } from './items';
-import type { BatchDetailView, BatchItemView, BatchProgress, BatchView, CreateBatchAnswer, CreateBatchRequest } from './types';
+import { checkItemCount, parseItems, ParsedItem } from '@orderly/shared';
+import type { BatchDetailView, BatchItemView, BatchProgress, BatchView, CreateBatchAnswer, CreateBatchRequest } from '@orderly/shared';
 
 export interface BatchesDeps {
   db: Db;

@@ -1,6 +1,6 @@
 import { isOrderlyError } from '@orderly/shared';
 import { itemKeys } from './batches';
-import { BATCH_MAX_ITEMS, formatOf, parseCsv, parseItems, parseJsonl } from './items';
+import { BATCH_MAX_ITEMS, formatOf, parseCsv, parseItems, parseJsonl } from '@orderly/shared';
 
 /** The code (and details) an action throws, or 'no error'. */
 function refusal(fn: () => unknown): { code: string; details: Record<string, unknown> } | 'no error' {

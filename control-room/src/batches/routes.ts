@@ -6,7 +6,7 @@ import type { AuditLog } from '../audit/audit';
 import { parseRequest } from '../http/errors';
 import { checkSegments } from '../runs/routes';
 import { Batches } from './batches';
-import { CreateBatchRequest } from './types';
+import { CreateBatchRequest } from '@orderly/shared';
 
 const IdParams = z.object({ id: z.string().max(100) });
 const ListQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) });

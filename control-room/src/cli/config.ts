@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { optionalString, parseConfig } from '@orderly/shared';
-import { adminTokenPath } from '../identity/secrets';
+import { adminTokenPath } from '../keys/secrets';
 
 /** The CLI's configuration: environment first, command-line options override. */
 export const CliConfigSchema = z.object({

@@ -4,7 +4,7 @@ import { AuditLog } from '../audit/audit';
 import { verifyAuditLog } from '../audit/verify';
 import { Db, postgresDb } from '../db/db';
 import { migrate } from '../db/migrations';
-import { localAtRestCipher } from '../runs/at-rest';
+import { localAtRestCipher } from '../keys/at-rest';
 import { inputAad, resultAad, RunRepository } from '../runs/repository';
 import { listDisposals, Retention, RUN_PHI_PURGE_ACTION } from './retention';
 

@@ -1,4 +1,4 @@
-import type { CredentialStatusView } from '../credentials/schemas';
+import type { CredentialStatusView } from '@orderly/shared';
 import type { AccessRequestView } from '../access/requests';
 import type { RunnerIdentityView, UserView } from '../identity/schemas';
 import type { PermissionDiffView } from '@orderly/shared';

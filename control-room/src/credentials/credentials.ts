@@ -9,7 +9,7 @@ import {
   MIN_CREDENTIAL_VALUE_CHARS,
   RotateCredentialRequest,
   SetCredentialRequest,
-} from './schemas';
+} from '@orderly/shared';
 
 /** Who asked, from where: recorded with every audit event. */
 export interface RequestContext {

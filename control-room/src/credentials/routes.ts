@@ -1,7 +1,7 @@
 import { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseRequest } from '../http/errors';
 import { Credentials, RequestContext } from './credentials';
-import { CredentialParams, CredentialStatusQuery, RotateCredentialRequest, SetCredentialRequest } from './schemas';
+import { CredentialParams, CredentialStatusQuery, RotateCredentialRequest, SetCredentialRequest } from '@orderly/shared';
 
 /** Who and where, for the audit log. */
 function context(request: FastifyRequest): RequestContext {

@@ -7,7 +7,7 @@ import { Client } from 'pg';
 import { loadPrivateKey, parseControlRoomPublicKeys, reportAad, reportsQueueName, sealTo, SegmentName, signReport, UnsignedReport } from '@orderly/shared';
 import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
 import { Stack, startStack } from '../../../test/harness';
-import { runnerSigningKeyPath, runnerTokenPath } from '../identity/secrets';
+import { runnerSigningKeyPath, runnerTokenPath } from '../keys/secrets';
 import { dlqQueueName } from '../runs/queues';
 import { DeadLettering, DLQ_JOB_NAME, DlqQueueEntry } from './dead-letter';
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Logger } from '@orderly/shared';
 import type { AlertOutbox } from '../alerts/outbox';
 import { Db, Queryable } from '../db/db';
-import { AtRestCipher } from '../runs/at-rest';
+import { AtRestCipher } from '../keys/at-rest';
 import { AttemptOutcome, moveToDeadLetters } from '../runs/outcome';
 import { dlqQueueName, RunQueues, settleWithin } from '../runs/queues';
 

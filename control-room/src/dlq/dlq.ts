@@ -5,7 +5,7 @@ import { Db, Queryable } from '../db/db';
 import { discardDeadLetter, requeueDeadLetter } from '../runs/outcome';
 import { dlqQueueName, RunQueues } from '../runs/queues';
 import { Runs } from '../runs/runs';
-import { BulkRequeueRequest, DlqDetail, DlqEntry, DlqFilter, DlqListQuery } from './schemas';
+import { BulkRequeueRequest, DlqDetail, DlqEntry, DlqFilter, DlqListQuery } from '@orderly/shared';
 
 export interface DeadLettersDeps {
   db: Db;

@@ -5,7 +5,7 @@ import { canIn, segmentsWith } from '../access/bindings';
 import type { Permission } from '../access/permissions';
 import { parseRequest } from '../http/errors';
 import { DeadLetters, DlqActor } from './dlq';
-import { BulkRequeueRequest, DiscardRequest, DlqListQuery, RequeueRequest } from './schemas';
+import { BulkRequeueRequest, DiscardRequest, DlqListQuery, RequeueRequest } from '@orderly/shared';
 
 const RunParams = z.object({ runId: RunId });
 

@@ -76,8 +76,11 @@ export interface AppDeps {
   deadLetters?: DeadLetters;
   alerts?: AlertOutbox;
   cancellation?: RunCancellation;
-  /** Users, sessions, API tokens, service accounts, runner identities; without it only the bootstrap tokens work. */
-  identity?: Identity;
+  /**
+   * Users, sessions, API tokens, service accounts, runner identities. Required: it does the CSRF
+   * and step-up checks, which a wiring mistake must not skip silently (issue 13 item 7).
+   */
+  identity: Identity;
   /** Every segment this control room serves (role bindings may name one). */
   segments?: readonly SegmentName[];
   /** Segments only `runs.create` may start runs in (developers hold `runs.create.dev`). */
@@ -118,12 +121,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const principal = await authenticateRequest(request, deps.tokens, deps.identity, permission === 'public');
     if (principal) request.principal = principal;
     if (permission === 'public') return;
-    deps.identity?.checkCsrf(request, principal);
+    deps.identity.checkCsrf(request, principal);
     authorize(principal, permission);
-    if (request.routeOptions.config.stepUp) {
-      if (deps.identity) await deps.identity.checkStepUp(request, principal);
-      else if (principal?.kind !== 'admin') throw new OrderlyError('ORDERLY_E_STEP_UP_REQUIRED', 'this action needs a fresh second factor');
-    }
+    if (request.routeOptions.config.stepUp) await deps.identity.checkStepUp(request, principal);
   });
   if (deps.requireRunnerCertificates) requireRunnerCertificates(app);
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
@@ -155,21 +155,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   if (deps.alerts) alertRoutes(app, deps.alerts);
   if (deps.cancellation) runCancelRoutes(app, deps.cancellation);
   // One AccessRequests for the API and the console: the console's identity actions are its methods.
-  const access = deps.identity
-    ? new AccessRequests({
-        db: deps.db,
-        identity: deps.identity,
-        audit: deps.audit.log,
-        alerts: deps.alerts,
-        segments: deps.segments ?? [],
-        prodSegments: deps.prodSegments ?? [],
-      })
-    : undefined;
-  if (deps.identity && access) {
-    identityRoutes(app, deps.identity, access);
-    accessRoutes(app, access, deps.db);
-    ssoRoutes(app, deps.sso, deps.identity);
-  }
+  const access = new AccessRequests({
+    db: deps.db,
+    identity: deps.identity,
+    audit: deps.audit.log,
+    alerts: deps.alerts,
+    segments: deps.segments ?? [],
+    prodSegments: deps.prodSegments ?? [],
+  });
+  identityRoutes(app, deps.identity, access);
+  accessRoutes(app, access, deps.db);
+  ssoRoutes(app, deps.sso, deps.identity);
   if (deps.schedules) scheduleRoutes(app, deps.schedules);
   consoleRoutes(app, deps, { access });
   if (deps.metrics) metricsRoutes(app, deps.metrics);

@@ -3,7 +3,7 @@ import { hasCode, OrderlyError, SegmentName } from '@orderly/shared';
 import { can, Permission, Principal, RUNNER_PERMISSIONS } from '../access/permissions';
 import { permissionsOf } from '../access/roles';
 import type { Identity } from '../identity/identity';
-import { tokenMatches } from '../identity/secrets';
+import { tokenMatches } from '../keys/secrets';
 
 export type { Principal } from '../access/permissions';
 

@@ -18,7 +18,7 @@ import {
 import { permissionDiff } from './permission-diff';
 import { assertSeparated } from './separation';
 import { Db } from '../db/db';
-import { ReleaseAuthority } from '../identity/release';
+import { ReleaseAuthority } from '../keys/release';
 import { PublisherKeys } from '../keys/publisher-keys';
 import { Packages, Publisher, StoredPackage } from './packages';
 

@@ -14,7 +14,7 @@ import { CredentialBroker } from '../credentials/broker';
 import { Db } from '../db/db';
 import type { DeadLettering } from '../dlq/dead-letter';
 import { Packages } from '../packages/packages';
-import { AtRestCipher } from './at-rest';
+import { AtRestCipher } from '../keys/at-rest';
 import { backoffDelayMs, decideClaim } from './backoff';
 import { assertCurrentAttempt, newFence, renewLease } from './fencing';
 import { backToWaiting, startAttempt } from './outcome';

@@ -19,7 +19,7 @@ import {
 import type { Logger } from '@orderly/shared';
 import { Db, Queryable } from '../db/db';
 import { Packages, StoredPackage } from '../packages/packages';
-import { AtRestBox, AtRestCipher } from './at-rest';
+import { AtRestBox, AtRestCipher } from '../keys/at-rest';
 import { RunQueues, RunJobToAdd, settleWithin } from './queues';
 import { inputAad, RunRepository, RunRow } from './repository';
 

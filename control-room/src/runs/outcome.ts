@@ -1,6 +1,6 @@
 import { canTransition, ErrorBody, RUN_STATUSES, RunStatus, SegmentName } from '@orderly/shared';
 import { Queryable } from '../db/db';
-import { AtRestCipher } from './at-rest';
+import { AtRestCipher } from '../keys/at-rest';
 import { resultAad, RunRow } from './repository';
 
 /**

@@ -1,6 +1,6 @@
 import { BotName, ErrorBody, IdempotencyKey, LogLine, OrderlyError, PackageDigest, RunId, RunStatus, RunView, SegmentName } from '@orderly/shared';
 import { Db } from '../db/db';
-import { AtRestBox, AtRestCipher } from './at-rest';
+import { AtRestBox, AtRestCipher } from '../keys/at-rest';
 
 /** A `runs` row as the queries here read it. */
 export interface RunRow {

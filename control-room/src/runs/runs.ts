@@ -5,7 +5,7 @@ import { CredentialBroker } from '../credentials/broker';
 import { Db, Queryable } from '../db/db';
 import type { DeadLettering } from '../dlq/dead-letter';
 import { Packages } from '../packages/packages';
-import { AtRestCipher, rewrapTable, SEALED_AT_REST } from './at-rest';
+import { AtRestCipher, rewrapTable, SEALED_AT_REST } from '../keys/at-rest';
 import { RunClaims } from './claim';
 import { CreateOptions, ReleaseGate, RunCreation } from './creation';
 import { AttemptOutcome, backToWaiting, finishRun, Moved } from './outcome';

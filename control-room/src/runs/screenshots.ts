@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { OrderlyError, SegmentName } from '@orderly/shared';
 import { Db } from '../db/db';
-import { AtRestBox, AtRestCipher } from './at-rest';
+import { AtRestBox, AtRestCipher } from '../keys/at-rest';
 
 export const ScreenshotName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, '1-64 of A-Z a-z 0-9 . _ -');
 export const ScreenshotUpload = z.strictObject({ attempt: z.number().int().min(1), name: ScreenshotName, png: z.base64().max(20_000_000) });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { OrderlyError, SegmentName, STEP_RESULT_MAX_BYTES, StepBeginResponse } from '@orderly/shared';
 import { Db } from '../db/db';
-import { AtRestBox, AtRestCipher } from './at-rest';
+import { AtRestBox, AtRestCipher } from '../keys/at-rest';
 
 /** Binds a sealed step result to its run and step: copied onto another row, it does not open. */
 export const stepAad = (runId: string, name: string) => `run-step:${runId}:${name}`;

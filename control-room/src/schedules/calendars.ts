@@ -1,7 +1,7 @@
 import { OrderlyError } from '@orderly/shared';
 import { Db } from '../db/db';
 import { BusinessCalendar, parseIcsHolidays } from './calendar-rules';
-import { CalendarName, CalendarView, PutCalendarRequest } from './schemas';
+import { CalendarName, CalendarView, PutCalendarRequest } from '@orderly/shared';
 import { assertTimeZone } from './zoned';
 
 interface CalendarRow {

@@ -4,7 +4,7 @@ import { OrderlyError } from '@orderly/shared';
 import { canIn, segmentsWith } from '../access/bindings';
 import { parseRequest } from '../http/errors';
 import { Schedules } from './schedules';
-import { CalendarName, CreateScheduleRequest, NextFiresQuery, PutCalendarRequest, ScheduleRef } from './schemas';
+import { CalendarName, CreateScheduleRequest, NextFiresQuery, PutCalendarRequest, ScheduleRef } from '@orderly/shared';
 
 const RefParams = z.strictObject({ id: ScheduleRef });
 const NoQuery = z.strictObject({});

@@ -1,7 +1,7 @@
 import { Queue, RepeatStrategy } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { repeatOptions, tickName, Timing } from './timing';
-import { TickData } from './schemas';
+import { TickData } from '@orderly/shared';
 
 /** The control room's own queue of schedule ticks (runners never read it). */
 export const SCHEDULES_QUEUE = 'orderly.schedules';

@@ -8,7 +8,7 @@ import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
 import { createUser, Stack, startStack } from '../../../test/harness';
 import { buildProgram } from '../cli/main';
 import { SCHEDULES_QUEUE } from './scheduler-queue';
-import { ScheduleView } from './schemas';
+import { ScheduleView } from '@orderly/shared';
 import { handleTick } from './ticks';
 
 /**

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '@orderly/shared';
 import { fireTimeOf, SCHEDULES_QUEUE, TICK_ATTEMPTS } from './scheduler-queue';
 import { Schedules } from './schedules';
-import { TickData } from './schemas';
+import { TickData } from '@orderly/shared';
 
 /**
  * Handles one tick job. The fire time comes from the job id BullMQ's scheduler gave it, so a

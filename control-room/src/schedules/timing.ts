@@ -1,7 +1,7 @@
 import { getNextMillis } from 'bullmq';
 import { OrderlyError } from '@orderly/shared';
 import type { CalendarPolicy } from './calendar-rules';
-import { CronPattern } from './schemas';
+import { CronPattern } from '@orderly/shared';
 import { assertTimeZone } from './zoned';
 
 /**

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { OrderlyError } from '@orderly/shared';
-import { formatOf, parseItems } from '../../batches/items';
-import { BatchDetailView, BatchResultsView, BatchView, CreateBatchAnswer, RetryBatchAnswer } from '../../batches/types';
+import { formatOf, parseItems } from '@orderly/shared';
+import { BatchDetailView, BatchResultsView, BatchView, CreateBatchAnswer, RetryBatchAnswer } from '@orderly/shared';
 import { ApiClient } from '../api-client';
 import { output } from '../output';
 

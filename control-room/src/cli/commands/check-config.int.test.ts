@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SegmentName } from '@orderly/shared';
-import { loadOrCreateSecrets } from '../../identity/secrets';
+import { loadOrCreateSecrets } from '../../keys/secrets';
 
 const root = join(__dirname, '../../../..');
 let dir: string;

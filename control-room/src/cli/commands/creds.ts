@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
 import { OrderlyError } from '@orderly/shared';
-import { CredentialStatusList, CredentialStatusView, CredentialWriteView, RevokeRunsView } from '../../credentials/schemas';
+import { CredentialStatusList, CredentialStatusView, CredentialWriteView, RevokeRunsView } from '@orderly/shared';
 import { ApiClient } from '../api-client';
 import { readHidden } from '../prompt';
 import { output } from '../output';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { OrderlyError } from '@orderly/shared';
-import { BulkRequeueResult, DiscardResult, DlqDetail, DlqEntry, DlqList, RequeueResult } from '../../dlq/schemas';
+import { BulkRequeueResult, DiscardResult, DlqDetail, DlqEntry, DlqList, RequeueResult } from '@orderly/shared';
 import { ApiClient } from '../api-client';
 import { output } from '../output';
 

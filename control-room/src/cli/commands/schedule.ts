@@ -4,7 +4,7 @@ import { OrderlyError } from '@orderly/shared';
 import { ApiClient } from '../api-client';
 import { readJsonInput } from '../input';
 import { output } from '../output';
-import { CalendarList, CalendarView, FireRecordList, NextFires, ScheduleList, ScheduleView } from '../../schedules/schemas';
+import { CalendarList, CalendarView, FireRecordList, NextFires, ScheduleList, ScheduleView } from '@orderly/shared';
 
 function when(view: ScheduleView): string {
   const base = view.cron !== null ? `cron "${view.cron}" (${view.timeZone})` : `every ${view.everySeconds} s`;

@@ -1,4 +1,4 @@
-import { OrderlyError } from '@orderly/shared';
+import { OrderlyError } from '../errors';
 
 /**
  * Work-queue items: the rows of a CSV file or the lines of a JSONL file, parsed strictly. Pure (no

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ErrorBodySchema, RUN_STATUSES } from '@orderly/shared';
+import { ErrorBodySchema } from '../job/report';
+import { RUN_STATUSES } from '../job/run-state';
 
 /** Filters shared by the list and bulk requeue. Times filter on when the run was dead-lettered. */
 export const DlqFilter = z.strictObject({

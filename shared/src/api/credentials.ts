@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { BotName, CredentialName } from '@orderly/shared';
+import { BotName } from '../ids';
+import { CredentialName } from '../package/manifest';
 
 /**
  * Wire shapes of the credential API, used by the routes (requests) and the CLI (responses). No

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BotName, BotVersion, SegmentName } from '@orderly/shared';
+import { BotName, BotVersion, SegmentName } from '../ids';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { BotName, BotVersion, ErrorBodySchema, RUN_STATUSES, SegmentName } from '@orderly/shared';
+import { BotName, BotVersion, SegmentName } from '../ids';
+import { ErrorBodySchema } from '../job/report';
+import { RUN_STATUSES } from '../job/run-state';
 
 /**
  * `POST /v1/batches`: the items as a JSON array, or the text of a CSV or JSONL file (parsed by the
