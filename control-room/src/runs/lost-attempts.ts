@@ -3,7 +3,7 @@ import type { Logger } from '@orderly/shared';
 import { Db } from '../db/db';
 import type { DeadLettering } from '../dlq/dead-letter';
 import type { DlqQueueEntry } from '../dlq/dead-letter';
-import { AtRestCipher } from './at-rest';
+import { AtRestCipher } from '../keys/at-rest';
 import { backoffDelayMs } from './backoff';
 import { backToWaiting } from './outcome';
 import { RunQueues, settleWithin } from './queues';
