@@ -267,6 +267,7 @@ export async function startControlRoom(
       deadLetters,
       alerts: alerts.outbox,
       cancellation,
+      queues,
       identity,
       prodSegments: config.prodSegments,
       segments: config.segments,

@@ -71,6 +71,16 @@ export const ERROR_CODES = {
     doc: 'Two items of a batch file have the same key (or, without a key column, are identical); the lines are named. Nothing was created.',
   },
   ORDERLY_E_BATCH_CONFLICT: { status: 409, retryable: true, doc: 'Another retry of the batch moved its failed items first; show the batch and retry again.' },
+  ORDERLY_E_BATCH_STATE_CONFLICT: {
+    status: 409,
+    retryable: false,
+    doc: 'The batch is not in a state for this change: pause needs an open batch, resume a paused one, retry an open one; a cancelled batch stays cancelled.',
+  },
+  ORDERLY_E_BATCH_ITEM_TYPE: {
+    status: 400,
+    retryable: false,
+    doc: "A CSV cell of a batch item does not parse as the type the bot's input schema gives its column (number, integer, boolean, date); the line and column are named. Nothing was created.",
+  },
   ORDERLY_E_IDEMPOTENCY_KEY_REUSED: { status: 409, retryable: false, doc: 'The idempotency key belongs to a run of another bot or with another input.' },
   ORDERLY_E_RUN_NOT_CLAIMABLE: { status: 409, retryable: false, doc: 'The run is not in a state this runner may claim.' },
   ORDERLY_E_JOB_FORGED: {

@@ -25,6 +25,7 @@ export * from './signing/release';
 export * from './api/release';
 export * from './api/batches';
 export * from './api/batch-items';
+export * from './api/batch-export';
 export * from './api/credentials';
 export * from './api/dlq';
 export * from './api/schedules';

@@ -155,9 +155,15 @@ describe('bad files are refused with a stable code and nothing is created', () =
     ['too many items', () => ({ csv: tooMany() }), 400, 'ORDERLY_E_BATCH_TOO_MANY_ITEMS'],
     [
       'an item failing the input schema',
-      () => ({ csv: csvOf(777001, 777003) + `${memberId(777004)},not-a-date,${stack.portal.url}\r\n` }),
+      () => ({ csv: csvOf(777001, 777003) + `ZZB_777004,1900-01-01,${stack.portal.url}\r\n` }),
       400,
       'ORDERLY_E_INPUT_INVALID',
+    ],
+    [
+      "a cell that is not its column's type (a date that is no day)",
+      () => ({ csv: csvOf(777001, 777003).replace(/1900-03-01(?=,[^\n]*\r\n$)/, '1900-02-30') }),
+      400,
+      'ORDERLY_E_BATCH_ITEM_TYPE',
     ],
     ['an unknown bot', () => ({ bot: 'no-such-bot', csv: csvOf(777001, 777002) }), 404, 'ORDERLY_E_BOT_UNKNOWN'],
     ['both csv and jsonl', () => ({ csv: csvOf(777001, 777002), jsonl: '{}' }), 400, 'ORDERLY_E_BAD_REQUEST'],
@@ -177,7 +183,7 @@ describe('bad files are refused with a stable code and nothing is created', () =
   });
 
   test('the schema refusal names the line of the failing item', async () => {
-    const res = await stack.api('POST', '/v1/batches', { bot: BOT, csv: csvOf(777001, 777002) + `${memberId(777003)},not-a-date,${stack.portal.url}\r\n` });
+    const res = await stack.api('POST', '/v1/batches', { bot: BOT, csv: csvOf(777001, 777002) + `ZZB_777003,1900-01-01,${stack.portal.url}\r\n` });
     expect(res.body.error).toMatchObject({ code: 'ORDERLY_E_INPUT_INVALID', details: { item: 2, line: 4 } });
     expect(res.body.error.message).toMatch(/^line 4: /);
   });
@@ -214,7 +220,7 @@ describe('orderly batch', () => {
     expect(await cli('batch', 'start', BOT, '--items', file, '--key-column', 'memberId')).toContain(`this file was loaded before: batch ${first.batch.id}`);
     expect(await batchRuns()).toBe(before + 3);
     const shown = await cli('batch', 'show', first.batch.id);
-    expect(shown).toContain('progress 0/3 done (0 %): waiting 3');
+    expect(shown).toContain('progress [..............................] 0/3 done (0 %): waiting 3');
     expect(shown).toContain('line 1 ');
     expect(shown).not.toContain(memberId(555001));
     const withPhi = JSON.parse(await cli('batch', 'show', first.batch.id, '--reason', 'checking batch results', '--json'));

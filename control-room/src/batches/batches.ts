@@ -1,10 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { canonicalJson, CreateRunRequest, ErrorBody, IdempotencyKey, isTerminal, OrderlyError, RUN_STATUSES, RunStatus } from '@orderly/shared';
+import {
+  canonicalJson,
+  CreateRunRequest,
+  ErrorBody,
+  hasCode,
+  IdempotencyKey,
+  isTerminal,
+  OrderlyError,
+  RUN_STATUSES,
+  runQueueName,
+  RunStatus,
+  SegmentName,
+} from '@orderly/shared';
 import type { KeyedHasher } from '../audit/keyed-hash';
 import type { Db, Queryable } from '../db/db';
+import type { RunCancellation } from '../runs/cancel';
+import type { RunQueues } from '../runs/queues';
 import type { Runs } from '../runs/runs';
-import { checkItemCount, parseItems, ParsedItem } from '@orderly/shared';
-import type { BatchDetailView, BatchItemView, BatchProgress, BatchView, CreateBatchAnswer, CreateBatchRequest } from '@orderly/shared';
+import { checkItemCount, parseItems, ParsedItem, typeCsvItems } from '@orderly/shared';
+import type { BatchDetailView, BatchItemView, BatchProgress, BatchState, BatchStateAnswer, BatchView, CreateBatchAnswer, CreateBatchRequest, ExportRow } from '@orderly/shared';
 
 export interface BatchesDeps {
   db: Db;
@@ -12,7 +26,14 @@ export interface BatchesDeps {
   runs: Runs;
   /** Keyed hash for item keys (they may be member ids): the run keys and batch key never hold them. */
   hash: KeyedHasher;
+  /** Pause withdraws queued jobs and resume queues them again; without these the two are refused. */
+  queues?: RunQueues | undefined;
+  /** The one way a run is cancelled (`runs/cancel.ts`): a batch's cancel goes through it run by run. */
+  cancellation?: RunCancellation | undefined;
 }
+
+/** Results are exported this many items at a time (one query, one audit event each, then written out). */
+export const EXPORT_PAGE_SIZE = 200;
 
 interface BatchRow {
   id: string;
@@ -24,6 +45,7 @@ interface BatchRow {
   item_count: number;
   created_by: string;
   created_at: Date;
+  state: BatchState;
   counts: Partial<Record<RunStatus, number>> | null;
 }
 
@@ -32,6 +54,7 @@ interface ItemRow {
   line: number | null;
   item_key: string;
   run_id: string;
+  idempotency_key: string;
   retries: number;
   status: RunStatus;
   attempts: number;
@@ -103,12 +126,14 @@ export class Batches {
   }
 
   async create(request: CreateBatchRequest, actor: string): Promise<CreateBatchAnswer> {
-    const items: ParsedItem[] = request.items
+    let items: ParsedItem[] = request.items
       ? request.items.map((item) => ({ line: 0, item }))
       : parseItems(request.csv !== undefined ? 'csv' : 'jsonl', request.csv ?? request.jsonl ?? '');
     if (items.length === 0) throw new OrderlyError('ORDERLY_E_BATCH_ITEMS_INVALID', 'a batch needs at least one item');
     checkItemCount(items.length);
+    // Keys from the cells as written (typing `007` as 7 must not change an item's key).
     const keys = itemKeys(items, request.keyColumn).map((k) => this.runKey(request.bot, k));
+    if (request.csv !== undefined) items = typeCsvItems(items, await this.deps.runs.inputSchemaOf(request));
     const batchKey = this.deps.hash(canonicalJson(['batch', request.bot, request.version ?? null, request.segment ?? null, request.keyColumn ?? null, keys]));
 
     const existing = await this.byKey(batchKey);
@@ -172,6 +197,7 @@ export class Batches {
   private view(row: BatchRow): BatchView {
     return {
       id: row.id,
+      state: row.state,
       bot: row.bot_name,
       version: row.bot_version,
       segment: row.segment,
@@ -199,7 +225,7 @@ export class Batches {
 
   private itemRows(batchId: string, statuses?: readonly RunStatus[]): Promise<ItemRow[]> {
     return this.deps.db.query<ItemRow>(
-      `SELECT i.position, i.line, i.item_key, i.run_id, i.retries, r.status, r.attempts, r.finished_at, r.error
+      `SELECT i.position, i.line, i.item_key, i.run_id, r.idempotency_key, i.retries, r.status, r.attempts, r.finished_at, r.error
        FROM batch_items i JOIN runs r ON r.id = i.run_id WHERE i.batch_id = $1 AND ($2::text[] IS NULL OR r.status = ANY($2)) ORDER BY i.position`,
       [batchId, statuses ? [...statuses] : null],
     );
@@ -229,6 +255,7 @@ export class Batches {
    */
   async retryFailed(id: string): Promise<{ position: number; runId: string }[]> {
     const batch = await this.get(id);
+    if (batch.state !== 'open') throw stateConflict(batch.state, 'retry');
     const failed = await this.itemRows(id, ['failed', 'dead_lettered']);
     if (failed.length === 0) return [];
     const requests: CreateRunRequest[] = [];
@@ -257,7 +284,125 @@ export class Batches {
     });
     return moved;
   }
+
+  /**
+   * Each item's key (the key column's value, read from its input), state, error code and result,
+   * a page at a time in file order. A PHI read: `beforePage` (the route's audit of each run) runs
+   * before a page is handed out, so nothing leaves unaudited.
+   */
+  async *exportPages(id: string, beforePage: (runIds: readonly string[]) => Promise<void>, pageSize = EXPORT_PAGE_SIZE): AsyncGenerator<ExportRow[]> {
+    const batch = await this.get(id);
+    let after = 0;
+    for (;;) {
+      const rows = await this.deps.db.query<{ position: number; line: number | null; run_id: string; status: RunStatus; error: ErrorBody | null }>(
+        `SELECT i.position, i.line, i.run_id, r.status, r.error FROM batch_items i JOIN runs r ON r.id = i.run_id
+         WHERE i.batch_id = $1 AND i.position > $2 ORDER BY i.position LIMIT $3`,
+        [id, after, pageSize],
+      );
+      if (rows.length === 0) return;
+      const page = await Promise.all(
+        rows.map(async (r): Promise<ExportRow> => {
+          const { input, result } = await this.deps.runs.readPhi(r.run_id);
+          const keyValue = batch.keyColumn === null ? undefined : (input as Record<string, unknown> | null)?.[batch.keyColumn];
+          return {
+            position: r.position,
+            line: r.line,
+            key: keyValue === undefined || keyValue === null ? null : String(keyValue),
+            runId: r.run_id,
+            status: r.status,
+            errorCode: r.error?.code ?? null,
+            result: result ?? null,
+          };
+        }),
+      );
+      await beforePage(page.map((p) => p.runId));
+      yield page;
+      after = rows[rows.length - 1]!.position;
+    }
+  }
+
+  /** Moves the batch from `from` to `to`, answering the state it was in; refused from any other state. */
+  private async moveState(
+    id: string,
+    from: readonly BatchState[],
+    to: BatchState,
+    actor: string,
+    action: string,
+  ): Promise<{ batch: BatchView; previous: BatchState }> {
+    const batch = await this.get(id);
+    const [moved] = await this.deps.db.query<{ previous: BatchState }>(
+      `UPDATE batches b SET state = $3, state_changed_at = now(), state_changed_by = $4
+       FROM (SELECT id, state AS previous FROM batches WHERE id = $1 FOR UPDATE) old
+       WHERE b.id = old.id AND old.previous = ANY($2) RETURNING old.previous`,
+      [id, [...from], to, actor],
+    );
+    if (!moved) throw stateConflict((await this.get(id)).state, action);
+    return { batch, previous: moved.previous };
+  }
+
+  private control(): { queues: RunQueues; cancellation: RunCancellation } {
+    const { queues, cancellation } = this.deps;
+    if (!queues || !cancellation) throw new OrderlyError('ORDERLY_E_INTERNAL', 'batch control is not wired in this control room');
+    return { queues, cancellation };
+  }
+
+  /**
+   * Pauses an open batch: its waiting runs are not started (every claim reads the batch's state,
+   * `runs/claim.ts`), and their queued jobs are withdrawn so runners do not pick them up meanwhile.
+   * Active runs go on to their end.
+   */
+  async pause(id: string, actor: string): Promise<BatchStateAnswer> {
+    const { queues } = this.control();
+    const { batch, previous } = await this.moveState(id, ['open'], 'paused', actor, 'pause');
+    let withdrawn = 0;
+    for (const row of await this.itemRows(id, ['waiting'])) {
+      // 0 for a job a runner holds: its claim is refused (the batch is paused) and the job dropped.
+      const removed = await queues
+        .queue(runQueueName(batch.segment as SegmentName))
+        .remove(queues.jobIdOf(row.idempotency_key))
+        .catch(() => 0);
+      withdrawn += removed === 1 ? 1 : 0;
+    }
+    return { batchId: id, state: 'paused', previous, runs: withdrawn };
+  }
+
+  /** Resumes a paused batch: each waiting run's job is queued afresh (a dropped or expired one replaced). */
+  async resume(id: string, actor: string): Promise<BatchStateAnswer> {
+    const { queues } = this.control();
+    const { batch, previous } = await this.moveState(id, ['paused'], 'open', actor, 'resume');
+    const waiting = await this.itemRows(id, ['waiting']);
+    const queue = queues.queue(runQueueName(batch.segment as SegmentName));
+    // A job a runner dropped while the batch was paused is kept as done under the same id: removed
+    // first, or the new add would be a no-op.
+    for (const row of waiting) await queue.remove(queues.jobIdOf(row.idempotency_key)).catch(() => 0);
+    await this.deps.runs.enqueueFresh(waiting.map((r) => r.run_id));
+    return { batchId: id, state: 'open', previous, runs: waiting.length };
+  }
+
+  /**
+   * Cancels a batch: no run of it is started any more, and each waiting or active run is cancelled
+   * through the run cancel path (`RunCancellation`). Cancelling again cancels what is left (a
+   * cancel interrupted half way is finished by repeating it).
+   */
+  async cancel(id: string, actor: string): Promise<BatchStateAnswer> {
+    const { cancellation } = this.control();
+    const { previous } = await this.moveState(id, ['open', 'paused', 'cancelled'], 'cancelled', actor, 'cancel');
+    let cancelled = 0;
+    for (const row of await this.itemRows(id, ['waiting', 'active'])) {
+      try {
+        await cancellation.cancel(row.run_id);
+        cancelled++;
+      } catch (err) {
+        // It ended in the meantime: nothing left to cancel.
+        if (!hasCode(err, 'ORDERLY_E_RUN_NOT_CANCELLABLE')) throw err;
+      }
+    }
+    return { batchId: id, state: 'cancelled', previous, runs: cancelled };
+  }
 }
+
+const stateConflict = (state: BatchState, action: string) =>
+  new OrderlyError('ORDERLY_E_BATCH_STATE_CONFLICT', `the batch is ${state}: it cannot ${action}`, { state, action });
 
 function itemView(r: ItemRow): BatchItemView {
   return {

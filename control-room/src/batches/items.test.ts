@@ -1,6 +1,6 @@
 import { isOrderlyError } from '@orderly/shared';
 import { itemKeys } from './batches';
-import { BATCH_MAX_ITEMS, formatOf, parseCsv, parseItems, parseJsonl } from '@orderly/shared';
+import { BATCH_MAX_ITEMS, formatOf, parseCsv, parseItems, parseJsonl, typeCsvItems } from '@orderly/shared';
 
 /** The code (and details) an action throws, or 'no error'. */
 function refusal(fn: () => unknown): { code: string; details: Record<string, unknown> } | 'no error' {
@@ -118,5 +118,58 @@ describe('item keys', () => {
       code: 'ORDERLY_E_BATCH_KEY_DUPLICATE',
       details: { line: 2, firstLine: 1 },
     });
+  });
+});
+
+describe('CSV cells typed by the input schema', () => {
+  const schema = {
+    properties: {
+      amount: { type: 'number' as const },
+      count: { type: 'integer' as const },
+      urgent: { type: 'boolean' as const },
+      due: { type: 'string' as const, format: 'date' },
+      note: { type: 'string' as const },
+    },
+  };
+  const typed = (cells: Record<string, string>, line = 2) => typeCsvItems([{ line, item: cells }], schema)[0]!.item;
+  const refusal = (cells: Record<string, string>, line = 2) => {
+    try {
+      typed(cells, line);
+    } catch (err) {
+      return isOrderlyError(err) ? { code: err.code, message: err.message, details: err.details } : String(err);
+    }
+    return 'not refused';
+  };
+
+  test('numbers, integers, booleans and dates become what the schema says; text stays text', () => {
+    expect(typed({ amount: ' -3.5 ', count: '007', urgent: 'TRUE', due: '2024-02-29', note: ' 12 ' })).toEqual({
+      amount: -3.5,
+      count: 7,
+      urgent: true,
+      due: '2024-02-29',
+      note: ' 12 ',
+    });
+    expect(typed({ amount: '1e3', urgent: 'false' })).toEqual({ amount: 1000, urgent: false });
+    expect(typed({ other: 'x' })).toEqual({ other: 'x' });
+  });
+
+  test.each<[Record<string, string>, string]>([
+    [{ amount: '12,5' }, 'a number'],
+    [{ amount: 'NaN' }, 'a number'],
+    [{ amount: '1e999' }, 'a number'],
+    [{ count: '1.5' }, 'an integer'],
+    [{ count: '99999999999999999999' }, 'an integer'],
+    [{ urgent: 'yes' }, 'a boolean (true or false)'],
+    [{ due: '2023-02-29' }, 'a date (YYYY-MM-DD)'],
+    [{ due: '03/01/1900' }, 'a date (YYYY-MM-DD)'],
+  ])('%j is refused with its line and column, never its value', (cells, expected) => {
+    const column = Object.keys(cells)[0]!;
+    const refused = refusal(cells, 7);
+    expect(refused).toEqual({
+      code: 'ORDERLY_E_BATCH_ITEM_TYPE',
+      message: `line 7, column ${JSON.stringify(column)}: not ${expected}`,
+      details: { line: 7, column, expected },
+    });
+    expect(JSON.stringify(refused)).not.toContain(Object.values(cells)[0]!);
   });
 });

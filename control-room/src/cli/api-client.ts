@@ -28,6 +28,30 @@ export class ApiClient {
     }
   }
 
+  /**
+   * A streamed answer (an export): the body as it arrives, never buffered whole. Errors answered
+   * before the body starts are thrown as in `request`.
+   */
+  async stream(path: string, headers: Record<string, string> = {}): Promise<ReadableStream<Uint8Array>> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.config.url}${path}`, {
+        headers: { ...(this.config.token ? { authorization: `Bearer ${this.config.token}` } : {}), ...headers },
+      });
+    } catch {
+      throw new OrderlyError('ORDERLY_E_CONTROL_ROOM_UNAVAILABLE', `cannot reach the control room at ${this.config.url} (is it running? see ORDERLY_URL)`);
+    }
+    if (!response.ok || !response.body) {
+      const payload = (await response.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
+      const code = payload?.error?.code;
+      throw new OrderlyError(
+        code && Object.hasOwn(ERROR_CODES, code) ? (code as ErrorCode) : 'ORDERLY_E_INTERNAL',
+        payload?.error?.message ?? `control room answered ${response.status}`,
+      );
+    }
+    return response.body;
+  }
+
   private async send<S extends z.ZodType>(method: string, path: string, schema: S, body: unknown, headers: Record<string, string>): Promise<z.infer<S>> {
     let response: Response;
     try {

@@ -17,7 +17,7 @@ import { runnerRoutes } from '../runner-api/routes';
 import { Runs } from '../runs/runs';
 import { runRoutes } from '../runs/routes';
 import { Batches } from '../batches/batches';
-import { batchRoutes } from '../batches/routes';
+import { batchControlRoutes, batchRoutes } from '../batches/routes';
 import { Screenshots } from '../runs/screenshots';
 import { AuditLog } from '../audit/audit';
 import { auditRoutes } from '../audit/routes';
@@ -39,6 +39,7 @@ import { AlertOutbox, alertRoutes } from '../alerts';
 import { DeadLetters } from '../dlq/dlq';
 import { dlqRoutes } from '../dlq/routes';
 import { RunCancellation, runCancelRoutes } from '../runs/cancel';
+import type { RunQueues } from '../runs/queues';
 import type { Schedules } from '../schedules/schedules';
 import { scheduleRoutes } from '../schedules/routes';
 import { consoleRoutes } from '../console/routes';
@@ -76,6 +77,8 @@ export interface AppDeps {
   deadLetters?: DeadLetters;
   alerts?: AlertOutbox;
   cancellation?: RunCancellation;
+  /** The run queues: a batch's pause withdraws its queued jobs and resume queues them (with `cancellation`, the batch control routes). */
+  queues?: RunQueues;
   /**
    * Users, sessions, API tokens, service accounts, runner identities. Required: it does the CSRF
    * and step-up checks, which a wiring mistake must not skip silently (issue 13 item 7).
@@ -147,7 +150,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   packageRoutes(app, deps.packages, deps.releases);
   ownershipRoutes(app, deps.ownership);
   runRoutes(app, deps.runs, deps.screenshots, deps.prodSegments ?? [], deps.audit.log);
-  batchRoutes(app, new Batches({ db: deps.db, runs: deps.runs, hash: deps.audit.hash }), deps.prodSegments ?? [], deps.audit.log);
+  const batches = new Batches({ db: deps.db, runs: deps.runs, hash: deps.audit.hash, queues: deps.queues, cancellation: deps.cancellation });
+  batchRoutes(app, batches, deps.prodSegments ?? [], deps.audit.log);
+  if (deps.queues && deps.cancellation) batchControlRoutes(app, batches);
   runnerRoutes(app, deps.runs, deps.packages, deps.keys, deps.screenshots, deps.releases);
   credentialRoutes(app, deps.credentials);
   auditRoutes(app, deps.audit);

@@ -34,6 +34,8 @@ const ROUTE_AUDIT: Readonly<Record<string, { action: string; self?: SelfAudit }>
   'POST /v1/packages': { action: 'package.publish' },
   'POST /v1/runs': { action: 'run.create' },
   'POST /v1/runs/batch': { action: 'run.create_batch' },
+  'POST /v1/batches': { action: 'batch.create' },
+  'POST /v1/batches/:id/retry': { action: 'batch.retry' },
   'POST /v1/admin/rewrap': { action: 'data_key.rewrap' },
   'PUT /v1/credentials/:bot/:name': { action: 'credential.set', self: 'all' },
   'POST /v1/credentials/:bot/:name/rotate': { action: 'credential.rotate', self: 'all' },

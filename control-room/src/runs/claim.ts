@@ -57,6 +57,17 @@ export class RunClaims {
       if (row.status !== 'waiting' && row.status !== 'active') {
         throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `run is ${row.status} in segment ${row.segment}`, { status: row.status });
       }
+      // A waiting run of a paused or cancelled batch is not started (an active one goes on). The
+      // batch row is share-locked, so a pause committed after this claim's check waits for it.
+      // A run in two batches (overlapping files) waits while either is held.
+      if (row.status === 'waiting') {
+        const batches = await tx.query<{ state: string }>(
+          'SELECT b.state FROM batch_items i JOIN batches b ON b.id = i.batch_id WHERE i.run_id = $1 FOR SHARE OF b',
+          [id],
+        );
+        const held = batches.filter((b) => b.state !== 'open');
+        if (held[0]) throw new OrderlyError('ORDERLY_E_RUN_NOT_CLAIMABLE', `the run's batch is ${held[0].state}`, { status: row.status, batch: held[0].state });
+      }
       const decision = decideClaim({
         attempts: row.attempts,
         maxAttempts: row.max_attempts,

@@ -212,7 +212,7 @@ export class RunCreation {
    * channel of the request's segment (without a segment: the first segment the bot's newest
    * upload names, which only picks the segment, never the version).
    */
-  private async resolvePackage(request: CreateRunRequest): Promise<StoredPackage> {
+  async resolvePackage(request: Pick<CreateRunRequest, 'bot' | 'version' | 'segment'>): Promise<StoredPackage> {
     if (request.version !== undefined) return this.deps.packages.resolve(request.bot, request.version);
     const segment = request.segment ?? (await this.deps.packages.resolve(request.bot)).manifest.segments[0]!;
     if (!this.deps.segments.includes(segment))

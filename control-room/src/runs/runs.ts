@@ -1,4 +1,4 @@
-import { ATTEMPT_LEASE_DEFAULT_MS, ClaimAnswer, CreateRunRequest, LogLine, RunStatus, RunView, SegmentName, Signer } from '@orderly/shared';
+import { ATTEMPT_LEASE_DEFAULT_MS, ClaimAnswer, CreateRunRequest, InputSchema, LogLine, RunStatus, RunView, SegmentName, Signer } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { RunnerEvents } from '../audit/runner-events';
 import { CredentialBroker } from '../credentials/broker';
@@ -68,6 +68,11 @@ export class Runs {
 
   create(requests: readonly CreateRunRequest[], options?: CreateOptions): Promise<{ run: RunView; created: boolean }[]> {
     return this.creation.create(requests, options);
+  }
+
+  /** The input schema a run of this request would be checked against (the package it would run). */
+  async inputSchemaOf(request: Pick<CreateRunRequest, 'bot' | 'version' | 'segment'>): Promise<InputSchema> {
+    return (await this.creation.resolvePackage(request)).manifest.input;
   }
 
   /** Queues waiting runs whose job never reached Redis (Redis was down at creation). */

@@ -33,7 +33,8 @@ const stripBom = (text: string) => (text.charCodeAt(0) === 0xfeff ? text.slice(1
  * RFC 4180 CSV: a header row of unique, non-empty column names, then one item per row; fields may
  * be quoted (`"a, ""b"""`, newlines inside quotes); CRLF or LF; a leading BOM and blank lines are
  * ignored. Every row has as many fields as the header. An empty cell leaves the field out (an
- * optional input stays unset); cells are strings (use JSONL for numbers and booleans).
+ * optional input stays unset); cells are strings here, typed by the bot's input schema in
+ * `typeCsvItems`.
  */
 export function parseCsv(text: string): ParsedItem[] {
   const rows = csvRows(stripBom(text));
@@ -157,4 +158,69 @@ export function checkItemCount(count: number): void {
       count,
       max: BATCH_MAX_ITEMS,
     });
+}
+
+/** The column types a CSV cell is parsed to: what the bot's input schema declares for the field. */
+export interface ColumnTypes {
+  properties: Readonly<Record<string, { type: 'string' | 'number' | 'integer' | 'boolean'; format?: string | undefined }>>;
+}
+
+const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+const INTEGER = /^[+-]?\d+$/;
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+const isCalendarDate = (text: string) => {
+  const m = DATE.exec(text);
+  if (!m) return false;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+};
+
+/**
+ * CSV cells are text; the bot's input schema says what each column holds. Numbers (`12`, `-3.5`,
+ * `1e3`), integers, booleans (`true`/`false`, any case) and dates (`format: "date"`, a real
+ * calendar day as YYYY-MM-DD) are parsed or refused here, the whole file before anything is
+ * created: the first cell that does not fit is `ORDERLY_E_BATCH_ITEM_TYPE` naming its line and
+ * column (never its value). Surrounding spaces are trimmed for numbers, booleans and dates only.
+ * Columns the schema does not declare stay text (the schema check then refuses them).
+ */
+export function typeCsvItems(items: readonly ParsedItem[], schema: ColumnTypes): ParsedItem[] {
+  return items.map(({ line, item }) => {
+    const typed: Record<string, unknown> = {};
+    for (const [column, cell] of Object.entries(item)) {
+      const field = Object.hasOwn(schema.properties, column) ? schema.properties[column] : undefined;
+      typed[column] = field === undefined || typeof cell !== 'string' ? cell : typeCell(cell, field, line, column);
+    }
+    return { line, item: typed };
+  });
+}
+
+function typeCell(cell: string, field: ColumnTypes['properties'][string], line: number, column: string): unknown {
+  const refuse = (expected: string) =>
+    new OrderlyError('ORDERLY_E_BATCH_ITEM_TYPE', `line ${line}, column ${JSON.stringify(column)}: not ${expected}`, { line, column, expected });
+  const text = cell.trim();
+  switch (field.type) {
+    case 'number': {
+      const n = Number(text);
+      if (!NUMBER.test(text) || !Number.isFinite(n)) throw refuse('a number');
+      return n;
+    }
+    case 'integer': {
+      const n = Number(text);
+      if (!INTEGER.test(text) || !Number.isSafeInteger(n)) throw refuse('an integer');
+      return n;
+    }
+    case 'boolean': {
+      const lower = text.toLowerCase();
+      if (lower !== 'true' && lower !== 'false') throw refuse('a boolean (true or false)');
+      return lower === 'true';
+    }
+    case 'string':
+      if (field.format === 'date') {
+        if (!isCalendarDate(text)) throw refuse('a date (YYYY-MM-DD)');
+        return text;
+      }
+      return cell;
+  }
 }

@@ -30,8 +30,14 @@ export const BatchProgress = z.object({
 });
 export type BatchProgress = z.infer<typeof BatchProgress>;
 
+/** `open`: its runs are started as runners free up; `paused`: its waiting runs are not; `cancelled`: for good. */
+export const BATCH_STATES = ['open', 'paused', 'cancelled'] as const;
+export const BatchState = z.enum(BATCH_STATES);
+export type BatchState = z.infer<typeof BatchState>;
+
 export const BatchView = z.object({
   id: z.string(),
+  state: BatchState,
   bot: z.string(),
   version: z.string(),
   segment: z.string(),
@@ -69,3 +75,7 @@ export const BatchResultsView = z.object({
 });
 
 export const RetryBatchAnswer = z.object({ batchId: z.string(), requeued: z.number(), runs: z.array(z.object({ position: z.number(), runId: z.string() })) });
+
+/** `pause` (`runs`: waiting runs whose queued job was withdrawn), `resume` (runs queued again), `cancel` (runs cancelled). */
+export const BatchStateAnswer = z.object({ batchId: z.string(), state: BatchState, previous: BatchState, runs: z.number() });
+export type BatchStateAnswer = z.infer<typeof BatchStateAnswer>;

@@ -1,23 +1,80 @@
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { OrderlyError } from '@orderly/shared';
-import { formatOf, parseItems } from '@orderly/shared';
-import { BatchDetailView, BatchResultsView, BatchView, CreateBatchAnswer, RetryBatchAnswer } from '@orderly/shared';
+import { EXPORT_FORMATS, ExportFormat, formatOf, parseItems } from '@orderly/shared';
+import { BatchDetailView, BatchProgress, BatchResultsView, BatchStateAnswer, BatchView, CreateBatchAnswer, RetryBatchAnswer } from '@orderly/shared';
 import { ApiClient } from '../api-client';
 import { output } from '../output';
 
-function progressLine(batch: BatchView): string {
-  const { total, done, percent, counts } = batch.progress;
-  const states = Object.entries(counts)
+const BAR_WIDTH = 30;
+
+/** `[#########.....]`: filled by the share of items done, full only when all are (never rounded up). */
+export function progressBar(progress: BatchProgress, width = BAR_WIDTH): string {
+  const filled = progress.total === 0 ? width : Math.floor((progress.done * width) / progress.total);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+/** The items per state, non-zero ones only: `waiting 3, succeeded 2`. */
+const stateCounts = (progress: BatchProgress) =>
+  Object.entries(progress.counts)
     .filter(([, n]) => n > 0)
     .map(([s, n]) => `${s} ${n}`)
     .join(', ');
-  return `  progress ${done}/${total} done (${percent} %)${states ? `: ${states}` : ''}`;
+
+/** One plain line of progress (no terminal control characters): bar, done, percent, batch state, counts. */
+export function progressLine(batch: BatchView, extra = ''): string {
+  const { total, done, percent } = batch.progress;
+  const states = stateCounts(batch.progress);
+  const held = batch.state === 'open' ? '' : ` ${batch.state}`;
+  return `  progress ${progressBar(batch.progress)} ${done}/${total} done (${percent} %)${held}${states ? `: ${states}` : ''}${extra}`;
+}
+
+/** Time left at the rate seen so far (items done per second since the watch began), when there is one. */
+export function timeLeft(doneThen: number, at: number, batch: BatchView, now: number): string {
+  const rate = (batch.progress.done - doneThen) / ((now - at) / 1000);
+  if (!(rate > 0) || batch.progress.done >= batch.progress.total) return '';
+  const seconds = Math.ceil((batch.progress.total - batch.progress.done) / rate);
+  const left = seconds < 120 ? `${seconds} s` : `${Math.ceil(seconds / 60)} min`;
+  return ` · ${rate.toFixed(1)} items/s, about ${left} left`;
+}
+
+const finished = (batch: BatchView) => batch.progress.done >= batch.progress.total;
+
+/**
+ * Shows the progress until every item is done: on a terminal one line redrawn in place, otherwise
+ * a plain line each time the progress changes (logs and pipes get no control characters); with
+ * `json` one JSON object a line.
+ */
+export async function watchBatch(
+  fetchBatch: () => Promise<BatchView>,
+  options: { intervalMs: number; json?: boolean | undefined; out?: Pick<NodeJS.WriteStream, 'write' | 'isTTY'>; now?: () => number },
+): Promise<BatchView> {
+  const out = options.out ?? process.stdout;
+  const now = options.now ?? Date.now;
+  const tty = out.isTTY === true && !options.json;
+  let current = await fetchBatch();
+  const start = { done: current.progress.done, at: now() };
+  let last = '';
+  for (;;) {
+    const line = options.json ? JSON.stringify(current) : progressLine(current, timeLeft(start.done, start.at, current, now()));
+    if (tty) out.write(`\r${line}\x1b[K`);
+    else if (line !== last) out.write(`${line}\n`);
+    last = line;
+    if (finished(current)) break;
+    await sleep(options.intervalMs);
+    current = await fetchBatch();
+  }
+  if (tty) out.write('\n');
+  return current;
 }
 
 const describe = (batch: BatchView) => [
   `batch ${batch.id}`,
+  `  state    ${batch.state}`,
   `  bot      ${batch.bot}@${batch.version}`,
   `  segment  ${batch.segment}`,
   ...(batch.keyColumn ? [`  key      column ${batch.keyColumn}`] : []),
@@ -67,9 +124,18 @@ export function batchCommand(client: () => ApiClient): Command {
     .description("show a batch's progress and each item's state and error code; with --reason also each item's input and result")
     .argument('<id>', 'batch id')
     .option('--reason <text>', "why you read the items' inputs and results (PHI): recorded in the audit log for each run")
+    .option('--watch', 'refresh the progress until every item is done (a progress bar on a terminal, plain lines otherwise)')
+    .option('--interval <seconds>', 'with --watch: seconds between refreshes', '2')
     .option('--json', 'machine-readable output')
-    .action(async (id: string, opts: { reason?: string; json?: boolean }) => {
+    .action(async (id: string, opts: { reason?: string; watch?: boolean; interval: string; json?: boolean }) => {
       const api = client();
+      if (opts.watch) {
+        const intervalMs = Number(opts.interval) * 1000;
+        if (!Number.isFinite(intervalMs) || intervalMs < 100 || intervalMs > 3_600_000)
+          throw new OrderlyError('ORDERLY_E_BAD_REQUEST', '--interval is a number of seconds from 0.1 to 3600');
+        await watchBatch(() => api.request('GET', `/v1/batches/${encodeURIComponent(id)}`, BatchDetailView), { intervalMs, json: opts.json });
+        return;
+      }
       const view = await api.request('GET', `/v1/batches/${encodeURIComponent(id)}`, BatchDetailView);
       const results =
         opts.reason === undefined
@@ -99,7 +165,10 @@ export function batchCommand(client: () => ApiClient): Command {
         opts.json,
         batches,
         batches.length
-          ? batches.map((b) => `${b.id}  ${b.bot}@${b.version}  ${b.segment}  ${b.progress.done}/${b.progress.total} (${b.progress.percent} %)  ${b.createdAt}`)
+          ? batches.map(
+              (b) =>
+                `${b.id}  ${b.state.padEnd(9)} ${b.bot}@${b.version}  ${b.segment}  ${b.progress.done}/${b.progress.total} (${b.progress.percent} %)  ${b.createdAt}`,
+            )
           : 'no batches',
       );
     });
@@ -113,5 +182,50 @@ export function batchCommand(client: () => ApiClient): Command {
       const answer = await client().request('POST', `/v1/batches/${encodeURIComponent(id)}/retry`, RetryBatchAnswer, {});
       output(opts.json, answer, `requeued ${answer.requeued} items of batch ${answer.batchId}`);
     });
+  batch
+    .command('results')
+    .description("export each item's key, state, error code and result (redacted) as CSV or JSONL: a PHI read, audited once per run")
+    .argument('<id>', 'batch id')
+    .requiredOption('--reason <text>', "why you read the items' results (PHI): recorded in the audit log for each run")
+    .option('--format <format>', 'csv or jsonl', 'csv')
+    .option('--out <file>', 'write to this file (default: standard output)')
+    .action(async (id: string, opts: { reason: string; format: string; out?: string }) => {
+      if (!(EXPORT_FORMATS as readonly string[]).includes(opts.format)) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', '--format is csv or jsonl');
+      const format = opts.format as ExportFormat;
+      const body = await client().stream(`/v1/batches/${encodeURIComponent(id)}/results?format=${format}`, { 'x-orderly-reason': opts.reason });
+      const sink: Writable = opts.out ? createWriteStream(opts.out, { mode: 0o600 }) : stdoutSink();
+      try {
+        await pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream), sink);
+      } catch {
+        throw new OrderlyError('ORDERLY_E_CONTROL_ROOM_UNAVAILABLE', 'the export was cut off before its end; run it again');
+      }
+      if (opts.out) process.stderr.write(`wrote the results of batch ${id} to ${opts.out}\n`);
+    });
+  for (const [action, what] of [
+    ['pause', "stop starting the batch's waiting runs (active runs go on to their end)"],
+    ['resume', 'start the waiting runs of a paused batch again'],
+    ['cancel', 'cancel the batch: each waiting or active run is cancelled, and none is started any more'],
+  ] as const) {
+    batch
+      .command(action)
+      .description(what)
+      .argument('<id>', 'batch id')
+      .option('--json', 'machine-readable output')
+      .action(async (id: string, opts: { json?: boolean }) => {
+        const answer = await client().request('POST', `/v1/batches/${encodeURIComponent(id)}/${action}`, BatchStateAnswer, {});
+        const runs =
+          action === 'pause' ? `${answer.runs} queued runs withdrawn` : action === 'resume' ? `${answer.runs} runs queued` : `${answer.runs} runs cancelled`;
+        output(opts.json, answer, `batch ${answer.batchId} is ${answer.state} (was ${answer.previous}): ${runs}`);
+      });
+  }
   return batch;
+}
+
+/** Standard output as the end of a pipeline, left open (the process writes after it). */
+function stdoutSink(): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      process.stdout.write(chunk.toString('utf8'), () => done());
+    },
+  });
 }
