@@ -44,7 +44,7 @@ import { Retention } from './compliance/retention';
 import { Compliance } from './compliance/report';
 import { complianceSettings } from './compliance/settings';
 import { AccessReviews } from './compliance/access-reviews';
-import { startDailyCompliance } from './compliance/daily';
+import { scheduleCompliance } from './compliance/daily';
 
 export interface RunningControlRoom {
   app: FastifyInstance;
@@ -245,8 +245,7 @@ export async function startControlRoom(
       settings: complianceSettings(config),
       alerts: alerts.outbox,
     });
-    const dailyCompliance = startDailyCompliance(compliance, log, undefined, () => leadership.isLeader);
-    cleanups.push(() => dailyCompliance.close());
+    scheduleCompliance(leadership, compliance, log, config.complianceIntervalSeconds * 1000);
     const app = buildApp({
       db,
       redis,

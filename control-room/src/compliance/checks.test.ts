@@ -25,6 +25,7 @@ function healthy(): ComplianceFacts {
       credentialMaxAgeDays: 90,
       screenshotRetentionDays: 30,
       auditRetentionDays: 2555,
+      runRetentionDays: 30,
       alertWebhook: true,
     },
     policy: DEFAULT_POLICY,
@@ -55,6 +56,14 @@ function healthy(): ComplianceFacts {
     },
     deadLetters: { pastSla: 0, pastSlaAlerted: 0 },
     screenshotsPastExpiry: 0,
+    retention: {
+      runsPastRetention: 0,
+      logLinesPastRetention: 0,
+      auditEventsPastRetention: 0,
+      lastDisposal: { runs: daysAgo(0.01), run_logs: daysAgo(0.01), audit_events: daysAgo(0.1) },
+    },
+    runnablePackages: [{ name: 'fake-prod-bot', version: '1.0.0', keyRevoked: false, signatureValid: true }],
+    sensitiveGrantsWithoutApprover: [],
     runnablePackagesWithRevokedKey: 0,
     prodRunsWithoutRelease: 0,
     evidence: { backup: daysAgo(0.5), restore_drill: daysAgo(100), access_review: daysAgo(30), audit_review: daysAgo(7) },
@@ -174,6 +183,15 @@ const BREAKS: Record<string, (f: ComplianceFacts) => void> = {
   },
   'media.screenshot-purge': (f) => {
     f.screenshotsPastExpiry = 5;
+  },
+  'media.retention-purges-ran': (f) => {
+    f.retention.logLinesPastRetention = 12;
+  },
+  'integrity.runnable-signed': (f) => {
+    f.runnablePackages[0]!.keyRevoked = true;
+  },
+  'access.grant-approver': (f) => {
+    f.sensitiveGrantsWithoutApprover = ['fake-security (security)'];
   },
   'inventory.contacts': (f) => {
     f.inventory.bots[0]!.contacts = null;

@@ -152,6 +152,17 @@ export const CHECKS: readonly ComplianceCheck[] = [
       verdict(f.runnablePackagesWithRevokedKey === 0, 'no package run after its key was revoked (30 days)', `${f.runnablePackagesWithRevokedKey} packages`),
   },
   {
+    id: 'integrity.runnable-signed',
+    control: '164.312(c)(1)',
+    title: 'Integrity: every runnable package (latest of each bot, and those of waiting or active runs) is signed by an unrevoked key and its signature verifies',
+    evaluate: (f) => {
+      const bad = f.runnablePackages
+        .filter((p) => p.keyRevoked || !p.signatureValid)
+        .map((p) => `${p.name}@${p.version} (${p.keyRevoked ? 'key revoked' : 'signature does not verify'})`);
+      return verdict(bad.length === 0, 'each runnable package signed by an unrevoked publisher key', `${f.runnablePackages.length} runnable; failing: ${names(bad)}`);
+    },
+  },
+  {
     id: 'integrity.prod-released',
     control: '164.312(c)(1)',
     title: 'Integrity: every production run had a live prod release attestation',
@@ -290,6 +301,17 @@ export const CHECKS: readonly ComplianceCheck[] = [
     },
   },
   {
+    id: 'access.grant-approver',
+    control: '164.308(a)(4)(ii)(B)',
+    title: 'Access authorization: every sensitive role a person holds (security, approver) was approved by a second person',
+    evaluate: (f) =>
+      verdict(
+        f.sensitiveGrantsWithoutApprover.length === 0,
+        'an approved two-person request for each sensitive role held (or granted at creation by the bootstrap admin)',
+        `without an approver: ${names(f.sensitiveGrantsWithoutApprover)}`,
+      ),
+  },
+  {
     id: 'credentials.rotation-age',
     control: '164.308(a)(5)(ii)(D)',
     title: 'Password management: every bot credential rotated within its maximum age',
@@ -357,6 +379,28 @@ export const CHECKS: readonly ComplianceCheck[] = [
         'retention set; no screenshot kept a day past its expiry',
         `retention ${f.settings.screenshotRetentionDays} days; ${f.screenshotsPastExpiry} past expiry`,
       ),
+  },
+  {
+    id: 'media.retention-purges-ran',
+    control: '164.310(d)(2)(i)',
+    title: 'Media disposal: the run PHI and log purge and the audit expiry ran (nothing past its retention is left)',
+    evaluate: (f) => {
+      const runDays = f.settings.runRetentionDays ?? 0;
+      const auditDays = f.settings.auditRetentionDays;
+      if (runDays <= 0 && auditDays <= 0)
+        return { result: 'not_applicable', expected: 'a run or audit retention', observed: 'runs and audit events are kept forever (retention 0)' };
+      const { runsPastRetention, logLinesPastRetention, auditEventsPastRetention, lastDisposal } = f.retention;
+      const last = (kind: keyof typeof lastDisposal) => lastDisposal[kind]?.toISOString() ?? 'never';
+      const parts = [
+        runDays > 0 ? `runs: ${runsPastRetention} with PHI and ${logLinesPastRetention} log lines past ${runDays} days (last purge ${last('runs')})` : 'runs kept forever',
+        auditDays > 0 ? `audit: ${auditEventsPastRetention} events past ${auditDays} days (last expiry ${last('audit_events')})` : 'audit kept forever',
+      ];
+      return verdict(
+        runsPastRetention === 0 && logLinesPastRetention === 0 && auditEventsPastRetention === 0,
+        `nothing left more than ${f.policy.purgeGraceHours} hours past its retention`,
+        parts.join('; '),
+      );
+    },
   },
   {
     id: 'media.run-sandbox',

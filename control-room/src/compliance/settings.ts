@@ -16,6 +16,7 @@ export function complianceSettings(config: ControlRoomConfig): ComplianceSetting
     credentialMaxAgeDays: config.credentialMaxAgeDays,
     screenshotRetentionDays: config.screenshotRetentionDays,
     auditRetentionDays: config.auditRetentionDays,
+    runRetentionDays: config.runRetentionDays,
     alertWebhook: config.alerts.webhookUrl !== undefined,
   };
 }
