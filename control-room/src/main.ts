@@ -242,8 +242,9 @@ export async function startControlRoom(
       audit,
       heads: auditHeads,
       releaseKey: secrets.releaseKey,
-      settings: complianceSettings(config),
+      settings: complianceSettings(config, [...secrets.runnerTokenHashes.keys()]),
       alerts: alerts.outbox,
+      ...(vault ? { transitKeyRotatedAt: async (name: string) => (await vault.transitReadKey(name)).latestVersionCreatedAt } : {}),
     });
     scheduleCompliance(leadership, compliance, log, config.complianceIntervalSeconds * 1000);
     const app = buildApp({
@@ -261,6 +262,7 @@ export async function startControlRoom(
       audit: { log: audit, heads: auditHeads, hash: auditHash, releasePublicKeyPem: publicKeyPem(secrets.releaseKey) },
       deadLetters,
       alerts: alerts.outbox,
+      breakGlassAlerts: config.production,
       cancellation,
       identity,
       prodSegments: config.prodSegments,

@@ -29,6 +29,8 @@ export interface ComplianceSettings {
   /** Days a finished run keeps its PHI and log lines (ORDERLY_RUN_RETENTION_DAYS); 0 keeps them forever. */
   runRetentionDays?: number;
   alertWebhook: boolean;
+  /** Segments whose bootstrap runner token (a shared file) this control room honours; none in production. */
+  bootstrapRunnerSegments?: readonly string[];
   /** Thresholds of the checks themselves (policy, not mechanism). */
   policy?: Partial<CompliancePolicy>;
 }
@@ -42,6 +44,8 @@ export interface CompliancePolicy {
   auditReviewMaxDays: number;
   certificateMinDays: number;
   minAuditRetentionDays: number;
+  /** Days the at-rest Transit key may go without rotation. */
+  transitKeyMaxAgeDays: number;
   /** Hours an item may stay past its retention before the purge counts as not having run. */
   purgeGraceHours: number;
 }
@@ -55,6 +59,7 @@ export const DEFAULT_POLICY: CompliancePolicy = {
   auditReviewMaxDays: 30,
   certificateMinDays: 14,
   minAuditRetentionDays: 2190,
+  transitKeyMaxAgeDays: 365,
   // The purges run every few minutes (leadership.every); a day covers an outage or a failover.
   purgeGraceHours: 24,
 };
@@ -104,6 +109,11 @@ export interface ComplianceFacts {
   runnerIdentities: RunnerIdentityFact[];
   credentials: CredentialFact[];
   audit: { verdict: AuditVerdict; eventsWithoutActor: number; appendOnlyTriggers: string[]; lastEventAt: Date | null; bootstrapActionsLast30Days: number };
+  /**
+   * Over the last 7 days (how long the outbox keeps delivered alerts): actions of the bootstrap
+   * admin in the audit chain, and the break-glass alerts raised for its uses in production.
+   */
+  breakGlass: { bootstrapActions: number; alerts: number };
   /** Dead-lettered runs older than the SLA, and how many of them have an alert in the outbox. */
   deadLetters: { pastSla: number; pastSlaAlerted: number };
   screenshotsPastExpiry: number;
@@ -129,6 +139,8 @@ export interface ComplianceFacts {
    * (break-glass) admin.
    */
   sensitiveGrantsWithoutApprover: string[];
+  /** Production segments whose bootstrap runner token is honoured and not revoked. */
+  prodSegmentsWithBootstrapRunnerToken: string[];
   /** Packages run in the last 30 days after their publisher key was revoked. */
   runnablePackagesWithRevokedKey: number;
   /** Runs in production segments in the last 30 days of packages without a live prod release attestation. */
@@ -137,6 +149,11 @@ export interface ComplianceFacts {
   /** Access review campaigns: undecided items of open campaigns past their due date, last completion. */
   accessReview: { overdueItems: number; lastCompletedAt: Date | null };
   certificateNotAfter: Date | null;
+  /**
+   * When the at-rest Transit key (ORDERLY_TRANSIT_KEY) was last rotated: undefined without one,
+   * null when Vault could not be asked or did not say (the check then fails).
+   */
+  transitKeyRotatedAt: Date | null | undefined;
   lockoutThreshold: number;
   /** The bot data inventory (latest version of each bot), also kept in the report as evidence. */
   inventory: BotInventory;
@@ -152,6 +169,8 @@ export async function collectFacts(deps: {
   heads: AuditHeads;
   releasePublicKey: KeyObject;
   settings: ComplianceSettings;
+  /** Reads the at-rest Transit key's last rotation from Vault (absent without Vault). */
+  transitKeyRotatedAt?: (name: string) => Promise<Date | null>;
   now?: Date;
 }): Promise<ComplianceFacts> {
   const { db } = deps;
@@ -243,6 +262,12 @@ export async function collectFacts(deps: {
      ORDER BY u.username, b.binding`,
     [[...SENSITIVE_ROLES]],
   );
+  const [breakGlass] = await db.query<Record<string, unknown>>(
+    `SELECT (SELECT count(*) FROM alert_outbox WHERE kind = 'access.break_glass_used' AND created_at > $1::timestamptz - interval '7 days') AS alerts,
+       (SELECT count(*) FROM audit_events WHERE actor = 'admin' AND at > $1::timestamptz - interval '7 days') AS uses`,
+    [now],
+  );
+  const bootstrapRevoked = new Set((await db.query<{ segment: string }>('SELECT segment FROM bootstrap_runner_revocations')).map((r) => r.segment));
   const disposals = await db.query<{ kind: string; at: unknown }>('SELECT kind, max(disposed_at) AS at FROM disposal_records GROUP BY kind');
   const [revoked] = await db.query<Record<string, unknown>>(
     `SELECT count(DISTINCT p.digest) AS n FROM packages p JOIN publisher_keys k ON k.key_id = p.publisher_key_id
@@ -306,6 +331,7 @@ export async function collectFacts(deps: {
       lastEventAt: date(auditStats?.last_at),
       bootstrapActionsLast30Days: count(auditStats, 'bootstrap'),
     },
+    breakGlass: { bootstrapActions: count(breakGlass, 'uses'), alerts: count(breakGlass, 'alerts') },
     deadLetters: { pastSla: count(dead, 'past'), pastSlaAlerted: count(dead, 'alerted') },
     screenshotsPastExpiry: count(shots, 'n'),
     retention: {
@@ -320,6 +346,9 @@ export async function collectFacts(deps: {
       keyRevoked: r.key_revoked === true,
       signatureValid: envelopeVerifies(r),
     })),
+    prodSegmentsWithBootstrapRunnerToken: (deps.settings.bootstrapRunnerSegments ?? []).filter(
+      (s) => deps.settings.prodSegments.includes(s) && !bootstrapRevoked.has(s),
+    ),
     sensitiveGrantsWithoutApprover: ungranted.map((r) => `${r.username} (${r.binding})`),
     runnablePackagesWithRevokedKey: count(revoked, 'n'),
     prodRunsWithoutRelease: count(unreleased, 'n'),
@@ -331,9 +360,21 @@ export async function collectFacts(deps: {
     },
     accessReview: await new AccessReviews({ db, audit: deps.audit }).status(now),
     certificateNotAfter: readCertificateNotAfter(deps.settings.tls?.certFile),
+    transitKeyRotatedAt: await transitRotation(deps),
     lockoutThreshold: DEFAULT_LOCKOUT.threshold,
     inventory: await botInventory(db, deps.settings.prodSegments, now),
   };
+}
+
+async function transitRotation(deps: {
+  settings: ComplianceSettings;
+  transitKeyRotatedAt?: (name: string) => Promise<Date | null>;
+}): Promise<Date | null | undefined> {
+  const name = deps.settings.transitKey;
+  if (!name) return undefined;
+  if (!deps.transitKeyRotatedAt) return null;
+  // Vault down or the key unreadable is a failed check (observed: unknown), not a failed report.
+  return deps.transitKeyRotatedAt(name).catch(() => null);
 }
 
 /** True when a stored package's envelope verifies against its publisher key, digest and manifest. */

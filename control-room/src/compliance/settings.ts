@@ -2,7 +2,7 @@ import { ControlRoomConfig } from '../config';
 import { ComplianceSettings } from './facts';
 
 /** The slice of the control room's configuration the compliance checks judge. */
-export function complianceSettings(config: ControlRoomConfig): ComplianceSettings {
+export function complianceSettings(config: ControlRoomConfig, bootstrapRunnerSegments: readonly string[] = []): ComplianceSettings {
   return {
     production: config.production,
     segments: config.segments,
@@ -18,5 +18,6 @@ export function complianceSettings(config: ControlRoomConfig): ComplianceSetting
     auditRetentionDays: config.auditRetentionDays,
     runRetentionDays: config.runRetentionDays,
     alertWebhook: config.alerts.webhookUrl !== undefined,
+    bootstrapRunnerSegments,
   };
 }

@@ -36,7 +36,11 @@ const send = (report: UnsignedReport) =>
     attempts: 1,
   });
 const sealed = (runId: string, attempt: number, body: object) =>
-  sealTo(parseControlRoomPublicKeys(readFileSync(join(secrets(), 'control-room.pub'), 'utf8')).sealing, Buffer.from(JSON.stringify(body)), reportAad(runId, attempt));
+  sealTo(
+    parseControlRoomPublicKeys(readFileSync(join(secrets(), 'control-room.pub'), 'utf8')).sealing,
+    Buffer.from(JSON.stringify(body)),
+    reportAad(runId, attempt),
+  );
 const base = { v: 1 as const, runnerId: 'metrics-tally-test', at: new Date().toISOString() };
 
 async function claimedRun(): Promise<{ id: string; fence: string }> {
@@ -82,7 +86,14 @@ test('redaction drops, sandbox denials, lease failures and refusals each move th
   await send(succeeded);
   // The same counts under another claim's fence: refused (ORDERLY_E_REPORT_FENCED or the like), not counted.
   const other = await claimedRun();
-  await send({ ...succeeded, runId: other.id as never, fence: 'not-the-fence', redactionDrops: 100, sandboxDenials: 100, sealed: sealed(other.id, 1, { lines: [] }) });
+  await send({
+    ...succeeded,
+    runId: other.id as never,
+    fence: 'not-the-fence',
+    redactionDrops: 100,
+    sandboxDenials: 100,
+    sealed: sealed(other.id, 1, { lines: [] }),
+  });
   // A final failure on the credential lease.
   const leased = await claimedRun();
   const vaultDown = { code: 'ORDERLY_E_VAULT_UNAVAILABLE', message: 'vault did not answer', retryable: true, details: {} };
@@ -113,7 +124,8 @@ test('redaction drops, sandbox denials, lease failures and refusals each move th
     async () => {
       const families = await scrape();
       const pending = await reports.getJobCounts('waiting', 'active');
-      const settled = value(families, 'orderly_refusals', { error_code: 'ORDERLY_E_JOB_EXPIRED' }) === 1 && (pending.waiting ?? 0) + (pending.active ?? 0) === 0;
+      const settled =
+        value(families, 'orderly_refusals', { error_code: 'ORDERLY_E_JOB_EXPIRED' }) === 1 && (pending.waiting ?? 0) + (pending.active ?? 0) === 0;
       return settled ? families : undefined;
     },
     20_000,
