@@ -44,6 +44,7 @@ export const ControlRoomConfigSchema = z
     ORDERLY_RUN_RETENTION_DAYS: z.coerce.number().min(0).default(0),
     ORDERLY_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).default(2555),
     ORDERLY_AUDIT_HEAD_INTERVAL_SECONDS: positiveInt(300),
+    ORDERLY_COMPLIANCE_INTERVAL_SECONDS: positiveInt(86_400),
     ORDERLY_ENV: z.enum(['development', 'production']).default('development'),
     ORDERLY_TLS_CERT_FILE: optionalString,
     ORDERLY_TLS_KEY_FILE: optionalString,
@@ -127,6 +128,8 @@ export const ControlRoomConfigSchema = z
       auditRetentionDays: env.ORDERLY_AUDIT_RETENTION_DAYS,
       /** How often the audit chain head is signed (and once on shutdown), when it moved. */
       auditHeadIntervalSeconds: env.ORDERLY_AUDIT_HEAD_INTERVAL_SECONDS,
+      /** How often the leader runs the compliance checks on its own (a signed report each time); a day by default. */
+      complianceIntervalSeconds: env.ORDERLY_COMPLIANCE_INTERVAL_SECONDS,
       vault: env.VAULT_ADDR
         ? {
             address: env.VAULT_ADDR,

@@ -44,7 +44,7 @@ import { Retention } from './compliance/retention';
 import { Compliance } from './compliance/report';
 import { complianceSettings } from './compliance/settings';
 import { AccessReviews } from './compliance/access-reviews';
-import { startDailyCompliance } from './compliance/daily';
+import { scheduleCompliance } from './compliance/daily';
 
 export interface RunningControlRoom {
   app: FastifyInstance;
@@ -246,11 +246,11 @@ export async function startControlRoom(
       audit,
       heads: auditHeads,
       releaseKey: secrets.releaseKey,
-      settings: complianceSettings(config),
+      settings: complianceSettings(config, [...secrets.runnerTokenHashes.keys()]),
       alerts: alerts.outbox,
+      ...(vault ? { transitKeyRotatedAt: async (name: string) => (await vault.transitReadKey(name)).latestVersionCreatedAt } : {}),
     });
-    const dailyCompliance = startDailyCompliance(compliance, log, undefined, () => leadership.isLeader);
-    cleanups.push(() => dailyCompliance.close());
+    scheduleCompliance(leadership, compliance, log, config.complianceIntervalSeconds * 1000);
     const app = buildApp({
       db,
       redis,
@@ -266,6 +266,7 @@ export async function startControlRoom(
       audit: { log: audit, heads: auditHeads, hash: auditHash, releasePublicKeyPem: publicKeyPem(secrets.releaseKey) },
       deadLetters,
       alerts: alerts.outbox,
+      breakGlassAlerts: config.production,
       cancellation,
       queues,
       identity,

@@ -23,6 +23,7 @@ import type { CredentialLease } from '../../runner/src/credentials/lease';
 import type { VerifiedBot } from '../../runner/src/packages/cache';
 import type { PipelineDeps } from '../../runner/src/pipeline/attempt';
 import type {
+  AttemptTally,
   CancellationPort,
   ControlRoomPort,
   CredentialLeaser,
@@ -253,6 +254,7 @@ export interface FinishedReport {
   final: boolean;
   lines: LogLine[];
   fence: string | undefined;
+  tally: AttemptTally | undefined;
 }
 
 /** The report publisher: `failFinished` reports fail with the given errors, one each, in order. */
@@ -273,10 +275,11 @@ export class FakeReports implements ReportPort {
     _durationMs: number,
     lines: LogLine[],
     fence?: string,
+    tally?: AttemptTally,
   ): Promise<void> {
     const failure = this.failFinished.shift();
     if (failure) throw failure;
-    this.finishedReports.push({ runId, attempt, outcome, final, lines, fence });
+    this.finishedReports.push({ runId, attempt, outcome, final, lines, fence, tally });
   }
   async refused(jobId: string, runId: string | undefined, code: string, reason: string): Promise<void> {
     if (this.failRefused) throw this.failRefused;

@@ -38,6 +38,12 @@ export const AlertBody = z.discriminatedUnion('kind', [
     controlId: z.string(),
     result: z.string(),
   }),
+  // The bootstrap admin token (the break-glass identity) was used in production (http/app.ts).
+  z.object({
+    kind: z.literal('access.break_glass_used'),
+    route: z.string(),
+    at: z.string(),
+  }),
 ]);
 export type AlertBody = z.infer<typeof AlertBody>;
 
@@ -77,7 +83,9 @@ export class AlertOutbox {
               ? { requestId: body.requestId }
               : 'segment' in body
                 ? { segment: body.segment }
-                : { checkId: body.checkId }),
+                : 'route' in body
+                  ? { route: body.route }
+                  : { checkId: body.checkId }),
         },
         'alert raised (no webhook configured)',
       );
@@ -98,6 +106,15 @@ export class AlertOutbox {
   /** A compliance check passed in the previous report and fails in this one (call in the report's transaction). */
   async complianceRegressed(tx: Queryable, alert: Extract<AlertBody, { kind: 'compliance.check_failed' }>): Promise<void> {
     await this.insert(tx, `compliance:${alert.reportId}:${alert.checkId}`, alert);
+  }
+
+  /**
+   * The break-glass identity was used. One alert per route and minute: a person working through an
+   * emergency makes many requests, and the receiver needs to know it happened and where, not each call.
+   */
+  async breakGlassUsed(route: string, at: Date): Promise<void> {
+    const minute = at.toISOString().slice(0, 16);
+    await this.insert(this.db, `break_glass:${route}:${minute}`, { kind: 'access.break_glass_used', route, at: at.toISOString() });
   }
 
   /** A run has just been dead-lettered (call inside the transaction that moved it). */

@@ -25,6 +25,7 @@ function healthy(): ComplianceFacts {
       credentialMaxAgeDays: 90,
       screenshotRetentionDays: 30,
       auditRetentionDays: 2555,
+      runRetentionDays: 30,
       alertWebhook: true,
     },
     policy: DEFAULT_POLICY,
@@ -53,13 +54,24 @@ function healthy(): ComplianceFacts {
       lastEventAt: NOW,
       bootstrapActionsLast30Days: 0,
     },
+    breakGlass: { bootstrapActions: 0, alerts: 0 },
     deadLetters: { pastSla: 0, pastSlaAlerted: 0 },
     screenshotsPastExpiry: 0,
+    retention: {
+      runsPastRetention: 0,
+      logLinesPastRetention: 0,
+      auditEventsPastRetention: 0,
+      lastDisposal: { runs: daysAgo(0.01), run_logs: daysAgo(0.01), audit_events: daysAgo(0.1) },
+    },
+    runnablePackages: [{ name: 'fake-prod-bot', version: '1.0.0', keyRevoked: false, signatureValid: true }],
+    sensitiveGrantsWithoutApprover: [],
+    prodSegmentsWithBootstrapRunnerToken: [],
     runnablePackagesWithRevokedKey: 0,
     prodRunsWithoutRelease: 0,
     evidence: { backup: daysAgo(0.5), restore_drill: daysAgo(100), access_review: daysAgo(30), audit_review: daysAgo(7) },
     accessReview: { overdueItems: 0, lastCompletedAt: daysAgo(30) },
     certificateNotAfter: daysAgo(-60),
+    transitKeyRotatedAt: daysAgo(100),
     lockoutThreshold: 5,
     inventory: {
       v: 1,
@@ -98,6 +110,9 @@ const BREAKS: Record<string, (f: ComplianceFacts) => void> = {
   'access.unique-user-ids': (f) => {
     f.audit.bootstrapActionsLast30Days = 3;
   },
+  'access.emergency-procedure': (f) => {
+    f.settings.alertWebhook = false;
+  },
   'access.automatic-logoff': (f) => {
     f.settings.sessionIdleMinutes = 240;
   },
@@ -106,6 +121,9 @@ const BREAKS: Record<string, (f: ComplianceFacts) => void> = {
   },
   'encryption.at-rest': (f) => {
     f.settings.transitKey = undefined;
+  },
+  'encryption.transit-key-rotation': (f) => {
+    f.transitKeyRotatedAt = daysAgo(400);
   },
   'audit.chain-verifies': (f) => {
     f.audit.verdict = { ok: false, seq: 4, reason: 'prev_hash does not match' };
@@ -130,6 +148,9 @@ const BREAKS: Record<string, (f: ComplianceFacts) => void> = {
   },
   'auth.runner-identities': (f) => {
     f.runnerIdentities = [];
+  },
+  'auth.no-bootstrap-runner-token': (f) => {
+    f.prodSegmentsWithBootstrapRunnerToken = ['prod-a'];
   },
   'auth.lockout': (f) => {
     f.lockoutThreshold = 0;
@@ -175,6 +196,15 @@ const BREAKS: Record<string, (f: ComplianceFacts) => void> = {
   'media.screenshot-purge': (f) => {
     f.screenshotsPastExpiry = 5;
   },
+  'media.retention-purges-ran': (f) => {
+    f.retention.logLinesPastRetention = 12;
+  },
+  'integrity.runnable-signed': (f) => {
+    f.runnablePackages[0]!.keyRevoked = true;
+  },
+  'access.grant-approver': (f) => {
+    f.sensitiveGrantsWithoutApprover = ['fake-security (security)'];
+  },
   'inventory.contacts': (f) => {
     f.inventory.bots[0]!.contacts = null;
   },
@@ -209,6 +239,27 @@ test('an access review item past its due date fails the review check even after 
   const facts = healthy();
   facts.accessReview.overdueItems = 1;
   expect(resultOf(facts, 'access.review')).toMatchObject({ result: 'fail', observed: expect.stringContaining('1 items past due') });
+});
+
+test('a Transit key Vault could not be asked about fails its rotation check; without one it does not apply', () => {
+  const facts = healthy();
+  facts.transitKeyRotatedAt = null;
+  expect(resultOf(facts, 'encryption.transit-key-rotation')).toMatchObject({ result: 'fail', observed: 'the key could not be read from Vault' });
+  facts.settings.transitKey = undefined;
+  expect(resultOf(facts, 'encryption.transit-key-rotation').result).toBe('not_applicable');
+});
+
+test('emergency access: bootstrap admin actions without a break-glass alert fail; with one they pass; development does not apply', () => {
+  const facts = healthy();
+  facts.breakGlass.bootstrapActions = 2;
+  expect(resultOf(facts, 'access.emergency-procedure')).toMatchObject({
+    result: 'fail',
+    observed: expect.stringContaining('2 bootstrap admin actions, 0 break-glass alerts'),
+  });
+  facts.breakGlass.alerts = 1;
+  expect(resultOf(facts, 'access.emergency-procedure').result).toBe('pass');
+  facts.settings.production = false;
+  expect(resultOf(facts, 'access.emergency-procedure').result).toBe('not_applicable');
 });
 
 test('a check that throws is an error result, not a crash', () => {

@@ -56,12 +56,17 @@ export const CHECKS: readonly ComplianceCheck[] = [
   {
     id: 'access.emergency-procedure',
     control: '164.312(a)(2)(ii)',
-    title: 'Emergency access procedure: the bootstrap admin token is the break-glass identity; its storage and alerting are a procedure',
-    evaluate: () => ({
-      result: 'manual',
-      expected: 'a documented break-glass procedure; the bootstrap token kept offline; each use reviewed',
-      observed: 'not visible to the control room',
-    }),
+    title: 'Emergency access procedure: the bootstrap admin token is the break-glass identity; in production each use alerts through the webhook',
+    evaluate: (f) => {
+      if (!f.settings.production)
+        return { result: 'not_applicable', expected: 'break-glass alerts in production', observed: 'development: the bootstrap admin token is for setup' };
+      const { bootstrapActions: uses, alerts } = f.breakGlass;
+      return verdict(
+        f.settings.alertWebhook && (uses === 0 || alerts > 0),
+        'alert webhook configured; uses of the bootstrap admin token in 7 days alerted',
+        `webhook ${f.settings.alertWebhook ? 'configured' : 'not configured'}; ${uses} bootstrap admin actions, ${alerts} break-glass alerts in 7 days`,
+      );
+    },
   },
   {
     id: 'access.automatic-logoff',
@@ -103,6 +108,23 @@ export const CHECKS: readonly ComplianceCheck[] = [
             expected: 'inputs and results sealed (AES-256-GCM)',
             observed: f.settings.transitKey ? `Transit key ${f.settings.transitKey}` : 'local data key (development)',
           },
+  },
+  {
+    id: 'encryption.transit-key-rotation',
+    control: '164.312(a)(2)(iv)',
+    title: 'Encryption at rest: the Vault Transit key is rotated within the policy age',
+    evaluate: (f) => {
+      if (!f.settings.transitKey)
+        return { result: 'not_applicable', expected: 'an at-rest Transit key (ORDERLY_TRANSIT_KEY)', observed: 'local data key only' };
+      const expected = `Transit key ${f.settings.transitKey} rotated within ${f.policy.transitKeyMaxAgeDays} days`;
+      if (!f.transitKeyRotatedAt) return verdict(false, expected, 'the key could not be read from Vault');
+      const days = ageDays(f, f.transitKeyRotatedAt);
+      return verdict(
+        days <= f.policy.transitKeyMaxAgeDays,
+        expected,
+        `latest version made ${f.transitKeyRotatedAt.toISOString()} (${days.toFixed(1)} days ago)`,
+      );
+    },
   },
   {
     id: 'audit.chain-verifies',
@@ -152,6 +174,22 @@ export const CHECKS: readonly ComplianceCheck[] = [
       verdict(f.runnablePackagesWithRevokedKey === 0, 'no package run after its key was revoked (30 days)', `${f.runnablePackagesWithRevokedKey} packages`),
   },
   {
+    id: 'integrity.runnable-signed',
+    control: '164.312(c)(1)',
+    title:
+      'Integrity: every runnable package (latest of each bot, and those of waiting or active runs) is signed by an unrevoked key and its signature verifies',
+    evaluate: (f) => {
+      const bad = f.runnablePackages
+        .filter((p) => p.keyRevoked || !p.signatureValid)
+        .map((p) => `${p.name}@${p.version} (${p.keyRevoked ? 'key revoked' : 'signature does not verify'})`);
+      return verdict(
+        bad.length === 0,
+        'each runnable package signed by an unrevoked publisher key',
+        `${f.runnablePackages.length} runnable; failing: ${names(bad)}`,
+      );
+    },
+  },
+  {
     id: 'integrity.prod-released',
     control: '164.312(c)(1)',
     title: 'Integrity: every production run had a live prod release attestation',
@@ -178,6 +216,20 @@ export const CHECKS: readonly ComplianceCheck[] = [
         return { result: 'not_applicable', expected: 'production segments', observed: 'no production segment configured' };
       const missing = f.settings.prodSegments.filter((s) => !f.runnerIdentities.some((r) => r.segment === s));
       return verdict(missing.length === 0, 'a runner identity per production segment', `segments without one: ${names(missing)}`);
+    },
+  },
+  {
+    id: 'auth.no-bootstrap-runner-token',
+    control: '164.312(d)',
+    title: 'Entity authentication: no production segment accepts the shared bootstrap runner token (runners use their own identities)',
+    evaluate: (f) => {
+      if (f.settings.prodSegments.length === 0)
+        return { result: 'not_applicable', expected: 'production segments', observed: 'no production segment configured' };
+      return verdict(
+        f.prodSegmentsWithBootstrapRunnerToken.length === 0,
+        'the bootstrap runner token refused (production) or revoked for every production segment',
+        `production segments accepting it: ${names(f.prodSegmentsWithBootstrapRunnerToken)}`,
+      );
     },
   },
   {
@@ -290,6 +342,17 @@ export const CHECKS: readonly ComplianceCheck[] = [
     },
   },
   {
+    id: 'access.grant-approver',
+    control: '164.308(a)(4)(ii)(B)',
+    title: 'Access authorization: every sensitive role a person holds (security, approver) was approved by a second person',
+    evaluate: (f) =>
+      verdict(
+        f.sensitiveGrantsWithoutApprover.length === 0,
+        'an approved two-person request for each sensitive role held (or granted at creation by the bootstrap admin)',
+        `without an approver: ${names(f.sensitiveGrantsWithoutApprover)}`,
+      ),
+  },
+  {
     id: 'credentials.rotation-age',
     control: '164.308(a)(5)(ii)(D)',
     title: 'Password management: every bot credential rotated within its maximum age',
@@ -357,6 +420,30 @@ export const CHECKS: readonly ComplianceCheck[] = [
         'retention set; no screenshot kept a day past its expiry',
         `retention ${f.settings.screenshotRetentionDays} days; ${f.screenshotsPastExpiry} past expiry`,
       ),
+  },
+  {
+    id: 'media.retention-purges-ran',
+    control: '164.310(d)(2)(i)',
+    title: 'Media disposal: the run PHI and log purge and the audit expiry ran (nothing past its retention is left)',
+    evaluate: (f) => {
+      const runDays = f.settings.runRetentionDays ?? 0;
+      const auditDays = f.settings.auditRetentionDays;
+      if (runDays <= 0 && auditDays <= 0)
+        return { result: 'not_applicable', expected: 'a run or audit retention', observed: 'runs and audit events are kept forever (retention 0)' };
+      const { runsPastRetention, logLinesPastRetention, auditEventsPastRetention, lastDisposal } = f.retention;
+      const last = (kind: keyof typeof lastDisposal) => lastDisposal[kind]?.toISOString() ?? 'never';
+      const parts = [
+        runDays > 0
+          ? `runs: ${runsPastRetention} with PHI and ${logLinesPastRetention} log lines past ${runDays} days (last purge ${last('runs')})`
+          : 'runs kept forever',
+        auditDays > 0 ? `audit: ${auditEventsPastRetention} events past ${auditDays} days (last expiry ${last('audit_events')})` : 'audit kept forever',
+      ];
+      return verdict(
+        runsPastRetention === 0 && logLinesPastRetention === 0 && auditEventsPastRetention === 0,
+        `nothing left more than ${f.policy.purgeGraceHours} hours past its retention`,
+        parts.join('; '),
+      );
+    },
   },
   {
     id: 'media.run-sandbox',

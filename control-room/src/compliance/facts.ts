@@ -1,4 +1,6 @@
-import { X509Certificate } from 'node:crypto';
+import { createPublicKey, X509Certificate } from 'node:crypto';
+import { BotManifest, DsseEnvelope, PackageDigest, verifyPackageEnvelope } from '@orderly/shared';
+import { SENSITIVE_ROLES } from '../access/bindings';
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { Db } from '../db/db';
@@ -8,6 +10,7 @@ import { AuditVerdict, AuditVerifier } from '../audit/verify';
 import { DEFAULT_LOCKOUT } from '../identity/lockout';
 import { AccessReviews } from './access-reviews';
 import { BotInventory, botInventory } from './inventory';
+import { PURGEABLE_STATUSES } from './retention';
 
 /** The settings the checks judge: a slice of the control room's configuration. */
 export interface ComplianceSettings {
@@ -23,7 +26,11 @@ export interface ComplianceSettings {
   credentialMaxAgeDays: number;
   screenshotRetentionDays: number;
   auditRetentionDays: number;
+  /** Days a finished run keeps its PHI and log lines (ORDERLY_RUN_RETENTION_DAYS); 0 keeps them forever. */
+  runRetentionDays?: number;
   alertWebhook: boolean;
+  /** Segments whose bootstrap runner token (a shared file) this control room honours; none in production. */
+  bootstrapRunnerSegments?: readonly string[];
   /** Thresholds of the checks themselves (policy, not mechanism). */
   policy?: Partial<CompliancePolicy>;
 }
@@ -37,6 +44,10 @@ export interface CompliancePolicy {
   auditReviewMaxDays: number;
   certificateMinDays: number;
   minAuditRetentionDays: number;
+  /** Days the at-rest Transit key may go without rotation. */
+  transitKeyMaxAgeDays: number;
+  /** Hours an item may stay past its retention before the purge counts as not having run. */
+  purgeGraceHours: number;
 }
 
 export const DEFAULT_POLICY: CompliancePolicy = {
@@ -48,6 +59,9 @@ export const DEFAULT_POLICY: CompliancePolicy = {
   auditReviewMaxDays: 30,
   certificateMinDays: 14,
   minAuditRetentionDays: 2190,
+  transitKeyMaxAgeDays: 365,
+  // The purges run every few minutes (leadership.every); a day covers an outage or a failover.
+  purgeGraceHours: 24,
 };
 
 export interface PersonFact {
@@ -95,9 +109,38 @@ export interface ComplianceFacts {
   runnerIdentities: RunnerIdentityFact[];
   credentials: CredentialFact[];
   audit: { verdict: AuditVerdict; eventsWithoutActor: number; appendOnlyTriggers: string[]; lastEventAt: Date | null; bootstrapActionsLast30Days: number };
+  /**
+   * Over the last 7 days (how long the outbox keeps delivered alerts): actions of the bootstrap
+   * admin in the audit chain, and the break-glass alerts raised for its uses in production.
+   */
+  breakGlass: { bootstrapActions: number; alerts: number };
   /** Dead-lettered runs older than the SLA, and how many of them have an alert in the outbox. */
   deadLetters: { pastSla: number; pastSlaAlerted: number };
   screenshotsPastExpiry: number;
+  /**
+   * What the retention purges should have removed but is still there (past retention plus the
+   * grace), and the newest disposal record of each kind: the evidence that the purges ran.
+   */
+  retention: {
+    runsPastRetention: number;
+    logLinesPastRetention: number;
+    auditEventsPastRetention: number;
+    lastDisposal: Partial<Record<'screenshots' | 'audit_events' | 'run_logs' | 'runs', Date>>;
+  };
+  /**
+   * The packages a run can be started or taken from (the latest version of each bot, and those of
+   * waiting or active runs), each with whether its publisher key is revoked and whether its
+   * envelope still verifies against that key over the stored digest and manifest.
+   */
+  runnablePackages: { name: string; version: string; keyRevoked: boolean; signatureValid: boolean }[];
+  /**
+   * Active people holding a sensitive role (security, approver, admin) with no approver on record
+   * for it: no approved two-person request naming it, and not created with it by the bootstrap
+   * (break-glass) admin.
+   */
+  sensitiveGrantsWithoutApprover: string[];
+  /** Production segments whose bootstrap runner token is honoured and not revoked. */
+  prodSegmentsWithBootstrapRunnerToken: string[];
   /** Packages run in the last 30 days after their publisher key was revoked. */
   runnablePackagesWithRevokedKey: number;
   /** Runs in production segments in the last 30 days of packages without a live prod release attestation. */
@@ -106,6 +149,11 @@ export interface ComplianceFacts {
   /** Access review campaigns: undecided items of open campaigns past their due date, last completion. */
   accessReview: { overdueItems: number; lastCompletedAt: Date | null };
   certificateNotAfter: Date | null;
+  /**
+   * When the at-rest Transit key (ORDERLY_TRANSIT_KEY) was last rotated: undefined without one,
+   * null when Vault could not be asked or did not say (the check then fails).
+   */
+  transitKeyRotatedAt: Date | null | undefined;
   lockoutThreshold: number;
   /** The bot data inventory (latest version of each bot), also kept in the report as evidence. */
   inventory: BotInventory;
@@ -121,6 +169,8 @@ export async function collectFacts(deps: {
   heads: AuditHeads;
   releasePublicKey: KeyObject;
   settings: ComplianceSettings;
+  /** Reads the at-rest Transit key's last rotation from Vault (absent without Vault). */
+  transitKeyRotatedAt?: (name: string) => Promise<Date | null>;
   now?: Date;
 }): Promise<ComplianceFacts> {
   const { db } = deps;
@@ -172,6 +222,53 @@ export async function collectFacts(deps: {
   const [shots] = await db.query<Record<string, unknown>>(`SELECT count(*) AS n FROM run_screenshots WHERE expires_at < $1::timestamptz - interval '1 day'`, [
     now,
   ]);
+  const runDays = deps.settings.runRetentionDays ?? 0;
+  const graceDays = policy.purgeGraceHours / 24;
+  // The purge's own selection (retention.ts purgeRunBatch), with the grace added to its cut-off.
+  const [runsLeft] =
+    runDays > 0
+      ? await db.query<Record<string, unknown>>(
+          `WITH due AS (SELECT id FROM runs WHERE phi_purged_at IS NULL AND status = ANY($2)
+             AND finished_at < $1::timestamptz - ($3::double precision * interval '1 day') AND updated_at < $1::timestamptz - ($3::double precision * interval '1 day'))
+           SELECT (SELECT count(*) FROM due) AS runs, (SELECT count(*) FROM run_logs l WHERE l.run_id IN (SELECT id FROM due)) AS lines`,
+          [now, [...PURGEABLE_STATUSES], runDays + graceDays],
+        )
+      : [];
+  // The audit expiry's own selection (AuditLog.expire): the leading prefix older than the cut-off, never the newest event.
+  const [auditLeft] =
+    deps.settings.auditRetentionDays > 0
+      ? await db.query<Record<string, unknown>>(
+          `SELECT count(*) AS n FROM audit_events WHERE at < $1::timestamptz - ($2::double precision * interval '1 day')
+             AND seq < COALESCE((SELECT min(seq) FROM audit_events WHERE at >= $1::timestamptz - ($2::double precision * interval '1 day')), 9223372036854775807)
+             AND seq < (SELECT max(seq) FROM audit_events)`,
+          [now, deps.settings.auditRetentionDays + graceDays],
+        )
+      : [];
+  const runnable = await db.query<Record<string, unknown>>(
+    `SELECT p.digest, p.name, p.version, p.manifest, p.envelope, k.public_key_pem, k.revoked_at IS NOT NULL AS key_revoked FROM packages p
+       JOIN publisher_keys k ON k.key_id = p.publisher_key_id
+     WHERE p.digest IN (SELECT DISTINCT ON (name) digest FROM packages ORDER BY name, created_at DESC, digest)
+        OR p.digest IN (SELECT digest FROM runs WHERE status IN ('waiting', 'active'))
+     ORDER BY p.name, p.version`,
+  );
+  // A binding is `role` or `role@segment`; a person whose sensitive bindings were all approved, or
+  // who was created holding them by the bootstrap admin, is not listed.
+  const ungranted = await db.query<{ username: string; binding: string }>(
+    `SELECT u.username, b.binding FROM users u, unnest(u.roles) AS b(binding)
+     WHERE u.disabled_at IS NULL AND split_part(b.binding, '@', 1) = ANY($1)
+       AND NOT (u.created_by = 'admin')
+       AND NOT EXISTS (SELECT 1 FROM access_requests r WHERE r.kind = 'grant_roles' AND r.target_id = u.id AND r.status = 'approved'
+                       AND r.decided_by IS NOT NULL AND b.binding = ANY(r.roles_after))
+     ORDER BY u.username, b.binding`,
+    [[...SENSITIVE_ROLES]],
+  );
+  const [breakGlass] = await db.query<Record<string, unknown>>(
+    `SELECT (SELECT count(*) FROM alert_outbox WHERE kind = 'access.break_glass_used' AND created_at > $1::timestamptz - interval '7 days') AS alerts,
+       (SELECT count(*) FROM audit_events WHERE actor = 'admin' AND at > $1::timestamptz - interval '7 days') AS uses`,
+    [now],
+  );
+  const bootstrapRevoked = new Set((await db.query<{ segment: string }>('SELECT segment FROM bootstrap_runner_revocations')).map((r) => r.segment));
+  const disposals = await db.query<{ kind: string; at: unknown }>('SELECT kind, max(disposed_at) AS at FROM disposal_records GROUP BY kind');
   const [revoked] = await db.query<Record<string, unknown>>(
     `SELECT count(DISTINCT p.digest) AS n FROM packages p JOIN publisher_keys k ON k.key_id = p.publisher_key_id
      WHERE k.revoked_at IS NOT NULL AND EXISTS (SELECT 1 FROM runs r WHERE r.digest = p.digest AND r.created_at > $1::timestamptz - interval '30 days' AND r.created_at > k.revoked_at)`,
@@ -234,8 +331,25 @@ export async function collectFacts(deps: {
       lastEventAt: date(auditStats?.last_at),
       bootstrapActionsLast30Days: count(auditStats, 'bootstrap'),
     },
+    breakGlass: { bootstrapActions: count(breakGlass, 'uses'), alerts: count(breakGlass, 'alerts') },
     deadLetters: { pastSla: count(dead, 'past'), pastSlaAlerted: count(dead, 'alerted') },
     screenshotsPastExpiry: count(shots, 'n'),
+    retention: {
+      runsPastRetention: count(runsLeft, 'runs'),
+      logLinesPastRetention: count(runsLeft, 'lines'),
+      auditEventsPastRetention: count(auditLeft, 'n'),
+      lastDisposal: Object.fromEntries(disposals.map((d) => [d.kind, date(d.at)!])),
+    },
+    runnablePackages: runnable.map((r) => ({
+      name: String(r.name),
+      version: String(r.version),
+      keyRevoked: r.key_revoked === true,
+      signatureValid: envelopeVerifies(r),
+    })),
+    prodSegmentsWithBootstrapRunnerToken: (deps.settings.bootstrapRunnerSegments ?? []).filter(
+      (s) => deps.settings.prodSegments.includes(s) && !bootstrapRevoked.has(s),
+    ),
+    sensitiveGrantsWithoutApprover: ungranted.map((r) => `${r.username} (${r.binding})`),
     runnablePackagesWithRevokedKey: count(revoked, 'n'),
     prodRunsWithoutRelease: count(unreleased, 'n'),
     evidence: {
@@ -246,9 +360,34 @@ export async function collectFacts(deps: {
     },
     accessReview: await new AccessReviews({ db, audit: deps.audit }).status(now),
     certificateNotAfter: readCertificateNotAfter(deps.settings.tls?.certFile),
+    transitKeyRotatedAt: await transitRotation(deps),
     lockoutThreshold: DEFAULT_LOCKOUT.threshold,
     inventory: await botInventory(db, deps.settings.prodSegments, now),
   };
+}
+
+async function transitRotation(deps: {
+  settings: ComplianceSettings;
+  transitKeyRotatedAt?: (name: string) => Promise<Date | null>;
+}): Promise<Date | null | undefined> {
+  const name = deps.settings.transitKey;
+  if (!name) return undefined;
+  if (!deps.transitKeyRotatedAt) return null;
+  // Vault down or the key unreadable is a failed check (observed: unknown), not a failed report.
+  return deps.transitKeyRotatedAt(name).catch(() => null);
+}
+
+/** True when a stored package's envelope verifies against its publisher key, digest and manifest. */
+function envelopeVerifies(row: Record<string, unknown>): boolean {
+  const parse = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+  try {
+    // The stored manifest as it was verified at publish (its name and version are what the statement binds).
+    const manifest = parse(row.manifest) as BotManifest;
+    verifyPackageEnvelope(parse(row.envelope) as DsseEnvelope, createPublicKey(String(row.public_key_pem)), String(row.digest) as PackageDigest, manifest);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** notAfter of the PEM certificate in `file`; null when unset or unreadable (the check then fails). */

@@ -86,7 +86,16 @@ export function verifyReport(report: ComplianceReport, releasePublicKey: KeyObje
 /** Runs the checks, signs the report, stores it and appends its digest to the audit chain. */
 export class Compliance {
   constructor(
-    private readonly deps: { db: Db; audit: AuditLog; heads: AuditHeads; releaseKey: KeyObject; settings: ComplianceSettings; alerts?: AlertOutbox },
+    private readonly deps: {
+      db: Db;
+      audit: AuditLog;
+      heads: AuditHeads;
+      releaseKey: KeyObject;
+      settings: ComplianceSettings;
+      alerts?: AlertOutbox;
+      /** The at-rest Transit key's last rotation, from Vault (see facts.ts). */
+      transitKeyRotatedAt?: (name: string) => Promise<Date | null>;
+    },
   ) {}
 
   async check(actor: string, now = new Date()): Promise<ComplianceReport> {
@@ -96,6 +105,7 @@ export class Compliance {
       heads: this.deps.heads,
       releasePublicKey: createPublicKey(this.deps.releaseKey),
       settings: this.deps.settings,
+      ...(this.deps.transitKeyRotatedAt ? { transitKeyRotatedAt: this.deps.transitKeyRotatedAt } : {}),
       now,
     });
     const report = signReport(evaluate(facts), now, this.deps.releaseKey, { inventory: facts.inventory });

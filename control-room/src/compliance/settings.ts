@@ -2,7 +2,7 @@ import { ControlRoomConfig } from '../config';
 import { ComplianceSettings } from './facts';
 
 /** The slice of the control room's configuration the compliance checks judge. */
-export function complianceSettings(config: ControlRoomConfig): ComplianceSettings {
+export function complianceSettings(config: ControlRoomConfig, bootstrapRunnerSegments: readonly string[] = []): ComplianceSettings {
   return {
     production: config.production,
     segments: config.segments,
@@ -16,6 +16,8 @@ export function complianceSettings(config: ControlRoomConfig): ComplianceSetting
     credentialMaxAgeDays: config.credentialMaxAgeDays,
     screenshotRetentionDays: config.screenshotRetentionDays,
     auditRetentionDays: config.auditRetentionDays,
+    runRetentionDays: config.runRetentionDays,
     alertWebhook: config.alerts.webhookUrl !== undefined,
+    bootstrapRunnerSegments,
   };
 }

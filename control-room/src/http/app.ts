@@ -76,6 +76,8 @@ export interface AppDeps {
   /** Dead letters, alert status and run cancel; their routes are registered when given. */
   deadLetters?: DeadLetters;
   alerts?: AlertOutbox;
+  /** Production: each use of the bootstrap admin token (the break-glass identity) raises an alert. */
+  breakGlassAlerts?: boolean;
   cancellation?: RunCancellation;
   /** The run queues: a batch's pause withdraws its queued jobs and resume queues them (with `cancellation`, the batch control routes). */
   queues?: RunQueues;
@@ -123,6 +125,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // The principal is set before any refusal, so a denied request is recorded with who it was.
     const principal = await authenticateRequest(request, deps.tokens, deps.identity, permission === 'public');
     if (principal) request.principal = principal;
+    if (principal?.kind === 'admin' && deps.breakGlassAlerts && deps.alerts)
+      await deps.alerts.breakGlassUsed(`${request.method} ${request.routeOptions.url ?? '(unknown)'}`, new Date());
     if (permission === 'public') return;
     deps.identity.checkCsrf(request, principal);
     authorize(principal, permission);

@@ -105,6 +105,32 @@ export class ControlRoomMetrics {
         for (const row of rows) this.set({ error_code: row.code }, Number(row.n));
       },
     });
+    // Counted by the runner in the bot host and sent with each attempt's final report (run_attempts).
+    const attemptTally = (name: string, column: 'redaction_drops' | 'sandbox_denials', help: string) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['segment'],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          const rows = await db.query<{ segment: string; n: string }>(
+            `SELECT r.segment, coalesce(sum(a.${column}), 0) AS n FROM run_attempts a JOIN runs r ON r.id = a.run_id GROUP BY r.segment`,
+          );
+          const counts = new Map(rows.map((r) => [r.segment, Number(r.n)]));
+          for (const segment of deps.segments) this.set({ segment }, counts.get(segment) ?? 0);
+        },
+      });
+    attemptTally(
+      'orderly_redaction_drops',
+      'redaction_drops',
+      'Log lines the runner dropped because its redactor failed on them (fail closed), by segment, over the runs kept',
+    );
+    attemptTally(
+      'orderly_sandbox_denials',
+      'sandbox_denials',
+      "Connections the run sandbox's egress proxy refused (hosts outside the manifest, infrastructure endpoints), by segment, over the runs kept",
+    );
     new Gauge({
       name: 'orderly_compliance_checks',
       help: 'Results of the latest compliance report (orderly compliance check, GET /v1/compliance or the daily run), by result',

@@ -191,6 +191,13 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown, queueS
       }
       // Fencing (issue 12): only the attempt's own claim may report its outcome.
       if (!(await fenceHolds(deps.db, report.runId, report.attempt, report.fence))) return refuseUnfencedReport(deps, report);
+      if (report.redactionDrops || report.sandboxDenials)
+        await deps.db.query('UPDATE run_attempts SET redaction_drops = $3, sandbox_denials = $4 WHERE run_id = $1 AND attempt = $2', [
+          report.runId,
+          report.attempt,
+          report.redactionDrops ?? 0,
+          report.sandboxDenials ?? 0,
+        ]);
       const status = report.outcome === 'succeeded' ? ('succeeded' as const) : failedStatus(report.final, body.error);
       const outcome = { attempt: report.attempt, ...(body.error ? { error: body.error } : {}), flags: body.flags };
       const lines = (tx: Queryable) => insertLines(tx, report.runId, report.attempt, body.lines);

@@ -39,10 +39,27 @@ export interface CredentialLeaser {
 
 export type RunOutcomeReport = { ok: true; result: unknown; flags?: readonly string[] } | { ok: false; error: ErrorBody };
 
+/** What the runner counted during one attempt, reported with its outcome (counts only, no content). */
+export interface AttemptTally {
+  /** Log lines the redactor failed on, dropped rather than kept raw. */
+  redactionDrops: number;
+  /** Connections the sandbox's egress proxy refused. */
+  sandboxDenials: number;
+}
+
 /** The signed, sealed reports to the control room (the report publisher). */
 export interface ReportPort {
   logs(runId: string, attempt: number, lines: LogLine[]): Promise<void>;
-  finished(runId: string, attempt: number, outcome: RunOutcomeReport, final: boolean, durationMs: number, lines: LogLine[], fence?: string): Promise<void>;
+  finished(
+    runId: string,
+    attempt: number,
+    outcome: RunOutcomeReport,
+    final: boolean,
+    durationMs: number,
+    lines: LogLine[],
+    fence?: string,
+    tally?: AttemptTally,
+  ): Promise<void>;
   refused(jobId: string, runId: string | undefined, errorCode: string, reason: string): Promise<void>;
 }
 

@@ -56,7 +56,7 @@ export async function runBotStep(
     {
       onLine: (line) => runLog.add(line),
       // Host and port only; the host name is the bot's choice, so it goes through the redactor.
-      onEgressRefused: (r) => runLog.runner('warn', `egress refused: ${r.host}:${r.port} (${r.reason})`),
+      onEgressRefused: (r) => runLog.sandboxDenied(`egress refused: ${r.host}:${r.port} (${r.reason})`),
       onStarted: (contextMs) => deps.onBotStarted?.(runId, contextMs),
       // Checkpoints are asked for and recorded under this attempt's number only.
       onStep: async (call) =>

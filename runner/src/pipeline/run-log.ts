@@ -1,4 +1,5 @@
 import { createRedactor, DROPPED_LINES_MESSAGE, ErrorBody, LogLine, redactErrorBody, Redactor } from '@orderly/shared';
+import type { AttemptTally } from './ports';
 
 /** Log lines are sent in batches while a run goes on, so a long run's logs are not held back. */
 const FLUSH_LINES = 500;
@@ -15,6 +16,7 @@ export class RunLog {
   private readonly lines: LogLine[] = [];
   private sent = 0;
   private dropped = 0;
+  private tallied: AttemptTally = { redactionDrops: 0, sandboxDenials: 0 };
   private redactor: Pick<Redactor, 'redact'> = PATTERNS_ONLY;
 
   constructor(private readonly send: (batch: LogLine[]) => Promise<void>) {}
@@ -30,10 +32,22 @@ export class RunLog {
       msg = this.redactor.redact(line.msg);
     } catch {
       this.dropped++;
+      this.tallied.redactionDrops++;
       return;
     }
     this.lines.push({ ...line, msg, seq: this.lines.length });
     if (this.lines.length - this.sent >= FLUSH_LINES) void this.flush();
+  }
+
+  /** A connection the sandbox refused: counted for the report, and logged (through the redactor: the host is the bot's choice). */
+  sandboxDenied(msg: string): void {
+    this.tallied.sandboxDenials++;
+    this.runner('warn', msg);
+  }
+
+  /** The attempt's counts so far, for its final report (and the control room's metrics). */
+  tally(): AttemptTally {
+    return { ...this.tallied };
   }
 
   runner(level: LogLine['level'], msg: string): void {

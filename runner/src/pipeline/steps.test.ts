@@ -1,5 +1,5 @@
 // The pipeline's steps one by one, against the fakes of test/fakes/pipeline.ts.
-import { OrderlyError } from '@orderly/shared';
+import { DROPPED_LINES_MESSAGE, OrderlyError } from '@orderly/shared';
 import {
   capturedLogger,
   claimFor,
@@ -242,6 +242,30 @@ describe('run bot', () => {
     expect(runLog.rest().map((l) => l.msg)).toEqual(['screenshot page not stored: ORDERLY_E_CONTROL_ROOM_UNAVAILABLE']);
   });
 
+  test('refused egress and lines the redactor failed on are counted for the report', async () => {
+    const pool = new FakeSandboxPool(async (_req, events) => {
+      await new Promise((resolve) => setImmediate(resolve)); // the run's redactor is set below, as the pipeline does before the bot runs
+      events.onEgressRefused!({ host: 'elsewhere.example.test', port: 443, reason: 'not in the manifest hosts' });
+      events.onEgressRefused!({ host: '127.0.0.1', port: 6379, reason: 'infrastructure' });
+      events.onLine!({ seq: 0, at: new Date().toISOString(), level: 'info', source: 'bot', msg: 'unredactable' });
+      return { ok: true, result: 1 };
+    });
+    const { run, runLog } = await runWith(pool);
+    runLog.useRedactor({
+      redact: (msg: string) => {
+        if (msg === 'unredactable') throw new Error('redactor failure');
+        return msg;
+      },
+    });
+    await expect(run).resolves.toEqual({ result: 1 });
+    expect(runLog.tally()).toEqual({ redactionDrops: 1, sandboxDenials: 2 });
+    expect(runLog.rest().map((l) => l.msg)).toEqual([
+      'egress refused: elsewhere.example.test:443 (not in the manifest hosts)',
+      'egress refused: 127.0.0.1:6379 (infrastructure)',
+      `1 ${DROPPED_LINES_MESSAGE}`,
+    ]);
+  });
+
   test('a failed bot is its own error, code and retryability kept', async () => {
     const { run } = await runWith(new FakeSandboxPool(fails('ORDERLY_E_BOT_BUSINESS')));
     await expect(run).rejects.toMatchObject({ code: 'ORDERLY_E_BOT_BUSINESS', retryable: false });
@@ -264,6 +288,25 @@ describe('report', () => {
     const a = attempt();
     expect(await reportSucceeded(reports, a, { result: 42 })).toEqual({ kind: 'done', ok: true });
     expect(reports.finishedReports[0]).toMatchObject({ runId: payload.runId, outcome: { ok: true, result: 42 }, final: true, fence: a.claim.fence });
+    expect(reports.finishedReports[0]?.tally).toEqual({ redactionDrops: 0, sandboxDenials: 0 });
+  });
+
+  test("an attempt's drops and denials go with its outcome, success or failure", async () => {
+    const reports = new FakeReports();
+    const a = attempt();
+    a.runLog.useRedactor({
+      redact: () => {
+        throw new Error('redactor failure');
+      },
+    });
+    a.runLog.add({ at: new Date().toISOString(), level: 'info', source: 'bot', msg: 'x' });
+    a.runLog.sandboxDenied('egress refused');
+    await reportFailed(reports, a, new OrderlyError('ORDERLY_E_BOT_TIMEOUT', 'slow'), false);
+    await reportSucceeded(reports, a, { result: 1 });
+    expect(reports.finishedReports.map((r) => r.tally)).toEqual([
+      { redactionDrops: 3, sandboxDenials: 1 },
+      { redactionDrops: 3, sandboxDenials: 1 },
+    ]);
   });
 
   test('a retryable failure is retried unless no attempt may follow; a non-retryable one is dropped, final', async () => {

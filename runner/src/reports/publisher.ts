@@ -67,6 +67,7 @@ export class ReportPublisher {
     durationMs: number,
     lines: LogLine[],
     fence?: string,
+    tally?: { redactionDrops: number; sandboxDenials: number },
   ): Promise<void> {
     const body = outcome.ok ? { result: outcome.result, lines, ...(outcome.flags?.length ? { flags: outcome.flags } : {}) } : { error: outcome.error, lines };
     return this.send(
@@ -82,6 +83,8 @@ export class ReportPublisher {
         ...(outcome.ok ? {} : { errorCode: outcome.error.code }),
         durationMs,
         ...(fence ? { fence } : {}),
+        ...(tally?.redactionDrops ? { redactionDrops: tally.redactionDrops } : {}),
+        ...(tally?.sandboxDenials ? { sandboxDenials: tally.sandboxDenials } : {}),
         sealed: this.sealed(runId, attempt, body),
       },
       `${runId}.${attempt}.finished`,

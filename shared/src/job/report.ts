@@ -66,6 +66,13 @@ export const Report = z.discriminatedUnion('kind', [
     durationMs: z.number().min(0),
     /** The attempt's fencing token (from its claim): a report without it, or with another claim's, moves nothing. */
     fence: z.string().max(64).optional(),
+    /**
+     * Counts the runner kept for the attempt, in clear because they carry no content: log lines its
+     * redactor failed on and dropped (fail closed), and connections the sandbox's egress proxy
+     * refused. Sent only when not zero, so a report from a quiet attempt reads as before.
+     */
+    redactionDrops: z.number().int().min(1).max(1_000_000_000).optional(),
+    sandboxDenials: z.number().int().min(1).max(1_000_000_000).optional(),
     sealed: PublicSealedBox,
   }),
   /** A job the runner would not run: forged, expired, wrong segment. `runId` only if signed. */

@@ -196,6 +196,7 @@ describe('transit', () => {
     const admin = factory.withToken(dv.rootToken);
     const key = fake('key');
     await admin.transitCreateKey(key);
+    const created = (await admin.transitReadKey(key)).latestVersionCreatedAt;
     const aad = Buffer.from('run-fake-2');
     const v1 = await admin.transitEncrypt(key, Buffer.from('fake-phi-v1'), { associatedData: aad });
     expect(v1.keyVersion).toBe(1);
@@ -208,7 +209,11 @@ describe('transit', () => {
     const rewrapped = await admin.transitRewrap(key, old.ciphertext);
     expect(rewrapped).toMatchObject({ keyVersion: 3, ciphertext: expect.stringMatching(/^vault:v3:/) });
     await admin.transitConfigureKey(key, { minDecryptionVersion: 3 });
-    expect(await admin.transitReadKey(key)).toMatchObject({ latestVersion: 3, minDecryptionVersion: 3 });
+    const read = await admin.transitReadKey(key);
+    expect(read).toMatchObject({ latestVersion: 3, minDecryptionVersion: 3 });
+    // The last rotation's time, which the compliance check of the key's rotation age judges (Vault's clock, not ours).
+    expect(created).toBeInstanceOf(Date);
+    expect(read.latestVersionCreatedAt!.getTime()).toBeGreaterThanOrEqual(created!.getTime());
     const refused = await failure(admin.transitDecrypt(key, old.ciphertext));
     expect(refused).toMatchObject({
       code: 'ORDERLY_E_VAULT_ERROR',

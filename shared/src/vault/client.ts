@@ -129,6 +129,22 @@ export interface TransitKeyInfo {
   minDecryptionVersion: number;
   minEncryptionVersion: number;
   deletionAllowed: boolean;
+  /** When the latest version was made (the last rotation); null when Vault did not say. */
+  latestVersionCreatedAt: Date | null;
+}
+
+/**
+ * The creation time of a Transit key version: Vault lists encryption keys' versions as unix seconds
+ * and signing keys' as objects with an RFC 3339 `creation_time`.
+ */
+function versionCreatedAt(entry: unknown): Date | null {
+  const at =
+    typeof entry === 'number'
+      ? new Date(entry * 1000)
+      : entry && typeof entry === 'object' && typeof (entry as { creation_time?: unknown }).creation_time === 'string'
+        ? new Date((entry as { creation_time: string }).creation_time)
+        : null;
+  return at && !Number.isNaN(at.getTime()) ? at : null;
 }
 
 interface Settings {
@@ -660,6 +676,7 @@ export class VaultClient {
       minDecryptionVersion: d.min_decryption_version,
       minEncryptionVersion: d.min_encryption_version,
       deletionAllowed: d.deletion_allowed,
+      latestVersionCreatedAt: versionCreatedAt(d.keys[String(d.latest_version)]),
     };
   }
 
