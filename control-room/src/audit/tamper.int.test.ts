@@ -67,7 +67,7 @@ beforeAll(async () => {
   heads = new AuditHeads(appDb, new AuditLog(appDb), releaseKey);
 
   // Real traffic: a success, a refusal, a denial, with a ticket.
-  expect((await stack.api('POST', '/v1/keys', { name: 'tamper-publisher', publicKeyPem: stack.publisher.publicKeyPem })).status).toBe(201);
+  expect((await stack.registerKey('tamper-publisher', stack.publisher.publicKeyPem)).status).toBe(201);
   expect((await stack.api('POST', '/v1/runs', { bot: 'no-such-bot' })).status).toBe(404);
   expect((await stack.api('GET', '/v1/runs', undefined, '')).status).toBe(401);
   // A rolled-back append leaves a gap in the sequence; an attacker can try to fill it.

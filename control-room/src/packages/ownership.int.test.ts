@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import NodeVault from 'node-vault';
 import { Client } from 'pg';
-import { generateSigningKeyPair, RunView, versionRoleName } from '@orderly/shared';
+import { generateSigningKeyPair, keyIdOf, loadPublicKey, publicKeyPem, RunView, versionRoleName } from '@orderly/shared';
 import { createUser, REPO, setCredential, Stack, startStack, TestUser } from '../../../test/harness';
 import { packBot } from '../cli/pack';
 
@@ -205,6 +205,36 @@ test('the first publish claims the name; a developer of another team publishing 
   const run = await stack.waitForRun(created.body.id);
   expect(run).toMatchObject({ status: 'succeeded', version: '1.0.0', result: { version: '1.0.0', hasKey: true } });
 }, 120_000);
+
+test('every publisher key has a holder: registering one without is refused, and a key bound to nobody from before publishes nothing, new name or owned', async () => {
+  const stray = generateSigningKeyPair();
+  const unowned = await stack.api('POST', '/v1/keys', { name: 'stray-key', publicKeyPem: stray.publicKeyPem });
+  expect({ status: unowned.status, code: unowned.body.error.code }).toEqual({ status: 400, code: 'ORDERLY_E_KEY_HOLDER_REQUIRED' });
+  expect(JSON.stringify((await stack.api('GET', '/v1/keys')).body)).not.toContain('stray-key');
+  // A developer cannot register keys at all, holder or not.
+  const byDeveloper = await call('POST', '/v1/keys', { name: 'stray-key', publicKeyPem: stray.publicKeyPem, owner: { kind: 'user', name: 'alice' } }, alice.token);
+  expect(byDeveloper.status).toBe(403);
+
+  // A row as keys were registered before they had holders (owner NULL), straight in the database.
+  const canonical = publicKeyPem(loadPublicKey(stray.publicKeyPem));
+  await db.query('INSERT INTO publisher_keys (key_id, name, public_key_pem) VALUES ($1, $2, $3)', [keyIdOf(loadPublicKey(canonical)), 'old-unbound', canonical]);
+  const before = await packageCount();
+  // Every uploader (a person of the owning team, a service account of it, the admin), a new name
+  // and the owned one: refused before anything is claimed or written.
+  for (const [who, token, name] of [
+    ['alice', alice.token, 'unclaimed-bot'],
+    ['ci', ciToken, 'unclaimed-bot'],
+    ['alice', alice.token, 'eligibility-check'],
+    ['admin', stack.adminToken, 'eligibility-check'],
+  ] as const) {
+    const refused = await publishAs(token, { name, version: '7.7.7' }, stray);
+    expect({ who, name, status: refused.status, code: refused.body.error?.code }).toEqual({ who, name, status: 403, code: 'ORDERLY_E_KEY_UNBOUND' });
+  }
+  expect(await packageCount()).toBe(before);
+  expect((await stack.api('GET', '/v1/bots/owners')).body.owners.map((o: { bot: string }) => o.bot)).not.toContain('unclaimed-bot');
+  expect(await vaultRole('7.7.7', 'unclaimed-bot')).toBeNull();
+  expect(await vaultRole('7.7.7')).toBeNull();
+}, 60_000);
 
 test('a new version adding a credential cannot run in prod before an approver promotes it, and the promote shows the diff', async () => {
   expect((await publishAs(alice.token, { version: '1.1.0', credentials: ['api_key', 'extra_token'] }, keys.alice)).status).toBe(201);

@@ -16,7 +16,7 @@ import {
 import { CredentialBroker } from '../credentials/broker';
 import { Db } from '../db/db';
 import { PublisherKeys } from '../keys/publisher-keys';
-import { Ownership } from './ownership';
+import { Ownership, requireBoundKey } from './ownership';
 
 interface PackageRow {
   digest: string;
@@ -77,7 +77,7 @@ export class Packages {
     private readonly keys: PublisherKeys,
     private readonly limits: { maxArchiveBytes: number; segments: readonly SegmentName[]; prodSegments?: readonly SegmentName[] },
     private readonly credentials: CredentialBroker,
-    private readonly ownership?: Ownership,
+    private readonly ownership: Ownership,
   ) {}
 
   /**
@@ -114,6 +114,8 @@ export class Packages {
     const signingKey = publisher;
     const ctx = { actor: publishedBy?.actor ?? 'unknown' };
     return this.db.transaction(async (tx) => {
+      // First: a key bound to nobody publishes nothing, not even a no-op re-publish.
+      const holder = requireBoundKey(await this.keys.holderOf(signingKey.keyId, tx), opened.manifest.name);
       const existing = await tx.query<PackageRow>('SELECT * FROM packages WHERE name = $1 AND version = $2', [opened.manifest.name, opened.manifest.version]);
       if (existing[0]) {
         if (existing[0].digest === opened.digest) return { pkg: toStored(existing[0]), created: false };
@@ -123,10 +125,7 @@ export class Packages {
           { digest: existing[0].digest },
         );
       }
-      const holder = await this.keys.holderOf(signingKey.keyId, tx);
-      const owned = this.ownership
-        ? await this.ownership.authorisePublish(tx, opened.manifest.name, holder, options.team, ctx)
-        : { team: null, claimed: false };
+      const owned = await this.ownership.authorisePublish(tx, opened.manifest.name, holder, options.team, ctx);
       const rows = await tx.query<PackageRow>(
         `INSERT INTO packages (digest, name, version, publisher_key_id, manifest, envelope, size, published_by, published_by_actor, published_by_kind)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
@@ -150,7 +149,7 @@ export class Packages {
         const role = await this.credentials.provision(opened.manifest);
         row = (await tx.query<PackageRow>('UPDATE packages SET vault_role = $2 WHERE digest = $1 RETURNING *', [opened.digest, role]))[0]!;
       }
-      if (owned.claimed) await this.ownership?.recordClaim(tx, opened.manifest.name, owned.team!, ctx);
+      if (owned.claimed) await this.ownership.recordClaim(tx, opened.manifest.name, owned.team, ctx);
       return { pkg: toStored(row), created: true };
     });
   }
