@@ -315,6 +315,30 @@ test('a version whose Vault role cannot be written is not stored and claims noth
   expect((await publishAs(alice.token, { name: 'sealed-bot', version: '1.0.0' }, keys.alice)).status).toBe(201);
 }, 60_000);
 
+test('a publish whose commit fails after its Vault role was written leaves no role, no version and no claim behind', async () => {
+  // A real commit failure: a deferred constraint trigger refuses this one bot at COMMIT, after the
+  // transaction wrote the version's role to Vault (the step before the claim's audit and commit).
+  await db.query(`CREATE FUNCTION test_fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF NEW.name = 'commit-fails-bot' THEN RAISE EXCEPTION 'injected commit failure'; END IF; RETURN NULL; END $$`);
+  await db.query(`CREATE CONSTRAINT TRIGGER test_fail_at_commit AFTER INSERT ON packages DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION test_fail_at_commit()`);
+  const before = await packageCount();
+  let refused;
+  try {
+    refused = await publishAs(alice.token, { name: 'commit-fails-bot', version: '1.0.0' }, keys.alice);
+  } finally {
+    await db.query('DROP TRIGGER test_fail_at_commit ON packages');
+    await db.query('DROP FUNCTION test_fail_at_commit()');
+  }
+  expect(refused.status).toBeGreaterThanOrEqual(500);
+  expect(await packageCount()).toBe(before);
+  expect((await stack.api('GET', '/v1/bots/owners')).body.owners.map((o: { bot: string }) => o.bot)).not.toContain('commit-fails-bot');
+  expect(await vaultRole('1.0.0', 'commit-fails-bot')).toBeNull();
+  // The same upload once the database commits again: stored, with its role.
+  expect((await publishAs(alice.token, { name: 'commit-fails-bot', version: '1.0.0' }, keys.alice)).status).toBe(201);
+  expect((await vaultRole('1.0.0', 'commit-fails-bot'))?.policy).toContain('orderly/bots/commit-fails-bot/api_key');
+}, 60_000);
+
 test('a transfer is an audited security action: afterwards the other team publishes and the first team no longer can', async () => {
   const transferred = await stack.api('POST', '/v1/bots/eligibility-check/transfer', { team: 'other' });
   expect(transferred.body).toMatchObject({ bot: 'eligibility-check', team: 'other', transferredBy: 'admin' });
