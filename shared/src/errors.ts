@@ -210,7 +210,7 @@ export const ERROR_CODES = {
   ORDERLY_E_RUNNER_KEY_REQUIRED: {
     status: 400,
     retryable: false,
-    doc: 'A runner identity is registered with the public key of a key pair made on the runner (`publicKey`; `orderly runner keygen`): the control room never makes a runner\'s private key. Nothing was registered.',
+    doc: "A runner identity is registered with the public key of a key pair made on the runner (`publicKey`; `orderly runner keygen`): the control room never makes a runner's private key. Nothing was registered.",
   },
   ORDERLY_E_PERMISSIONS_NOT_ACKNOWLEDGED: {
     status: 409,

@@ -455,7 +455,12 @@ describe('step-up and two people for identity changes', () => {
       for (const segment of ['other', 'demo']) {
         const keyless = await inject('POST', '/v1/runners', token, { name: `keyless-${segment}`, segment }, headers);
         const body = keyless.json();
-        expect({ who, segment, status: keyless.statusCode, code: body.error?.code }).toEqual({ who, segment, status: 400, code: 'ORDERLY_E_RUNNER_KEY_REQUIRED' });
+        expect({ who, segment, status: keyless.statusCode, code: body.error?.code }).toEqual({
+          who,
+          segment,
+          status: 400,
+          code: 'ORDERLY_E_RUNNER_KEY_REQUIRED',
+        });
         expect(JSON.stringify(body)).not.toContain('PRIVATE KEY');
       }
     }
@@ -476,7 +481,9 @@ describe('step-up and two people for identity changes', () => {
     expect((await inject('POST', `/v1/access/requests/${request.id}/approve`, undefined, {}, asB)).statusCode).toBe(200);
     expect((await probe()).statusCode).toBe(200);
     // A runner of a non-production segment needs no second person.
-    expect((await inject('POST', '/v1/runners', undefined, { name: 'demo-runner-2', segment: 'demo', publicKey: runnerPublicKey() }, asA)).statusCode).toBe(201);
+    expect((await inject('POST', '/v1/runners', undefined, { name: 'demo-runner-2', segment: 'demo', publicKey: runnerPublicKey() }, asA)).statusCode).toBe(
+      201,
+    );
   }, 90_000);
 });
 

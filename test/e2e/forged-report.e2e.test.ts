@@ -213,10 +213,7 @@ test('forged finished reports for an active run never move it, each is recorded,
     sealed: (finishedReport(run.id, run.attempt, 'FORGED-SWAPPED-BODY', run.fence) as { sealed: unknown }).sealed,
   });
   await add('finished-other-segment', signReport(bootstrapKey('other'), finishedReport(run.id, run.attempt, 'FORGED-OTHER-SEGMENT', run.fence)));
-  await add(
-    'finished-revoked',
-    signReport(loadPrivateKey(revokedPair.privateKeyPem), finishedReport(run.id, run.attempt, 'FORGED-REVOKED', run.fence)),
-  );
+  await add('finished-revoked', signReport(loadPrivateKey(revokedPair.privateKeyPem), finishedReport(run.id, run.attempt, 'FORGED-REVOKED', run.fence)));
   await add('finished-stranger', signReport(strangerKey(), finishedReport(run.id, run.attempt, 'FORGED-STRANGER', run.fence)));
 
   const refusals = await refusalsOf(run.id, 5);

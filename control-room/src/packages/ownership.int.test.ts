@@ -212,12 +212,21 @@ test('every publisher key has a holder: registering one without is refused, and 
   expect({ status: unowned.status, code: unowned.body.error.code }).toEqual({ status: 400, code: 'ORDERLY_E_KEY_HOLDER_REQUIRED' });
   expect(JSON.stringify((await stack.api('GET', '/v1/keys')).body)).not.toContain('stray-key');
   // A developer cannot register keys at all, holder or not.
-  const byDeveloper = await call('POST', '/v1/keys', { name: 'stray-key', publicKeyPem: stray.publicKeyPem, owner: { kind: 'user', name: 'alice' } }, alice.token);
+  const byDeveloper = await call(
+    'POST',
+    '/v1/keys',
+    { name: 'stray-key', publicKeyPem: stray.publicKeyPem, owner: { kind: 'user', name: 'alice' } },
+    alice.token,
+  );
   expect(byDeveloper.status).toBe(403);
 
   // A row as keys were registered before they had holders (owner NULL), straight in the database.
   const canonical = publicKeyPem(loadPublicKey(stray.publicKeyPem));
-  await db.query('INSERT INTO publisher_keys (key_id, name, public_key_pem) VALUES ($1, $2, $3)', [keyIdOf(loadPublicKey(canonical)), 'old-unbound', canonical]);
+  await db.query('INSERT INTO publisher_keys (key_id, name, public_key_pem) VALUES ($1, $2, $3)', [
+    keyIdOf(loadPublicKey(canonical)),
+    'old-unbound',
+    canonical,
+  ]);
   const before = await packageCount();
   // Every uploader (a person of the owning team, a service account of it, the admin), a new name
   // and the owned one: refused before anything is claimed or written.
@@ -240,7 +249,7 @@ test('a new version adding a credential cannot run in prod before an approver pr
   expect((await publishAs(alice.token, { version: '1.1.0', credentials: ['api_key', 'extra_token'] }, keys.alice)).status).toBe(201);
   const refused = await startRun({ segment: 'live', version: '1.1.0' });
   expect({ status: refused.status, code: refused.body.error.code }).toEqual({ status: 409, code: 'ORDERLY_E_RELEASE_MISSING' });
-  // Without a version: prod keeps running the released 1.0.0; a development segment takes the newest upload.
+  // Without a version: prod keeps running the released 1.0.0; a development segment, with no dev release, the highest accepted version.
   expect((await startRun({ segment: 'live' })).body.version).toBe('1.0.0');
   expect((await startRun({ segment: 'demo' })).body.version).toBe('1.1.0');
 
@@ -382,3 +391,43 @@ test('a version stored before roles were per version gets its own role, from its
   expect(stored.rows).toEqual([{ vault_role: versionRoleName('eligibility-check', '1.0.0') }]);
   expect((await vaultRole('1.0.0'))?.policy).not.toContain('extra_token');
 }, 60_000);
+
+test('a new version run in dev leases what it declares, never the credentials of the version released to the prod segment', async () => {
+  // By now eligibility-check belongs to team other (the transfer above) and prod runs a released
+  // version that leases api_key. The new version declares extra_token only, and asks for both.
+  const version = '5.0.0';
+  const published = await publishAs(
+    mallory.token,
+    { version, credentials: ['extra_token'], body: 'return { leased: Object.keys(secrets).sort() };' },
+    keys.mallory,
+  );
+  expect(published.status).toBe(201);
+  expect((await vaultRole(version))?.policy).not.toContain('orderly/bots/eligibility-check/api_key');
+
+  const inDev = await stack.waitForRun((await startRun({ segment: 'demo', version })).body.id);
+  expect(inDev).toMatchObject({ status: 'succeeded', version, result: { leased: ['extra_token'] } });
+  // Not released: the prod segment refuses it, and keeps running the released version with its own lease.
+  expect((await startRun({ segment: 'live', version })).body.error.code).toBe('ORDERLY_E_RELEASE_MISSING');
+  const inProd = await stack.waitForRun((await startRun({ segment: 'live' })).body.id);
+  expect(inProd.version).not.toBe(version);
+  expect(inProd).toMatchObject({ status: 'succeeded', result: { hasKey: true } });
+}, 120_000);
+
+test('a run without a version in a development segment takes the newest version released to dev, never merely the newest upload', async () => {
+  const versionOf = async (segment: string) => {
+    const created = await startRun({ segment });
+    expect(created.status).toBe(201);
+    return created.body.version as string;
+  };
+  const highest = await versionOf('demo');
+  // Uploaded last, numbered lower (a backport): not the dev default for being newest.
+  expect((await publishAs(mallory.token, { version: '4.0.0' }, keys.mallory)).status).toBe(201);
+  expect(await versionOf('demo')).toBe(highest);
+  expect(highest).not.toBe('4.0.0');
+  // Released to dev by an approver with no part in it: now the dev default, and prod is unchanged.
+  const prodBefore = await versionOf('live');
+  const released = await call('POST', '/v1/packages/eligibility-check/4.0.0/promote', { channel: 'dev' }, carol.token, await carol.nextCode());
+  expect(released.status).toBe(201);
+  expect(await versionOf('demo')).toBe('4.0.0');
+  expect(await versionOf('live')).toBe(prodBefore);
+}, 120_000);
