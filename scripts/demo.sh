@@ -102,7 +102,15 @@ pids+=($!)
 
 KEY="$DATA/publisher.key"
 if [ ! -f "$KEY" ]; then orderly keys generate --out "$KEY" >/dev/null; fi
-orderly keys register --name demo-publisher --public-key "$KEY.pub" >/dev/null
+# Every publisher key has a holder: a person, here in team demo, which the first publish of a bot
+# name claims it for (a rerun on the same data directory finds them made already).
+if ! orderly teams ls --json | grep -q '"name": "demo"'; then
+  say "creating person demo-developer and team demo, which will own the bots the demo publishes"
+  orderly users create demo-developer --role developer >/dev/null
+  orderly teams create demo >/dev/null
+  orderly teams add demo --user demo-developer >/dev/null
+fi
+orderly keys register --name demo-publisher --public-key "$KEY.pub" --owner-user demo-developer >/dev/null
 say "packing, signing and publishing bots/eligibility-check"
 orderly bot pack bots/eligibility-check --key "$KEY" --out "$DATA/out" | sed 's/^/  /'
 orderly bot publish "$DATA/out/eligibility-check-1.0.0.tgz" | sed 's/^/  /'

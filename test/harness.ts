@@ -104,6 +104,12 @@ export function runnerProcessEnv(stack: Stack, id: string, extra: Record<string,
 
 export const TEST_REASON = 'integration test, synthetic data';
 
+/**
+ * Who holds the harness's publisher keys: a person (never signed in, so never an approver of what
+ * the harness publishes) in a team of their own, which claims the bot names the harness publishes.
+ */
+export const HARNESS_PUBLISHER = { username: 'harness-publisher', team: 'harness-team' } as const;
+
 export interface Stack {
   controlRoom: RunningControlRoom;
   portal: DemoPortal;
@@ -117,6 +123,12 @@ export interface Stack {
   /** The dev Vault over HTTP, when started with `vault: true`. */
   vault: { address: string; rootToken: string; tokenFile: string; devVault: DevVault } | undefined;
   api(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /**
+   * Registers a publisher key held by the harness's publishing person (created on first use, in
+   * team HARNESS_PUBLISHER.team, which so claims the names the harness publishes): every key has
+   * a holder. Answers the `POST /v1/keys` response.
+   */
+  registerKey(name: string, publicKeyPem: string): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
   publish(dir?: string): Promise<{ digest: string }>;
   startRun(request: Record<string, unknown>): Promise<RunView>;
   waitForRun(id: string, done?: (run: RunView) => boolean, timeoutMs?: number): Promise<RunView>;
@@ -228,6 +240,28 @@ export async function startStack(
     return { status: response.status, body: await response.json().catch(() => undefined) };
   };
 
+  let publisherHolder: Promise<void> | undefined;
+  const ensurePublisherHolder = () =>
+    (publisherHolder ??= (async () => {
+      const steps: [string, string, unknown][] = [
+        ['POST', '/v1/users', { username: HARNESS_PUBLISHER.username, roles: ['developer'] }],
+        ['POST', '/v1/teams', { name: HARNESS_PUBLISHER.team }],
+        ['POST', `/v1/teams/${HARNESS_PUBLISHER.team}/members`, { kind: 'user', name: HARNESS_PUBLISHER.username }],
+      ];
+      for (const [method, path, body] of steps) {
+        const res = await api(method, path, body);
+        // 409: made already (a control room restarted on the same database).
+        if (res.status >= 300 && res.status !== 409) throw new Error(`harness publisher setup ${method} ${path} failed: ${JSON.stringify(res.body)}`);
+      }
+    })().catch((err: unknown) => {
+      publisherHolder = undefined;
+      throw err;
+    }));
+  const registerKey: Stack['registerKey'] = async (name, publicKeyPem) => {
+    await ensurePublisherHolder();
+    return api('POST', '/v1/keys', { name, publicKeyPem, owner: { kind: 'user', name: HARNESS_PUBLISHER.username } });
+  };
+
   const stack: Stack = {
     controlRoomProcess,
     controlRoom,
@@ -241,8 +275,10 @@ export async function startStack(
     redis,
     vault,
     api,
+    registerKey,
     async publish(dir = ELIGIBILITY_BOT) {
-      await api('POST', '/v1/keys', { name: 'test-publisher', publicKeyPem: publisher.publicKeyPem });
+      const key = await registerKey('test-publisher', publisher.publicKeyPem);
+      if (key.status >= 300) throw new Error(`key registration failed: ${JSON.stringify(key.body)}`);
       const packed = await packBot(dir, publisher.privateKeyPem);
       const res = await api('POST', '/v1/packages', { archive: packed.archive.toString('base64'), envelope: packed.envelope });
       if (res.status >= 300) throw new Error(`publish failed: ${JSON.stringify(res.body)}`);

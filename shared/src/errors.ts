@@ -205,12 +205,27 @@ export const ERROR_CODES = {
   ORDERLY_E_BOT_NOT_OWNED: {
     status: 403,
     retryable: false,
-    doc: "The bot name belongs to a team the signing key's holder is not in (or the key is bound to nobody): a new version needs a key of the owning team. Nothing was stored and no Vault role changed.",
+    doc: "The bot name belongs to a team the signing key's holder is not in: a new version needs a key of the owning team. Nothing was stored and no Vault role changed.",
   },
   ORDERLY_E_TEAM_REQUIRED: {
     status: 400,
     retryable: false,
     doc: "A first publish claims the bot name for a team: the signing key's holder must be in the team named by `team` (or in exactly one team when none is named).",
+  },
+  ORDERLY_E_KEY_HOLDER_REQUIRED: {
+    status: 400,
+    retryable: false,
+    doc: 'A publisher key is registered for a holder: a person (`owner: { kind: "user", name }`) or a service account owned by a person (`kind: "service"`). Nothing was registered.',
+  },
+  ORDERLY_E_KEY_UNBOUND: {
+    status: 403,
+    retryable: false,
+    doc: 'The package is signed by a publisher key registered before keys had holders: such a key publishes nothing. Register a key held by a person or a service account (`orderly keys register --owner-user U`) and sign with it. Nothing was stored.',
+  },
+  ORDERLY_E_RUNNER_KEY_REQUIRED: {
+    status: 400,
+    retryable: false,
+    doc: "A runner identity is registered with the public key of a key pair made on the runner (`publicKey`; `orderly runner keygen`): the control room never makes a runner's private key. Nothing was registered.",
   },
   ORDERLY_E_PERMISSIONS_NOT_ACKNOWLEDGED: {
     status: 409,

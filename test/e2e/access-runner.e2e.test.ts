@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runnerSigningKeyPath, runnerTokenPath } from '@orderly/control-room';
+import { generateSigningKeyPair } from '@orderly/shared';
 import { createUser, Stack, startStack } from '../harness';
 
 /**
@@ -17,8 +18,15 @@ afterAll(async () => {
 });
 
 test('a registered runner identity claims and runs; once revoked, its claims are refused', async () => {
-  const registered = await stack.api('POST', '/v1/runners', { name: 'demo-r1', segment: 'demo' });
+  // Without its own public key a runner is not registered: the control room makes no private key.
+  const keyless = await stack.api('POST', '/v1/runners', { name: 'demo-r1', segment: 'demo' });
+  expect({ status: keyless.status, code: keyless.body.error.code }).toEqual({ status: 400, code: 'ORDERLY_E_RUNNER_KEY_REQUIRED' });
+  expect((await stack.api('GET', '/v1/runners')).body.runners).toEqual([]);
+  // The runner's key pair, made where the runner runs (orderly runner keygen); only the public half is sent.
+  const pair = generateSigningKeyPair();
+  const registered = await stack.api('POST', '/v1/runners', { name: 'demo-r1', segment: 'demo', publicKey: pair.publicKeyPem });
   expect(registered.status).toBe(201);
+  expect(JSON.stringify(registered.body)).not.toContain('PRIVATE KEY');
   // The runner reads its token from this file; the control room loaded the bootstrap token's hash at
   // start, so from now on the runner authenticates as `runner:demo-r1`.
   // With the segment's bootstrap runner revoked, the run below can only succeed on reports signed
@@ -27,8 +35,8 @@ test('a registered runner identity claims and runs; once revoked, its claims are
   expect((await stack.api('DELETE', '/v1/runners/bootstrap/demo')).status).toBe(200);
   expect((await stack.api('POST', '/v1/runner/runs/00000000-0000-4000-8000-000000000000/claim', { runnerId: 'x' }, bootstrapToken)).status).toBe(401);
   writeFileSync(runnerTokenPath(join(stack.dataDir, 'secrets'), 'demo'), registered.body.token, { mode: 0o600 });
-  // And it signs its reports with its own key (answered once, as the control room made the pair).
-  writeFileSync(runnerSigningKeyPath(join(stack.dataDir, 'secrets'), 'demo'), registered.body.signingKey, { mode: 0o600 });
+  // And it signs its reports with its own key.
+  writeFileSync(runnerSigningKeyPath(join(stack.dataDir, 'secrets'), 'demo'), pair.privateKeyPem, { mode: 0o600 });
   await stack.startRunner();
   await stack.publish();
   const operator = await createUser(stack, 'op-runner', ['operator']);

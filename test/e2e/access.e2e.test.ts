@@ -62,6 +62,8 @@ let demoRunnerToken: string;
 let otherRunnerToken: string;
 /** Real ids: a waiting run in the production segment `other`, one in `demo`, and two packages. */
 const real = { prodRun: '', demoRun: '', demoOnlyDigest: '', bothDigest: '' };
+/** A runner's report-signing public key, of a pair made where the runner runs (orderly runner keygen). */
+const runnerPublicKey = () => generateSigningKeyPair().publicKeyPem;
 
 beforeAll(async () => {
   const secretFile = join(REPO, 'node_modules', '.access-alert-secret');
@@ -75,7 +77,7 @@ beforeAll(async () => {
   for (const role of PERSON_ROLES) people[role] = await createUser(stack, `${role}-1`, [role]);
   const account = await stack.api('POST', '/v1/service-accounts', { name: 'ci-publisher', roles: ['developer'] });
   serviceToken = (await stack.api('POST', `/v1/service-accounts/${account.body.id}/tokens`, { name: 'ci', expiresInDays: 7 })).body.token;
-  runnerIdentityToken = (await stack.api('POST', '/v1/runners', { name: 'demo-runner-1', segment: 'demo' })).body.token;
+  runnerIdentityToken = (await stack.api('POST', '/v1/runners', { name: 'demo-runner-1', segment: 'demo', publicKey: runnerPublicKey() })).body.token;
   demoRunnerToken = readFileSync(runnerTokenPath(join(stack.dataDir, 'secrets'), 'demo'), 'utf8').trim();
   otherRunnerToken = readFileSync(runnerTokenPath(join(stack.dataDir, 'secrets'), 'other'), 'utf8').trim();
 
@@ -374,7 +376,7 @@ describe('step-up and two people for identity changes', () => {
     const attempts: [string, string, unknown][] = [
       ['POST', '/v1/users', { username: 'no-step-up', roles: ['developer'] }],
       ['POST', '/v1/service-accounts', { name: 'no-step-up', roles: ['developer'] }],
-      ['POST', '/v1/runners', { name: 'no-step-up', segment: 'demo' }],
+      ['POST', '/v1/runners', { name: 'no-step-up', segment: 'demo', publicKey: runnerPublicKey() }],
       ['POST', '/v1/tokens', { name: 'no-step-up', expiresInDays: 1 }],
       ['POST', `/v1/service-accounts/ci-publisher/tokens`, { name: 'no-step-up', expiresInDays: 1 }],
     ];
@@ -444,8 +446,32 @@ describe('step-up and two people for identity changes', () => {
     expect(created.json().request).toMatchObject({ status: 'pending', rolesAfter: ['developer', 'approver'] });
   }, 120_000);
 
+  test('no runner is registered without its own public key: the control room makes no private key, for any segment or registrar', async () => {
+    const pendingBefore = (await inject('GET', '/v1/access/requests', undefined, undefined, asA)).json().requests.length as number;
+    for (const [who, token, headers] of [
+      ['security with step-up', undefined, asA],
+      ['admin', stack.adminToken, {}],
+    ] as const) {
+      for (const segment of ['other', 'demo']) {
+        const keyless = await inject('POST', '/v1/runners', token, { name: `keyless-${segment}`, segment }, headers);
+        const body = keyless.json();
+        expect({ who, segment, status: keyless.statusCode, code: body.error?.code }).toEqual({
+          who,
+          segment,
+          status: 400,
+          code: 'ORDERLY_E_RUNNER_KEY_REQUIRED',
+        });
+        expect(JSON.stringify(body)).not.toContain('PRIVATE KEY');
+      }
+    }
+    const names = ((await stack.api('GET', '/v1/runners')).body.runners as { name: string }[]).map((r) => r.name);
+    expect(names.filter((n) => n.startsWith('keyless-'))).toEqual([]);
+    // A refused registration asks nobody for a confirmation either.
+    expect((await inject('GET', '/v1/access/requests', undefined, undefined, asA)).json().requests).toHaveLength(pendingBefore);
+  });
+
   test('a runner for a production segment admits nothing until a second security person confirms it', async () => {
-    const registered = await inject('POST', '/v1/runners', undefined, { name: 'prod-runner-1', segment: 'other' }, asA);
+    const registered = await inject('POST', '/v1/runners', undefined, { name: 'prod-runner-1', segment: 'other', publicKey: runnerPublicKey() }, asA);
     expect(registered.statusCode).toBe(202);
     const { token, request } = registered.json() as { token: string; request: { id: string } };
     const probe = () => inject('GET', `/v1/runner/packages/${real.bothDigest}/release`, token);
@@ -455,7 +481,9 @@ describe('step-up and two people for identity changes', () => {
     expect((await inject('POST', `/v1/access/requests/${request.id}/approve`, undefined, {}, asB)).statusCode).toBe(200);
     expect((await probe()).statusCode).toBe(200);
     // A runner of a non-production segment needs no second person.
-    expect((await inject('POST', '/v1/runners', undefined, { name: 'demo-runner-2', segment: 'demo' }, asA)).statusCode).toBe(201);
+    expect((await inject('POST', '/v1/runners', undefined, { name: 'demo-runner-2', segment: 'demo', publicKey: runnerPublicKey() }, asA)).statusCode).toBe(
+      201,
+    );
   }, 90_000);
 });
 
@@ -467,7 +495,13 @@ test('step-up on promote and on key revoke: refused without a fresh code, done w
 
   const security = people.security!;
   const key = generateSigningKeyPair();
-  const registered = await inject('POST', '/v1/keys', security.token, { name: 'revocable', publicKeyPem: key.publicKeyPem }, await withCode(security));
+  const registered = await inject(
+    'POST',
+    '/v1/keys',
+    security.token,
+    { name: 'revocable', publicKeyPem: key.publicKeyPem, owner: { kind: 'user', name: security.username } },
+    await withCode(security),
+  );
   expect(registered.statusCode).toBe(201);
   const keyId = registered.json().keyId as string;
   const noCode = await inject('POST', `/v1/keys/${keyId}/revoke`, security.token);
@@ -656,7 +690,7 @@ test('revoking an API token takes effect on the next request; a revoked runner i
   expect(after.statusCode).toBe(401);
   expect(after.json().error.code).toBe('ORDERLY_E_UNAUTHENTICATED');
 
-  const runner = await stack.api('POST', '/v1/runners', { name: 'short-lived', segment: 'demo' });
+  const runner = await stack.api('POST', '/v1/runners', { name: 'short-lived', segment: 'demo', publicKey: runnerPublicKey() });
   expect((await inject('GET', `/v1/runner/packages/sha256:${'0'.repeat(64)}`, runner.body.token)).statusCode).toBe(404);
   expect((await inject('DELETE', `/v1/runners/${runner.body.id}`, people.security!.token)).statusCode).toBe(200);
   expect((await inject('GET', `/v1/runner/packages/sha256:${'0'.repeat(64)}`, runner.body.token)).statusCode).toBe(401);

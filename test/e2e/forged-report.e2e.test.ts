@@ -6,6 +6,7 @@ import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { runnerSigningKeyPath, runnerTokenPath } from '@orderly/control-room';
 import {
+  generateSigningKeyPair,
   LEGACY_REPORTS_QUEUE,
   loadPrivateKey,
   parseControlRoomPublicKeys,
@@ -168,7 +169,9 @@ test('logs reports: unsigned, unknown key, another segment, tampered and databas
 }, 70_000);
 
 test('a report forged with everything the database holds of a runner (token hash, public key, key id) is refused', async () => {
-  const registered = await stack.api('POST', '/v1/runners', { name: 'db-forgery-target', segment: 'demo' });
+  // The runner's own pair, made where it runs: the control room gets the public half only.
+  const targetPair = generateSigningKeyPair();
+  const registered = await stack.api('POST', '/v1/runners', { name: 'db-forgery-target', segment: 'demo', publicKey: targetPair.publicKeyPem });
   expect(registered.status).toBe(201);
   const [row] = (
     await db.query<{ token_hash: string; public_key: string; key_id: string }>(
@@ -186,8 +189,8 @@ test('a report forged with everything the database holds of a runner (token hash
   const [refusal] = await refusalsOf(run.id, 1);
   expect(refusal).toMatchObject({ error_code: 'ORDERLY_E_REPORT_FORGED', reason: 'signature does not verify' });
   expect(await logLines(run.id)).toEqual([]);
-  // The same identity's own key (answered once at registration) is heard.
-  await add('db-target-genuine', signReport(loadPrivateKey(registered.body.signingKey as string), logsReport(run.id, 'GENUINE-REGISTERED')));
+  // The same identity's own key (on the runner only) is heard.
+  await add('db-target-genuine', signReport(loadPrivateKey(targetPair.privateKeyPem), logsReport(run.id, 'GENUINE-REGISTERED')));
   await waitFor(async () => ((await logLines(run.id)).length === 1 ? true : undefined), 15_000, 'the registered runner report');
 }, 70_000);
 
@@ -199,7 +202,8 @@ test('forged finished reports for an active run never move it, each is recorded,
   const before = await logLines(run.id);
 
   // A registered runner of the run's own segment, revoked before it reports.
-  const revoked = await stack.api('POST', '/v1/runners', { name: 'revoked-demo-runner', segment: 'demo' });
+  const revokedPair = generateSigningKeyPair();
+  expect((await stack.api('POST', '/v1/runners', { name: 'revoked-demo-runner', segment: 'demo', publicKey: revokedPair.publicKeyPem })).status).toBe(201);
   expect((await stack.api('DELETE', '/v1/runners/revoked-demo-runner')).status).toBe(200);
   const tampered = signReport(demo, finishedReport(run.id, run.attempt, 'FORGED-TAMPERED', run.fence));
 
@@ -209,10 +213,7 @@ test('forged finished reports for an active run never move it, each is recorded,
     sealed: (finishedReport(run.id, run.attempt, 'FORGED-SWAPPED-BODY', run.fence) as { sealed: unknown }).sealed,
   });
   await add('finished-other-segment', signReport(bootstrapKey('other'), finishedReport(run.id, run.attempt, 'FORGED-OTHER-SEGMENT', run.fence)));
-  await add(
-    'finished-revoked',
-    signReport(loadPrivateKey(revoked.body.signingKey as string), finishedReport(run.id, run.attempt, 'FORGED-REVOKED', run.fence)),
-  );
+  await add('finished-revoked', signReport(loadPrivateKey(revokedPair.privateKeyPem), finishedReport(run.id, run.attempt, 'FORGED-REVOKED', run.fence)));
   await add('finished-stranger', signReport(strangerKey(), finishedReport(run.id, run.attempt, 'FORGED-STRANGER', run.fence)));
 
   const refusals = await refusalsOf(run.id, 5);

@@ -68,7 +68,16 @@ test('a publisher key is written 0600 and never overwritten', async () => {
 });
 
 test('pack is deterministic, publish uploads, and a run started with --wait succeeds through a runner process', async () => {
-  expect((await cli(['keys', 'register', '--name', 'cli-publisher', '--public-key', 'publisher.key.pub'])).code).toBe(0);
+  // Every key has a holder: without one the CLI refuses before sending anything.
+  const unowned = await cli(['keys', 'register', '--name', 'cli-publisher', '--public-key', 'publisher.key.pub']);
+  expect([unowned.code, unowned.stderr]).toEqual([1, expect.stringMatching(/^orderly: ORDERLY_E_KEY_HOLDER_REQUIRED: /)]);
+  for (const args of [
+    ['users', 'create', 'cli-dev', '--role', 'developer'],
+    ['teams', 'create', 'cli-team'],
+    ['teams', 'add', 'cli-team', '--user', 'cli-dev'],
+    ['keys', 'register', '--name', 'cli-publisher', '--public-key', 'publisher.key.pub', '--owner-user', 'cli-dev'],
+  ])
+    expect({ args, code: (await cli(args)).code }).toEqual({ args, code: 0 });
   const packA = JSON.parse((await cli(['bot', 'pack', ELIGIBILITY_BOT, '--key', 'publisher.key', '--out', 'a', '--json'])).stdout);
   const packB = JSON.parse((await cli(['bot', 'pack', ELIGIBILITY_BOT, '--key', 'publisher.key', '--out', 'b', '--json'])).stdout);
   expect(packA.digest).toBe(packB.digest);

@@ -155,7 +155,7 @@ test('an expired release attestation is refused by the runner and by the control
 test('after its publisher key is revoked, a package the runner has cached and run before is refused, and that is visible', async () => {
   // A publisher key of this test's own: revoking it leaves the other tests' packages alone.
   const key = generateSigningKeyPair();
-  const registered = await stack.api('POST', '/v1/keys', { name: 'test-publisher-revoked', publicKeyPem: key.publicKeyPem });
+  const registered = await stack.registerKey('test-publisher-revoked', key.publicKeyPem);
   expect(registered.status).toBe(201);
   const keyId = registered.body.keyId as string;
   const publishWithKey = async (dir: string) => {

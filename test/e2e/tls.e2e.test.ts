@@ -124,7 +124,12 @@ test('a TLS 1.2 client is refused at the handshake', async () => {
 
 test('people need no client certificate; runner routes need one from the client CA', async () => {
   const packed = await packBot(join(REPO, 'test', 'fixtures', 'bots', 'slow'), stack.publisher.privateKeyPem);
-  expect((await https('POST', '/v1/keys', { name: 'tls-publisher', publicKeyPem: stack.publisher.publicKeyPem })).status).toBe(201);
+  // The key's holder, in a team that claims the bot at its first publish.
+  expect((await https('POST', '/v1/users', { username: 'tls-dev', roles: ['developer'] })).status).toBe(201);
+  expect((await https('POST', '/v1/teams', { name: 'tls-team' })).status).toBe(201);
+  expect((await https('POST', '/v1/teams/tls-team/members', { kind: 'user', name: 'tls-dev' })).status).toBe(200);
+  const owner = { kind: 'user', name: 'tls-dev' };
+  expect((await https('POST', '/v1/keys', { name: 'tls-publisher', publicKeyPem: stack.publisher.publicKeyPem, owner })).status).toBe(201);
   expect((await https('POST', '/v1/packages', { archive: packed.archive.toString('base64'), envelope: packed.envelope })).status).toBe(201);
 
   const token = readFileSync(runnerTokenPath(join(stack.dataDir, 'secrets'), 'demo'), 'utf8').trim();

@@ -147,7 +147,7 @@ export class AccessRequests {
     name: string,
     segment: SegmentName,
     publicKeyPem?: string,
-  ): Promise<RunnerIdentityView & { token: string; signingKey?: string; request?: AccessRequestView }> {
+  ): Promise<RunnerIdentityView & { token: string; request?: AccessRequestView }> {
     if (by.kind === 'admin' || !this.deps.prodSegments.includes(segment)) return this.deps.identity.runners.register(name, segment, by.actor, { publicKeyPem });
     const requestId = randomUUID();
     return this.deps.db.transaction(async (tx) => {

@@ -67,7 +67,7 @@ beforeAll(async () => {
   heads = new AuditHeads(appDb, new AuditLog(appDb), releaseKey);
 
   // Real traffic: a success, a refusal, a denial, with a ticket.
-  expect((await stack.api('POST', '/v1/keys', { name: 'tamper-publisher', publicKeyPem: stack.publisher.publicKeyPem })).status).toBe(201);
+  expect((await stack.registerKey('tamper-publisher', stack.publisher.publicKeyPem)).status).toBe(201);
   expect((await stack.api('POST', '/v1/runs', { bot: 'no-such-bot' })).status).toBe(404);
   expect((await stack.api('GET', '/v1/runs', undefined, '')).status).toBe(401);
   // A rolled-back append leaves a gap in the sequence; an attacker can try to fill it.
@@ -91,27 +91,31 @@ afterAll(async () => {
 test('the request hook recorded success, failure and denial, with actor, target, code and ticket, and no body', async () => {
   const events = await rows();
   expect(events.map((e) => [e.action, e.outcome, e.actor])).toEqual([
+    // The key's holder and their team (stack.registerKey: every key has a holder).
+    ['http.post.v1.users', 'success', 'admin'],
+    ['team.create', 'success', 'admin'],
+    ['team.member_add', 'success', 'admin'],
     ['key.register', 'success', 'admin'],
     ['run.create', 'failure', 'admin'],
     ['http.get.v1.runs', 'denied', 'anonymous'],
     ['key.register', 'failure', 'admin'],
     ['run.create_batch', 'failure', 'admin'],
   ]);
-  expect(events[1]!.details).toMatchObject({ method: 'POST', status: 404, code: 'ORDERLY_E_BOT_UNKNOWN' });
-  expect(events[2]!.details).toMatchObject({ status: 401, code: 'ORDERLY_E_UNAUTHENTICATED' });
-  expect(events[3]!.details).toMatchObject({ ticket: 'CHG-1042', code: 'ORDERLY_E_BAD_REQUEST' });
+  expect(events[4]!.details).toMatchObject({ method: 'POST', status: 404, code: 'ORDERLY_E_BOT_UNKNOWN' });
+  expect(events[5]!.details).toMatchObject({ status: 401, code: 'ORDERLY_E_UNAUTHENTICATED' });
+  expect(events[6]!.details).toMatchObject({ ticket: 'CHG-1042', code: 'ORDERLY_E_BAD_REQUEST' });
   expect(events.every((e) => e.sourceIp === '127.0.0.1' && typeof e.requestId === 'string')).toBe(true);
   expect(JSON.stringify(events)).not.toContain('no-such-bot'); // bodies never reach the log
 });
 
 test('an intact log verifies, heads included', async () => {
   const { verdict, exitCode } = await cliVerify();
-  expect(verdict).toMatchObject({ ok: true, events: 5, headsChecked: 1 });
+  expect(verdict).toMatchObject({ ok: true, events: 8, headsChecked: 1 });
   expect(exitCode).toBe(0);
 });
 
 test('an event changed in the database is named', async () => {
-  const target = (await rows())[1]!;
+  const target = (await rows())[4]!; // a failure, made to look like a success
   await asAttacker((db) => db.query('UPDATE audit_events SET outcome = $1 WHERE seq = $2', ['success', target.seq]));
   try {
     const { verdict, exitCode } = await cliVerify();
@@ -218,5 +222,5 @@ test("the application's connection cannot UPDATE, DELETE or TRUNCATE events or h
       await tx.query('DELETE FROM audit_events');
     }),
   ).rejects.toMatchObject({ message: expect.stringMatching(/append-only/) });
-  expect((await cliVerify()).verdict).toMatchObject({ ok: true, events: 5 });
+  expect((await cliVerify()).verdict).toMatchObject({ ok: true, events: 8 });
 });

@@ -21,7 +21,7 @@ beforeAll(async () => {
   pg = new Client({ connectionString: stack.databaseUrl });
   await pg.connect();
   db = postgresDb(stack.databaseUrl!);
-  expect((await stack.api('POST', '/v1/keys', { name: 'test-publisher', publicKeyPem: stack.publisher.publicKeyPem })).status).toBe(201);
+  expect((await stack.registerKey('test-publisher', stack.publisher.publicKeyPem)).status).toBe(201);
 }, 120_000);
 afterAll(async () => {
   await db?.close();

@@ -320,8 +320,6 @@ export function consoleActions(scope: FastifyInstance, deps: AppDeps, kit: Actio
       const registered = await access.registerRunner(kit.who(request), body.name, body.segment, body.publicKey);
       request.auditTarget = `runner:${registered.id}`;
       const items = [{ label: 'Runner token (its ORDERLY_RUNNER_TOKEN_FILE)', text: registered.token }];
-      if (registered.signingKey)
-        items.push({ label: 'Report-signing private key (its key file; the control room keeps only the public half)', text: registered.signingKey });
       return once(reply, {
         show: {
           title: `Runner ${registered.name} registered`,

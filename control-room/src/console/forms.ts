@@ -153,7 +153,7 @@ export function runnersTable(runners: readonly RunnerIdentityView[], segments: r
 <form method="post" action="/console/runners" class="filters" aria-label="Register a runner">
 <label>Name <input name="name" required maxlength="100" autocomplete="off"></label>
 <label>Segment <select name="segment">${segments.map((s) => html`<option>${s}</option>`)}</select></label>
-<label>Report-signing public key (PEM; empty: the control room makes the pair) <textarea name="publicKey" rows="2" cols="40" spellcheck="false"></textarea></label>
+<label>Report-signing public key (PEM, made on the runner by <code>orderly runner keygen</code>; required) <textarea name="publicKey" rows="2" cols="40" spellcheck="false" required></textarea></label>
 <button type="submit">Register runner</button>
 </form>`;
 }

@@ -14,6 +14,8 @@ export interface CredentialBroker {
    * Called only once the version was accepted (every publish check passed).
    */
   provision(manifest: BotManifest): Promise<string>;
+  /** Deletes a role `provision` wrote whose version was then not stored (its transaction failed). */
+  withdraw(roleName: string): Promise<void>;
   /** A fresh grant for one run attempt, from the role of the run's own package version. */
   grant(roleName: string): Promise<CredentialGrant>;
 }
@@ -47,6 +49,10 @@ export function vaultCredentialBroker(options: VaultBrokerOptions): CredentialBr
       roleIds.delete(roleName);
       return roleName;
     },
+    async withdraw(roleName) {
+      roleIds.delete(roleName);
+      await options.vault.deleteBotRole(roleName);
+    },
     async grant(roleName) {
       let roleId = roleIds.get(roleName);
       if (!roleId) {
@@ -63,6 +69,9 @@ export function vaultCredentialBroker(options: VaultBrokerOptions): CredentialBr
 export const noVaultBroker: CredentialBroker = {
   async provision() {
     throw new OrderlyError('ORDERLY_E_VAULT_NOT_CONFIGURED', 'this bot declares credentials, but the control room has no Vault (set VAULT_ADDR)');
+  },
+  async withdraw() {
+    // Nothing was provisioned without a Vault.
   },
   async grant() {
     throw new OrderlyError('ORDERLY_E_VAULT_NOT_CONFIGURED', 'the control room has no Vault (set VAULT_ADDR)');

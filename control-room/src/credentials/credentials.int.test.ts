@@ -81,7 +81,7 @@ beforeAll(async () => {
   stack = await startStack();
   vault = NodeVault({ endpoint: stack.vault!.address, apiVersion: 'v1', debug: () => undefined });
   vault.token = stack.vault!.rootToken;
-  await stack.api('POST', '/v1/keys', { name: 'test-publisher', publicKeyPem: stack.publisher.publicKeyPem });
+  await stack.registerKey('test-publisher', stack.publisher.publicKeyPem);
   await publishBot(BOT, ['api_key', 'db_password', 'cli_token', 'race_key']);
 }, 60_000);
 afterAll(() => stack?.close());

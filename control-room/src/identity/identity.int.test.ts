@@ -204,9 +204,10 @@ test("API tokens: scopes within the owner's roles, capped expiry, revocation and
 
 test('runner identities are bound to a served segment and revoked at once', async () => {
   const { identity } = await setup(db);
-  await expect(identity.runners.register('r-x', 'nowhere' as SegmentName, 'admin')).rejects.toMatchObject({ code: 'ORDERLY_E_SEGMENT_UNKNOWN' });
-  const runner = await identity.runners.register('r-1', 'prod' as SegmentName, 'admin');
-  await expect(identity.runners.register('r-1', 'demo' as SegmentName, 'admin')).rejects.toMatchObject({ code: 'ORDERLY_E_IDENTITY_CONFLICT' });
+  const own = () => ({ publicKeyPem: generateSigningKeyPair().publicKeyPem });
+  await expect(identity.runners.register('r-x', 'nowhere' as SegmentName, 'admin', own())).rejects.toMatchObject({ code: 'ORDERLY_E_SEGMENT_UNKNOWN' });
+  const runner = await identity.runners.register('r-1', 'prod' as SegmentName, 'admin', own());
+  await expect(identity.runners.register('r-1', 'demo' as SegmentName, 'admin', own())).rejects.toMatchObject({ code: 'ORDERLY_E_IDENTITY_CONFLICT' });
   await expect(identity.runners.resolve(runner.token)).resolves.toMatchObject({ name: 'r-1', segment: 'prod' });
   await identity.runners.revoke('r-1');
   await expect(identity.runners.resolve(runner.token)).resolves.toBeUndefined();
@@ -216,7 +217,7 @@ test('a runner registers with its own public key; the database keeps the public 
   const { identity } = await setup(db);
   const pair = generateSigningKeyPair();
   const registered = await identity.runners.register('r-keyed', 'demo' as SegmentName, 'admin', { publicKeyPem: pair.publicKeyPem });
-  expect(registered.signingKey).toBeUndefined();
+  expect(Object.keys(registered)).not.toContain('signingKey');
   expect(registered.keyId).toBe(runnerKeyId(loadPublicKey(pair.publicKeyPem)));
   const [row] = await db.query<{ public_key: string; key_id: string }>("SELECT public_key, key_id FROM runner_identities WHERE name = 'r-keyed'");
   expect(row).toEqual({ public_key: pair.publicKeyPem, key_id: registered.keyId });
@@ -227,8 +228,9 @@ test('a runner registers with its own public key; the database keeps the public 
   await expect(identity.runners.register('r-bad', 'demo' as SegmentName, 'admin', { publicKeyPem: generateBoxKeyPair().publicKeyPem })).rejects.toMatchObject({
     code: 'ORDERLY_E_KEY_INVALID',
   });
-  const made = await identity.runners.register('r-made', 'demo' as SegmentName, 'admin');
-  expect(made.signingKey).toContain('PRIVATE KEY');
+  // The control room never makes a runner's private key: without a public key nothing is registered.
+  await expect(identity.runners.register('r-made', 'demo' as SegmentName, 'admin')).rejects.toMatchObject({ code: 'ORDERLY_E_RUNNER_KEY_REQUIRED' });
+  expect(await db.query("SELECT 1 FROM runner_identities WHERE name = 'r-made'")).toEqual([]);
   const dump = JSON.stringify(await db.query('SELECT * FROM runner_identities'));
   expect(dump).not.toContain('PRIVATE KEY');
   expect(await identity.runners.revokeBootstrap('demo' as SegmentName, 'admin')).toMatchObject({ segment: 'demo', revokedBy: 'admin' });

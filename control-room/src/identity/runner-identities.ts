@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { generateSigningKeyPair, loadPublicKey, OrderlyError, publicKeyPem, runnerKeyId, SegmentName } from '@orderly/shared';
+import { loadPublicKey, OrderlyError, publicKeyPem, runnerKeyId, SegmentName } from '@orderly/shared';
 import type { Queryable } from '../db/db';
 import { IdentityDeps, iso, ms } from './deps';
 import { RunnerIdentityView } from './schemas';
@@ -25,9 +25,10 @@ export class RunnerIdentities {
   constructor(private readonly deps: IdentityDeps & { segments: readonly SegmentName[]; onKeysChanged?: () => Promise<void> }) {}
 
   /**
-   * Registers a runner with its token (shown once) and its Ed25519 report-signing public key.
-   * Without `publicKeyPem` a key pair is made here and the private key is answered once; only the
-   * public key is stored, so the database cannot sign a report. With `pendingRequest` the identity
+   * Registers a runner with its token (shown once) and its Ed25519 report-signing public key,
+   * made on the runner (`orderly runner keygen`): the control room never makes or sees a runner's
+   * private key, so neither it nor a database reader can sign a report (without one:
+   * ORDERLY_E_RUNNER_KEY_REQUIRED, nothing registered). With `pendingRequest` the identity
    * admits nothing (no request, no report) until that access request is confirmed.
    */
   async register(
@@ -35,13 +36,18 @@ export class RunnerIdentities {
     segment: SegmentName,
     createdBy: string,
     options: { publicKeyPem?: string | undefined; pendingRequest?: string | undefined; db?: Queryable } = {},
-  ): Promise<RunnerIdentityView & { token: string; signingKey?: string }> {
-    const publicKeyPemText = options.publicKeyPem;
+  ): Promise<RunnerIdentityView & { token: string }> {
     const db = options.db ?? this.deps.db;
     if (!this.deps.segments.includes(segment))
       throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `segment ${segment} is not served by this control room`, { segment });
-    const generated = publicKeyPemText === undefined ? generateSigningKeyPair() : undefined;
-    const publicKey = loadPublicKey(generated?.publicKeyPem ?? publicKeyPemText!);
+    if (options.publicKeyPem === undefined) {
+      throw new OrderlyError(
+        'ORDERLY_E_RUNNER_KEY_REQUIRED',
+        "a runner brings its own report-signing key: send the public key (publicKey) of a pair made on the runner with 'orderly runner keygen'",
+        { field: 'publicKey' },
+      );
+    }
+    const publicKey = loadPublicKey(options.publicKeyPem);
     const token = newSecret(RUNNER_TOKEN_PREFIX);
     try {
       const [row] = await db.query<RunnerRow>(
@@ -49,7 +55,7 @@ export class RunnerIdentities {
         [randomUUID(), name, segment, secretHash(token), createdBy, options.pendingRequest ?? null, publicKeyPem(publicKey), runnerKeyId(publicKey)],
       );
       await this.deps.onKeysChanged?.();
-      return { ...this.view(row!), token, ...(generated ? { signingKey: generated.privateKeyPem } : {}) };
+      return { ...this.view(row!), token };
     } catch (err) {
       if ((err as { code?: unknown }).code === '23505')
         throw new OrderlyError('ORDERLY_E_IDENTITY_CONFLICT', `runner ${name} already exists, or its key is another runner's`, { name });

@@ -65,6 +65,7 @@ export const CreateServiceAccountRequest = z.strictObject({ name: IdentityName, 
  * (`orderly runner keygen`, or `orderly runners register`, which makes one locally). Without it the
  * control room makes the pair and answers the private key once, like the token; it keeps neither.
  */
+/** `publicKey` is required (ORDERLY_E_RUNNER_KEY_REQUIRED, answered by the registry rather than as a generic schema error). */
 export const RegisterRunnerRequest = z.strictObject({ name: IdentityName, segment: SegmentName, publicKey: z.string().min(1).max(2000).optional() });
 export const SegmentParam = z.strictObject({ segment: SegmentName });
 /** A path id: a UUID, or (users, service accounts) a name; never a character a name cannot hold. */
@@ -142,8 +143,8 @@ export const RunnerIdentityView = z.object({
   keyId: z.string().nullable().default(null),
 });
 export type RunnerIdentityView = z.infer<typeof RunnerIdentityView>;
-/** `signingKey` (PKCS#8 PEM) only when the control room made the key pair: shown once, never stored. */
-export const RegisteredRunnerView = RunnerIdentityView.extend({ token: z.string(), signingKey: z.string().optional(), request: AccessRequestView.optional() });
+/** The token, shown once; never a private key: the runner made its own pair and sent the public key. */
+export const RegisteredRunnerView = RunnerIdentityView.extend({ token: z.string(), request: AccessRequestView.optional() });
 export const BootstrapRunnerRevocationView = z.object({ segment: z.string(), revokedAt: z.string(), revokedBy: z.string() });
 export const RunnerIdentityList = z.object({ runners: z.array(RunnerIdentityView) });
 

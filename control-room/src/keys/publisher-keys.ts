@@ -34,24 +34,24 @@ export class PublisherKeys {
   /**
    * Registers a key under a name, bound to the person or service account that holds it (the
    * holder decides which bot names it may publish and, by person, who may not approve what it
-   * signed). Registering the same key again with the same holder is a no-op. A key registered
-   * without a holder is a legacy key: it may publish only names no team owns.
+   * signed). Registering the same key again with the same holder is a no-op. There is no key
+   * without a holder: rows from before holders existed stay readable and revocable, but
+   * publish nothing (ORDERLY_E_KEY_UNBOUND at ingest).
    */
-  async register(name: string, pem: string, holder?: KeyHolder): Promise<{ key: PublisherKeyView; created: boolean }> {
+  async register(name: string, pem: string, holder: KeyHolder): Promise<{ key: PublisherKeyView; created: boolean }> {
     const key = loadPublicKey(pem);
     const keyId = keyIdOf(key);
     const canonicalPem = publicKeyPem(key);
     const inserted = await this.db.query<KeyRow>(
       `INSERT INTO publisher_keys (key_id, name, public_key_pem, owner_kind, owner_id) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT DO NOTHING RETURNING *`,
-      [keyId, name, canonicalPem, holder?.kind ?? null, holder?.id ?? null],
+      [keyId, name, canonicalPem, holder.kind, holder.id],
     );
     if (inserted[0]) return { key: toView(inserted[0]), created: true };
     const existing = await this.db.query<KeyRow>('SELECT * FROM publisher_keys WHERE key_id = $1 OR name = $2', [keyId, name]);
-    // A key never changes hands by registering it again: that would move what it may publish.
-    const same = existing.find(
-      (r) => r.key_id === keyId && r.name === name && (r.owner_kind ?? null) === (holder?.kind ?? null) && (r.owner_id ?? null) === (holder?.id ?? null),
-    );
+    // A key never changes hands by registering it again: that would move what it may publish
+    // (nor does an unbound row of before become bound: it would inherit what it signed then).
+    const same = existing.find((r) => r.key_id === keyId && r.name === name && r.owner_kind === holder.kind && r.owner_id === holder.id);
     if (same) return { key: toView(same), created: false };
     throw new OrderlyError('ORDERLY_E_KEY_CONFLICT', 'this name or this key is already registered with another key, name or holder', { name });
   }
@@ -87,7 +87,7 @@ export class PublisherKeys {
     return rows[0] ? rows[0].revoked_at : undefined;
   }
 
-  /** The holder of a key, or null for a legacy key registered unbound. */
+  /** The holder of a key, or null for a row registered before keys had holders (it publishes nothing). */
   async holderOf(keyId: string, tx: Queryable = this.db): Promise<KeyHolder | null> {
     const rows = await tx.query<KeyRow>('SELECT owner_kind, owner_id FROM publisher_keys WHERE key_id = $1', [keyId]);
     const row = rows[0];

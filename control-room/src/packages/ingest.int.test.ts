@@ -8,7 +8,7 @@ import { packBot } from '../cli/pack';
 let stack: Stack;
 beforeAll(async () => {
   stack = await startStack();
-  await stack.api('POST', '/v1/keys', { name: 'test-publisher', publicKeyPem: stack.publisher.publicKeyPem });
+  await stack.registerKey('test-publisher', stack.publisher.publicKeyPem);
 });
 afterAll(() => stack.close());
 

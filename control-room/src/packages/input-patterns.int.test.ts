@@ -9,7 +9,7 @@ import { Stack, startStack } from '../../../test/harness';
 let stack: Stack;
 beforeAll(async () => {
   stack = await startStack();
-  await stack.api('POST', '/v1/keys', { name: 'test-publisher', publicKeyPem: stack.publisher.publicKeyPem });
+  await stack.registerKey('test-publisher', stack.publisher.publicKeyPem);
 });
 afterAll(() => stack.close());
 

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import NodeVault from 'node-vault';
 import { Client } from 'pg';
-import { generateSigningKeyPair, RunView, versionRoleName } from '@orderly/shared';
+import { generateSigningKeyPair, keyIdOf, loadPublicKey, publicKeyPem, RunView, versionRoleName } from '@orderly/shared';
 import { createUser, REPO, setCredential, Stack, startStack, TestUser } from '../../../test/harness';
 import { packBot } from '../cli/pack';
 
@@ -206,11 +206,50 @@ test('the first publish claims the name; a developer of another team publishing 
   expect(run).toMatchObject({ status: 'succeeded', version: '1.0.0', result: { version: '1.0.0', hasKey: true } });
 }, 120_000);
 
+test('every publisher key has a holder: registering one without is refused, and a key bound to nobody from before publishes nothing, new name or owned', async () => {
+  const stray = generateSigningKeyPair();
+  const unowned = await stack.api('POST', '/v1/keys', { name: 'stray-key', publicKeyPem: stray.publicKeyPem });
+  expect({ status: unowned.status, code: unowned.body.error.code }).toEqual({ status: 400, code: 'ORDERLY_E_KEY_HOLDER_REQUIRED' });
+  expect(JSON.stringify((await stack.api('GET', '/v1/keys')).body)).not.toContain('stray-key');
+  // A developer cannot register keys at all, holder or not.
+  const byDeveloper = await call(
+    'POST',
+    '/v1/keys',
+    { name: 'stray-key', publicKeyPem: stray.publicKeyPem, owner: { kind: 'user', name: 'alice' } },
+    alice.token,
+  );
+  expect(byDeveloper.status).toBe(403);
+
+  // A row as keys were registered before they had holders (owner NULL), straight in the database.
+  const canonical = publicKeyPem(loadPublicKey(stray.publicKeyPem));
+  await db.query('INSERT INTO publisher_keys (key_id, name, public_key_pem) VALUES ($1, $2, $3)', [
+    keyIdOf(loadPublicKey(canonical)),
+    'old-unbound',
+    canonical,
+  ]);
+  const before = await packageCount();
+  // Every uploader (a person of the owning team, a service account of it, the admin), a new name
+  // and the owned one: refused before anything is claimed or written.
+  for (const [who, token, name] of [
+    ['alice', alice.token, 'unclaimed-bot'],
+    ['ci', ciToken, 'unclaimed-bot'],
+    ['alice', alice.token, 'eligibility-check'],
+    ['admin', stack.adminToken, 'eligibility-check'],
+  ] as const) {
+    const refused = await publishAs(token, { name, version: '7.7.7' }, stray);
+    expect({ who, name, status: refused.status, code: refused.body.error?.code }).toEqual({ who, name, status: 403, code: 'ORDERLY_E_KEY_UNBOUND' });
+  }
+  expect(await packageCount()).toBe(before);
+  expect((await stack.api('GET', '/v1/bots/owners')).body.owners.map((o: { bot: string }) => o.bot)).not.toContain('unclaimed-bot');
+  expect(await vaultRole('7.7.7', 'unclaimed-bot')).toBeNull();
+  expect(await vaultRole('7.7.7')).toBeNull();
+}, 60_000);
+
 test('a new version adding a credential cannot run in prod before an approver promotes it, and the promote shows the diff', async () => {
   expect((await publishAs(alice.token, { version: '1.1.0', credentials: ['api_key', 'extra_token'] }, keys.alice)).status).toBe(201);
   const refused = await startRun({ segment: 'live', version: '1.1.0' });
   expect({ status: refused.status, code: refused.body.error.code }).toEqual({ status: 409, code: 'ORDERLY_E_RELEASE_MISSING' });
-  // Without a version: prod keeps running the released 1.0.0; a development segment takes the newest upload.
+  // Without a version: prod keeps running the released 1.0.0; a development segment, with no dev release, the highest accepted version.
   expect((await startRun({ segment: 'live' })).body.version).toBe('1.0.0');
   expect((await startRun({ segment: 'demo' })).body.version).toBe('1.1.0');
 
@@ -285,6 +324,30 @@ test('a version whose Vault role cannot be written is not stored and claims noth
   expect((await publishAs(alice.token, { name: 'sealed-bot', version: '1.0.0' }, keys.alice)).status).toBe(201);
 }, 60_000);
 
+test('a publish whose commit fails after its Vault role was written leaves no role, no version and no claim behind', async () => {
+  // A real commit failure: a deferred constraint trigger refuses this one bot at COMMIT, after the
+  // transaction wrote the version's role to Vault (the step before the claim's audit and commit).
+  await db.query(`CREATE FUNCTION test_fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF NEW.name = 'commit-fails-bot' THEN RAISE EXCEPTION 'injected commit failure'; END IF; RETURN NULL; END $$`);
+  await db.query(`CREATE CONSTRAINT TRIGGER test_fail_at_commit AFTER INSERT ON packages DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION test_fail_at_commit()`);
+  const before = await packageCount();
+  let refused;
+  try {
+    refused = await publishAs(alice.token, { name: 'commit-fails-bot', version: '1.0.0' }, keys.alice);
+  } finally {
+    await db.query('DROP TRIGGER test_fail_at_commit ON packages');
+    await db.query('DROP FUNCTION test_fail_at_commit()');
+  }
+  expect(refused.status).toBeGreaterThanOrEqual(500);
+  expect(await packageCount()).toBe(before);
+  expect((await stack.api('GET', '/v1/bots/owners')).body.owners.map((o: { bot: string }) => o.bot)).not.toContain('commit-fails-bot');
+  expect(await vaultRole('1.0.0', 'commit-fails-bot')).toBeNull();
+  // The same upload once the database commits again: stored, with its role.
+  expect((await publishAs(alice.token, { name: 'commit-fails-bot', version: '1.0.0' }, keys.alice)).status).toBe(201);
+  expect((await vaultRole('1.0.0', 'commit-fails-bot'))?.policy).toContain('orderly/bots/commit-fails-bot/api_key');
+}, 60_000);
+
 test('a transfer is an audited security action: afterwards the other team publishes and the first team no longer can', async () => {
   const transferred = await stack.api('POST', '/v1/bots/eligibility-check/transfer', { team: 'other' });
   expect(transferred.body).toMatchObject({ bot: 'eligibility-check', team: 'other', transferredBy: 'admin' });
@@ -328,3 +391,43 @@ test('a version stored before roles were per version gets its own role, from its
   expect(stored.rows).toEqual([{ vault_role: versionRoleName('eligibility-check', '1.0.0') }]);
   expect((await vaultRole('1.0.0'))?.policy).not.toContain('extra_token');
 }, 60_000);
+
+test('a new version run in dev leases what it declares, never the credentials of the version released to the prod segment', async () => {
+  // By now eligibility-check belongs to team other (the transfer above) and prod runs a released
+  // version that leases api_key. The new version declares extra_token only, and asks for both.
+  const version = '5.0.0';
+  const published = await publishAs(
+    mallory.token,
+    { version, credentials: ['extra_token'], body: 'return { leased: Object.keys(secrets).sort() };' },
+    keys.mallory,
+  );
+  expect(published.status).toBe(201);
+  expect((await vaultRole(version))?.policy).not.toContain('orderly/bots/eligibility-check/api_key');
+
+  const inDev = await stack.waitForRun((await startRun({ segment: 'demo', version })).body.id);
+  expect(inDev).toMatchObject({ status: 'succeeded', version, result: { leased: ['extra_token'] } });
+  // Not released: the prod segment refuses it, and keeps running the released version with its own lease.
+  expect((await startRun({ segment: 'live', version })).body.error.code).toBe('ORDERLY_E_RELEASE_MISSING');
+  const inProd = await stack.waitForRun((await startRun({ segment: 'live' })).body.id);
+  expect(inProd.version).not.toBe(version);
+  expect(inProd).toMatchObject({ status: 'succeeded', result: { hasKey: true } });
+}, 120_000);
+
+test('a run without a version in a development segment takes the newest version released to dev, never merely the newest upload', async () => {
+  const versionOf = async (segment: string) => {
+    const created = await startRun({ segment });
+    expect(created.status).toBe(201);
+    return created.body.version as string;
+  };
+  const highest = await versionOf('demo');
+  // Uploaded last, numbered lower (a backport): not the dev default for being newest.
+  expect((await publishAs(mallory.token, { version: '4.0.0' }, keys.mallory)).status).toBe(201);
+  expect(await versionOf('demo')).toBe(highest);
+  expect(highest).not.toBe('4.0.0');
+  // Released to dev by an approver with no part in it: now the dev default, and prod is unchanged.
+  const prodBefore = await versionOf('live');
+  const released = await call('POST', '/v1/packages/eligibility-check/4.0.0/promote', { channel: 'dev' }, carol.token, await carol.nextCode());
+  expect(released.status).toBe(201);
+  expect(await versionOf('demo')).toBe('4.0.0');
+  expect(await versionOf('live')).toBe(prodBefore);
+}, 120_000);

@@ -59,6 +59,19 @@ const auditContext = (ctx: RequestContext) => ({
 });
 
 /**
+ * The holder of a signing key, refusing a key bound to nobody (a row registered before keys had
+ * holders): it would publish names no team owns and name no person for separation of duties.
+ */
+export function requireBoundKey(holder: Holder | null, bot: string): Holder {
+  if (holder !== null) return holder;
+  throw new OrderlyError(
+    'ORDERLY_E_KEY_UNBOUND',
+    'the signing key was registered before keys had holders and publishes nothing: register a key held by a person or a service account',
+    { bot },
+  );
+}
+
+/**
  * Who may publish a bot name: teams of people and service accounts. The first accepted publish
  * of a name claims it for the team of its signing key's holder; every later version must be
  * signed by a key whose holder is in that team. Moving a name to another team is a transfer: a
@@ -128,7 +141,7 @@ export class Ownership {
       );
       const from = before[0]?.team ?? null;
       if (from === to) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', `${bot} already belongs to team ${to}`, { bot, team: to });
-      // A name published before owners existed gets its first owner this way (its publishers were legacy keys).
+      // A name published before owners existed gets its first owner this way (its publishers were unbound keys).
       await tx.query(
         `INSERT INTO bot_owners (name, team_id, claimed_by, transferred_by, transferred_at) VALUES ($1, $2, $3, $3, now())
          ON CONFLICT (name) DO UPDATE SET team_id = EXCLUDED.team_id, transferred_by = EXCLUDED.transferred_by, transferred_at = EXCLUDED.transferred_at`,
@@ -147,10 +160,10 @@ export class Ownership {
    * first publishes by different teams the second waits for the first and is then checked
    * against it.
    *
+   * - A key bound to nobody (a row from before keys had holders) publishes nothing (ORDERLY_E_KEY_UNBOUND).
    * - Owned name: the holder must be a member of the owning team (ORDERLY_E_BOT_NOT_OWNED).
-   * - New name, bound key: claimed for `requestedTeam`, or the holder's only team (ORDERLY_E_TEAM_REQUIRED).
-   * - Legacy (unbound) key: only names no team owns and, for a new name, nothing is claimed.
-   * - A name with versions but no owner (published by legacy keys) is not claimed by a bound key
+   * - New name: claimed for `requestedTeam`, or the holder's only team (ORDERLY_E_TEAM_REQUIRED).
+   * - A name with versions but no owner (published by such unbound keys) is not claimed
    *   implicitly: the security team assigns it with a transfer.
    */
   async authorisePublish(
@@ -159,14 +172,14 @@ export class Ownership {
     holder: Holder | null,
     requestedTeam: string | undefined,
     ctx: RequestContext,
-  ): Promise<{ team: string | null; claimed: boolean }> {
+  ): Promise<{ team: string; claimed: boolean }> {
+    const bound = requireBoundKey(holder, bot);
     const owner = await tx.query<{ team_id: string; team: string }>(
       'SELECT o.team_id, t.name AS team FROM bot_owners o JOIN teams t ON t.id = o.team_id WHERE o.name = $1 FOR SHARE OF o',
       [bot],
     );
-    if (owner[0]) return { team: await this.requireMember(tx, bot, owner[0], holder), claimed: false };
+    if (owner[0]) return { team: await this.requireMember(tx, bot, owner[0], bound), claimed: false };
     const published = await tx.query('SELECT 1 FROM packages WHERE name = $1 LIMIT 1', [bot]);
-    if (holder === null) return { team: null, claimed: false };
     if (published.length > 0) {
       throw new OrderlyError(
         'ORDERLY_E_BOT_NOT_OWNED',
@@ -176,7 +189,7 @@ export class Ownership {
     }
     const teams = await tx.query<{ id: string; name: string }>(
       'SELECT t.id, t.name FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.member_kind = $1 AND m.member_id = $2 ORDER BY t.name',
-      [holder.kind, holder.id],
+      [bound.kind, bound.id],
     );
     const chosen = requestedTeam === undefined ? (teams.length === 1 ? teams[0] : undefined) : teams.find((t) => t.name === requestedTeam);
     if (!chosen) {
@@ -199,7 +212,7 @@ export class Ownership {
         'SELECT o.team_id, t.name AS team FROM bot_owners o JOIN teams t ON t.id = o.team_id WHERE o.name = $1',
         [bot],
       );
-      return { team: await this.requireMember(tx, bot, winner[0]!, holder), claimed: false };
+      return { team: await this.requireMember(tx, bot, winner[0]!, bound), claimed: false };
     }
     return { team: chosen.name, claimed: true };
   }
@@ -209,11 +222,12 @@ export class Ownership {
     await this.audit.append({ ...auditContext(ctx), action: 'bot.claim', target: bot, outcome: 'success', details: { team } }, tx);
   }
 
-  private async requireMember(tx: Queryable, bot: string, owner: { team_id: string; team: string }, holder: Holder | null): Promise<string> {
-    const member =
-      holder === null
-        ? []
-        : await tx.query('SELECT 1 FROM team_members WHERE team_id = $1 AND member_kind = $2 AND member_id = $3', [owner.team_id, holder.kind, holder.id]);
+  private async requireMember(tx: Queryable, bot: string, owner: { team_id: string; team: string }, holder: Holder): Promise<string> {
+    const member = await tx.query('SELECT 1 FROM team_members WHERE team_id = $1 AND member_kind = $2 AND member_id = $3', [
+      owner.team_id,
+      holder.kind,
+      holder.id,
+    ]);
     if (member.length === 0) {
       throw new OrderlyError(
         'ORDERLY_E_BOT_NOT_OWNED',

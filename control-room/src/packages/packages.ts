@@ -6,6 +6,7 @@ import {
   envelopeKeyIds,
   KeyId,
   openPackage,
+  isOrderlyError,
   OrderlyError,
   PackageDigest,
   PackageView,
@@ -16,7 +17,7 @@ import {
 import { CredentialBroker } from '../credentials/broker';
 import { Db } from '../db/db';
 import { PublisherKeys } from '../keys/publisher-keys';
-import { Ownership } from './ownership';
+import { Ownership, requireBoundKey } from './ownership';
 
 interface PackageRow {
   digest: string;
@@ -77,7 +78,7 @@ export class Packages {
     private readonly keys: PublisherKeys,
     private readonly limits: { maxArchiveBytes: number; segments: readonly SegmentName[]; prodSegments?: readonly SegmentName[] },
     private readonly credentials: CredentialBroker,
-    private readonly ownership?: Ownership,
+    private readonly ownership: Ownership,
   ) {}
 
   /**
@@ -87,7 +88,8 @@ export class Packages {
    *
    * Nothing changes unless every check passes: the version's Vault role is written last, inside
    * the transaction that stores it, so a refused upload (another team's key, a conflict, a bad
-   * manifest) never touches Vault, and a Vault that cannot write the role stores nothing. Each
+   * manifest) never touches Vault, a Vault that cannot write the role stores nothing, and a
+   * transaction that fails after the write (its commit included) deletes the role again. Each
    * version has a role of its own: no upload changes what another version leases.
    */
   async ingest(
@@ -113,7 +115,45 @@ export class Packages {
     requireContactsForProduction(opened.manifest, this.limits.prodSegments ?? []);
     const signingKey = publisher;
     const ctx = { actor: publishedBy?.actor ?? 'unknown' };
+    // The role written in the transaction below, if any: Vault is not part of the transaction, so
+    // when it fails after the write (the claim's audit, the commit itself) the role is deleted
+    // again, and no role outlives a version that was never stored.
+    let provisioned: string | undefined;
+    try {
+      return await this.storeVersion(archive, envelope, opened, signingKey.keyId, publishedBy, options, ctx, (role) => (provisioned = role));
+    } catch (err) {
+      if (provisioned !== undefined) await this.withdrawRole(provisioned, err);
+      throw err;
+    }
+  }
+
+  /** Deletes the role of a version that was not stored; a Vault that cannot is named in the error it adds to. */
+  private async withdrawRole(role: string, cause: unknown): Promise<void> {
+    try {
+      await this.credentials.withdraw(role);
+    } catch (withdrawal) {
+      // The publish failed anyway; say that its role may be left, so the operator removes it.
+      throw new OrderlyError(
+        'ORDERLY_E_VAULT_UNAVAILABLE',
+        `the version was not stored, and its Vault role ${role} could not be deleted again; delete it by hand`,
+        { role, cause: isOrderlyError(cause) ? cause.code : 'unexpected', withdrawal: isOrderlyError(withdrawal) ? withdrawal.code : 'unexpected' },
+      );
+    }
+  }
+
+  private storeVersion(
+    archive: Buffer,
+    envelope: DsseEnvelope,
+    opened: ReturnType<typeof openPackage>,
+    signingKeyId: KeyId,
+    publishedBy: Publisher | undefined,
+    options: { team?: string },
+    ctx: { actor: string },
+    onProvisioned: (role: string) => void,
+  ): Promise<{ pkg: StoredPackage; created: boolean }> {
     return this.db.transaction(async (tx) => {
+      // First: a key bound to nobody publishes nothing, not even a no-op re-publish.
+      const holder = requireBoundKey(await this.keys.holderOf(signingKeyId, tx), opened.manifest.name);
       const existing = await tx.query<PackageRow>('SELECT * FROM packages WHERE name = $1 AND version = $2', [opened.manifest.name, opened.manifest.version]);
       if (existing[0]) {
         if (existing[0].digest === opened.digest) return { pkg: toStored(existing[0]), created: false };
@@ -123,10 +163,7 @@ export class Packages {
           { digest: existing[0].digest },
         );
       }
-      const holder = await this.keys.holderOf(signingKey.keyId, tx);
-      const owned = this.ownership
-        ? await this.ownership.authorisePublish(tx, opened.manifest.name, holder, options.team, ctx)
-        : { team: null, claimed: false };
+      const owned = await this.ownership.authorisePublish(tx, opened.manifest.name, holder, options.team, ctx);
       const rows = await tx.query<PackageRow>(
         `INSERT INTO packages (digest, name, version, publisher_key_id, manifest, envelope, size, published_by, published_by_actor, published_by_kind)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
@@ -134,7 +171,7 @@ export class Packages {
           opened.digest,
           opened.manifest.name,
           opened.manifest.version,
-          signingKey.keyId,
+          signingKeyId,
           JSON.stringify(opened.manifest),
           JSON.stringify(envelope),
           archive.length,
@@ -148,9 +185,10 @@ export class Packages {
       // Last, once every check has passed: the version's own role (a failure rolls the version back).
       if (opened.manifest.credentials.length > 0) {
         const role = await this.credentials.provision(opened.manifest);
+        onProvisioned(role);
         row = (await tx.query<PackageRow>('UPDATE packages SET vault_role = $2 WHERE digest = $1 RETURNING *', [opened.digest, role]))[0]!;
       }
-      if (owned.claimed) await this.ownership?.recordClaim(tx, opened.manifest.name, owned.team!, ctx);
+      if (owned.claimed) await this.ownership.recordClaim(tx, opened.manifest.name, owned.team, ctx);
       return { pkg: toStored(row), created: true };
     });
   }

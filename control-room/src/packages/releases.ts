@@ -20,6 +20,7 @@ import { assertSeparated } from './separation';
 import { Db } from '../db/db';
 import { ReleaseAuthority } from '../keys/release';
 import { PublisherKeys } from '../keys/publisher-keys';
+import { compareBotVersions } from './versions';
 import { Packages, Publisher, StoredPackage } from './packages';
 
 interface AttestationRow {
@@ -123,11 +124,15 @@ export class Releases {
   }
 
   /**
-   * The package a run without a version takes in `segment`: for a production segment, the
-   * version whose valid, unexpired prod release is the most recent (promoting an older version
-   * again is how to roll back); for other segments, which need no release, the most recent upload
-   * whose key is not revoked. Only versions that may run in the segment count. Never merely the
-   * newest upload in production: an upload nobody approved is not what prod runs.
+   * The package a run without a version takes in `segment`: the newest version released for the
+   * segment's channel, never merely the newest upload. Only versions that may run in the segment,
+   * signed by a key that is not revoked, count.
+   * - prod: the version whose valid, unexpired prod release is the most recent (promoting an older
+   *   version again is how to roll back); none: ORDERLY_E_RELEASE_MISSING.
+   * - dev: the version whose valid, unexpired dev release is the most recent (`orderly bot promote
+   *   --to dev` pins it) when any has one; otherwise, as publishing an accepted version releases
+   *   it to dev, the highest accepted version by semantic-version precedence. A version uploaded
+   *   late with a lower number (a backport, a mistake) is never the default by being newest.
    */
   async defaultFor(name: BotName, segment: SegmentName, now: Date = new Date()): Promise<StoredPackage> {
     const channel = this.channelOf(segment);
@@ -136,16 +141,16 @@ export class Releases {
       await this.packages.resolve(name); // ORDERLY_E_BOT_UNKNOWN when there is no version at all
       throw new OrderlyError('ORDERLY_E_SEGMENT_UNKNOWN', `${name} may not run in segment ${segment}`, { segment, bot: name });
     }
+    const released = await this.released(name, channel, segment, now);
+    if (released) return released;
     if (channel === 'prod') {
-      const released = await this.released(name, 'prod', segment, now);
-      if (released) return released;
       throw new OrderlyError(
         'ORDERLY_E_RELEASE_MISSING',
         `no version of ${name} has a valid prod release for segment ${segment}; promote one, or name a version`,
         { bot: name, segment },
       );
     }
-    for (const pkg of versions.reverse()) {
+    for (const pkg of versions.sort((a, b) => compareBotVersions(b.view.version, a.view.version))) {
       if ((await this.keys.revokedAt(pkg.view.publisherKeyId)) === null) return pkg;
     }
     throw new OrderlyError('ORDERLY_E_KEY_REVOKED', `the publisher key of every version of ${name} for segment ${segment} is revoked`, { bot: name, segment });

@@ -24,8 +24,8 @@ const refuse = (pkg: StoredPackage, approver: Publisher, reason: SelfApprovalRea
  *   - the upload: the uploading person, or the owner of the uploading service account;
  *   - the signing key: its holder, or the owner of the service account holding it.
  * Where a person cannot be named (an upload before uploaders were recorded, a service account
- * with no owner), separation cannot be shown and the promotion is refused. A legacy key bound to
- * nobody adds no check of its own: only the upload is compared then.
+ * with no owner, a signing key bound to nobody from before keys had holders), separation cannot
+ * be shown and the promotion is refused.
  */
 export async function assertSeparated(db: Queryable, keys: PublisherKeys, pkg: StoredPackage, approver: Publisher): Promise<void> {
   const uploader = pkg.publishedBy;
@@ -43,6 +43,7 @@ export async function assertSeparated(db: Queryable, keys: PublisherKeys, pkg: S
     if (approverPeople.has(owner!)) refuse(pkg, approver, 'owns_uploading_service_account', `they own the service account ${uploader!.actor} that uploaded it`);
   }
   const holder = await keys.holderOf(pkg.view.publisherKeyId, db);
+  if (holder === null) refuse(pkg, approver, 'unrecorded', 'its signing key is bound to nobody, so separation cannot be shown');
   if (holder?.kind === 'user' && approverPeople.has(holder.id)) refuse(pkg, approver, 'owns_signing_key', 'they hold the key that signed it');
   if (holder?.kind === 'service') {
     const owner = await serviceAccountOwner(db, holder.id);

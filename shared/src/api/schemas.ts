@@ -12,6 +12,7 @@ export type KeyOwnerRef = z.infer<typeof KeyOwnerRef>;
 export const RegisterKeyRequest = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._@-]{1,100}$/),
   publicKeyPem: z.string().max(1000),
+  /** Required (ORDERLY_E_KEY_HOLDER_REQUIRED when missing); optional here so that the route answers that code, not a generic one. */
   owner: KeyOwnerRef.optional(),
 });
 export const PublisherKeyView = z.object({
@@ -20,7 +21,7 @@ export const PublisherKeyView = z.object({
   publicKeyPem: z.string(),
   createdAt: z.string(),
   revokedAt: z.string().nullable(),
-  /** `user:<id>` or `service:<id>`; null for a legacy key registered unbound. */
+  /** `user:<id>` or `service:<id>`; null for a row registered before keys had holders (it publishes nothing). */
   owner: z.string().nullable().optional(),
 });
 export type PublisherKeyView = z.infer<typeof PublisherKeyView>;

@@ -350,6 +350,21 @@ export class VaultClient {
     return { roleName, policyName, policy };
   }
 
+  /**
+   * Deletes a bot's role and its policy (as upsertBotRole named them): the compensation when the
+   * version they were written for was not stored after all. Deleting what is absent succeeds.
+   */
+  async deleteBotRole(roleName: string, options?: CallOptions & { approleMount?: string }): Promise<void> {
+    const name = checked(RoleName, roleName, 'role name');
+    const approle = mount(options?.approleMount ?? 'approle');
+    // The role first: without it the policy grants nobody anything, whatever happens next.
+    await this.call({ operation: 'approle role delete', method: 'DELETE', path: `auth/${approle}/role/${name}`, idempotent: true, schema: Empty }, options);
+    await this.call(
+      { operation: 'policy delete', method: 'DELETE', path: `sys/policies/acl/${seg(name.toLowerCase(), 'policy name')}`, idempotent: true, schema: Empty },
+      options,
+    );
+  }
+
   async readRoleId(roleName: string, options?: CallOptions & { approleMount?: string }): Promise<string> {
     const approle = mount(options?.approleMount ?? 'approle');
     const env = await this.call(

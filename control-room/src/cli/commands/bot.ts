@@ -243,14 +243,14 @@ export function botCommand(client: () => ApiClient): Command {
     .command('promote')
     .description('promote NAME@VERSION to a channel: the control room signs a release attestation (you must not be its publisher)')
     .argument('<name@version>', 'e.g. eligibility-check@1.0.0')
-    .requiredOption('--to <channel>', 'the channel: prod')
+    .requiredOption('--to <channel>', 'the channel: prod, or dev (pins what development segments run without a version)')
     .option('--expires-in-days <n>', 'days the release is valid (1-365, default 90)')
     .option('--ticket <ref>', 'a change ticket reference, recorded in the attestation')
     .option('--yes', 'promote although the version adds permissions to prod (the diff printed above)')
     .option('--json', 'machine-readable output')
     .action(async (ref: string, opts: { to: string; expiresInDays?: string; ticket?: string; yes?: boolean; json?: boolean }) => {
       const { name, version } = parseRef(ref);
-      if (opts.to !== 'prod') throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'packages are promoted to prod (dev runs publisher-signed packages)');
+      if (opts.to !== 'prod' && opts.to !== 'dev') throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'the channel is prod or dev');
       const days = opts.expiresInDays === undefined ? undefined : Number(opts.expiresInDays);
       if (days !== undefined && !Number.isInteger(days)) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', '--expires-in-days takes a whole number of days');
       // The approver sees what the version adds to prod first; the promotion acknowledges exactly that diff.

@@ -33,18 +33,15 @@ export function keysCommand(client: () => ApiClient): Command {
     .description('register a publisher public key with the control room (packages it signs are then accepted)')
     .requiredOption('--name <name>', 'a name for the key, e.g. the publisher')
     .requiredOption('--public-key <file>', 'the .pub file made by keys generate')
-    .option('--owner-user <username>', 'the person who holds the key (its team decides which bots it may publish)')
+    .option('--owner-user <username>', 'the person who holds the key (its team decides which bots it may publish); this or --owner-service is required')
     .option('--owner-service <name>', 'or the service account that holds it (owned by a person)')
     .option('--json', 'machine-readable output')
     .action(async (opts: { name: string; publicKey: string; ownerUser?: string; ownerService?: string; json?: boolean }) => {
       if (opts.ownerUser && opts.ownerService) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'a key has one holder: --owner-user or --owner-service');
       const owner = opts.ownerUser ? { kind: 'user', name: opts.ownerUser } : opts.ownerService ? { kind: 'service', name: opts.ownerService } : undefined;
-      const key = await client().request('POST', '/v1/keys', PublisherKeyView, {
-        name: opts.name,
-        publicKeyPem: readFileSync(opts.publicKey, 'utf8'),
-        ...(owner ? { owner } : {}),
-      });
-      output(opts.json, key, `registered ${key.name} (${key.keyId})${key.owner ? ` held by ${key.owner}` : ' (legacy: bound to nobody)'}`);
+      if (!owner) throw new OrderlyError('ORDERLY_E_KEY_HOLDER_REQUIRED', 'a publisher key needs a holder: --owner-user USERNAME or --owner-service NAME');
+      const key = await client().request('POST', '/v1/keys', PublisherKeyView, { name: opts.name, publicKeyPem: readFileSync(opts.publicKey, 'utf8'), owner });
+      output(opts.json, key, `registered ${key.name} (${key.keyId}) held by ${key.owner ?? '?'}`);
     });
   keys
     .command('ls')
@@ -55,7 +52,7 @@ export function keysCommand(client: () => ApiClient): Command {
       output(
         opts.json,
         list,
-        list.map((k) => `${k.keyId}  ${k.name}  ${k.owner ?? '(unbound)'}${k.revokedAt ? `  REVOKED ${k.revokedAt}` : ''}`),
+        list.map((k) => `${k.keyId}  ${k.name}  ${k.owner ?? '(bound to nobody: publishes nothing)'}${k.revokedAt ? `  REVOKED ${k.revokedAt}` : ''}`),
       );
     });
   keys
