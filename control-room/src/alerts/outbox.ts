@@ -38,6 +38,14 @@ export const AlertBody = z.discriminatedUnion('kind', [
     controlId: z.string(),
     result: z.string(),
   }),
+  // A break-glass local account signed in while single sign-on is configured (identity/break-glass.ts).
+  z.object({
+    kind: z.literal('auth.break_glass'),
+    useId: z.string(),
+    username: z.string(),
+    via: z.enum(['console', 'api', 'cli']),
+    at: z.string(),
+  }),
 ]);
 export type AlertBody = z.infer<typeof AlertBody>;
 
@@ -77,7 +85,9 @@ export class AlertOutbox {
               ? { requestId: body.requestId }
               : 'segment' in body
                 ? { segment: body.segment }
-                : { checkId: body.checkId }),
+                : 'checkId' in body
+                  ? { checkId: body.checkId }
+                  : { username: body.username }),
         },
         'alert raised (no webhook configured)',
       );
@@ -98,6 +108,11 @@ export class AlertOutbox {
   /** A compliance check passed in the previous report and fails in this one (call in the report's transaction). */
   async complianceRegressed(tx: Queryable, alert: Extract<AlertBody, { kind: 'compliance.check_failed' }>): Promise<void> {
     await this.insert(tx, `compliance:${alert.reportId}:${alert.checkId}`, alert);
+  }
+
+  /** A break-glass local account was used (call in the transaction that audits it): one alert per use. */
+  async breakGlassUsed(tx: Queryable, alert: Extract<AlertBody, { kind: 'auth.break_glass' }>): Promise<void> {
+    await this.insert(tx, `break_glass:${alert.useId}`, alert);
   }
 
   /** A run has just been dead-lettered (call inside the transaction that moved it). */

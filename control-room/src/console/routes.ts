@@ -188,7 +188,7 @@ export function consoleRoutes(app: FastifyInstance, deps: AppDeps, options: { li
     post('/console/login', 'public', async (request, reply) => {
       const body = parseRequest(SignInForm, request.body);
       request.auditTarget = `user:${body.username}`;
-      const user = await identity.users.signIn(body.username, body.password, body.code);
+      const user = await identity.signInLocally(body.username, body.password, body.code, 'console', { sourceIp: request.ip, requestId: String(request.id) });
       const session = await identity.sessions.create(user.id);
       return reply
         .header('set-cookie', [identity.sessions.cookie(session.sessionId), csrfCookie(session.csrfToken, identity.settings.sessionMaxHours)])
