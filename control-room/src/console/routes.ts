@@ -613,8 +613,14 @@ ${promote ? html`<td>${b.channels.includes('prod') || b.publisherKeyRevokedAt ? 
     });
     get('/console/runners', 'runners.manage', async (request, reply) => {
       const runners = await identity.runners.list();
+      const revoked = await deps.db.query<{ segment: string }>('SELECT segment FROM bootstrap_runner_revocations');
       const q = request.query as Record<string, string | undefined>;
-      return send(request, reply, 'Runners', html`${doneBanner(q.done)}${stepUpNote('/console/runners')}${runnersTable(runners, segments)}`);
+      return send(
+        request,
+        reply,
+        'Runners',
+        html`${doneBanner(q.done)}${stepUpNote('/console/runners')}${runnersTable(runners, segments, new Set(revoked.map((r) => r.segment)))}`,
+      );
     });
 
     consoleActions(scope, deps, { send, who, segments, access: options.access });

@@ -22,7 +22,10 @@ export class LocalSignInPolicy {
   async admit(user: UserRow, via: 'console' | 'api' | 'cli', meta: { sourceIp?: string; requestId?: string }): Promise<void> {
     if (!this.deps.ssoConfigured) return;
     if (!this.deps.breakGlassUsers.includes(user.username)) {
-      throw new OrderlyError('ORDERLY_E_LOCAL_SIGN_IN_DISABLED', 'single sign-on is configured: sign in through your identity provider (Sign in with SSO, or orderly login --sso)');
+      throw new OrderlyError(
+        'ORDERLY_E_LOCAL_SIGN_IN_DISABLED',
+        'single sign-on is configured: sign in through your identity provider (Sign in with SSO, or orderly login --sso)',
+      );
     }
     const at = new Date().toISOString();
     await this.deps.db.transaction(async (tx) => {

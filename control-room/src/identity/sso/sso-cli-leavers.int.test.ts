@@ -4,7 +4,7 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Stack, startStack } from '../../../../test/harness';
+import { createUser, Stack, startStack } from '../../../../test/harness';
 import { browse, startTestIdp, TestIdp } from '../../../../test/oidc-idp';
 import { loginWithSso } from '../../cli/commands/login';
 import { Db, postgresDb } from '../../db/db';
@@ -35,6 +35,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'orderly-sso-cli-'));
   const secretFile = join(dir, 'oidc-client.secret');
   writeFileSync(secretFile, `${idp.clientSecret}\n`, { mode: 0o600 });
+  const webhookSecret = join(dir, 'alert-webhook.secret');
+  writeFileSync(webhookSecret, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
   stack = await startStack({
     vault: false,
     controlRoomEnv: {
@@ -48,6 +50,10 @@ beforeAll(async () => {
       ORDERLY_OIDC_CHECK_SECONDS: '1',
       // One replica leads at once: it must take the lead quickly for the check to run.
       ORDERLY_LEADER_POLL_SECONDS: '1',
+      // One break-glass local account; alerts go to a port nobody listens on, so they stay in the outbox.
+      ORDERLY_BREAK_GLASS_USERS: 'glass',
+      ORDERLY_ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/alerts',
+      ORDERLY_ALERT_WEBHOOK_SECRET_FILE: webhookSecret,
     },
   });
   db = postgresDb(stack.databaseUrl!);
@@ -216,4 +222,26 @@ test('a group change at the provider changes the roles at the next check, withou
     ['sso', '', 'operator@demo'],
     ['sso', 'operator@demo', 'auditor'],
   ]);
+});
+
+test('with single sign-on, local sign-in is off except for break-glass accounts, whose every use alerts and is audited', async () => {
+  // Not named in ORDERLY_BREAK_GLASS_USERS: the right password and code are still refused.
+  await expect(createUser(stack, 'local-lou', ['operator@demo'])).rejects.toThrow(/ORDERLY_E_LOCAL_SIGN_IN_DISABLED/);
+  expect(await auditEvents('auth.break_glass', 'user:local-lou')).toEqual([]);
+
+  // The break-glass account: its CLI sign-in (in createUser) and a console session both get in.
+  const glass = await createUser(stack, 'glass', ['security']);
+  const session = await postJson('/v1/session', { username: 'glass', password: glass.password, code: await glass.nextCode() });
+  expect(session.status).toBe(201);
+  expect((await auditEvents('auth.break_glass', 'user:glass')).map((e) => [e.actor, e.outcome, e.details.via])).toEqual([
+    ['user:glass', 'success', 'cli'],
+    ['user:glass', 'success', 'api'],
+  ]);
+  const alerts = await db.query<{ body: { username: string; via: string } }>("SELECT body FROM alert_outbox WHERE kind = 'auth.break_glass' ORDER BY id");
+  expect(alerts.map((a) => [a.body.username, a.body.via])).toEqual([
+    ['glass', 'cli'],
+    ['glass', 'api'],
+  ]);
+  // No alert for the refused local account, nothing secret in the alerts.
+  expect(JSON.stringify(alerts)).not.toContain(glass.password);
 });
