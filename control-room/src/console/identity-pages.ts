@@ -166,7 +166,9 @@ ${table(
   'Publisher keys',
   ['Name', 'Key id', 'Registered', 'State', ...(manage ? ['Actions'] : [])],
   keys.map(
-    (k) => html`<tr><td>${k.name}</td><td><code>${k.keyId}</code></td><td>${time(k.createdAt)}</td><td>${k.revokedAt ? html`revoked ${time(k.revokedAt)}` : 'active'}</td>
+    (
+      k,
+    ) => html`<tr><td>${k.name}</td><td><code>${k.keyId}</code></td><td>${time(k.createdAt)}</td><td>${k.revokedAt ? html`revoked ${time(k.revokedAt)}` : 'active'}</td>
 ${manage ? html`<td>${k.revokedAt ? '' : html`<form method="post" action="/console/keys/${encodeURIComponent(k.keyId)}/revoke" class="inline" data-confirm="Revoke key ${k.name}? Packages signed only by it stop running."><button type="submit" class="danger">Revoke</button></form>`}</td>` : ''}</tr>`,
   ),
   'No publisher key is registered.',
@@ -181,13 +183,18 @@ ${manage ? html`<td>${k.revokedAt ? '' : html`<form method="post" action="/conso
     return done(reply, '/console/keys', 'key-revoked');
   });
   // The segment's bootstrap runner token and key, as DELETE /v1/runners/bootstrap/:segment (step-up).
-  route('POST', '/console/runners/bootstrap/:segment/revoke', { permission: 'runners.manage', stepUp: true, audit: 'runner.bootstrap_revoke' }, async (request, reply) => {
-    const { segment } = parseRequest(SegmentParam, request.params, 'path');
-    expectNoFields(request.body);
-    request.auditTarget = `segment:${segment}`;
-    await identity.runners.revokeBootstrap(segment, kit.who(request).actor);
-    return done(reply, '/console/runners', 'bootstrap-revoked');
-  });
+  route(
+    'POST',
+    '/console/runners/bootstrap/:segment/revoke',
+    { permission: 'runners.manage', stepUp: true, audit: 'runner.bootstrap_revoke' },
+    async (request, reply) => {
+      const { segment } = parseRequest(SegmentParam, request.params, 'path');
+      expectNoFields(request.body);
+      request.auditTarget = `segment:${segment}`;
+      await identity.runners.revokeBootstrap(segment, kit.who(request).actor);
+      return done(reply, '/console/runners', 'bootstrap-revoked');
+    },
+  );
 
   // ---- API tokens: your own (people create them, with step-up); the security team sees and revokes every one.
   route('GET', '/console/tokens', { permission: 'self' }, async (request, reply) => {
