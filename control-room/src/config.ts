@@ -72,6 +72,10 @@ export const ControlRoomConfigSchema = z
     ORDERLY_OIDC_GROUP_ROLES: optionalString,
     ORDERLY_OIDC_MFA_AMR: csv(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/)).default(['mfa', 'otp', 'hwk'] as never),
     ORDERLY_OIDC_MFA_ROLES: csv(MfaRole).default([...MfaRole.options] as never),
+    // The leaver check: at most 5 minutes between two questions to the provider.
+    ORDERLY_OIDC_CHECK_SECONDS: z.coerce.number().int().min(1).max(300).default(300),
+    // With single sign-on configured, the only local accounts that may still sign in (none by default).
+    ORDERLY_BREAK_GLASS_USERS: csv(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/)).default([]),
   })
   .superRefine(ssoRefinements)
   .refine((env) => env.ORDERLY_PROD_SEGMENTS.every((s) => env.ORDERLY_SEGMENTS.includes(s)), {
@@ -174,6 +178,8 @@ export const ControlRoomConfigSchema = z
       lostAttemptSweepSeconds: env.ORDERLY_LOST_ATTEMPT_SWEEP_SECONDS,
       /** OpenID Connect single sign-on (identity/sso); unset without ORDERLY_OIDC_ISSUER. */
       sso: ssoConfig(env, join(dataDir, 'secrets')),
+      /** Local accounts allowed to sign in while single sign-on is configured (identity/break-glass.ts). */
+      breakGlassUsers: env.ORDERLY_BREAK_GLASS_USERS,
     };
   });
 export type ControlRoomConfig = z.infer<typeof ControlRoomConfigSchema>;

@@ -17,6 +17,7 @@ import { vaultClient } from './credentials/vault';
 import { openDb } from './db/db';
 import { migrate } from './db/migrations';
 import { startLeadership } from './db/leadership';
+import { LocalSignInPolicy } from './identity/break-glass';
 import { checkKeyFingerprints } from './keys/key-fingerprints';
 import { buildApp } from './http/app';
 import { loadOrCreateSecrets, publishPublicKeys } from './keys/secrets';
@@ -251,6 +252,26 @@ export async function startControlRoom(
       ...(vault ? { transitKeyRotatedAt: async (name: string) => (await vault.transitReadKey(name)).latestVersionCreatedAt } : {}),
     });
     scheduleCompliance(leadership, compliance, log, config.complianceIntervalSeconds * 1000);
+    const sso = config.sso
+      ? new SsoLogin({
+          config: config.sso,
+          clientSecret: readClientSecret(config.sso.clientSecretFile),
+          db,
+          identity,
+          audit,
+          dataKey: secrets.dataKey,
+          dataKeyId: secrets.dataKeyId,
+        })
+      : undefined;
+    identity.localSignInPolicy = new LocalSignInPolicy({
+      db,
+      audit,
+      alerts: alerts.outbox,
+      ssoConfigured: config.sso !== undefined,
+      breakGlassUsers: config.breakGlassUsers,
+    });
+    // Leavers: the provider is asked about every linked person at this interval (leader only).
+    if (sso && config.sso) leadership.every('sso leaver check', config.sso.checkSeconds * 1000, () => sso.checkLeavers());
     const app = buildApp({
       db,
       redis,
@@ -280,17 +301,7 @@ export async function startControlRoom(
       metrics,
       compliance,
       accessReviews: new AccessReviews({ db, audit }),
-      sso: config.sso
-        ? new SsoLogin({
-            config: config.sso,
-            clientSecret: readClientSecret(config.sso.clientSecretFile),
-            db,
-            identity,
-            audit,
-            dataKey: secrets.dataKey,
-            dataKeyId: secrets.dataKeyId,
-          })
-        : undefined,
+      sso,
     });
     warnIfPlainHttp({ tls: config.tls !== undefined, terminated: config.tlsTerminated, production: config.production }, log);
     cleanups.push(() => app.close());

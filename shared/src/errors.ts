@@ -286,6 +286,16 @@ export const ERROR_CODES = {
     retryable: true,
     doc: "Single sign-on: the provider's discovery document or keys could not be fetched; try again.",
   },
+  ORDERLY_E_SSO_CLI_CODE_INVALID: {
+    status: 401,
+    retryable: false,
+    doc: 'Single sign-on for the CLI (`orderly login --sso`): the one-time code from the loopback redirect is unknown, already used, older than a minute, or the PKCE verifier does not match it; run `orderly login --sso` again.',
+  },
+  ORDERLY_E_LOCAL_SIGN_IN_DISABLED: {
+    status: 403,
+    retryable: false,
+    doc: 'Single sign-on is configured: local accounts (password and TOTP) sign in only when named in ORDERLY_BREAK_GLASS_USERS (none by default); sign in through the identity provider.',
+  },
   ORDERLY_E_SESSION_EXPIRED: {
     status: 401,
     retryable: false,

@@ -44,6 +44,14 @@ export const AlertBody = z.discriminatedUnion('kind', [
     route: z.string(),
     at: z.string(),
   }),
+  // A break-glass local account signed in while single sign-on is configured (identity/break-glass.ts).
+  z.object({
+    kind: z.literal('auth.break_glass'),
+    useId: z.string(),
+    username: z.string(),
+    via: z.enum(['console', 'api', 'cli']),
+    at: z.string(),
+  }),
 ]);
 export type AlertBody = z.infer<typeof AlertBody>;
 
@@ -85,7 +93,9 @@ export class AlertOutbox {
                 ? { segment: body.segment }
                 : 'route' in body
                   ? { route: body.route }
-                  : { checkId: body.checkId }),
+                  : 'checkId' in body
+                    ? { checkId: body.checkId }
+                    : { username: body.username }),
         },
         'alert raised (no webhook configured)',
       );
@@ -115,6 +125,11 @@ export class AlertOutbox {
   async breakGlassUsed(route: string, at: Date): Promise<void> {
     const minute = at.toISOString().slice(0, 16);
     await this.insert(this.db, `break_glass:${route}:${minute}`, { kind: 'access.break_glass_used', route, at: at.toISOString() });
+  }
+
+  /** A break-glass local account was used (call in the transaction that audits it): one alert per use. */
+  async breakGlassSignIn(tx: Queryable, alert: Extract<AlertBody, { kind: 'auth.break_glass' }>): Promise<void> {
+    await this.insert(tx, `break_glass_sign_in:${alert.useId}`, alert);
   }
 
   /** A run has just been dead-lettered (call inside the transaction that moved it). */

@@ -22,6 +22,8 @@ const DONE: Readonly<Record<string, string>> = {
   set: 'Credential set.',
   'runs-revoked': "The Vault tokens of the bot's active runs are revoked.",
   'runner-revoked': 'Runner identity revoked: its next request is refused.',
+  'key-revoked': 'Publisher key revoked: packages signed only by it no longer run.',
+  'bootstrap-revoked': "The segment's bootstrap runner token and key are revoked, for good.",
   disabled: 'Person disabled: their sessions and tokens end now.',
   unlocked: 'Sign-in lock cleared.',
   roles: 'Roles changed.',
@@ -138,7 +140,7 @@ ${
 ${manage && bots.length ? html`<h2>Revoke the Vault tokens of a bot's active runs</h2>${bots.map((b) => html`<form method="post" action="/console/credentials/${b}/revoke-runs" class="inline" data-confirm="Revoke the Vault tokens of every active run of ${b}?"><button type="submit" class="danger">Revoke runs of ${b}</button></form> `)}` : ''}`;
 }
 
-export function runnersTable(runners: readonly RunnerIdentityView[], segments: readonly string[]): Html {
+export function runnersTable(runners: readonly RunnerIdentityView[], segments: readonly string[], bootstrapRevoked: ReadonlySet<string> = new Set()): Html {
   return html`${table(
     'Runner identities',
     ['Name', 'Segment', 'Registered', 'Last seen', 'State', 'Actions'],
@@ -149,6 +151,17 @@ export function runnersTable(runners: readonly RunnerIdentityView[], segments: r
     ),
     'No runner identities; runners use the bootstrap segment tokens.',
   )}
+<h2>Bootstrap runner tokens</h2>
+<p class="muted">Each segment starts with a bootstrap runner token and key (files on the control room's host). Once its runners have their own identities, revoke it (step-up); it cannot be restored.</p>
+${table(
+  'Bootstrap runner tokens',
+  ['Segment', 'State', 'Actions'],
+  segments.map(
+    (s) => html`<tr><td>${s}</td><td>${bootstrapRevoked.has(s) ? 'revoked' : 'active'}</td>
+<td>${bootstrapRevoked.has(s) ? '' : html`<form method="post" action="/console/runners/bootstrap/${s}/revoke" class="inline" data-confirm="Revoke the bootstrap runner token of ${s}? Runners still using it stop."><button type="submit" class="danger">Revoke bootstrap token of ${s}</button></form>`}</td></tr>`,
+  ),
+  'No segments.',
+)}
 <h2>Register a runner</h2>
 <form method="post" action="/console/runners" class="filters" aria-label="Register a runner">
 <label>Name <input name="name" required maxlength="100" autocomplete="off"></label>

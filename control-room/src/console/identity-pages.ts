@@ -1,12 +1,12 @@
 import { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { BotName, OrderlyError } from '@orderly/shared';
+import { BotName, KeyId, OrderlyError } from '@orderly/shared';
 import { can, Permission } from '../access/permissions';
 import type { RequestContext } from '../credentials/credentials';
 import type { AppDeps } from '../http/app';
 import { parseRequest } from '../http/errors';
 import type { ServiceAccountView } from '../identity/service-accounts';
-import { CreateServiceAccountRequest, CreateTokenRequest, IdParam } from '../identity/schemas';
+import { CreateServiceAccountRequest, CreateTokenRequest, IdParam, SegmentParam } from '../identity/schemas';
 import type { TokenView } from '../identity/schemas';
 import { MemberRef, TeamName, TeamView } from '../packages/ownership';
 import type { ActionKit } from './actions';
@@ -151,6 +151,50 @@ export function identityPages(scope: FastifyInstance, deps: AppDeps, kit: Action
   const once = (reply: FastifyReply, answer: ShownOnce) => reply.header('cache-control', 'no-store').send(answer);
   const context = (request: FastifyRequest): RequestContext => ({ actor: kit.who(request).actor, sourceIp: request.ip, requestId: request.id });
   const queryDone = (request: FastifyRequest) => doneBanner((request.query as { done?: string }).done);
+
+  // ---- Publisher keys: everyone with keys.read sees them; keys.manage revokes (step-up), as POST /v1/keys/:id/revoke.
+  route('GET', '/console/keys', { permission: 'keys.read' }, async (request, reply) => {
+    const manage = can(kit.who(request), 'keys.manage');
+    const keys = await deps.keys.list();
+    return kit.send(
+      request,
+      reply,
+      'Publisher keys',
+      html`${queryDone(request)}${manage ? stepUpNote('/console/keys') : ''}
+<p class="muted">Packages are signed with these keys. Revoking one stops every package signed only by it from running, at once and for good.</p>
+${table(
+  'Publisher keys',
+  ['Name', 'Key id', 'Registered', 'State', ...(manage ? ['Actions'] : [])],
+  keys.map(
+    (
+      k,
+    ) => html`<tr><td>${k.name}</td><td><code>${k.keyId}</code></td><td>${time(k.createdAt)}</td><td>${k.revokedAt ? html`revoked ${time(k.revokedAt)}` : 'active'}</td>
+${manage ? html`<td>${k.revokedAt ? '' : html`<form method="post" action="/console/keys/${encodeURIComponent(k.keyId)}/revoke" class="inline" data-confirm="Revoke key ${k.name}? Packages signed only by it stop running."><button type="submit" class="danger">Revoke</button></form>`}</td>` : ''}</tr>`,
+  ),
+  'No publisher key is registered.',
+)}`,
+    );
+  });
+  route('POST', '/console/keys/:id/revoke', { permission: 'keys.manage', stepUp: true, audit: 'key.revoke' }, async (request, reply) => {
+    const { id } = parseRequest(z.strictObject({ id: KeyId }), request.params, 'path');
+    expectNoFields(request.body);
+    request.auditTarget = `key:${id}`;
+    await deps.keys.revoke(id, kit.who(request).actor);
+    return done(reply, '/console/keys', 'key-revoked');
+  });
+  // The segment's bootstrap runner token and key, as DELETE /v1/runners/bootstrap/:segment (step-up).
+  route(
+    'POST',
+    '/console/runners/bootstrap/:segment/revoke',
+    { permission: 'runners.manage', stepUp: true, audit: 'runner.bootstrap_revoke' },
+    async (request, reply) => {
+      const { segment } = parseRequest(SegmentParam, request.params, 'path');
+      expectNoFields(request.body);
+      request.auditTarget = `segment:${segment}`;
+      await identity.runners.revokeBootstrap(segment, kit.who(request).actor);
+      return done(reply, '/console/runners', 'bootstrap-revoked');
+    },
+  );
 
   // ---- API tokens: your own (people create them, with step-up); the security team sees and revokes every one.
   route('GET', '/console/tokens', { permission: 'self' }, async (request, reply) => {

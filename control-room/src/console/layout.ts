@@ -16,6 +16,7 @@ export const NAV: readonly { path: string; label: string; permission: Permission
   { path: '/console/runners', label: 'Runners', permission: 'runners.manage' },
   { path: '/console/people', label: 'People', permission: 'users.manage' },
   { path: '/console/service-accounts', label: 'Service accounts', permission: 'users.manage' },
+  { path: '/console/keys', label: 'Publisher keys', permission: 'keys.read' },
   { path: '/console/teams', label: 'Teams', permission: 'keys.read' },
   { path: '/console/tokens', label: 'API tokens', permission: 'self' },
   { path: '/console/audit', label: 'Audit', permission: 'audit.read' },

@@ -188,7 +188,7 @@ export function consoleRoutes(app: FastifyInstance, deps: AppDeps, options: { li
     post('/console/login', 'public', async (request, reply) => {
       const body = parseRequest(SignInForm, request.body);
       request.auditTarget = `user:${body.username}`;
-      const user = await identity.users.signIn(body.username, body.password, body.code);
+      const user = await identity.signInLocally(body.username, body.password, body.code, 'console', { sourceIp: request.ip, requestId: String(request.id) });
       const session = await identity.sessions.create(user.id);
       return reply
         .header('set-cookie', [identity.sessions.cookie(session.sessionId), csrfCookie(session.csrfToken, identity.settings.sessionMaxHours)])
@@ -613,8 +613,14 @@ ${promote ? html`<td>${b.channels.includes('prod') || b.publisherKeyRevokedAt ? 
     });
     get('/console/runners', 'runners.manage', async (request, reply) => {
       const runners = await identity.runners.list();
+      const revoked = await deps.db.query<{ segment: string }>('SELECT segment FROM bootstrap_runner_revocations');
       const q = request.query as Record<string, string | undefined>;
-      return send(request, reply, 'Runners', html`${doneBanner(q.done)}${stepUpNote('/console/runners')}${runnersTable(runners, segments)}`);
+      return send(
+        request,
+        reply,
+        'Runners',
+        html`${doneBanner(q.done)}${stepUpNote('/console/runners')}${runnersTable(runners, segments, new Set(revoked.map((r) => r.segment)))}`,
+      );
     });
 
     consoleActions(scope, deps, { send, who, segments, access: options.access });

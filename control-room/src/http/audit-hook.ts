@@ -31,6 +31,9 @@ type SelfAudit = 'all' | 'success';
 /** Explicit names for the routes that exist; anything else gets a derived name. */
 const ROUTE_AUDIT: Readonly<Record<string, { action: string; self?: SelfAudit }>> = {
   'POST /v1/keys': { action: 'key.register' },
+  // Named, so the console's revocations (same action) and the API's read as one in the audit log.
+  'POST /v1/keys/:id/revoke': { action: 'key.revoke' },
+  'DELETE /v1/runners/bootstrap/:segment': { action: 'runner.bootstrap_revoke' },
   'POST /v1/packages': { action: 'package.publish' },
   'POST /v1/runs': { action: 'run.create' },
   'POST /v1/runs/batch': { action: 'run.create_batch' },

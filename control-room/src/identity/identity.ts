@@ -4,6 +4,7 @@ import { Principal, PrincipalCredential, RUNNER_PERMISSIONS } from '../access/pe
 import { permissionsOf } from '../access/roles';
 import { Db } from '../db/db';
 import { ApiTokens } from './api-tokens';
+import type { LocalSignInPolicy } from './break-glass';
 import { Clock, systemClock } from './clock';
 import { IdentityDeps, IdentitySettings } from './deps';
 import { DEFAULT_LOCKOUT } from './lockout';
@@ -12,7 +13,7 @@ import { RunnerIdentities } from './runner-identities';
 import { ServiceAccounts } from './service-accounts';
 import { sessionCookie, Sessions } from './sessions';
 import { hashesEqual, secretHash } from './tokens';
-import { Users } from './users';
+import { UserRow, Users } from './users';
 
 export const DEFAULT_IDENTITY_SETTINGS: IdentitySettings = {
   sessionIdleMinutes: 15,
@@ -46,6 +47,8 @@ export class Identity {
   readonly runners: RunnerIdentities;
   readonly settings: IdentitySettings;
   readonly clock: Clock;
+  /** Break-glass rules for local sign-in when single sign-on is configured (set at start). */
+  localSignInPolicy: LocalSignInPolicy | undefined;
 
   constructor(deps: {
     db: Db;
@@ -68,6 +71,19 @@ export class Identity {
       segments: deps.segments,
       ...(deps.onRunnerKeysChanged ? { onKeysChanged: deps.onRunnerKeysChanged } : {}),
     });
+  }
+
+  /** A local sign-in (password and second factor), then the break-glass policy when one is set. */
+  async signInLocally(
+    username: string,
+    password: string,
+    code: string,
+    via: 'console' | 'api' | 'cli',
+    meta: { sourceIp?: string; requestId?: string },
+  ): Promise<UserRow> {
+    const user = await this.users.signIn(username, password, code);
+    await this.localSignInPolicy?.admit(user, via, meta);
+    return user;
   }
 
   /**

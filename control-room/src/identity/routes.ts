@@ -49,7 +49,7 @@ export function identityRoutes(app: FastifyInstance, identity: Identity, access:
   app.post('/v1/session', { config: { permission: 'public' } }, async (request, reply) => {
     const body = parseRequest(SignInRequest, request.body);
     request.auditTarget = `user:${body.username}`;
-    const user = await identity.users.signIn(body.username, body.password, body.code);
+    const user = await identity.signInLocally(body.username, body.password, body.code, 'api', { sourceIp: request.ip, requestId: String(request.id) });
     const session = await identity.sessions.create(user.id);
     reply.header('set-cookie', identity.sessions.cookie(session.sessionId)).header('cache-control', 'no-store');
     return reply.code(201).send({
@@ -82,7 +82,7 @@ export function identityRoutes(app: FastifyInstance, identity: Identity, access:
   app.post('/v1/login/token', { config: { permission: 'public' } }, async (request, reply) => {
     const body = parseRequest(TokenSignInRequest, request.body);
     request.auditTarget = `user:${body.username}`;
-    const user = await identity.users.signIn(body.username, body.password, body.code);
+    const user = await identity.signInLocally(body.username, body.password, body.code, 'cli', { sourceIp: request.ip, requestId: String(request.id) });
     const token = await identity.tokens.create({ kind: 'user', id: user.id, name: user.username, roles: user.roles }, body);
     return reply.code(201).header('cache-control', 'no-store').send(token);
   });

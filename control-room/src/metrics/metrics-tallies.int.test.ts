@@ -6,7 +6,7 @@ import parsePrometheusTextFormat, { ParsedFamily } from 'parse-prometheus-text-f
 import { loadPrivateKey, parseControlRoomPublicKeys, reportAad, reportsQueueName, sealTo, SegmentName, signReport, UnsignedReport } from '@orderly/shared';
 import { TEST_REDIS_URL, waitFor } from '@orderly/shared/testing';
 import { REPO, Stack, startStack } from '../../../test/harness';
-import { runnerSigningKeyPath, runnerTokenPath } from '../identity/secrets';
+import { runnerSigningKeyPath, runnerTokenPath } from '../keys/secrets';
 
 /**
  * The counters a runner reports (redaction drops, sandbox denials) and those the control room keeps

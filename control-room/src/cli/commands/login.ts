@@ -7,6 +7,7 @@ import { ApiClient } from '../api-client';
 import { readHidden } from '../prompt';
 import { CliConfig, loginTokenPath } from '../config';
 import { output } from '../output';
+import { showUrl, ssoLogin } from '../sso-login';
 
 /**
  * `orderly login` / `orderly logout`, and the secret prompts the identity commands share.
@@ -84,14 +85,37 @@ export async function logout(config: CliConfig, path = loginTokenPath()): Promis
   return { revoked };
 }
 
+/** `orderly login --sso`: the provider's sign-in in a browser, the token saved as `login` saves it. */
+export async function loginWithSso(
+  config: CliConfig,
+  request: Parameters<typeof ssoLogin>[1],
+  path = loginTokenPath(),
+): Promise<{ path: string; expiresAt: string; scopes: string[]; owner: string }> {
+  const created = await ssoLogin(config, request);
+  saveToken(path, created.token);
+  chmodSync(dirname(path), 0o700);
+  return { path, expiresAt: created.expiresAt, scopes: created.scopes, owner: created.owner };
+}
+
 export function loginCommand(config: () => CliConfig): Command {
   return new Command('login')
-    .description('sign in (password and TOTP code, read from a hidden prompt or stdin) and keep an API token in ~/.config/orderly/token (0600)')
-    .requiredOption('--username <name>', 'your username')
+    .description(
+      'sign in (password and TOTP code, read from a hidden prompt or stdin; or --sso at the identity provider in a browser) and keep an API token in ~/.config/orderly/token (0600)',
+    )
+    .option('--username <name>', 'your username (password sign-in)')
+    .option('--sso', 'sign in at the identity provider (single sign-on) through a browser and a loopback redirect')
+    .option('--no-browser', 'with --sso: only print the sign-in URL, do not try to open a browser')
     .option('--name <name>', 'a name for the token, shown in `orderly tokens ls`', 'cli')
     .option('--expires-in-days <days>', 'token lifetime (capped by the control room)', positiveDays, 30)
     .option('--json', 'machine-readable output')
-    .action(async (opts: { username: string; name: string; expiresInDays: number; json?: boolean }) => {
+    .action(async (opts: { username?: string; sso?: boolean; browser: boolean; name: string; expiresInDays: number; json?: boolean }) => {
+      if (opts.sso) {
+        if (opts.username) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'use --sso or --username, not both');
+        const saved = await loginWithSso(config(), { name: opts.name, expiresInDays: opts.expiresInDays, openUrl: (url) => showUrl(url, opts.browser) });
+        output(opts.json, saved, `signed in as ${saved.owner} (${saved.scopes.join(', ')}); token saved to ${saved.path}, expires ${saved.expiresAt}`);
+        return;
+      }
+      if (!opts.username) throw new OrderlyError('ORDERLY_E_BAD_REQUEST', 'orderly login needs --username (or --sso for single sign-on)');
       const password = await readSecret('password (not echoed): ');
       const code = await readSecret('TOTP code or recovery code: ');
       const saved = await login(config(), { username: opts.username, password, code, name: opts.name, expiresInDays: opts.expiresInDays });

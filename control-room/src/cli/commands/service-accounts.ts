@@ -7,7 +7,7 @@ import { collect, positiveDays } from './login';
 
 /** `orderly service-accounts`: identities for automation (CI), tokens only. */
 export function serviceAccountsCommand(client: () => ApiClient): Command {
-  const accounts = new Command('service-accounts').description('service accounts for automation: create, issue tokens');
+  const accounts = new Command('service-accounts').description('service accounts for automation: create, issue tokens, disable');
   accounts
     .command('create')
     .description('create a service account (roles: developer, operator or auditor)')
@@ -46,6 +46,15 @@ export function serviceAccountsCommand(client: () => ApiClient): Command {
         { user: opts.user },
       );
       output(opts.json, set, `service account ${account} is owned by ${opts.user} (${set.owner})`);
+    });
+  accounts
+    .command('disable')
+    .description('disable a service account: its tokens stop working at once (audited as service_account.disable)')
+    .argument('<account>', 'name or id')
+    .option('--json', 'machine-readable output')
+    .action(async (account: string, opts: { json?: boolean }) => {
+      const disabled = await client().request('POST', `/v1/service-accounts/${encodeURIComponent(account)}/disable`, ServiceAccountView);
+      output(opts.json, disabled, `disabled service account ${disabled.name}; its tokens no longer work`);
     });
   return accounts;
 }

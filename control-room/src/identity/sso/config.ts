@@ -30,6 +30,8 @@ export interface SsoConfig {
   mfaRoles: ReadonlySet<Role>;
   /** http:// issuers are allowed for loopback addresses outside production only (tests, local providers). */
   allowInsecureIssuer: boolean;
+  /** Seconds between two leaver checks (a refresh at the provider per linked person), 1-300. */
+  checkSeconds: number;
 }
 
 export const MfaRole = PersonRole;
@@ -43,6 +45,7 @@ interface SsoEnv {
   ORDERLY_OIDC_GROUP_ROLES?: string | undefined;
   ORDERLY_OIDC_MFA_AMR: string[];
   ORDERLY_OIDC_MFA_ROLES: string[];
+  ORDERLY_OIDC_CHECK_SECONDS: number;
   ORDERLY_SEGMENTS: string[];
   ORDERLY_ENV: string;
 }
@@ -99,5 +102,6 @@ export function ssoConfig(env: SsoEnv, secretsDir: string): SsoConfig | undefine
     mfaAmr: env.ORDERLY_OIDC_MFA_AMR,
     mfaRoles: new Set<Role>([...(env.ORDERLY_OIDC_MFA_ROLES as Role[]), ...ALWAYS_MFA_ROLES]),
     allowInsecureIssuer: new URL(env.ORDERLY_OIDC_ISSUER).protocol === 'http:' && env.ORDERLY_ENV !== 'production' && isLoopback(env.ORDERLY_OIDC_ISSUER),
+    checkSeconds: env.ORDERLY_OIDC_CHECK_SECONDS,
   };
 }

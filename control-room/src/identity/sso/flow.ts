@@ -14,11 +14,27 @@ export const SSO_FLOW_PATH = '/v1/auth/sso';
 export const SSO_FLOW_MINUTES = 10;
 const AAD = 'orderly:sso-flow:v1';
 
+/**
+ * `orderly login --sso`: where the CLI listens (a loopback URL only, RFC 8252 section 7.3), the
+ * PKCE challenge of the CLI process and its state. Checked when the sign-in starts, so nothing
+ * but a loopback listener ever receives a CLI code.
+ */
+export const CliFlow = z.strictObject({
+  redirect: z
+    .string()
+    .max(200)
+    .regex(/^http:\/\/(127\.0\.0\.1|\[::1\]):\d{1,5}\/[A-Za-z0-9/_-]{0,100}$/, 'an http://127.0.0.1:<port>/<path> loopback URL'),
+  challenge: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a base64url S256 PKCE challenge (43 characters)'),
+  state: z.string().regex(/^[A-Za-z0-9_-]{16,200}$/, 'base64url, 16-200 characters'),
+});
+export type CliFlow = z.infer<typeof CliFlow>;
+
 export const SsoFlow = z.strictObject({
   state: z.string().min(16).max(200),
   nonce: z.string().min(16).max(200),
   codeVerifier: z.string().min(43).max(128),
   expiresAt: z.number().int(),
+  cli: CliFlow.optional(),
 });
 export type SsoFlow = z.infer<typeof SsoFlow>;
 

@@ -1,6 +1,6 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { OrderlyError } from '@orderly/shared';
+import { open, OrderlyError, seal, SealedBox } from '@orderly/shared';
 import { parseBinding } from '../../access/bindings';
 import type { AuditLog } from '../../audit/audit';
 import type { Db } from '../../db/db';
@@ -9,7 +9,7 @@ import { Username } from '../schemas';
 import { secretHash } from '../tokens';
 import type { UserRow } from '../users';
 import type { SsoConfig } from './config';
-import { openFlow, sameString, sealFlow, SSO_FLOW_MINUTES } from './flow';
+import { CliFlow, openFlow, sameString, sealFlow, SSO_FLOW_MINUTES } from './flow';
 
 // openid-client is ECMAScript-module only: loaded with import() (Node keeps it in CommonJS output).
 type OidcClient = typeof import('openid-client', { with: { 'resolution-mode': 'import' } });
@@ -47,8 +47,15 @@ export interface SsoSignIn {
   user: UserRow;
   roles: string[];
   mfa: boolean;
-  session: { sessionId: string; csrfToken: string; expiresAt: number };
+  /** A console sign-in: the session to set. */
+  session?: { sessionId: string; csrfToken: string; expiresAt: number };
+  /** A CLI sign-in (`orderly login --sso`): the loopback URL, with the one-time code, to redirect to. */
+  cliRedirect?: string;
 }
+
+/** How long the CLI has to redeem its one-time code (it is listening already: seconds suffice). */
+export const CLI_CODE_SECONDS = 60;
+const REFRESH_AAD = 'orderly:sso-refresh-token:v1';
 
 interface SsoIdentityRow {
   user_id: string;
@@ -122,21 +129,27 @@ export class SsoLogin {
   }
 
   /** The provider's authorization URL and the sealed flow cookie value for it. */
-  async start(): Promise<{ url: string; flow: string }> {
+  async start(cli?: CliFlow): Promise<{ url: string; flow: string }> {
     const { client, configuration } = await this.oidc();
     const codeVerifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
     const nonce = client.randomNonce();
     const url = client.buildAuthorizationUrl(configuration, {
       redirect_uri: this.deps.config.redirectUrl,
-      scope: 'openid profile email',
+      // offline_access: a refresh token, which the leaver check presents at intervals.
+      scope: 'openid profile email offline_access',
+      // Providers grant offline_access only with consent asked (OIDC Core 11).
+      prompt: 'consent',
       code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
       code_challenge_method: 'S256',
       state,
       nonce,
     });
     const expiresAt = this.deps.identity.clock() + SSO_FLOW_MINUTES * 60_000;
-    return { url: url.href, flow: sealFlow(this.deps.dataKey, this.deps.dataKeyId, { state, nonce, codeVerifier, expiresAt }) };
+    return {
+      url: url.href,
+      flow: sealFlow(this.deps.dataKey, this.deps.dataKeyId, { state, nonce, codeVerifier, expiresAt, ...(cli ? { cli } : {}) }),
+    };
   }
 
   /**
@@ -156,6 +169,7 @@ export class SsoLogin {
     const currentUrl = new URL(config.redirectUrl);
     currentUrl.search = params.toString();
     let claims: Record<string, unknown>;
+    let refreshToken: string | undefined;
     try {
       const tokens = await client.authorizationCodeGrant(configuration, currentUrl, {
         pkceCodeVerifier: flow.codeVerifier,
@@ -164,6 +178,7 @@ export class SsoLogin {
         idTokenExpected: true,
       });
       claims = (tokens.claims() as Record<string, unknown> | undefined) ?? {};
+      refreshToken = tokens.refresh_token;
     } catch (err) {
       throw refused('ORDERLY_E_SSO_CALLBACK_INVALID', callbackReason(err));
     }
@@ -203,21 +218,143 @@ export class SsoLogin {
     const user = linked
       ? await this.update(linked, roles, groups, mfa, issuer, subject, now)
       : await this.link(claims, roles, groups, mfa, issuer, subject, now);
+    await this.keepRefreshToken(issuer, subject, refreshToken, now);
     if (!linked || !sameRoles(linked.roles, roles)) await this.rolesChanged(user.username, issuer, subject, linked?.roles ?? [], roles, meta);
     trace.target = `user:${user.username}`;
 
+    const details = { issuer, subject: subject.slice(0, 200), roles: roles.join(','), mfa, client: flow.cli ? 'cli' : 'console', refreshable: !!refreshToken };
+    const audited = { actor: `user:${user.username}`, action: 'sso.sign_in', target: `user:${user.username}`, outcome: 'success' as const, ...meta, details };
+    if (flow.cli) {
+      const code = await this.issueCliCode(user.id, flow.cli.challenge);
+      await this.deps.audit.append(audited);
+      const back = new URL(flow.cli.redirect);
+      back.search = new URLSearchParams({ code, state: flow.cli.state }).toString();
+      return { user, roles, mfa, cliRedirect: back.href };
+    }
     const session = await this.deps.identity.sessions.create(user.id);
     // Without a second factor at the provider the session is not stepped up (step-up routes refuse it).
     if (!mfa) await this.deps.db.query('UPDATE sessions SET stepped_up_at = NULL WHERE id_hash = $1', [secretHash(session.sessionId)]);
-    await this.deps.audit.append({
-      actor: `user:${user.username}`,
-      action: 'sso.sign_in',
-      target: `user:${user.username}`,
-      outcome: 'success',
-      ...meta,
-      details: { issuer, subject: subject.slice(0, 200), roles: roles.join(','), mfa },
-    });
+    await this.deps.audit.append(audited);
     return { user, roles, mfa, session };
+  }
+
+  /** A one-time code for the CLI's loopback listener, bound to the CLI process's PKCE challenge. */
+  private async issueCliCode(userId: string, challenge: string): Promise<string> {
+    const code = randomBytes(32).toString('base64url');
+    const now = this.deps.identity.clock();
+    await this.deps.db.query('INSERT INTO sso_cli_codes (code_hash, user_id, code_challenge, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [
+      secretHash(code),
+      userId,
+      challenge,
+      new Date(now).toISOString(),
+      new Date(now + CLI_CODE_SECONDS * 1000).toISOString(),
+    ]);
+    return code;
+  }
+
+  /**
+   * `POST /v1/login/sso/token`: the CLI's code and PKCE verifier for an API token of the person
+   * who signed in at the provider. The code is deleted whatever the outcome (single use).
+   */
+  async redeemCliCode(code: string, verifier: string): Promise<UserRow> {
+    const invalid = () =>
+      new OrderlyError('ORDERLY_E_SSO_CLI_CODE_INVALID', "the sign-in code is unknown, used, expired or not this process's: run `orderly login --sso` again");
+    const [row] = await this.deps.db.query<{ user_id: string; code_challenge: string; expires_at: Date }>(
+      'DELETE FROM sso_cli_codes WHERE code_hash = $1 RETURNING user_id, code_challenge, expires_at',
+      [secretHash(code)],
+    );
+    if (!row || row.expires_at.getTime() <= this.deps.identity.clock()) throw invalid();
+    if (!sameString(createHash('sha256').update(verifier).digest('base64url'), row.code_challenge)) throw invalid();
+    const [user] = await this.deps.db.query<UserRow>('SELECT * FROM users WHERE id = $1', [row.user_id]);
+    if (!user || user.disabled_at !== null || user.roles.length === 0) throw invalid();
+    return user;
+  }
+
+  private async keepRefreshToken(issuer: string, subject: string, refreshToken: string | undefined, now: string): Promise<void> {
+    const sealed = refreshToken ? seal(this.deps.dataKey, this.deps.dataKeyId, Buffer.from(refreshToken), REFRESH_AAD) : null;
+    // Without a new one the old is dropped too: it belongs to an earlier sign-in.
+    await this.deps.db.query('UPDATE sso_identities SET refresh_token = $3, checked_at = $4 WHERE issuer = $1 AND subject = $2', [
+      issuer,
+      subject,
+      sealed === null ? null : JSON.stringify(sealed),
+      now,
+    ]);
+  }
+
+  /**
+   * The leaver check, every `checkSeconds` (leader only): for each linked person with a refresh
+   * token and roles, a refresh at the provider. Refused (`invalid_grant`: the person was disabled,
+   * deleted or their grant revoked there) ends every session and API token of theirs at once and
+   * takes their roles (`sso.access_end`); a refreshed ID token's groups recompute the roles
+   * (`sso.roles_change`; none mapped ends access too). A provider that cannot be reached changes
+   * nothing (its outage must not log everyone out); the next interval asks again.
+   */
+  async checkLeavers(): Promise<{ checked: number; ended: number }> {
+    const rows = await this.deps.db.query<{ issuer: string; subject: string; refresh_token: unknown; user_id: string; username: string; roles: string[] }>(
+      `SELECT s.issuer, s.subject, s.refresh_token, u.id AS user_id, u.username, u.roles
+       FROM sso_identities s JOIN users u ON u.id = s.user_id
+       WHERE s.refresh_token IS NOT NULL AND cardinality(u.roles) > 0 AND u.disabled_at IS NULL`,
+    );
+    if (rows.length === 0) return { checked: 0, ended: 0 };
+    const { client, configuration } = await this.oidc();
+    let ended = 0;
+    for (const row of rows) {
+      let refreshToken: string;
+      try {
+        refreshToken = open(this.deps.dataKey, SealedBox.parse(row.refresh_token), REFRESH_AAD).toString('utf8');
+      } catch {
+        continue; // sealed with a retired data key: the person's next sign-in stores a new one
+      }
+      const now = new Date(this.deps.identity.clock()).toISOString();
+      let claims: Record<string, unknown> | undefined;
+      let next: string | undefined;
+      try {
+        const tokens = await client.refreshTokenGrant(configuration, refreshToken);
+        claims = tokens.claims() as Record<string, unknown> | undefined;
+        next = tokens.refresh_token;
+      } catch (err) {
+        if ((err as { error?: unknown }).error === 'invalid_grant') {
+          await this.endAccess(row, 'provider_refused');
+          ended++;
+        }
+        continue;
+      }
+      await this.keepRefreshToken(row.issuer, row.subject, next ?? refreshToken, now);
+      if (!claims || !Object.hasOwn(claims, this.deps.config.groupsClaim)) continue;
+      const groups = claimStrings(claims[this.deps.config.groupsClaim]);
+      const roles = rolesForGroups(groups, this.deps.config.groupRoles);
+      if (roles.length === 0) {
+        await this.endAccess(row, 'no_role');
+        ended++;
+      } else if (!sameRoles(row.roles, roles)) {
+        await this.deps.db.query('UPDATE users SET roles = $2 WHERE id = $1', [row.user_id, roles]);
+        await this.deps.db.query('UPDATE sso_identities SET groups = $3 WHERE issuer = $1 AND subject = $2', [row.issuer, row.subject, groups]);
+        await this.rolesChanged(row.username, row.issuer, row.subject, row.roles, roles, {});
+      }
+    }
+    return { checked: rows.length, ended };
+  }
+
+  /** Ends a person's access: sessions deleted, API tokens revoked, roles and refresh token dropped. */
+  private async endAccess(row: { issuer: string; subject: string; user_id: string; username: string; roles: string[] }, reason: string): Promise<void> {
+    const at = new Date(this.deps.identity.clock()).toISOString();
+    const counts = await this.deps.db.transaction(async (tx) => {
+      const sessions = await tx.query('DELETE FROM sessions WHERE user_id = $1 RETURNING 1', [row.user_id]);
+      const tokens = await tx.query(
+        "UPDATE api_tokens SET revoked_at = $2, revoked_by = 'sso' WHERE owner_kind = 'user' AND owner_id = $1 AND revoked_at IS NULL RETURNING 1",
+        [row.user_id, at],
+      );
+      await tx.query('UPDATE users SET roles = $2 WHERE id = $1', [row.user_id, []]);
+      await tx.query('UPDATE sso_identities SET refresh_token = NULL, checked_at = $3 WHERE issuer = $1 AND subject = $2', [row.issuer, row.subject, at]);
+      return { sessions: sessions.length, tokens: tokens.length };
+    });
+    await this.deps.audit.append({
+      actor: 'sso',
+      action: 'sso.access_end',
+      target: `user:${row.username}`,
+      outcome: 'success',
+      details: { issuer: row.issuer, subject: row.subject.slice(0, 200), reason, from: [...row.roles].sort().join(','), ...counts },
+    });
   }
 
   private async update(linked: UserRow, roles: string[], groups: string[], mfa: boolean, issuer: string, subject: string, now: string): Promise<UserRow> {
