@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -5,6 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { RunView } from '@orderly/shared';
 import { PORTAL_CREDENTIALS, REPO, Stack, startStack } from '../harness';
+import { SYSCALL_PROBE } from '../fixtures/bots/hostile-syscalls/src/index';
 
 /**
  * The run sandbox against hostile bot packages (issue 10): each runs on the real runner with real
@@ -29,7 +31,7 @@ function listen(server: Server, host: string): Promise<string> {
 
 beforeAll(async () => {
   stack = await startStack({ runner: false });
-  for (const name of ['hostile-residue', 'hostile-escape', 'hostile-limits']) await stack.publish(bot(name));
+  for (const name of ['hostile-residue', 'hostile-escape', 'hostile-limits', 'hostile-syscalls']) await stack.publish(bot(name));
   await stack.publish();
   // Small limits, so the hogs meet them quickly; one slot, so every run follows the last on it.
   await stack.startRunner({ env: { ORDERLY_SANDBOX_MEMORY_MB: '768', ORDERLY_SANDBOX_PIDS: '200', ORDERLY_SANDBOX_FILE_MB: '64' } });
@@ -179,3 +181,33 @@ test('a detached child dies with its sandbox', async () => {
   await victim();
   expect(hostProcessesWith('orderly-hostile-limits-detached')).toEqual([]);
 }, 120_000);
+
+/** The probe outside any sandbox, as an unprivileged user (nobody, when the tests run as root). */
+function syscallsOutside(): Record<string, string> {
+  const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  const python = spawnSync('/usr/bin/python3', ['-c', SYSCALL_PROBE], { encoding: 'utf8', timeout: 20_000, ...asNobody });
+  expect({ status: python.status, stderr: python.stderr }).toEqual({ status: 0, stderr: '' });
+  return JSON.parse(python.stdout) as Record<string, string>;
+}
+
+test('the seccomp filter refuses ptrace, process_vm_readv, bpf, perf_event_open, keyctl, mount, unshare and the like with EPERM, and the run records each refusal', async () => {
+  const { run, seen } = await runBot('hostile-syscalls', {}, 90_000);
+  expect({ status: run.status, error: run.error }).toEqual({ status: 'succeeded', error: undefined });
+  const { syscalls, namespaces } = run.result as { syscalls: Record<string, string>; namespaces: Record<string, string> };
+  // The probe works inside (an allowed call succeeds), and every call the filter lists fails with EPERM.
+  expect(syscalls.getpid).toBe('OK');
+  const refused = Object.keys(syscalls).filter((call) => call !== 'getpid');
+  expect(refused.length).toBeGreaterThanOrEqual(18);
+  for (const call of refused) expect({ call, outcome: syscalls[call] }).toEqual({ call, outcome: 'EPERM' });
+  // Outside the sandbox the same calls, with the same arguments, succeed or fail on their
+  // arguments: the EPERM inside is the filter's, not the kernel's answer to an unprivileged user.
+  const outside = syscallsOutside();
+  for (const call of ['ptrace traceme', 'process_vm_readv', 'keyctl', 'personality', 'unshare', 'setns', 'mount', 'chroot', 'bpf', 'perf_event_open'])
+    expect({ call, outside: outside[call] === 'EPERM' }).toEqual({ call, outside: false });
+  // New namespaces from a shell tool fail too (unshare(2) is refused; there are no capabilities).
+  for (const [label, outcome] of Object.entries(namespaces)) expect({ label, outcome }).toEqual({ label, outcome: expect.stringMatching(/^1:unshare: unshare failed: Operation not permitted/) });
+  // The run's log holds each refusal the bot met.
+  for (const call of ['ptrace traceme', 'bpf', 'keyctl', 'mount']) expect(seen).toContain(`syscall refused`);
+  expect(seen).toMatch(/"call":"ptrace traceme","outcome":"EPERM"|ptrace traceme.*EPERM/);
+  await victim();
+}, 180_000);

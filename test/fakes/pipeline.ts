@@ -17,7 +17,7 @@ import {
   signJob,
   StepBeginResponse,
 } from '@orderly/shared';
-import type { ErrorCode, Logger } from '@orderly/shared';
+import type { ErrorCode, Logger, SandboxDenials } from '@orderly/shared';
 import type { HostRun } from '../../runner/src/bot-host/protocol';
 import type { CredentialLease } from '../../runner/src/credentials/lease';
 import type { VerifiedBot } from '../../runner/src/packages/cache';
@@ -253,6 +253,7 @@ export interface FinishedReport {
   final: boolean;
   lines: LogLine[];
   fence: string | undefined;
+  sandboxDenials: SandboxDenials | undefined;
 }
 
 /** The report publisher: `failFinished` reports fail with the given errors, one each, in order. */
@@ -273,10 +274,11 @@ export class FakeReports implements ReportPort {
     _durationMs: number,
     lines: LogLine[],
     fence?: string,
+    sandboxDenials?: SandboxDenials,
   ): Promise<void> {
     const failure = this.failFinished.shift();
     if (failure) throw failure;
-    this.finishedReports.push({ runId, attempt, outcome, final, lines, fence });
+    this.finishedReports.push({ runId, attempt, outcome, final, lines, fence, sandboxDenials });
   }
   async refused(jobId: string, runId: string | undefined, code: string, reason: string): Promise<void> {
     if (this.failRefused) throw this.failRefused;

@@ -164,7 +164,7 @@ export async function tryBot(request: TryRequest, config: RunnerConfig, log: Log
     runs.add(runId, started.sandbox);
     if (signal?.aborted) throw new OrderlyError('ORDERLY_E_RUN_CANCELLED', 'the try was interrupted before its bot started');
     const leaving = await runBotStep(
-      { claim, bot, input, secrets, phi, sandbox: started.sandbox, runLog, deadline: startedAt + manifest.timeoutSeconds * 1000 },
+      { claim, bot, input, secrets, phi, sandbox: started.sandbox, runLog, deadline: startedAt + manifest.timeoutSeconds * 1000, denials: { egress: 0 } },
       { client: localControlRoom(shotsDir, screenshots), log },
     );
     outcome = { ok: true, result: leaving.result, ...(leaving.flags ? { flags: leaving.flags } : {}) };

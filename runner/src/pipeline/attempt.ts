@@ -7,6 +7,7 @@ import {
   isOrderlyError,
   JobPayload,
   OrderlyError,
+  SandboxDenials,
   SegmentName,
   validateInput,
 } from '@orderly/shared';
@@ -79,9 +80,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const log = deps.log.child({ runId: payload.runId, bot: payload.bot.name, attempt: claim.attempt });
     const startedAt = Date.now();
     const runLog = new RunLog((batch) => deps.reports.logs(payload.runId, claim.attempt, batch));
-    const report = { claim, runLog, startedAt, log };
+    const report = { claim, runLog, startedAt, log, denials: { egress: 0 } };
     try {
-      return await reportSucceeded(deps.reports, report, await execute(payload, bot, claim, runLog, log));
+      return await reportSucceeded(deps.reports, report, await execute(payload, bot, claim, runLog, log, report.denials));
     } catch (err) {
       if (hasCode(err, 'ORDERLY_E_RUN_NOT_CLAIMABLE')) {
         log.info('run no longer claimable (cancelled or finished); not run');
@@ -92,7 +93,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
   }
 
-  async function execute(payload: JobPayload, bot: VerifiedBot, claim: ClaimResponse, runLog: RunLog, log: Logger): Promise<ResultLeaving> {
+  async function execute(
+    payload: JobPayload,
+    bot: VerifiedBot,
+    claim: ClaimResponse,
+    runLog: RunLog,
+    log: Logger,
+    denials: SandboxDenials,
+  ): Promise<ResultLeaving> {
     // Defence in depth: the control room validated the input; so does the side that runs it.
     const input = validateInput(bot.manifest.input, claim.input);
     // Fencing: the lease is renewed while the run is active; a replaced attempt's bot is stopped.
@@ -121,7 +129,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const secrets = lease?.secrets ?? {};
       runLog.useRedactor(createRedactor({ secrets: Object.values(secrets), phi }));
       if (deps.cancellations?.wasCancelled(payload.runId)) throw new OrderlyError('ORDERLY_E_RUN_CANCELLED', 'the run was cancelled before its bot started');
-      return await runBotStep({ claim, bot, input, secrets, phi, sandbox, runLog, deadline }, { client: deps.client, log, onBotStarted: deps.onBotStarted });
+      return await runBotStep({ claim, bot, input, secrets, phi, sandbox, runLog, deadline, denials }, { client: deps.client, log, onBotStarted: deps.onBotStarted });
     } finally {
       renewal.stop();
       // Whatever happened: the run's token is revoked before the attempt is reported.

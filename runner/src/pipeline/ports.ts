@@ -1,4 +1,4 @@
-import type { CredentialGrant, JobPayload, LogLine, ErrorBody, Logger } from '@orderly/shared';
+import type { CredentialGrant, JobPayload, LogLine, ErrorBody, Logger, SandboxDenials } from '@orderly/shared';
 import type { HostRun } from '../bot-host/protocol';
 import type { ControlRoomClient } from '../control-room-client';
 import type { CredentialLease } from '../credentials/lease';
@@ -42,7 +42,16 @@ export type RunOutcomeReport = { ok: true; result: unknown; flags?: readonly str
 /** The signed, sealed reports to the control room (the report publisher). */
 export interface ReportPort {
   logs(runId: string, attempt: number, lines: LogLine[]): Promise<void>;
-  finished(runId: string, attempt: number, outcome: RunOutcomeReport, final: boolean, durationMs: number, lines: LogLine[], fence?: string): Promise<void>;
+  finished(
+    runId: string,
+    attempt: number,
+    outcome: RunOutcomeReport,
+    final: boolean,
+    durationMs: number,
+    lines: LogLine[],
+    fence?: string,
+    sandboxDenials?: SandboxDenials,
+  ): Promise<void>;
   refused(jobId: string, runId: string | undefined, errorCode: string, reason: string): Promise<void>;
 }
 

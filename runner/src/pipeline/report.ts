@@ -1,4 +1,4 @@
-import { ClaimResponse, ErrorBody, errorBody, isOrderlyError, OrderlyError } from '@orderly/shared';
+import { ClaimResponse, ErrorBody, errorBody, isOrderlyError, OrderlyError, SandboxDenials } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { JobFate, RefuseJob } from './halt-job';
 import type { ReportPort } from './ports';
@@ -23,6 +23,8 @@ export interface AttemptReport {
   runLog: RunLog;
   startedAt: number;
   log: Logger;
+  /** What the attempt's sandbox refused, counted as it happens (by the run step). */
+  denials: SandboxDenials;
   now?: () => number;
 }
 
@@ -30,7 +32,7 @@ export interface AttemptReport {
 export async function reportSucceeded(reports: Pick<ReportPort, 'finished'>, attempt: AttemptReport, result: ResultLeaving): Promise<JobFate> {
   const now = attempt.now ?? Date.now;
   const { runId, attempt: n, fence } = attempt.claim;
-  await reports.finished(runId, n, { ok: true, ...result }, true, now() - attempt.startedAt, attempt.runLog.rest(), fence);
+  await reports.finished(runId, n, { ok: true, ...result }, true, now() - attempt.startedAt, attempt.runLog.rest(), fence, { ...attempt.denials });
   attempt.log.info({ ms: now() - attempt.startedAt }, 'run succeeded');
   return { kind: 'done', ok: true };
 }
@@ -49,7 +51,7 @@ export async function reportFailed(reports: Pick<ReportPort, 'finished'>, attemp
     : attempt.runLog.redactError(toErrorBody(err));
   const isFinal = !error.retryable || final;
   attempt.runLog.runner('error', `attempt ${n} failed: ${error.code}`);
-  await reports.finished(runId, n, { ok: false, error }, isFinal, now() - attempt.startedAt, attempt.runLog.rest(), fence);
+  await reports.finished(runId, n, { ok: false, error }, isFinal, now() - attempt.startedAt, attempt.runLog.rest(), fence, { ...attempt.denials });
   attempt.log.warn({ code: error.code, final: isFinal }, 'run attempt failed');
   return error.retryable ? { kind: 'retry', code: error.code } : { kind: 'drop', code: error.code };
 }

@@ -1,4 +1,4 @@
-import { ClaimResponse, isOrderlyError, OrderlyError } from '@orderly/shared';
+import { ClaimResponse, isOrderlyError, OrderlyError, SandboxDenials } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import type { VerifiedBot } from '../packages/cache';
 import type { ControlRoomPort, RunSandbox } from './ports';
@@ -18,6 +18,8 @@ export interface RunBotInput {
   runLog: RunLog;
   /** When the run's own time is up: step completions are retried until then. */
   deadline: number;
+  /** The attempt's count of what its sandbox refused (reported with its outcome). */
+  denials: SandboxDenials;
 }
 
 /**
@@ -56,7 +58,10 @@ export async function runBotStep(
     {
       onLine: (line) => runLog.add(line),
       // Host and port only; the host name is the bot's choice, so it goes through the redactor.
-      onEgressRefused: (r) => runLog.runner('warn', `egress refused: ${r.host}:${r.port} (${r.reason})`),
+      onEgressRefused: (r) => {
+        run.denials.egress++;
+        runLog.runner('warn', `egress refused: ${r.host}:${r.port} (${r.reason})`);
+      },
       onStarted: (contextMs) => deps.onBotStarted?.(runId, contextMs),
       // Checkpoints are asked for and recorded under this attempt's number only.
       onStep: async (call) =>

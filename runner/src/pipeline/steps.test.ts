@@ -1,5 +1,5 @@
 // The pipeline's steps one by one, against the fakes of test/fakes/pipeline.ts.
-import { OrderlyError } from '@orderly/shared';
+import { errorBody, OrderlyError } from '@orderly/shared';
 import {
   capturedLogger,
   claimFor,
@@ -191,6 +191,7 @@ describe('run bot', () => {
   const runWith = async (pool: FakeSandboxPool, client = new FakeControlRoom(), secrets: Record<string, string> = {}) => {
     const sandbox = await pool.acquire(0);
     const runLog = new RunLog(async () => undefined);
+    const denials = { egress: 0 };
     const run = runBotStep(
       {
         claim,
@@ -201,10 +202,11 @@ describe('run bot', () => {
         sandbox,
         runLog,
         deadline: Date.now() + 5000,
+        denials,
       },
       { client, log },
     );
-    return { run, runLog, sandbox, client };
+    return { run, runLog, sandbox, client, denials };
   };
 
   test("the sandbox gets the run's attempt, key, input, secrets and the manifest's hosts and time", async () => {
@@ -253,17 +255,42 @@ describe('run bot', () => {
     expect(JSON.stringify(left)).not.toContain(FAKE_PASSWORD);
     expect(left.flags).toEqual(['secret_in_result']);
   });
+
+  test('each connection the egress proxy refused is counted on the attempt and logged, host and port only', async () => {
+    const pool = new FakeSandboxPool(async (_req, events) => {
+      events.onEgressRefused!({ host: '127.0.0.1', port: 6379, reason: 'infrastructure' });
+      events.onEgressRefused!({ host: 'elsewhere.example.test', port: 443, reason: 'not-listed' });
+      return { ok: false, error: errorBody('ORDERLY_E_BOT_BUSINESS', 'no way out') };
+    });
+    const { run, runLog, denials } = await runWith(pool);
+    await expect(run).rejects.toMatchObject({ code: 'ORDERLY_E_BOT_BUSINESS' });
+    expect(denials).toEqual({ egress: 2 });
+    expect(runLog.rest().map((l) => l.msg)).toEqual(expect.arrayContaining(['egress refused: elsewhere.example.test:443 (not-listed)']));
+  });
 });
 
 describe('report', () => {
   const payload = jobPayload();
-  const attempt = (final = false) => ({ claim: claimFor(payload, { final }), runLog: new RunLog(async () => undefined), startedAt: Date.now(), log });
+  const attempt = (final = false, denials = { egress: 0 }) => ({
+    claim: claimFor(payload, { final }),
+    runLog: new RunLog(async () => undefined),
+    startedAt: Date.now(),
+    log,
+    denials,
+  });
 
   test('a success is final, with its fence', async () => {
     const reports = new FakeReports();
     const a = attempt();
     expect(await reportSucceeded(reports, a, { result: 42 })).toEqual({ kind: 'done', ok: true });
     expect(reports.finishedReports[0]).toMatchObject({ runId: payload.runId, outcome: { ok: true, result: 42 }, final: true, fence: a.claim.fence });
+  });
+
+  test("the sandbox's refusals go with the outcome, success or failure", async () => {
+    const reports = new FakeReports();
+    await reportSucceeded(reports, attempt(false, { egress: 0 }), { result: 1 });
+    await reportFailed(reports, attempt(false, { egress: 3 }), new OrderlyError('ORDERLY_E_BOT_BUSINESS', 'no'), false);
+    expect(reports.finishedReports.map((r) => r.sandboxDenials)).toEqual([{ egress: 0 }, { egress: 3 }]);
   });
 
   test('a retryable failure is retried unless no attempt may follow; a non-retryable one is dropped, final', async () => {

@@ -1,7 +1,7 @@
 import { createHash, KeyObject } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ErrorBody, LogLine, reportAad, reportsQueueName, sealTo, SegmentName, signReport, UnsignedReport } from '@orderly/shared';
+import { ErrorBody, LogLine, reportAad, reportsQueueName, SandboxDenials, sealTo, SegmentName, signReport, UnsignedReport } from '@orderly/shared';
 
 /**
  * Sends reports to the control room on its own segment's `orderly.reports.<segment>` (the only
@@ -67,6 +67,7 @@ export class ReportPublisher {
     durationMs: number,
     lines: LogLine[],
     fence?: string,
+    sandboxDenials?: SandboxDenials,
   ): Promise<void> {
     const body = outcome.ok ? { result: outcome.result, lines, ...(outcome.flags?.length ? { flags: outcome.flags } : {}) } : { error: outcome.error, lines };
     return this.send(
@@ -82,6 +83,7 @@ export class ReportPublisher {
         ...(outcome.ok ? {} : { errorCode: outcome.error.code }),
         durationMs,
         ...(fence ? { fence } : {}),
+        ...(sandboxDenials ? { sandboxDenials } : {}),
         sealed: this.sealed(runId, attempt, body),
       },
       `${runId}.${attempt}.finished`,

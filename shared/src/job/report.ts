@@ -45,6 +45,14 @@ export type ReportBody = z.infer<typeof ReportBody>;
  */
 export const ReportSignature = z.strictObject({ key: z.string().regex(/^[a-f0-9]{32}$/), ed25519: z.string().regex(/^[A-Za-z0-9_-]{86}$/) });
 
+/**
+ * What a run's sandbox refused during the attempt, counted by the runner (outside the sandbox,
+ * so bot code cannot change the count): `egress`, connections the egress proxy refused. In clear
+ * beside the outcome, for the control room's metrics: counts only, never a host or a path.
+ */
+export const SandboxDenials = z.strictObject({ egress: z.number().int().min(0) });
+export type SandboxDenials = z.infer<typeof SandboxDenials>;
+
 const base = { v: z.literal(1), runnerId: z.string().min(1).max(200), at: z.iso.datetime(), sig: ReportSignature };
 
 /**
@@ -66,6 +74,8 @@ export const Report = z.discriminatedUnion('kind', [
     durationMs: z.number().min(0),
     /** The attempt's fencing token (from its claim): a report without it, or with another claim's, moves nothing. */
     fence: z.string().max(64).optional(),
+    /** What the run's sandbox refused (absent from runners before it was counted). */
+    sandboxDenials: SandboxDenials.optional(),
     sealed: PublicSealedBox,
   }),
   /** A job the runner would not run: forged, expired, wrong segment. `runId` only if signed. */
