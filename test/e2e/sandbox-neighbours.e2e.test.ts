@@ -85,7 +85,7 @@ test('a hostile run beside a live victim reads none of its /proc, files, environ
 
   const attacker = await stack.startRun({
     bot: 'hostile-neighbour',
-    input: { hostPids: victimPids.join(','), victimPort: VICTIM_PORT, shmKey: VICTIM_SHM_KEY },
+    input: { hostPids: victimPids.join(','), victimPort: VICTIM_PORT, shmKey: VICTIM_SHM_KEY, victimRunId: victimRun.id },
   });
   const attack = await stack.waitForRun(attacker.id, undefined, 150_000);
   // The victim was still running all along: the two sandboxes were live together.
@@ -114,10 +114,14 @@ test('a hostile run beside a live victim reads none of its /proc, files, environ
   // The browser: its own context and page only.
   expect(out['browser contexts']).toBe(1);
   expect(JSON.stringify(out['cdp targets'])).not.toContain('victim page');
+  // Its forged frames for the victim's run were written on its own channel, where they bind to its own run only: dropped.
+  expect(out['forged frames']).toEqual([expect.stringMatching(/^WRITTEN:\d+$/), expect.stringMatching(/^WRITTEN:\d+$/), expect.stringMatching(/^WRITTEN:\d+$/)]);
 
   // The victim succeeded with everything it held intact, and nothing of it is anywhere in the attacker's run.
   expect({ status: victim.status, error: victim.error }).toEqual({ status: 'succeeded', error: undefined });
   expect(victim.result).toEqual({ intact: { files: true, child: true, shm: true, page: true } });
   expect(await seenOf(attack)).not.toContain(marker);
-  expect(await seenOf(victim)).not.toContain(marker);
+  const victimSeen = await seenOf(victim);
+  expect(victimSeen).not.toContain(marker);
+  expect(victimSeen).not.toContain('FORGED-BY-NEIGHBOUR');
 }, 420_000);

@@ -85,10 +85,10 @@ function hostProcessesWith(marker: string): string[] {
 
 test('what one run leaves behind (listeners, patched send and loader, vm timers, files, a detached child) meets no later run', async () => {
   const planted = await runBot('hostile-residue', { mode: 'plant' });
-  expect(planted.run.status).toBe('succeeded');
+  expect({ status: planted.run.status, error: planted.run.error }).toEqual({ status: 'succeeded', error: undefined });
   await victim();
   const report = await runBot('hostile-residue', { mode: 'report' });
-  expect(report.run.status).toBe('succeeded');
+  expect({ status: report.run.status, error: report.run.error }).toEqual({ status: 'succeeded', error: undefined });
   expect(report.run.result).toEqual({ found: {}, children: [], globalCaught: null, listeners: expect.any(Number) });
   expectNothingOfTheVictim(planted.seen + report.seen);
   expect(hostProcessesWith('orderly-hostile-residue-child')).toEqual([]);
