@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import {
@@ -96,6 +96,8 @@ export function hostEntry(): string {
 const START_TIMEOUT_MS = 30_000;
 /** After the run's timeout or an abort, how long the bot gets before its sandbox is ended. */
 const KILL_GRACE_MS = 5_000;
+/** CPU seconds past the soft limit (SIGXCPU) before the kernel's SIGKILL, for a process that ignores SIGXCPU. */
+const CPU_HARD_GRACE_SECONDS = 5;
 /** How often a running sandbox's control group is checked for a passed limit. */
 const LIMIT_POLL_MS = 200;
 /** The largest result the runner takes from a sandbox (the host checks too; bot code may not). */
@@ -363,7 +365,9 @@ export class Sandbox {
     if (!this.pending) return;
     this.options.log.warn({ runId: this.pending.request.runId, code, signal }, 'sandbox exited during a run');
     const bySignal: Partial<Record<NodeJS.Signals, SandboxLimit>> = { SIGXCPU: 'cpu', SIGXFSZ: 'file-size' };
-    const limit = (signal ? bySignal[signal] : undefined) ?? this.group?.breached();
+    // bwrap outlives the host it runs and exits with 128 + the signal that ended it.
+    const hostSignal = signal ?? (code !== null && code > 128 ? signalName(code - 128) : undefined);
+    const limit = (hostSignal ? bySignal[hostSignal] : undefined) ?? this.group?.breached();
     this.finish(
       limit ? { ok: false, error: limitError(limit) } : { ok: false, error: errorBody('ORDERLY_E_BOT_HOST_CRASHED', 'the sandbox died during the run') },
     );
@@ -391,6 +395,10 @@ export class Sandbox {
   }
 }
 
+function signalName(n: number): NodeJS.Signals | undefined {
+  return (Object.entries(constants.signals) as Array<[NodeJS.Signals, number]>).find(([, number]) => number === n)?.[0];
+}
+
 function killGroup(pid: number): void {
   try {
     process.kill(-pid, 'SIGKILL');
@@ -415,7 +423,9 @@ function spawnBwrap(options: SandboxOptions, egressDir: string): ChildProcess {
   // process count is a fallback for hosts without a pids control group.
   const rlimits = [
     '--core=0',
-    `--cpu=${options.limits.cpuSeconds}`,
+    // Soft below hard: at the soft limit the kernel sends SIGXCPU, which ends the process under a
+    // name the runner maps to its limit; equal limits would SIGKILL it at once, which says nothing.
+    `--cpu=${options.limits.cpuSeconds}:${options.limits.cpuSeconds + CPU_HARD_GRACE_SECONDS}`,
     `--fsize=${options.limits.fileBytes}`,
     ...(options.cgroups ? [] : [`--nproc=${options.limits.pids}`]),
   ];
