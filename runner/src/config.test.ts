@@ -98,7 +98,13 @@ test('a runner of a production segment with ORDERLY_SANDBOX=none refuses to star
   const config = RunnerConfigSchema.parse({ ...base, ORDERLY_SANDBOX: 'none', ORDERLY_PROD_SEGMENTS: 'demo', REDIS_URL: 'redis://127.0.0.1:1' });
   expect(config.productionSegment).toBe(true);
   const logged: string[] = [];
-  const log = { info: (...a: unknown[]) => logged.push(JSON.stringify(a)), warn: () => undefined, error: () => undefined, debug: () => undefined, child: () => log };
+  const log = {
+    info: (...a: unknown[]) => logged.push(JSON.stringify(a)),
+    warn: () => undefined,
+    error: () => undefined,
+    debug: () => undefined,
+    child: () => log,
+  };
   await expect(startRunner(config, log as never)).rejects.toMatchObject({
     code: 'ORDERLY_E_SANDBOX_REQUIRED',
     message: expect.stringContaining('segment demo is a production segment (ORDERLY_PROD_SEGMENTS)'),

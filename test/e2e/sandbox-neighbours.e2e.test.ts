@@ -115,7 +115,11 @@ test('a hostile run beside a live victim reads none of its /proc, files, environ
   expect(out['browser contexts']).toBe(1);
   expect(JSON.stringify(out['cdp targets'])).not.toContain('victim page');
   // Its forged frames for the victim's run were written on its own channel, where they bind to its own run only: dropped.
-  expect(out['forged frames']).toEqual([expect.stringMatching(/^WRITTEN:\d+$/), expect.stringMatching(/^WRITTEN:\d+$/), expect.stringMatching(/^WRITTEN:\d+$/)]);
+  expect(out['forged frames']).toEqual([
+    expect.stringMatching(/^WRITTEN:\d+$/),
+    expect.stringMatching(/^WRITTEN:\d+$/),
+    expect.stringMatching(/^WRITTEN:\d+$/),
+  ]);
 
   // The victim succeeded with everything it held intact, and nothing of it is anywhere in the attacker's run.
   expect({ status: victim.status, error: victim.error }).toEqual({ status: 'succeeded', error: undefined });

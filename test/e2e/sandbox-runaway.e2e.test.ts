@@ -33,9 +33,14 @@ test.each([
   'a bot in mode %s ends with %s, not retried; the runner survives and the next run succeeds',
   async (mode, code, details) => {
     const failed = await run(mode);
-    expect({ status: failed.status, code: failed.error?.code, retryable: failed.error?.retryable }).toEqual({ status: 'dead_lettered', code, retryable: false });
+    expect({ status: failed.status, code: failed.error?.code, retryable: failed.error?.retryable }).toEqual({
+      status: 'dead_lettered',
+      code,
+      retryable: false,
+    });
     expect(failed.error?.details).toMatchObject(details);
-    if (code === 'ORDERLY_E_SANDBOX_CHANNEL') expect(failed.error?.message).toMatch(/does not take \((a frame that is not JSON|a frame of .+ bytes is over the channel's)/);
+    if (code === 'ORDERLY_E_SANDBOX_CHANNEL')
+      expect(failed.error?.message).toMatch(/does not take \((a frame that is not JSON|a frame of .+ bytes is over the channel's)/);
     const next = await run('ok');
     expect({ status: next.status, result: next.result }).toEqual({ status: 'succeeded', result: { ok: true } });
   },

@@ -38,7 +38,12 @@ beforeAll(async () => {
   // 127.0.0.2 is loopback, but not a host the attacker's manifest lists (it lists 127.0.0.1).
   unlisted = createServer((_req, res) => res.end(`<title>${UNLISTED_MARKER}</title>${UNLISTED_MARKER}`));
   unlistedUrl = await listen(unlisted, '127.0.0.2');
-  redirector = createServer((_req, res) => res.writeHead(302, { location: unlistedUrl }).end());
+  // A redirect to the unlisted host, except for a page and a service worker script of its own (listed) origin.
+  redirector = createServer((req, res) => {
+    if (req.url === '/sw-page') res.writeHead(200, { 'content-type': 'text/html' }).end('<title>sw page</title>');
+    else if (req.url === '/sw.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end("self.addEventListener('fetch', () => undefined);");
+    else res.writeHead(302, { location: unlistedUrl }).end();
+  });
   redirectUrl = await listen(redirector, '127.0.0.1');
 }, 120_000);
 
@@ -124,6 +129,7 @@ test('no way out: Redis, the control room, Vault, the database, unlisted and pri
   );
   expect({ status: run.status, error: run.error }).toEqual({ status: 'succeeded', error: undefined });
   const out = run.result as Record<string, string>;
+  console.log('DEBUG-ESCAPE', JSON.stringify(out));
   for (const name of Object.keys(targets)) {
     expect({ probe: `tcp ${name}`, reached: out[`tcp ${name}`]!.startsWith('REACHED') }).toEqual({ probe: `tcp ${name}`, reached: false });
     expect({ probe: `fetch ${name}`, outcome: out[`fetch ${name}`]!.slice(0, 8) }).toEqual({ probe: `fetch ${name}`, outcome: 'REFUSED:' });
@@ -205,9 +211,9 @@ test('the seccomp filter refuses ptrace, process_vm_readv, bpf, perf_event_open,
   for (const call of ['ptrace traceme', 'process_vm_readv', 'keyctl', 'personality', 'unshare', 'setns', 'mount', 'chroot', 'bpf', 'perf_event_open'])
     expect({ call, outside: outside[call] === 'EPERM' }).toEqual({ call, outside: false });
   // New namespaces from a shell tool fail too (unshare(2) is refused; there are no capabilities).
-  for (const [label, outcome] of Object.entries(namespaces)) expect({ label, outcome }).toEqual({ label, outcome: expect.stringMatching(/^1:unshare: unshare failed: Operation not permitted/) });
-  // The run's log holds each refusal the bot met.
-  for (const call of ['ptrace traceme', 'bpf', 'keyctl', 'mount']) expect(seen).toContain(`syscall refused`);
-  expect(seen).toMatch(/"call":"ptrace traceme","outcome":"EPERM"|ptrace traceme.*EPERM/);
+  for (const [label, outcome] of Object.entries(namespaces))
+    expect({ label, outcome }).toEqual({ label, outcome: expect.stringMatching(/^1:unshare: unshare failed: Operation not permitted/) });
+  // The run's log holds each refusal the bot met (the line as it is inside the JSON of the logs).
+  for (const call of refused) expect(seen).toContain(JSON.stringify(`syscall refused ${JSON.stringify({ call, outcome: 'EPERM' })}`).slice(1, -1));
   await victim();
 }, 180_000);

@@ -129,7 +129,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const secrets = lease?.secrets ?? {};
       runLog.useRedactor(createRedactor({ secrets: Object.values(secrets), phi }));
       if (deps.cancellations?.wasCancelled(payload.runId)) throw new OrderlyError('ORDERLY_E_RUN_CANCELLED', 'the run was cancelled before its bot started');
-      return await runBotStep({ claim, bot, input, secrets, phi, sandbox, runLog, deadline, denials }, { client: deps.client, log, onBotStarted: deps.onBotStarted });
+      return await runBotStep(
+        { claim, bot, input, secrets, phi, sandbox, runLog, deadline, denials },
+        { client: deps.client, log, onBotStarted: deps.onBotStarted },
+      );
     } finally {
       renewal.stop();
       // Whatever happened: the run's token is revoked before the attempt is reported.

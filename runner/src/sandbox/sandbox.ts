@@ -263,7 +263,11 @@ export class Sandbox {
   /** The host (bot code shares its process) wrote a frame that is too big or not JSON: the run fails and its sandbox is ended. */
   private channelViolated(reason: string): void {
     this.options.log.warn({ runId: this.pending?.request.runId, reason }, 'sandbox broke its channel');
-    if (this.pending) this.finish({ ok: false, error: errorBody('ORDERLY_E_SANDBOX_CHANNEL', `the sandbox wrote on its channel to the runner what the runner does not take (${reason}); it was ended`) });
+    if (this.pending)
+      this.finish({
+        ok: false,
+        error: errorBody('ORDERLY_E_SANDBOX_CHANNEL', `the sandbox wrote on its channel to the runner what the runner does not take (${reason}); it was ended`),
+      });
     else void this.destroy();
   }
 
@@ -276,7 +280,11 @@ export class Sandbox {
     if (message.type === 'log') pending.events.onLine(message.line);
     else if (message.type === 'started') pending.events.onStarted?.(message.contextMs);
     else if (message.type === 'screenshot')
-      pending.events.onScreenshot?.({ name: this.screenshotName(pending, message.name), png: Buffer.from(message.png, 'base64'), failedClosed: message.failedClosed });
+      pending.events.onScreenshot?.({
+        name: this.screenshotName(pending, message.name),
+        png: Buffer.from(message.png, 'base64'),
+        failedClosed: message.failedClosed,
+      });
     else if (message.type === 'step') this.answerStep(pending, message.id, message.call);
     else if (message.ok) {
       const size = Buffer.byteLength(JSON.stringify(message.result ?? null) ?? 'null');
