@@ -129,7 +129,6 @@ test('no way out: Redis, the control room, Vault, the database, unlisted and pri
   );
   expect({ status: run.status, error: run.error }).toEqual({ status: 'succeeded', error: undefined });
   const out = run.result as Record<string, string>;
-  console.log('DEBUG-ESCAPE', JSON.stringify(out));
   for (const name of Object.keys(targets)) {
     expect({ probe: `tcp ${name}`, reached: out[`tcp ${name}`]!.startsWith('REACHED') }).toEqual({ probe: `tcp ${name}`, reached: false });
     expect({ probe: `fetch ${name}`, outcome: out[`fetch ${name}`]!.slice(0, 8) }).toEqual({ probe: `fetch ${name}`, outcome: 'REFUSED:' });
@@ -150,6 +149,26 @@ test('no way out: Redis, the control room, Vault, the database, unlisted and pri
     expect({ probe, outcome: out[probe]!.slice(0, 8) }).toEqual({ probe, outcome: 'REFUSED:' });
   }
   for (const path of files) expect({ path, outcome: out[`read ${path}`]!.slice(0, 8) }).toEqual({ path, outcome: 'REFUSED:' });
+  // The exact failures, not merely "did not succeed". createRequire does give a full require (the
+  // runner's node_modules are bound read-only), and ioredis loads: it is the network that fails.
+  expect(out['createRequire ioredis']).toBe('REFUSED:Connection is closed.');
+  expect(out['context.request to unlisted']).toBe('REFUSED:ECONNREFUSED');
+  expect(out['debugProcess others']).toBe('REFUSED:ESRCH');
+  expect(out['websocket to unlisted']).toMatch(/^REFUSED:page\.evaluate: Error: websocket failed/);
+  // process.binding works (Node's internals are the bot's own process); the sandbox is what holds.
+  expect(out['process.binding']).toBe('REACHED:"object"');
+  // Every browser way to the unlisted host ends on the egress proxy's 403, naming its code.
+  for (const probe of ['newContext to unlisted', 'unrouteAll to unlisted', 'browser redirect to unlisted'])
+    expect({ probe, outcome: out[probe] }).toEqual({
+      probe,
+      outcome: expect.stringMatching(/^REACHED:"403:.*ORDERLY_E_EGRESS_REFUSED: egress to 127\.0\.0\.2:\d+ is not allowed/),
+    });
+  // A browser-wide CDP session sees only this sandbox's own browser: its page and Chromium's internals.
+  const cdpTargets = JSON.parse(out['cdp targets']!.slice('SEEN:'.length)) as string[];
+  expect(cdpTargets.filter((url) => !url.startsWith('chrome://'))).toEqual([`${stack.portal.url.replace(/\/$/, '')}/login`]);
+  expect(out['cdp context to unlisted']).not.toContain(UNLISTED_MARKER);
+  // Service workers are blocked: registration yields no registration.
+  expect(out['service worker']).toMatch(/^REFUSED:page\.evaluate: TypeError: Cannot read properties of undefined \(reading 'scope'\)/);
   // Only the sandbox's own processes and browser: one context (its own), no other run's pages.
   expect(Number(out['/proc pids']!.split(':')[1])).toBeLessThan(30);
   expect(out['browser contexts']).toBe('SEEN:1');
