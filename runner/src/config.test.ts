@@ -2,7 +2,8 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateBoxKeyPair, generateSigningKeyPair } from '@orderly/shared';
-import { loadRunnerConfig, loadRunnerCredentials } from './config';
+import { loadRunnerConfig, loadRunnerCredentials, RunnerConfigSchema } from './config';
+import { startRunner } from './main';
 
 const dir = mkdtempSync(join(tmpdir(), 'runner-config-'));
 const write = (name: string, text: string) => {
@@ -74,13 +75,39 @@ test('the signing key sits beside the token by default, and a key others can rea
   );
 });
 
-test('ORDERLY_SANDBOX=none is refused for the prod channel and for production, and allowed for development', () => {
-  for (const extra of [{ ORDERLY_RUNNER_CHANNEL: 'prod' }, { ORDERLY_ENV: 'production' }]) {
+test('ORDERLY_SANDBOX=none is refused for a production segment, the prod channel and production, and allowed for development', () => {
+  for (const [extra, why] of [
+    [{ ORDERLY_PROD_SEGMENTS: `other,${base.ORDERLY_SEGMENT}` }, `segment ${base.ORDERLY_SEGMENT} is a production segment`],
+    [{ ORDERLY_RUNNER_CHANNEL: 'prod' }, 'prod channel'],
+    [{ ORDERLY_ENV: 'production' }, 'ORDERLY_ENV=production'],
+  ] as const) {
     const failure = codeOf(() => loadRunnerConfig({}, { ...base, ORDERLY_SANDBOX: 'none', ...extra }));
-    expect(failure?.code).toBe('ORDERLY_E_CONFIG_INVALID');
-    expect(failure?.message).toContain('ORDERLY_SANDBOX');
+    expect(failure).toEqual({ code: 'ORDERLY_E_SANDBOX_REQUIRED', message: expect.stringContaining(why) });
+    // The same environment with the sandbox on starts.
+    expect(loadRunnerConfig({}, { ...base, ...extra }).sandbox.mode).toBe('bwrap');
   }
+  // Another segment's being production does not concern this runner.
+  expect(loadRunnerConfig({}, { ...base, ORDERLY_SANDBOX: 'none', ORDERLY_PROD_SEGMENTS: 'other' }).productionSegment).toBe(false);
   expect(loadRunnerConfig({}, { ...base, ORDERLY_SANDBOX: 'none' }).sandbox.mode).toBe('none');
   expect(loadRunnerConfig({}, base).sandbox.mode).toBe('bwrap');
   expect(codeOf(() => loadRunnerConfig({}, { ...base, ORDERLY_SANDBOX: 'chroot' }))?.code).toBe('ORDERLY_E_CONFIG_INVALID');
+});
+
+test('a runner of a production segment with ORDERLY_SANDBOX=none refuses to start, before it opens anything', async () => {
+  // Built without the loader's check, as an embedding would: the start checks again.
+  const config = RunnerConfigSchema.parse({ ...base, ORDERLY_SANDBOX: 'none', ORDERLY_PROD_SEGMENTS: 'demo', REDIS_URL: 'redis://127.0.0.1:1' });
+  expect(config.productionSegment).toBe(true);
+  const logged: string[] = [];
+  const log = {
+    info: (...a: unknown[]) => logged.push(JSON.stringify(a)),
+    warn: () => undefined,
+    error: () => undefined,
+    debug: () => undefined,
+    child: () => log,
+  };
+  await expect(startRunner(config, log as never)).rejects.toMatchObject({
+    code: 'ORDERLY_E_SANDBOX_REQUIRED',
+    message: expect.stringContaining('segment demo is a production segment (ORDERLY_PROD_SEGMENTS)'),
+  });
+  expect(logged).toEqual([]); // no sandbox, Redis or worker was started
 });

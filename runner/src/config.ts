@@ -6,6 +6,7 @@ import { KeyObject } from 'node:crypto';
 import {
   ATTEMPT_LEASE_MAX_MS,
   ATTEMPT_LEASE_MIN_MS,
+  csv,
   loadPrivateKey,
   logLevel,
   optionalString,
@@ -22,6 +23,8 @@ import {
 export const RunnerConfigSchema = z
   .object({
     ORDERLY_SEGMENT: SegmentName,
+    /** The control room's production segments (the same list): a runner for one never runs bots uncontained. */
+    ORDERLY_PROD_SEGMENTS: csv(SegmentName).default([]),
     ORDERLY_CONTROL_ROOM_URL: z.url().default('http://127.0.0.1:7300'),
     ORDERLY_CONTROL_ROOM_PUBLIC_KEY_FILE: z.string({ error: "is required: the control room's public key file (control-room.pub)" }).min(1),
     ORDERLY_RUNNER_TOKEN_FILE: z.string({ error: "is required: a file holding this runner's token" }).min(1),
@@ -62,10 +65,6 @@ export const RunnerConfigSchema = z
     ORDERLY_RUNNER_CERT_FILE: optionalString,
     ORDERLY_RUNNER_KEY_FILE: optionalString,
   })
-  .refine((env) => env.ORDERLY_SANDBOX !== 'none' || (env.ORDERLY_RUNNER_CHANNEL !== 'prod' && env.ORDERLY_ENV !== 'production'), {
-    message: 'ORDERLY_SANDBOX=none runs bot code uncontained and is for development only: refused for the prod channel and ORDERLY_ENV=production',
-    path: ['ORDERLY_SANDBOX'],
-  })
   .refine((env) => !env.ORDERLY_RUNNER_CERT_FILE === !env.ORDERLY_RUNNER_KEY_FILE, {
     message: 'ORDERLY_RUNNER_CERT_FILE and ORDERLY_RUNNER_KEY_FILE go together',
     path: ['ORDERLY_RUNNER_KEY_FILE'],
@@ -97,6 +96,8 @@ export const RunnerConfigSchema = z
       prewarm: env.ORDERLY_SANDBOX_PREWARM === '1',
     },
     production: env.ORDERLY_ENV === 'production',
+    /** True when ORDERLY_PROD_SEGMENTS names this runner's segment. */
+    productionSegment: (env.ORDERLY_PROD_SEGMENTS as string[]).includes(env.ORDERLY_SEGMENT),
     /** More endpoints (`host:port`, comma-separated) no bot may reach whatever its manifest says, e.g. the database. */
     egressDeny: parseEndpoints(env.ORDERLY_EGRESS_DENY),
     concurrency: env.ORDERLY_CONCURRENCY,
@@ -142,7 +143,31 @@ function parseEndpoints(list: string): Array<{ host: string; port: number }> {
 
 /** Command-line options override the environment of the same name. */
 export function loadRunnerConfig(overrides: Record<string, string> = {}, env: Record<string, string | undefined> = process.env): RunnerConfig {
-  return parseConfig(RunnerConfigSchema, { ...env, ...overrides });
+  const config = parseConfig(RunnerConfigSchema, { ...env, ...overrides });
+  assertSandboxAllowed(config);
+  return config;
+}
+
+/**
+ * `ORDERLY_SANDBOX=none` runs bot code uncontained: for development only. A runner of a
+ * production segment (ORDERLY_PROD_SEGMENTS), of the prod channel or with ORDERLY_ENV=production
+ * refuses to start with it, under its own code, before it takes any job. Called at config load
+ * and again when the runner starts (a config may be built without the loader).
+ */
+export function assertSandboxAllowed(config: Pick<RunnerConfig, 'sandbox' | 'segment' | 'productionSegment' | 'channel' | 'production'>): void {
+  if (config.sandbox.mode !== 'none') return;
+  const why = config.productionSegment
+    ? `segment ${config.segment} is a production segment (ORDERLY_PROD_SEGMENTS)`
+    : config.channel === 'prod'
+      ? 'the runner is on the prod channel (ORDERLY_RUNNER_CHANNEL=prod)'
+      : config.production
+        ? 'ORDERLY_ENV=production'
+        : undefined;
+  if (why)
+    throw new OrderlyError(
+      'ORDERLY_E_SANDBOX_REQUIRED',
+      `ORDERLY_SANDBOX=none runs bot code uncontained and is for development only; refused because ${why}: use ORDERLY_SANDBOX=bwrap`,
+    );
 }
 
 /** Reads the key and token files the config names, with coded errors that name the file only. */

@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { boundOfflineQueue, createLogger, generateSigningKeyPair, isOrderlyError, OrderlyError } from '@orderly/shared';
 import type { Logger } from '@orderly/shared';
 import { createVaultClientFactory } from '@orderly/shared/vault';
-import { loadRunnerConfig, loadRunnerCredentials, RunnerConfig } from './config';
+import { assertSandboxAllowed, loadRunnerConfig, loadRunnerCredentials, RunnerConfig } from './config';
 import { httpControlRoomClient, loadControlRoomTls } from './control-room-client';
 import { PackageCache } from './packages/cache';
 import { RunCancellations } from './pipeline/cancellations';
@@ -23,6 +23,7 @@ export async function startRunner(
   log: Logger = createLogger({ level: config.logLevel, name: 'runner', base: { runner: config.runnerId, segment: config.segment } }),
   hooks: { onBotStarted?: (runId: string, contextMs: number) => void } = {},
 ): Promise<{ close(): Promise<void> }> {
+  assertSandboxAllowed(config);
   const { controlRoomKeys, token, signingKey, releaseKey } = loadRunnerCredentials(config);
   const sandboxes = createSandboxPool(config, log);
   await sandboxes.start();

@@ -114,6 +114,16 @@ export const ERROR_CODES = {
     retryable: true,
     doc: 'The run sandbox could not be created (bubblewrap, user namespaces or the seccomp filter missing or failing); the run is retried, never run outside the sandbox.',
   },
+  ORDERLY_E_SANDBOX_CHANNEL: {
+    status: 500,
+    retryable: false,
+    doc: "The run's sandbox wrote on its channel to the runner a frame the runner does not take (over 16 MiB, or not JSON): the run failed and its sandbox was ended; the runner and its other runs go on.",
+  },
+  ORDERLY_E_SANDBOX_REQUIRED: {
+    status: 500,
+    retryable: false,
+    doc: '`ORDERLY_SANDBOX=none` is set on a runner of a production segment (`ORDERLY_PROD_SEGMENTS`), of the prod channel or with `ORDERLY_ENV=production`: the runner refuses to start (bot code would run uncontained); use `bwrap`.',
+  },
   ORDERLY_E_EGRESS_REFUSED: {
     status: 403,
     retryable: false,

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -5,6 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { RunView } from '@orderly/shared';
 import { PORTAL_CREDENTIALS, REPO, Stack, startStack } from '../harness';
+import { SYSCALL_PROBE } from '../fixtures/bots/hostile-syscalls/src/index';
 
 /**
  * The run sandbox against hostile bot packages (issue 10): each runs on the real runner with real
@@ -29,14 +31,19 @@ function listen(server: Server, host: string): Promise<string> {
 
 beforeAll(async () => {
   stack = await startStack({ runner: false });
-  for (const name of ['hostile-residue', 'hostile-escape', 'hostile-limits']) await stack.publish(bot(name));
+  for (const name of ['hostile-residue', 'hostile-escape', 'hostile-limits', 'hostile-syscalls']) await stack.publish(bot(name));
   await stack.publish();
   // Small limits, so the hogs meet them quickly; one slot, so every run follows the last on it.
   await stack.startRunner({ env: { ORDERLY_SANDBOX_MEMORY_MB: '768', ORDERLY_SANDBOX_PIDS: '200', ORDERLY_SANDBOX_FILE_MB: '64' } });
   // 127.0.0.2 is loopback, but not a host the attacker's manifest lists (it lists 127.0.0.1).
   unlisted = createServer((_req, res) => res.end(`<title>${UNLISTED_MARKER}</title>${UNLISTED_MARKER}`));
   unlistedUrl = await listen(unlisted, '127.0.0.2');
-  redirector = createServer((_req, res) => res.writeHead(302, { location: unlistedUrl }).end());
+  // A redirect to the unlisted host, except for a page and a service worker script of its own (listed) origin.
+  redirector = createServer((req, res) => {
+    if (req.url === '/sw-page') res.writeHead(200, { 'content-type': 'text/html' }).end('<title>sw page</title>');
+    else if (req.url === '/sw.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end("self.addEventListener('fetch', () => undefined);");
+    else res.writeHead(302, { location: unlistedUrl }).end();
+  });
   redirectUrl = await listen(redirector, '127.0.0.1');
 }, 120_000);
 
@@ -83,10 +90,10 @@ function hostProcessesWith(marker: string): string[] {
 
 test('what one run leaves behind (listeners, patched send and loader, vm timers, files, a detached child) meets no later run', async () => {
   const planted = await runBot('hostile-residue', { mode: 'plant' });
-  expect(planted.run.status).toBe('succeeded');
+  expect({ status: planted.run.status, error: planted.run.error }).toEqual({ status: 'succeeded', error: undefined });
   await victim();
   const report = await runBot('hostile-residue', { mode: 'report' });
-  expect(report.run.status).toBe('succeeded');
+  expect({ status: report.run.status, error: report.run.error }).toEqual({ status: 'succeeded', error: undefined });
   expect(report.run.result).toEqual({ found: {}, children: [], globalCaught: null, listeners: expect.any(Number) });
   expectNothingOfTheVictim(planted.seen + report.seen);
   expect(hostProcessesWith('orderly-hostile-residue-child')).toEqual([]);
@@ -142,6 +149,26 @@ test('no way out: Redis, the control room, Vault, the database, unlisted and pri
     expect({ probe, outcome: out[probe]!.slice(0, 8) }).toEqual({ probe, outcome: 'REFUSED:' });
   }
   for (const path of files) expect({ path, outcome: out[`read ${path}`]!.slice(0, 8) }).toEqual({ path, outcome: 'REFUSED:' });
+  // The exact failures, not merely "did not succeed". createRequire does give a full require (the
+  // runner's node_modules are bound read-only), and ioredis loads: it is the network that fails.
+  expect(out['createRequire ioredis']).toBe('REFUSED:Connection is closed.');
+  expect(out['context.request to unlisted']).toBe('REFUSED:ECONNREFUSED');
+  expect(out['debugProcess others']).toBe('REFUSED:ESRCH');
+  expect(out['websocket to unlisted']).toMatch(/^REFUSED:page\.evaluate: Error: websocket failed/);
+  // process.binding works (Node's internals are the bot's own process); the sandbox is what holds.
+  expect(out['process.binding']).toBe('REACHED:"object"');
+  // Every browser way to the unlisted host ends on the egress proxy's 403, naming its code.
+  for (const probe of ['newContext to unlisted', 'unrouteAll to unlisted', 'browser redirect to unlisted'])
+    expect({ probe, outcome: out[probe] }).toEqual({
+      probe,
+      outcome: expect.stringMatching(/^REACHED:"403:.*ORDERLY_E_EGRESS_REFUSED: egress to 127\.0\.0\.2:\d+ is not allowed/),
+    });
+  // A browser-wide CDP session sees only this sandbox's own browser: its page and Chromium's internals.
+  const cdpTargets = JSON.parse(out['cdp targets']!.slice('SEEN:'.length)) as string[];
+  expect(cdpTargets.filter((url) => !url.startsWith('chrome://'))).toEqual([`${stack.portal.url.replace(/\/$/, '')}/login`]);
+  expect(out['cdp context to unlisted']).not.toContain(UNLISTED_MARKER);
+  // Service workers are blocked: registration yields no registration.
+  expect(out['service worker']).toMatch(/^REFUSED:page\.evaluate: TypeError: Cannot read properties of undefined \(reading 'scope'\)/);
   // Only the sandbox's own processes and browser: one context (its own), no other run's pages.
   expect(Number(out['/proc pids']!.split(':')[1])).toBeLessThan(30);
   expect(out['browser contexts']).toBe('SEEN:1');
@@ -179,3 +206,33 @@ test('a detached child dies with its sandbox', async () => {
   await victim();
   expect(hostProcessesWith('orderly-hostile-limits-detached')).toEqual([]);
 }, 120_000);
+
+/** The probe outside any sandbox, as an unprivileged user (nobody, when the tests run as root). */
+function syscallsOutside(): Record<string, string> {
+  const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  const python = spawnSync('/usr/bin/python3', ['-c', SYSCALL_PROBE], { encoding: 'utf8', timeout: 20_000, ...asNobody });
+  expect({ status: python.status, stderr: python.stderr }).toEqual({ status: 0, stderr: '' });
+  return JSON.parse(python.stdout) as Record<string, string>;
+}
+
+test('the seccomp filter refuses ptrace, process_vm_readv, bpf, perf_event_open, keyctl, mount, unshare and the like with EPERM, and the run records each refusal', async () => {
+  const { run, seen } = await runBot('hostile-syscalls', {}, 90_000);
+  expect({ status: run.status, error: run.error }).toEqual({ status: 'succeeded', error: undefined });
+  const { syscalls, namespaces } = run.result as { syscalls: Record<string, string>; namespaces: Record<string, string> };
+  // The probe works inside (an allowed call succeeds), and every call the filter lists fails with EPERM.
+  expect(syscalls.getpid).toBe('OK');
+  const refused = Object.keys(syscalls).filter((call) => call !== 'getpid');
+  expect(refused.length).toBeGreaterThanOrEqual(18);
+  for (const call of refused) expect({ call, outcome: syscalls[call] }).toEqual({ call, outcome: 'EPERM' });
+  // Outside the sandbox the same calls, with the same arguments, succeed or fail on their
+  // arguments: the EPERM inside is the filter's, not the kernel's answer to an unprivileged user.
+  const outside = syscallsOutside();
+  for (const call of ['ptrace traceme', 'process_vm_readv', 'keyctl', 'personality', 'unshare', 'setns', 'mount', 'chroot', 'bpf', 'perf_event_open'])
+    expect({ call, outside: outside[call] === 'EPERM' }).toEqual({ call, outside: false });
+  // New namespaces from a shell tool fail too (unshare(2) is refused; there are no capabilities).
+  for (const [label, outcome] of Object.entries(namespaces))
+    expect({ label, outcome }).toEqual({ label, outcome: expect.stringMatching(/^1:unshare: unshare failed: Operation not permitted/) });
+  // The run's log holds each refusal the bot met (the line as it is inside the JSON of the logs).
+  for (const call of refused) expect(seen).toContain(JSON.stringify(`syscall refused ${JSON.stringify({ call, outcome: 'EPERM' })}`).slice(1, -1));
+  await victim();
+}, 180_000);

@@ -62,6 +62,9 @@ export class RunnerEvents {
     final: boolean;
     applied: boolean;
     errorCode: string | undefined;
+    /** What the run's sandbox refused, as its runner counted it (absent from older runners). */
+    /** Connections the run's egress proxy refused (the runner's count, absent when none). */
+    sandboxDenials?: number | undefined;
   }): Promise<void> {
     const actor = `runner:${result.runnerId}`;
     await this.audit.append({
@@ -69,7 +72,15 @@ export class RunnerEvents {
       action: 'run.result',
       target: result.runId,
       outcome: result.outcome === 'succeeded' ? 'success' : 'failure',
-      details: { attempt: result.attempt, status: result.status, final: result.final, applied: result.applied, code: result.errorCode ?? null },
+      details: {
+        attempt: result.attempt,
+        status: result.status,
+        final: result.final,
+        applied: result.applied,
+        code: result.errorCode ?? null,
+        // Only when a runner counted some: the record of a run that met no refusal stays as it was.
+        ...(result.sandboxDenials ? { egressRefused: result.sandboxDenials } : {}),
+      },
     });
     if (result.errorCode === 'ORDERLY_E_VAULT_WRAP_INVALID') {
       this.log?.error(

@@ -211,7 +211,10 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown, queueS
           return deps.runs.finish(tx, report.runId, status, { ...outcome, ...(report.outcome === 'succeeded' ? { result: body.result ?? null } : {}) });
         });
       }
-      deps.log.info({ runId: report.runId, attempt: report.attempt, status, applied: moved !== undefined }, 'run outcome recorded');
+      deps.log.info(
+        { runId: report.runId, attempt: report.attempt, status, applied: moved !== undefined, sandboxDenials: report.sandboxDenials },
+        'run outcome recorded',
+      );
       await deps.runnerEvents?.resultRecorded({
         runId: report.runId,
         attempt: report.attempt,
@@ -221,6 +224,7 @@ export async function applyReport(deps: ReportConsumerDeps, raw: unknown, queueS
         final: report.final,
         applied: moved !== undefined,
         errorCode: body.error?.code,
+        sandboxDenials: report.sandboxDenials,
       });
       return;
     }

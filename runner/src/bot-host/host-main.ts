@@ -6,6 +6,7 @@
  * parses every message it sends and binds it to the sandbox's one run.
  */
 import { createRequire, isBuiltin } from 'node:module';
+import { Socket } from 'node:net';
 import { format } from 'node:util';
 import vm from 'node:vm';
 import pino from 'pino';
@@ -15,6 +16,7 @@ import type { BotContext, BotDefinition } from '@orderly/shared/sdk';
 import { isAllowedUrl, launchChromium } from '../browser/launch';
 import { bridgeLoopbackToSocket, bridgeProxyUrl, chromiumProxyArgs, proxyEnvironment } from '../egress/bridge';
 import { createEgressFetch } from '../egress/fetch';
+import { CHANNEL_FD, openChannel } from '../sandbox/channel';
 import { limitError } from '../sandbox/limit-errors';
 import { yieldWhileWarming } from '../sandbox/warm-priority';
 import { maskedScreenshot } from '../browser/masked-screenshot';
@@ -54,8 +56,20 @@ function stepRpc(runId: string, controller: AbortController) {
     });
 }
 
+/**
+ * The channel to the runner (fd 3, a socketpair made at spawn). Bot code shares this process and
+ * can write to it too: the runner binds every frame to this sandbox's one run, and ends the
+ * sandbox on one it cannot read.
+ */
+const channel = openChannel(new Socket({ fd: CHANNEL_FD, readable: true, writable: true }), {
+  onMessage: (raw) => onRunnerMessage(raw),
+  onViolation: () => process.exit(1), // the runner never writes a bad frame
+  // The runner's death ends the host (and its browser) too.
+  onClose: () => void (browser?.close() ?? Promise.resolve()).finally(() => process.exit(0)),
+});
+
 function send(message: FromHost): void {
-  process.send?.(message);
+  channel.send(message);
 }
 
 /** The longest log line or error message the runner takes (`LogLine`, `ErrorBody`). */
@@ -277,7 +291,7 @@ async function run(request: HostRun): Promise<void> {
           type: 'screenshot',
           runId: request.runId,
           name: redactedFileName(shots, String(name)),
-          png: new Uint8Array(shot.png),
+          png: Buffer.from(shot.png).toString('base64'),
           failedClosed: shot.failedClosed,
         });
       };
@@ -324,7 +338,7 @@ async function run(request: HostRun): Promise<void> {
   }
 }
 
-process.on('message', (raw: unknown) => {
+function onRunnerMessage(raw: unknown): void {
   const parsed = ToHost.safeParse(raw);
   if (!parsed.success) return;
   const message = parsed.data;
@@ -358,9 +372,4 @@ process.on('message', (raw: unknown) => {
       return;
     }
   }
-});
-
-// The runner's death ends the host (and its browser) too.
-process.on('disconnect', () => {
-  void (browser?.close() ?? Promise.resolve()).finally(() => process.exit(0));
-});
+}

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ErrorBodySchema, LogLine, StepBeginResponse } from '@orderly/shared';
 
-/** Messages between the runner and the bot host in a run's sandbox (Node IPC, structured clone). */
+/** Messages between the runner and the bot host in a run's sandbox (JSON frames on the sandbox's channel, `sandbox/channel.ts`). */
 /**
  * `egressSocket`: the egress proxy's Unix socket, the sandbox's only way out. `yieldCpu`: warm up at
  * the lowest priority (the runner raises it back when a run asks for the sandbox).
@@ -57,8 +57,8 @@ export const FromHost = z.union([
   z.object({ type: z.literal('log'), runId: z.string(), line: LogLine }),
   /** Bot code is about to start; `contextMs` is what the fresh browser context and page took. */
   z.object({ type: z.literal('started'), runId: z.string(), contextMs: z.number() }),
-  /** A masked PNG; `failedClosed` says whether masking had to cover frames or the whole page. */
-  z.object({ type: z.literal('screenshot'), runId: z.string(), name: z.string(), png: z.instanceof(Uint8Array), failedClosed: z.string() }),
+  /** A masked PNG, in base64; `failedClosed` says whether masking had to cover frames or the whole page. */
+  z.object({ type: z.literal('screenshot'), runId: z.string(), name: z.string(), png: z.base64(), failedClosed: z.string() }),
   z.object({ type: z.literal('done'), runId: z.string(), ok: z.literal(true), result: z.unknown() }),
   z.object({ type: z.literal('done'), runId: z.string(), ok: z.literal(false), error: ErrorBodySchema }),
   HostStepCall,

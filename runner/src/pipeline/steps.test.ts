@@ -1,5 +1,5 @@
 // The pipeline's steps one by one, against the fakes of test/fakes/pipeline.ts.
-import { DROPPED_LINES_MESSAGE, OrderlyError } from '@orderly/shared';
+import { DROPPED_LINES_MESSAGE, errorBody, OrderlyError } from '@orderly/shared';
 import {
   capturedLogger,
   claimFor,
@@ -277,11 +277,28 @@ describe('run bot', () => {
     expect(JSON.stringify(left)).not.toContain(FAKE_PASSWORD);
     expect(left.flags).toEqual(['secret_in_result']);
   });
+
+  test('each connection the egress proxy refused is counted on the attempt and logged, host and port only', async () => {
+    const pool = new FakeSandboxPool(async (_req, events) => {
+      events.onEgressRefused!({ host: '127.0.0.1', port: 6379, reason: 'infrastructure' });
+      events.onEgressRefused!({ host: 'elsewhere.example.test', port: 443, reason: 'not-listed' });
+      return { ok: false, error: errorBody('ORDERLY_E_BOT_BUSINESS', 'no way out') };
+    });
+    const { run, runLog } = await runWith(pool);
+    await expect(run).rejects.toMatchObject({ code: 'ORDERLY_E_BOT_BUSINESS' });
+    expect(runLog.tally().sandboxDenials).toBe(2);
+    expect(runLog.rest().map((l) => l.msg)).toEqual(expect.arrayContaining(['egress refused: elsewhere.example.test:443 (not-listed)']));
+  });
 });
 
 describe('report', () => {
   const payload = jobPayload();
-  const attempt = (final = false) => ({ claim: claimFor(payload, { final }), runLog: new RunLog(async () => undefined), startedAt: Date.now(), log });
+  const attempt = (final = false) => ({
+    claim: claimFor(payload, { final }),
+    runLog: new RunLog(async () => undefined),
+    startedAt: Date.now(),
+    log,
+  });
 
   test('a success is final, with its fence', async () => {
     const reports = new FakeReports();

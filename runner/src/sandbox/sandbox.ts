@@ -1,8 +1,8 @@
-import { ChildProcess, fork, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import {
   createRedactor,
   ErrorBody,
@@ -18,6 +18,7 @@ import {
 import type { Logger } from '@orderly/shared';
 import { FromHost, HostRun, HostStepAnswer, StepCall, ToHost } from '../bot-host/protocol';
 import { bwrapArguments, SANDBOX_EGRESS_SOCKET, sandboxEnvironment } from './bwrap';
+import { Channel, CHANNEL_FD, openChannel } from './channel';
 import type { CgroupLimits, LimitGroup, SandboxLimit } from './cgroup';
 import type { WarmPriority } from './warm-priority';
 import { limitError } from './limit-errors';
@@ -95,6 +96,8 @@ export function hostEntry(): string {
 const START_TIMEOUT_MS = 30_000;
 /** After the run's timeout or an abort, how long the bot gets before its sandbox is ended. */
 const KILL_GRACE_MS = 5_000;
+/** CPU seconds past the soft limit (SIGXCPU) before the kernel's SIGKILL, for a process that ignores SIGXCPU. */
+const CPU_HARD_GRACE_SECONDS = 5;
 /** How often a running sandbox's control group is checked for a passed limit. */
 const LIMIT_POLL_MS = 200;
 /** The largest result the runner takes from a sandbox (the host checks too; bot code may not). */
@@ -126,6 +129,11 @@ export class Sandbox {
   private stderrBeforeReady = '';
   private killTimer: NodeJS.Timeout | undefined;
   private limitTimer: NodeJS.Timeout | undefined;
+  private readonly channel: Channel;
+  /** Called with each message until the host is ready (boot), then `onMessage` takes over. */
+  private beforeReady: ((raw: unknown) => void) | undefined;
+  /** Called when the host wrote a frame the channel refused. */
+  private onViolation: ((reason: string) => void) | undefined;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -135,6 +143,11 @@ export class Sandbox {
     private readonly options: SandboxOptions,
   ) {
     this.exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const socket = (child.stdio as unknown as Duplex[])[CHANNEL_FD]!;
+    this.channel = openChannel(socket, {
+      onMessage: (raw) => (this.beforeReady ? this.beforeReady(raw) : this.onMessage(raw)),
+      onViolation: (reason) => this.onViolation?.(reason),
+    });
   }
 
   /** Starts a sandbox and waits until its host is ready (SDK loaded, Chromium launched). */
@@ -200,13 +213,19 @@ export class Sandbox {
       const timer = setTimeout(() => reject(unavailable(`the sandbox did not become ready within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
       child.once('error', (err) => reject(unavailable(`the sandbox could not be spawned: ${err.message}`)));
       child.once('exit', () => reject(unavailable(`the sandbox exited while starting${this.stderrBeforeReady ? `: ${this.stderrBeforeReady.trim()}` : ''}`)));
-      child.on('message', (raw) => {
-        if (!ready && FromHost.safeParse(raw).data?.type === 'ready') {
-          ready = true;
-          clearTimeout(timer);
-          resolve();
-        } else if (ready) this.onMessage(raw);
-      });
+      this.onViolation = (reason) => {
+        clearTimeout(timer);
+        reject(unavailable(`the sandbox wrote on its channel what the runner does not take (${reason}) while starting`));
+      };
+      this.beforeReady = (raw) => {
+        if (FromHost.safeParse(raw).data?.type !== 'ready') return;
+        ready = true;
+        this.beforeReady = undefined;
+        // From here on bot code may write on the channel: a bad frame ends this sandbox's run, not the runner.
+        this.onViolation = (why) => this.channelViolated(why);
+        clearTimeout(timer);
+        resolve();
+      };
       this.send({ type: 'init', chromiumPath: this.options.chromiumPath, egressSocket, yieldCpu: this.options.priority?.yielding ?? false });
     });
   }
@@ -238,7 +257,18 @@ export class Sandbox {
   }
 
   private send(message: ToHost): void {
-    if (this.child.connected) this.child.send(message);
+    this.channel.send(message);
+  }
+
+  /** The host (bot code shares its process) wrote a frame that is too big or not JSON: the run fails and its sandbox is ended. */
+  private channelViolated(reason: string): void {
+    this.options.log.warn({ runId: this.pending?.request.runId, reason }, 'sandbox broke its channel');
+    if (this.pending)
+      this.finish({
+        ok: false,
+        error: errorBody('ORDERLY_E_SANDBOX_CHANNEL', `the sandbox wrote on its channel to the runner what the runner does not take (${reason}); it was ended`),
+      });
+    else void this.destroy();
   }
 
   private onMessage(raw: unknown): void {
@@ -250,7 +280,11 @@ export class Sandbox {
     if (message.type === 'log') pending.events.onLine(message.line);
     else if (message.type === 'started') pending.events.onStarted?.(message.contextMs);
     else if (message.type === 'screenshot')
-      pending.events.onScreenshot?.({ name: this.screenshotName(pending, message.name), png: Buffer.from(message.png), failedClosed: message.failedClosed });
+      pending.events.onScreenshot?.({
+        name: this.screenshotName(pending, message.name),
+        png: Buffer.from(message.png, 'base64'),
+        failedClosed: message.failedClosed,
+      });
     else if (message.type === 'step') this.answerStep(pending, message.id, message.call);
     else if (message.ok) {
       const size = Buffer.byteLength(JSON.stringify(message.result ?? null) ?? 'null');
@@ -339,7 +373,9 @@ export class Sandbox {
     if (!this.pending) return;
     this.options.log.warn({ runId: this.pending.request.runId, code, signal }, 'sandbox exited during a run');
     const bySignal: Partial<Record<NodeJS.Signals, SandboxLimit>> = { SIGXCPU: 'cpu', SIGXFSZ: 'file-size' };
-    const limit = (signal ? bySignal[signal] : undefined) ?? this.group?.breached();
+    // bwrap outlives the host it runs and exits with 128 + the signal that ended it.
+    const hostSignal = signal ?? (code !== null && code > 128 ? signalName(code - 128) : undefined);
+    const limit = (hostSignal ? bySignal[hostSignal] : undefined) ?? this.group?.breached();
     this.finish(
       limit ? { ok: false, error: limitError(limit) } : { ok: false, error: errorBody('ORDERLY_E_BOT_HOST_CRASHED', 'the sandbox died during the run') },
     );
@@ -358,12 +394,17 @@ export class Sandbox {
         this.child.kill('SIGKILL');
         await this.exit;
       }
+      this.channel.close();
       await this.proxy.close().catch(() => undefined);
       this.group?.remove();
       rmSync(this.egressDir, { recursive: true, force: true });
     })();
     return this.destroyed;
   }
+}
+
+function signalName(n: number): NodeJS.Signals | undefined {
+  return (Object.entries(constants.signals) as Array<[NodeJS.Signals, number]>).find(([, number]) => number === n)?.[0];
 }
 
 function killGroup(pid: number): void {
@@ -390,14 +431,16 @@ function spawnBwrap(options: SandboxOptions, egressDir: string): ChildProcess {
   // process count is a fallback for hosts without a pids control group.
   const rlimits = [
     '--core=0',
-    `--cpu=${options.limits.cpuSeconds}`,
+    // Soft below hard: at the soft limit the kernel sends SIGXCPU, which ends the process under a
+    // name the runner maps to its limit; equal limits would SIGKILL it at once, which says nothing.
+    `--cpu=${options.limits.cpuSeconds}:${options.limits.cpuSeconds + CPU_HARD_GRACE_SECONDS}`,
     `--fsize=${options.limits.fileBytes}`,
     ...(options.cgroups ? [] : [`--nproc=${options.limits.pids}`]),
   ];
   const child = spawn(options.tools.prlimit, [...rlimits, '--', options.tools.bwrap, ...args], {
     env: sandboxEnvironment(),
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe', 'pipe', 'pipe'],
-    serialization: 'advanced',
+    // fd 3: the channel (a socketpair), fds 4 to 6: bwrap's.
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
     ...(options.user ?? {}),
   });
   const stdio = child.stdio as unknown as Array<Readable & Writable>;
@@ -412,12 +455,10 @@ function forkUncontained(options: SandboxOptions, dir: string): ChildProcess {
   const home = join(dir, 'home');
   mkdirSync(home, { mode: 0o700 });
   if (options.user) chownSync(home, options.user.uid, options.user.gid);
-  return fork(options.entry ?? hostEntry(), [], {
+  return spawn(process.execPath, [options.entry ?? hostEntry()], {
     env: { ...sandboxEnvironment(), HOME: home, TMPDIR: home },
     cwd: home,
-    execArgv: [],
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    serialization: 'advanced',
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     detached: true,
     ...(options.user ?? {}),
   });
