@@ -28,6 +28,7 @@ const CLI_STILL_IMPORTING_SERVER = [
   'control-room/src/cli/commands/runners.ts',
   'control-room/src/cli/commands/service-accounts.ts',
   'control-room/src/cli/commands/teams.ts',
+  'control-room/src/cli/sso-login.ts',
   'control-room/src/cli/commands/tokens.ts',
   'control-room/src/cli/commands/users.ts',
 ];

@@ -18,7 +18,17 @@ import type { RunCancellation } from '../runs/cancel';
 import type { RunQueues } from '../runs/queues';
 import type { Runs } from '../runs/runs';
 import { checkItemCount, parseItems, ParsedItem, typeCsvItems } from '@orderly/shared';
-import type { BatchDetailView, BatchItemView, BatchProgress, BatchState, BatchStateAnswer, BatchView, CreateBatchAnswer, CreateBatchRequest, ExportRow } from '@orderly/shared';
+import type {
+  BatchDetailView,
+  BatchItemView,
+  BatchProgress,
+  BatchState,
+  BatchStateAnswer,
+  BatchView,
+  CreateBatchAnswer,
+  CreateBatchRequest,
+  ExportRow,
+} from '@orderly/shared';
 
 export interface BatchesDeps {
   db: Db;

@@ -92,13 +92,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
   }
 
-  async function execute(
-    payload: JobPayload,
-    bot: VerifiedBot,
-    claim: ClaimResponse,
-    runLog: RunLog,
-    log: Logger,
-  ): Promise<ResultLeaving> {
+  async function execute(payload: JobPayload, bot: VerifiedBot, claim: ClaimResponse, runLog: RunLog, log: Logger): Promise<ResultLeaving> {
     // Defence in depth: the control room validated the input; so does the side that runs it.
     const input = validateInput(bot.manifest.input, claim.input);
     // Fencing: the lease is renewed while the run is active; a replaced attempt's bot is stopped.
@@ -127,10 +121,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const secrets = lease?.secrets ?? {};
       runLog.useRedactor(createRedactor({ secrets: Object.values(secrets), phi }));
       if (deps.cancellations?.wasCancelled(payload.runId)) throw new OrderlyError('ORDERLY_E_RUN_CANCELLED', 'the run was cancelled before its bot started');
-      return await runBotStep(
-        { claim, bot, input, secrets, phi, sandbox, runLog, deadline },
-        { client: deps.client, log, onBotStarted: deps.onBotStarted },
-      );
+      return await runBotStep({ claim, bot, input, secrets, phi, sandbox, runLog, deadline }, { client: deps.client, log, onBotStarted: deps.onBotStarted });
     } finally {
       renewal.stop();
       // Whatever happened: the run's token is revoked before the attempt is reported.
