@@ -33,7 +33,7 @@ export async function startRunner(
   connection.on('error', () => undefined);
   await checkRedisAccess(connection, { prefix: config.queuePrefix, segment: config.segment, production: config.production }).catch(async (err: unknown) => {
     connection.disconnect();
-    await sandboxes.close();
+    await sandboxes.close().catch(() => undefined); // the refusal is what the user must see
     throw err;
   });
   const reports = new ReportPublisher(connection, config.queuePrefix, controlRoomKeys.sealing, config.runnerId, signingKey, config.segment);
@@ -47,7 +47,7 @@ export async function startRunner(
   }).catch(async (err: unknown) => {
     await reports.close().catch(() => undefined);
     connection.disconnect();
-    await sandboxes.close();
+    await sandboxes.close().catch(() => undefined); // the refusal is what the user must see
     throw err;
   });
   const worker = createSegmentWorker({

@@ -276,7 +276,7 @@ describe('as the security team', () => {
     await add.getByRole('button', { name: 'Add member' }).click();
     await page.waitForURL(/done=member-added/);
     await expect(teamRow('team-alpha').textContent()).resolves.toContain(`person ${people.developer!.username}`);
-    // A bot name no team owns yet: the free-text transfer gives it its first team.
+    // A bot name the harness's publishing team claimed at its first publish: the free-text transfer moves it.
     const first = page.getByRole('form', { name: 'Transfer a bot name' });
     await first.getByLabel('Bot name').fill('sleepy');
     await first.getByLabel('To team').selectOption('team-alpha');
@@ -313,7 +313,7 @@ describe('as the security team', () => {
     );
     const events = (await auditEvents()).filter((e) => e.actor === `user:${people.security!.username}`);
     expect(events.filter((e) => e.action === 'bot.transfer' && e.outcome === 'success').map((e) => e.details)).toEqual([
-      { from: null, to: 'team-alpha' },
+      { from: 'harness-team', to: 'team-alpha' },
       { from: 'team-alpha', to: 'team-beta' },
     ]);
     expect(events.filter((e) => e.action === 'team.create' && e.outcome === 'success')).toHaveLength(2);

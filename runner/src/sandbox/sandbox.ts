@@ -120,6 +120,28 @@ interface Pending {
  * a seccomp filter and the run's limits; its one channel to the runner is the Node IPC socketpair
  * made at spawn, and its one way out is the egress proxy's socket.
  */
+/**
+ * Removes a sandbox's scratch folder (egress socket, HOME). Without bwrap (development) the
+ * browser leads its own process group and may still write its profile for a moment after the
+ * host is killed, so a removal can meet a folder refilled under it: retry briefly, and never let
+ * a leftover temp folder turn a sandbox's end (or the error that ended it) into another error.
+ */
+function removeScratch(dir: string): void {
+  const remove = () => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+  try {
+    remove();
+  } catch {
+    // The browser's profile may hold a run's pages: try once more when the browser is surely gone.
+    setTimeout(() => {
+      try {
+        remove();
+      } catch {
+        // Still there (0700, this sandbox's own): the next runner start's temp cleanup is the OS's.
+      }
+    }, 2000).unref();
+  }
+}
+
 export class Sandbox {
   private pending: Pending | undefined;
   private used = false;
@@ -160,7 +182,7 @@ export class Sandbox {
     const proxy = await options
       .egress({ socketPath: join(egressDir, 'egress.sock'), socketOwner: options.user, onRefused: (r) => onRefused(r) })
       .catch((err: unknown) => {
-        rmSync(egressDir, { recursive: true, force: true });
+        removeScratch(egressDir);
         throw unavailable(`the egress proxy could not start: ${(err as Error).message}`);
       });
     let group: LimitGroup | undefined;
@@ -185,7 +207,7 @@ export class Sandbox {
       else {
         group?.remove();
         await proxy.close().catch(() => undefined);
-        rmSync(egressDir, { recursive: true, force: true });
+        removeScratch(egressDir);
       }
       throw isOrderlyError(err) ? err : unavailable(`the sandbox could not start: ${(err as Error).message}`);
     }
@@ -397,7 +419,7 @@ export class Sandbox {
       this.channel.close();
       await this.proxy.close().catch(() => undefined);
       this.group?.remove();
-      rmSync(this.egressDir, { recursive: true, force: true });
+      removeScratch(this.egressDir);
     })();
     return this.destroyed;
   }

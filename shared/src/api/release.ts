@@ -7,7 +7,8 @@ import { ReleaseChannel, TicketRef } from '../signing/release';
 /** HTTP API shapes of promotion, release attestations and publisher key revocation. */
 
 export const PromoteRequest = z.strictObject({
-  channel: z.literal('prod'),
+  /** prod releases a version to production segments; dev pins what development segments run without a version. */
+  channel: ReleaseChannel,
   expiresInDays: z.number().int().min(1).max(365).default(90),
   ticket: TicketRef.optional(),
   /** The `digest` of the permission diff the approver was shown; required when the diff adds anything. */
