@@ -27,6 +27,7 @@ function healthy(): ComplianceFacts {
       auditRetentionDays: 2555,
       runRetentionDays: 30,
       alertWebhook: true,
+      sso: { breakGlassUsers: ['fake-glass'] },
     },
     policy: DEFAULT_POLICY,
     people: [
@@ -42,6 +43,18 @@ function healthy(): ComplianceFacts {
         liveSessions: 1,
         liveTokens: 1,
       },
+      {
+        id: 'u2',
+        username: 'fake-glass',
+        roles: ['operator'],
+        mfa: true,
+        enrolled: true,
+        disabled: false,
+        createdAt: daysAgo(200),
+        lastActiveAt: daysAgo(3),
+        liveSessions: 0,
+        liveTokens: 0,
+      },
     ],
     serviceAccounts: [],
     tokens: [{ id: 't1', ownerKind: 'user', ownerDisabled: false, createdAt: daysAgo(10), expiresAt: daysAgo(-80), lastUsedAt: daysAgo(1) }],
@@ -54,7 +67,7 @@ function healthy(): ComplianceFacts {
       lastEventAt: NOW,
       bootstrapActionsLast30Days: 0,
     },
-    breakGlass: { bootstrapActions: 0, alerts: 0 },
+    breakGlass: { bootstrapActions: 0, alerts: 0, localSignIns: 1, localSignInAlerts: 1 },
     deadLetters: { pastSla: 0, pastSlaAlerted: 0 },
     screenshotsPastExpiry: 0,
     retention: {
@@ -112,6 +125,9 @@ const BREAKS: Record<string, (f: ComplianceFacts) => void> = {
   },
   'access.emergency-procedure': (f) => {
     f.settings.alertWebhook = false;
+  },
+  'access.break-glass-accounts': (f) => {
+    f.breakGlass.localSignIns = 2;
   },
   'access.automatic-logoff': (f) => {
     f.settings.sessionIdleMinutes = 240;
@@ -260,6 +276,25 @@ test('emergency access: bootstrap admin actions without a break-glass alert fail
   expect(resultOf(facts, 'access.emergency-procedure').result).toBe('pass');
   facts.settings.production = false;
   expect(resultOf(facts, 'access.emergency-procedure').result).toBe('not_applicable');
+});
+
+test('break-glass accounts under single sign-on: one without a second factor fails, an unalerted sign-in fails; without single sign-on it does not apply', () => {
+  const facts = healthy();
+  facts.people[1]!.mfa = false;
+  expect(resultOf(facts, 'access.break-glass-accounts')).toMatchObject({
+    result: 'fail',
+    observed: expect.stringContaining('without a second factor: 1: fake-glass'),
+  });
+  facts.people[1]!.mfa = true;
+  facts.settings.sso = { breakGlassUsers: ['fake-glass', 'fake-gone'] };
+  expect(resultOf(facts, 'access.break-glass-accounts')).toMatchObject({ result: 'pass', observed: expect.stringContaining('not found: 1: fake-gone') });
+  facts.breakGlass.localSignIns = 3;
+  expect(resultOf(facts, 'access.break-glass-accounts')).toMatchObject({
+    result: 'fail',
+    observed: expect.stringContaining('3 local sign-ins, 1 alerts in 7 days'),
+  });
+  delete facts.settings.sso;
+  expect(resultOf(facts, 'access.break-glass-accounts').result).toBe('not_applicable');
 });
 
 test('a check that throws is an error result, not a crash', () => {

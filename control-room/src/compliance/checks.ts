@@ -69,6 +69,29 @@ export const CHECKS: readonly ComplianceCheck[] = [
     },
   },
   {
+    id: 'access.break-glass-accounts',
+    control: '164.312(a)(2)(ii)',
+    title: 'With single sign-on, local accounts are break-glass only: named, with a second factor, each sign-in alerted',
+    evaluate: (f) => {
+      if (!f.settings.sso)
+        return {
+          result: 'not_applicable',
+          expected: 'break-glass local accounts under single sign-on',
+          observed: 'no single sign-on: local accounts are the way in',
+        };
+      const listed = f.settings.sso.breakGlassUsers;
+      const people = new Map(f.people.map((p) => [p.username, p]));
+      const withoutMfa = listed.filter((u) => people.has(u) && !people.get(u)?.mfa);
+      const notFound = listed.filter((u) => !people.has(u));
+      const { localSignIns, localSignInAlerts } = f.breakGlass;
+      return verdict(
+        f.settings.alertWebhook && withoutMfa.length === 0 && localSignInAlerts >= localSignIns,
+        'alert webhook configured; every break-glass account (ORDERLY_BREAK_GLASS_USERS) has a second factor; every local sign-in in 7 days alerted',
+        `webhook ${f.settings.alertWebhook ? 'configured' : 'not configured'}; break-glass accounts ${names(listed)}; without a second factor: ${names(withoutMfa)}; not found: ${names(notFound)}; ${localSignIns} local sign-ins, ${localSignInAlerts} alerts in 7 days`,
+      );
+    },
+  },
+  {
     id: 'access.automatic-logoff',
     control: '164.312(a)(2)(iii)',
     title: 'Automatic logoff: idle and absolute session limits in force',

@@ -31,6 +31,8 @@ export interface ComplianceSettings {
   alertWebhook: boolean;
   /** Segments whose bootstrap runner token (a shared file) this control room honours; none in production. */
   bootstrapRunnerSegments?: readonly string[];
+  /** Set when single sign-on is configured: the local accounts still allowed in (ORDERLY_BREAK_GLASS_USERS). */
+  sso?: { breakGlassUsers: readonly string[] };
   /** Thresholds of the checks themselves (policy, not mechanism). */
   policy?: Partial<CompliancePolicy>;
 }
@@ -111,9 +113,10 @@ export interface ComplianceFacts {
   audit: { verdict: AuditVerdict; eventsWithoutActor: number; appendOnlyTriggers: string[]; lastEventAt: Date | null; bootstrapActionsLast30Days: number };
   /**
    * Over the last 7 days (how long the outbox keeps delivered alerts): actions of the bootstrap
-   * admin in the audit chain, and the break-glass alerts raised for its uses in production.
+   * admin in the audit chain, and the break-glass alerts raised for its uses in production; local
+   * sign-ins while single sign-on is configured (audited `auth.break_glass`), and their alerts.
    */
-  breakGlass: { bootstrapActions: number; alerts: number };
+  breakGlass: { bootstrapActions: number; alerts: number; localSignIns: number; localSignInAlerts: number };
   /** Dead-lettered runs older than the SLA, and how many of them have an alert in the outbox. */
   deadLetters: { pastSla: number; pastSlaAlerted: number };
   screenshotsPastExpiry: number;
@@ -264,7 +267,9 @@ export async function collectFacts(deps: {
   );
   const [breakGlass] = await db.query<Record<string, unknown>>(
     `SELECT (SELECT count(*) FROM alert_outbox WHERE kind = 'access.break_glass_used' AND created_at > $1::timestamptz - interval '7 days') AS alerts,
-       (SELECT count(*) FROM audit_events WHERE actor = 'admin' AND at > $1::timestamptz - interval '7 days') AS uses`,
+       (SELECT count(*) FROM audit_events WHERE actor = 'admin' AND at > $1::timestamptz - interval '7 days') AS uses,
+       (SELECT count(*) FROM alert_outbox WHERE kind = 'auth.break_glass' AND created_at > $1::timestamptz - interval '7 days') AS local_alerts,
+       (SELECT count(*) FROM audit_events WHERE action = 'auth.break_glass' AND at > $1::timestamptz - interval '7 days') AS local_uses`,
     [now],
   );
   const bootstrapRevoked = new Set((await db.query<{ segment: string }>('SELECT segment FROM bootstrap_runner_revocations')).map((r) => r.segment));
@@ -331,7 +336,12 @@ export async function collectFacts(deps: {
       lastEventAt: date(auditStats?.last_at),
       bootstrapActionsLast30Days: count(auditStats, 'bootstrap'),
     },
-    breakGlass: { bootstrapActions: count(breakGlass, 'uses'), alerts: count(breakGlass, 'alerts') },
+    breakGlass: {
+      bootstrapActions: count(breakGlass, 'uses'),
+      alerts: count(breakGlass, 'alerts'),
+      localSignIns: count(breakGlass, 'local_uses'),
+      localSignInAlerts: count(breakGlass, 'local_alerts'),
+    },
     deadLetters: { pastSla: count(dead, 'past'), pastSlaAlerted: count(dead, 'alerted') },
     screenshotsPastExpiry: count(shots, 'n'),
     retention: {

@@ -19,5 +19,6 @@ export function complianceSettings(config: ControlRoomConfig, bootstrapRunnerSeg
     runRetentionDays: config.runRetentionDays,
     alertWebhook: config.alerts.webhookUrl !== undefined,
     bootstrapRunnerSegments,
+    ...(config.sso ? { sso: { breakGlassUsers: config.breakGlassUsers } } : {}),
   };
 }

@@ -244,4 +244,13 @@ test('with single sign-on, local sign-in is off except for break-glass accounts,
   ]);
   // No alert for the refused local account, nothing secret in the alerts.
   expect(JSON.stringify(alerts)).not.toContain(glass.password);
+
+  // The compliance check finds both local sign-ins alerted; a sign-in whose alert is missing fails it.
+  const check = async () =>
+    ((await stack.api('GET', '/v1/compliance')).body as { results: { checkId: string; result: string; observed: string }[] }).results.find(
+      (r) => r.checkId === 'access.break-glass-accounts',
+    );
+  expect(await check()).toMatchObject({ result: 'pass', observed: expect.stringContaining('2 local sign-ins, 2 alerts in 7 days') });
+  await db.query("DELETE FROM alert_outbox WHERE id = (SELECT max(id) FROM alert_outbox WHERE kind = 'auth.break_glass')");
+  expect(await check()).toMatchObject({ result: 'fail', observed: expect.stringContaining('2 local sign-ins, 1 alerts in 7 days') });
 });
