@@ -93,6 +93,9 @@ test('the request hook recorded success, failure and denial, with actor, target,
   expect(events.map((e) => [e.action, e.outcome, e.actor])).toEqual([
     // The key's holder and their team (stack.registerKey: every key has a holder).
     ['http.post.v1.users', 'success', 'admin'],
+    // ...who enrols a second factor, as every person does.
+    ['http.post.v1.enrolment', 'success', 'anonymous'],
+    ['http.post.v1.enrolment.confirm', 'success', 'anonymous'],
     ['team.create', 'success', 'admin'],
     ['team.member_add', 'success', 'admin'],
     ['key.register', 'success', 'admin'],
@@ -101,21 +104,21 @@ test('the request hook recorded success, failure and denial, with actor, target,
     ['key.register', 'failure', 'admin'],
     ['run.create_batch', 'failure', 'admin'],
   ]);
-  expect(events[4]!.details).toMatchObject({ method: 'POST', status: 404, code: 'ORDERLY_E_BOT_UNKNOWN' });
-  expect(events[5]!.details).toMatchObject({ status: 401, code: 'ORDERLY_E_UNAUTHENTICATED' });
-  expect(events[6]!.details).toMatchObject({ ticket: 'CHG-1042', code: 'ORDERLY_E_BAD_REQUEST' });
+  expect(events[6]!.details).toMatchObject({ method: 'POST', status: 404, code: 'ORDERLY_E_BOT_UNKNOWN' });
+  expect(events[7]!.details).toMatchObject({ status: 401, code: 'ORDERLY_E_UNAUTHENTICATED' });
+  expect(events[8]!.details).toMatchObject({ ticket: 'CHG-1042', code: 'ORDERLY_E_BAD_REQUEST' });
   expect(events.every((e) => e.sourceIp === '127.0.0.1' && typeof e.requestId === 'string')).toBe(true);
   expect(JSON.stringify(events)).not.toContain('no-such-bot'); // bodies never reach the log
 });
 
 test('an intact log verifies, heads included', async () => {
   const { verdict, exitCode } = await cliVerify();
-  expect(verdict).toMatchObject({ ok: true, events: 8, headsChecked: 1 });
+  expect(verdict).toMatchObject({ ok: true, events: 10, headsChecked: 1 });
   expect(exitCode).toBe(0);
 });
 
 test('an event changed in the database is named', async () => {
-  const target = (await rows())[4]!; // a failure, made to look like a success
+  const target = (await rows())[6]!; // a failure, made to look like a success
   await asAttacker((db) => db.query('UPDATE audit_events SET outcome = $1 WHERE seq = $2', ['success', target.seq]));
   try {
     const { verdict, exitCode } = await cliVerify();
@@ -222,5 +225,5 @@ test("the application's connection cannot UPDATE, DELETE or TRUNCATE events or h
       await tx.query('DELETE FROM audit_events');
     }),
   ).rejects.toMatchObject({ message: expect.stringMatching(/append-only/) });
-  expect((await cliVerify()).verdict).toMatchObject({ ok: true, events: 8 });
+  expect((await cliVerify()).verdict).toMatchObject({ ok: true, events: 10 });
 });
