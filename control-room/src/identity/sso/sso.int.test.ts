@@ -5,6 +5,7 @@ import { AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Stack, startStack } from '../../../../test/harness';
+import { browse, Jar } from '../../../../test/oidc-idp';
 import { Db, postgresDb } from '../../db/db';
 import { openFlow, sealFlow, SSO_FLOW_COOKIE } from './flow';
 
@@ -147,67 +148,14 @@ afterAll(async () => {
   rmSync(secretsDir, { recursive: true, force: true });
 });
 
-// ---- A browser, over plain HTTP ------------------------------------------------------------
-
-/** Cookies by origin (paths ignored: sending more cookies than a browser would changes nothing here). */
-class Jar {
-  private readonly cookies = new Map<string, Map<string, string>>();
-  header(url: URL): string {
-    return [...(this.cookies.get(url.origin) ?? new Map<string, string>())].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-  get(url: URL, name: string): string | undefined {
-    return this.cookies.get(url.origin)?.get(name);
-  }
-  store(url: URL, response: Response): void {
-    const jar = this.cookies.get(url.origin) ?? new Map<string, string>();
-    this.cookies.set(url.origin, jar);
-    for (const line of response.headers.getSetCookie()) {
-      const [pair, ...attributes] = line.split(';');
-      const at = pair!.indexOf('=');
-      const name = pair!.slice(0, at).trim();
-      const value = pair!.slice(at + 1).trim();
-      const expired = attributes.some((a) => /^\s*max-age=0\s*$/i.test(a) || (/^\s*expires=/i.test(a) && Date.parse(a.split('=')[1]!) < Date.now()));
-      if (expired || value === '') jar.delete(name);
-      else jar.set(name, value);
-    }
-  }
-}
-
-async function request(jar: Jar, url: URL, form?: URLSearchParams): Promise<Response> {
-  const response = await fetch(url, {
-    method: form ? 'POST' : 'GET',
-    redirect: 'manual',
-    headers: { cookie: jar.header(url), accept: 'text/html', ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
-    ...(form ? { body: form.toString() } : {}),
-  });
-  jar.store(url, response);
-  return response;
-}
-
 /**
  * From `/v1/auth/sso/start` through the provider (its login form as `login`, then its consent
  * form) to the redirect back: the callback URL and the flow cookie, not yet presented.
  */
 async function throughProvider(login: string): Promise<{ jar: Jar; callback: URL; flow: string }> {
-  const jar = new Jar();
-  let url = new URL('/v1/auth/sso/start', stack.controlRoom.url);
-  let form: URLSearchParams | undefined;
-  for (let hop = 0; hop < 20; hop++) {
-    const response = await request(jar, url, form);
-    form = undefined;
-    const location = response.headers.get('location');
-    if (location) {
-      url = new URL(location, url);
-      if (url.href.startsWith(redirectUrl)) return { jar, callback: url, flow: jar.get(new URL(stack.controlRoom.url), SSO_FLOW_COOKIE)! };
-      continue;
-    }
-    const page = await response.text();
-    const action = /<form method="post" action="([^"]+)"/.exec(page)?.[1];
-    if (response.status !== 200 || !action) throw new Error(`unexpected answer from ${url.href}: ${response.status} ${page.slice(0, 300)}`);
-    url = new URL(action, url);
-    form = page.includes('name="login"') ? new URLSearchParams({ login }) : new URLSearchParams();
-  }
-  throw new Error('too many redirects');
+  const end = await browse(new URL('/v1/auth/sso/start', stack.controlRoom.url).href, login, { stopAt: (url) => url.href.startsWith(redirectUrl) });
+  if (!end.url.href.startsWith(redirectUrl)) throw new Error(`unexpected answer from ${end.url.href}: ${end.status} ${end.text.slice(0, 300)}`);
+  return { jar: end.jar, callback: end.url, flow: end.jar.get(new URL(stack.controlRoom.url), SSO_FLOW_COOKIE)! };
 }
 
 /** Presents the provider's redirect to the control room, as the browser would, with a flow cookie. */
